@@ -1,0 +1,26 @@
+# The two commands a newcomer needs are `make dev` and `make test`; the rest are their parts.
+.PHONY: bootstrap build dev test lint check
+
+# moto's server, cfn-lint and cargo-lambda, in ./.venv (no-op when already installed).
+bootstrap:
+	./infra/bootstrap
+
+build:
+	cargo build --workspace --bins
+
+# The whole system on http://127.0.0.1:$(PORT): local AWS stack, every route, every consumer.
+PORT ?= 3000
+dev: bootstrap build
+	./target/debug/local-runner --port $(PORT)
+
+# Everything the tests need, then every test (unit, template, end-to-end through the local runner).
+test: bootstrap build
+	cargo test --workspace
+
+lint: bootstrap
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	.venv/bin/cfn-lint template.yaml
+
+# What CI runs.
+check: lint test

@@ -1,0 +1,183 @@
+//! The local runner: OrderSync's whole system on one machine, with no cloud account and no Docker.
+//!
+//! It starts moto's server (DynamoDB, KMS, SQS, S3) on loopback, creates template.yaml's resources on
+//! it, and serves every `HttpApi` route of template.yaml on http://127.0.0.1:3000 (`--port` or `PORT`
+//! overrides; 0 picks a free port) by invoking the route's real function binary through a Lambda
+//! Runtime API, with the event API Gateway would send. When ready it prints one line:
+//!
+//! ```text
+//! OrderSync local API on http://127.0.0.1:3000 (AWS emulator http://127.0.0.1:41234)
+//! ```
+
+mod gateway;
+mod lambda;
+mod stack;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+const USAGE: &str = "\
+usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL]
+
+  --port N         port of the HTTP API (default: $PORT or 3000; 0 picks a free one)
+  --template PATH  SAM template to serve (default: template.yaml)
+  --bin-dir DIR    where the function binaries are (default: target/debug)
+  --endpoint URL   use this AWS emulator instead of starting moto's server";
+
+struct Args {
+    port: u16,
+    template: PathBuf,
+    bin_dir: Option<PathBuf>,
+    endpoint: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        port: std::env::var("PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(3000),
+        template: PathBuf::from("template.yaml"),
+        bin_dir: None,
+        endpoint: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => args.port = value()?.parse().map_err(|_| "--port needs a number")?,
+            "--template" => args.template = PathBuf::from(value()?),
+            "--bin-dir" => args.bin_dir = Some(PathBuf::from(value()?)),
+            "--endpoint" => args.endpoint = Some(value()?),
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(message) = run().await {
+        eprintln!("local-runner: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    let template = std::fs::canonicalize(&args.template)
+        .map_err(|e| format!("{}: {e}", args.template.display()))?;
+    let root = template
+        .parent()
+        .map(PathBuf::from)
+        .ok_or("the template has no directory")?;
+    let bin_dir = args.bin_dir.unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+            .join("debug")
+    });
+
+    // The emulator child is killed when `_emulator` drops, on every way out of this function.
+    let (_emulator, endpoint) = match args.endpoint {
+        Some(endpoint) => (None, endpoint),
+        None => {
+            let (child, endpoint) = stack::start_emulator(&root)?;
+            (Some(child), endpoint)
+        }
+    };
+    let manifest = stack::provision(&root, &template, &endpoint).await?;
+
+    let base_env = vec![
+        ("AWS_REGION".to_owned(), manifest.region.clone()),
+        ("AWS_DEFAULT_REGION".to_owned(), manifest.region.clone()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+        ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
+    ];
+    let runtime = lambda::Runtime::new(manifest.functions, bin_dir, base_env);
+    let missing = runtime.missing_binaries();
+    if !missing.is_empty() {
+        return Err(format!(
+            "function binaries are missing (run `cargo build --workspace`): {}",
+            missing
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+
+    let runtime_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot open the runtime API port: {e}"))?;
+    let runtime_addr = runtime_listener.local_addr().map_err(|e| e.to_string())?;
+    runtime.set_api_addr(runtime_addr.to_string());
+    {
+        let runtime = runtime.clone();
+        tokio::spawn(accept_loop(runtime_listener, move |req, _peer| {
+            runtime.clone().serve_runtime_api(req)
+        }));
+    }
+
+    let gateway = Arc::new(gateway::Gateway::new(runtime));
+    let api_listener = TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
+    for route in gateway.routes() {
+        eprintln!("  {}", route.route_key());
+    }
+    {
+        let gateway = gateway.clone();
+        tokio::spawn(accept_loop(api_listener, move |req, peer| {
+            gateway.clone().handle(req, peer)
+        }));
+    }
+    println!("OrderSync local API on http://{api_addr} (AWS emulator {endpoint})");
+
+    shutdown_signal().await;
+    eprintln!("local-runner: stopping");
+    Ok(())
+}
+
+async fn accept_loop<S, F>(listener: TcpListener, serve: S)
+where
+    S: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<
+            Output = Result<
+                hyper::Response<http_body_util::Full<bytes::Bytes>>,
+                std::convert::Infallible,
+            >,
+        > + Send
+        + 'static,
+{
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let serve = serve.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| serve(req, peer));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

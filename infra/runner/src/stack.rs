@@ -1,0 +1,80 @@
+//! The local AWS stack: moto's server on a loopback port, provisioned from template.yaml by
+//! `infra/local/provision.py`, which also returns the manifest of functions the runner serves.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Stdio;
+
+use serde::Deserialize;
+use tokio::process::{Child, Command};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub region: String,
+    pub functions: Vec<FunctionSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionSpec {
+    /// The template's logical id, e.g. `AuthSignupFunction`.
+    pub name: String,
+    /// The cargo binary, e.g. `auth-signup`.
+    pub binary: String,
+    pub memory: u32,
+    /// Seconds.
+    pub timeout: u64,
+    pub env: BTreeMap<String, String>,
+    pub routes: Vec<RouteSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RouteSpec {
+    pub method: String,
+    pub path: String,
+}
+
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Starts moto's server from the project's virtualenv on a free loopback port.
+pub fn start_emulator(root: &Path) -> Result<(Child, String), String> {
+    let moto = root.join(".venv/bin/moto_server");
+    if !moto.exists() {
+        return Err(format!(
+            "{} is missing: run `make bootstrap` (or infra/bootstrap) first",
+            moto.display()
+        ));
+    }
+    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let child = Command::new(&moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", moto.display()))?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+/// Creates the template's resources on the emulator and returns the function manifest.
+pub async fn provision(root: &Path, template: &Path, endpoint: &str) -> Result<Manifest, String> {
+    let output = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("infra/local/provision.py"))
+        .arg("--template")
+        .arg(template)
+        .args(["--endpoint", endpoint])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run provision.py: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "provisioning failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("bad manifest: {e}"))
+}

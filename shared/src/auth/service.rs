@@ -1,0 +1,316 @@
+//! Sign-up, sign-in, refresh, sign-out and the caller's profile: the rules behind the auth routes.
+
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::sessions::{self, REFRESH_SK, RefreshRecord, SESSION_SK};
+use super::tokens::ACCESS_TOKEN_SECONDS;
+use super::users::{self, EmailRecord, PROFILE_SK, Profile, UserRecord};
+use super::{Caller, Role, lockout, password};
+use crate::app::App;
+use crate::audit::{AuditAction, AuditRecord};
+use crate::error::ApiError;
+use crate::http::RequestMeta;
+use crate::storage::{Db, StorageError, key, s};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("INVALID_CREDENTIALS", "the e-mail or password is wrong")
+}
+
+fn invalid_refresh_token() -> ApiError {
+    ApiError::unauthorized(
+        "INVALID_REFRESH_TOKEN",
+        "the refresh token is unknown or expired; sign in again",
+    )
+}
+
+/// The audit subject for an address with no account: a digest, so the log holds no address.
+fn email_subject(normalized_email: &str) -> String {
+    let digest = Sha256::digest(normalized_email.as_bytes());
+    format!("EMAIL#{:x}", digest)[..6 + 32].to_owned()
+}
+
+pub async fn signup(
+    app: &App,
+    input: SignupRequest,
+    meta: &RequestMeta,
+) -> Result<Profile, ApiError> {
+    if !input.role.self_assignable() {
+        return Err(ApiError::validation("role", "must be CUSTOMER or OWNER"));
+    }
+    let email = users::validate_email(&input.email)?;
+    let name = users::validate_name(&input.name)?;
+    password::check_strength(&input.password)?;
+
+    let user_id = uuid::Uuid::new_v4().to_string();
+    let user = UserRecord {
+        pk: users::user_pk(&user_id),
+        sk: PROFILE_SK.to_owned(),
+        user_id: user_id.clone(),
+        email: email.clone(),
+        name,
+        role: input.role,
+        password_hash: password::hash(&input.password)?,
+        created_at: jiff::Timestamp::now().to_string(),
+    };
+    let email_record = EmailRecord {
+        pk: users::email_key(&email),
+        sk: "EMAIL".to_owned(),
+        user_id: user_id.clone(),
+    };
+    let audit = AuditRecord::new(
+        AuditAction::SignedUp,
+        Some(&user_id),
+        users::user_pk(&user_id),
+        meta,
+    );
+    let db = &app.db;
+    match db
+        .transact(vec![
+            db.put_new(&email_record)?,
+            db.put_new(&user)?,
+            db.put_new(&audit)?,
+        ])
+        .await
+    {
+        Ok(()) => Ok(Profile::from(&user)),
+        Err(err) if err.condition_failed_at(0) => Err(ApiError::conflict(
+            "EMAIL_TAKEN",
+            "an account with this e-mail address exists",
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn login(
+    app: &App,
+    input: LoginRequest,
+    meta: &RequestMeta,
+) -> Result<TokenPair, ApiError> {
+    let db = &app.db;
+    let email = users::normalize_email(&input.email);
+    let email_key = users::email_key(&email);
+    let now = jiff::Timestamp::now();
+
+    if let Err(locked) = lockout::check(db, &email_key, now.as_second()).await {
+        let audit = AuditRecord::new(AuditAction::SignInLocked, None, email_subject(&email), meta);
+        db.put(&audit).await?;
+        return Err(locked);
+    }
+
+    let user = users::find_by_email(db, &email).await?;
+    let verified = match &user {
+        // Over-long input is refused without hashing it: it cannot be a password we accepted.
+        _ if input.password.chars().count() > password::MAX_CHARS => None,
+        Some(user) if password::verify(&input.password, &user.password_hash) => Some(user),
+        Some(_) => None,
+        None => {
+            password::verify_nothing(&input.password);
+            None
+        }
+    };
+    let Some(user) = verified else {
+        lockout::record_failure(db, &email_key, now.as_second()).await?;
+        let (actor, subject) = match &user {
+            Some(u) => (None, users::user_pk(&u.user_id)),
+            None => (None, email_subject(&email)),
+        };
+        let audit = AuditRecord::new(AuditAction::SignInFailed, actor, subject, meta);
+        db.put(&audit).await?;
+        return Err(invalid_credentials());
+    };
+    lockout::clear(db, &email_key).await?;
+
+    let session = sessions::new_session(&user.user_id, now);
+    let (refresh_token, refresh_record) =
+        sessions::new_refresh_token(&session.session_id, &user.user_id, session.expires_at);
+    let audit = AuditRecord::new(
+        AuditAction::SignedIn,
+        Some(&user.user_id),
+        users::user_pk(&user.user_id),
+        meta,
+    );
+    db.transact(vec![
+        db.put_new(&session)?,
+        db.put_new(&refresh_record)?,
+        db.put_new(&audit)?,
+    ])
+    .await?;
+    let access_token = app
+        .tokens
+        .issue(&user.user_id, user.role, &session.session_id)
+        .await?;
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: ACCESS_TOKEN_SECONDS,
+    })
+}
+
+pub async fn refresh(
+    app: &App,
+    input: RefreshRequest,
+    meta: &RequestMeta,
+) -> Result<TokenPair, ApiError> {
+    let db = &app.db;
+    let now = jiff::Timestamp::now();
+    let old_pk = sessions::refresh_pk(&input.refresh_token);
+    let Some(old) = db.get::<RefreshRecord>(&old_pk, REFRESH_SK).await? else {
+        return Err(invalid_refresh_token());
+    };
+    if old.expires_at <= now.as_second() {
+        return Err(invalid_refresh_token());
+    }
+    if old.used_at.is_some() {
+        return Err(reuse_detected(db, &old, meta).await);
+    }
+    let Some(user) = users::find_by_id(db, &old.user_id).await? else {
+        return Err(invalid_refresh_token());
+    };
+
+    let (refresh_token, successor) =
+        sessions::new_refresh_token(&old.session_id, &old.user_id, old.expires_at);
+    let spend = Update::builder()
+        .table_name(db.table())
+        .set_key(Some(key(&old_pk, REFRESH_SK)))
+        .update_expression("SET usedAt = :now")
+        .condition_expression("attribute_exists(PK) AND attribute_not_exists(usedAt)")
+        .expression_attribute_values(":now", s(now.to_string()))
+        .build()
+        .map_err(ApiError::internal)?;
+    let session_alive = ConditionCheck::builder()
+        .table_name(db.table())
+        .set_key(Some(key(sessions::session_pk(&old.session_id), SESSION_SK)))
+        .condition_expression("attribute_exists(PK) AND attribute_not_exists(revokedAt)")
+        .build()
+        .map_err(ApiError::internal)?;
+    match db
+        .transact(vec![
+            TransactWriteItem::builder().update(spend).build(),
+            db.put_new(&successor)?,
+            TransactWriteItem::builder()
+                .condition_check(session_alive)
+                .build(),
+        ])
+        .await
+    {
+        Ok(()) => {}
+        // Another request spent this token between our read and our write: that is reuse too.
+        Err(err) if err.condition_failed_at(0) => return Err(reuse_detected(db, &old, meta).await),
+        Err(err) if err.condition_failed_at(2) => {
+            return Err(ApiError::unauthorized(
+                "SESSION_REVOKED",
+                "this session has ended; sign in again",
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let access_token = app
+        .tokens
+        .issue(&user.user_id, user.role, &old.session_id)
+        .await?;
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: ACCESS_TOKEN_SECONDS,
+    })
+}
+
+/// A spent refresh token came back: end its whole session and say so.
+async fn reuse_detected(db: &Db, token: &RefreshRecord, meta: &RequestMeta) -> ApiError {
+    tracing::warn!(session_id = %token.session_id, "refresh token reuse; revoking the session");
+    let revoked = revoke_session(db, &token.session_id).await;
+    let audit = AuditRecord::new(
+        AuditAction::RefreshReused,
+        None,
+        users::user_pk(&token.user_id),
+        meta,
+    );
+    match revoked.and(db.put(&audit).await) {
+        Ok(()) => ApiError::unauthorized(
+            "REFRESH_TOKEN_REUSED",
+            "this refresh token was already used; the session has been ended, sign in again",
+        ),
+        Err(err) => err.into(),
+    }
+}
+
+async fn revoke_session(db: &Db, session_id: &str) -> Result<(), StorageError> {
+    let result = db
+        .client()
+        .update_item()
+        .table_name(db.table())
+        .set_key(Some(key(sessions::session_pk(session_id), SESSION_SK)))
+        .update_expression("SET revokedAt = if_not_exists(revokedAt, :now)")
+        .condition_expression("attribute_exists(PK)")
+        .expression_attribute_values(":now", s(jiff::Timestamp::now().to_string()))
+        .send()
+        .await;
+    match result.map_err(StorageError::from_sdk) {
+        Ok(_) | Err(StorageError::ConditionFailed) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Ends the caller's session: its refresh tokens stop working at once. Access tokens already issued
+/// run out within their 15 minutes.
+pub async fn logout(app: &App, caller: &Caller, meta: &RequestMeta) -> Result<(), ApiError> {
+    revoke_session(&app.db, &caller.session_id).await?;
+    let audit = AuditRecord::new(
+        AuditAction::SignedOut,
+        Some(&caller.user_id),
+        users::user_pk(&caller.user_id),
+        meta,
+    );
+    app.db.put(&audit).await?;
+    Ok(())
+}
+
+pub async fn profile(app: &App, caller: &Caller) -> Result<Profile, ApiError> {
+    users::find_by_id(&app.db, &caller.user_id)
+        .await?
+        .map(|u| Profile::from(&u))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "USER_NOT_FOUND",
+                "the account no longer exists",
+            )
+        })
+}

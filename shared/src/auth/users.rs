@@ -1,0 +1,150 @@
+//! User accounts as stored: a profile item per user and an e-mail item that makes addresses unique and
+//! finds the account at sign-in.
+
+use serde::{Deserialize, Serialize};
+
+use super::Role;
+use crate::error::ApiError;
+use crate::storage::{Db, StorageError};
+
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// `USER#<userId>` / `PROFILE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: String,
+}
+
+/// `EMAIL#<email key>` / `EMAIL`: exists while the address has an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user_id: String,
+}
+
+/// What a client sees of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+}
+
+impl From<&UserRecord> for Profile {
+    fn from(u: &UserRecord) -> Self {
+        Self {
+            user_id: u.user_id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role,
+            created_at: u.created_at.clone(),
+        }
+    }
+}
+
+pub fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+pub const PROFILE_SK: &str = "PROFILE";
+
+/// The one form an address is compared in: trimmed and lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The key an address is looked up by. Every lookup goes through here, so that moving to a keyed blind
+/// index (the encryption issue) changes one function.
+pub fn email_key(normalized_email: &str) -> String {
+    format!("EMAIL#{normalized_email}")
+}
+
+pub fn validate_email(email: &str) -> Result<String, ApiError> {
+    let normalized = normalize_email(email);
+    if normalized.len() > 254 || !email_address::EmailAddress::is_valid(&normalized) {
+        return Err(ApiError::validation("email", "not a valid e-mail address"));
+    }
+    Ok(normalized)
+}
+
+pub fn validate_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(ApiError::validation("name", "use 1 to 100 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name",
+            "control characters are not allowed",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub async fn find_by_email(
+    db: &Db,
+    normalized_email: &str,
+) -> Result<Option<UserRecord>, StorageError> {
+    let Some(email) = db
+        .get::<EmailRecord>(email_key(normalized_email), "EMAIL")
+        .await?
+    else {
+        return Ok(None);
+    };
+    find_by_id(db, &email.user_id).await
+}
+
+pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<UserRecord>, StorageError> {
+    db.get(user_pk(user_id), PROFILE_SK).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            validate_email("  Kim@Example.COM ").unwrap(),
+            "kim@example.com"
+        );
+        for bad in [
+            "",
+            "kim",
+            "kim@",
+            "@example.com",
+            "kim @example.com",
+            "a@b@c",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(validate_email(&long).is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(validate_name("  김민수 ").unwrap(), "김민수");
+        assert!(validate_name("   ").is_err());
+        assert!(validate_name(&"가".repeat(101)).is_err());
+        assert!(validate_name("a\u{0}b").is_err());
+    }
+}

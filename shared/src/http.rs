@@ -1,0 +1,265 @@
+//! What every HTTP function shares: the Lambda entry point, JSON bodies in and out, and the error body.
+//!
+//! A route's `main` is one line:
+//!
+//! ```ignore
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), lambda_http::Error> {
+//!     shared::http::serve(handler).await
+//! }
+//! ```
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::error::ApiError;
+
+/// Largest request body accepted; API Gateway allows 10 MB, our JSON documents need far less.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub type HttpResult = Result<Response<Body>, ApiError>;
+
+/// Who sent a request, as API Gateway saw it: kept with audit records and quoted in errors.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub source_ip: Option<String>,
+    pub route: String,
+}
+
+impl RequestMeta {
+    pub fn of(req: &Request) -> Self {
+        match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => Self {
+                request_id: ctx.request_id.clone().unwrap_or_default(),
+                source_ip: ctx.http.source_ip.clone(),
+                route: ctx.route_key.clone().unwrap_or_default(),
+            },
+            _ => Self {
+                request_id: req
+                    .lambda_context_ref()
+                    .map(|c| c.request_id.clone())
+                    .unwrap_or_default(),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+/// Builds the process-wide [`App`] once (the init phase), then serves events with `handler` until the
+/// runtime stops. Errors become the standard error body; oversized bodies are refused before the
+/// handler runs.
+pub async fn serve<H, F>(handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(&'static App, Request) -> F + Sync,
+    F: Future<Output = HttpResult> + Send + 'static,
+{
+    crate::telemetry::init();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let handler = &handler;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(handle(app, req, handler).await)
+    }))
+    .await
+}
+
+async fn handle<H, F>(app: &'static App, req: Request, handler: &H) -> Response<Body>
+where
+    H: Fn(&'static App, Request) -> F + Sync,
+    F: Future<Output = HttpResult>,
+{
+    let started = Instant::now();
+    let meta = RequestMeta::of(&req);
+    let result = if req.body().len() > MAX_BODY_BYTES {
+        Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        ))
+    } else {
+        handler(app, req).await
+    };
+    let response = result.unwrap_or_else(|err| error_response(&err, &meta.request_id));
+    tracing::info!(
+        route = %meta.route,
+        request_id = %meta.request_id,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        "request"
+    );
+    response
+}
+
+/// Parses a JSON body into `T`. Syntax errors are 400 `MALFORMED_JSON`; well-formed JSON of the wrong
+/// shape (a missing or unknown field, a wrong type) is 422 `VALIDATION_FAILED` naming the problem.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let body: &[u8] = req.body().as_ref();
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "MALFORMED_JSON",
+            "a JSON body is required",
+        ));
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the body as application/json",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|err| {
+        use serde_json::error::Category;
+        match err.classify() {
+            Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION_FAILED",
+                err.to_string(),
+            ),
+            Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
+                "MALFORMED_JSON",
+                format!("the body is not valid JSON: {err}"),
+            ),
+        }
+    })
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResult {
+    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(body))
+        .map_err(ApiError::internal)
+}
+
+pub fn no_content() -> HttpResult {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .map_err(ApiError::internal)
+}
+
+pub fn error_response(err: &ApiError, request_id: &str) -> Response<Body> {
+    if err.status.is_server_error() {
+        tracing::warn!(
+            code = err.code,
+            status = err.status.as_u16(),
+            "request failed"
+        );
+    }
+    let mut response = Response::new(Body::Text(err.body(request_id).to_string()));
+    *response.status_mut() = err.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(seconds) = err.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// The bearer token of the `Authorization` header, if there is one.
+pub fn bearer_token(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Login {
+        #[allow(dead_code)]
+        email: String,
+    }
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/x");
+        if let Some(ct) = content_type {
+            builder = builder.header("content-type", ct);
+        }
+        builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    fn code_of(result: Result<Login, ApiError>) -> (u16, &'static str) {
+        let err = result.unwrap_err();
+        (err.status.as_u16(), err.code)
+    }
+
+    #[test]
+    fn body_errors_have_distinct_codes() {
+        let json = Some("application/json; charset=utf-8");
+        assert_eq!(
+            code_of(json_body(&request(json, "{"))),
+            (400, "MALFORMED_JSON")
+        );
+        assert_eq!(
+            code_of(json_body(&request(json, ""))),
+            (400, "MALFORMED_JSON")
+        );
+        assert_eq!(
+            code_of(json_body(&request(
+                json,
+                r#"{"email":"a@b.c","role":"ADMIN"}"#
+            ))),
+            (422, "VALIDATION_FAILED")
+        );
+        assert_eq!(
+            code_of(json_body(&request(json, r#"{"email":7}"#))),
+            (422, "VALIDATION_FAILED")
+        );
+        assert_eq!(
+            code_of(json_body(&request(Some("text/plain"), r#"{"email":"a"}"#))),
+            (415, "UNSUPPORTED_MEDIA_TYPE")
+        );
+        assert!(json_body::<Login>(&request(json, r#"{"email":"a@b.c"}"#)).is_ok());
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        let req = lambda_http::http::Request::builder()
+            .header("authorization", "bearer abc.def")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(bearer_token(&req), Some("abc.def"));
+        let basic = lambda_http::http::Request::builder()
+            .header("authorization", "Basic abc")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(bearer_token(&basic), None);
+    }
+
+    #[test]
+    fn error_responses_carry_retry_after() {
+        let response = error_response(&ApiError::too_many_requests("wait", 42), "r1");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+    }
+}

@@ -1,0 +1,16 @@
+//! The common crate of OrderSync's Lambda functions: configuration, errors, HTTP plumbing, storage,
+//! and the business rules of each domain. Function crates stay thin: they parse the event, call in
+//! here, and shape the response.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod storage;
+pub mod telemetry;
+
+pub use app::App;
+pub use error::ApiError;
+pub use lambda_http;

@@ -1,0 +1,211 @@
+//! DynamoDB access shared by every domain: the table handle, item (de)serialisation through
+//! `serde_dynamo`, and one classification of SDK errors into what callers can act on.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A conditional write's condition did not hold.
+    #[error("conditional check failed")]
+    ConditionFailed,
+    /// A transaction was canceled; one reason code (or `None`) per action, in order.
+    #[error("transaction canceled: {0:?}")]
+    TransactionCanceled(Vec<Option<String>>),
+    #[error("throttled by DynamoDB")]
+    Throttled,
+    #[error("DynamoDB: {0}")]
+    Backend(String),
+    #[error("item does not match its type: {0}")]
+    Malformed(String),
+}
+
+impl StorageError {
+    /// Whether action `index` of a canceled transaction failed its condition.
+    pub fn condition_failed_at(&self, index: usize) -> bool {
+        match self {
+            Self::TransactionCanceled(reasons) => reasons
+                .get(index)
+                .and_then(Option::as_deref)
+                .is_some_and(|code| code == "ConditionalCheckFailed"),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match err.code() {
+            Some("ConditionalCheckFailedException") => Self::ConditionFailed,
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded",
+            ) => Self::Throttled,
+            _ => Self::Backend(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::Throttled => ApiError::unavailable(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// The table every domain stores its items in.
+#[derive(Debug, Clone)]
+pub struct Db {
+    client: Client,
+    table: String,
+}
+
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        ("PK".to_owned(), AttributeValue::S(pk.into())),
+        ("SK".to_owned(), AttributeValue::S(sk.into())),
+    ])
+}
+
+pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StorageError> {
+    serde_dynamo::to_item(value).map_err(|e| StorageError::Malformed(e.to_string()))
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StorageError> {
+    serde_dynamo::from_item(item).map_err(|e| StorageError::Malformed(e.to_string()))
+}
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl Db {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A strongly consistent read of one item.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> Result<Option<T>, StorageError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        out.item.map(from_item).transpose()
+    }
+
+    pub async fn put<T: Serialize>(&self, value: &T) -> Result<(), StorageError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(value)?))
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
+    /// A transaction item that creates `value` only where no item with its key exists yet.
+    pub fn put_new<T: Serialize>(&self, value: &T) -> Result<TransactWriteItem, StorageError> {
+        self.put_action(value, Some("attribute_not_exists(PK)"))
+    }
+
+    pub fn put_action<T: Serialize>(
+        &self,
+        value: &T,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StorageError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(value)?))
+            .set_condition_expression(condition.map(String::from))
+            .build()
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Runs the actions as one all-or-nothing transaction.
+    pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), StorageError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                    Err(StorageError::TransactionCanceled(
+                        canceled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().filter(|c| *c != "None").map(String::from))
+                            .collect(),
+                    ))
+                }
+                _ => Err(StorageError::from_sdk(err)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_failure_is_located_by_action_index() {
+        let err =
+            StorageError::TransactionCanceled(vec![None, Some("ConditionalCheckFailed".into())]);
+        assert!(!err.condition_failed_at(0));
+        assert!(err.condition_failed_at(1));
+        assert!(!err.condition_failed_at(2));
+        assert!(!StorageError::ConditionFailed.condition_failed_at(0));
+    }
+
+    #[test]
+    fn throttling_becomes_a_retryable_503() {
+        let api: ApiError = StorageError::Throttled.into();
+        assert_eq!(api.status.as_u16(), 503);
+        assert_eq!(api.retry_after, Some(1));
+    }
+}
