@@ -243,6 +243,9 @@ def function_manifest(template, resolver):
                 sources.append({"type": event["Type"], **{k: resolver.resolve(v) for k, v in ep.items()}})
         functions.append({
             "name": logical,
+            "runtime": props.get("Runtime", globals_fn.get("Runtime")),
+            "architectures": props.get("Architectures", globals_fn.get("Architectures")),
+            "buildMethod": (res.get("Metadata") or {}).get("BuildMethod"),
             "binary": props["CodeUri"].rstrip("/").rsplit("/", 1)[-1],
             "memory": props.get("MemorySize", globals_fn.get("MemorySize", 128)),
             "timeout": props.get("Timeout", globals_fn.get("Timeout", 3)),

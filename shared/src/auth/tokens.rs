@@ -77,7 +77,7 @@ impl TokenService {
         session_id: &str,
     ) -> Result<String, ApiError> {
         let now = jiff::Timestamp::now().as_second();
-        let claims = AccessClaims {
+        self.sign(&AccessClaims {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
             sub: user_id.to_owned(),
@@ -87,7 +87,12 @@ impl TokenService {
             jti: uuid::Uuid::new_v4().to_string(),
             role,
             sid: session_id.to_owned(),
-        };
+        })
+        .await
+    }
+
+    /// Signs `claims` as given, with this service's key, as an ES256 `at+jwt`.
+    pub async fn sign(&self, claims: &AccessClaims) -> Result<String, ApiError> {
         let header = JwsHeader {
             alg: "ES256",
             typ: TOKEN_TYPE,
@@ -96,14 +101,23 @@ impl TokenService {
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(ApiError::internal)?),
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).map_err(ApiError::internal)?),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(ApiError::internal)?),
         );
+        let signature = self.sign_bytes(signing_input.as_bytes()).await?;
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature)
+        ))
+    }
+
+    /// The JWS (`r || s`) ES256 signature of `input`, made by KMS.
+    pub async fn sign_bytes(&self, input: &[u8]) -> Result<[u8; 64], ApiError> {
         // RAW: KMS hashes the input itself (it is far below the 4 KiB limit).
         let signed = self
             .kms
             .sign()
             .key_id(&self.config.signing_key_id)
-            .message(Blob::new(signing_input.as_bytes()))
+            .message(Blob::new(input))
             .message_type(MessageType::Raw)
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .send()
@@ -112,8 +126,7 @@ impl TokenService {
         let der = signed
             .signature
             .ok_or_else(|| ApiError::internal("KMS Sign returned no signature"))?;
-        let raw = ecdsa_der_to_jws(der.as_ref()).map_err(ApiError::internal)?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(raw)))
+        ecdsa_der_to_jws(der.as_ref()).map_err(ApiError::internal)
     }
 
     /// Verifies a token and returns its claims; every failure is 401 `INVALID_TOKEN`.

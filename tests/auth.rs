@@ -1,0 +1,309 @@
+//! Accounts and sign-in, through the local runner over HTTP.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use e2e::{PASSWORD, Stack, StatusCode};
+use serde_json::json;
+
+fn s<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, name: &str) -> &'a str {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn sign_up_sign_in_and_read_the_profile() {
+    let stack = Stack::start();
+    let signup = stack
+        .post(
+            "/v1/auth/signup",
+            &json!({"email": " Kim@Example.com ", "password": PASSWORD, "name": " 김민수 ", "role": "OWNER"}),
+            None,
+        )
+        .await;
+    assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+    assert_eq!(signup.body["email"], "kim@example.com");
+    assert_eq!(signup.body["name"], "김민수");
+    assert_eq!(signup.body["role"], "OWNER");
+    assert!(signup.body.get("passwordHash").is_none());
+    let user_id = signup.body["userId"].as_str().unwrap();
+
+    let login = stack.login("KIM@example.com", PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    assert_eq!(login.body["tokenType"], "Bearer");
+    assert_eq!(login.body["expiresIn"], 900);
+    let access = login.body["accessToken"].as_str().unwrap();
+
+    let me = stack.get("/v1/me", Some(access)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body, signup.body);
+
+    // The stored account holds an argon2id hash, never the password.
+    let items = stack.scan().await;
+    let profile = items
+        .iter()
+        .find(|i| s(i, "PK") == format!("USER#{user_id}"))
+        .expect("a profile item");
+    assert!(s(profile, "passwordHash").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    let dump = format!("{items:?}");
+    assert!(!dump.contains(PASSWORD));
+    // Sign-up and sign-in are audited.
+    let actions: Vec<&str> = items.iter().map(|i| s(i, "action")).collect();
+    assert!(
+        actions.contains(&"SIGNED_UP") && actions.contains(&"SIGNED_IN"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_sign_ups_are_refused_and_change_nothing() {
+    let stack = Stack::start();
+    let signup = |body: serde_json::Value| {
+        let stack = &stack;
+        async move { stack.post("/v1/auth/signup", &body, None).await }
+    };
+    let valid = |email: &str, role: &str| json!({"email": email, "password": PASSWORD, "name": "Lee", "role": role});
+
+    let cases = [
+        (
+            json!({"email": "lee@example.com", "password": "short", "name": "Lee", "role": "CUSTOMER"}),
+            422,
+            "WEAK_PASSWORD",
+        ),
+        (
+            json!({"email": "lee@example.com", "password": "password123", "name": "Lee", "role": "CUSTOMER"}),
+            422,
+            "WEAK_PASSWORD",
+        ),
+        (valid("lee@example.com", "ADMIN"), 422, "VALIDATION_FAILED"),
+        (valid("lee@example.com", "STAFF"), 422, "VALIDATION_FAILED"),
+        (valid("lee@example.com", "ROOT"), 422, "VALIDATION_FAILED"),
+        (valid("not-an-email", "CUSTOMER"), 422, "VALIDATION_FAILED"),
+        (
+            json!({"email": "lee@example.com", "password": PASSWORD, "name": "Lee", "role": "CUSTOMER", "isAdmin": true}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"email": "lee@example.com", "password": PASSWORD, "role": "CUSTOMER"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"email": "lee@example.com", "password": PASSWORD, "name": "", "role": "CUSTOMER"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let reply = signup(body.clone()).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (status, code),
+            "{body}: {:?}",
+            reply.body
+        );
+        assert!(!reply.body["error"]["message"].as_str().unwrap().is_empty());
+    }
+
+    // Malformed JSON, a missing content type and an oversized body.
+    let raw = |body: String, content_type: &'static str| {
+        stack
+            .http()
+            .post(stack.url("/v1/auth/signup"))
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let reply = stack
+        .send(raw("{\"email\": ".into(), "application/json"))
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (400, "MALFORMED_JSON")
+    );
+    let reply = stack
+        .send(raw(
+            valid("lee@example.com", "CUSTOMER").to_string(),
+            "text/plain",
+        ))
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (415, "UNSUPPORTED_MEDIA_TYPE")
+    );
+    let huge = json!({"email": "lee@example.com", "password": PASSWORD, "name": "x".repeat(70_000), "role": "CUSTOMER"});
+    let reply = stack.send(raw(huge.to_string(), "application/json")).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (413, "PAYLOAD_TOO_LARGE")
+    );
+
+    // Every error body quotes the request id API Gateway gave the request.
+    assert_eq!(
+        reply.body["error"]["requestId"].as_str(),
+        reply.header("apigw-requestid")
+    );
+
+    // None of that created anything: the address is still free, once.
+    assert!(
+        stack
+            .scan()
+            .await
+            .iter()
+            .all(|i| s(i, "action") != "SIGNED_UP")
+    );
+    let first = signup(valid("lee@example.com", "CUSTOMER")).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = signup(valid("LEE@example.com", "OWNER")).await;
+    assert_eq!((again.status.as_u16(), again.code()), (409, "EMAIL_TAKEN"));
+    let users = stack
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| s(i, "SK") == "PROFILE")
+        .count();
+    assert_eq!(users, 1);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_ends_the_session() {
+    let stack = Stack::start();
+    let (_, _, first) = stack.account("park@example.com", "CUSTOMER").await;
+
+    let refresh = |token: String| {
+        let stack = &stack;
+        async move {
+            stack
+                .post("/v1/auth/refresh", &json!({"refreshToken": token}), None)
+                .await
+        }
+    };
+    let rotated = refresh(first.clone()).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    let second = rotated.body["refreshToken"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let me = stack
+        .get("/v1/me", rotated.body["accessToken"].as_str())
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+
+    // Refresh tokens are stored only as digests.
+    let dump = format!("{:?}", stack.scan().await);
+    assert!(!dump.contains(&first) && !dump.contains(&second));
+
+    // The spent token comes back: refused, and the whole family is revoked with it.
+    let reused = refresh(first).await;
+    assert_eq!(
+        (reused.status.as_u16(), reused.code()),
+        (401, "REFRESH_TOKEN_REUSED")
+    );
+    let successor = refresh(second).await;
+    assert_eq!(
+        (successor.status.as_u16(), successor.code()),
+        (401, "SESSION_REVOKED")
+    );
+    let items = stack.scan().await;
+    assert!(items.iter().any(|i| s(i, "action") == "REFRESH_REUSED"));
+    assert!(
+        items
+            .iter()
+            .any(|i| s(i, "SK") == "SESSION" && i.contains_key("revokedAt"))
+    );
+
+    // A new sign-in is a new, independent session.
+    let login = stack.login("park@example.com", PASSWORD).await;
+    let fresh = refresh(login.body["refreshToken"].as_str().unwrap().to_owned()).await;
+    assert_eq!(fresh.status, StatusCode::OK);
+
+    let unknown = refresh("not-a-token".into()).await;
+    assert_eq!(
+        (unknown.status.as_u16(), unknown.code()),
+        (401, "INVALID_REFRESH_TOKEN")
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let stack = Stack::start();
+    let (_, access, refresh) = stack.account("choi@example.com", "CUSTOMER").await;
+
+    let anonymous = stack.post("/v1/auth/logout", &json!({}), None).await;
+    assert_eq!(
+        (anonymous.status.as_u16(), anonymous.code()),
+        (401, "UNAUTHENTICATED")
+    );
+
+    let logout = stack
+        .post("/v1/auth/logout", &json!({}), Some(&access))
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let after = stack
+        .post("/v1/auth/refresh", &json!({"refreshToken": refresh}), None)
+        .await;
+    assert_eq!(
+        (after.status.as_u16(), after.code()),
+        (401, "SESSION_REVOKED")
+    );
+    assert!(
+        stack
+            .scan()
+            .await
+            .iter()
+            .any(|i| s(i, "action") == "SIGNED_OUT")
+    );
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_account_for_fifteen_minutes() {
+    let stack = Stack::start();
+    stack.account("jung@example.com", "CUSTOMER").await;
+
+    for attempt in 1..=5 {
+        let reply = stack.login("jung@example.com", "wrong password!").await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (401, "INVALID_CREDENTIALS"),
+            "attempt {attempt}"
+        );
+    }
+    // Locked now, even with the right password.
+    let locked = stack.login("jung@example.com", PASSWORD).await;
+    assert_eq!(
+        (locked.status.as_u16(), locked.code()),
+        (429, "TOO_MANY_REQUESTS")
+    );
+    let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+
+    // The counter lives in DynamoDB and expires by TTL.
+    let items = stack.scan().await;
+    let counter = items
+        .iter()
+        .find(|i| s(i, "SK") == "LOCKOUT")
+        .expect("a lockout item");
+    assert_eq!(counter["failures"].as_n().unwrap(), "5");
+    assert!(counter.contains_key("expiresAt"));
+    let failed = items
+        .iter()
+        .filter(|i| s(i, "action") == "SIGN_IN_FAILED")
+        .count();
+    assert_eq!(failed, 5);
+
+    // Other accounts are unaffected; unknown addresses fail the same way as wrong passwords.
+    stack.account("han@example.com", "CUSTOMER").await;
+    let unknown = stack.login("nobody@example.com", PASSWORD).await;
+    assert_eq!(
+        (unknown.status.as_u16(), unknown.code()),
+        (401, "INVALID_CREDENTIALS")
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404() {
+    let stack = Stack::start();
+    let reply = stack.get("/v1/nothing-here", None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    // The right path with the wrong method is no route either.
+    let reply = stack.get("/v1/auth/login", None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,246 @@
+//! The end-to-end harness: each test starts its own local stack — moto's server on a free port, the
+//! template's resources, the local runner on another free port — and talks to it over HTTP, exactly as
+//! a client of `make dev` would. Stacks are independent, so tests run in parallel.
+//!
+//! The runner and the function binaries must be built first (`make test` does).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use serde_json::Value;
+
+pub use reqwest::StatusCode;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// A running local stack; dropping it stops the runner, its functions and its emulator.
+pub struct Stack {
+    runner: Child,
+    pub base_url: String,
+    pub emulator: String,
+    pub log: PathBuf,
+    http: reqwest::Client,
+}
+
+/// What a client saw.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The stable error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Stack {
+    pub fn start() -> Stack {
+        let runner_bin = target_dir().join("debug/local-runner");
+        assert!(
+            runner_bin.exists(),
+            "{} is missing: run `make test` (it builds every binary first)",
+            runner_bin.display()
+        );
+        let logs = target_dir().join("e2e-logs");
+        std::fs::create_dir_all(&logs).expect("create log dir");
+        let log = logs.join(format!(
+            "{}-{}.log",
+            std::process::id(),
+            uuid_like_counter()
+        ));
+        let log_file = std::fs::File::create(&log).expect("create log file");
+        let mut runner = Command::new(runner_bin)
+            .current_dir(root())
+            .args(["--port", "0", "--template", "template.yaml"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            // Its own process group, so that dropping the stack can stop everything it started.
+            .process_group(0)
+            .spawn()
+            .expect("start local-runner");
+        let stdout = runner.stdout.take().expect("runner stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let urls: Vec<&str> = line
+            .split_whitespace()
+            .filter(|w| w.starts_with("http://"))
+            .map(|w| w.trim_end_matches(')'))
+            .collect();
+        let mut stack = Stack {
+            runner,
+            base_url: urls.first().copied().unwrap_or_default().to_owned(),
+            emulator: urls.get(1).copied().unwrap_or_default().to_owned(),
+            log: log.clone(),
+            http: reqwest::Client::new(),
+        };
+        if stack.base_url.is_empty() {
+            stack.stop();
+            panic!(
+                "the local runner did not start; its log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        stack
+    }
+
+    fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child's process group; no memory is involved.
+        unsafe {
+            libc::kill(-(self.runner.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.runner.wait();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("the runner answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        let mut request = self.http.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// An SDK configuration pointed at this stack's emulator, for looking behind the API.
+    pub async fn aws(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.emulator)
+            .region(aws_config::Region::new("ap-northeast-2"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "e2e",
+            ))
+            .load()
+            .await
+    }
+
+    /// Every item of the table, for asserting what was (and was not) stored.
+    pub async fn scan(
+        &self,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let client = aws_sdk_dynamodb::Client::new(&self.aws().await);
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = client
+                .scan()
+                .table_name(TABLE)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan the table");
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// Signs up an account and signs in; returns (userId, accessToken, refreshToken).
+    pub async fn account(&self, email: &str, role: &str) -> (String, String, String) {
+        let signup = self
+            .post(
+                "/v1/auth/signup",
+                &serde_json::json!({"email": email, "password": PASSWORD, "name": "Test User", "role": role}),
+                None,
+            )
+            .await;
+        assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
+        let login = self.login(email, PASSWORD).await;
+        assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+        (
+            signup.body["userId"].as_str().unwrap().to_owned(),
+            login.body["accessToken"].as_str().unwrap().to_owned(),
+            login.body["refreshToken"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/v1/auth/login",
+            &serde_json::json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The table name template.yaml gives the `dev` stage.
+pub const TABLE: &str = "ordersync-dev";
+/// A password that passes the strength rules.
+pub const PASSWORD: &str = "kimchi-jjigae at 7pm";
+
+fn uuid_like_counter() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
