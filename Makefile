@@ -11,7 +11,7 @@ build:
 # The whole system on http://127.0.0.1:$(PORT): local AWS stack, every route, every consumer.
 PORT ?= 3000
 dev: bootstrap build
-	./target/debug/local-runner --port $(PORT)
+	./target/debug/local-runner --port $(PORT) --env-file target/local/lambda.env
 
 # Everything the tests need, then every test (unit, template, end-to-end through the local runner).
 test: bootstrap build

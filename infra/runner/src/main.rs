@@ -23,18 +23,20 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "\
-usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL]
+usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL] [--env-file PATH]
 
   --port N         port of the HTTP API (default: $PORT or 3000; 0 picks a free one)
   --template PATH  SAM template to serve (default: template.yaml)
   --bin-dir DIR    where the function binaries are (default: target/debug)
-  --endpoint URL   use this AWS emulator instead of starting moto's server";
+  --endpoint URL   use this AWS emulator instead of starting moto's server
+  --env-file PATH  write the functions' environment there, for `cargo lambda watch --env-file`";
 
 struct Args {
     port: u16,
     template: PathBuf,
     bin_dir: Option<PathBuf>,
     endpoint: Option<String>,
+    env_file: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -46,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
         template: PathBuf::from("template.yaml"),
         bin_dir: None,
         endpoint: None,
+        env_file: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
             "--template" => args.template = PathBuf::from(value()?),
             "--bin-dir" => args.bin_dir = Some(PathBuf::from(value()?)),
             "--endpoint" => args.endpoint = Some(value()?),
+            "--env-file" => args.env_file = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -102,6 +106,9 @@ async fn run() -> Result<(), String> {
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
         ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
     ];
+    if let Some(path) = &args.env_file {
+        write_env_file(path, &base_env, &manifest)?;
+    }
     let runtime = lambda::Runtime::new(manifest.functions, bin_dir, base_env);
     let missing = runtime.missing_binaries();
     if !missing.is_empty() {
@@ -146,6 +153,27 @@ async fn run() -> Result<(), String> {
     shutdown_signal().await;
     eprintln!("local-runner: stopping");
     Ok(())
+}
+
+/// Writes the environment a function needs to reach this stack, for `cargo lambda watch --env-file`
+/// (see the README).
+fn write_env_file(
+    path: &std::path::Path,
+    base_env: &[(String, String)],
+    manifest: &stack::Manifest,
+) -> Result<(), String> {
+    let mut vars: std::collections::BTreeMap<&str, &str> = base_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    for function in &manifest.functions {
+        vars.extend(function.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 async fn accept_loop<S, F>(listener: TcpListener, serve: S)

@@ -67,7 +67,6 @@ pub async fn authorize(app: &App, req: &Request, roles: &[Role]) -> Result<Calle
         session_id: claims.sid,
     };
     require_role(&caller, roles)?;
-    tracing::Span::current().record("user_id", caller.user_id.as_str());
     Ok(caller)
 }
 

@@ -170,16 +170,7 @@ pub async fn login(
         db.put_new(&audit)?,
     ])
     .await?;
-    let access_token = app
-        .tokens
-        .issue(&user.user_id, user.role, &session.session_id)
-        .await?;
-    Ok(TokenPair {
-        access_token,
-        refresh_token,
-        token_type: "Bearer".to_owned(),
-        expires_in: ACCESS_TOKEN_SECONDS,
-    })
+    token_pair(app, user, &session.session_id, refresh_token).await
 }
 
 pub async fn refresh(
@@ -240,12 +231,21 @@ pub async fn refresh(
         }
         Err(err) => return Err(err.into()),
     }
-    let access_token = app
-        .tokens
-        .issue(&user.user_id, user.role, &old.session_id)
-        .await?;
+    token_pair(app, &user, &old.session_id, refresh_token).await
+}
+
+/// A fresh access token for `user`, sent with the session's current refresh token.
+async fn token_pair(
+    app: &App,
+    user: &UserRecord,
+    session_id: &str,
+    refresh_token: String,
+) -> Result<TokenPair, ApiError> {
     Ok(TokenPair {
-        access_token,
+        access_token: app
+            .tokens
+            .issue(&user.user_id, user.role, session_id)
+            .await?,
         refresh_token,
         token_type: "Bearer".to_owned(),
         expires_in: ACCESS_TOKEN_SECONDS,
