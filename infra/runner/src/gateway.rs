@@ -382,3 +382,126 @@ fn percent_decode(input: &str) -> String {
         .decode_utf8_lossy()
         .into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::FunctionSpec;
+
+    fn function() -> Arc<Function> {
+        let spec = FunctionSpec {
+            name: "F".into(),
+            binary: "f".into(),
+            memory: 128,
+            timeout: 3,
+            env: Default::default(),
+            routes: vec![],
+        };
+        Runtime::new(vec![spec], "/nonexistent".into(), vec![]).functions[0].clone()
+    }
+
+    #[test]
+    fn routes_match_literals_parameters_and_greedy_tails() {
+        let f = function();
+        let item = Route::new("GET", "/v1/stores/{storeId}/items/{itemId}", f.clone());
+        let params = item.matches("GET", "/v1/stores/s%201/items/i2").unwrap();
+        assert_eq!(params["storeId"], "s 1");
+        assert_eq!(params["itemId"], "i2");
+        assert!(item.matches("POST", "/v1/stores/s1/items/i2").is_none());
+        assert!(item.matches("GET", "/v1/stores/s1/items").is_none());
+        assert!(item.matches("GET", "/v1/stores//items/i2").is_none());
+        assert!(item.matches("GET", "/v1/stores/s1/items/i2/x").is_none());
+
+        let greedy = Route::new("ANY", "/files/{path+}", f);
+        assert_eq!(
+            greedy.matches("PUT", "/files/a/b.png").unwrap()["path"],
+            "a/b.png"
+        );
+        assert!(greedy.matches("PUT", "/files").is_none());
+    }
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> hyper::http::request::Parts {
+        let mut builder = Request::builder().method("POST").uri(uri);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn events_follow_payload_format_2() {
+        let route = Route::new("POST", "/v1/things/{id}", function());
+        let parts = parts(
+            "/v1/things/7?tag=a&tag=b&q=x%20y",
+            &[
+                ("content-type", "application/json"),
+                ("cookie", "a=1; b=2"),
+                ("x-multi", "1"),
+                ("x-multi", "2"),
+            ],
+        );
+        let params = route.matches("POST", "/v1/things/7").unwrap();
+        let peer: SocketAddr = "127.0.0.9:5000".parse().unwrap();
+        let event = build_event(
+            &route,
+            &parts,
+            &params,
+            &Bytes::from("{\"a\":1}"),
+            peer,
+            "rid",
+        );
+        assert_eq!(event["version"], "2.0");
+        assert_eq!(event["routeKey"], "POST /v1/things/{id}");
+        assert_eq!(event["rawPath"], "/v1/things/7");
+        assert_eq!(event["rawQueryString"], "tag=a&tag=b&q=x%20y");
+        assert_eq!(
+            event["queryStringParameters"],
+            json!({"tag": "a,b", "q": "x y"})
+        );
+        assert_eq!(event["pathParameters"], json!({"id": "7"}));
+        assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
+        assert_eq!(event["headers"]["x-multi"], "1,2");
+        assert!(event["headers"].get("cookie").is_none());
+        assert_eq!(event["body"], "{\"a\":1}");
+        assert_eq!(event["isBase64Encoded"], false);
+        assert_eq!(event["requestContext"]["requestId"], "rid");
+        assert_eq!(event["requestContext"]["http"]["sourceIp"], "127.0.0.9");
+        assert_eq!(event["requestContext"]["http"]["method"], "POST");
+    }
+
+    #[test]
+    fn binary_bodies_are_base64_encoded() {
+        let route = Route::new("POST", "/upload", function());
+        let parts = parts("/upload", &[("content-type", "image/png")]);
+        let body = Bytes::from_static(&[0x89, b'P', b'N', b'G', 0, 0xff]);
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let event = build_event(&route, &parts, &BTreeMap::new(), &body, peer, "rid");
+        assert_eq!(event["isBase64Encoded"], true);
+        assert_eq!(
+            STANDARD.decode(event["body"].as_str().unwrap()).unwrap(),
+            body
+        );
+    }
+
+    #[tokio::test]
+    async fn responses_become_http() {
+        let payload = json!({
+            "statusCode": 201,
+            "headers": {"content-type": "application/json"},
+            "multiValueHeaders": {"x-a": ["1", "2"]},
+            "cookies": ["s=1; HttpOnly"],
+            "body": STANDARD.encode("hello"),
+            "isBase64Encoded": true,
+        });
+        let response = to_http(payload.to_string().as_bytes());
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.headers().get_all("x-a").iter().count(), 2);
+        assert_eq!(response.headers()["set-cookie"], "s=1; HttpOnly");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "hello");
+
+        let broken = to_http(b"not json");
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
