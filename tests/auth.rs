@@ -45,8 +45,13 @@ async fn sign_up_sign_in_and_read_the_profile() {
         .find(|i| s(i, "PK") == format!("USER#{user_id}"))
         .expect("a profile item");
     assert!(s(profile, "passwordHash").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-    let dump = format!("{items:?}");
-    assert!(!dump.contains(PASSWORD));
+    // Nothing personal is stored in the clear: not the password, the address (in any case), or the name.
+    let dump = format!("{items:?}").to_lowercase();
+    for secret in [PASSWORD, "kim@example.com", "김민수"] {
+        assert!(!dump.contains(secret), "{secret} is stored in the clear");
+    }
+    assert!(s(profile, "email").starts_with("enc1:"));
+    assert!(s(profile, "name").starts_with("enc1:"));
     // Sign-up and sign-in are audited.
     let actions: Vec<&str> = items.iter().map(|i| s(i, "action")).collect();
     assert!(

@@ -2,15 +2,26 @@
 //! configuration, AWS clients, caches.
 
 use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use tokio::sync::OnceCell;
 
 use crate::auth::tokens::TokenService;
 use crate::config::Config;
+use crate::crypto::Envelope;
+use crate::crypto::blind_index::{self, BlindIndex};
+use crate::crypto::kms::KmsKeySource;
+use crate::error::ApiError;
 use crate::storage::Db;
+
+/// Field encryption as the functions use it: KMS data keys behind the per-instance cache.
+pub type Crypto = Envelope<KmsKeySource>;
 
 pub struct App {
     pub config: Config,
     pub db: Db,
     pub tokens: TokenService,
+    pub crypto: Crypto,
+    blind_index: OnceCell<BlindIndex>,
 }
 
 impl App {
@@ -19,7 +30,36 @@ impl App {
         // Region, credentials and (locally) AWS_ENDPOINT_URL come from the environment Lambda provides.
         let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
         let db = Db::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
-        let tokens = TokenService::new(aws_sdk_kms::Client::new(&sdk), config.jwt.clone());
-        Ok(Self { config, db, tokens })
+        // KMS throttles per account; the standard retry mode backs off exponentially with jitter.
+        let kms = aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(&sdk)
+                .retry_config(RetryConfig::standard().with_max_attempts(5))
+                .build(),
+        );
+        let tokens = TokenService::new(kms.clone(), config.jwt.clone());
+        let crypto = Envelope::new(
+            KmsKeySource::new(kms, &config.data_key_id),
+            config.data_key_cache,
+        );
+        Ok(Self {
+            config,
+            db,
+            tokens,
+            crypto,
+            blind_index: OnceCell::new(),
+        })
+    }
+
+    /// A field-encryption service with an empty key cache: every value it seals gets a data key
+    /// made from now on (what re-encryption needs).
+    pub fn fresh_crypto(&self) -> Crypto {
+        Envelope::new(self.crypto.source().clone(), self.config.data_key_cache)
+    }
+
+    /// The blind index, its secret unwrapped on first use in this instance.
+    pub async fn blind_index(&self) -> Result<&BlindIndex, ApiError> {
+        self.blind_index
+            .get_or_try_init(|| blind_index::load(&self.db, self.crypto.source()))
+            .await
     }
 }

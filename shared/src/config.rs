@@ -2,17 +2,37 @@
 //! a missing one fails the init phase with its name, never a request.
 
 use std::env;
+use std::time::Duration;
+
+use crate::crypto::CachePolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    #[error("environment variable {0} is not a positive integer")]
+    NotANumber(&'static str),
+}
+
+fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(ConfigError::NotANumber(name)),
+        Err(_) => Ok(default),
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
     pub jwt: JwtConfig,
+    /// The symmetric KMS key that wraps the data keys of field encryption.
+    pub data_key_id: String,
+    pub data_key_cache: CachePolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +66,17 @@ impl Config {
                     .map(String::from),
             );
         }
+        let defaults = CachePolicy::default();
         Ok(Self {
+            data_key_id: required("DATA_KEY_ID")?,
+            data_key_cache: CachePolicy {
+                max_age: Duration::from_secs(number(
+                    "DATA_KEY_MAX_AGE_SECONDS",
+                    defaults.max_age.as_secs(),
+                )?),
+                max_uses: number("DATA_KEY_MAX_USES", defaults.max_uses)?,
+                max_entries: defaults.max_entries,
+            },
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 issuer: required("JWT_ISSUER")?,

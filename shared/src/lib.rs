@@ -6,8 +6,11 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod job;
+pub mod sdk_calls;
 pub mod storage;
 pub mod telemetry;
 

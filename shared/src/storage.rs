@@ -142,6 +142,19 @@ impl Db {
         Ok(())
     }
 
+    /// Creates `value` unless an item with its key exists (then `ConditionFailed`).
+    pub async fn put_if_absent<T: Serialize>(&self, value: &T) -> Result<(), StorageError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(value)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
     /// A transaction item that creates `value` only where no item with its key exists yet.
     pub fn put_new<T: Serialize>(&self, value: &T) -> Result<TransactWriteItem, StorageError> {
         self.put_action(value, Some("attribute_not_exists(PK)"))

@@ -244,3 +244,23 @@ fn uuid_like_counter() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     NEXT.fetch_add(1, Ordering::SeqCst)
 }
+
+impl Stack {
+    /// The id of the KMS key behind `alias`.
+    pub async fn key_id(&self, alias: &str) -> String {
+        let kms = aws_sdk_kms::Client::new(&self.aws().await);
+        let aliases = kms.list_aliases().send().await.expect("list aliases");
+        aliases
+            .aliases()
+            .iter()
+            .find(|a| a.alias_name() == Some(alias))
+            .and_then(|a| a.target_key_id())
+            .unwrap_or_else(|| panic!("no key behind {alias}"))
+            .to_owned()
+    }
+
+    /// Everything the functions and the runner logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}

@@ -3,7 +3,6 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::sessions::{self, REFRESH_SK, RefreshRecord, SESSION_SK};
 use super::tokens::ACCESS_TOKEN_SECONDS;
@@ -58,12 +57,6 @@ fn invalid_refresh_token() -> ApiError {
     )
 }
 
-/// The audit subject for an address with no account: a digest, so the log holds no address.
-fn email_subject(normalized_email: &str) -> String {
-    let digest = Sha256::digest(normalized_email.as_bytes());
-    format!("EMAIL#{:x}", digest)[..6 + 32].to_owned()
-}
-
 pub async fn signup(
     app: &App,
     input: SignupRequest,
@@ -76,19 +69,36 @@ pub async fn signup(
     let name = users::validate_name(&input.name)?;
     password::check_strength(&input.password)?;
 
+    let email_key = users::email_key(app.blind_index().await?, &email);
+
     let user_id = uuid::Uuid::new_v4().to_string();
+    let pk = users::user_pk(&user_id);
+    let table = app.db.table();
     let user = UserRecord {
-        pk: users::user_pk(&user_id),
+        email: app
+            .crypto
+            .seal_str(&UserRecord::location(table, &pk, "email"), &email)
+            .await?,
+        name: app
+            .crypto
+            .seal_str(&UserRecord::location(table, &pk, "name"), &name)
+            .await?,
+        pk,
         sk: PROFILE_SK.to_owned(),
         user_id: user_id.clone(),
-        email: email.clone(),
-        name,
         role: input.role,
         password_hash: password::hash(&input.password)?,
         created_at: jiff::Timestamp::now().to_string(),
     };
+    let profile = Profile {
+        user_id: user_id.clone(),
+        email,
+        name,
+        role: user.role,
+        created_at: user.created_at.clone(),
+    };
     let email_record = EmailRecord {
-        pk: users::email_key(&email),
+        pk: email_key,
         sk: "EMAIL".to_owned(),
         user_id: user_id.clone(),
     };
@@ -107,7 +117,7 @@ pub async fn signup(
         ])
         .await
     {
-        Ok(()) => Ok(Profile::from(&user)),
+        Ok(()) => Ok(profile),
         Err(err) if err.condition_failed_at(0) => Err(ApiError::conflict(
             "EMAIL_TAKEN",
             "an account with this e-mail address exists",
@@ -122,17 +132,17 @@ pub async fn login(
     meta: &RequestMeta,
 ) -> Result<TokenPair, ApiError> {
     let db = &app.db;
-    let email = users::normalize_email(&input.email);
-    let email_key = users::email_key(&email);
+    // Addresses appear only as their blind index: in keys, in the lockout counter, in audit records.
+    let email_key = users::email_key(app.blind_index().await?, &input.email);
     let now = jiff::Timestamp::now();
 
     if let Err(locked) = lockout::check(db, &email_key, now.as_second()).await {
-        let audit = AuditRecord::new(AuditAction::SignInLocked, None, email_subject(&email), meta);
+        let audit = AuditRecord::new(AuditAction::SignInLocked, None, email_key.clone(), meta);
         db.put(&audit).await?;
         return Err(locked);
     }
 
-    let user = users::find_by_email(db, &email).await?;
+    let user = users::find_by_email_key(db, &email_key).await?;
     let verified = match &user {
         // Over-long input is refused without hashing it: it cannot be a password we accepted.
         _ if input.password.chars().count() > password::MAX_CHARS => None,
@@ -147,7 +157,7 @@ pub async fn login(
         lockout::record_failure(db, &email_key, now.as_second()).await?;
         let (actor, subject) = match &user {
             Some(u) => (None, users::user_pk(&u.user_id)),
-            None => (None, email_subject(&email)),
+            None => (None, email_key.clone()),
         };
         let audit = AuditRecord::new(AuditAction::SignInFailed, actor, subject, meta);
         db.put(&audit).await?;
@@ -303,14 +313,14 @@ pub async fn logout(app: &App, caller: &Caller, meta: &RequestMeta) -> Result<()
 }
 
 pub async fn profile(app: &App, caller: &Caller) -> Result<Profile, ApiError> {
-    users::find_by_id(&app.db, &caller.user_id)
+    let user = users::find_by_id(&app.db, &caller.user_id)
         .await?
-        .map(|u| Profile::from(&u))
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "USER_NOT_FOUND",
                 "the account no longer exists",
             )
-        })
+        })?;
+    user.profile(app).await
 }

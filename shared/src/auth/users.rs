@@ -1,9 +1,14 @@
 //! User accounts as stored: a profile item per user and an e-mail item that makes addresses unique and
-//! finds the account at sign-in.
+//! finds the account at sign-in. The address and the name are sealed (`crate::crypto`); the e-mail
+//! item is keyed by the address's blind index, so sign-in finds an account without the table ever
+//! holding an address.
 
 use serde::{Deserialize, Serialize};
 
 use super::Role;
+use crate::app::App;
+use crate::crypto::blind_index::{self, BlindIndex};
+use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
 use crate::storage::{Db, StorageError};
 
@@ -18,8 +23,8 @@ pub struct UserRecord {
     #[serde(rename = "SK")]
     pub sk: String,
     pub user_id: String,
-    pub email: String,
-    pub name: String,
+    pub email: Sealed,
+    pub name: Sealed,
     pub role: Role,
     pub password_hash: String,
     pub created_at: String,
@@ -47,15 +52,35 @@ pub struct Profile {
     pub created_at: String,
 }
 
-impl From<&UserRecord> for Profile {
-    fn from(u: &UserRecord) -> Self {
-        Self {
-            user_id: u.user_id.clone(),
-            email: u.email.clone(),
-            name: u.name.clone(),
-            role: u.role,
-            created_at: u.created_at.clone(),
+impl UserRecord {
+    /// Where each sealed attribute of this user lives.
+    pub fn location<'a>(table: &'a str, pk: &'a str, field: &'a str) -> Location<'a> {
+        Location {
+            table,
+            pk,
+            sk: PROFILE_SK,
+            field,
         }
+    }
+
+    /// The profile, with the sealed fields opened.
+    pub async fn profile(&self, app: &App) -> Result<Profile, ApiError> {
+        let table = app.db.table();
+        let email = app
+            .crypto
+            .open_str(&Self::location(table, &self.pk, "email"), &self.email)
+            .await?;
+        let name = app
+            .crypto
+            .open_str(&Self::location(table, &self.pk, "name"), &self.name)
+            .await?;
+        Ok(Profile {
+            user_id: self.user_id.clone(),
+            email,
+            name,
+            role: self.role,
+            created_at: self.created_at.clone(),
+        })
     }
 }
 
@@ -65,19 +90,13 @@ pub fn user_pk(user_id: &str) -> String {
 
 pub const PROFILE_SK: &str = "PROFILE";
 
-/// The one form an address is compared in: trimmed and lower-cased.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-/// The key an address is looked up by. Every lookup goes through here, so that moving to a keyed blind
-/// index (the encryption issue) changes one function.
-pub fn email_key(normalized_email: &str) -> String {
-    format!("EMAIL#{normalized_email}")
+/// The key an address is looked up by: its blind index, never the address.
+pub fn email_key(index: &BlindIndex, email: &str) -> String {
+    format!("EMAIL#{}", index.email(email))
 }
 
 pub fn validate_email(email: &str) -> Result<String, ApiError> {
-    let normalized = normalize_email(email);
+    let normalized = blind_index::normalize_email(email);
     if normalized.len() > 254 || !email_address::EmailAddress::is_valid(&normalized) {
         return Err(ApiError::validation("email", "not a valid e-mail address"));
     }
@@ -99,14 +118,12 @@ pub fn validate_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-pub async fn find_by_email(
+/// The account whose e-mail item has `email_key` (see [`email_key`]).
+pub async fn find_by_email_key(
     db: &Db,
-    normalized_email: &str,
+    email_key: &str,
 ) -> Result<Option<UserRecord>, StorageError> {
-    let Some(email) = db
-        .get::<EmailRecord>(email_key(normalized_email), "EMAIL")
-        .await?
-    else {
+    let Some(email) = db.get::<EmailRecord>(email_key, "EMAIL").await? else {
         return Ok(None);
     };
     find_by_id(db, &email.user_id).await

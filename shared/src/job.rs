@@ -1,0 +1,31 @@
+//! The entry point of functions that are invoked directly (by an operator, a schedule or a workflow)
+//! rather than through the HTTP API: JSON in, JSON out, built once per process like [`crate::http`].
+
+use std::future::Future;
+
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::error::ApiError;
+
+pub async fn serve<E, R, H, F>(handler: H) -> Result<(), lambda_runtime::Error>
+where
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: Fn(&'static App, E) -> F + Sync,
+    F: Future<Output = Result<R, ApiError>> + Send + 'static,
+{
+    crate::telemetry::init();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
+        let request_id = event.context.request_id.clone();
+        handler(app, event.payload).await.map_err(|err| {
+            tracing::warn!(%request_id, code = err.code, "job failed");
+            lambda_runtime::Error::from(err.to_string())
+        })
+    }))
+    .await
+}
