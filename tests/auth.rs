@@ -17,7 +17,8 @@ async fn sign_up_sign_in_and_read_the_profile() {
     let signup = stack
         .post(
             "/v1/auth/signup",
-            &json!({"email": " Kim@Example.com ", "password": PASSWORD, "name": " 김민수 ", "role": "OWNER"}),
+            &json!({"email": " Kim@Example.com ", "password": PASSWORD, "name": " 김민수 ", "role": "OWNER",
+                    "phone": "+82 10-1234-5678"}),
             None,
         )
         .await;
@@ -25,6 +26,7 @@ async fn sign_up_sign_in_and_read_the_profile() {
     assert_eq!(signup.body["email"], "kim@example.com");
     assert_eq!(signup.body["name"], "김민수");
     assert_eq!(signup.body["role"], "OWNER");
+    assert_eq!(signup.body["phone"], "01012345678");
     assert!(signup.body.get("passwordHash").is_none());
     let user_id = signup.body["userId"].as_str().unwrap();
 
@@ -47,11 +49,19 @@ async fn sign_up_sign_in_and_read_the_profile() {
     assert!(s(profile, "passwordHash").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     // Nothing personal is stored in the clear: not the password, the address (in any case), or the name.
     let dump = format!("{items:?}").to_lowercase();
-    for secret in [PASSWORD, "kim@example.com", "김민수"] {
+    for secret in [
+        PASSWORD,
+        "kim@example.com",
+        "김민수",
+        "01012345678",
+        "1234-5678",
+    ] {
         assert!(!dump.contains(secret), "{secret} is stored in the clear");
     }
     assert!(s(profile, "email").starts_with("enc1:"));
     assert!(s(profile, "name").starts_with("enc1:"));
+    assert!(s(profile, "phone").starts_with("enc1:"));
+    assert!(s(profile, "phoneIndex").starts_with("bi1:"));
     // Sign-up and sign-in are audited.
     let actions: Vec<&str> = items.iter().map(|i| s(i, "action")).collect();
     assert!(
@@ -84,6 +94,11 @@ async fn bad_sign_ups_are_refused_and_change_nothing() {
         (valid("lee@example.com", "STAFF"), 422, "VALIDATION_FAILED"),
         (valid("lee@example.com", "ROOT"), 422, "VALIDATION_FAILED"),
         (valid("not-an-email", "CUSTOMER"), 422, "VALIDATION_FAILED"),
+        (
+            json!({"email": "lee@example.com", "password": PASSWORD, "name": "Lee", "role": "CUSTOMER", "phone": "call me"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
         (
             json!({"email": "lee@example.com", "password": PASSWORD, "name": "Lee", "role": "CUSTOMER", "isAdmin": true}),
             422,

@@ -10,6 +10,7 @@ use super::users::{self, EmailRecord, PROFILE_SK, Profile, UserRecord};
 use super::{Caller, Role, lockout, password};
 use crate::app::App;
 use crate::audit::{AuditAction, AuditRecord};
+use crate::crypto::blind_index;
 use crate::error::ApiError;
 use crate::http::RequestMeta;
 use crate::storage::{Db, StorageError, key, s};
@@ -21,6 +22,8 @@ pub struct SignupRequest {
     pub password: String,
     pub name: String,
     pub role: Role,
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,9 +70,15 @@ pub async fn signup(
     }
     let email = users::validate_email(&input.email)?;
     let name = users::validate_name(&input.name)?;
+    let phone = input
+        .phone
+        .as_deref()
+        .map(users::validate_phone)
+        .transpose()?;
     password::check_strength(&input.password)?;
 
-    let email_key = users::email_key(app.blind_index().await?, &email);
+    let index = app.blind_index().await?;
+    let email_key = users::email_key(index, &email);
 
     let user_id = uuid::Uuid::new_v4().to_string();
     let pk = users::user_pk(&user_id);
@@ -83,6 +92,17 @@ pub async fn signup(
             .crypto
             .seal_str(&UserRecord::location(table, &pk, "name"), &name)
             .await?,
+        phone: match &phone {
+            Some(phone) => Some(
+                app.crypto
+                    .seal_str(&UserRecord::location(table, &pk, "phone"), phone)
+                    .await?,
+            ),
+            None => None,
+        },
+        phone_index: phone
+            .as_deref()
+            .map(|p| index.of(blind_index::Kind::Phone, p)),
         pk,
         sk: PROFILE_SK.to_owned(),
         user_id: user_id.clone(),
@@ -94,6 +114,7 @@ pub async fn signup(
         user_id: user_id.clone(),
         email,
         name,
+        phone,
         role: user.role,
         created_at: user.created_at.clone(),
     };

@@ -25,6 +25,11 @@ pub struct UserRecord {
     pub user_id: String,
     pub email: Sealed,
     pub name: Sealed,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Sealed>,
+    /// Blind index of the phone number, for finding a customer by phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_index: Option<String>,
     pub role: Role,
     pub password_hash: String,
     pub created_at: String,
@@ -48,6 +53,9 @@ pub struct Profile {
     pub user_id: String,
     pub email: String,
     pub name: String,
+    /// Normalised (`01012345678`, or `+<country><number>` outside Korea).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
     pub role: Role,
     pub created_at: String,
 }
@@ -74,10 +82,19 @@ impl UserRecord {
             .crypto
             .open_str(&Self::location(table, &self.pk, "name"), &self.name)
             .await?;
+        let phone = match &self.phone {
+            Some(sealed) => Some(
+                app.crypto
+                    .open_str(&Self::location(table, &self.pk, "phone"), sealed)
+                    .await?,
+            ),
+            None => None,
+        };
         Ok(Profile {
             user_id: self.user_id.clone(),
             email,
             name,
+            phone,
             role: self.role,
             created_at: self.created_at.clone(),
         })
@@ -101,6 +118,11 @@ pub fn validate_email(email: &str) -> Result<String, ApiError> {
         return Err(ApiError::validation("email", "not a valid e-mail address"));
     }
     Ok(normalized)
+}
+
+pub fn validate_phone(phone: &str) -> Result<String, ApiError> {
+    blind_index::normalize_phone(phone)
+        .ok_or_else(|| ApiError::validation("phone", "not a phone number"))
 }
 
 pub fn validate_name(name: &str) -> Result<String, ApiError> {
