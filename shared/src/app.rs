@@ -11,6 +11,7 @@ use crate::crypto::Envelope;
 use crate::crypto::blind_index::{self, BlindIndex};
 use crate::crypto::kms::KmsKeySource;
 use crate::error::ApiError;
+use crate::menus::MenuCache;
 use crate::storage::Db;
 
 /// Field encryption as the functions use it: KMS data keys behind the per-instance cache.
@@ -21,6 +22,7 @@ pub struct App {
     pub db: Db,
     pub tokens: TokenService,
     pub crypto: Crypto,
+    pub menus: MenuCache,
     blind_index: OnceCell<BlindIndex>,
 }
 
@@ -42,6 +44,7 @@ impl App {
             config.data_key_cache,
         );
         Ok(Self {
+            menus: MenuCache::new(config.menu_cache_ttl),
             config,
             db,
             tokens,

@@ -33,6 +33,8 @@ pub struct Config {
     /// The symmetric KMS key that wraps the data keys of field encryption.
     pub data_key_id: String,
     pub data_key_cache: CachePolicy,
+    /// How long a warm instance serves a menu it read (`MENU_CACHE_SECONDS`, default 5).
+    pub menu_cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +79,7 @@ impl Config {
                 max_uses: number("DATA_KEY_MAX_USES", defaults.max_uses)?,
                 max_entries: defaults.max_entries,
             },
+            menu_cache_ttl: Duration::from_secs(number("MENU_CACHE_SECONDS", 5)?),
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 issuer: required("JWT_ISSUER")?,

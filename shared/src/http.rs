@@ -120,20 +120,25 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             "send the body as application/json",
         ));
     }
-    serde_json::from_slice(body).map_err(|err| {
-        use serde_json::error::Category;
-        match err.classify() {
-            Category::Data => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "VALIDATION_FAILED",
-                err.to_string(),
-            ),
-            Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
-                "MALFORMED_JSON",
-                format!("the body is not valid JSON: {err}"),
-            ),
+    let malformed = |err: serde_json::Error| {
+        ApiError::bad_request(
+            "MALFORMED_JSON",
+            format!("the body is not valid JSON: {err}"),
+        )
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            // Well-formed JSON of the wrong shape: name the field, as every validation error does.
+            serde_json::error::Category::Data => ApiError::validation(&path, inner),
+            _ => malformed(inner),
         }
-    })
+    })?;
+    // Trailing garbage after the document is malformed JSON too.
+    deserializer.end().map_err(malformed)?;
+    Ok(value)
 }
 
 /// A JSON response.
@@ -148,10 +153,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResult {
 }
 
 pub fn no_content() -> HttpResult {
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::Empty)
-        .map_err(ApiError::internal)
+    empty(StatusCode::NO_CONTENT)
 }
 
 pub fn error_response(err: &ApiError, request_id: &str) -> Response<Body> {
@@ -174,6 +176,54 @@ pub fn error_response(err: &ApiError, request_id: &str) -> Response<Body> {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// A path parameter of the route (`{storeId}`). API Gateway only routes requests that have it, so
+/// its absence means a route/template mismatch: 404 rather than a panic.
+pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::not_found("NOT_FOUND", format!("missing path parameter {name}")))
+}
+
+/// Whether an `If-None-Match` header value matches `etag`.
+pub fn matches_etag(if_none_match: &str, etag: &str) -> bool {
+    if_none_match
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag)
+}
+
+/// A cacheable JSON document under a validator: 304 with no body when the client's
+/// `If-None-Match` names `etag`, else 200 with it. Clients and caches must revalidate every time
+/// (`no-cache`): a 304 costs one small request, and no copy outlives a change.
+pub fn with_etag(req: &Request, etag: &str, body: &str) -> HttpResult {
+    let unchanged = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches_etag(v, etag));
+    let builder = Response::builder()
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, "no-cache");
+    let response = if unchanged {
+        builder.status(StatusCode::NOT_MODIFIED).body(Body::Empty)
+    } else {
+        builder
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::Text(body.to_owned()))
+    };
+    response.map_err(ApiError::internal)
+}
+
+/// A response with no body and the given status.
+pub fn empty(status: StatusCode) -> HttpResult {
+    Response::builder()
+        .status(status)
+        .body(Body::Empty)
+        .map_err(ApiError::internal)
 }
 
 /// The bearer token of the `Authorization` header, if there is one.
@@ -254,6 +304,14 @@ mod tests {
             .body(Body::Empty)
             .unwrap();
         assert_eq!(bearer_token(&basic), None);
+    }
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        assert!(matches_etag("\"s.3\"", "\"s.3\""));
+        assert!(matches_etag("\"s.2\", W/\"s.3\"", "\"s.3\""));
+        assert!(matches_etag("*", "\"s.3\""));
+        assert!(!matches_etag("\"s.2\"", "\"s.3\""));
     }
 
     #[test]

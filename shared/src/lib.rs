@@ -10,8 +10,10 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod job;
+pub mod menus;
 pub mod sdk_calls;
 pub mod storage;
+pub mod stores;
 pub mod telemetry;
 
 pub use app::App;

@@ -59,6 +59,11 @@ impl Reply {
 
 impl Stack {
     pub fn start() -> Stack {
+        Self::start_with(&[])
+    }
+
+    /// A stack with template parameters overridden (`"MenuCacheSeconds=1"`).
+    pub fn start_with(params: &[&str]) -> Stack {
         let runner_bin = target_dir().join("debug/local-runner");
         assert!(
             runner_bin.exists(),
@@ -76,6 +81,7 @@ impl Stack {
         let mut runner = Command::new(runner_bin)
             .current_dir(root())
             .args(["--port", "0", "--template", "template.yaml"])
+            .args(params.iter().flat_map(|p| ["--param", p]))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -262,5 +268,52 @@ impl Stack {
     /// Everything the functions and the runner logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Stack {
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        self.send_json(reqwest::Method::PUT, path, Some(body), token)
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        self.send_json(reqwest::Method::PATCH, path, Some(body), token)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send_json(reqwest::Method::DELETE, path, None, token)
+            .await
+    }
+
+    /// Creates a store owned by the holder of `owner_token`; returns its id.
+    pub async fn store(&self, owner_token: &str, extra: Value) -> String {
+        let mut body = serde_json::json!({
+            "name": "김밥천국 종로점", "phone": "02-123-4567", "address": "서울 종로구 종로 1"
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let reply = self.post("/v1/stores", &body, Some(owner_token)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        reply.body["storeId"].as_str().unwrap().to_owned()
     }
 }

@@ -24,12 +24,14 @@ use tokio::net::TcpListener;
 
 const USAGE: &str = "\
 usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL] [--env-file PATH]
+                    [--param NAME=VALUE]...
 
   --port N         port of the HTTP API (default: $PORT or 3000; 0 picks a free one)
   --template PATH  SAM template to serve (default: template.yaml)
   --bin-dir DIR    where the function binaries are (default: target/debug)
   --endpoint URL   use this AWS emulator instead of starting moto's server
-  --env-file PATH  write the functions' environment there, for `cargo lambda watch --env-file`";
+  --env-file PATH  write the functions' environment there, for `cargo lambda watch --env-file`
+  --param N=V      override template parameter N (repeatable)";
 
 struct Args {
     port: u16,
@@ -37,6 +39,8 @@ struct Args {
     bin_dir: Option<PathBuf>,
     endpoint: Option<String>,
     env_file: Option<PathBuf>,
+    /// Template parameter overrides, `NAME=VALUE`.
+    params: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -49,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
         bin_dir: None,
         endpoint: None,
         env_file: None,
+        params: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
             "--bin-dir" => args.bin_dir = Some(PathBuf::from(value()?)),
             "--endpoint" => args.endpoint = Some(value()?),
             "--env-file" => args.env_file = Some(PathBuf::from(value()?)),
+            "--param" => args.params.push(value()?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -97,7 +103,7 @@ async fn run() -> Result<(), String> {
             (Some(child), endpoint)
         }
     };
-    let manifest = stack::provision(&root, &template, &endpoint).await?;
+    let manifest = stack::provision(&root, &template, &endpoint, &args.params).await?;
 
     let base_env = vec![
         ("AWS_REGION".to_owned(), manifest.region.clone()),

@@ -60,12 +60,18 @@ pub fn start_emulator(root: &Path) -> Result<(Child, String), String> {
 }
 
 /// Creates the template's resources on the emulator and returns the function manifest.
-pub async fn provision(root: &Path, template: &Path, endpoint: &str) -> Result<Manifest, String> {
+pub async fn provision(
+    root: &Path,
+    template: &Path,
+    endpoint: &str,
+    params: &[String],
+) -> Result<Manifest, String> {
     let output = Command::new(root.join(".venv/bin/python"))
         .arg(root.join("infra/local/provision.py"))
         .arg("--template")
         .arg(template)
         .args(["--endpoint", endpoint])
+        .args(params.iter().flat_map(|p| ["--param", p.as_str()]))
         .stdin(Stdio::null())
         .output()
         .await

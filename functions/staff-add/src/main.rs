@@ -1,0 +1,19 @@
+//! PUT /v1/stores/{storeId}/staff/{userId} — the owner makes an existing user staff of the store.
+use shared::App;
+use shared::auth::{self, Role};
+use shared::http::{self, HttpResult};
+use shared::lambda_http::{Error, Request};
+use shared::stores;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    http::serve(handler).await
+}
+
+async fn handler(app: &'static App, req: Request) -> HttpResult {
+    let caller = auth::authorize(app, &req, &[Role::Owner, Role::Admin]).await?;
+    let store_id = http::path_param(&req, "storeId")?;
+    let user_id = http::path_param(&req, "userId")?;
+    stores::add_staff(app, &caller, &store_id, &user_id).await?;
+    http::no_content()
+}

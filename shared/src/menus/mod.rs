@@ -1,0 +1,409 @@
+//! Menus: one document per store (`STORE#<storeId>` / `MENU`), versioned. Reads are one `GetItem`;
+//! writes are compare-and-set on the version, so concurrent edits never lose each other, and the
+//! version tells the order path which menu priced an order.
+//!
+//! Menu reads are the hottest path. A warm instance keeps each store's rendered menu for
+//! `MENU_CACHE_SECONDS` (default 5): no response is ever older than that.
+
+pub mod model;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+pub use self::model::*;
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::storage::{Db, StorageError, n, to_item};
+use crate::stores::{self, Access, store_pk};
+
+pub const MENU_SK: &str = "MENU";
+const WRITE_ATTEMPTS: usize = 4;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MenuRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub store_id: String,
+    pub version: u64,
+    pub updated_at: String,
+    #[serde(flatten)]
+    pub menu: Menu,
+}
+
+impl MenuRecord {
+    pub fn empty(store_id: &str) -> Self {
+        Self {
+            pk: store_pk(store_id),
+            sk: MENU_SK.to_owned(),
+            store_id: store_id.to_owned(),
+            version: 1,
+            updated_at: jiff::Timestamp::now().to_string(),
+            menu: Menu::default(),
+        }
+    }
+
+    pub fn etag(&self) -> String {
+        format!("\"{}.{}\"", self.store_id, self.version)
+    }
+}
+
+/// The menu as a client receives it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MenuView<'a> {
+    store_id: &'a str,
+    version: u64,
+    updated_at: &'a str,
+    #[serde(flatten)]
+    menu: &'a Menu,
+}
+
+/// A rendered menu: body and validator, ready to send.
+#[derive(Debug)]
+pub struct RenderedMenu {
+    pub version: u64,
+    pub etag: String,
+    pub body: String,
+}
+
+pub async fn load(db: &Db, store_id: &str) -> Result<Option<MenuRecord>, StorageError> {
+    db.get(store_pk(store_id), MENU_SK).await
+}
+
+fn render(record: MenuRecord) -> Result<RenderedMenu, ApiError> {
+    let etag = record.etag();
+    let menu = record.menu.sorted();
+    let body = serde_json::to_string(&MenuView {
+        store_id: &record.store_id,
+        version: record.version,
+        updated_at: &record.updated_at,
+        menu: &menu,
+    })
+    .map_err(ApiError::internal)?;
+    Ok(RenderedMenu {
+        version: record.version,
+        etag,
+        body,
+    })
+}
+
+/// Per-instance cache of rendered menus, each served for at most `ttl` after it was read.
+pub struct MenuCache {
+    ttl: Duration,
+    max_entries: usize,
+    entries: Mutex<HashMap<String, (Arc<RenderedMenu>, Instant)>>,
+}
+
+impl MenuCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            max_entries: 1_000,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn get_at(&self, store_id: &str, now: Instant) -> Option<Arc<RenderedMenu>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(store_id)
+            .filter(|(_, read_at)| now.duration_since(*read_at) < self.ttl)
+            .map(|(menu, _)| menu.clone())
+    }
+
+    fn insert_at(&self, store_id: &str, menu: Arc<RenderedMenu>, read_at: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, (_, at)| read_at.duration_since(*at) < self.ttl);
+        if entries.len() >= self.max_entries {
+            entries.clear();
+        }
+        entries.insert(store_id.to_owned(), (menu, read_at));
+    }
+}
+
+/// The store's menu, from this instance's cache when fresh enough.
+pub async fn get_rendered(app: &App, store_id: &str) -> Result<Arc<RenderedMenu>, ApiError> {
+    // The clock starts before the read: the entry is never older than its recorded time.
+    let read_at = Instant::now();
+    if let Some(menu) = app.menus.get_at(store_id, read_at) {
+        return Ok(menu);
+    }
+    let record = load(&app.db, store_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("STORE_NOT_FOUND", "no such store"))?;
+    let menu = Arc::new(render(record)?);
+    app.menus.insert_at(store_id, menu.clone(), read_at);
+    Ok(menu)
+}
+
+/// Applies `change` to the store's menu and saves it as the next version; retried on a concurrent
+/// write, so `change` must be a pure function of the menu it is given. Returns the saved record.
+pub async fn update<T>(
+    app: &App,
+    caller: &Caller,
+    store_id: &str,
+    access: Access,
+    mut change: impl FnMut(&mut Menu) -> Result<T, ApiError>,
+) -> Result<(T, MenuRecord), ApiError> {
+    stores::load_for(app, store_id, caller, access).await?;
+    for _ in 0..WRITE_ATTEMPTS {
+        let current = load(&app.db, store_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("STORE_NOT_FOUND", "no such store"))?;
+        let mut next = current.clone();
+        let result = change(&mut next.menu)?;
+        next.menu.validate()?;
+        next.version = current.version + 1;
+        next.updated_at = jiff::Timestamp::now().to_string();
+        let put = Put::builder()
+            .table_name(app.db.table())
+            .set_item(Some(to_item(&next)?))
+            .condition_expression("version = :seen")
+            .expression_attribute_values(":seen", n(current.version))
+            .build()
+            .map_err(ApiError::internal)?;
+        match app
+            .db
+            .transact(vec![TransactWriteItem::builder().put(put).build()])
+            .await
+        {
+            Ok(()) => return Ok((result, next)),
+            Err(err) if err.condition_failed_at(0) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::conflict(
+        "MENU_BUSY",
+        "the menu is being changed by others; retry",
+    ))
+}
+
+/// Whether a PUT created the entity or replaced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Created,
+    Replaced,
+}
+
+impl Upsert {
+    /// 201 for a new entity, 200 for a replaced one.
+    pub fn status(self) -> lambda_http::http::StatusCode {
+        match self {
+            Upsert::Created => lambda_http::http::StatusCode::CREATED,
+            Upsert::Replaced => lambda_http::http::StatusCode::OK,
+        }
+    }
+}
+
+/// A saved menu entity and the menu version that holds it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved<T> {
+    pub menu_version: u64,
+    #[serde(flatten)]
+    pub entity: T,
+}
+
+fn upsert<T: Clone>(list: &mut Vec<T>, value: T, same: impl Fn(&T) -> bool) -> Upsert {
+    match list.iter_mut().find(|v| same(v)) {
+        Some(slot) => {
+            *slot = value;
+            Upsert::Replaced
+        }
+        None => {
+            list.push(value);
+            Upsert::Created
+        }
+    }
+}
+
+pub fn put_category(menu: &mut Menu, category: Category) -> Upsert {
+    let id = category.id.clone();
+    upsert(&mut menu.categories, category, |c| c.id == id)
+}
+
+/// Replaces an item's definition; its image stays (only the upload flow sets it).
+pub fn put_item(
+    menu: &mut Menu,
+    id: &str,
+    input: ItemInput,
+) -> Result<(MenuItem, Upsert), ApiError> {
+    let image = menu.item(id).and_then(|i| i.image_key.clone());
+    let item = input.into_item(id, image)?;
+    let done = upsert(&mut menu.items, item.clone(), |i| i.id == id);
+    Ok((item, done))
+}
+
+pub fn put_option_group(menu: &mut Menu, group: OptionGroup) -> Upsert {
+    let id = group.id.clone();
+    upsert(&mut menu.option_groups, group, |g| g.id == id)
+}
+
+pub fn delete_category(menu: &mut Menu, id: &str) -> Result<(), ApiError> {
+    if menu.items.iter().any(|i| i.category_id == id) {
+        return Err(ApiError::conflict(
+            "CATEGORY_NOT_EMPTY",
+            "move or delete the category's items first",
+        ));
+    }
+    let before = menu.categories.len();
+    menu.categories.retain(|c| c.id != id);
+    if menu.categories.len() == before {
+        return Err(ApiError::not_found(
+            "CATEGORY_NOT_FOUND",
+            "no such category",
+        ));
+    }
+    Ok(())
+}
+
+pub fn delete_item(menu: &mut Menu, id: &str) -> Result<(), ApiError> {
+    let before = menu.items.len();
+    menu.items.retain(|i| i.id != id);
+    if menu.items.len() == before {
+        return Err(ApiError::not_found("ITEM_NOT_FOUND", "no such item"));
+    }
+    Ok(())
+}
+
+pub fn delete_option_group(menu: &mut Menu, id: &str) -> Result<(), ApiError> {
+    if menu
+        .items
+        .iter()
+        .any(|i| i.option_group_ids.iter().any(|g| g == id))
+    {
+        return Err(ApiError::conflict(
+            "OPTION_GROUP_IN_USE",
+            "remove the group from its items first",
+        ));
+    }
+    let before = menu.option_groups.len();
+    menu.option_groups.retain(|g| g.id != id);
+    if menu.option_groups.len() == before {
+        return Err(ApiError::not_found(
+            "OPTION_GROUP_NOT_FOUND",
+            "no such option group",
+        ));
+    }
+    Ok(())
+}
+
+/// `PATCH …/items/{itemId}/availability`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityInput {
+    pub available: bool,
+}
+
+pub fn set_availability(menu: &mut Menu, id: &str, available: bool) -> Result<MenuItem, ApiError> {
+    let item = menu
+        .items
+        .iter_mut()
+        .find(|i| i.id == id)
+        .ok_or_else(|| ApiError::not_found("ITEM_NOT_FOUND", "no such item"))?;
+    item.available = available;
+    Ok(item.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(version: u64) -> Arc<RenderedMenu> {
+        Arc::new(RenderedMenu {
+            version,
+            etag: format!("\"s.{version}\""),
+            body: String::new(),
+        })
+    }
+
+    #[test]
+    fn cached_menus_are_served_for_at_most_the_ttl() {
+        let cache = MenuCache::new(Duration::from_secs(5));
+        let t0 = Instant::now();
+        cache.insert_at("s", rendered(3), t0);
+        assert_eq!(
+            cache
+                .get_at("s", t0 + Duration::from_millis(4_999))
+                .unwrap()
+                .version,
+            3
+        );
+        assert!(cache.get_at("s", t0 + Duration::from_secs(5)).is_none());
+        assert!(cache.get_at("other", t0).is_none());
+    }
+
+    #[test]
+    fn deletes_refuse_what_is_still_used() {
+        let mut menu = Menu::default();
+        put_category(
+            &mut menu,
+            Category {
+                id: "rolls".into(),
+                name: "Rolls".into(),
+                position: 0,
+            },
+        );
+        put_option_group(
+            &mut menu,
+            OptionGroupInput {
+                name: "Spice".into(),
+                kind: OptionKind::SingleChoice,
+                required: false,
+                min: 0,
+                max: 1,
+                values: vec![OptionValue {
+                    id: "hot".into(),
+                    name: "Hot".into(),
+                    price: 0,
+                }],
+            }
+            .into_group("spice")
+            .unwrap(),
+        );
+        let input = ItemInput {
+            category_id: "rolls".into(),
+            name: "Kimbap".into(),
+            description: String::new(),
+            price: 3_500,
+            available: true,
+            option_group_ids: vec!["spice".into()],
+            position: 0,
+        };
+        let (_, done) = put_item(&mut menu, "kimbap", input).unwrap();
+        assert_eq!(done, Upsert::Created);
+        assert_eq!(
+            delete_category(&mut menu, "rolls").unwrap_err().code,
+            "CATEGORY_NOT_EMPTY"
+        );
+        assert_eq!(
+            delete_option_group(&mut menu, "spice").unwrap_err().code,
+            "OPTION_GROUP_IN_USE"
+        );
+        assert_eq!(
+            delete_item(&mut menu, "nope").unwrap_err().code,
+            "ITEM_NOT_FOUND"
+        );
+        assert!(
+            !set_availability(&mut menu, "kimbap", false)
+                .unwrap()
+                .available
+        );
+        delete_item(&mut menu, "kimbap").unwrap();
+        delete_option_group(&mut menu, "spice").unwrap();
+        delete_category(&mut menu, "rolls").unwrap();
+        assert_eq!(menu, Menu::default());
+    }
+}

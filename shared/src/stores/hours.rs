@@ -1,0 +1,368 @@
+//! Opening hours: a weekly schedule in the store's time zone, date exceptions that replace a day's
+//! hours, and the answer to "are you open now, and if not, why?".
+//!
+//! An interval whose `close` is not after its `open` runs past midnight (`18:00`–`02:00` closes at two
+//! the next morning); equal times mean open around the clock from `open`. A date exception replaces
+//! that date's intervals (none: closed all day) — including the part of its own overnight interval
+//! that falls on the next morning.
+
+use jiff::Zoned;
+use jiff::civil::{Date, Time, Weekday};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+const MAX_INTERVALS_PER_DAY: usize = 6;
+const MAX_EXCEPTIONS: usize = 366;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    pub open: Time,
+    pub close: Time,
+}
+
+impl Interval {
+    fn overnight(&self) -> bool {
+        self.close <= self.open
+    }
+
+    /// Whether `time` on the interval's own day falls inside it.
+    fn covers_same_day(&self, time: Time) -> bool {
+        if self.overnight() {
+            time >= self.open
+        } else {
+            time >= self.open && time < self.close
+        }
+    }
+
+    /// Whether `time` on the next day falls inside the part that ran past midnight.
+    fn covers_next_morning(&self, time: Time) -> bool {
+        self.overnight() && time < self.close
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyHours {
+    #[serde(default)]
+    pub mon: Vec<Interval>,
+    #[serde(default)]
+    pub tue: Vec<Interval>,
+    #[serde(default)]
+    pub wed: Vec<Interval>,
+    #[serde(default)]
+    pub thu: Vec<Interval>,
+    #[serde(default)]
+    pub fri: Vec<Interval>,
+    #[serde(default)]
+    pub sat: Vec<Interval>,
+    #[serde(default)]
+    pub sun: Vec<Interval>,
+}
+
+impl WeeklyHours {
+    fn day(&self, weekday: Weekday) -> &[Interval] {
+        match weekday {
+            Weekday::Monday => &self.mon,
+            Weekday::Tuesday => &self.tue,
+            Weekday::Wednesday => &self.wed,
+            Weekday::Thursday => &self.thu,
+            Weekday::Friday => &self.fri,
+            Weekday::Saturday => &self.sat,
+            Weekday::Sunday => &self.sun,
+        }
+    }
+
+    fn days(&self) -> [(&'static str, &[Interval]); 7] {
+        [
+            ("mon", &self.mon),
+            ("tue", &self.tue),
+            ("wed", &self.wed),
+            ("thu", &self.thu),
+            ("fri", &self.fri),
+            ("sat", &self.sat),
+            ("sun", &self.sun),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateException {
+    pub date: Date,
+    /// The date's hours; empty: closed all day.
+    #[serde(default)]
+    pub hours: Vec<Interval>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClosedReason {
+    /// The store switched ordering off.
+    ClosedByStore,
+    /// A date exception closes the store today.
+    ClosedToday,
+    /// Outside the day's opening hours.
+    OutsideHours,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenStatus {
+    pub open: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ClosedReason>,
+}
+
+pub struct Schedule<'a> {
+    pub weekly: &'a WeeklyHours,
+    pub exceptions: &'a [DateException],
+    pub accepting_orders: bool,
+}
+
+impl Schedule<'_> {
+    fn intervals(&self, date: Date) -> (&[Interval], bool) {
+        match self.exceptions.iter().find(|e| e.date == date) {
+            Some(exception) => (&exception.hours, true),
+            None => (self.weekly.day(date.weekday()), false),
+        }
+    }
+
+    /// Whether the store takes orders at `now` (a time in the store's zone), and why not.
+    pub fn status_at(&self, now: &Zoned) -> OpenStatus {
+        let closed = |reason| OpenStatus {
+            open: false,
+            reason: Some(reason),
+        };
+        if !self.accepting_orders {
+            return closed(ClosedReason::ClosedByStore);
+        }
+        let (date, time) = (now.date(), now.time());
+        let (today, is_exception) = self.intervals(date);
+        let yesterday = date
+            .yesterday()
+            .map(|d| self.intervals(d).0)
+            .unwrap_or_default();
+        if today.iter().any(|i| i.covers_same_day(time))
+            || yesterday.iter().any(|i| i.covers_next_morning(time))
+        {
+            return OpenStatus {
+                open: true,
+                reason: None,
+            };
+        }
+        if is_exception && today.is_empty() {
+            closed(ClosedReason::ClosedToday)
+        } else {
+            closed(ClosedReason::OutsideHours)
+        }
+    }
+}
+
+fn check_day(field: &str, intervals: &[Interval]) -> Result<(), ApiError> {
+    if intervals.len() > MAX_INTERVALS_PER_DAY {
+        return Err(ApiError::validation(field, "at most 6 intervals a day"));
+    }
+    Ok(())
+}
+
+pub fn validate(weekly: &WeeklyHours, exceptions: &[DateException]) -> Result<(), ApiError> {
+    for (day, intervals) in weekly.days() {
+        check_day(&format!("weeklyHours.{day}"), intervals)?;
+    }
+    if exceptions.len() > MAX_EXCEPTIONS {
+        return Err(ApiError::validation("exceptions", "at most 366 dates"));
+    }
+    for (i, exception) in exceptions.iter().enumerate() {
+        check_day(&format!("exceptions[{i}].hours"), &exception.hours)?;
+        if exceptions[..i].iter().any(|e| e.date == exception.date) {
+            return Err(ApiError::validation(
+                &format!("exceptions[{i}].date"),
+                "appears twice",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::{date, time};
+
+    fn iv(open: Time, close: Time) -> Interval {
+        Interval { open, close }
+    }
+
+    fn at(zone: &str, y: i16, m: i8, d: i8, h: i8, min: i8) -> Zoned {
+        date(y, m, d).at(h, min, 0, 0).in_tz(zone).unwrap()
+    }
+
+    fn weekly_every_day(intervals: Vec<Interval>) -> WeeklyHours {
+        WeeklyHours {
+            mon: intervals.clone(),
+            tue: intervals.clone(),
+            wed: intervals.clone(),
+            thu: intervals.clone(),
+            fri: intervals.clone(),
+            sat: intervals.clone(),
+            sun: intervals,
+        }
+    }
+
+    #[test]
+    fn daytime_hours_open_at_open_and_close_at_close() {
+        let weekly = weekly_every_day(vec![iv(time(9, 0, 0, 0), time(21, 0, 0, 0))]);
+        let s = Schedule {
+            weekly: &weekly,
+            exceptions: &[],
+            accepting_orders: true,
+        };
+        // 2026-11-26 is a Thursday.
+        assert!(!s.status_at(&at("Asia/Seoul", 2026, 11, 26, 8, 59)).open);
+        assert!(s.status_at(&at("Asia/Seoul", 2026, 11, 26, 9, 0)).open);
+        assert!(s.status_at(&at("Asia/Seoul", 2026, 11, 26, 20, 59)).open);
+        let late = s.status_at(&at("Asia/Seoul", 2026, 11, 26, 21, 0));
+        assert_eq!(
+            late,
+            OpenStatus {
+                open: false,
+                reason: Some(ClosedReason::OutsideHours)
+            }
+        );
+    }
+
+    #[test]
+    fn overnight_hours_run_into_the_next_morning() {
+        // A pub open Friday 18:00 to Saturday 02:00 only.
+        let weekly = WeeklyHours {
+            fri: vec![iv(time(18, 0, 0, 0), time(2, 0, 0, 0))],
+            ..Default::default()
+        };
+        let s = Schedule {
+            weekly: &weekly,
+            exceptions: &[],
+            accepting_orders: true,
+        };
+        assert!(
+            s.status_at(&at("Asia/Seoul", 2026, 11, 27, 23, 30)).open,
+            "Friday night"
+        );
+        assert!(
+            s.status_at(&at("Asia/Seoul", 2026, 11, 28, 1, 59)).open,
+            "Saturday small hours"
+        );
+        assert!(
+            !s.status_at(&at("Asia/Seoul", 2026, 11, 28, 2, 0)).open,
+            "closing time"
+        );
+        assert!(
+            !s.status_at(&at("Asia/Seoul", 2026, 11, 28, 19, 0)).open,
+            "Saturday evening"
+        );
+        assert!(
+            !s.status_at(&at("Asia/Seoul", 2026, 11, 27, 1, 0)).open,
+            "Thursday's night"
+        );
+    }
+
+    #[test]
+    fn the_store_time_zone_decides() {
+        let weekly = weekly_every_day(vec![iv(time(9, 0, 0, 0), time(17, 0, 0, 0))]);
+        let s = Schedule {
+            weekly: &weekly,
+            exceptions: &[],
+            accepting_orders: true,
+        };
+        // One instant: 10:00 in Seoul is 01:00 UTC and 20:00 the day before in New York.
+        let instant = at("Asia/Seoul", 2026, 11, 26, 10, 0);
+        assert!(s.status_at(&instant).open);
+        assert!(
+            !s.status_at(&instant.in_tz("America/New_York").unwrap())
+                .open
+        );
+        assert!(!s.status_at(&instant.in_tz("UTC").unwrap()).open);
+    }
+
+    #[test]
+    fn exceptions_replace_a_day_and_the_switch_overrides_all() {
+        let weekly = weekly_every_day(vec![iv(time(9, 0, 0, 0), time(21, 0, 0, 0))]);
+        let exceptions = vec![
+            DateException {
+                date: date(2026, 12, 25),
+                hours: vec![],
+            },
+            DateException {
+                date: date(2026, 12, 31),
+                hours: vec![iv(time(20, 0, 0, 0), time(3, 0, 0, 0))],
+            },
+        ];
+        let s = Schedule {
+            weekly: &weekly,
+            exceptions: &exceptions,
+            accepting_orders: true,
+        };
+        let christmas = s.status_at(&at("Asia/Seoul", 2026, 12, 25, 12, 0));
+        assert_eq!(christmas.reason, Some(ClosedReason::ClosedToday));
+        assert!(
+            !s.status_at(&at("Asia/Seoul", 2026, 12, 31, 12, 0)).open,
+            "New Year's Eve opens late"
+        );
+        assert!(s.status_at(&at("Asia/Seoul", 2026, 12, 31, 23, 0)).open);
+        assert!(
+            s.status_at(&at("Asia/Seoul", 2027, 1, 1, 2, 30)).open,
+            "past midnight into the new year"
+        );
+        assert!(!s.status_at(&at("Asia/Seoul", 2027, 1, 1, 3, 0)).open);
+
+        let off = Schedule {
+            accepting_orders: false,
+            ..s
+        };
+        let status = off.status_at(&at("Asia/Seoul", 2026, 11, 26, 12, 0));
+        assert_eq!(status.reason, Some(ClosedReason::ClosedByStore));
+    }
+
+    #[test]
+    fn equal_open_and_close_means_around_the_clock() {
+        let weekly = weekly_every_day(vec![iv(time(0, 0, 0, 0), time(0, 0, 0, 0))]);
+        let s = Schedule {
+            weekly: &weekly,
+            exceptions: &[],
+            accepting_orders: true,
+        };
+        assert!(s.status_at(&at("Asia/Seoul", 2026, 11, 26, 0, 0)).open);
+        assert!(s.status_at(&at("Asia/Seoul", 2026, 11, 26, 23, 59)).open);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let exceptions = vec![
+            DateException {
+                date: date(2026, 12, 25),
+                hours: vec![],
+            },
+            DateException {
+                date: date(2026, 12, 25),
+                hours: vec![],
+            },
+        ];
+        let err = validate(&WeeklyHours::default(), &exceptions).unwrap_err();
+        assert!(
+            err.message.starts_with("exceptions[1].date"),
+            "{}",
+            err.message
+        );
+        let busy = WeeklyHours {
+            tue: vec![iv(time(1, 0, 0, 0), time(2, 0, 0, 0)); 7],
+            ..Default::default()
+        };
+        assert!(
+            validate(&busy, &[])
+                .unwrap_err()
+                .message
+                .starts_with("weeklyHours.tue")
+        );
+    }
+}

@@ -1,0 +1,512 @@
+//! Stores: their settings, whether they are open, who owns them and who works there.
+//!
+//! Object-level authorization lives here, once: [`load_for`] answers 404 for a store that does not
+//! exist and 403 for a caller who is neither its owner, its staff (where staff may act), nor an admin.
+
+pub mod hours;
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use self::hours::{DateException, OpenStatus, Schedule, WeeklyHours};
+use crate::app::App;
+use crate::auth::users::{self, PROFILE_SK};
+use crate::auth::{Caller, Role};
+use crate::crypto::blind_index::normalize_phone;
+use crate::error::ApiError;
+use crate::storage::{Db, StorageError, key, n, s, to_item};
+
+pub const STORE_SK: &str = "STORE";
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
+/// Upper bound of any amount a store sets (KRW).
+pub const MAX_AMOUNT: i64 = 10_000_000;
+
+pub fn store_pk(store_id: &str) -> String {
+    format!("STORE#{store_id}")
+}
+
+/// `STORE#<storeId>` / `STORE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub store_id: String,
+    pub owner_id: String,
+    #[serde(flatten)]
+    pub settings: StoreSettings,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Bumped by every change; changes are conditional on it.
+    pub version: u64,
+}
+
+/// What an owner sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreSettings {
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+    pub time_zone: String,
+    pub weekly_hours: WeeklyHours,
+    pub exceptions: Vec<DateException>,
+    /// The open/closed switch: off, no orders whatever the hours say.
+    pub accepting_orders: bool,
+    pub prep_minutes: u32,
+    /// KRW; orders below it are refused.
+    pub min_order_amount: i64,
+    /// Orders waiting (paid, not yet ready) at most; more are refused.
+    pub max_queued_orders: u32,
+}
+
+/// `POST /v1/stores`. Everything but name, phone and address has a default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateStore {
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub weekly_hours: WeeklyHours,
+    #[serde(default)]
+    pub exceptions: Vec<DateException>,
+    #[serde(default)]
+    pub accepting_orders: Option<bool>,
+    #[serde(default)]
+    pub prep_minutes: Option<u32>,
+    #[serde(default)]
+    pub min_order_amount: Option<i64>,
+    #[serde(default)]
+    pub max_queued_orders: Option<u32>,
+}
+
+/// `PATCH /v1/stores/{storeId}`: any subset of the settings, nothing else (owner, ids and version
+/// are not the client's to set).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PatchStore {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub time_zone: Option<String>,
+    pub weekly_hours: Option<WeeklyHours>,
+    pub exceptions: Option<Vec<DateException>>,
+    pub accepting_orders: Option<bool>,
+    pub prep_minutes: Option<u32>,
+    pub min_order_amount: Option<i64>,
+    pub max_queued_orders: Option<u32>,
+}
+
+/// What clients see of a store.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreView {
+    pub store_id: String,
+    pub owner_id: String,
+    #[serde(flatten)]
+    pub settings: StoreSettings,
+    pub status: OpenStatus,
+    pub updated_at: String,
+}
+
+impl StoreRecord {
+    pub fn status_at(&self, now: jiff::Timestamp) -> OpenStatus {
+        // The zone was validated on the way in; a zone that has since vanished from the database
+        // reads as UTC rather than failing the request.
+        let zone =
+            jiff::tz::TimeZone::get(&self.settings.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let schedule = Schedule {
+            weekly: &self.settings.weekly_hours,
+            exceptions: &self.settings.exceptions,
+            accepting_orders: self.settings.accepting_orders,
+        };
+        schedule.status_at(&now.to_zoned(zone))
+    }
+
+    pub fn view(&self) -> StoreView {
+        StoreView {
+            store_id: self.store_id.clone(),
+            owner_id: self.owner_id.clone(),
+            settings: self.settings.clone(),
+            status: self.status_at(jiff::Timestamp::now()),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+
+    pub fn is_owner(&self, caller: &Caller) -> bool {
+        caller.user_id == self.owner_id
+    }
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    let chars = value.chars().count();
+    if chars == 0 || chars > max {
+        return Err(ApiError::validation(
+            field,
+            format!("use 1 to {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            field,
+            "control characters are not allowed",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+impl StoreSettings {
+    /// Checks and normalises every setting; errors name the field.
+    fn validated(mut self) -> Result<Self, ApiError> {
+        self.name = text("name", &self.name, 100)?;
+        self.address = text("address", &self.address, 300)?;
+        self.phone = normalize_phone(&self.phone)
+            .ok_or_else(|| ApiError::validation("phone", "not a phone number"))?;
+        if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
+            return Err(ApiError::validation(
+                "timeZone",
+                "not an IANA time zone, e.g. Asia/Seoul",
+            ));
+        }
+        hours::validate(&self.weekly_hours, &self.exceptions)?;
+        if !(1..=240).contains(&self.prep_minutes) {
+            return Err(ApiError::validation("prepMinutes", "between 1 and 240"));
+        }
+        if !(0..=MAX_AMOUNT).contains(&self.min_order_amount) {
+            return Err(ApiError::validation(
+                "minOrderAmount",
+                "between 0 and 10,000,000 KRW",
+            ));
+        }
+        if !(1..=500).contains(&self.max_queued_orders) {
+            return Err(ApiError::validation("maxQueuedOrders", "between 1 and 500"));
+        }
+        Ok(self)
+    }
+
+    fn patched(mut self, patch: PatchStore) -> Self {
+        let PatchStore {
+            name,
+            phone,
+            address,
+            time_zone,
+            weekly_hours,
+            exceptions,
+            accepting_orders,
+            prep_minutes,
+            min_order_amount,
+            max_queued_orders,
+        } = patch;
+        self.name = name.unwrap_or(self.name);
+        self.phone = phone.unwrap_or(self.phone);
+        self.address = address.unwrap_or(self.address);
+        self.time_zone = time_zone.unwrap_or(self.time_zone);
+        self.weekly_hours = weekly_hours.unwrap_or(self.weekly_hours);
+        self.exceptions = exceptions.unwrap_or(self.exceptions);
+        self.accepting_orders = accepting_orders.unwrap_or(self.accepting_orders);
+        self.prep_minutes = prep_minutes.unwrap_or(self.prep_minutes);
+        self.min_order_amount = min_order_amount.unwrap_or(self.min_order_amount);
+        self.max_queued_orders = max_queued_orders.unwrap_or(self.max_queued_orders);
+        self
+    }
+}
+
+/// Who may act on a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Its owner (or an admin): settings, prices, staff.
+    Owner,
+    /// Its owner, its staff, or an admin: availability, the order queue.
+    Member,
+}
+
+pub async fn find(db: &Db, store_id: &str) -> Result<Option<StoreRecord>, StorageError> {
+    db.get(store_pk(store_id), STORE_SK).await
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("STORE_NOT_FOUND", "no such store")
+}
+
+pub async fn is_staff(db: &Db, store_id: &str, user_id: &str) -> Result<bool, StorageError> {
+    Ok(db
+        .get::<StaffRecord>(store_pk(store_id), staff_sk(user_id))
+        .await?
+        .is_some())
+}
+
+/// The store, if `caller` may act on it with `access`: 404 if there is none, 403 if not theirs.
+pub async fn load_for(
+    app: &App,
+    store_id: &str,
+    caller: &Caller,
+    access: Access,
+) -> Result<StoreRecord, ApiError> {
+    let store = find(&app.db, store_id).await?.ok_or_else(not_found)?;
+    let allowed = caller.is_admin()
+        || store.is_owner(caller)
+        || (access == Access::Member && is_staff(&app.db, store_id, &caller.user_id).await?);
+    if allowed {
+        Ok(store)
+    } else {
+        Err(ApiError::forbidden("this store is not yours"))
+    }
+}
+
+pub async fn get(app: &App, store_id: &str) -> Result<StoreView, ApiError> {
+    Ok(find(&app.db, store_id).await?.ok_or_else(not_found)?.view())
+}
+
+pub async fn create(app: &App, caller: &Caller, input: CreateStore) -> Result<StoreView, ApiError> {
+    let settings = StoreSettings {
+        name: input.name,
+        phone: input.phone,
+        address: input.address,
+        time_zone: input
+            .time_zone
+            .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned()),
+        weekly_hours: input.weekly_hours,
+        exceptions: input.exceptions,
+        accepting_orders: input.accepting_orders.unwrap_or(true),
+        prep_minutes: input.prep_minutes.unwrap_or(15),
+        min_order_amount: input.min_order_amount.unwrap_or(0),
+        max_queued_orders: input.max_queued_orders.unwrap_or(30),
+    }
+    .validated()?;
+    let store_id = uuid::Uuid::new_v4().simple().to_string();
+    let now = jiff::Timestamp::now().to_string();
+    let store = StoreRecord {
+        pk: store_pk(&store_id),
+        sk: STORE_SK.to_owned(),
+        store_id: store_id.clone(),
+        owner_id: caller.user_id.clone(),
+        settings,
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
+    };
+    let db = &app.db;
+    db.transact(vec![
+        db.put_new(&store)?,
+        db.put_new(&crate::menus::MenuRecord::empty(&store_id))?,
+    ])
+    .await?;
+    Ok(store.view())
+}
+
+pub async fn patch(
+    app: &App,
+    caller: &Caller,
+    store_id: &str,
+    patch: PatchStore,
+) -> Result<StoreView, ApiError> {
+    let store = load_for(app, store_id, caller, Access::Owner).await?;
+    let updated = StoreRecord {
+        settings: store.settings.clone().patched(patch).validated()?,
+        updated_at: jiff::Timestamp::now().to_string(),
+        version: store.version + 1,
+        ..store.clone()
+    };
+    let put = Put::builder()
+        .table_name(app.db.table())
+        .set_item(Some(to_item(&updated)?))
+        .condition_expression("version = :seen")
+        .expression_attribute_values(":seen", n(store.version))
+        .build()
+        .map_err(ApiError::internal)?;
+    match app
+        .db
+        .transact(vec![TransactWriteItem::builder().put(put).build()])
+        .await
+    {
+        Ok(()) => Ok(updated.view()),
+        Err(err) if err.condition_failed_at(0) => Err(ApiError::conflict(
+            "STORE_CHANGED",
+            "the store changed while you edited it; reload and retry",
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `STORE#<storeId>` / `STAFF#<userId>`: the user works at the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaffRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user_id: String,
+    pub added_by: String,
+    pub added_at: String,
+}
+
+/// `USER#<userId>` / `STAFF_AT#<storeId>`: the same fact, found from the user's side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaffOfRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub store_id: String,
+}
+
+fn staff_sk(user_id: &str) -> String {
+    format!("STAFF#{user_id}")
+}
+
+fn staff_at_sk(store_id: &str) -> String {
+    format!("STAFF_AT#{store_id}")
+}
+
+/// Makes an existing user staff of the store. Idempotent. A CUSTOMER becomes STAFF (their next token
+/// says so); owners and admins keep their role.
+pub async fn add_staff(
+    app: &App,
+    caller: &Caller,
+    store_id: &str,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    let store = load_for(app, store_id, caller, Access::Owner).await?;
+    if user_id == store.owner_id {
+        return Err(ApiError::validation(
+            "userId",
+            "the owner is not staff of their own store",
+        ));
+    }
+    let user = users::find_by_id(&app.db, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
+    if user.role == Role::Admin {
+        return Err(ApiError::validation("userId", "admins are not store staff"));
+    }
+    let db = &app.db;
+    let now = jiff::Timestamp::now().to_string();
+    db.transact(vec![
+        db.put_action(
+            &StaffRecord {
+                pk: store_pk(store_id),
+                sk: staff_sk(user_id),
+                user_id: user_id.to_owned(),
+                added_by: caller.user_id.clone(),
+                added_at: now,
+            },
+            None,
+        )?,
+        db.put_action(
+            &StaffOfRecord {
+                pk: users::user_pk(user_id),
+                sk: staff_at_sk(store_id),
+                store_id: store_id.to_owned(),
+            },
+            None,
+        )?,
+    ])
+    .await?;
+    if user.role == Role::Customer {
+        let promoted = db
+            .client()
+            .update_item()
+            .table_name(db.table())
+            .set_key(Some(key(users::user_pk(user_id), PROFILE_SK)))
+            .update_expression("SET #role = :staff")
+            .condition_expression("#role = :customer")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":staff", s("STAFF"))
+            .expression_attribute_values(":customer", s("CUSTOMER"))
+            .send()
+            .await
+            .map_err(StorageError::from_sdk);
+        match promoted {
+            Ok(_) | Err(StorageError::ConditionFailed) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Ends a user's work at the store. Idempotent; their role is left as it is (they may work elsewhere).
+pub async fn remove_staff(
+    app: &App,
+    caller: &Caller,
+    store_id: &str,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    load_for(app, store_id, caller, Access::Owner).await?;
+    for (pk, sk) in [
+        (store_pk(store_id), staff_sk(user_id)),
+        (users::user_pk(user_id), staff_at_sk(store_id)),
+    ] {
+        app.db
+            .client()
+            .delete_item()
+            .table_name(app.db.table())
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> StoreSettings {
+        StoreSettings {
+            name: " 김밥천국 ".into(),
+            phone: "02-123-4567".into(),
+            address: "서울 종로구 1".into(),
+            time_zone: DEFAULT_TIME_ZONE.into(),
+            weekly_hours: WeeklyHours::default(),
+            exceptions: vec![],
+            accepting_orders: true,
+            prep_minutes: 15,
+            min_order_amount: 0,
+            max_queued_orders: 30,
+        }
+    }
+
+    #[test]
+    fn settings_are_normalised_and_checked_field_by_field() {
+        let ok = settings().validated().unwrap();
+        assert_eq!(ok.name, "김밥천국");
+        assert_eq!(ok.phone, "021234567");
+        type Breaker = fn(&mut StoreSettings);
+        let cases: [(Breaker, &str); 6] = [
+            (|s| s.name = " ".into(), "name"),
+            (|s| s.phone = "call us".into(), "phone"),
+            (|s| s.time_zone = "Mars/Olympus".into(), "timeZone"),
+            (|s| s.prep_minutes = 0, "prepMinutes"),
+            (|s| s.min_order_amount = -1, "minOrderAmount"),
+            (|s| s.max_queued_orders = 0, "maxQueuedOrders"),
+        ];
+        for (break_it, field) in cases {
+            let mut s = settings();
+            break_it(&mut s);
+            let err = s.validated().unwrap_err();
+            assert_eq!(err.status.as_u16(), 422);
+            assert!(err.message.starts_with(field), "{field}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_patch_changes_only_what_it_names() {
+        let patched = settings().patched(PatchStore {
+            accepting_orders: Some(false),
+            prep_minutes: Some(25),
+            ..Default::default()
+        });
+        assert!(!patched.accepting_orders);
+        assert_eq!(patched.prep_minutes, 25);
+        assert_eq!(patched.name, settings().name);
+    }
+}

@@ -1,0 +1,300 @@
+//! Stores and staff through the local runner: the round trip, opening hours in the store's zone and
+//! across midnight, staff powers, and every cross-store access refused.
+
+use e2e::{Stack, StatusCode};
+use jiff::civil::Time;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_store_round_trip() {
+    let stack = Stack::start();
+    let (owner_id, owner, _) = stack.account("owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("customer@example.com", "CUSTOMER").await;
+
+    let refused = stack
+        .post(
+            "/v1/stores",
+            &json!({"name": "x", "phone": "0212345678", "address": "y"}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (403, "FORBIDDEN")
+    );
+
+    let store_id = stack.store(&owner, json!({"prepMinutes": 20})).await;
+    let store = stack.get(&format!("/v1/stores/{store_id}"), None).await;
+    assert_eq!(store.status, StatusCode::OK);
+    assert_eq!(store.body["ownerId"], owner_id.as_str());
+    assert_eq!(store.body["name"], "김밥천국 종로점");
+    assert_eq!(store.body["phone"], "021234567");
+    assert_eq!(store.body["timeZone"], "Asia/Seoul");
+    assert_eq!(store.body["prepMinutes"], 20);
+    assert_eq!(store.body["minOrderAmount"], 0);
+    assert_eq!(store.body["maxQueuedOrders"], 30);
+    // No hours set yet: closed, and it says why.
+    assert_eq!(
+        store.body["status"],
+        json!({"open": false, "reason": "OUTSIDE_HOURS"})
+    );
+
+    let path = format!("/v1/stores/{store_id}");
+    let patched = stack
+        .patch(
+            &path,
+            &json!({"minOrderAmount": 12000, "acceptingOrders": false}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    assert_eq!(patched.body["minOrderAmount"], 12000);
+    assert_eq!(patched.body["prepMinutes"], 20);
+    assert_eq!(patched.body["status"]["reason"], "CLOSED_BY_STORE");
+
+    // Mass assignment and bad values are refused and change nothing.
+    for (body, field) in [
+        (json!({"ownerId": "someone-else"}), "ownerId"),
+        (json!({"version": 99}), "version"),
+        (json!({"timeZone": "Mars/Olympus"}), "timeZone"),
+        (json!({"minOrderAmount": -5}), "minOrderAmount"),
+        (
+            json!({"weeklyHours": {"mon": [{"open": "25:00", "close": "02:00"}]}}),
+            "weeklyHours",
+        ),
+    ] {
+        let reply = stack.patch(&path, &body, Some(&owner)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(field),
+            "{:?}",
+            reply.body
+        );
+    }
+    let after = stack.get(&path, None).await;
+    assert_eq!(after.body["ownerId"], owner_id.as_str());
+    assert_eq!(after.body["minOrderAmount"], 12000);
+
+    let missing = stack.get("/v1/stores/nope", None).await;
+    assert_eq!(
+        (missing.status.as_u16(), missing.code()),
+        (404, "STORE_NOT_FOUND")
+    );
+}
+
+/// A zone where it is now between 03:00 and 19:00, so that an hour either side stays on today.
+fn a_zone_in_daytime() -> (&'static str, jiff::Zoned) {
+    let now = jiff::Timestamp::now();
+    [
+        "Asia/Seoul",
+        "Europe/London",
+        "America/New_York",
+        "Pacific/Auckland",
+        "Asia/Kolkata",
+        "America/Los_Angeles",
+    ]
+    .into_iter()
+    .map(|zone| (zone, now.in_tz(zone).unwrap()))
+    .find(|(_, local)| (3..19).contains(&local.hour()))
+    .expect("one of six zones spread around the world is in its daytime")
+}
+
+fn hhmm(t: Time) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+fn weekday_key(day: jiff::civil::Weekday) -> &'static str {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][day.to_monday_zero_offset() as usize]
+}
+
+#[tokio::test]
+async fn opening_hours_follow_the_store_zone_and_run_past_midnight() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("hours@example.com", "OWNER").await;
+    let (zone, local) = a_zone_in_daytime();
+    let yesterday = local.date().yesterday().unwrap().weekday();
+    let today = local.date().weekday();
+    let hour_later = hhmm(
+        local
+            .time()
+            .saturating_add(jiff::SignedDuration::from_hours(1)),
+    );
+    let hour_ago = hhmm(
+        local
+            .time()
+            .saturating_sub(jiff::SignedDuration::from_hours(1)),
+    );
+
+    // Only yesterday has hours: 22:00 until an hour from now, i.e. past midnight into today.
+    let overnight = json!({weekday_key(yesterday): [{"open": "22:00", "close": hour_later}]});
+    let store = stack
+        .store(&owner, json!({"timeZone": zone, "weeklyHours": overnight}))
+        .await;
+    let path = format!("/v1/stores/{store}");
+    assert_eq!(
+        stack.get(&path, None).await.body["status"],
+        json!({"open": true}),
+        "{zone} {local}"
+    );
+
+    // The same night ended an hour ago: closed.
+    let ended = json!({weekday_key(yesterday): [{"open": "22:00", "close": hour_ago}]});
+    let reply = stack
+        .patch(&path, &json!({"weeklyHours": ended}), Some(&owner))
+        .await;
+    assert_eq!(reply.body["status"]["reason"], "OUTSIDE_HOURS");
+
+    // Today's hours around now: open here; twelve hours away the same clock times are closed.
+    let around_now = json!({weekday_key(today): [{"open": hour_ago, "close": hour_later}]});
+    let reply = stack
+        .patch(&path, &json!({"weeklyHours": around_now}), Some(&owner))
+        .await;
+    assert_eq!(reply.body["status"], json!({"open": true}));
+    let far = if local.offset().seconds() > 0 {
+        "America/Los_Angeles"
+    } else {
+        "Asia/Tokyo"
+    };
+    let reply = stack
+        .patch(&path, &json!({"timeZone": far}), Some(&owner))
+        .await;
+    assert_eq!(reply.body["status"]["open"], false, "{far}");
+
+    // A date exception closes today whatever the week says.
+    let reply = stack
+        .patch(
+            &path,
+            &json!({"timeZone": zone, "exceptions": [{"date": local.date().to_string()}]}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(reply.body["status"]["reason"], "CLOSED_TODAY");
+}
+
+#[tokio::test]
+async fn staff_work_their_store_and_nothing_else() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("owner-a@example.com", "OWNER").await;
+    let (_, other_owner, _) = stack.account("owner-b@example.com", "OWNER").await;
+    let (staff_id, staff, staff_refresh) = stack.account("staff@example.com", "CUSTOMER").await;
+    let store_a = stack.store(&owner, json!({})).await;
+    let store_b = stack.store(&other_owner, json!({})).await;
+    let menu_a = format!("/v1/stores/{store_a}/menu");
+    stack
+        .put(
+            &format!("{menu_a}/categories/rolls"),
+            &json!({"name": "Rolls"}),
+            Some(&owner),
+        )
+        .await;
+    let item = json!({"categoryId": "rolls", "name": "Kimbap", "price": 3500});
+    let created = stack
+        .put(&format!("{menu_a}/items/kimbap"), &item, Some(&owner))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let availability = format!("{menu_a}/items/kimbap/availability");
+
+    // Not staff yet: refused.
+    let early = stack
+        .patch(&availability, &json!({"available": false}), Some(&staff))
+        .await;
+    assert_eq!(early.status, StatusCode::FORBIDDEN);
+    // Only the owner adds staff, and only existing users.
+    let staff_path = format!("/v1/stores/{store_a}/staff/{staff_id}");
+    assert_eq!(
+        stack
+            .put(&staff_path, &json!({}), Some(&other_owner))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        stack
+            .put(&staff_path, &json!({}), Some(&staff))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let ghost = stack
+        .put(
+            &format!("/v1/stores/{store_a}/staff/nobody"),
+            &json!({}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        (ghost.status.as_u16(), ghost.code()),
+        (404, "USER_NOT_FOUND")
+    );
+    assert_eq!(
+        stack
+            .put(&staff_path, &json!({}), Some(&owner))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+
+    // Staff toggle availability at once (their membership is what counts) …
+    let sold_out = stack
+        .patch(&availability, &json!({"available": false}), Some(&staff))
+        .await;
+    assert_eq!(sold_out.status, StatusCode::OK, "{:?}", sold_out.body);
+    assert_eq!(sold_out.body["available"], false);
+    // … and their next token says STAFF.
+    let refreshed = stack
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refreshToken": staff_refresh}),
+            None,
+        )
+        .await;
+    let staff = refreshed.body["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        stack.get("/v1/me", Some(&staff)).await.body["role"],
+        "STAFF"
+    );
+
+    // Staff may not change prices, settings or staff, nor touch another store.
+    let reprice = json!({"categoryId": "rolls", "name": "Kimbap", "price": 100});
+    assert_eq!(
+        stack
+            .put(&format!("{menu_a}/items/kimbap"), &reprice, Some(&staff))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let settings = stack
+        .patch(
+            &format!("/v1/stores/{store_a}"),
+            &json!({"minOrderAmount": 0}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::FORBIDDEN);
+    let other = format!("/v1/stores/{store_b}/menu/items/kimbap/availability");
+    assert_eq!(
+        stack
+            .patch(&other, &json!({"available": true}), Some(&staff))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // Another owner cannot remove this store's staff.
+    assert_eq!(
+        stack.delete(&staff_path, Some(&other_owner)).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Removed, they are refused again.
+    assert_eq!(
+        stack.delete(&staff_path, Some(&owner)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let after = stack
+        .patch(&availability, &json!({"available": true}), Some(&staff))
+        .await;
+    assert_eq!(after.status, StatusCode::FORBIDDEN);
+}
