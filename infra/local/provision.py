@@ -239,7 +239,7 @@ def function_manifest(template, resolver):
             ep = event.get("Properties") or {}
             if event["Type"] == "HttpApi":
                 routes.append({"method": ep["Method"].upper(), "path": ep["Path"]})
-            elif event["Type"] in ("SQS", "DynamoDB", "Schedule", "ScheduleV2"):
+            elif event["Type"] in ("SQS", "DynamoDB", "S3", "Schedule", "ScheduleV2"):
                 sources.append({"type": event["Type"], **{k: resolver.resolve(v) for k, v in ep.items()}})
         functions.append({
             "name": logical,

@@ -11,6 +11,7 @@ use crate::crypto::Envelope;
 use crate::crypto::blind_index::{self, BlindIndex};
 use crate::crypto::kms::KmsKeySource;
 use crate::error::ApiError;
+use crate::images::Images;
 use crate::menus::MenuCache;
 use crate::storage::Db;
 
@@ -23,6 +24,7 @@ pub struct App {
     pub tokens: TokenService,
     pub crypto: Crypto,
     pub menus: MenuCache,
+    pub images: Images,
     blind_index: OnceCell<BlindIndex>,
 }
 
@@ -45,6 +47,7 @@ impl App {
         );
         Ok(Self {
             menus: MenuCache::new(config.menu_cache_ttl),
+            images: Images::new(&sdk, config.images_bucket.clone()),
             config,
             db,
             tokens,

@@ -35,6 +35,8 @@ pub struct Config {
     pub data_key_cache: CachePolicy,
     /// How long a warm instance serves a menu it read (`MENU_CACHE_SECONDS`, default 5).
     pub menu_cache_ttl: Duration,
+    /// The private bucket of menu images.
+    pub images_bucket: String,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +82,7 @@ impl Config {
                 max_entries: defaults.max_entries,
             },
             menu_cache_ttl: Duration::from_secs(number("MENU_CACHE_SECONDS", 5)?),
+            images_bucket: required("IMAGES_BUCKET")?,
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 issuer: required("JWT_ISSUER")?,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod images;
 pub mod job;
 pub mod menus;
 pub mod sdk_calls;

@@ -11,6 +11,7 @@
 
 mod gateway;
 mod lambda;
+mod sources;
 mod stack;
 
 use std::net::SocketAddr;
@@ -105,6 +106,7 @@ async fn run() -> Result<(), String> {
     };
     let manifest = stack::provision(&root, &template, &endpoint, &args.params).await?;
 
+    let manifest_region = manifest.region.clone();
     let base_env = vec![
         ("AWS_REGION".to_owned(), manifest.region.clone()),
         ("AWS_DEFAULT_REGION".to_owned(), manifest.region.clone()),
@@ -139,6 +141,20 @@ async fn run() -> Result<(), String> {
             runtime.clone().serve_runtime_api(req)
         }));
     }
+
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new(manifest_region.clone()))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "local-runner",
+        ))
+        .load()
+        .await;
+    sources::start(&runtime, &sdk, &manifest_region);
 
     let gateway = Arc::new(gateway::Gateway::new(runtime));
     let api_listener = TcpListener::bind(("127.0.0.1", args.port))

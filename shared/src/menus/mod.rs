@@ -5,6 +5,7 @@
 //! Menu reads are the hottest path. A warm instance keeps each store's rendered menu for
 //! `MENU_CACHE_SECONDS` (default 5): no response is ever older than that.
 
+pub mod image;
 pub mod model;
 
 use std::collections::HashMap;
@@ -50,8 +51,9 @@ impl MenuRecord {
         }
     }
 
-    pub fn etag(&self) -> String {
-        format!("\"{}.{}\"", self.store_id, self.version)
+    /// The validator of the menu as rendered in image-URL window `window`.
+    pub fn etag(&self, window: i64) -> String {
+        format!("\"{}.{}.{window}\"", self.store_id, self.version)
     }
 }
 
@@ -70,6 +72,8 @@ struct MenuView<'a> {
 #[derive(Debug)]
 pub struct RenderedMenu {
     pub version: u64,
+    /// The image-URL signing window it was rendered in (see `images::URL_WINDOW_SECONDS`).
+    pub window: i64,
     pub etag: String,
     pub body: String,
 }
@@ -78,20 +82,30 @@ pub async fn load(db: &Db, store_id: &str) -> Result<Option<MenuRecord>, Storage
     db.get(store_pk(store_id), MENU_SK).await
 }
 
-fn render(record: MenuRecord) -> Result<RenderedMenu, ApiError> {
-    let etag = record.etag();
+async fn render(app: &App, record: MenuRecord, window: i64) -> Result<RenderedMenu, ApiError> {
+    let etag = record.etag(window);
     let menu = record.menu.sorted();
-    let body = serde_json::to_string(&MenuView {
+    let mut view = serde_json::to_value(MenuView {
         store_id: &record.store_id,
         version: record.version,
         updated_at: &record.updated_at,
         menu: &menu,
     })
     .map_err(ApiError::internal)?;
+    // Images are private: each is served through a GET URL signed for this window.
+    if let Some(items) = view.get_mut("items").and_then(|i| i.as_array_mut()) {
+        for (view, item) in items.iter_mut().zip(&menu.items) {
+            if let (Some(key), Some(object)) = (&item.image_key, view.as_object_mut()) {
+                let url = app.images.read_url(key, window).await?;
+                object.insert("imageUrl".into(), serde_json::Value::String(url));
+            }
+        }
+    }
     Ok(RenderedMenu {
         version: record.version,
+        window,
         etag,
-        body,
+        body: view.to_string(),
     })
 }
 
@@ -115,11 +129,13 @@ impl MenuCache {
         self.ttl
     }
 
-    fn get_at(&self, store_id: &str, now: Instant) -> Option<Arc<RenderedMenu>> {
+    fn get_at(&self, store_id: &str, now: Instant, window: i64) -> Option<Arc<RenderedMenu>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(store_id)
-            .filter(|(_, read_at)| now.duration_since(*read_at) < self.ttl)
+            .filter(|(menu, read_at)| {
+                now.duration_since(*read_at) < self.ttl && menu.window == window
+            })
             .map(|(menu, _)| menu.clone())
     }
 
@@ -137,13 +153,14 @@ impl MenuCache {
 pub async fn get_rendered(app: &App, store_id: &str) -> Result<Arc<RenderedMenu>, ApiError> {
     // The clock starts before the read: the entry is never older than its recorded time.
     let read_at = Instant::now();
-    if let Some(menu) = app.menus.get_at(store_id, read_at) {
+    let window = crate::images::window_of(jiff::Timestamp::now());
+    if let Some(menu) = app.menus.get_at(store_id, read_at, window) {
         return Ok(menu);
     }
     let record = load(&app.db, store_id)
         .await?
         .ok_or_else(|| ApiError::not_found("STORE_NOT_FOUND", "no such store"))?;
-    let menu = Arc::new(render(record)?);
+    let menu = Arc::new(render(app, record, window).await?);
     app.menus.insert_at(store_id, menu.clone(), read_at);
     Ok(menu)
 }
@@ -155,9 +172,18 @@ pub async fn update<T>(
     caller: &Caller,
     store_id: &str,
     access: Access,
-    mut change: impl FnMut(&mut Menu) -> Result<T, ApiError>,
+    change: impl FnMut(&mut Menu) -> Result<T, ApiError>,
 ) -> Result<(T, MenuRecord), ApiError> {
     stores::load_for(app, store_id, caller, access).await?;
+    apply(app, store_id, change).await
+}
+
+/// [`update`] without the caller check: for the system's own writes (an accepted image upload).
+pub async fn apply<T>(
+    app: &App,
+    store_id: &str,
+    mut change: impl FnMut(&mut Menu) -> Result<T, ApiError>,
+) -> Result<(T, MenuRecord), ApiError> {
     for _ in 0..WRITE_ATTEMPTS {
         let current = load(&app.db, store_id)
             .await?
@@ -324,6 +350,7 @@ mod tests {
     fn rendered(version: u64) -> Arc<RenderedMenu> {
         Arc::new(RenderedMenu {
             version,
+            window: 7,
             etag: format!("\"s.{version}\""),
             body: String::new(),
         })
@@ -336,13 +363,15 @@ mod tests {
         cache.insert_at("s", rendered(3), t0);
         assert_eq!(
             cache
-                .get_at("s", t0 + Duration::from_millis(4_999))
+                .get_at("s", t0 + Duration::from_millis(4_999), 7)
                 .unwrap()
                 .version,
             3
         );
-        assert!(cache.get_at("s", t0 + Duration::from_secs(5)).is_none());
-        assert!(cache.get_at("other", t0).is_none());
+        assert!(cache.get_at("s", t0 + Duration::from_secs(5), 7).is_none());
+        assert!(cache.get_at("other", t0, 7).is_none());
+        // A new URL window needs a new rendering: the old one's image URLs are aging out.
+        assert!(cache.get_at("s", t0, 8).is_none());
     }
 
     #[test]
