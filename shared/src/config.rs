@@ -37,6 +37,8 @@ pub struct Config {
     pub menu_cache_ttl: Duration,
     /// The private bucket of menu images.
     pub images_bucket: String,
+    /// How long an order waits for payment (`PAYMENT_WINDOW_SECONDS`, default 1800).
+    pub payment_window_seconds: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +85,7 @@ impl Config {
             },
             menu_cache_ttl: Duration::from_secs(number("MENU_CACHE_SECONDS", 5)?),
             images_bucket: required("IMAGES_BUCKET")?,
+            payment_window_seconds: number("PAYMENT_WINDOW_SECONDS", 1800)? as i64,
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 issuer: required("JWT_ISSUER")?,

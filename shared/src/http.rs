@@ -218,6 +218,36 @@ pub fn with_etag(req: &Request, etag: &str, body: &str) -> HttpResult {
     response.map_err(ApiError::internal)
 }
 
+/// The first value of a query-string parameter.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
+/// A query-string parameter parsed as `T`; 422 naming it if it does not parse.
+pub fn query_parsed<T: std::str::FromStr>(
+    req: &Request,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    query_param(req, name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::validation(name, "not a valid value"))
+        })
+        .transpose()
+}
+
+/// A JSON body prepared elsewhere (a replayed response), sent as is.
+pub fn raw_json(status: StatusCode, body: String) -> HttpResult {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(body))
+        .map_err(ApiError::internal)
+}
+
 /// A response with no body and the given status.
 pub fn empty(status: StatusCode) -> HttpResult {
     Response::builder()

@@ -21,11 +21,15 @@ where
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
+        let started = std::time::Instant::now();
         let request_id = event.context.request_id.clone();
-        handler(app, event.payload).await.map_err(|err| {
-            tracing::warn!(%request_id, code = err.code, "job failed");
-            lambda_runtime::Error::from(err.to_string())
-        })
+        let result = handler(app, event.payload).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        match &result {
+            Ok(_) => tracing::info!(%request_id, latency_ms, "job"),
+            Err(err) => tracing::warn!(%request_id, latency_ms, code = err.code, "job failed"),
+        }
+        result.map_err(|err| lambda_runtime::Error::from(err.to_string()))
     }))
     .await
 }

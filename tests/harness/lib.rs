@@ -82,6 +82,8 @@ impl Stack {
             .current_dir(root())
             .args(["--port", "0", "--template", "template.yaml"])
             .args(params.iter().flat_map(|p| ["--param", p]))
+            // Scheduled functions (the expiry sweep) run every second, not every minute.
+            .args(["--schedule-interval", "1"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -316,4 +318,108 @@ impl Stack {
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
         reply.body["storeId"].as_str().unwrap().to_owned()
     }
+}
+
+/// Opening hours for every day, around the clock.
+pub fn always_open() -> Value {
+    let day = serde_json::json!([{"open": "00:00", "close": "00:00"}]);
+    serde_json::json!({"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day})
+}
+
+impl Stack {
+    /// A store open around the clock with a small menu:
+    /// kimbap 3,500 (size: regular 0 / large 1,000, required; toppings: cheese 500, tuna 800,
+    /// egg 300, up to 2), latte 4,500 (shots: espresso 600, decaf 700, quantities up to 4),
+    /// and a sold-out soldout 1,000.
+    pub async fn open_store_with_menu(&self, owner: &str, settings: Value) -> String {
+        let mut body = serde_json::json!({"weeklyHours": always_open()});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), settings.as_object()) {
+            body.extend(extra.clone());
+        }
+        let store = self.store(owner, body).await;
+        let base = format!("/v1/stores/{store}/menu");
+        let put = |path: String, body: Value| async move {
+            let reply = self.put(&path, &body, Some(owner)).await;
+            assert!(reply.status.is_success(), "{path}: {:?}", reply.body);
+        };
+        put(
+            format!("{base}/categories/main"),
+            serde_json::json!({"name": "Main"}),
+        )
+        .await;
+        put(format!("{base}/option-groups/size"), serde_json::json!({"name": "Size", "kind": "SINGLE_CHOICE",
+            "required": true, "min": 1, "max": 1,
+            "values": [{"id": "regular", "name": "Regular", "price": 0}, {"id": "large", "name": "Large", "price": 1000}]})).await;
+        put(format!("{base}/option-groups/toppings"), serde_json::json!({"name": "Toppings", "kind": "MULTI_CHOICE",
+            "min": 0, "max": 2, "values": [{"id": "cheese", "name": "Cheese", "price": 500},
+            {"id": "tuna", "name": "Tuna", "price": 800}, {"id": "egg", "name": "Egg", "price": 300}]})).await;
+        put(
+            format!("{base}/option-groups/shots"),
+            serde_json::json!({"name": "Shots", "kind": "QUANTITY",
+            "min": 0, "max": 4, "values": [{"id": "espresso", "name": "Espresso", "price": 600},
+            {"id": "decaf", "name": "Decaf", "price": 700}]}),
+        )
+        .await;
+        put(
+            format!("{base}/items/kimbap"),
+            serde_json::json!({"categoryId": "main", "name": "원조김밥", "price": 3500,
+            "optionGroupIds": ["size", "toppings"]}),
+        )
+        .await;
+        put(
+            format!("{base}/items/latte"),
+            serde_json::json!({"categoryId": "main", "name": "Latte", "price": 4500,
+            "optionGroupIds": ["shots"]}),
+        )
+        .await;
+        put(
+            format!("{base}/items/soldout"),
+            serde_json::json!({"categoryId": "main", "name": "Gone", "price": 1000,
+            "available": false}),
+        )
+        .await;
+        store
+    }
+
+    /// Places an order as the customer holding `token`, with a fresh idempotency key.
+    pub async fn order(&self, token: &str, body: &Value) -> Reply {
+        let key = format!("test-{}", uuid_like_counter_global());
+        self.send(
+            self.http
+                .post(self.url("/v1/orders"))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(body),
+        )
+        .await
+    }
+
+    /// Marks an order paid, as the payments flow will.
+    pub async fn mark_paid(&self, order_id: &str) {
+        let db = shared::storage::Db::new(aws_sdk_dynamodb::Client::new(&self.aws().await), TABLE);
+        let order = shared::orders::find(&db, order_id)
+            .await
+            .unwrap()
+            .expect("the order");
+        shared::orders::transition(
+            &db,
+            &order,
+            shared::orders::status::Status::Paid,
+            shared::orders::status::Actor::System,
+            None,
+            Default::default(),
+        )
+        .await
+        .expect("pay the order");
+    }
+}
+
+fn uuid_like_counter_global() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
 }

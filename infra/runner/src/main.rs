@@ -25,14 +25,15 @@ use tokio::net::TcpListener;
 
 const USAGE: &str = "\
 usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL] [--env-file PATH]
-                    [--param NAME=VALUE]...
+                    [--param NAME=VALUE]... [--schedule-interval SECONDS]
 
   --port N         port of the HTTP API (default: $PORT or 3000; 0 picks a free one)
   --template PATH  SAM template to serve (default: template.yaml)
   --bin-dir DIR    where the function binaries are (default: target/debug)
   --endpoint URL   use this AWS emulator instead of starting moto's server
   --env-file PATH  write the functions' environment there, for `cargo lambda watch --env-file`
-  --param N=V      override template parameter N (repeatable)";
+  --param N=V      override template parameter N (repeatable)
+  --schedule-interval S  run scheduled functions every S seconds instead of their rate";
 
 struct Args {
     port: u16,
@@ -42,6 +43,8 @@ struct Args {
     env_file: Option<PathBuf>,
     /// Template parameter overrides, `NAME=VALUE`.
     params: Vec<String>,
+    /// Run scheduled functions this often instead of at their rate.
+    schedule_interval: Option<std::time::Duration>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
         endpoint: None,
         env_file: None,
         params: Vec::new(),
+        schedule_interval: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -66,6 +70,12 @@ fn parse_args() -> Result<Args, String> {
             "--endpoint" => args.endpoint = Some(value()?),
             "--env-file" => args.env_file = Some(PathBuf::from(value()?)),
             "--param" => args.params.push(value()?),
+            "--schedule-interval" => {
+                let seconds: f64 = value()?
+                    .parse()
+                    .map_err(|_| "--schedule-interval needs seconds")?;
+                args.schedule_interval = Some(std::time::Duration::from_secs_f64(seconds));
+            }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -154,7 +164,7 @@ async fn run() -> Result<(), String> {
         ))
         .load()
         .await;
-    sources::start(&runtime, &sdk, &manifest_region);
+    sources::start(&runtime, &sdk, &manifest_region, args.schedule_interval);
 
     let gateway = Arc::new(gateway::Gateway::new(runtime));
     let api_listener = TcpListener::bind(("127.0.0.1", args.port))

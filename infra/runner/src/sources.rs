@@ -3,6 +3,8 @@
 //!
 //! - S3 (`ObjectCreated`): the bucket is listed every [`POLL`]; each new object (by key and ETag) is
 //!   delivered once, as S3 delivers notifications, with up to two retries as for asynchronous invokes.
+//! - Schedules (`rate(…)`): the function gets EventBridge's scheduled event at that rate, or every
+//!   `--schedule-interval` seconds when given (tests use it to wait seconds, not minutes).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,7 +17,12 @@ use crate::lambda::{Function, Outcome, Runtime};
 
 const POLL: Duration = Duration::from_millis(200);
 
-pub fn start(runtime: &Arc<Runtime>, sdk: &aws_config::SdkConfig, region: &str) {
+pub fn start(
+    runtime: &Arc<Runtime>,
+    sdk: &aws_config::SdkConfig,
+    region: &str,
+    schedule_interval: Option<Duration>,
+) {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(true)
@@ -31,6 +38,17 @@ pub fn start(runtime: &Arc<Runtime>, sdk: &aws_config::SdkConfig, region: &str) 
                     function.clone(),
                     s3.clone(),
                     bucket.to_owned(),
+                    region.to_owned(),
+                ));
+            }
+            if source["type"] == "Schedule" {
+                let every = schedule_interval
+                    .or_else(|| source["Schedule"].as_str().and_then(parse_rate))
+                    .unwrap_or(Duration::from_secs(60));
+                tokio::spawn(tick(
+                    runtime.clone(),
+                    function.clone(),
+                    every,
                     region.to_owned(),
                 ));
             }
@@ -118,9 +136,69 @@ async fn poll_bucket(
     }
 }
 
+/// `rate(5 minutes)` → 5 minutes. (`cron(…)` schedules fall back to every minute.)
+fn parse_rate(expression: &str) -> Option<Duration> {
+    let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (value, unit) = inner.trim().split_once(' ')?;
+    let value: u64 = value.parse().ok()?;
+    let seconds = match unit.trim_end_matches('s') {
+        "minute" => 60,
+        "hour" => 3600,
+        "day" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(value * seconds))
+}
+
+async fn tick(runtime: Arc<Runtime>, function: Arc<Function>, every: Duration, region: String) {
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let event = json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "region": region,
+            "resources": [format!("arn:aws:events:{region}:123456789012:rule/{}", function.spec.name)],
+            "detail": {},
+        });
+        let outcome = runtime
+            .invoke(
+                &function,
+                Bytes::from(event.to_string()),
+                uuid::Uuid::new_v4().to_string(),
+                String::new(),
+            )
+            .await;
+        if let Outcome::Failed(reason) = outcome {
+            eprintln!("[{}] scheduled run failed: {reason}", function.spec.name);
+        }
+    }
+}
+
 /// S3 notifications carry keys form-encoded.
 fn form_encode(key: &str) -> String {
     form_urlencoded::byte_serialize(key.as_bytes())
         .collect::<String>()
         .replace("%2F", "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("rate(1 minute)"), Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse_rate("rate(5 minutes)"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(parse_rate("rate(2 hours)"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_rate("cron(0 * * * ? *)"), None);
+    }
 }

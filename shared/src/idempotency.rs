@@ -1,0 +1,237 @@
+//! Idempotent requests, with AWS Powertools' semantics: a client's `Idempotency-Key` (scoped to the
+//! caller and the operation) runs the operation once; the same key with the same body replays the
+//! first response; with another body it is refused (422); while the first is still running, a
+//! duplicate is refused (409). Records expire after 24 hours.
+//!
+//! The record is claimed `IN_PROGRESS` with a conditional write before any work, and completed inside
+//! the operation's own transaction (see [`Claim::complete`]), so the result and the record commit
+//! together or not at all. The stored response is sealed (`crate::crypto`): responses carry personal
+//! data, which never rests in the table in the clear.
+
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::crypto::{Location, Sealed};
+use crate::error::ApiError;
+use crate::storage::{StorageError, key, n, s};
+
+pub const RECORD_SECONDS: i64 = 24 * 3600;
+/// How long a claim holds against duplicates if its request dies without completing or abandoning.
+const IN_PROGRESS_SECONDS: i64 = 30;
+const SK: &str = "IDEMPOTENCY";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    status: String,
+    request_hash: String,
+    in_progress_until: i64,
+    expires_at: i64,
+    #[serde(default)]
+    response_status: Option<u16>,
+    #[serde(default)]
+    response_body: Option<Sealed>,
+}
+
+fn body_location<'a>(app: &'a App, pk: &'a str) -> Location<'a> {
+    Location {
+        table: app.db.table(),
+        pk,
+        sk: SK,
+        field: "responseBody",
+    }
+}
+
+/// A claimed key: the operation may run.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pk: String,
+    request_hash: String,
+}
+
+pub enum Begin {
+    Run(Claim),
+    /// The operation already ran with this key and this body: its response.
+    Replay {
+        status: u16,
+        body: String,
+    },
+}
+
+/// The hash a request is compared by: its JSON document in canonical form (keys sorted, no
+/// whitespace), so formatting differences do not count as a different body.
+pub fn request_hash(body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .map(|v| v.to_string().into_bytes())
+        .unwrap_or_else(|_| body.to_vec());
+    format!("{:x}", Sha256::digest(&canonical))
+}
+
+pub fn validate_key(key: &str) -> Result<(), ApiError> {
+    let ok = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "IDEMPOTENCY_KEY_INVALID",
+            "Idempotency-Key: 1 to 255 visible ASCII characters",
+        ))
+    }
+}
+
+/// Claims `key` for `scope` (caller and operation), or says why not.
+pub async fn begin(
+    app: &App,
+    scope: &str,
+    key: &str,
+    request_hash: String,
+) -> Result<Begin, ApiError> {
+    validate_key(key)?;
+    let db = &app.db;
+    let now = jiff::Timestamp::now().as_second();
+    let pk = format!(
+        "IDEMPOTENCY#{:x}",
+        Sha256::digest(format!("{scope}\n{key}"))
+    );
+    let record = Record {
+        pk: pk.clone(),
+        sk: SK.to_owned(),
+        status: "IN_PROGRESS".to_owned(),
+        request_hash: request_hash.clone(),
+        in_progress_until: now + IN_PROGRESS_SECONDS,
+        expires_at: now + RECORD_SECONDS,
+        response_status: None,
+        response_body: None,
+    };
+    let claimed = db
+        .client()
+        .put_item()
+        .table_name(db.table())
+        .set_item(Some(crate::storage::to_item(&record)?))
+        .condition_expression(
+            "attribute_not_exists(PK) OR expiresAt < :now \
+             OR (#status = :in_progress AND inProgressUntil < :now)",
+        )
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":now", n(now))
+        .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+        .send()
+        .await
+        .map_err(StorageError::from_sdk);
+    match claimed {
+        Ok(_) => return Ok(Begin::Run(Claim { pk, request_hash })),
+        Err(StorageError::ConditionFailed) => {}
+        Err(err) => return Err(err.into()),
+    }
+    let existing = db
+        .get::<Record>(&pk, SK)
+        .await?
+        .ok_or_else(|| ApiError::conflict("REQUEST_IN_PROGRESS", "retry in a moment"))?;
+    if existing.request_hash != request_hash {
+        return Err(ApiError::new(
+            lambda_http::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    match (
+        existing.status.as_str(),
+        existing.response_status,
+        existing.response_body,
+    ) {
+        ("COMPLETED", Some(status), Some(sealed)) => {
+            let body = app
+                .crypto
+                .open_str(&body_location(app, &pk), &sealed)
+                .await?;
+            Ok(Begin::Replay { status, body })
+        }
+        _ => Err(ApiError {
+            retry_after: Some(1),
+            ..ApiError::conflict(
+                "REQUEST_IN_PROGRESS",
+                "a request with this Idempotency-Key is still being processed",
+            )
+        }),
+    }
+}
+
+impl Claim {
+    /// The transaction action that records the response; fails the transaction if the claim was
+    /// lost (expired and taken over).
+    pub async fn complete(
+        &self,
+        app: &App,
+        status: u16,
+        body: &str,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let db = &app.db;
+        let sealed = app
+            .crypto
+            .seal_str(&body_location(app, &self.pk), body)
+            .await?;
+        let update = Update::builder()
+            .table_name(db.table())
+            .set_key(Some(key(&self.pk, SK)))
+            .update_expression("SET #status = :completed, responseStatus = :rs, responseBody = :rb")
+            .condition_expression("#status = :in_progress AND requestHash = :hash")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", s("COMPLETED"))
+            .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+            .expression_attribute_values(":hash", s(&self.request_hash))
+            .expression_attribute_values(":rs", n(status))
+            .expression_attribute_values(":rb", s(sealed.as_str()))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Releases the claim after a failure, so the client may retry with the same key.
+    pub async fn abandon(self, app: &App) {
+        let db = &app.db;
+        let released = db
+            .client()
+            .delete_item()
+            .table_name(db.table())
+            .set_key(Some(key(&self.pk, SK)))
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+            .send()
+            .await;
+        if let Err(err) = released {
+            // The claim expires by itself; a duplicate meanwhile gets a 409 and retries.
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(err), "idempotency claim not released");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_does_not_change_the_hash_but_content_does() {
+        let a = request_hash(br#"{"b": 1, "a": [1, 2]}"#);
+        assert_eq!(a, request_hash(br#"{"a":[1,2],"b":1}"#));
+        assert_ne!(a, request_hash(br#"{"a":[2,1],"b":1}"#));
+    }
+
+    #[test]
+    fn keys_are_bounded_printable_ascii() {
+        assert!(validate_key("3f6a1c0e-9b7d-4e2a-8c55-0d1e2f3a4b5c").is_ok());
+        assert!(validate_key("").is_err());
+        assert!(validate_key("has space").is_err());
+        assert!(validate_key(&"k".repeat(256)).is_err());
+        assert_eq!(
+            validate_key("키").unwrap_err().code,
+            "IDEMPOTENCY_KEY_INVALID"
+        );
+    }
+}

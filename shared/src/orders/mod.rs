@@ -1,0 +1,678 @@
+//! Orders: priced by the server, created exactly once per idempotency key, moved through their life
+//! by conditional writes, listed newest-first from indexes.
+
+pub mod listing;
+pub mod pricing;
+pub mod status;
+
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use self::pricing::{Line, LineRequest};
+use self::status::{Actor, RejectReason, Status};
+use crate::app::App;
+use crate::auth::Caller;
+use crate::crypto::blind_index::normalize_phone;
+use crate::crypto::{Location, Sealed};
+use crate::error::ApiError;
+use crate::idempotency::{self, Begin};
+use crate::storage::{Db, StorageError, key, n, s};
+use crate::stores::{self, Access};
+
+pub const ORDER_SK: &str = "ORDER";
+/// Pending orders are spread over this many index partitions, so the expiry index never has a hot
+/// key however many orders are created per second.
+pub const PENDING_SHARDS: u32 = 16;
+
+pub fn order_pk(order_id: &str) -> String {
+    format!("ORDER#{order_id}")
+}
+
+fn history_sk(version: u64) -> String {
+    format!("HISTORY#{version:06}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum FulfilmentRequest {
+    Pickup,
+    Delivery { address: String },
+}
+
+/// `POST /v1/orders`. No prices, totals or statuses: the server computes them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateOrder {
+    pub store_id: String,
+    pub items: Vec<LineRequest>,
+    pub fulfilment: FulfilmentRequest,
+    pub phone: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Fulfilment {
+    Pickup,
+    Delivery,
+}
+
+/// `ORDER#<orderId>` / `ORDER`, with the keys of its three indexes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub order_id: String,
+    pub store_id: String,
+    pub customer_id: String,
+    pub status: Status,
+    pub version: u64,
+    pub lines: Vec<Line>,
+    pub total: i64,
+    pub order_name: String,
+    pub menu_version: u64,
+    pub fulfilment: Fulfilment,
+    pub phone: Sealed,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Sealed>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Sealed>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Epoch seconds after which an unpaid order expires.
+    pub payment_due: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<RejectReason>,
+    /// Store board: `STORE#<storeId>#<bucket>` / `<createdAt>#<orderId>`.
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    /// The customer's orders: `CUSTOMER#<userId>` / `<createdAt>#<orderId>`.
+    #[serde(rename = "GSI2PK")]
+    pub gsi2pk: String,
+    #[serde(rename = "GSI2SK")]
+    pub gsi2sk: String,
+    /// Unpaid orders by due time, sharded: `PENDING#<n>` / `<paymentDue>#<orderId>`. Removed once the
+    /// order leaves PENDING_PAYMENT (a sparse index).
+    #[serde(rename = "GSI3PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi3pk: Option<String>,
+    #[serde(rename = "GSI3SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi3sk: Option<String>,
+}
+
+/// `ORDER#<orderId>` / `HISTORY#<version>`: one per move; the version makes racing moves collide.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Status>,
+    pub to: Status,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RejectReason>,
+}
+
+/// What a client sees of an order (personal fields opened for those allowed to read it).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub order_id: String,
+    pub store_id: String,
+    pub customer_id: String,
+    pub status: Status,
+    pub version: u64,
+    pub lines: Vec<Line>,
+    pub total: i64,
+    pub order_name: String,
+    pub menu_version: u64,
+    pub fulfilment: Fulfilment,
+    pub phone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub payment_due_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<RejectReason>,
+}
+
+fn board_pk(store_id: &str, status: Status) -> String {
+    format!("STORE#{store_id}#{}", status.bucket().name())
+}
+
+fn shard_of(order_id: &str) -> u32 {
+    order_id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % PENDING_SHARDS
+}
+
+fn location<'a>(table: &'a str, pk: &'a str, field: &'a str) -> Location<'a> {
+    Location {
+        table,
+        pk,
+        sk: ORDER_SK,
+        field,
+    }
+}
+
+impl OrderRecord {
+    pub async fn view(&self, app: &App) -> Result<OrderView, ApiError> {
+        let table = app.db.table();
+        let open = |field: &'static str, sealed: &Sealed| {
+            let at = location(table, &self.pk, field);
+            let sealed = sealed.clone();
+            async move { app.crypto.open_str(&at, &sealed).await }
+        };
+        let phone = open("phone", &self.phone).await?;
+        let address = match &self.address {
+            Some(a) => Some(open("address", a).await?),
+            None => None,
+        };
+        let note = match &self.note {
+            Some(a) => Some(open("note", a).await?),
+            None => None,
+        };
+        Ok(OrderView {
+            order_id: self.order_id.clone(),
+            store_id: self.store_id.clone(),
+            customer_id: self.customer_id.clone(),
+            status: self.status,
+            version: self.version,
+            lines: self.lines.clone(),
+            total: self.total,
+            order_name: self.order_name.clone(),
+            menu_version: self.menu_version,
+            fulfilment: self.fulfilment,
+            phone,
+            address,
+            note,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            payment_due_at: jiff::Timestamp::from_second(self.payment_due)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            eta_at: self.eta_at.clone(),
+            reject_reason: self.reject_reason,
+        })
+    }
+}
+
+fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message.into())
+}
+
+/// `POST /v1/orders` with its `Idempotency-Key`: the response to send (status, JSON body), which is
+/// the first response again when the key was used before with this body.
+pub async fn create_idempotent(
+    app: &App,
+    caller: &Caller,
+    idempotency_key: &str,
+    raw_body: &[u8],
+    input: CreateOrder,
+) -> Result<(StatusCode, String), ApiError> {
+    let scope = format!("orders.create#{}", caller.user_id);
+    let hash = idempotency::request_hash(raw_body);
+    let claim = match idempotency::begin(app, &scope, idempotency_key, hash).await? {
+        Begin::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
+            return Ok((status, body));
+        }
+        Begin::Run(claim) => claim,
+    };
+    match create(app, caller, input, &claim).await {
+        Ok(body) => Ok((StatusCode::CREATED, body)),
+        Err(err) => {
+            claim.abandon(app).await;
+            Err(err)
+        }
+    }
+}
+
+async fn create(
+    app: &App,
+    caller: &Caller,
+    input: CreateOrder,
+    claim: &idempotency::Claim,
+) -> Result<String, ApiError> {
+    let store = stores::find(&app.db, &input.store_id)
+        .await?
+        .ok_or_else(|| {
+            refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "STORE_NOT_FOUND",
+                "storeId: no such store",
+            )
+        })?;
+    let phone = normalize_phone(&input.phone)
+        .ok_or_else(|| ApiError::validation("phone", "not a phone number"))?;
+    let (fulfilment, address) = match input.fulfilment {
+        FulfilmentRequest::Pickup => (Fulfilment::Pickup, None),
+        FulfilmentRequest::Delivery { address } => {
+            let address = address.trim().to_owned();
+            if address.is_empty() || address.chars().count() > 300 {
+                return Err(ApiError::validation(
+                    "fulfilment.address",
+                    "use 1 to 300 characters",
+                ));
+            }
+            (Fulfilment::Delivery, Some(address))
+        }
+    };
+    let note = input
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(ApiError::validation("note", "at most 500 characters"));
+    }
+
+    let now = jiff::Timestamp::now();
+    let status = store.status_at(now);
+    if !status.open {
+        let reason = status.reason.map(|r| format!("{r:?}")).unwrap_or_default();
+        return Err(refused(
+            StatusCode::CONFLICT,
+            "STORE_CLOSED",
+            format!("the store is not taking orders ({reason})"),
+        ));
+    }
+    let menu = crate::menus::load(&app.db, &store.store_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("store without a menu"))?;
+    let (lines, total) = pricing::price(&menu.menu, &input.items)?;
+    if total < store.settings.min_order_amount {
+        return Err(refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "BELOW_MINIMUM_AMOUNT",
+            format!(
+                "the store's minimum order is {} KRW",
+                store.settings.min_order_amount
+            ),
+        ));
+    }
+    let queued = listing::count_active(&app.db, &store.store_id).await?;
+    if queued >= u64::from(store.settings.max_queued_orders) {
+        return Err(ApiError {
+            retry_after: Some(60),
+            ..refused(
+                StatusCode::CONFLICT,
+                "QUEUE_FULL",
+                "the store has too many orders waiting; try again soon",
+            )
+        });
+    }
+
+    let order_id = format!("ord_{}", uuid::Uuid::new_v4().simple());
+    let pk = order_pk(&order_id);
+    let table = app.db.table();
+    let seal = |field: &'static str, value: String| {
+        let pk = pk.clone();
+        async move {
+            app.crypto
+                .seal_str(&location(table, &pk, field), &value)
+                .await
+        }
+    };
+    let created_at = now.to_string();
+    let payment_due = now.as_second() + app.config.payment_window_seconds;
+    let sort_key = format!("{created_at}#{order_id}");
+    let order = OrderRecord {
+        phone: seal("phone", phone).await?,
+        address: match address {
+            Some(a) => Some(seal("address", a).await?),
+            None => None,
+        },
+        note: match note {
+            Some(n) => Some(seal("note", n).await?),
+            None => None,
+        },
+        pk: pk.clone(),
+        sk: ORDER_SK.to_owned(),
+        order_id: order_id.clone(),
+        store_id: store.store_id.clone(),
+        customer_id: caller.user_id.clone(),
+        status: Status::PendingPayment,
+        version: 1,
+        order_name: pricing::order_name(&lines),
+        lines,
+        total,
+        menu_version: menu.version,
+        fulfilment,
+        created_at: created_at.clone(),
+        updated_at: created_at.clone(),
+        payment_due,
+        eta_at: None,
+        reject_reason: None,
+        gsi1pk: board_pk(&store.store_id, Status::PendingPayment),
+        gsi1sk: sort_key.clone(),
+        gsi2pk: format!("CUSTOMER#{}", caller.user_id),
+        gsi2sk: sort_key,
+        gsi3pk: Some(format!("PENDING#{}", shard_of(&order_id))),
+        gsi3sk: Some(format!("{payment_due:012}#{order_id}")),
+    };
+    let history = HistoryRecord {
+        pk: pk.clone(),
+        sk: history_sk(1),
+        version: 1,
+        from: None,
+        to: Status::PendingPayment,
+        actor: Actor::Customer,
+        actor_id: Some(caller.user_id.clone()),
+        at: created_at,
+        reason: None,
+    };
+    let body = serde_json::to_string(&order.view(app).await?).map_err(ApiError::internal)?;
+    let db = &app.db;
+    db.transact(vec![
+        db.put_new(&order)?,
+        db.put_new(&history)?,
+        claim
+            .complete(app, StatusCode::CREATED.as_u16(), &body)
+            .await?,
+    ])
+    .await?;
+    Ok(body)
+}
+
+pub async fn find(db: &Db, order_id: &str) -> Result<Option<OrderRecord>, StorageError> {
+    db.get(order_pk(order_id), ORDER_SK).await
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("ORDER_NOT_FOUND", "no such order")
+}
+
+/// The order if `caller` may see it — its customer, its store's owner or staff, an admin — and the
+/// role they see it in. Anyone else is told it does not exist.
+pub async fn load_for(
+    app: &App,
+    caller: &Caller,
+    order_id: &str,
+) -> Result<(OrderRecord, Actor), ApiError> {
+    let order = find(&app.db, order_id).await?.ok_or_else(not_found)?;
+    if order.customer_id == caller.user_id {
+        return Ok((order, Actor::Customer));
+    }
+    match stores::load_for(app, &order.store_id, caller, Access::Member).await {
+        Ok(_) => Ok((order, Actor::Store)),
+        Err(err) if err.status == StatusCode::FORBIDDEN => Err(not_found()),
+        Err(err) => Err(err),
+    }
+}
+
+/// `POST /v1/orders/{orderId}/status`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MoveRequest {
+    pub to: Status,
+    #[serde(default)]
+    pub eta_minutes: Option<u32>,
+    #[serde(default)]
+    pub reason: Option<RejectReason>,
+}
+
+/// Moves an order for a person (customer or store).
+pub async fn move_order(
+    app: &App,
+    caller: &Caller,
+    order_id: &str,
+    request: MoveRequest,
+) -> Result<OrderView, ApiError> {
+    let (order, actor) = load_for(app, caller, order_id).await?;
+    if !order.status.may_move(request.to, actor) {
+        return Err(refused(
+            StatusCode::CONFLICT,
+            "TRANSITION_NOT_ALLOWED",
+            format!(
+                "{:?} cannot move an order from {} to {}",
+                actor,
+                order.status.name(),
+                request.to.name()
+            ),
+        ));
+    }
+    let mut extra = Extra::default();
+    match request.to {
+        Status::Accepted => {
+            let minutes = request
+                .eta_minutes
+                .filter(|m| (1..=240).contains(m))
+                .ok_or_else(|| {
+                    ApiError::validation("etaMinutes", "between 1 and 240 when accepting")
+                })?;
+            let eta = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(i64::from(minutes));
+            extra.eta_at = Some(eta.to_string());
+        }
+        Status::Rejected => {
+            extra.reason = Some(
+                request
+                    .reason
+                    .ok_or_else(|| ApiError::validation("reason", "required when rejecting"))?,
+            );
+        }
+        _ => {}
+    }
+    if request.to != Status::Accepted && request.eta_minutes.is_some() {
+        return Err(ApiError::validation("etaMinutes", "only when accepting"));
+    }
+    if request.to != Status::Rejected && request.reason.is_some() {
+        return Err(ApiError::validation("reason", "only when rejecting"));
+    }
+    let moved = transition(
+        &app.db,
+        &order,
+        request.to,
+        actor,
+        Some(&caller.user_id),
+        extra,
+    )
+    .await?;
+    moved.view(app).await
+}
+
+/// What a move sets besides the status.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub eta_at: Option<String>,
+    pub reason: Option<RejectReason>,
+}
+
+/// Moves `order` (as read) to `to`: one transaction of a conditional update on the status and
+/// version read, and the history entry of the new version. A concurrent move makes it fail with
+/// 409 `ORDER_STATUS_CHANGED`, naming the status the order has now.
+pub async fn transition(
+    db: &Db,
+    order: &OrderRecord,
+    to: Status,
+    actor: Actor,
+    actor_id: Option<&str>,
+    extra: Extra,
+) -> Result<OrderRecord, ApiError> {
+    let now = jiff::Timestamp::now().to_string();
+    let version = order.version + 1;
+    let mut sets = vec![
+        "#status = :to",
+        "version = :version",
+        "updatedAt = :now",
+        "GSI1PK = :board",
+    ];
+    let mut update = Update::builder()
+        .table_name(db.table())
+        .set_key(Some(key(&order.pk, ORDER_SK)))
+        .condition_expression("#status = :from AND version = :seen")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":to", s(to.name()))
+        .expression_attribute_values(":from", s(order.status.name()))
+        .expression_attribute_values(":seen", n(order.version))
+        .expression_attribute_values(":version", n(version))
+        .expression_attribute_values(":now", s(&now))
+        .expression_attribute_values(":board", s(board_pk(&order.store_id, to)));
+    if let Some(eta) = &extra.eta_at {
+        sets.push("etaAt = :eta");
+        update = update.expression_attribute_values(":eta", s(eta));
+    }
+    if let Some(reason) = extra.reason {
+        sets.push("rejectReason = :reason");
+        let reason = serde_json::to_value(reason).map_err(ApiError::internal)?;
+        update =
+            update.expression_attribute_values(":reason", s(reason.as_str().unwrap_or("OTHER")));
+    }
+    let mut expression = format!("SET {}", sets.join(", "));
+    if order.status == Status::PendingPayment && to != Status::PendingPayment {
+        // Leaves the sparse index of unpaid orders.
+        expression.push_str(" REMOVE GSI3PK, GSI3SK");
+    }
+    let update = update
+        .update_expression(expression)
+        .build()
+        .map_err(ApiError::internal)?;
+    let history = HistoryRecord {
+        pk: order.pk.clone(),
+        sk: history_sk(version),
+        version,
+        from: Some(order.status),
+        to,
+        actor,
+        actor_id: actor_id.map(String::from),
+        at: now.clone(),
+        reason: extra.reason,
+    };
+    match db
+        .transact(vec![
+            TransactWriteItem::builder().update(update).build(),
+            db.put_new(&history)?,
+        ])
+        .await
+    {
+        Ok(()) => {}
+        Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => {
+            let current = find(db, &order.order_id)
+                .await?
+                .map(|o| o.status.name())
+                .unwrap_or("GONE");
+            return Err(refused(
+                StatusCode::CONFLICT,
+                "ORDER_STATUS_CHANGED",
+                format!("the order changed meanwhile; it is now {current}"),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let mut moved = order.clone();
+    moved.status = to;
+    moved.version = version;
+    moved.updated_at = now;
+    moved.gsi1pk = board_pk(&order.store_id, to);
+    if extra.eta_at.is_some() {
+        moved.eta_at = extra.eta_at;
+    }
+    if extra.reason.is_some() {
+        moved.reject_reason = extra.reason;
+    }
+    if to != Status::PendingPayment {
+        moved.gsi3pk = None;
+        moved.gsi3sk = None;
+    }
+    Ok(moved)
+}
+
+/// The order's history, oldest first.
+pub async fn history(db: &Db, order_id: &str) -> Result<Vec<HistoryRecord>, ApiError> {
+    let out = db
+        .client()
+        .query()
+        .table_name(db.table())
+        .key_condition_expression("PK = :pk AND begins_with(SK, :history)")
+        .expression_attribute_values(":pk", s(order_pk(order_id)))
+        .expression_attribute_values(":history", s("HISTORY#"))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StorageError::from_sdk)?;
+    out.items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| crate::storage::from_item(item).map_err(ApiError::from))
+        .collect()
+}
+
+/// Expires unpaid orders past their due time; returns how many. Orders paid or cancelled meanwhile
+/// are left alone (their conditional move loses).
+pub async fn expire_due(db: &Db) -> Result<u64, ApiError> {
+    let now = jiff::Timestamp::now().as_second();
+    let mut expired = 0;
+    for shard in 0..PENDING_SHARDS {
+        let mut start = None;
+        loop {
+            let page = db
+                .client()
+                .query()
+                .table_name(db.table())
+                .index_name("GSI3")
+                .key_condition_expression("GSI3PK = :shard AND GSI3SK < :due")
+                .expression_attribute_values(":shard", s(format!("PENDING#{shard}")))
+                .expression_attribute_values(":due", s(format!("{now:012}#~")))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StorageError::from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                // The index projects keys only: the order id is in the table key.
+                let Some(order_id) = item
+                    .get("PK")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|pk| pk.strip_prefix("ORDER#"))
+                else {
+                    continue;
+                };
+                // The index is eventually consistent: decide on a strongly consistent read.
+                let Some(order) = find(db, order_id).await? else {
+                    continue;
+                };
+                if order.status != Status::PendingPayment || order.payment_due > now {
+                    continue;
+                }
+                match transition(
+                    db,
+                    &order,
+                    Status::Expired,
+                    Actor::System,
+                    None,
+                    Extra::default(),
+                )
+                .await
+                {
+                    Ok(_) => expired += 1,
+                    Err(err) if err.code == "ORDER_STATUS_CHANGED" => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+    }
+    Ok(expired)
+}

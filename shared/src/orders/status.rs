@@ -1,0 +1,160 @@
+//! The order lifecycle: which moves exist, and who may make each.
+//!
+//! ```text
+//! PENDING_PAYMENT ─pay─▶ PAID ─accept─▶ ACCEPTED ─▶ PREPARING ─▶ READY ─▶ COMPLETED
+//!       │                 ├─reject─▶ REJECTED
+//!       ├─────────────────┴─cancel (customer, before acceptance)─▶ CANCELED
+//!       └─30 minutes unpaid─▶ EXPIRED
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    PendingPayment,
+    Paid,
+    Accepted,
+    Preparing,
+    Ready,
+    Completed,
+    Rejected,
+    Canceled,
+    Expired,
+}
+
+/// Who is moving an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Actor {
+    Customer,
+    Store,
+    /// Payments and the expiry sweep.
+    System,
+}
+
+/// Which listing partition an order is in: the store board shows `Active` orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Pending,
+    Active,
+    Closed,
+}
+
+impl Bucket {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::Pending => "PENDING",
+            Bucket::Active => "ACTIVE",
+            Bucket::Closed => "CLOSED",
+        }
+    }
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::PendingPayment => "PENDING_PAYMENT",
+            Status::Paid => "PAID",
+            Status::Accepted => "ACCEPTED",
+            Status::Preparing => "PREPARING",
+            Status::Ready => "READY",
+            Status::Completed => "COMPLETED",
+            Status::Rejected => "REJECTED",
+            Status::Canceled => "CANCELED",
+            Status::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn bucket(self) -> Bucket {
+        match self {
+            Status::PendingPayment => Bucket::Pending,
+            Status::Paid | Status::Accepted | Status::Preparing | Status::Ready => Bucket::Active,
+            Status::Completed | Status::Rejected | Status::Canceled | Status::Expired => {
+                Bucket::Closed
+            }
+        }
+    }
+
+    /// Whether `actor` may move an order from `self` to `to`.
+    pub fn may_move(self, to: Status, actor: Actor) -> bool {
+        use Status::*;
+        matches!(
+            (self, to, actor),
+            (PendingPayment, Paid, Actor::System)
+                | (PendingPayment, Expired, Actor::System)
+                | (PendingPayment | Paid, Canceled, Actor::Customer)
+                | (Paid, Accepted, Actor::Store)
+                | (Paid, Rejected, Actor::Store)
+                | (Accepted, Preparing, Actor::Store)
+                | (Preparing, Ready, Actor::Store)
+                | (Ready, Completed, Actor::Store)
+        )
+    }
+}
+
+/// Why a store rejects an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectReason {
+    OutOfStock,
+    TooBusy,
+    StoreClosing,
+    Other,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::*;
+
+    #[test]
+    fn only_the_drawn_moves_exist() {
+        let all = [
+            PendingPayment,
+            Paid,
+            Accepted,
+            Preparing,
+            Ready,
+            Completed,
+            Rejected,
+            Canceled,
+            Expired,
+        ];
+        let actors = [Actor::Customer, Actor::Store, Actor::System];
+        let mut allowed = 0;
+        for from in all {
+            for to in all {
+                for actor in actors {
+                    allowed += usize::from(from.may_move(to, actor));
+                }
+            }
+        }
+        assert_eq!(allowed, 9);
+        assert!(Paid.may_move(Accepted, Actor::Store));
+        assert!(
+            !Paid.may_move(Accepted, Actor::Customer),
+            "customers do not accept orders"
+        );
+        assert!(
+            !Accepted.may_move(Canceled, Actor::Customer),
+            "no cancelling after acceptance"
+        );
+        assert!(
+            !PendingPayment.may_move(Paid, Actor::Store),
+            "only payments mark orders paid"
+        );
+        assert!(!Completed.may_move(Ready, Actor::Store), "no going back");
+    }
+
+    #[test]
+    fn the_board_shows_paid_to_ready() {
+        assert_eq!(PendingPayment.bucket(), Bucket::Pending);
+        for s in [Paid, Accepted, Preparing, Ready] {
+            assert_eq!(s.bucket(), Bucket::Active);
+        }
+        for s in [Completed, Rejected, Canceled, Expired] {
+            assert_eq!(s.bucket(), Bucket::Closed);
+        }
+    }
+}

@@ -1,0 +1,751 @@
+//! Orders through the local runner: server pricing, every refusal, idempotency, the lifecycle under
+//! concurrent moves, expiry, paging, and every foreign read refused.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use e2e::{PASSWORD, Stack, StatusCode};
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+fn pickup(store: &str, items: Value) -> Value {
+    json!({"storeId": store, "items": items, "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"})
+}
+
+fn kimbap(quantity: u32, size: &str, toppings: &[&str]) -> Value {
+    json!({"itemId": "kimbap", "quantity": quantity,
+           "options": [{"groupId": "size", "valueIds": [size]}, {"groupId": "toppings", "valueIds": toppings}]})
+}
+
+#[tokio::test]
+async fn totals_are_computed_by_the_server() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("price-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack
+        .account("price-customer@example.com", "CUSTOMER")
+        .await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+
+    // Hand-computed: (base + options) × quantity, summed over lines.
+    let cases = [
+        (json!([kimbap(1, "regular", &[])]), 3_500),
+        (json!([kimbap(2, "large", &["cheese", "tuna"])]), 11_600), // (3,500+1,000+500+800)×2
+        (
+            json!([{"itemId": "latte", "quantity": 3, "options": [{"groupId": "shots",
+            "quantities": [{"valueId": "espresso", "quantity": 2}, {"valueId": "decaf", "quantity": 1}]}]}]),
+            19_200,
+        ),
+        (
+            json!([kimbap(1, "regular", &["egg"]), {"itemId": "latte", "quantity": 2}]),
+            12_800,
+        ), // 3,800 + 9,000
+    ];
+    for (items, expected) in cases {
+        let reply = stack.order(&customer, &pickup(&store, items.clone())).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{items}: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.body["total"], expected, "{items}");
+        assert_eq!(reply.body["status"], "PENDING_PAYMENT");
+        let id = reply.body["orderId"].as_str().unwrap();
+        assert!(
+            id.len() >= 6
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        );
+        assert!(reply.body["menuVersion"].as_u64().unwrap() > 1);
+    }
+    let two_lines = stack
+        .order(
+            &customer,
+            &pickup(
+                &store,
+                json!([kimbap(1, "regular", &[]), {"itemId": "latte", "quantity": 1}]),
+            ),
+        )
+        .await;
+    assert_eq!(two_lines.body["orderName"], "원조김밥 외 1건");
+    assert_eq!(two_lines.body["phone"], "01012345678");
+
+    // Personal fields are sealed in the table.
+    let dump = format!("{:?}", stack.scan().await);
+    assert!(!dump.contains("01012345678") && !dump.contains("1234-5678"));
+}
+
+#[tokio::test]
+async fn every_refusal_has_its_code_and_changes_nothing() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("refuse-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack
+        .account("refuse-customer@example.com", "CUSTOMER")
+        .await;
+    let store = stack
+        .open_store_with_menu(
+            &owner,
+            json!({"minOrderAmount": 4000, "maxQueuedOrders": 1}),
+        )
+        .await;
+
+    let cases = [
+        (
+            pickup(&store, json!([{"itemId": "ghost", "quantity": 1}])),
+            422,
+            "ITEM_NOT_FOUND",
+        ),
+        (
+            pickup(&store, json!([{"itemId": "soldout", "quantity": 5}])),
+            422,
+            "ITEM_SOLD_OUT",
+        ),
+        (
+            pickup(&store, json!([{"itemId": "latte", "quantity": 0}])),
+            422,
+            "QUANTITY_OUT_OF_BOUNDS",
+        ),
+        (
+            pickup(&store, json!([{"itemId": "latte", "quantity": 100}])),
+            422,
+            "QUANTITY_OUT_OF_BOUNDS",
+        ),
+        (
+            pickup(&store, json!([{"itemId": "kimbap", "quantity": 2}])),
+            422,
+            "OPTION_REQUIRED",
+        ),
+        (
+            pickup(&store, json!([kimbap(2, "huge", &[])])),
+            422,
+            "OPTION_INVALID",
+        ),
+        (
+            pickup(
+                &store,
+                json!([kimbap(2, "regular", &["cheese", "tuna", "egg"])]),
+            ),
+            422,
+            "OPTION_RULES_BROKEN",
+        ),
+        (
+            pickup(&store, json!([kimbap(1, "regular", &[])])),
+            422,
+            "BELOW_MINIMUM_AMOUNT",
+        ),
+        (
+            pickup("nope", json!([kimbap(1, "regular", &[])])),
+            422,
+            "STORE_NOT_FOUND",
+        ),
+        (
+            json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}], "fulfilment": {"type": "PICKUP"},
+                "phone": "010-1234-5678", "total": 1}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1, "unitPrice": 1}],
+                "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}], "fulfilment": {"type": "PICKUP"},
+                "phone": "010-1234-5678", "status": "PAID"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}], "fulfilment": {"type": "DELIVERY"},
+                "phone": "010-1234-5678"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+    ];
+    for (body, status, code) in &cases {
+        let reply = stack.order(&customer, body).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (*status, *code),
+            "{body}: {:?}",
+            reply.body
+        );
+    }
+    let mine = stack.get("/v1/me/orders", Some(&customer)).await;
+    assert_eq!(
+        mine.body["orders"],
+        json!([]),
+        "no refusal created an order"
+    );
+
+    // No key: refused before anything else.
+    let keyless = stack
+        .send(
+            stack
+                .http()
+                .post(stack.url("/v1/orders"))
+                .bearer_auth(&customer)
+                .json(&pickup(&store, json!([]))),
+        )
+        .await;
+    assert_eq!(
+        (keyless.status.as_u16(), keyless.code()),
+        (400, "IDEMPOTENCY_KEY_REQUIRED")
+    );
+    // Owners do not place orders as customers.
+    assert_eq!(
+        stack.order(&owner, &pickup(&store, json!([]))).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // The queue holds one paid order: the next is refused until it moves on.
+    let latte = pickup(&store, json!([{"itemId": "latte", "quantity": 1}]));
+    let first = stack.order(&customer, &latte).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    stack
+        .mark_paid(first.body["orderId"].as_str().unwrap())
+        .await;
+    let full = stack.order(&customer, &latte).await;
+    assert_eq!((full.status.as_u16(), full.code()), (409, "QUEUE_FULL"));
+
+    // Closed by the switch.
+    stack
+        .patch(
+            &format!("/v1/stores/{store}"),
+            &json!({"acceptingOrders": false, "maxQueuedOrders": 10}),
+            Some(&owner),
+        )
+        .await;
+    let closed = stack.order(&customer, &latte).await;
+    assert_eq!(
+        (closed.status.as_u16(), closed.code()),
+        (409, "STORE_CLOSED")
+    );
+}
+
+#[tokio::test]
+async fn idempotency_replays_refuses_mismatches_and_survives_races() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("idem-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("idem-customer@example.com", "CUSTOMER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let body = pickup(&store, json!([{"itemId": "latte", "quantity": 1}]));
+    let send = |key: &'static str, body: Value| {
+        let stack = &stack;
+        let customer = customer.clone();
+        async move {
+            stack
+                .send(
+                    stack
+                        .http()
+                        .post(stack.url("/v1/orders"))
+                        .bearer_auth(&customer)
+                        .header("idempotency-key", key)
+                        .json(&body),
+                )
+                .await
+        }
+    };
+
+    let first = send("key-1", body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = send("key-1", body.clone()).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body, first.body, "the first response, replayed");
+    let other = send(
+        "key-1",
+        pickup(&store, json!([{"itemId": "latte", "quantity": 2}])),
+    )
+    .await;
+    assert_eq!(
+        (other.status.as_u16(), other.code()),
+        (422, "IDEMPOTENCY_KEY_REUSED")
+    );
+
+    // Twelve identical requests at once: one order; the rest replay it or are told to retry.
+    let racers: Vec<_> = (0..12).map(|_| send("key-race", body.clone())).collect();
+    let replies = join_all(racers).await;
+    let mut orders = HashSet::new();
+    for reply in &replies {
+        match reply.status.as_u16() {
+            201 => {
+                orders.insert(reply.body["orderId"].as_str().unwrap().to_owned());
+            }
+            409 => assert_eq!(reply.code(), "REQUEST_IN_PROGRESS"),
+            other => panic!("unexpected {other}: {:?}", reply.body),
+        }
+    }
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    let mine = stack.get("/v1/me/orders", Some(&customer)).await;
+    assert_eq!(
+        mine.body["orders"].as_array().unwrap().len(),
+        2,
+        "key-1 and key-race: two orders in all"
+    );
+
+    // Keys are per customer: another customer's same key is their own.
+    let (_, someone, _) = stack.account("idem-other@example.com", "CUSTOMER").await;
+    let theirs = stack
+        .send(
+            stack
+                .http()
+                .post(stack.url("/v1/orders"))
+                .bearer_auth(&someone)
+                .header("idempotency-key", "key-1")
+                .json(&body),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED);
+    assert_ne!(theirs.body["orderId"], first.body["orderId"]);
+}
+
+#[tokio::test]
+async fn the_lifecycle_with_twenty_racing_moves() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("life-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("life-customer@example.com", "CUSTOMER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let latte = pickup(&store, json!([{"itemId": "latte", "quantity": 1}]));
+    let order = stack.order(&customer, &latte).await.body["orderId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = format!("/v1/orders/{order}/status");
+
+    // Unpaid: the store cannot accept; only payment moves it on.
+    let early = stack
+        .post(
+            &status,
+            &json!({"to": "ACCEPTED", "etaMinutes": 10}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        (early.status.as_u16(), early.code()),
+        (409, "TRANSITION_NOT_ALLOWED")
+    );
+    stack.mark_paid(&order).await;
+
+    // Ten accept and ten reject at once: exactly one wins.
+    let moves: Vec<_> = (0..20)
+        .map(|i| {
+            let body = if i % 2 == 0 {
+                json!({"to": "ACCEPTED", "etaMinutes": 15})
+            } else {
+                json!({"to": "REJECTED", "reason": "TOO_BUSY"})
+            };
+            let stack = &stack;
+            let (status, owner) = (status.clone(), owner.clone());
+            async move { stack.post(&status, &body, Some(&owner)).await }
+        })
+        .collect();
+    let replies = join_all(moves).await;
+    let winners: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{:?}",
+        replies
+            .iter()
+            .map(|r| (r.status, r.code().to_owned()))
+            .collect::<Vec<_>>()
+    );
+    for loser in replies.iter().filter(|r| r.status != StatusCode::OK) {
+        assert_eq!(loser.status, StatusCode::CONFLICT);
+        assert!(
+            ["ORDER_STATUS_CHANGED", "TRANSITION_NOT_ALLOWED"].contains(&loser.code()),
+            "{:?}",
+            loser.body
+        );
+    }
+    let won = winners[0].body["status"].as_str().unwrap().to_owned();
+
+    // The history is consistent: one entry per version, each move from the previous status.
+    let db = shared::storage::Db::new(
+        aws_sdk_dynamodb::Client::new(&stack.aws().await),
+        e2e::TABLE,
+    );
+    let history = shared::orders::history(&db, &order).await.unwrap();
+    let trail: Vec<(u64, String)> = history
+        .iter()
+        .map(|h| (h.version, format!("{:?}", h.to)))
+        .collect();
+    assert_eq!(history.len(), 3, "{trail:?}");
+    for (i, entry) in history.iter().enumerate() {
+        assert_eq!(entry.version, i as u64 + 1);
+        if i > 0 {
+            assert_eq!(entry.from, Some(history[i - 1].to));
+        }
+    }
+    let read = stack
+        .get(&format!("/v1/orders/{order}"), Some(&customer))
+        .await;
+    assert_eq!(read.body["status"], won.as_str());
+    assert_eq!(read.body["version"], 3);
+
+    // A full run on a second order: accept with an ETA, prepare, ready, complete.
+    let second = stack.order(&customer, &latte).await.body["orderId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.mark_paid(&second).await;
+    let status = format!("/v1/orders/{second}/status");
+    let no_eta = stack
+        .post(&status, &json!({"to": "ACCEPTED"}), Some(&owner))
+        .await;
+    assert_eq!(no_eta.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let customer_accepts = stack
+        .post(
+            &status,
+            &json!({"to": "ACCEPTED", "etaMinutes": 5}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(customer_accepts.code(), "TRANSITION_NOT_ALLOWED");
+    let accepted = stack
+        .post(
+            &status,
+            &json!({"to": "ACCEPTED", "etaMinutes": 20}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(accepted.body["status"], "ACCEPTED");
+    assert!(accepted.body["etaAt"].is_string());
+    let cancel_late = stack
+        .post(&status, &json!({"to": "CANCELED"}), Some(&customer))
+        .await;
+    assert_eq!(
+        cancel_late.code(),
+        "TRANSITION_NOT_ALLOWED",
+        "no cancelling after acceptance"
+    );
+    for to in ["PREPARING", "READY", "COMPLETED"] {
+        let reply = stack.post(&status, &json!({"to": to}), Some(&owner)).await;
+        assert_eq!(reply.body["status"], to, "{:?}", reply.body);
+    }
+    let board = stack
+        .get(
+            &format!("/v1/stores/{store}/orders?status=CLOSED"),
+            Some(&owner),
+        )
+        .await;
+    assert!(
+        board.body["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["orderId"] == second.as_str())
+    );
+
+    // The customer cancels a paid order before acceptance.
+    let third = stack.order(&customer, &latte).await.body["orderId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.mark_paid(&third).await;
+    let canceled = stack
+        .post(
+            &format!("/v1/orders/{third}/status"),
+            &json!({"to": "CANCELED"}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(canceled.body["status"], "CANCELED");
+}
+
+#[tokio::test]
+async fn unpaid_orders_expire() {
+    let stack = Stack::start_with(&["PaymentWindowSeconds=1"]);
+    let (_, owner, _) = stack.account("expire-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack
+        .account("expire-customer@example.com", "CUSTOMER")
+        .await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let latte = pickup(&store, json!([{"itemId": "latte", "quantity": 1}]));
+    let unpaid = stack.order(&customer, &latte).await.body["orderId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paid = stack.order(&customer, &latte).await.body["orderId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.mark_paid(&paid).await;
+
+    let mut status = Value::Null;
+    for _ in 0..40 {
+        status = stack
+            .get(&format!("/v1/orders/{unpaid}"), Some(&customer))
+            .await
+            .body["status"]
+            .clone();
+        if status == "EXPIRED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, "EXPIRED");
+    let paid_now = stack
+        .get(&format!("/v1/orders/{paid}"), Some(&customer))
+        .await;
+    assert_eq!(paid_now.body["status"], "PAID", "paid orders never expire");
+    // Expired is final: paying or cancelling it is refused.
+    let cancel = stack
+        .post(
+            &format!("/v1/orders/{unpaid}/status"),
+            &json!({"to": "CANCELED"}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(cancel.code(), "TRANSITION_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn paging_through_250_orders_has_no_gaps_or_duplicates() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("page-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("page-customer@example.com", "CUSTOMER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let other_store = stack.open_store_with_menu(&owner, json!({})).await;
+    let latte = pickup(&store, json!([{"itemId": "latte", "quantity": 1}]));
+    let mut created = HashSet::new();
+    for chunk in 0..25 {
+        let batch: Vec<_> = (0..10).map(|_| stack.order(&customer, &latte)).collect();
+        for reply in join_all(batch).await {
+            assert_eq!(
+                reply.status,
+                StatusCode::CREATED,
+                "chunk {chunk}: {:?}",
+                reply.body
+            );
+            created.insert(reply.body["orderId"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(created.len(), 250);
+
+    async fn walk(stack: &Stack, path: &str, token: &str, limit: u32) -> Vec<Value> {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut request = stack
+                .http()
+                .get(stack.url(path))
+                .bearer_auth(token)
+                .query(&[("limit", limit.to_string())]);
+            if let Some(c) = &cursor {
+                request = request.query(&[("cursor", c)]);
+            }
+            let page = stack.send(request).await;
+            assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+            seen.extend(page.body["orders"].as_array().unwrap().iter().cloned());
+            match page.body["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return seen,
+            }
+        }
+    }
+    for (path, token) in [
+        ("/v1/me/orders".to_owned(), &customer),
+        (format!("/v1/stores/{store}/orders?status=PENDING"), &owner),
+    ] {
+        let listed = walk(&stack, &path, token, 100).await;
+        let ids: Vec<&str> = listed
+            .iter()
+            .map(|o| o["orderId"].as_str().unwrap())
+            .collect();
+        let unique: HashSet<&str> = ids.iter().copied().collect();
+        assert_eq!(ids.len(), 250, "{path}");
+        assert_eq!(unique.len(), 250, "{path}: duplicates");
+        assert!(
+            unique.iter().all(|id| created.contains(*id)),
+            "{path}: strangers"
+        );
+        let times: Vec<&str> = listed
+            .iter()
+            .map(|o| o["createdAt"].as_str().unwrap())
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]),
+            "{path}: newest first"
+        );
+    }
+
+    // Cursors are bound to their listing and cannot be made up; limits are capped.
+    let first = stack
+        .send(
+            stack
+                .http()
+                .get(stack.url(&format!(
+                    "/v1/stores/{store}/orders?status=PENDING&limit=10"
+                )))
+                .bearer_auth(&owner),
+        )
+        .await;
+    let cursor = first.body["nextCursor"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/v1/stores/{other_store}/orders"),
+        format!("/v1/stores/{other_store}/orders?status=PENDING"),
+        "/v1/me/orders".to_owned(),
+    ] {
+        let token = if path.starts_with("/v1/me") {
+            &customer
+        } else {
+            &owner
+        };
+        let replay = stack
+            .send(
+                stack
+                    .http()
+                    .get(stack.url(&path))
+                    .bearer_auth(token)
+                    .query(&[("cursor", &cursor)]),
+            )
+            .await;
+        assert_eq!(
+            (replay.status.as_u16(), replay.code()),
+            (422, "VALIDATION_FAILED"),
+            "{path}"
+        );
+    }
+    let forged = stack
+        .send(
+            stack
+                .http()
+                .get(stack.url("/v1/me/orders"))
+                .bearer_auth(&customer)
+                .query(&[("cursor", "eyJQSyI6IngifQ")]),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let too_many = stack.get("/v1/me/orders?limit=101", Some(&customer)).await;
+    assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn orders_are_private_to_their_customer_and_store() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("priv-owner@example.com", "OWNER").await;
+    let (_, other_owner, _) = stack.account("priv-other-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("priv-customer@example.com", "CUSTOMER").await;
+    let (_, stranger, _) = stack.account("priv-stranger@example.com", "CUSTOMER").await;
+    let (staff_id, _, _) = stack.account("priv-staff@example.com", "CUSTOMER").await;
+    let (other_staff_id, _, _) = stack
+        .account("priv-other-staff@example.com", "CUSTOMER")
+        .await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let other_store = stack.open_store_with_menu(&other_owner, json!({})).await;
+    stack
+        .put(
+            &format!("/v1/stores/{store}/staff/{staff_id}"),
+            &json!({}),
+            Some(&owner),
+        )
+        .await;
+    stack
+        .put(
+            &format!("/v1/stores/{other_store}/staff/{other_staff_id}"),
+            &json!({}),
+            Some(&other_owner),
+        )
+        .await;
+    let staff = stack.login("priv-staff@example.com", PASSWORD).await.body["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_staff = stack
+        .login("priv-other-staff@example.com", PASSWORD)
+        .await
+        .body["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order = stack
+        .order(
+            &customer,
+            &pickup(&store, json!([{"itemId": "latte", "quantity": 1}])),
+        )
+        .await
+        .body["orderId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.mark_paid(&order).await;
+    let order_path = format!("/v1/orders/{order}");
+    let status_path = format!("{order_path}/status");
+
+    // Allowed readers.
+    for token in [&customer, &owner, &staff] {
+        let read = stack.get(&order_path, Some(token)).await;
+        assert_eq!(read.status, StatusCode::OK);
+        assert_eq!(read.body["phone"], "01012345678");
+    }
+    // Everyone else: the order does not exist for them, and they cannot move it.
+    for (who, token) in [
+        ("a foreign customer", &stranger),
+        ("a foreign store's owner", &other_owner),
+        ("a foreign store's staff", &other_staff),
+    ] {
+        let read = stack.get(&order_path, Some(token)).await;
+        assert_eq!(
+            (read.status.as_u16(), read.code()),
+            (404, "ORDER_NOT_FOUND"),
+            "{who}"
+        );
+        let moved = stack
+            .post(&status_path, &json!({"to": "CANCELED"}), Some(token))
+            .await;
+        assert_eq!(moved.status, StatusCode::NOT_FOUND, "{who}");
+        let accepted = stack
+            .post(
+                &status_path,
+                &json!({"to": "ACCEPTED", "etaMinutes": 5}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(accepted.status, StatusCode::NOT_FOUND, "{who}");
+        let board = stack
+            .get(&format!("/v1/stores/{store}/orders"), Some(token))
+            .await;
+        assert_eq!(board.status, StatusCode::FORBIDDEN, "{who}");
+    }
+    for (path, method) in [
+        (order_path.clone(), "GET"),
+        (status_path.clone(), "POST"),
+        ("/v1/me/orders".into(), "GET"),
+        (format!("/v1/stores/{store}/orders"), "GET"),
+        ("/v1/orders".into(), "POST"),
+    ] {
+        let reply = if method == "GET" {
+            stack.get(&path, None).await
+        } else {
+            stack.post(&path, &json!({}), None).await
+        };
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "anonymous {method} {path}"
+        );
+    }
+    // A stranger's own list does not include it; the store's board does.
+    let theirs = stack.get("/v1/me/orders", Some(&stranger)).await;
+    assert_eq!(theirs.body["orders"], json!([]));
+    let board = stack
+        .get(&format!("/v1/stores/{store}/orders"), Some(&staff))
+        .await;
+    assert_eq!(board.body["orders"][0]["orderId"], order.as_str());
+    // Staff work the queue.
+    let accepted = stack
+        .post(
+            &status_path,
+            &json!({"to": "ACCEPTED", "etaMinutes": 5}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(accepted.body["status"], "ACCEPTED");
+}
