@@ -13,6 +13,7 @@ use crate::crypto::kms::KmsKeySource;
 use crate::error::ApiError;
 use crate::images::Images;
 use crate::menus::MenuCache;
+use crate::payments::toss::TossClient;
 use crate::storage::Db;
 
 /// Field encryption as the functions use it: KMS data keys behind the per-instance cache.
@@ -25,6 +26,8 @@ pub struct App {
     pub crypto: Crypto,
     pub menus: MenuCache,
     pub images: Images,
+    /// Absent where no Toss secret key is configured.
+    pub toss: Option<TossClient>,
     blind_index: OnceCell<BlindIndex>,
 }
 
@@ -48,6 +51,14 @@ impl App {
         Ok(Self {
             menus: MenuCache::new(config.menu_cache_ttl),
             images: Images::new(&sdk, config.images_bucket.clone()),
+            toss: match &config.toss {
+                Some(toss) => Some(TossClient::new(
+                    &toss.api_base,
+                    &toss.secret_key,
+                    toss.timeout,
+                )?),
+                None => None,
+            },
             config,
             db,
             tokens,

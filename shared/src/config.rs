@@ -39,6 +39,26 @@ pub struct Config {
     pub images_bucket: String,
     /// How long an order waits for payment (`PAYMENT_WINDOW_SECONDS`, default 1800).
     pub payment_window_seconds: i64,
+    /// Toss Payments: where, with which secret key (absent: payments are unavailable), how patiently.
+    pub toss: Option<TossConfig>,
+}
+
+#[derive(Clone)]
+pub struct TossConfig {
+    pub api_base: String,
+    pub secret_key: String,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for TossConfig {
+    // The secret key is never printed, not even in a debug dump of the configuration.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TossConfig")
+            .field("api_base", &self.api_base)
+            .field("secret_key", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +106,20 @@ impl Config {
             menu_cache_ttl: Duration::from_secs(number("MENU_CACHE_SECONDS", 5)?),
             images_bucket: required("IMAGES_BUCKET")?,
             payment_window_seconds: number("PAYMENT_WINDOW_SECONDS", 1800)? as i64,
+            toss: match env::var("TOSS_SECRET_KEY")
+                .ok()
+                .filter(|k| !k.trim().is_empty())
+            {
+                Some(secret_key) => Some(TossConfig {
+                    api_base: env::var("TOSS_API_BASE")
+                        .ok()
+                        .filter(|b| !b.is_empty())
+                        .unwrap_or_else(|| "https://api.tosspayments.com".to_owned()),
+                    secret_key,
+                    timeout: Duration::from_millis(number("TOSS_TIMEOUT_MS", 10_000)?),
+                }),
+                None => None,
+            },
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 issuer: required("JWT_ISSUER")?,

@@ -14,6 +14,7 @@ pub mod images;
 pub mod job;
 pub mod menus;
 pub mod orders;
+pub mod payments;
 pub mod sdk_calls;
 pub mod storage;
 pub mod stores;

@@ -34,6 +34,8 @@ pub struct Stack {
     runner: Child,
     pub base_url: String,
     pub emulator: String,
+    /// The Toss stand-in's base URL (see infra/toss-standin for its `/__control` and `/__stats`).
+    pub toss: String,
     pub log: PathBuf,
     http: reqwest::Client,
 }
@@ -108,7 +110,13 @@ impl Stack {
         let mut stack = Stack {
             runner,
             base_url: urls.first().copied().unwrap_or_default().to_owned(),
-            emulator: urls.get(1).copied().unwrap_or_default().to_owned(),
+            emulator: urls
+                .get(1)
+                .copied()
+                .unwrap_or_default()
+                .trim_end_matches(',')
+                .to_owned(),
+            toss: urls.get(2).copied().unwrap_or_default().to_owned(),
             log: log.clone(),
             http: reqwest::Client::new(),
         };

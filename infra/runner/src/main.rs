@@ -114,7 +114,19 @@ async fn run() -> Result<(), String> {
             (Some(child), endpoint)
         }
     };
-    let manifest = stack::provision(&root, &template, &endpoint, &args.params).await?;
+    // Toss cannot be reached from here: unless told where Toss is, the stack runs the stand-in.
+    let mut params = args.params.clone();
+    let (_toss, toss_url) = if params.iter().any(|p| p.starts_with("TossApiBase=")) {
+        (None, None)
+    } else {
+        let (child, url) = stack::start_toss_standin(&bin_dir).await?;
+        params.push(format!("TossApiBase={url}"));
+        if !params.iter().any(|p| p.starts_with("TossSecretKey=")) {
+            params.push("TossSecretKey=test_sk_local_standin".to_owned());
+        }
+        (Some(child), Some(url))
+    };
+    let manifest = stack::provision(&root, &template, &endpoint, &params).await?;
 
     let manifest_region = manifest.region.clone();
     let base_env = vec![
@@ -180,7 +192,12 @@ async fn run() -> Result<(), String> {
             gateway.clone().handle(req, peer)
         }));
     }
-    println!("OrderSync local API on http://{api_addr} (AWS emulator {endpoint})");
+    match toss_url {
+        Some(toss) => println!(
+            "OrderSync local API on http://{api_addr} (AWS emulator {endpoint}, Toss stand-in {toss})"
+        ),
+        None => println!("OrderSync local API on http://{api_addr} (AWS emulator {endpoint})"),
+    }
 
     shutdown_signal().await;
     eprintln!("local-runner: stopping");

@@ -41,24 +41,26 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts moto's server from the project's virtualenv on a free loopback port.
+/// Starts moto's server (through `infra/local/moto_server.py`, which isolates DynamoDB transactions)
+/// from the project's virtualenv on a free loopback port.
 pub fn start_emulator(root: &Path) -> Result<(Child, String), String> {
-    let moto = root.join(".venv/bin/moto_server");
-    if !moto.exists() {
+    let python = root.join(".venv/bin/python");
+    if !python.exists() {
         return Err(format!(
             "{} is missing: run `make bootstrap` (or infra/bootstrap) first",
-            moto.display()
+            python.display()
         ));
     }
     let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-    let child = Command::new(&moto)
+    let child = Command::new(&python)
+        .arg(root.join("infra/local/moto_server.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", moto.display()))?;
+        .map_err(|e| format!("cannot start moto's server: {e}"))?;
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
@@ -86,4 +88,38 @@ pub async fn provision(
         ));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| format!("bad manifest: {e}"))
+}
+
+/// Starts the Toss stand-in (`infra/toss-standin`) on a free port; its base URL.
+pub async fn start_toss_standin(bin_dir: &Path) -> Result<(Child, String), String> {
+    use tokio::io::AsyncBufReadExt;
+    let binary = bin_dir.join("toss-standin");
+    let mut child = Command::new(&binary)
+        .args(["--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {} (run `cargo build --workspace`): {e}",
+                binary.display()
+            )
+        })?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("no stdout from the Toss stand-in")?;
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .await
+        .map_err(|e| format!("the Toss stand-in did not start: {e}"))?;
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .ok_or_else(|| format!("unexpected Toss stand-in output: {line}"))?
+        .to_owned();
+    Ok((child, url))
 }

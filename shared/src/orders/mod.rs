@@ -509,6 +509,45 @@ pub async fn transition(
     actor_id: Option<&str>,
     extra: Extra,
 ) -> Result<OrderRecord, ApiError> {
+    let (actions, moved) = transition_actions(db, order, to, actor, actor_id, extra)?;
+    commit_transition(db, order, actions).await?;
+    Ok(moved)
+}
+
+/// Commits the actions of [`transition_actions`] (first two) with any others appended, mapping a lost
+/// race to 409 `ORDER_STATUS_CHANGED`.
+pub async fn commit_transition(
+    db: &Db,
+    order: &OrderRecord,
+    actions: Vec<TransactWriteItem>,
+) -> Result<(), ApiError> {
+    match db.transact(actions).await {
+        Ok(()) => Ok(()),
+        Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => {
+            let current = find(db, &order.order_id)
+                .await?
+                .map(|o| o.status.name())
+                .unwrap_or("GONE");
+            Err(refused(
+                StatusCode::CONFLICT,
+                "ORDER_STATUS_CHANGED",
+                format!("the order changed meanwhile; it is now {current}"),
+            ))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The two actions of a move (the conditional update, the history entry) and the order as it will
+/// be, for callers that commit more in the same transaction (payments).
+pub fn transition_actions(
+    db: &Db,
+    order: &OrderRecord,
+    to: Status,
+    actor: Actor,
+    actor_id: Option<&str>,
+    extra: Extra,
+) -> Result<(Vec<TransactWriteItem>, OrderRecord), ApiError> {
     let now = jiff::Timestamp::now().to_string();
     let version = order.version + 1;
     let mut sets = vec![
@@ -558,27 +597,10 @@ pub async fn transition(
         at: now.clone(),
         reason: extra.reason,
     };
-    match db
-        .transact(vec![
-            TransactWriteItem::builder().update(update).build(),
-            db.put_new(&history)?,
-        ])
-        .await
-    {
-        Ok(()) => {}
-        Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => {
-            let current = find(db, &order.order_id)
-                .await?
-                .map(|o| o.status.name())
-                .unwrap_or("GONE");
-            return Err(refused(
-                StatusCode::CONFLICT,
-                "ORDER_STATUS_CHANGED",
-                format!("the order changed meanwhile; it is now {current}"),
-            ));
-        }
-        Err(err) => return Err(err.into()),
-    }
+    let actions = vec![
+        TransactWriteItem::builder().update(update).build(),
+        db.put_new(&history)?,
+    ];
     let mut moved = order.clone();
     moved.status = to;
     moved.version = version;
@@ -594,7 +616,7 @@ pub async fn transition(
         moved.gsi3pk = None;
         moved.gsi3sk = None;
     }
-    Ok(moved)
+    Ok((actions, moved))
 }
 
 /// The order's history, oldest first.
