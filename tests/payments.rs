@@ -256,3 +256,149 @@ async fn refusals_have_our_codes_and_a_new_attempt_may_follow() {
     );
     assert_eq!(confirms_executed(&stack).await, 1);
 }
+
+/// Toss's own record of the order's payment, from the stand-in's API.
+async fn toss_payment(stack: &Stack, order: &str) -> Value {
+    stack
+        .http()
+        .get(format!("{}/v1/payments/orders/{order}", stack.toss))
+        .basic_auth("test_sk_check", Some(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn paid_order(stack: &Stack, n: &str) -> (String, String, String) {
+    let (customer, order, owner) = unpaid_order(stack, n).await;
+    let paid = stack
+        .post(
+            "/v1/payments/confirm",
+            &confirm(&order, &format!("tpk_{n}"), 9000),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
+    (customer, order, owner)
+}
+
+async fn refund(stack: &Stack, owner: &str, order: &str, key: &str, amount: i64) -> e2e::Reply {
+    stack
+        .send(
+            stack
+                .http()
+                .post(stack.url(&format!("/v1/orders/{order}/refunds")))
+                .bearer_auth(owner)
+                .header("idempotency-key", key)
+                .json(&json!({"amount": amount, "reason": "cold soup"})),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn rejecting_or_cancelling_a_paid_order_refunds_it_in_full() {
+    let stack = Stack::start();
+    let (_, rejected, owner) = paid_order(&stack, "reject").await;
+    let reply = stack
+        .post(
+            &format!("/v1/orders/{rejected}/status"),
+            &json!({"to": "REJECTED", "reason": "OUT_OF_STOCK"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(reply.body["status"], "REJECTED");
+    let at_toss = toss_payment(&stack, &rejected).await;
+    assert_eq!(at_toss["status"], "CANCELED");
+    assert_eq!(at_toss["balanceAmount"], 0);
+    assert_eq!(at_toss["cancels"].as_array().unwrap().len(), 1);
+
+    let (customer, canceled, _) = paid_order(&stack, "cancel").await;
+    let reply = stack
+        .post(
+            &format!("/v1/orders/{canceled}/status"),
+            &json!({"to": "CANCELED"}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(reply.body["status"], "CANCELED");
+    assert_eq!(toss_payment(&stack, &canceled).await["balanceAmount"], 0);
+    // Nothing is left to refund.
+    let more = refund(&stack, &owner, &rejected, "after-reject", 100).await;
+    assert_eq!(more.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn partial_refunds_never_exceed_what_was_paid() {
+    let stack = Stack::start();
+    let (customer, order, owner) = paid_order(&stack, "partial").await;
+    let first = refund(&stack, &owner, &order, "refund-1", 3000).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["balanceAmount"], 6000);
+    // The same key again: the same refund, not a second one.
+    let replay = refund(&stack, &owner, &order, "refund-1", 3000).await;
+    assert_eq!(replay.status, StatusCode::OK);
+    assert_eq!(replay.body["refundId"], first.body["refundId"]);
+    let misuse = refund(&stack, &owner, &order, "refund-1", 1000).await;
+    assert_eq!(misuse.code(), "IDEMPOTENCY_KEY_REUSED");
+    // More than is left: refused before Toss hears of it.
+    let too_much = refund(&stack, &owner, &order, "refund-2", 6001).await;
+    assert_eq!(
+        (too_much.status.as_u16(), too_much.code()),
+        (422, "REFUND_EXCEEDS_BALANCE")
+    );
+    assert_eq!(
+        toss_payment(&stack, &order).await["cancels"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Five owners' clicks at once, 2,500 each, on 6,000 left: at most two go through.
+    let racing: Vec<_> = (0..5)
+        .map(|i| {
+            refund(
+                &stack,
+                &owner,
+                &order,
+                ["r-a", "r-b", "r-c", "r-d", "r-e"][i],
+                2500,
+            )
+        })
+        .collect();
+    let replies = join_all(racing).await;
+    let granted = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert!(granted <= 2, "{granted}");
+    for reply in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert!(
+            ["REFUND_EXCEEDS_BALANCE", "REFUND_IN_PROGRESS"].contains(&reply.code()),
+            "{:?}",
+            reply.body
+        );
+    }
+    let at_toss = toss_payment(&stack, &order).await;
+    assert_eq!(at_toss["balanceAmount"], 6000 - 2500 * granted as i64);
+    assert!(at_toss["balanceAmount"].as_i64().unwrap() >= 0);
+
+    // Only the store's owner refunds.
+    assert_eq!(
+        refund(&stack, &customer, &order, "by-customer", 100)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let (_, other_owner, _) = stack
+        .account("refund-other-owner@example.com", "OWNER")
+        .await;
+    assert_eq!(
+        refund(&stack, &other_owner, &order, "by-other", 100)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

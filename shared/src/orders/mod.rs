@@ -479,15 +479,43 @@ pub async fn move_order(
     if request.to != Status::Rejected && request.reason.is_some() {
         return Err(ApiError::validation("reason", "only when rejecting"));
     }
-    let moved = transition(
+    let (mut actions, moved) = transition_actions(
         &app.db,
         &order,
         request.to,
         actor,
         Some(&caller.user_id),
         extra,
-    )
-    .await?;
+    )?;
+    // Rejecting or cancelling a paid order refunds it in full: the refund is reserved in the same
+    // transaction as the move, so a crash in between leaves it for the reconciler, never forgotten.
+    let mut refund = None;
+    if order.status == Status::Paid && matches!(request.to, Status::Rejected | Status::Canceled) {
+        let reason = match request.to {
+            Status::Rejected => "rejected by the store",
+            _ => "canceled by the customer",
+        };
+        let reserved = crate::payments::refunds::reserve_actions(
+            app,
+            &order,
+            "full",
+            None,
+            reason,
+            &caller.user_id,
+        )
+        .await?;
+        if let Some((more, reserved)) = reserved {
+            actions.extend(more);
+            refund = Some(reserved);
+        }
+    }
+    commit_transition(&app.db, &order, actions).await?;
+    if let Some(refund) = refund
+        && let Err(err) = crate::payments::refunds::execute(app, refund).await
+    {
+        // Still PENDING: the reconciler finishes it.
+        tracing::warn!(order_id = %order.order_id, code = err.code, "full refund deferred");
+    }
     moved.view(app).await
 }
 

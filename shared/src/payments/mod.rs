@@ -11,6 +11,7 @@
 //! - `DONE` marks the order PAID and stores the payment (its key and secret sealed) in one
 //!   transaction; if the order can no longer be paid (expired meanwhile), the payment is cancelled.
 
+pub mod refunds;
 pub mod toss;
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
@@ -69,6 +70,12 @@ pub struct PaymentRecord {
     pub secret: Option<Sealed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<String>,
+    /// The total of refunds made or reserved (never more than `amount`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_amount: Option<i64>,
+    /// Toss's record of cancellations.
+    #[serde(default)]
+    pub cancels: Vec<toss::Cancel>,
     pub updated_at: String,
     /// Unsettled payments, sharded (sparse): `PAYUNKNOWN#<n>` / `<updatedAt>#<orderId>`.
     #[serde(rename = "GSI3PK", default, skip_serializing_if = "Option::is_none")]
@@ -86,7 +93,7 @@ pub struct ConfirmRequest {
     pub amount: i64,
 }
 
-fn payment_pk(order_id: &str) -> String {
+pub(crate) fn payment_pk(order_id: &str) -> String {
     format!("PAYMENT#{order_id}")
 }
 
@@ -98,7 +105,7 @@ fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -
     ApiError::new(status, code, message.into())
 }
 
-fn toss(app: &App) -> Result<&TossClient, ApiError> {
+pub(crate) fn toss(app: &App) -> Result<&TossClient, ApiError> {
     app.toss.as_ref().ok_or_else(|| {
         refused(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -119,7 +126,7 @@ fn pending() -> ApiError {
     }
 }
 
-async fn find(db: &Db, order_id: &str) -> Result<Option<PaymentRecord>, StorageError> {
+pub async fn find(db: &Db, order_id: &str) -> Result<Option<PaymentRecord>, StorageError> {
     db.get(payment_pk(order_id), PAYMENT_SK).await
 }
 
@@ -163,6 +170,8 @@ async fn lease(
         balance_amount: None,
         secret: None,
         failure_code: None,
+        refunded_amount: None,
+        cancels: Vec::new(),
         updated_at: now.to_string(),
         gsi3pk: None,
         gsi3sk: None,
@@ -450,7 +459,7 @@ async fn settle(
     moved.view(app).await
 }
 
-/// Settles every UNKNOWN payment by asking Toss; returns how many were settled.
+/// Settles every UNKNOWN payment and every PENDING refund by asking Toss; returns how many.
 pub async fn reconcile(app: &App) -> Result<u64, ApiError> {
     let client = toss(app)?;
     let db = &app.db;
@@ -508,5 +517,5 @@ pub async fn reconcile(app: &App) -> Result<u64, ApiError> {
             }
         }
     }
-    Ok(settled)
+    Ok(settled + refunds::reconcile(app).await?)
 }
