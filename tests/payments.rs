@@ -125,6 +125,13 @@ async fn a_confirmed_payment_marks_the_order_paid_once() {
     assert_eq!(read.body["status"], "PAID");
     let dump = format!("{:?}", stack.scan().await);
     assert!(!dump.contains("tpk_happy"));
+    // Nor is anything secret in the logs: not the payment key, not our Toss secret key.
+    let logs = stack.logs();
+    assert!(
+        logs.contains("POST /v1/payments/confirm"),
+        "the logs were captured"
+    );
+    assert!(!logs.contains("tpk_happy") && !logs.contains("test_sk_local_standin"));
 }
 
 #[tokio::test]
@@ -400,5 +407,82 @@ async fn partial_refunds_never_exceed_what_was_paid() {
             .await
             .status,
         StatusCode::NOT_FOUND
+    );
+}
+
+async fn webhook(stack: &Stack, transmission: Option<&str>, body: Value) -> e2e::Reply {
+    let mut request = stack
+        .http()
+        .post(stack.url("/v1/webhooks/toss"))
+        .json(&body);
+    if let Some(id) = transmission {
+        request = request.header("tosspayments-webhook-transmission-id", id);
+    }
+    stack.send(request).await
+}
+
+#[tokio::test]
+async fn webhooks_are_believed_only_as_toss_confirms_them_and_only_once() {
+    // No reconciler in this test's time (it would settle the payment itself).
+    let stack = Stack::start_scheduled(&["TossTimeoutMs=1000"], 3600);
+    let (customer, order, _) = unpaid_order(&stack, "hook").await;
+    toss(&stack, json!({"confirm": "ambiguous", "delayMs": 3000})).await;
+    let lost = stack
+        .post(
+            "/v1/payments/confirm",
+            &confirm(&order, "tpk_hook", 9000),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(lost.code(), "PAYMENT_PENDING");
+    toss(&stack, json!({"confirm": "normal"})).await;
+
+    let event = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-11-26T12:00:00.000000",
+        "data": {"paymentKey": "tpk_hook", "orderId": order, "status": "DONE", "totalAmount": 9000}});
+    let first = webhook(&stack, Some("tx-1"), event.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    assert_eq!(first.body["outcome"], "order paid");
+    assert_eq!(
+        stack
+            .get(&format!("/v1/orders/{order}"), Some(&customer))
+            .await
+            .body["status"],
+        "PAID"
+    );
+    // Toss delivers it again: recognised, nothing happens twice.
+    let again = webhook(&stack, Some("tx-1"), event.clone()).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(
+        again.body["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("duplicate")
+    );
+    assert_eq!(confirms_executed(&stack).await, 1);
+
+    // Forged: a "DONE" for an order Toss never charged changes nothing.
+    let (customer2, unpaid, _) = unpaid_order(&stack, "hook-forged").await;
+    let forged = json!({"eventType": "PAYMENT_STATUS_CHANGED",
+        "data": {"paymentKey": "tpk_fake", "orderId": unpaid, "status": "DONE", "totalAmount": 9000}});
+    let reply = webhook(&stack, Some("tx-forged"), forged).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["outcome"], "ignored: Toss has no such payment");
+    assert_eq!(
+        stack
+            .get(&format!("/v1/orders/{unpaid}"), Some(&customer2))
+            .await
+            .body["status"],
+        "PENDING_PAYMENT"
+    );
+    // A deposit callback without the payment's secret is ignored.
+    let deposit = json!({"eventType": "DEPOSIT_CALLBACK",
+        "data": {"orderId": order, "secret": "ps_guessed", "status": "DONE", "transactionKey": "x"}});
+    let reply = webhook(&stack, Some("tx-deposit"), deposit).await;
+    assert_eq!(reply.body["outcome"], "ignored: wrong secret");
+    // Without a transmission id it is not a Toss delivery.
+    let anonymous = webhook(&stack, None, event).await;
+    assert_eq!(
+        (anonymous.status.as_u16(), anonymous.code()),
+        (400, "TRANSMISSION_ID_REQUIRED")
     );
 }

@@ -66,6 +66,11 @@ impl Stack {
 
     /// A stack with template parameters overridden (`"MenuCacheSeconds=1"`).
     pub fn start_with(params: &[&str]) -> Stack {
+        Self::start_scheduled(params, 1)
+    }
+
+    /// A stack whose scheduled functions (expiry, reconciliation) run every `seconds`.
+    pub fn start_scheduled(params: &[&str], seconds: u32) -> Stack {
         let runner_bin = target_dir().join("debug/local-runner");
         assert!(
             runner_bin.exists(),
@@ -84,8 +89,8 @@ impl Stack {
             .current_dir(root())
             .args(["--port", "0", "--template", "template.yaml"])
             .args(params.iter().flat_map(|p| ["--param", p]))
-            // Scheduled functions (the expiry sweep) run every second, not every minute.
-            .args(["--schedule-interval", "1"])
+            // Scheduled functions run every few seconds, not every minute.
+            .args(["--schedule-interval", &seconds.to_string()])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

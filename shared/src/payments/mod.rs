@@ -13,6 +13,7 @@
 
 pub mod refunds;
 pub mod toss;
+pub mod webhooks;
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
@@ -368,7 +369,7 @@ async fn mark_unknown(db: &Db, record: &mut PaymentRecord) -> Result<(), ApiErro
 
 /// Toss says the payment is DONE: the order becomes PAID with its payment recorded, in one
 /// transaction. An order that can no longer be paid gets its money back.
-async fn settle(
+pub(crate) async fn settle(
     app: &App,
     order: &OrderRecord,
     mut record: PaymentRecord,
