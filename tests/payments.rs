@@ -474,6 +474,19 @@ async fn webhooks_are_believed_only_as_toss_confirms_them_and_only_once() {
             .body["status"],
         "PENDING_PAYMENT"
     );
+    // Forged: a claimed amount means nothing; Toss's own record of the payment decides.
+    let cheap = json!({"eventType": "PAYMENT_STATUS_CHANGED",
+        "data": {"paymentKey": "tpk_hook", "orderId": order, "status": "CANCELED", "totalAmount": 1, "balanceAmount": 0}});
+    let reply = webhook(&stack, Some("tx-amount"), cheap).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["outcome"], "nothing to do");
+    assert_eq!(
+        stack
+            .get(&format!("/v1/orders/{order}"), Some(&customer))
+            .await
+            .body["status"],
+        "PAID"
+    );
     // A deposit callback without the payment's secret is ignored.
     let deposit = json!({"eventType": "DEPOSIT_CALLBACK",
         "data": {"orderId": order, "secret": "ps_guessed", "status": "DONE", "transactionKey": "x"}});
