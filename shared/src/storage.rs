@@ -174,6 +174,52 @@ impl Db {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// The table keys (`PK`, `SK`) of every item in the given partitions of a keys-only index,
+    /// optionally only those whose index sort key is below `sort_below`. For the sweeps over sparse,
+    /// sharded indexes (unpaid orders, unsettled payments and refunds); follows every page.
+    pub async fn keys_in(
+        &self,
+        index: &str,
+        partitions: impl IntoIterator<Item = String>,
+        sort_below: Option<&str>,
+    ) -> Result<Vec<(String, String)>, StorageError> {
+        let (pk_name, sk_name) = (format!("{index}PK"), format!("{index}SK"));
+        let mut keys = Vec::new();
+        for partition in partitions {
+            let mut start = None;
+            loop {
+                let mut query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index)
+                    .expression_attribute_names("#pk", &pk_name)
+                    .expression_attribute_values(":pk", s(&partition))
+                    .set_exclusive_start_key(start.take());
+                query = match sort_below {
+                    Some(below) => query
+                        .key_condition_expression("#pk = :pk AND #sk < :below")
+                        .expression_attribute_names("#sk", &sk_name)
+                        .expression_attribute_values(":below", s(below)),
+                    None => query.key_condition_expression("#pk = :pk"),
+                };
+                let page = query.send().await.map_err(StorageError::from_sdk)?;
+                for item in page.items.unwrap_or_default() {
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                        (item.get("PK"), item.get("SK"))
+                    {
+                        keys.push((pk.clone(), sk.clone()));
+                    }
+                }
+                match page.last_evaluated_key {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     /// Runs the actions as one all-or-nothing transaction.
     pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), StorageError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

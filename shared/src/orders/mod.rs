@@ -671,57 +671,35 @@ pub async fn history(db: &Db, order_id: &str) -> Result<Vec<HistoryRecord>, ApiE
 /// are left alone (their conditional move loses).
 pub async fn expire_due(db: &Db) -> Result<u64, ApiError> {
     let now = jiff::Timestamp::now().as_second();
+    let shards = (0..PENDING_SHARDS).map(|shard| format!("PENDING#{shard}"));
+    let due = db
+        .keys_in("GSI3", shards, Some(&format!("{now:012}#~")))
+        .await?;
     let mut expired = 0;
-    for shard in 0..PENDING_SHARDS {
-        let mut start = None;
-        loop {
-            let page = db
-                .client()
-                .query()
-                .table_name(db.table())
-                .index_name("GSI3")
-                .key_condition_expression("GSI3PK = :shard AND GSI3SK < :due")
-                .expression_attribute_values(":shard", s(format!("PENDING#{shard}")))
-                .expression_attribute_values(":due", s(format!("{now:012}#~")))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StorageError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                // The index projects keys only: the order id is in the table key.
-                let Some(order_id) = item
-                    .get("PK")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|pk| pk.strip_prefix("ORDER#"))
-                else {
-                    continue;
-                };
-                // The index is eventually consistent: decide on a strongly consistent read.
-                let Some(order) = find(db, order_id).await? else {
-                    continue;
-                };
-                if order.status != Status::PendingPayment || order.payment_due > now {
-                    continue;
-                }
-                match transition(
-                    db,
-                    &order,
-                    Status::Expired,
-                    Actor::System,
-                    None,
-                    Extra::default(),
-                )
-                .await
-                {
-                    Ok(_) => expired += 1,
-                    Err(err) if err.code == "ORDER_STATUS_CHANGED" => {}
-                    Err(err) => return Err(err),
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => break,
-            }
+    for (pk, _) in due {
+        let Some(order_id) = pk.strip_prefix("ORDER#") else {
+            continue;
+        };
+        // The index is eventually consistent: decide on a strongly consistent read.
+        let Some(order) = find(db, order_id).await? else {
+            continue;
+        };
+        if order.status != Status::PendingPayment || order.payment_due > now {
+            continue;
+        }
+        match transition(
+            db,
+            &order,
+            Status::Expired,
+            Actor::System,
+            None,
+            Extra::default(),
+        )
+        .await
+        {
+            Ok(_) => expired += 1,
+            Err(err) if err.code == "ORDER_STATUS_CHANGED" => {}
+            Err(err) => return Err(err),
         }
     }
     Ok(expired)

@@ -465,57 +465,40 @@ pub async fn reconcile(app: &App) -> Result<u64, ApiError> {
     let client = toss(app)?;
     let db = &app.db;
     let mut settled = 0;
-    for shard in 0..UNKNOWN_SHARDS {
-        let page = db
-            .client()
-            .query()
-            .table_name(db.table())
-            .index_name("GSI3")
-            .key_condition_expression("GSI3PK = :shard")
-            .expression_attribute_values(":shard", s(format!("PAYUNKNOWN#{shard}")))
-            .send()
-            .await
-            .map_err(StorageError::from_sdk)?;
-        for item in page.items.unwrap_or_default() {
-            let Some(order_id) = item
-                .get("PK")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|pk| pk.strip_prefix("PAYMENT#"))
-            else {
-                continue;
-            };
-            let Some(order) = orders::find(db, order_id).await? else {
-                continue;
-            };
-            let Some(record) = find(db, order_id).await? else {
-                continue;
-            };
-            if record.state != PaymentState::Unknown {
-                continue;
-            }
-            match client.by_order(order_id).await {
-                Ok(Some(payment)) if payment.status == "DONE" => {
-                    match settle(app, &order, record, payment).await {
-                        Ok(_) => settled += 1,
-                        Err(err) => tracing::info!(
-                            order_id,
-                            code = err.code,
-                            "reconciled payment not applied"
-                        ),
+    let shards = (0..UNKNOWN_SHARDS).map(|shard| format!("PAYUNKNOWN#{shard}"));
+    for (pk, _) in db.keys_in("GSI3", shards, None).await? {
+        let Some(order_id) = pk.strip_prefix("PAYMENT#") else {
+            continue;
+        };
+        let Some(order) = orders::find(db, order_id).await? else {
+            continue;
+        };
+        let Some(record) = find(db, order_id).await? else {
+            continue;
+        };
+        if record.state != PaymentState::Unknown {
+            continue;
+        }
+        match client.by_order(order_id).await {
+            Ok(Some(payment)) if payment.status == "DONE" => {
+                match settle(app, &order, record, payment).await {
+                    Ok(_) => settled += 1,
+                    Err(err) => {
+                        tracing::info!(order_id, code = err.code, "reconciled payment not applied")
                     }
                 }
-                Ok(None) => {
-                    // Toss never ran it: the customer may confirm again.
-                    let mut record = record;
-                    record.state = PaymentState::Failed;
-                    record.failure_code = Some("NOT_EXECUTED".into());
-                    record.gsi3pk = None;
-                    record.gsi3sk = None;
-                    save(db, &record).await?;
-                    settled += 1;
-                }
-                Ok(Some(_)) | Err(_) => {}
             }
+            Ok(None) => {
+                // Toss never ran it: the customer may confirm again.
+                let mut record = record;
+                record.state = PaymentState::Failed;
+                record.failure_code = Some("NOT_EXECUTED".into());
+                record.gsi3pk = None;
+                record.gsi3sk = None;
+                save(db, &record).await?;
+                settled += 1;
+            }
+            Ok(Some(_)) | Err(_) => {}
         }
     }
     Ok(settled + refunds::reconcile(app).await?)

@@ -20,7 +20,7 @@ use crate::crypto::Location;
 use crate::error::ApiError;
 use crate::orders::status::Status;
 use crate::orders::{self, OrderRecord};
-use crate::storage::{Db, StorageError, key, n, s, to_item};
+use crate::storage::{Db, key, n, s, to_item};
 use crate::stores::{self, Access};
 
 const PENDING_SHARDS: u32 = 4;
@@ -392,32 +392,15 @@ pub async fn partial(
 pub async fn reconcile(app: &App) -> Result<u64, ApiError> {
     let db = &app.db;
     let mut settled = 0;
-    for shard in 0..PENDING_SHARDS {
-        let page = db
-            .client()
-            .query()
-            .table_name(db.table())
-            .index_name("GSI3")
-            .key_condition_expression("GSI3PK = :shard")
-            .expression_attribute_values(":shard", s(format!("REFUNDPENDING#{shard}")))
-            .send()
-            .await
-            .map_err(StorageError::from_sdk)?;
-        for item in page.items.unwrap_or_default() {
-            let (Some(pk), Some(sk)) = (
-                item.get("PK").and_then(|v| v.as_s().ok()),
-                item.get("SK").and_then(|v| v.as_s().ok()),
-            ) else {
-                continue;
-            };
-            let Some(refund) = db.get::<RefundRecord>(pk, sk).await? else {
-                continue;
-            };
-            if refund.state == RefundState::Pending
-                && execute(app, refund).await?.state != RefundState::Pending
-            {
-                settled += 1;
-            }
+    let shards = (0..PENDING_SHARDS).map(|shard| format!("REFUNDPENDING#{shard}"));
+    for (pk, sk) in db.keys_in("GSI3", shards, None).await? {
+        let Some(refund) = db.get::<RefundRecord>(&pk, &sk).await? else {
+            continue;
+        };
+        if refund.state == RefundState::Pending
+            && execute(app, refund).await?.state != RefundState::Pending
+        {
+            settled += 1;
         }
     }
     Ok(settled)
