@@ -76,24 +76,55 @@ where
     F: Future<Output = HttpResult>,
 {
     let started = Instant::now();
+    let cold_start = crate::telemetry::take_cold_start();
     let meta = RequestMeta::of(&req);
-    let result = if req.body().len() > MAX_BODY_BYTES {
-        Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-        ))
-    } else {
-        handler(app, req).await
-    };
+    let (lambda_request_id, trace_id) = req
+        .lambda_context_ref()
+        .map(|c| {
+            (
+                c.request_id.clone(),
+                c.xray_trace_id.clone().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    let kms_before = app.crypto.cache_stats();
+    let (result, recorded) = crate::telemetry::scoped(async {
+        if req.body().len() > MAX_BODY_BYTES {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            ))
+        } else {
+            handler(app, req).await
+        }
+    })
+    .await;
     let response = result.unwrap_or_else(|err| error_response(&err, &meta.request_id));
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    let status = response.status().as_u16();
     tracing::info!(
+        function = crate::telemetry::function_name(),
         route = %meta.route,
         request_id = %meta.request_id,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        lambda_request_id = %lambda_request_id,
+        trace_id = %trace_id,
+        cold_start,
+        status,
+        latency_ms,
+        user_id = recorded.user_id.as_deref().unwrap_or(""),
         "request"
     );
+    let kms_after = app.crypto.cache_stats();
+    let kms = (
+        kms_after.hits.saturating_sub(kms_before.hits),
+        kms_after.misses.saturating_sub(kms_before.misses),
+    );
+    for document in
+        crate::telemetry::emf(&meta.route, status, latency_ms, cold_start, kms, &recorded)
+    {
+        println!("{document}");
+    }
     response
 }
 

@@ -22,12 +22,25 @@ where
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
         let started = std::time::Instant::now();
+        let cold_start = crate::telemetry::take_cold_start();
         let request_id = event.context.request_id.clone();
-        let result = handler(app, event.payload).await;
+        let trace_id = event.context.xray_trace_id.clone().unwrap_or_default();
+        let kms_before = app.crypto.cache_stats();
+        let (result, recorded) = crate::telemetry::scoped(handler(app, event.payload)).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        let function = crate::telemetry::function_name();
         match &result {
-            Ok(_) => tracing::info!(%request_id, latency_ms, "job"),
-            Err(err) => tracing::warn!(%request_id, latency_ms, code = err.code, "job failed"),
+            Ok(_) => tracing::info!(function, %request_id, %trace_id, cold_start, latency_ms, "job"),
+            Err(err) => tracing::warn!(function, %request_id, %trace_id, cold_start, latency_ms, code = err.code, "job failed"),
+        }
+        let kms_after = app.crypto.cache_stats();
+        let kms = (
+            kms_after.hits.saturating_sub(kms_before.hits),
+            kms_after.misses.saturating_sub(kms_before.misses),
+        );
+        let status = if result.is_ok() { 200 } else { 500 };
+        for document in crate::telemetry::emf("job", status, latency_ms, cold_start, kms, &recorded) {
+            println!("{document}");
         }
         result.map_err(|err| lambda_runtime::Error::from(err.to_string()))
     }))

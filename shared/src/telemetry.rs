@@ -1,7 +1,21 @@
-//! Logging: one JSON object per line on stdout, which Lambda ships to CloudWatch Logs. The level comes
-//! from `RUST_LOG` (set per stage in template.yaml).
+//! Logs and metrics, as CloudWatch takes them from a Lambda's stdout.
+//!
+//! - Logs: one JSON object per line through `tracing`; the level from `RUST_LOG`. Every request ends
+//!   with one `request` line: function, API Gateway and Lambda request ids, X-Ray trace id, cold
+//!   start, route, status, latency and the caller's user id — never personal data, tokens or keys.
+//! - Metrics: CloudWatch Embedded Metric Format lines (`{"_aws": …}`), one namespace (`OrderSync`),
+//!   bounded dimensions (function, route, our own error codes). Domain code counts what happened
+//!   ([`count`], [`payment_failure`]) into the current request's scope; the scope is flushed once, at
+//!   the end of the request.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
+
+pub const NAMESPACE: &str = "OrderSync";
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -14,4 +28,192 @@ pub fn init() {
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+static COLD: AtomicBool = AtomicBool::new(true);
+
+/// True for the first invocation of this instance only.
+pub fn take_cold_start() -> bool {
+    COLD.swap(false, Ordering::Relaxed)
+}
+
+pub fn function_name() -> &'static str {
+    static NAME: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
+    });
+    &NAME
+}
+
+/// What one request recorded.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub user_id: Option<String>,
+    pub counts: BTreeMap<&'static str, f64>,
+    pub payment_failures: Vec<&'static str>,
+}
+
+#[derive(Debug, Default)]
+pub struct Scope(Mutex<Recorded>);
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+/// Runs `future` with a fresh recording scope; returns its output and what it recorded.
+pub async fn scoped<F: std::future::Future>(future: F) -> (F::Output, Recorded) {
+    let scope = Scope::default();
+    SCOPE
+        .scope(scope, async move {
+            let output = future.await;
+            let recorded = SCOPE
+                .try_with(|s| std::mem::take(&mut *s.0.lock().unwrap_or_else(|e| e.into_inner())))
+                .unwrap_or_default();
+            (output, recorded)
+        })
+        .await
+}
+
+fn with_scope(f: impl FnOnce(&mut Recorded)) {
+    let _ = SCOPE.try_with(|s| f(&mut s.0.lock().unwrap_or_else(|e| e.into_inner())));
+}
+
+/// The authenticated caller, for the request's log line.
+pub fn set_user(user_id: &str) {
+    with_scope(|r| r.user_id = Some(user_id.to_owned()));
+}
+
+/// Adds to a business counter (`OrdersCreated`, `OrdersPaid`, …) of the current request.
+pub fn count(metric: &'static str, value: f64) {
+    with_scope(|r| *r.counts.entry(metric).or_default() += value);
+}
+
+/// A payment that failed, by our stable code.
+pub fn payment_failure(code: &'static str) {
+    with_scope(|r| r.payment_failures.push(code));
+}
+
+fn directive(dimensions: &[&[&str]], metrics: &[(&str, &str)]) -> Value {
+    json!({
+        "Namespace": NAMESPACE,
+        "Dimensions": dimensions,
+        "Metrics": metrics.iter().map(|(name, unit)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+    })
+}
+
+/// The EMF documents of one finished request: request metrics by function and route, instance and
+/// business counters by function, payment failures by code.
+pub fn emf(
+    route: &str,
+    status: u16,
+    latency_ms: f64,
+    cold_start: bool,
+    kms_cache: (u64, u64),
+    recorded: &Recorded,
+) -> Vec<Value> {
+    let timestamp = jiff::Timestamp::now().as_millisecond();
+    let function = function_name();
+    let class = |c: u16| f64::from(u8::from(status / 100 == c));
+    let mut counters: Vec<(&str, &str)> = vec![
+        ("ColdStart", "Count"),
+        ("KmsDataKeyCacheHits", "Count"),
+        ("KmsDataKeyCacheMisses", "Count"),
+    ];
+    counters.extend(recorded.counts.keys().map(|name| (*name, "Count")));
+    let mut request = json!({
+        "_aws": {
+            "Timestamp": timestamp,
+            "CloudWatchMetrics": [
+                directive(
+                    &[&["Function", "Route"]],
+                    &[("Latency", "Milliseconds"), ("Requests", "Count"), ("Status2xx", "Count"),
+                      ("Status4xx", "Count"), ("Status5xx", "Count")],
+                ),
+                directive(&[&["Function"]], &counters),
+            ],
+        },
+        "Function": function,
+        "Route": route,
+        "Latency": latency_ms,
+        "Requests": 1,
+        "Status2xx": class(2),
+        "Status4xx": class(4),
+        "Status5xx": class(5),
+        "ColdStart": f64::from(u8::from(cold_start)),
+        "KmsDataKeyCacheHits": kms_cache.0,
+        "KmsDataKeyCacheMisses": kms_cache.1,
+    });
+    if let Some(object) = request.as_object_mut() {
+        for (name, value) in &recorded.counts {
+            object.insert((*name).to_owned(), json!(value));
+        }
+    }
+    let mut documents = vec![request];
+    for code in &recorded.payment_failures {
+        documents.push(json!({
+            "_aws": {
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [directive(&[&["Function", "Code"]], &[("PaymentFailures", "Count")])],
+            },
+            "Function": function,
+            "Code": code,
+            "PaymentFailures": 1,
+        }));
+    }
+    documents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_are_scoped_to_their_request() {
+        let ((), recorded) = scoped(async {
+            set_user("u1");
+            count("OrdersCreated", 1.0);
+            count("OrdersCreated", 1.0);
+            payment_failure("CARD_REJECTED");
+        })
+        .await;
+        assert_eq!(recorded.user_id.as_deref(), Some("u1"));
+        assert_eq!(recorded.counts["OrdersCreated"], 2.0);
+        // Outside a scope, recording is a no-op rather than a panic.
+        count("Stray", 1.0);
+        let ((), empty) = scoped(async {}).await;
+        assert!(empty.counts.is_empty());
+    }
+
+    #[test]
+    fn emf_documents_declare_every_value_they_carry() {
+        let recorded = Recorded {
+            user_id: None,
+            counts: BTreeMap::from([("OrdersPaid", 1.0)]),
+            payment_failures: vec!["CARD_REJECTED"],
+        };
+        let docs = emf(
+            "POST /v1/payments/confirm",
+            422,
+            12.5,
+            true,
+            (3, 1),
+            &recorded,
+        );
+        assert_eq!(docs.len(), 2);
+        for doc in &docs {
+            for d in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+                assert_eq!(d["Namespace"], NAMESPACE);
+                for m in d["Metrics"].as_array().unwrap() {
+                    assert!(doc.get(m["Name"].as_str().unwrap()).is_some(), "{m}");
+                }
+                for set in d["Dimensions"].as_array().unwrap() {
+                    for dim in set.as_array().unwrap() {
+                        assert!(doc[dim.as_str().unwrap()].is_string(), "{dim}");
+                    }
+                }
+            }
+        }
+        assert_eq!(docs[0]["Status4xx"], 1.0);
+        assert_eq!(docs[0]["OrdersPaid"], 1.0);
+        assert_eq!(docs[1]["Code"], "CARD_REJECTED");
+    }
 }

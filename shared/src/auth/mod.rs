@@ -66,6 +66,7 @@ pub async fn authorize(app: &App, req: &Request, roles: &[Role]) -> Result<Calle
         role: claims.role,
         session_id: claims.sid,
     };
+    crate::telemetry::set_user(&caller.user_id);
     require_role(&caller, roles)?;
     Ok(caller)
 }

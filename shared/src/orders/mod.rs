@@ -241,7 +241,10 @@ pub async fn create_idempotent(
         Begin::Run(claim) => claim,
     };
     match create(app, caller, input, &claim).await {
-        Ok(body) => Ok((StatusCode::CREATED, body)),
+        Ok(body) => {
+            crate::telemetry::count("OrdersCreated", 1.0);
+            Ok((StatusCode::CREATED, body))
+        }
         Err(err) => {
             claim.abandon(app).await;
             Err(err)
@@ -510,6 +513,9 @@ pub async fn move_order(
         }
     }
     commit_transition(&app.db, &order, actions).await?;
+    if request.to == Status::Rejected {
+        crate::telemetry::count("OrdersRejected", 1.0);
+    }
     if let Some(refund) = refund
         && let Err(err) = crate::payments::refunds::execute(app, refund).await
     {

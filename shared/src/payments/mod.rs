@@ -335,6 +335,7 @@ pub async fn confirm(
         }
         Err(TossError::Refused { code, message, .. }) => {
             let ours = toss::refusal_code(&code);
+            crate::telemetry::payment_failure(ours);
             tracing::info!(order_id = %order.order_id, toss_code = %code, code = ours, "payment refused");
             record.state = PaymentState::Failed;
             record.failure_code = Some(code);
@@ -353,6 +354,7 @@ pub async fn confirm(
         }
         Err(TossError::Ambiguous(reason)) => {
             tracing::warn!(order_id = %order.order_id, %reason, "payment outcome unknown");
+            crate::telemetry::payment_failure("PAYMENT_PENDING");
             mark_unknown(&app.db, &mut record).await?;
             Err(pending())
         }
@@ -457,6 +459,7 @@ pub(crate) async fn settle(
             .build(),
     );
     orders::commit_transition(db, &current, actions).await?;
+    crate::telemetry::count("OrdersPaid", 1.0);
     moved.view(app).await
 }
 

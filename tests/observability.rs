@@ -1,0 +1,200 @@
+//! What operators see of a whole order flow: every request's log line carries the fields that trace
+//! it, the EMF metrics have the names, units and dimensions the dashboards and alarms use, and no
+//! log line holds personal data, tokens or keys.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use e2e::{PASSWORD, Stack, StatusCode};
+use serde_json::{Value, json};
+
+/// The JSON documents the functions printed, by function.
+fn documents(logs: &str) -> Vec<(String, Value)> {
+    logs.lines()
+        .filter_map(|line| {
+            let (label, rest) = line.strip_prefix('[')?.split_once("] ")?;
+            let function = label.split('#').next()?.to_owned();
+            serde_json::from_str::<Value>(rest)
+                .ok()
+                .map(|v| (function, v))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_order_flow_is_traceable_measurable_and_discreet() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("obs-owner@example.com", "OWNER").await;
+    let (customer_id, customer, _) = stack.account("obs-customer@example.com", "CUSTOMER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let body = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+        "fulfilment": {"type": "DELIVERY", "address": "서울 마포구 비밀로 7"}, "phone": "010-9876-5432",
+        "note": "초인종 누르지 마세요"});
+    let order = stack.order(&customer, &body).await.body["orderId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let confirm =
+        |key: &str, amount: i64| json!({"orderId": order, "paymentKey": key, "amount": amount});
+    // A refused card, then a good one, then the store rejects the order.
+    stack
+        .http()
+        .post(format!("{}/__control", stack.toss))
+        .json(&json!({"confirm": "reject"}))
+        .send()
+        .await
+        .unwrap();
+    let refused = stack
+        .post(
+            "/v1/payments/confirm",
+            &confirm("tpk_obs_bad", 4500),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(refused.code(), "CARD_REJECTED");
+    stack
+        .http()
+        .post(format!("{}/__control", stack.toss))
+        .json(&json!({"confirm": "normal"}))
+        .send()
+        .await
+        .unwrap();
+    let paid = stack
+        .post(
+            "/v1/payments/confirm",
+            &confirm("tpk_obs_good", 4500),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::OK);
+    let rejected = stack
+        .post(
+            &format!("/v1/orders/{order}/status"),
+            &json!({"to": "REJECTED", "reason": "TOO_BUSY"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(rejected.body["status"], "REJECTED");
+
+    let logs = stack.logs();
+    let docs = documents(&logs);
+
+    // Request lines: every field that traces a request, and the caller on authenticated routes.
+    let requests: Vec<&Value> = docs
+        .iter()
+        .map(|(_, d)| d)
+        .filter(|d| d["fields"]["message"] == "request")
+        .collect();
+    assert!(requests.len() >= 10);
+    for line in &requests {
+        let f = &line["fields"];
+        for field in [
+            "function",
+            "route",
+            "request_id",
+            "lambda_request_id",
+            "trace_id",
+            "status",
+            "latency_ms",
+            "cold_start",
+        ] {
+            assert!(!f[field].is_null(), "{field} missing: {f}");
+        }
+        assert!(
+            f["trace_id"].as_str().unwrap().starts_with("Root=1-"),
+            "{f}"
+        );
+    }
+    let create = requests
+        .iter()
+        .find(|l| l["fields"]["route"] == "POST /v1/orders")
+        .unwrap();
+    assert_eq!(create["fields"]["user_id"], customer_id.as_str());
+    assert_eq!(create["fields"]["function"], "OrdersCreateFunction");
+    assert!(requests.iter().any(|l| l["fields"]["cold_start"] == true));
+    assert!(requests.iter().any(|l| l["fields"]["cold_start"] == false));
+
+    // EMF: names, units and dimensions.
+    let emf: Vec<&Value> = docs
+        .iter()
+        .map(|(_, d)| d)
+        .filter(|d| d.get("_aws").is_some())
+        .collect();
+    let mut declared: BTreeMap<String, (String, BTreeSet<Vec<String>>)> = BTreeMap::new();
+    for doc in &emf {
+        for directive in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+            assert_eq!(directive["Namespace"], "OrderSync");
+            let dims: BTreeSet<Vec<String>> = directive["Dimensions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|set| {
+                    set.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .collect();
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap().to_owned();
+                assert!(doc[&name].is_number(), "{name} has no value");
+                let entry = declared
+                    .entry(name)
+                    .or_insert((metric["Unit"].as_str().unwrap().to_owned(), BTreeSet::new()));
+                entry.1.extend(dims.iter().cloned());
+            }
+        }
+    }
+    let expect = |name: &str, unit: &str, dims: &[&str]| {
+        let (u, sets) = declared
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} metric"));
+        assert_eq!(u, unit, "{name}");
+        assert!(
+            sets.contains(&dims.iter().map(|d| d.to_string()).collect::<Vec<_>>()),
+            "{name}: {sets:?}"
+        );
+    };
+    expect("Latency", "Milliseconds", &["Function", "Route"]);
+    expect("Status2xx", "Count", &["Function", "Route"]);
+    expect("Status4xx", "Count", &["Function", "Route"]);
+    expect("ColdStart", "Count", &["Function"]);
+    expect("KmsDataKeyCacheHits", "Count", &["Function"]);
+    expect("KmsDataKeyCacheMisses", "Count", &["Function"]);
+    expect("OrdersCreated", "Count", &["Function"]);
+    expect("OrdersPaid", "Count", &["Function"]);
+    expect("OrdersRejected", "Count", &["Function"]);
+    expect("PaymentFailures", "Count", &["Function", "Code"]);
+    let failure = emf
+        .iter()
+        .find(|d| d.get("PaymentFailures").is_some())
+        .unwrap();
+    assert_eq!(failure["Code"], "CARD_REJECTED");
+    let routes: BTreeSet<&str> = emf.iter().filter_map(|d| d["Route"].as_str()).collect();
+    assert!(
+        routes.len() < 30,
+        "route is a bounded dimension: {routes:?}"
+    );
+
+    // Nothing personal or secret anywhere in the logs.
+    let access = stack.login("obs-customer@example.com", PASSWORD).await.body["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for secret in [
+        "obs-customer@example.com",
+        "01098765432",
+        "9876-5432",
+        "서울 마포구 비밀로 7",
+        "초인종",
+        "tpk_obs_good",
+        "tpk_obs_bad",
+        PASSWORD,
+        &customer,
+        &owner,
+        &access,
+        "test_sk_local_standin",
+    ] {
+        assert!(!logs.contains(secret), "the logs hold {secret}");
+    }
+}
