@@ -165,6 +165,7 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
     expect("OrdersPaid", "Count", &["Function"]);
     expect("OrdersRejected", "Count", &["Function"]);
     expect("PaymentFailures", "Count", &["Function", "Code"]);
+    expect("PaymentFailures", "Count", &["Function"]);
     let failure = emf
         .iter()
         .find(|d| d.get("PaymentFailures").is_some())

@@ -89,3 +89,38 @@ fn openapi_and_template_list_the_same_routes() {
         "template.yaml and docs/openapi.yaml disagree"
     );
 }
+
+#[test]
+fn every_function_keeps_logs_for_a_set_time_and_the_flow_is_watched() {
+    let resources = python(&[
+        "-c",
+        "import json, sys; sys.path.insert(0, 'infra/local'); import provision; \
+         t = provision.load_template('template.yaml'); \
+         json.dump({k: v['Type'] for k, v in t['Resources'].items()}, sys.stdout)",
+    ]);
+    let types = resources.as_object().unwrap();
+    let functions: Vec<&String> = types
+        .iter()
+        .filter(|(_, t)| *t == "AWS::Serverless::Function")
+        .map(|(name, _)| name)
+        .collect();
+    assert!(functions.len() > 20);
+    for function in functions {
+        assert_eq!(
+            types
+                .get(&format!("{function}Logs"))
+                .and_then(|t| t.as_str()),
+            Some("AWS::Logs::LogGroup"),
+            "{function} has no log group with a retention"
+        );
+    }
+    for alarm in [
+        "Api5xxRateAlarm",
+        "ApiLatencyP99Alarm",
+        "LambdaThrottlesAlarm",
+        "PaymentFailuresAlarm",
+    ] {
+        assert_eq!(types[alarm], "AWS::CloudWatch::Alarm", "{alarm}");
+    }
+    assert_eq!(types["Dashboard"], "AWS::CloudWatch::Dashboard");
+}

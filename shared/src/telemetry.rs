@@ -152,7 +152,11 @@ pub fn emf(
         documents.push(json!({
             "_aws": {
                 "Timestamp": timestamp,
-                "CloudWatchMetrics": [directive(&[&["Function", "Code"]], &[("PaymentFailures", "Count")])],
+                // By code, to see why; by function alone, for the alarm.
+                "CloudWatchMetrics": [directive(
+                    &[&["Function", "Code"], &["Function"]],
+                    &[("PaymentFailures", "Count")],
+                )],
             },
             "Function": function,
             "Code": code,
