@@ -113,6 +113,44 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
     assert!(requests.iter().any(|l| l["fields"]["cold_start"] == true));
     assert!(requests.iter().any(|l| l["fields"]["cold_start"] == false));
 
+    // Spans: the handler and each AWS and Toss call, under the request's trace id.
+    let spans: Vec<&Value> = docs
+        .iter()
+        .map(|(_, d)| d)
+        .filter(|d| d["fields"]["message"] == "span")
+        .collect();
+    let create_trace = create["fields"]["trace_id"].as_str().unwrap();
+    let of_create: Vec<&str> = spans
+        .iter()
+        .filter(|s| s["fields"]["trace_id"] == create_trace)
+        .map(|s| s["fields"]["span"].as_str().unwrap())
+        .collect();
+    assert!(of_create.contains(&"POST /v1/orders"), "{of_create:?}");
+    assert!(
+        of_create.contains(&"dynamodb.TransactWriteItems"),
+        "{of_create:?}"
+    );
+    assert!(of_create.contains(&"dynamodb.GetItem"), "{of_create:?}");
+    let confirm_trace = requests
+        .iter()
+        .find(|l| {
+            l["fields"]["route"] == "POST /v1/payments/confirm" && l["fields"]["status"] == 200
+        })
+        .unwrap()["fields"]["trace_id"]
+        .as_str()
+        .unwrap();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["fields"]["trace_id"] == confirm_trace
+                && s["fields"]["kind"] == "toss"
+                && s["fields"]["span"] == "toss confirm"),
+        "no Toss span"
+    );
+    for span in &spans {
+        assert!(span["fields"]["duration_ms"].is_number());
+    }
+
     // EMF: names, units and dimensions.
     let emf: Vec<&Value> = docs
         .iter()

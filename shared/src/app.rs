@@ -36,11 +36,20 @@ impl App {
         let config = Config::from_env()?;
         // Region, credentials and (locally) AWS_ENDPOINT_URL come from the environment Lambda provides.
         let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        let db = Db::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+        let spans = crate::sdk_calls::SpanRecorder;
+        let db = Db::new(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .interceptor(spans.clone())
+                    .build(),
+            ),
+            &config.table_name,
+        );
         // KMS throttles per account; the standard retry mode backs off exponentially with jitter.
         let kms = aws_sdk_kms::Client::from_conf(
             aws_sdk_kms::config::Builder::from(&sdk)
                 .retry_config(RetryConfig::standard().with_max_attempts(5))
+                .interceptor(spans)
                 .build(),
         );
         let tokens = TokenService::new(kms.clone(), config.jwt.clone());

@@ -88,7 +88,7 @@ where
         })
         .unwrap_or_default();
     let kms_before = app.crypto.cache_stats();
-    let (result, recorded) = crate::telemetry::scoped(async {
+    let (result, recorded) = crate::telemetry::scoped(&trace_id, async {
         if req.body().len() > MAX_BODY_BYTES {
             Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -96,7 +96,10 @@ where
                 format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
             ))
         } else {
-            handler(app, req).await
+            // Boxed: keeps the nesting of futures (and compile-time layout depth) shallow.
+            let result = Box::pin(handler(app, req)).await;
+            crate::telemetry::span("handler", &meta.route, started.elapsed(), result.is_ok());
+            result
         }
     })
     .await;

@@ -137,6 +137,7 @@ impl Images {
             .ok();
         let config = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(endpoint.is_some())
+            .interceptor(crate::sdk_calls::SpanRecorder)
             .build();
         Self {
             client: aws_sdk_s3::Client::from_conf(config),

@@ -26,9 +26,12 @@ where
         let request_id = event.context.request_id.clone();
         let trace_id = event.context.xray_trace_id.clone().unwrap_or_default();
         let kms_before = app.crypto.cache_stats();
-        let (result, recorded) = crate::telemetry::scoped(handler(app, event.payload)).await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let function = crate::telemetry::function_name();
+        // Boxed: the handler's future is deep, and the scope around it would nest it deeper still.
+        let work = Box::pin(handler(app, event.payload));
+        let (result, recorded) = crate::telemetry::scoped(&trace_id, work).await;
+        crate::telemetry::span_in(&trace_id, "handler", function, started.elapsed(), result.is_ok());
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         match &result {
             Ok(_) => tracing::info!(function, %request_id, %trace_id, cold_start, latency_ms, "job"),
             Err(err) => tracing::warn!(function, %request_id, %trace_id, cold_start, latency_ms, code = err.code, "job failed"),

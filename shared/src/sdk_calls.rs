@@ -12,6 +12,48 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
+/// Emits a span (see `telemetry::span`) for every AWS call a client makes, with its duration.
+#[derive(Debug, Clone, Default)]
+pub struct SpanRecorder;
+
+#[derive(Debug, Clone)]
+struct CallStarted(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for CallStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl Intercept for SpanRecorder {
+    fn name(&self) -> &'static str {
+        "SpanRecorder"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(CallStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(started), Some(meta)) = (cfg.load::<CallStarted>(), cfg.load::<Metadata>()) {
+            let ok = context.output_or_error().is_some_and(|r| r.is_ok());
+            let name = format!("{}.{}", meta.service().to_lowercase(), meta.name());
+            crate::telemetry::span("aws", &name, started.0.elapsed(), ok);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,

@@ -47,6 +47,8 @@ pub fn function_name() -> &'static str {
 /// What one request recorded.
 #[derive(Debug, Default)]
 pub struct Recorded {
+    /// The X-Ray trace id the request runs under, for its spans.
+    pub trace_id: String,
     pub user_id: Option<String>,
     pub counts: BTreeMap<&'static str, f64>,
     pub payment_failures: Vec<&'static str>,
@@ -59,9 +61,13 @@ tokio::task_local! {
     static SCOPE: Scope;
 }
 
-/// Runs `future` with a fresh recording scope; returns its output and what it recorded.
-pub async fn scoped<F: std::future::Future>(future: F) -> (F::Output, Recorded) {
-    let scope = Scope::default();
+/// Runs `future` with a fresh recording scope under `trace_id`; returns its output and what it
+/// recorded.
+pub async fn scoped<F: std::future::Future>(trace_id: &str, future: F) -> (F::Output, Recorded) {
+    let scope = Scope(Mutex::new(Recorded {
+        trace_id: trace_id.to_owned(),
+        ..Recorded::default()
+    }));
     SCOPE
         .scope(scope, async move {
             let output = future.await;
@@ -75,6 +81,33 @@ pub async fn scoped<F: std::future::Future>(future: F) -> (F::Output, Recorded) 
 
 fn with_scope(f: impl FnOnce(&mut Recorded)) {
     let _ = SCOPE.try_with(|s| f(&mut s.0.lock().unwrap_or_else(|e| e.into_inner())));
+}
+
+/// A finished span of work — the handler, an AWS call, a Toss call — as one debug line under the
+/// target `spans` (`RUST_LOG=info,spans=debug` shows them; `local-runner --trace` sets that).
+pub fn span(kind: &'static str, name: &str, duration: std::time::Duration, ok: bool) {
+    let mut trace_id = String::new();
+    with_scope(|r| trace_id = r.trace_id.clone());
+    span_in(&trace_id, kind, name, duration, ok);
+}
+
+/// [`span`] under an explicit trace id (outside a request's scope).
+pub fn span_in(
+    trace_id: &str,
+    kind: &'static str,
+    name: &str,
+    duration: std::time::Duration,
+    ok: bool,
+) {
+    tracing::debug!(
+        target: "spans",
+        kind,
+        span = name,
+        duration_ms = duration.as_secs_f64() * 1e3,
+        ok,
+        trace_id = %trace_id,
+        "span"
+    );
 }
 
 /// The authenticated caller, for the request's log line.
@@ -172,7 +205,7 @@ mod tests {
 
     #[tokio::test]
     async fn counts_are_scoped_to_their_request() {
-        let ((), recorded) = scoped(async {
+        let ((), recorded) = scoped("Root=1-abc", async {
             set_user("u1");
             count("OrdersCreated", 1.0);
             count("OrdersCreated", 1.0);
@@ -180,16 +213,18 @@ mod tests {
         })
         .await;
         assert_eq!(recorded.user_id.as_deref(), Some("u1"));
+        assert_eq!(recorded.trace_id, "Root=1-abc");
         assert_eq!(recorded.counts["OrdersCreated"], 2.0);
         // Outside a scope, recording is a no-op rather than a panic.
         count("Stray", 1.0);
-        let ((), empty) = scoped(async {}).await;
+        let ((), empty) = scoped("", async {}).await;
         assert!(empty.counts.is_empty());
     }
 
     #[test]
     fn emf_documents_declare_every_value_they_carry() {
         let recorded = Recorded {
+            trace_id: String::new(),
             user_id: None,
             counts: BTreeMap::from([("OrdersPaid", 1.0)]),
             payment_failures: vec!["CARD_REJECTED"],

@@ -91,6 +91,8 @@ impl Stack {
             .args(params.iter().flat_map(|p| ["--param", p]))
             // Scheduled functions run every few seconds, not every minute.
             .args(["--schedule-interval", &seconds.to_string()])
+            // Spans in the logs too: tests read them, and search them for secrets.
+            .arg("--trace")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -185,6 +185,11 @@ impl Runtime {
         if let Ok(level) = std::env::var("RUST_LOG") {
             command.env("RUST_LOG", level);
         }
+        // --trace: the functions' span lines (debug, target `spans`) are shown.
+        if self.base_env.iter().any(|(k, _)| k == "ORDERSYNC_TRACE") {
+            let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+            command.env("RUST_LOG", format!("{level},spans=debug"));
+        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(err) => {

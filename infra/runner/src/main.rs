@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 const USAGE: &str = "\
 usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL] [--env-file PATH]
-                    [--param NAME=VALUE]... [--schedule-interval SECONDS]
+                    [--param NAME=VALUE]... [--schedule-interval SECONDS] [--trace]
 
   --port N         port of the HTTP API (default: $PORT or 3000; 0 picks a free one)
   --template PATH  SAM template to serve (default: template.yaml)
@@ -33,7 +33,8 @@ usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL
   --endpoint URL   use this AWS emulator instead of starting moto's server
   --env-file PATH  write the functions' environment there, for `cargo lambda watch --env-file`
   --param N=V      override template parameter N (repeatable)
-  --schedule-interval S  run scheduled functions every S seconds instead of their rate";
+  --schedule-interval S  run scheduled functions every S seconds instead of their rate
+  --trace          print each request's spans: the handler, every AWS and Toss call, with durations";
 
 struct Args {
     port: u16,
@@ -45,6 +46,8 @@ struct Args {
     params: Vec<String>,
     /// Run scheduled functions this often instead of at their rate.
     schedule_interval: Option<std::time::Duration>,
+    /// Show every request's spans (handler, AWS and Toss calls).
+    trace: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         env_file: None,
         params: Vec::new(),
         schedule_interval: None,
+        trace: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
             "--endpoint" => args.endpoint = Some(value()?),
             "--env-file" => args.env_file = Some(PathBuf::from(value()?)),
             "--param" => args.params.push(value()?),
+            "--trace" => args.trace = true,
             "--schedule-interval" => {
                 let seconds: f64 = value()?
                     .parse()
@@ -129,13 +134,16 @@ async fn run() -> Result<(), String> {
     let manifest = stack::provision(&root, &template, &endpoint, &params).await?;
 
     let manifest_region = manifest.region.clone();
-    let base_env = vec![
+    let mut base_env = vec![
         ("AWS_REGION".to_owned(), manifest.region.clone()),
         ("AWS_DEFAULT_REGION".to_owned(), manifest.region.clone()),
         ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
         ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
     ];
+    if args.trace {
+        base_env.push(("ORDERSYNC_TRACE".to_owned(), "1".to_owned()));
+    }
     if let Some(path) = &args.env_file {
         write_env_file(path, &base_env, &manifest)?;
     }

@@ -88,8 +88,11 @@ impl TossClient {
         })
     }
 
+    /// Sends `request` (built anew per attempt). `operation` names it in spans: URLs carry payment
+    /// keys, which never reach a log.
     async fn send(
         &self,
+        operation: &'static str,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Option<Payment>, TossError> {
         let mut last = TossError::Ambiguous("not attempted".into());
@@ -97,11 +100,14 @@ impl TossClient {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
-            let response = match request()
+            let started = std::time::Instant::now();
+            let sent = request()
                 .header("authorization", &self.authorization)
                 .send()
-                .await
-            {
+                .await;
+            let ok = sent.as_ref().is_ok_and(|r| r.status().is_success());
+            crate::telemetry::span("toss", operation, started.elapsed(), ok);
+            let response = match sent {
                 Ok(response) => response,
                 Err(err) => {
                     last = TossError::Ambiguous(err.without_url().to_string());
@@ -160,7 +166,7 @@ impl TossClient {
         let body =
             serde_json::json!({"paymentKey": payment_key, "orderId": order_id, "amount": amount});
         let url = format!("{}/v1/payments/confirm", self.base);
-        self.send(|| {
+        self.send("toss confirm", || {
             self.http
                 .post(&url)
                 .header("idempotency-key", idempotency_key)
@@ -173,7 +179,7 @@ impl TossClient {
     /// The payment of an order, if Toss has one.
     pub async fn by_order(&self, order_id: &str) -> Result<Option<Payment>, TossError> {
         let url = format!("{}/v1/payments/orders/{order_id}", self.base);
-        self.send(|| self.http.get(&url)).await
+        self.send("toss get-by-order", || self.http.get(&url)).await
     }
 
     /// Cancels `amount` of a payment (all of what is left when `None`).
@@ -189,7 +195,7 @@ impl TossClient {
             body["cancelAmount"] = amount.into();
         }
         let url = format!("{}/v1/payments/{payment_key}/cancel", self.base);
-        self.send(|| {
+        self.send("toss cancel", || {
             self.http
                 .post(&url)
                 .header("idempotency-key", idempotency_key)
