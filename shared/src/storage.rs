@@ -155,6 +155,26 @@ impl Db {
         Ok(())
     }
 
+    /// Replaces the item with `value` if its stored `version` is still `seen` (optimistic
+    /// concurrency); `ConditionFailed` when someone changed it meanwhile. A plain conditional write,
+    /// at half the cost of a transaction.
+    pub async fn put_if_version<T: Serialize>(
+        &self,
+        value: &T,
+        seen: u64,
+    ) -> Result<(), StorageError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(value)?))
+            .condition_expression("version = :seen")
+            .expression_attribute_values(":seen", n(seen))
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
     /// A transaction item that creates `value` only where no item with its key exists yet.
     pub fn put_new<T: Serialize>(&self, value: &T) -> Result<TransactWriteItem, StorageError> {
         self.put_action(value, Some("attribute_not_exists(PK)"))

@@ -12,14 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 pub use self::model::*;
 use crate::app::App;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, n, to_item};
+use crate::storage::{Db, StorageError};
 use crate::stores::{self, Access, store_pk};
 
 pub const MENU_SK: &str = "MENU";
@@ -193,20 +192,9 @@ pub async fn apply<T>(
         next.menu.validate()?;
         next.version = current.version + 1;
         next.updated_at = jiff::Timestamp::now().to_string();
-        let put = Put::builder()
-            .table_name(app.db.table())
-            .set_item(Some(to_item(&next)?))
-            .condition_expression("version = :seen")
-            .expression_attribute_values(":seen", n(current.version))
-            .build()
-            .map_err(ApiError::internal)?;
-        match app
-            .db
-            .transact(vec![TransactWriteItem::builder().put(put).build()])
-            .await
-        {
+        match app.db.put_if_version(&next, current.version).await {
             Ok(()) => return Ok((result, next)),
-            Err(err) if err.condition_failed_at(0) => continue,
+            Err(StorageError::ConditionFailed) => continue,
             Err(err) => return Err(err.into()),
         }
     }

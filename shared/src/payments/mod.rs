@@ -15,7 +15,7 @@ pub mod refunds;
 pub mod toss;
 pub mod webhooks;
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -194,7 +194,9 @@ async fn lease(
     }
     // A failed payment may be retried with a new Toss payment: the record becomes that payment's.
     let replacement = (existing.payment_key_digest != key_digest).then_some(&fresh);
-    let mut update = Update::builder()
+    let mut update = db
+        .client()
+        .update_item()
         .table_name(db.table())
         .set_key(Some(key(&pk, PAYMENT_SK)))
         .condition_expression("lockedUntil < :now AND #state <> :done AND #state <> :canceled")
@@ -214,16 +216,15 @@ async fn lease(
             .expression_attribute_values(":ik", s(&new.idempotency_key))
             .expression_attribute_values(":pending", s("PENDING"));
     }
-    let update = update
+    // A plain conditional write: the lease is one item.
+    match update
         .update_expression(expression)
-        .build()
-        .map_err(ApiError::internal)?;
-    match db
-        .transact(vec![TransactWriteItem::builder().update(update).build()])
+        .send()
         .await
+        .map_err(StorageError::from_sdk)
     {
-        Ok(()) => Ok(find(db, &order.order_id).await?),
-        Err(err) if err.condition_failed_at(0) => Ok(None),
+        Ok(_) => Ok(find(db, &order.order_id).await?),
+        Err(StorageError::ConditionFailed) => Ok(None),
         Err(err) => Err(err.into()),
     }
 }

@@ -5,7 +5,6 @@
 
 pub mod hours;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use self::hours::{DateException, OpenStatus, Schedule, WeeklyHours};
@@ -14,7 +13,7 @@ use crate::auth::users::{self, PROFILE_SK};
 use crate::auth::{Caller, Role};
 use crate::crypto::blind_index::normalize_phone;
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, key, n, s, to_item};
+use crate::storage::{Db, StorageError, key, s};
 
 pub const STORE_SK: &str = "STORE";
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
@@ -313,20 +312,9 @@ pub async fn patch(
         version: store.version + 1,
         ..store.clone()
     };
-    let put = Put::builder()
-        .table_name(app.db.table())
-        .set_item(Some(to_item(&updated)?))
-        .condition_expression("version = :seen")
-        .expression_attribute_values(":seen", n(store.version))
-        .build()
-        .map_err(ApiError::internal)?;
-    match app
-        .db
-        .transact(vec![TransactWriteItem::builder().put(put).build()])
-        .await
-    {
+    match app.db.put_if_version(&updated, store.version).await {
         Ok(()) => Ok(updated.view()),
-        Err(err) if err.condition_failed_at(0) => Err(ApiError::conflict(
+        Err(StorageError::ConditionFailed) => Err(ApiError::conflict(
             "STORE_CHANGED",
             "the store changed while you edited it; reload and retry",
         )),
