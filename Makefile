@@ -5,8 +5,10 @@
 bootstrap:
 	./infra/bootstrap
 
+# All targets, not just the binaries: tests enable dev-dependency features, and one feature set
+# means one build shared by `make dev` and `make test`.
 build:
-	cargo build --workspace --bins
+	cargo build --workspace --all-targets
 
 # The whole system on http://127.0.0.1:$(PORT): local AWS stack, every route, every consumer.
 PORT ?= 3000
