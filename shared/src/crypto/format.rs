@@ -30,8 +30,14 @@ pub struct Parts<'a> {
     pub header: &'a [u8],
 }
 
-pub fn encode(key_time: u64, wrapped: &[u8], nonce: &[u8; NONCE_LEN], body: &[u8]) -> Vec<u8> {
-    let wrap_len = u16::try_from(wrapped.len()).expect("KMS ciphertext blobs are far below 64 KiB");
+pub fn encode(
+    key_time: u64,
+    wrapped: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    body: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    // KMS ciphertext blobs are a few hundred bytes; anything that does not fit is not one.
+    let wrap_len = u16::try_from(wrapped.len()).map_err(|_| CryptoError::Malformed)?;
     let mut out = Vec::with_capacity(FIXED_HEADER + wrapped.len() + NONCE_LEN + body.len());
     out.push(VERSION);
     out.extend_from_slice(&key_time.to_be_bytes());
@@ -39,14 +45,14 @@ pub fn encode(key_time: u64, wrapped: &[u8], nonce: &[u8; NONCE_LEN], body: &[u8
     out.extend_from_slice(wrapped);
     out.extend_from_slice(nonce);
     out.extend_from_slice(body);
-    out
+    Ok(out)
 }
 
 /// The header that [`encode`] would write, for use as associated data before the body exists.
-pub fn header(key_time: u64, wrapped: &[u8]) -> Vec<u8> {
-    let mut out = encode(key_time, wrapped, &[0; NONCE_LEN], &[]);
+pub fn header(key_time: u64, wrapped: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut out = encode(key_time, wrapped, &[0; NONCE_LEN], &[])?;
     out.truncate(FIXED_HEADER + wrapped.len());
-    out
+    Ok(out)
 }
 
 pub fn parse(bytes: &[u8]) -> Result<Parts<'_>, CryptoError> {
@@ -104,18 +110,25 @@ mod tests {
         let wrapped = vec![7u8; 150];
         let nonce = [9u8; NONCE_LEN];
         let body = vec![1u8; 40];
-        let bytes = encode(1_800_000_000_000, &wrapped, &nonce, &body);
+        let bytes = encode(1_800_000_000_000, &wrapped, &nonce, &body).unwrap();
         let parts = parse(&bytes).unwrap();
         assert_eq!(parts.key_time, 1_800_000_000_000);
         assert_eq!(parts.wrapped, &wrapped[..]);
         assert_eq!(parts.nonce, nonce);
         assert_eq!(parts.body, &body[..]);
-        assert_eq!(parts.header, &header(1_800_000_000_000, &wrapped)[..]);
+        assert_eq!(
+            parts.header,
+            &header(1_800_000_000_000, &wrapped).unwrap()[..]
+        );
+        assert!(matches!(
+            encode(1, &vec![0; 70_000], &nonce, &body),
+            Err(CryptoError::Malformed)
+        ));
     }
 
     #[test]
     fn truncated_or_unknown_versions_are_malformed() {
-        let bytes = encode(1, &[1, 2, 3], &[0; NONCE_LEN], &[0; TAG_LEN]);
+        let bytes = encode(1, &[1, 2, 3], &[0; NONCE_LEN], &[0; TAG_LEN]).unwrap();
         assert!(parse(&bytes).is_ok());
         for cut in 0..bytes.len() {
             assert!(

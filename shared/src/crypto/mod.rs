@@ -214,7 +214,7 @@ impl<S: KeySource> Envelope<S> {
 
     pub async fn seal(&self, at: &Location<'_>, plaintext: &[u8]) -> Result<Sealed, CryptoError> {
         let key = self.encrypting_key(&at.key_context()).await?;
-        let header = format::header(key.key_time, &key.wrapped);
+        let header = format::header(key.key_time, &key.wrapped)?;
         let aad = format::associated_data(at.table, at.pk, at.sk, at.field, &header);
         let cipher = RandomizedNonceKey::new(&AES_256_GCM, key.plaintext.as_ref())
             .map_err(|_| CryptoError::Malformed)?;
@@ -222,7 +222,7 @@ impl<S: KeySource> Envelope<S> {
         let nonce = cipher
             .seal_in_place_append_tag(Aad::from(&aad), &mut body)
             .map_err(|_| CryptoError::Integrity)?;
-        let bytes = format::encode(key.key_time, &key.wrapped, nonce.as_ref(), &body);
+        let bytes = format::encode(key.key_time, &key.wrapped, nonce.as_ref(), &body)?;
         Ok(Sealed(format!(
             "{}{}",
             Sealed::PREFIX,
