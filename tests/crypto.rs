@@ -191,7 +191,12 @@ async fn tampered_values_and_kms_refusals_are_500s_that_reveal_nothing() {
     )
     .await;
     assert_opaque_500(stack.get("/v1/me", Some(&access)).await);
-    assert!(stack.logs().contains("SEALED_VALUE_INTEGRITY"));
+    assert!(
+        stack
+            .logs_with("SEALED_VALUE_INTEGRITY")
+            .await
+            .contains("SEALED_VALUE_INTEGRITY")
+    );
 
     // Another user's sealed address pasted into this profile.
     let (other_id, _, _) = stack.account("other@example.com", "CUSTOMER").await;
@@ -216,7 +221,7 @@ async fn tampered_values_and_kms_refusals_are_500s_that_reveal_nothing() {
         .unwrap();
     replace_email(&stack, &user_id, sealed.as_str()).await;
     assert_opaque_500(stack.get("/v1/me", Some(&access)).await);
-    assert!(stack.logs().contains("KMS_DENIED"));
+    assert!(stack.logs_with("KMS_DENIED").await.contains("KMS_DENIED"));
 
     // Restored, it reads again.
     replace_email(&stack, &user_id, &original).await;
@@ -348,7 +353,7 @@ async fn logs_of_a_whole_session_hold_no_personal_data_or_secrets() {
         .post("/v1/auth/logout", &json!({}), Some(&access))
         .await;
 
-    let logs = stack.logs();
+    let logs = stack.settled_logs().await;
     assert!(
         logs.contains("POST /v1/auth/signup"),
         "the log was captured"

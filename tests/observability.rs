@@ -75,7 +75,7 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
         .await;
     assert_eq!(rejected.body["status"], "REJECTED");
 
-    let logs = stack.logs();
+    let logs = stack.settled_logs().await;
     let docs = documents(&logs);
 
     // Request lines: every field that traces a request, and the caller on authenticated routes.

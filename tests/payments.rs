@@ -126,7 +126,7 @@ async fn a_confirmed_payment_marks_the_order_paid_once() {
     let dump = format!("{:?}", stack.scan().await);
     assert!(!dump.contains("tpk_happy"));
     // Nor is anything secret in the logs: not the payment key, not our Toss secret key.
-    let logs = stack.logs();
+    let logs = stack.settled_logs().await;
     assert!(
         logs.contains("POST /v1/payments/confirm"),
         "the logs were captured"

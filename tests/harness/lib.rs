@@ -282,9 +282,37 @@ impl Stack {
             .to_owned()
     }
 
-    /// Everything the functions and the runner logged so far.
+    /// Everything the functions and the runner logged so far. Lines reach the file a moment after
+    /// the response reaches the client: use [`Stack::logs_with`] or [`Stack::settled_logs`].
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The logs, once they contain `needle` (waiting up to five seconds).
+    pub async fn logs_with(&self, needle: &str) -> String {
+        for _ in 0..50 {
+            let logs = self.logs();
+            if logs.contains(needle) {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.logs()
+    }
+
+    /// The logs once nothing has been added for a third of a second (at most five seconds): for
+    /// asserting what they do not contain.
+    pub async fn settled_logs(&self) -> String {
+        let mut last = self.logs();
+        for _ in 0..15 {
+            tokio::time::sleep(Duration::from_millis(330)).await;
+            let now = self.logs();
+            if now.len() == last.len() {
+                return now;
+            }
+            last = now;
+        }
+        last
     }
 }
 
