@@ -62,10 +62,10 @@ async fn sign_up_sign_in_and_read_the_profile() {
     assert!(s(profile, "name").starts_with("enc1:"));
     assert!(s(profile, "phone").starts_with("enc1:"));
     assert!(s(profile, "phoneIndex").starts_with("bi1:"));
-    // Sign-up and sign-in are audited.
-    let actions: Vec<&str> = items.iter().map(|i| s(i, "action")).collect();
+    // Sign-up and sign-in are events (the audit trail is made of them).
+    let actions: Vec<&str> = items.iter().map(|i| s(i, "eventType")).collect();
     assert!(
-        actions.contains(&"SIGNED_UP") && actions.contains(&"SIGNED_IN"),
+        actions.contains(&"user.signed_up") && actions.contains(&"user.signed_in"),
         "{actions:?}"
     );
 }
@@ -170,7 +170,7 @@ async fn bad_sign_ups_are_refused_and_change_nothing() {
             .scan()
             .await
             .iter()
-            .all(|i| s(i, "action") != "SIGNED_UP")
+            .all(|i| s(i, "eventType") != "user.signed_up")
     );
     let first = signup(valid("lee@example.com", "CUSTOMER")).await;
     assert_eq!(first.status, StatusCode::CREATED);
@@ -223,7 +223,11 @@ async fn refresh_rotates_and_reuse_ends_the_session() {
         (401, "SESSION_REVOKED")
     );
     let items = stack.scan().await;
-    assert!(items.iter().any(|i| s(i, "action") == "REFRESH_REUSED"));
+    assert!(
+        items
+            .iter()
+            .any(|i| s(i, "eventType") == "user.refresh_reused")
+    );
     assert!(
         items
             .iter()
@@ -269,7 +273,7 @@ async fn logout_ends_the_session() {
             .scan()
             .await
             .iter()
-            .any(|i| s(i, "action") == "SIGNED_OUT")
+            .any(|i| s(i, "eventType") == "user.signed_out")
     );
 }
 
@@ -305,7 +309,7 @@ async fn five_failures_lock_the_account_for_fifteen_minutes() {
     assert!(counter.contains_key("expiresAt"));
     let failed = items
         .iter()
-        .filter(|i| s(i, "action") == "SIGN_IN_FAILED")
+        .filter(|i| s(i, "eventType") == "user.sign_in_failed")
         .count();
     assert_eq!(failed, 5);
 

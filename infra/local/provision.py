@@ -11,6 +11,7 @@ resource added to template.yaml exists locally on the next start, with the same 
 
 import argparse
 import json
+import re
 import sys
 import time
 import urllib.request
@@ -72,6 +73,8 @@ class Resolver:
             elif "Default" in spec:
                 self.refs[name] = spec["Default"]
         self.attrs = {}
+        # Without an emulator, attributes resolve to stand-ins so the function list can be printed.
+        self.stand_ins = False
 
     def resolve(self, value):
         if isinstance(value, list):
@@ -86,6 +89,8 @@ class Resolver:
                 return self.refs[arg]
             if key == "Fn::GetAtt":
                 logical, attr = arg.split(".", 1) if isinstance(arg, str) else arg
+                if (logical, attr) not in self.attrs and self.stand_ins:
+                    return f"arn:local:{logical}.{attr}"
                 if (logical, attr) not in self.attrs:
                     raise KeyError(f"!GetAtt {logical}.{attr} is not provisioned locally")
                 return self.attrs[(logical, attr)]
@@ -187,7 +192,14 @@ def create_bucket(s3, resolver, logical, props):
     resolver.attrs[(logical, "RegionalDomainName")] = f"{name}.s3.{REGION}.amazonaws.com"
 
 
+def register_websocket_api(_client, resolver, logical, props):
+    # moto has no WebSocket API; the local runner serves it. Only its id is needed, for the functions'
+    # environment (the runner points WEBSOCKET_ENDPOINT at itself).
+    resolver.refs[logical] = f"local{logical.lower()}"
+
+
 CREATORS = {
+    "AWS::ApiGatewayV2::Api": (None, register_websocket_api),
     "AWS::DynamoDB::Table": ("dynamodb", create_table),
     "AWS::KMS::Key": ("kms", create_key),
     "AWS::KMS::Alias": ("kms", create_alias),
@@ -214,9 +226,9 @@ def provision(template, resolver, endpoint):
                 props = resolver.resolve(res.get("Properties") or {})
             except KeyError:
                 continue
-            if service not in clients:
+            if service and service not in clients:
                 clients[service] = session.client(service, endpoint_url=endpoint)
-            create(clients[service], resolver, logical, props)
+            create(clients.get(service), resolver, logical, props)
             del pending[logical]
             progressed = True
         if not progressed:
@@ -224,8 +236,28 @@ def provision(template, resolver, endpoint):
 
 
 # ----------------------------------------------------------------------------- functions
+def websocket_routes(template):
+    """{function logical id: [route keys]} of the WebSocket API's routes ($connect, $disconnect), found
+    through each route's integration to the function in its URI."""
+    resources = template.get("Resources") or {}
+    routes = {}
+    for res in resources.values():
+        if res["Type"] != "AWS::ApiGatewayV2::Route":
+            continue
+        props = res.get("Properties") or {}
+        target = props.get("Target", {}).get("Fn::Sub", "")
+        match = re.search(r"integrations/\$\{(\w+)\}", target)
+        integration = resources.get(match.group(1)) if match else None
+        uri = ((integration or {}).get("Properties") or {}).get("IntegrationUri", {}).get("Fn::Sub", "")
+        function = re.search(r"\$\{(\w+)\.Arn\}", uri)
+        if function:
+            routes.setdefault(function.group(1), []).append(props["RouteKey"])
+    return routes
+
+
 def function_manifest(template, resolver):
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
+    ws_routes = websocket_routes(template)
     functions = []
     for logical, res in (template.get("Resources") or {}).items():
         if res["Type"] != "AWS::Serverless::Function":
@@ -251,6 +283,7 @@ def function_manifest(template, resolver):
             "timeout": props.get("Timeout", globals_fn.get("Timeout", 3)),
             "env": env,
             "routes": routes,
+            "websocket": ws_routes.get(logical, []),
             "sources": sources,
         })
     return functions
@@ -282,6 +315,7 @@ def main():
         provision(template, resolver, args.endpoint)
     else:
         # Without an emulator, stand-in physical ids keep the function list resolvable.
+        resolver.stand_ins = True
         for logical, res in (template.get("Resources") or {}).items():
             resolver.refs.setdefault(logical, logical)
             resolver.attrs[(logical, "Arn")] = f"arn:local:{logical}"

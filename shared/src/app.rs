@@ -26,6 +26,9 @@ pub struct App {
     pub crypto: Crypto,
     pub menus: MenuCache,
     pub images: Images,
+    pub sqs: aws_sdk_sqs::Client,
+    /// Posts to WebSocket connections; present where `WEBSOCKET_ENDPOINT` is set.
+    pub connections: Option<aws_sdk_apigatewaymanagement::Client>,
     /// Absent where no Toss secret key is configured.
     pub toss: Option<TossClient>,
     blind_index: OnceCell<BlindIndex>,
@@ -57,7 +60,21 @@ impl App {
             KmsKeySource::new(kms, &config.data_key_id),
             config.data_key_cache,
         );
+        let connections = config.websocket_endpoint.as_ref().map(|endpoint| {
+            aws_sdk_apigatewaymanagement::Client::from_conf(
+                aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+                    .endpoint_url(endpoint)
+                    .interceptor(crate::sdk_calls::SpanRecorder)
+                    .build(),
+            )
+        });
         Ok(Self {
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .interceptor(crate::sdk_calls::SpanRecorder)
+                    .build(),
+            ),
+            connections,
             menus: MenuCache::new(config.menu_cache_ttl),
             images: Images::new(&sdk, config.images_bucket.clone()),
             toss: match &config.toss {

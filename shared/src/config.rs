@@ -41,6 +41,9 @@ pub struct Config {
     pub payment_window_seconds: i64,
     /// Toss Payments: where, with which secret key (absent: payments are unavailable), how patiently.
     pub toss: Option<TossConfig>,
+    /// The WebSocket API's management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`),
+    /// where pushes are posted; absent in functions that push nothing.
+    pub websocket_endpoint: Option<String>,
 }
 
 #[derive(Clone)]
@@ -120,6 +123,9 @@ impl Config {
                 }),
                 None => None,
             },
+            websocket_endpoint: env::var("WEBSOCKET_ENDPOINT")
+                .ok()
+                .filter(|e| !e.trim().is_empty()),
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 issuer: required("JWT_ISSUER")?,

@@ -89,6 +89,7 @@ where
         .unwrap_or_default();
     let kms_before = app.crypto.cache_stats();
     let (result, recorded) = crate::telemetry::scoped(&trace_id, async {
+        crate::telemetry::set_request_id(&meta.request_id);
         if req.body().len() > MAX_BODY_BYTES {
             Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

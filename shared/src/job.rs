@@ -17,8 +17,27 @@ where
     H: Fn(&'static App, E) -> F + Sync,
     F: Future<Output = Result<R, ApiError>> + Send + 'static,
 {
+    serve_with(
+        |_| Ok(()),
+        move |app, _: &'static (), event| handler(app, event),
+    )
+    .await
+}
+
+/// [`serve`], with more built once per process by `init` (a client or a configuration only this
+/// function needs) and handed to every invocation.
+pub async fn serve_with<S, I, E, R, H, F>(init: I, handler: H) -> Result<(), lambda_runtime::Error>
+where
+    S: Sync + 'static,
+    I: FnOnce(&'static App) -> Result<S, lambda_runtime::Error>,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: Fn(&'static App, &'static S, E) -> F + Sync,
+    F: Future<Output = Result<R, ApiError>> + Send + 'static,
+{
     crate::telemetry::init();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let state: &'static S = Box::leak(Box::new(init(app)?));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
         let started = std::time::Instant::now();
@@ -28,8 +47,12 @@ where
         let kms_before = app.crypto.cache_stats();
         let function = crate::telemetry::function_name();
         // Boxed: the handler's future is deep, and the scope around it would nest it deeper still.
-        let work = Box::pin(handler(app, event.payload));
-        let (result, recorded) = crate::telemetry::scoped(&trace_id, work).await;
+        let work = Box::pin(handler(app, state, event.payload));
+        let (result, recorded) = crate::telemetry::scoped(&trace_id, async {
+            crate::telemetry::set_request_id(&request_id);
+            work.await
+        })
+        .await;
         crate::telemetry::span_in(&trace_id, "handler", function, started.elapsed(), result.is_ok());
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         match &result {

@@ -3,11 +3,12 @@
 //! here, and shape the response.
 
 pub mod app;
-pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod consumer;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod images;
@@ -15,12 +16,14 @@ pub mod job;
 pub mod menus;
 pub mod orders;
 pub mod payments;
+pub mod realtime;
 pub mod sdk_calls;
 pub mod storage;
 pub mod stores;
 pub mod telemetry;
 
 pub use app::App;
+pub use aws_lambda_events;
 pub use error::ApiError;
 pub use lambda_http;
 pub use serde_json;

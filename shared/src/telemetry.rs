@@ -49,6 +49,8 @@ pub fn function_name() -> &'static str {
 pub struct Recorded {
     /// The X-Ray trace id the request runs under, for its spans.
     pub trace_id: String,
+    /// API Gateway's request id (HTTP), or Lambda's (other invocations).
+    pub request_id: String,
     pub user_id: Option<String>,
     pub counts: BTreeMap<&'static str, f64>,
     pub payment_failures: Vec<&'static str>,
@@ -108,6 +110,18 @@ pub fn span_in(
         trace_id = %trace_id,
         "span"
     );
+}
+
+/// Names the request being served, for the events it records.
+pub fn set_request_id(request_id: &str) {
+    with_scope(|r| r.request_id = request_id.to_owned());
+}
+
+/// The current request's id and trace id (empty outside a request).
+pub fn current_ids() -> (String, String) {
+    let mut ids = (String::new(), String::new());
+    with_scope(|r| ids = (r.request_id.clone(), r.trace_id.clone()));
+    ids
 }
 
 /// The authenticated caller, for the request's log line.
@@ -225,6 +239,7 @@ mod tests {
     fn emf_documents_declare_every_value_they_carry() {
         let recorded = Recorded {
             trace_id: String::new(),
+            request_id: String::new(),
             user_id: None,
             counts: BTreeMap::from([("OrdersPaid", 1.0)]),
             payment_failures: vec!["CARD_REJECTED"],

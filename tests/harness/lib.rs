@@ -34,6 +34,9 @@ pub struct Stack {
     runner: Child,
     pub base_url: String,
     pub emulator: String,
+    /// The WebSocket API (`ws://…`); its Management API and the runner's `/__local` controls are at the
+    /// same address over HTTP.
+    pub ws: String,
     /// The Toss stand-in's base URL (see infra/toss-standin for its `/__control` and `/__stats`).
     pub toss: String,
     pub log: PathBuf,
@@ -124,6 +127,12 @@ impl Stack {
                 .trim_end_matches(',')
                 .to_owned(),
             toss: urls.get(2).copied().unwrap_or_default().to_owned(),
+            ws: line
+                .split_whitespace()
+                .find(|w| w.starts_with("ws://"))
+                .unwrap_or_default()
+                .trim_end_matches(',')
+                .to_owned(),
             log: log.clone(),
             http: reqwest::Client::new(),
         };
@@ -465,4 +474,96 @@ fn uuid_like_counter_global() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// A WebSocket client of the push API.
+pub struct Pushes {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Pushes {
+    /// The next push, if one arrives `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<Value> {
+        use futures::StreamExt;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??;
+            if let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = frame {
+                return serde_json::from_str(text.as_str()).ok();
+            }
+        }
+    }
+
+    /// Every push that arrives until `quiet` passes without one.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Value> {
+        let mut pushes = Vec::new();
+        while let Some(push) = self.next(quiet).await {
+            pushes.push(push);
+        }
+        pushes
+    }
+
+    /// Pushes until one of type `kind` arrives (within `within`); all of them, that one last.
+    pub async fn until(&mut self, kind: &str, within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut pushes = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(push) = self.next(left).await else {
+                panic!("no {kind} push within {within:?}; got {pushes:?}");
+            };
+            let done = push["type"] == kind;
+            pushes.push(push);
+            if done {
+                return pushes;
+            }
+        }
+    }
+}
+
+impl Stack {
+    /// Opens a push connection with `token` (as a bearer header), subscribed to `store` when given;
+    /// the HTTP status of a refused handshake otherwise.
+    pub async fn connect(&self, token: Option<&str>, store: Option<&str>) -> Result<Pushes, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = match store {
+            Some(store) => format!("{}/?storeId={store}", self.ws),
+            None => format!("{}/", self.ws),
+        };
+        let mut request = url.into_client_request().expect("a WebSocket URL");
+        if let Some(token) = token {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("a header value"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Pushes { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(err) => panic!("WebSocket connect failed: {err}"),
+        }
+    }
+
+    /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).
+    pub async fn local(&self, path: &str, body: &Value) {
+        let url = format!("{}/__local/{path}", self.ws.replacen("ws://", "http://", 1));
+        let response = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .expect("runner control");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
 }

@@ -396,6 +396,7 @@ mod tests {
             timeout: 3,
             env: Default::default(),
             routes: vec![],
+            websocket: vec![],
             sources: vec![],
         };
         Runtime::new(vec![spec], "/nonexistent".into(), vec![]).functions[0].clone()

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -53,6 +53,23 @@ pub struct Function {
     in_flight: Mutex<HashMap<String, InFlight>>,
     /// Kill switches of live instances.
     instances: Mutex<HashMap<u32, oneshot::Sender<()>>>,
+    /// Taken down on purpose (see [`Function::stop`]): invocations fail until it is started again.
+    stopped: AtomicBool,
+}
+
+impl Function {
+    /// Takes the function down as a crash would: live instances are killed mid-invocation and new
+    /// invocations fail, until [`Function::start`].
+    pub async fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for (_, kill) in self.instances.lock().await.drain() {
+            let _ = kill.send(());
+        }
+    }
+
+    pub fn start(&self) {
+        self.stopped.store(false, Ordering::SeqCst);
+    }
 }
 
 pub struct Runtime {
@@ -83,6 +100,7 @@ impl Runtime {
                     queued: AtomicUsize::new(0),
                     in_flight: Mutex::new(HashMap::new()),
                     instances: Mutex::new(HashMap::new()),
+                    stopped: AtomicBool::new(false),
                 })
             })
             .collect();
@@ -115,6 +133,9 @@ impl Runtime {
         request_id: String,
         trace_id: String,
     ) -> Outcome {
+        if function.stopped.load(Ordering::SeqCst) {
+            return Outcome::Failed("the function is stopped".into());
+        }
         let deadline = Duration::from_secs(function.spec.timeout);
         let (reply, outcome) = oneshot::channel();
         // Start an instance only when every live one already has work, as Lambda scales.
@@ -215,7 +236,7 @@ impl Runtime {
                     }
                 }
                 _ = killed => {
-                    eprintln!("[{label}] timed out; stopped");
+                    eprintln!("[{label}] killed (timed out or stopped)");
                     let _ = child.kill().await;
                 }
             }

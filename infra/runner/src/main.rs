@@ -3,16 +3,21 @@
 //! It starts moto's server (DynamoDB, KMS, SQS, S3) on loopback, creates template.yaml's resources on
 //! it, and serves every `HttpApi` route of template.yaml on http://127.0.0.1:3000 (`--port` or `PORT`
 //! overrides; 0 picks a free port) by invoking the route's real function binary through a Lambda
-//! Runtime API, with the event API Gateway would send. When ready it prints one line:
+//! Runtime API, with the event API Gateway would send. The WebSocket API and its Management API are
+//! served on the next port (`--ws-port`); the table's stream and the SQS queues are polled and their
+//! consumers invoked as Lambda's event source mappings would. When ready it prints one line:
 //!
 //! ```text
-//! OrderSync local API on http://127.0.0.1:3000 (AWS emulator http://127.0.0.1:41234)
+//! OrderSync local API on http://127.0.0.1:3000 (WebSocket ws://127.0.0.1:3001, AWS emulator http://127.0.0.1:41234, Toss stand-in http://127.0.0.1:41235)
 //! ```
 
 mod gateway;
 mod lambda;
+mod queues;
 mod sources;
 mod stack;
+mod streams;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,10 +29,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "\
-usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL] [--env-file PATH]
+usage: local-runner [--port N] [--ws-port N] [--template PATH] [--bin-dir DIR] [--endpoint URL] [--env-file PATH]
                     [--param NAME=VALUE]... [--schedule-interval SECONDS] [--trace]
 
   --port N         port of the HTTP API (default: $PORT or 3000; 0 picks a free one)
+  --ws-port N      port of the WebSocket and Management APIs (default: the next port; 0 with --port 0)
   --template PATH  SAM template to serve (default: template.yaml)
   --bin-dir DIR    where the function binaries are (default: target/debug)
   --endpoint URL   use this AWS emulator instead of starting moto's server
@@ -38,6 +44,7 @@ usage: local-runner [--port N] [--template PATH] [--bin-dir DIR] [--endpoint URL
 
 struct Args {
     port: u16,
+    ws_port: Option<u16>,
     template: PathBuf,
     bin_dir: Option<PathBuf>,
     endpoint: Option<String>,
@@ -56,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
             .ok()
             .and_then(|p| p.parse().ok())
             .unwrap_or(3000),
+        ws_port: None,
         template: PathBuf::from("template.yaml"),
         bin_dir: None,
         endpoint: None,
@@ -69,6 +77,9 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--port" => args.port = value()?.parse().map_err(|_| "--port needs a number")?,
+            "--ws-port" => {
+                args.ws_port = Some(value()?.parse().map_err(|_| "--ws-port needs a number")?)
+            }
             "--template" => args.template = PathBuf::from(value()?),
             "--bin-dir" => args.bin_dir = Some(PathBuf::from(value()?)),
             "--endpoint" => args.endpoint = Some(value()?),
@@ -131,7 +142,28 @@ async fn run() -> Result<(), String> {
         }
         (Some(child), Some(url))
     };
-    let manifest = stack::provision(&root, &template, &endpoint, &params).await?;
+    let mut manifest = stack::provision(&root, &template, &endpoint, &params).await?;
+
+    // The WebSocket API is served here; functions that post to connections are pointed at it.
+    let ws_port = args.ws_port.unwrap_or(if args.port == 0 {
+        0
+    } else {
+        args.port.saturating_add(1)
+    });
+    let ws_listener = TcpListener::bind(("127.0.0.1", ws_port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{ws_port}: {e}"))?;
+    let ws_addr = ws_listener.local_addr().map_err(|e| e.to_string())?;
+    for function in &mut manifest.functions {
+        if let Some(endpoint) = function.env.get_mut("WEBSOCKET_ENDPOINT") {
+            *endpoint = format!("http://{ws_addr}");
+        }
+    }
+    let stage = params
+        .iter()
+        .find_map(|p| p.strip_prefix("Stage="))
+        .unwrap_or("dev")
+        .to_owned();
 
     let manifest_region = manifest.region.clone();
     let mut base_env = vec![
@@ -185,6 +217,9 @@ async fn run() -> Result<(), String> {
         .load()
         .await;
     sources::start(&runtime, &sdk, &manifest_region, args.schedule_interval);
+    queues::start(&runtime, &aws_sdk_sqs::Client::new(&sdk), &manifest_region);
+    streams::start(&runtime, &endpoint, &manifest_region);
+    tokio::spawn(websocket::WebSocketApi::new(runtime.clone(), stage).serve(ws_listener));
 
     let gateway = Arc::new(gateway::Gateway::new(runtime));
     let api_listener = TcpListener::bind(("127.0.0.1", args.port))
@@ -202,9 +237,11 @@ async fn run() -> Result<(), String> {
     }
     match toss_url {
         Some(toss) => println!(
-            "OrderSync local API on http://{api_addr} (AWS emulator {endpoint}, Toss stand-in {toss})"
+            "OrderSync local API on http://{api_addr} (WebSocket ws://{ws_addr}, AWS emulator {endpoint}, Toss stand-in {toss})"
         ),
-        None => println!("OrderSync local API on http://{api_addr} (AWS emulator {endpoint})"),
+        None => println!(
+            "OrderSync local API on http://{api_addr} (WebSocket ws://{ws_addr}, AWS emulator {endpoint})"
+        ),
     }
 
     shutdown_signal().await;

@@ -26,6 +26,9 @@ pub struct FunctionSpec {
     pub timeout: u64,
     pub env: BTreeMap<String, String>,
     pub routes: Vec<RouteSpec>,
+    /// Route keys of the WebSocket API this function serves (`$connect`, `$disconnect`).
+    #[serde(default)]
+    pub websocket: Vec<String>,
     /// Non-HTTP event sources (S3, SQS, DynamoDB streams, schedules), as the template gives them.
     #[serde(default)]
     pub sources: Vec<serde_json::Value>,

@@ -60,6 +60,13 @@ pub async fn authorize(app: &App, req: &Request, roles: &[Role]) -> Result<Calle
             "send an access token as `Authorization: Bearer …`",
         )
     })?;
+    let caller = verify(app, token).await?;
+    require_role(&caller, roles)?;
+    Ok(caller)
+}
+
+/// The caller an access token names, once its signature, issuer, audience and expiry check out.
+pub async fn verify(app: &App, token: &str) -> Result<Caller, ApiError> {
     let claims = app.tokens.verify(token).await?;
     let caller = Caller {
         user_id: claims.sub,
@@ -67,7 +74,6 @@ pub async fn authorize(app: &App, req: &Request, roles: &[Role]) -> Result<Calle
         session_id: claims.sid,
     };
     crate::telemetry::set_user(&caller.user_id);
-    require_role(&caller, roles)?;
     Ok(caller)
 }
 

@@ -9,9 +9,9 @@ use super::tokens::ACCESS_TOKEN_SECONDS;
 use super::users::{self, EmailRecord, PROFILE_SK, Profile, UserRecord};
 use super::{Caller, Role, lockout, password};
 use crate::app::App;
-use crate::audit::{AuditAction, AuditRecord};
 use crate::crypto::blind_index;
 use crate::error::ApiError;
+use crate::events::{self, Event, EventType, OutboxItem};
 use crate::http::RequestMeta;
 use crate::storage::{Db, StorageError, key, s};
 
@@ -123,8 +123,8 @@ pub async fn signup(
         sk: "EMAIL".to_owned(),
         user_id: user_id.clone(),
     };
-    let audit = AuditRecord::new(
-        AuditAction::SignedUp,
+    let event = Event::user(
+        EventType::UserSignedUp,
         Some(&user_id),
         users::user_pk(&user_id),
         meta,
@@ -134,7 +134,7 @@ pub async fn signup(
         .transact(vec![
             db.put_new(&email_record)?,
             db.put_new(&user)?,
-            db.put_new(&audit)?,
+            events::record(db, &event)?,
         ])
         .await
     {
@@ -158,8 +158,8 @@ pub async fn login(
     let now = jiff::Timestamp::now();
 
     if let Err(locked) = lockout::check(db, &email_key, now.as_second()).await {
-        let audit = AuditRecord::new(AuditAction::SignInLocked, None, email_key.clone(), meta);
-        db.put(&audit).await?;
+        let event = Event::user(EventType::UserSignInLocked, None, email_key.clone(), meta);
+        db.put(&OutboxItem::of(&event)?).await?;
         return Err(locked);
     }
 
@@ -180,8 +180,8 @@ pub async fn login(
             Some(u) => (None, users::user_pk(&u.user_id)),
             None => (None, email_key.clone()),
         };
-        let audit = AuditRecord::new(AuditAction::SignInFailed, actor, subject, meta);
-        db.put(&audit).await?;
+        let event = Event::user(EventType::UserSignInFailed, actor, subject, meta);
+        db.put(&OutboxItem::of(&event)?).await?;
         return Err(invalid_credentials());
     };
     lockout::clear(db, &email_key).await?;
@@ -189,8 +189,8 @@ pub async fn login(
     let session = sessions::new_session(&user.user_id, now);
     let (refresh_token, refresh_record) =
         sessions::new_refresh_token(&session.session_id, &user.user_id, session.expires_at);
-    let audit = AuditRecord::new(
-        AuditAction::SignedIn,
+    let event = Event::user(
+        EventType::UserSignedIn,
         Some(&user.user_id),
         users::user_pk(&user.user_id),
         meta,
@@ -198,7 +198,7 @@ pub async fn login(
     db.transact(vec![
         db.put_new(&session)?,
         db.put_new(&refresh_record)?,
-        db.put_new(&audit)?,
+        events::record(db, &event)?,
     ])
     .await?;
     token_pair(app, user, &session.session_id, refresh_token).await
@@ -287,13 +287,17 @@ async fn token_pair(
 async fn reuse_detected(db: &Db, token: &RefreshRecord, meta: &RequestMeta) -> ApiError {
     tracing::warn!(session_id = %token.session_id, "refresh token reuse; revoking the session");
     let revoked = revoke_session(db, &token.session_id).await;
-    let audit = AuditRecord::new(
-        AuditAction::RefreshReused,
+    let event = Event::user(
+        EventType::UserRefreshReused,
         None,
         users::user_pk(&token.user_id),
         meta,
     );
-    match revoked.and(db.put(&audit).await) {
+    let outbox = match OutboxItem::of(&event) {
+        Ok(item) => item,
+        Err(err) => return err,
+    };
+    match revoked.and(db.put(&outbox).await) {
         Ok(()) => ApiError::unauthorized(
             "REFRESH_TOKEN_REUSED",
             "this refresh token was already used; the session has been ended, sign in again",
@@ -323,13 +327,13 @@ async fn revoke_session(db: &Db, session_id: &str) -> Result<(), StorageError> {
 /// run out within their 15 minutes.
 pub async fn logout(app: &App, caller: &Caller, meta: &RequestMeta) -> Result<(), ApiError> {
     revoke_session(&app.db, &caller.session_id).await?;
-    let audit = AuditRecord::new(
-        AuditAction::SignedOut,
+    let event = Event::user(
+        EventType::UserSignedOut,
         Some(&caller.user_id),
         users::user_pk(&caller.user_id),
         meta,
     );
-    app.db.put(&audit).await?;
+    app.db.put(&OutboxItem::of(&event)?).await?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::crypto::blind_index::normalize_phone;
 use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
+use crate::events::{self, Event};
 use crate::idempotency::{self, Begin};
 use crate::storage::{Db, StorageError, key, n, s};
 use crate::stores::{self, Access};
@@ -387,9 +388,11 @@ async fn create(
     };
     let body = serde_json::to_string(&order.view(app).await?).map_err(ApiError::internal)?;
     let db = &app.db;
+    let placed = Event::order_moved(&order, None, Actor::Customer, Some(&caller.user_id));
     db.transact(vec![
         db.put_new(&order)?,
         db.put_new(&history)?,
+        events::record(db, &placed)?,
         claim
             .complete(app, StatusCode::CREATED.as_u16(), &body)
             .await?,
@@ -533,7 +536,7 @@ pub struct Extra {
 }
 
 /// Moves `order` (as read) to `to`: one transaction of a conditional update on the status and
-/// version read, and the history entry of the new version. A concurrent move makes it fail with
+/// version read, the history entry of the new version, and the event that tells of it. A concurrent move makes it fail with
 /// 409 `ORDER_STATUS_CHANGED`, naming the status the order has now.
 pub async fn transition(
     db: &Db,
@@ -572,8 +575,8 @@ pub async fn commit_transition(
     }
 }
 
-/// The two actions of a move (the conditional update, the history entry) and the order as it will
-/// be, for callers that commit more in the same transaction (payments).
+/// The actions of a move (the conditional update, the history entry, the event) and the order as it
+/// will be, for callers that commit more in the same transaction (payments).
 pub fn transition_actions(
     db: &Db,
     order: &OrderRecord,
@@ -631,10 +634,6 @@ pub fn transition_actions(
         at: now.clone(),
         reason: extra.reason,
     };
-    let actions = vec![
-        TransactWriteItem::builder().update(update).build(),
-        db.put_new(&history)?,
-    ];
     let mut moved = order.clone();
     moved.status = to;
     moved.version = version;
@@ -650,6 +649,12 @@ pub fn transition_actions(
         moved.gsi3pk = None;
         moved.gsi3sk = None;
     }
+    let event = Event::order_moved(&moved, Some(order.status), actor, actor_id);
+    let actions = vec![
+        TransactWriteItem::builder().update(update).build(),
+        db.put_new(&history)?,
+        events::record(db, &event)?,
+    ];
     Ok((actions, moved))
 }
 

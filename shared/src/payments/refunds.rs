@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::crypto::Location;
 use crate::error::ApiError;
+use crate::events::{self, Event};
 use crate::orders::status::Status;
 use crate::orders::{self, OrderRecord};
 use crate::storage::{Db, key, n, s, to_item};
@@ -214,11 +215,20 @@ pub async fn execute(app: &App, mut refund: RefundRecord) -> Result<RefundRecord
                 .expression_attribute_values(":now", s(&record.updated_at))
                 .build()
                 .map_err(ApiError::internal)?;
-            db.transact(vec![
+            let mut actions = vec![
                 TransactWriteItem::builder().update(update).build(),
                 put(db, &refund)?,
-            ])
-            .await?;
+            ];
+            if let Some(order) = orders::find(db, &refund.order_id).await? {
+                let refunded = Event::order_refunded(
+                    &order,
+                    &refund.refund_id,
+                    refund.amount,
+                    &refund.requested_by,
+                );
+                actions.push(events::record(db, &refunded)?);
+            }
+            db.transact(actions).await?;
             Ok(refund)
         }
         Err(TossError::Refused { code, .. }) => {

@@ -1,0 +1,21 @@
+//! The notifications consumer (SQS): pushes each order event to the WebSocket connections allowed to
+//! see it — the store's staff, the order's customer. Failed messages are reported one by one.
+
+use shared::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::lambda_http::Error;
+use shared::{ApiError, App, consumer, job, realtime};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    job::serve(handler).await
+}
+
+async fn handler(app: &'static App, batch: SqsEvent) -> Result<SqsBatchResponse, ApiError> {
+    Ok(
+        consumer::process(app, "notifications", batch, |event| async move {
+            realtime::push(app, &event).await?;
+            Ok(Vec::new())
+        })
+        .await,
+    )
+}

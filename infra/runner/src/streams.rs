@@ -1,0 +1,294 @@
+//! DynamoDB stream event sources, as Lambda's event source mapping runs them: each shard is read in
+//! order, records that do not match the mapping's `FilterCriteria` are dropped, and the rest go to
+//! the function in batches. A batch is retried until the function takes it (`MaximumRetryAttempts:
+//! -1`); with `ReportBatchItemFailures`, from the first record it names. Nothing after a failing record
+//! is delivered before it: the shard waits, as on Lambda.
+//!
+//! The stream is read through its JSON API (DynamoDB Streams' wire format is the event's record
+//! format), so records reach the function as they left the emulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::lambda::{Function, Outcome, Runtime};
+
+const POLL: Duration = Duration::from_millis(100);
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+pub fn start(runtime: &Arc<Runtime>, endpoint: &str, region: &str) {
+    for function in &runtime.functions {
+        for source in &function.spec.sources {
+            if source["type"] == "DynamoDB"
+                && let Some(arn) = source["Stream"].as_str()
+            {
+                let api = StreamsApi {
+                    http: reqwest::Client::new(),
+                    endpoint: endpoint.to_owned(),
+                    region: region.to_owned(),
+                };
+                tokio::spawn(poll(
+                    runtime.clone(),
+                    function.clone(),
+                    api,
+                    Mapping {
+                        arn: arn.to_owned(),
+                        batch_size: source["BatchSize"].as_u64().unwrap_or(100).clamp(1, 1000),
+                        filters: source["FilterCriteria"]["Filters"]
+                            .as_array()
+                            .map(|f| {
+                                f.iter()
+                                    .filter_map(|f| f["Pattern"].as_str())
+                                    .filter_map(|p| serde_json::from_str(p).ok())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        reports_failures: source["FunctionResponseTypes"]
+                            .as_array()
+                            .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures")),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+struct Mapping {
+    arn: String,
+    batch_size: u64,
+    filters: Vec<Value>,
+    reports_failures: bool,
+}
+
+struct StreamsApi {
+    http: reqwest::Client,
+    endpoint: String,
+    region: String,
+}
+
+impl StreamsApi {
+    async fn call(&self, operation: &str, input: Value) -> Result<Value, String> {
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header(
+                "x-amz-target",
+                format!("DynamoDBStreams_20120810.{operation}"),
+            )
+            // The emulator takes the service and region from the credential scope; it checks no
+            // signature.
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/{}/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+                    self.region
+                ),
+            )
+            .body(input.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("{operation}: {e}"))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("{operation}: {e}"))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(format!("{operation}: {status} {body}"))
+        }
+    }
+
+    async fn iterator(&self, arn: &str, shard: &str) -> Result<String, String> {
+        let out = self
+            .call(
+                "GetShardIterator",
+                json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+            )
+            .await?;
+        out["ShardIterator"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| "no shard iterator".to_owned())
+    }
+}
+
+async fn poll(runtime: Arc<Runtime>, function: Arc<Function>, api: StreamsApi, mapping: Mapping) {
+    let name = function.spec.name.clone();
+    // The local table has one shard.
+    let (shard, mut iterator) = loop {
+        let started = async {
+            let stream = api
+                .call("DescribeStream", json!({"StreamArn": mapping.arn}))
+                .await?;
+            let shard = stream["StreamDescription"]["Shards"][0]["ShardId"]
+                .as_str()
+                .ok_or("the stream has no shard")?
+                .to_owned();
+            let iterator = api.iterator(&mapping.arn, &shard).await?;
+            Ok::<_, String>((shard, iterator))
+        };
+        match started.await {
+            Ok(found) => break found,
+            Err(err) => {
+                eprintln!("[{name}] stream {}: {err}", mapping.arn);
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    };
+    loop {
+        let page = match api
+            .call(
+                "GetRecords",
+                json!({"ShardIterator": iterator, "Limit": mapping.batch_size}),
+            )
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                eprintln!("[{name}] reading the stream: {err}");
+                tokio::time::sleep(RETRY_DELAY).await;
+                if let Ok(fresh) = api.iterator(&mapping.arn, &shard).await {
+                    iterator = fresh;
+                }
+                continue;
+            }
+        };
+        if let Some(next) = page["NextShardIterator"].as_str() {
+            iterator = next.to_owned();
+        }
+        let records: Vec<Value> = page["Records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| normalise(r, &mapping.arn, &api.region))
+            .filter(|r| mapping.filters.is_empty() || mapping.filters.iter().any(|p| matches(p, r)))
+            .collect();
+        if records.is_empty() {
+            if page["Records"].as_array().is_none_or(|r| r.is_empty()) {
+                tokio::time::sleep(POLL).await;
+            }
+            continue;
+        }
+        deliver(&runtime, &function, &mapping, records).await;
+    }
+}
+
+/// Delivers `records` until the function has taken all of them.
+async fn deliver(
+    runtime: &Arc<Runtime>,
+    function: &Arc<Function>,
+    mapping: &Mapping,
+    mut records: Vec<Value>,
+) {
+    loop {
+        let outcome = runtime
+            .invoke(
+                function,
+                Bytes::from(json!({ "Records": records }).to_string()),
+                uuid::Uuid::new_v4().to_string(),
+                String::new(),
+            )
+            .await;
+        let retry_from = match outcome {
+            Outcome::Response(body) if mapping.reports_failures => first_failed(&body, &records),
+            Outcome::Response(_) => None,
+            Outcome::Failed(reason) => {
+                eprintln!(
+                    "[{}] stream batch failed ({reason}); retrying",
+                    function.spec.name
+                );
+                Some(0)
+            }
+            Outcome::TimedOut => Some(0),
+        };
+        match retry_from {
+            None => return,
+            Some(index) => {
+                records.drain(..index);
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+/// The index of the first record the function reported as failed (by sequence number); an answer that
+/// cannot be read, or names no record of the batch, fails it all.
+fn first_failed(body: &[u8], records: &[Value]) -> Option<usize> {
+    let Ok(response) = serde_json::from_slice::<Value>(body) else {
+        return Some(0);
+    };
+    let failures = response["batchItemFailures"].as_array()?;
+    if failures.is_empty() {
+        return None;
+    }
+    failures
+        .iter()
+        .map(|f| {
+            let id = f["itemIdentifier"].as_str().unwrap_or_default();
+            records
+                .iter()
+                .position(|r| r["dynamodb"]["SequenceNumber"] == id)
+                .unwrap_or(0)
+        })
+        .min()
+}
+
+/// What Lambda adds to a stream record: the source's ARN and region.
+fn normalise(mut record: Value, arn: &str, region: &str) -> Value {
+    record["eventSourceARN"] = json!(arn);
+    record["awsRegion"] = json!(region);
+    record
+}
+
+/// Lambda's event filtering, for the patterns templates use: every key of the pattern must be in the
+/// record; a list matches when the record's value is one of it; an object, recursively.
+fn matches(pattern: &Value, value: &Value) -> bool {
+    match pattern {
+        Value::Object(fields) => fields
+            .iter()
+            .all(|(key, sub)| value.get(key).is_some_and(|v| matches(sub, v))),
+        Value::Array(allowed) => allowed.iter().any(|a| a == value),
+        other => other == value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_as_lambda_does() {
+        let pattern = json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["EVENT"]}}}});
+        let event = json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"entity": {"S": "EVENT"}, "PK": {"S": "x"}}}});
+        let order =
+            json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"PK": {"S": "ORDER#1"}}}});
+        let modified =
+            json!({"eventName": "MODIFY", "dynamodb": {"NewImage": {"entity": {"S": "EVENT"}}}});
+        assert!(matches(&pattern, &event));
+        assert!(!matches(&pattern, &order));
+        assert!(!matches(&pattern, &modified));
+    }
+
+    #[test]
+    fn a_reported_failure_retries_from_that_record() {
+        let records = vec![
+            json!({"dynamodb": {"SequenceNumber": "10"}}),
+            json!({"dynamodb": {"SequenceNumber": "11"}}),
+            json!({"dynamodb": {"SequenceNumber": "12"}}),
+        ];
+        let body =
+            br#"{"batchItemFailures": [{"itemIdentifier": "12"}, {"itemIdentifier": "11"}]}"#;
+        assert_eq!(first_failed(body, &records), Some(1));
+        assert_eq!(
+            first_failed(br#"{"batchItemFailures": []}"#, &records),
+            None
+        );
+        assert_eq!(first_failed(b"not json", &records), Some(0));
+    }
+}

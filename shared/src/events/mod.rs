@@ -1,0 +1,437 @@
+//! Domain events and the outbox they leave through.
+//!
+//! A change and the event that describes it are written in one DynamoDB transaction: the event is an
+//! item (`EVENT#<eventId>` / `EVENT`) next to the order or session it describes. No API function sends
+//! anything anywhere; the table's stream carries each new event item to the publisher
+//! ([`publish`]), which hands it to the SQS queues subscribed to its type. A crash between the write
+//! and the send loses nothing: the stream keeps the item until the publisher has taken it.
+
+pub mod publish;
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::http::RequestMeta;
+use crate::orders::OrderRecord;
+use crate::orders::status::{Actor, RejectReason, Status};
+use crate::storage::{Db, to_item};
+
+/// Bumped when a field changes meaning or goes away; consumers read the versions they know.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Outbox items outlive the stream's 24 hours by a day, then TTL removes them.
+const OUTBOX_RETENTION_SECONDS: i64 = 2 * 24 * 3600;
+
+pub const ENTITY: &str = "EVENT";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "order.placed")]
+    OrderPlaced,
+    #[serde(rename = "order.paid")]
+    OrderPaid,
+    #[serde(rename = "order.accepted")]
+    OrderAccepted,
+    #[serde(rename = "order.preparing")]
+    OrderPreparing,
+    #[serde(rename = "order.ready")]
+    OrderReady,
+    #[serde(rename = "order.completed")]
+    OrderCompleted,
+    #[serde(rename = "order.rejected")]
+    OrderRejected,
+    #[serde(rename = "order.canceled")]
+    OrderCanceled,
+    #[serde(rename = "order.expired")]
+    OrderExpired,
+    #[serde(rename = "order.refunded")]
+    OrderRefunded,
+    #[serde(rename = "user.signed_up")]
+    UserSignedUp,
+    #[serde(rename = "user.signed_in")]
+    UserSignedIn,
+    #[serde(rename = "user.sign_in_failed")]
+    UserSignInFailed,
+    #[serde(rename = "user.sign_in_locked")]
+    UserSignInLocked,
+    #[serde(rename = "user.refresh_reused")]
+    UserRefreshReused,
+    #[serde(rename = "user.signed_out")]
+    UserSignedOut,
+}
+
+/// The queues events fan out to; each subscribes to some types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Queue {
+    /// Real-time pushes to store boards and customers.
+    Notifications,
+    /// The audit trail: every event.
+    Audit,
+    /// Sales reports: what happens to orders and money.
+    Analytics,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 3] = [Queue::Notifications, Queue::Audit, Queue::Analytics];
+}
+
+impl EventType {
+    /// The event a move to `status` is.
+    pub fn of_status(status: Status) -> EventType {
+        match status {
+            Status::PendingPayment => EventType::OrderPlaced,
+            Status::Paid => EventType::OrderPaid,
+            Status::Accepted => EventType::OrderAccepted,
+            Status::Preparing => EventType::OrderPreparing,
+            Status::Ready => EventType::OrderReady,
+            Status::Completed => EventType::OrderCompleted,
+            Status::Rejected => EventType::OrderRejected,
+            Status::Canceled => EventType::OrderCanceled,
+            Status::Expired => EventType::OrderExpired,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::OrderPlaced => "order.placed",
+            EventType::OrderPaid => "order.paid",
+            EventType::OrderAccepted => "order.accepted",
+            EventType::OrderPreparing => "order.preparing",
+            EventType::OrderReady => "order.ready",
+            EventType::OrderCompleted => "order.completed",
+            EventType::OrderRejected => "order.rejected",
+            EventType::OrderCanceled => "order.canceled",
+            EventType::OrderExpired => "order.expired",
+            EventType::OrderRefunded => "order.refunded",
+            EventType::UserSignedUp => "user.signed_up",
+            EventType::UserSignedIn => "user.signed_in",
+            EventType::UserSignInFailed => "user.sign_in_failed",
+            EventType::UserSignInLocked => "user.sign_in_locked",
+            EventType::UserRefreshReused => "user.refresh_reused",
+            EventType::UserSignedOut => "user.signed_out",
+        }
+    }
+
+    pub fn is_order(self) -> bool {
+        self.name().starts_with("order.")
+    }
+
+    /// Whether `queue` subscribes to this type.
+    pub fn goes_to(self, queue: Queue) -> bool {
+        match queue {
+            Queue::Audit => true,
+            Queue::Notifications | Queue::Analytics => self.is_order(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ActorKind {
+    Customer,
+    Store,
+    System,
+    /// A person acting on their own account (sign-in, sign-out).
+    User,
+    /// Someone not signed in (a failed sign-in for an unknown address).
+    Anonymous,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventActor {
+    pub kind: ActorKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// One line of an order, as reports need it (no options' detail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineFact {
+    pub item_id: String,
+    pub name: String,
+    pub quantity: u32,
+    pub amount: i64,
+}
+
+/// What an order event says of its order. Never personal data: no phone, address or note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderFacts {
+    pub order_id: String,
+    pub store_id: String,
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Status>,
+    pub status: Status,
+    pub order_version: u64,
+    pub total: i64,
+    pub order_name: String,
+    pub created_at: String,
+    pub lines: Vec<LineFact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RejectReason>,
+    /// `order.refunded`: this refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundFacts {
+    pub refund_id: String,
+    pub amount: i64,
+}
+
+/// What a sign-in event says: whom it concerns (`USER#<id>`, or `EMAIL#<blind index>` for an address
+/// with no account) and where the request came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserFacts {
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub version: u32,
+    pub at: String,
+    pub actor: EventActor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderFacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserFacts>,
+}
+
+fn nonempty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+impl Event {
+    fn new(event_id: String, kind: EventType, actor: EventActor) -> Self {
+        let (request_id, trace_id) = crate::telemetry::current_ids();
+        Self {
+            event_id,
+            kind,
+            version: SCHEMA_VERSION,
+            at: jiff::Timestamp::now().to_string(),
+            actor,
+            request_id: nonempty(request_id),
+            trace_id: nonempty(trace_id),
+            order: None,
+            user: None,
+        }
+    }
+
+    /// `order` (as it is after the change) reached its status from `from` (`None` when placed). The
+    /// id is the order's and its version's, so the event of one move is one event however often the
+    /// move is retried.
+    pub fn order_moved(
+        order: &OrderRecord,
+        from: Option<Status>,
+        actor: Actor,
+        actor_id: Option<&str>,
+    ) -> Self {
+        let kind = match actor {
+            Actor::Customer => ActorKind::Customer,
+            Actor::Store => ActorKind::Store,
+            Actor::System => ActorKind::System,
+        };
+        let mut event = Self::new(
+            format!("{}.v{}", order.order_id, order.version),
+            EventType::of_status(order.status),
+            EventActor {
+                kind,
+                id: actor_id.map(String::from),
+            },
+        );
+        event.order = Some(OrderFacts {
+            order_id: order.order_id.clone(),
+            store_id: order.store_id.clone(),
+            customer_id: order.customer_id.clone(),
+            from,
+            status: order.status,
+            order_version: order.version,
+            total: order.total,
+            order_name: order.order_name.clone(),
+            created_at: order.created_at.clone(),
+            lines: order
+                .lines
+                .iter()
+                .map(|l| LineFact {
+                    item_id: l.item_id.clone(),
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    amount: l.line_total,
+                })
+                .collect(),
+            eta_at: order.eta_at.clone(),
+            reason: order.reject_reason,
+            refund: None,
+        });
+        event
+    }
+
+    /// Money went back to the customer of `order`. One event per refund, however often its outcome is
+    /// recorded.
+    pub fn order_refunded(
+        order: &OrderRecord,
+        refund_id: &str,
+        amount: i64,
+        requested_by: &str,
+    ) -> Self {
+        let actor = if requested_by == order.customer_id {
+            Actor::Customer
+        } else {
+            Actor::Store
+        };
+        let mut event = Self::order_moved(order, None, actor, Some(requested_by));
+        event.event_id = format!("{}.refund.{refund_id}", order.order_id);
+        event.kind = EventType::OrderRefunded;
+        if let Some(facts) = event.order.as_mut() {
+            facts.from = None;
+            facts.refund = Some(RefundFacts {
+                refund_id: refund_id.to_owned(),
+                amount,
+            });
+        }
+        event
+    }
+
+    /// A sign-in event about `subject`, by `actor_id` when known.
+    pub fn user(
+        kind: EventType,
+        actor_id: Option<&str>,
+        subject: String,
+        meta: &RequestMeta,
+    ) -> Self {
+        let actor = EventActor {
+            kind: if actor_id.is_some() {
+                ActorKind::User
+            } else {
+                ActorKind::Anonymous
+            },
+            id: actor_id.map(String::from),
+        };
+        let mut event = Self::new(uuid::Uuid::now_v7().to_string(), kind, actor);
+        if event.request_id.is_none() && !meta.request_id.is_empty() {
+            event.request_id = Some(meta.request_id.clone());
+        }
+        event.user = Some(UserFacts {
+            subject,
+            source_ip: meta.source_ip.clone(),
+        });
+        event
+    }
+}
+
+/// The outbox item of an event: its JSON as the queues will carry it, and the type for filtering.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub event_type: String,
+    pub event_id: String,
+    pub body: String,
+    pub expires_at: i64,
+}
+
+impl OutboxItem {
+    pub fn of(event: &Event) -> Result<Self, ApiError> {
+        Ok(Self {
+            pk: format!("EVENT#{}", event.event_id),
+            sk: ENTITY.to_owned(),
+            entity: ENTITY.to_owned(),
+            event_type: event.kind.name().to_owned(),
+            event_id: event.event_id.clone(),
+            body: serde_json::to_string(event).map_err(ApiError::internal)?,
+            expires_at: jiff::Timestamp::now().as_second() + OUTBOX_RETENTION_SECONDS,
+        })
+    }
+}
+
+/// The action that writes `event` to the outbox, for the transaction of the change it describes.
+/// Unconditional: writing the same event again is a modification, which the publisher ignores (it
+/// takes new items only), so a retried write never sends an event twice.
+pub fn record(db: &Db, event: &Event) -> Result<TransactWriteItem, ApiError> {
+    let put = Put::builder()
+        .table_name(db.table())
+        .set_item(Some(to_item(&OutboxItem::of(event)?)?))
+        .build()
+        .map_err(ApiError::internal)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_have_stable_wire_names() {
+        for kind in [
+            EventType::OrderPaid,
+            EventType::OrderRefunded,
+            EventType::UserSignInFailed,
+        ] {
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire, kind.name());
+            assert_eq!(serde_json::from_value::<EventType>(wire).unwrap(), kind);
+        }
+        assert!(serde_json::from_str::<EventType>("\"order.teleported\"").is_err());
+    }
+
+    #[test]
+    fn every_status_has_its_event() {
+        assert_eq!(EventType::of_status(Status::Paid), EventType::OrderPaid);
+        assert_eq!(
+            EventType::of_status(Status::PendingPayment),
+            EventType::OrderPlaced
+        );
+        assert_eq!(
+            EventType::of_status(Status::Expired),
+            EventType::OrderExpired
+        );
+    }
+
+    #[test]
+    fn audit_hears_everything_the_others_hear_orders() {
+        assert!(EventType::UserSignedIn.goes_to(Queue::Audit));
+        assert!(!EventType::UserSignedIn.goes_to(Queue::Notifications));
+        assert!(!EventType::UserSignedIn.goes_to(Queue::Analytics));
+        assert!(EventType::OrderPaid.goes_to(Queue::Notifications));
+        assert!(EventType::OrderRefunded.goes_to(Queue::Analytics));
+    }
+
+    #[test]
+    fn sign_in_events_carry_no_address() {
+        let meta = RequestMeta {
+            request_id: "req-1".into(),
+            source_ip: Some("203.0.113.7".into()),
+            route: "POST /v1/auth/login".into(),
+        };
+        let event = Event::user(EventType::UserSignInFailed, None, "EMAIL#abc".into(), &meta);
+        assert_eq!(event.actor.kind, ActorKind::Anonymous);
+        assert_eq!(event.request_id.as_deref(), Some("req-1"));
+        let item = OutboxItem::of(&event).unwrap();
+        assert_eq!(item.pk, format!("EVENT#{}", event.event_id));
+        assert_eq!(item.event_type, "user.sign_in_failed");
+        let back: Event = serde_json::from_str(&item.body).unwrap();
+        assert_eq!(back, event);
+    }
+}

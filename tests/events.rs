@@ -1,0 +1,468 @@
+//! Events through the whole pipeline of the local stack: the outbox item written with the change, the
+//! table's stream, the publisher, SQS, the notifications consumer, the WebSocket API — and what
+//! happens when parts of it fail.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use e2e::{Stack, StatusCode};
+use serde_json::{Value, json};
+
+const LATTE_ORDER: &str = r#"{"items": [{"itemId": "latte", "quantity": 2}],
+    "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}"#;
+
+/// A store with its owner and a staff member, and a customer: (store, owner, staff, customer).
+async fn shop(stack: &Stack, n: &str) -> (String, String, String, String) {
+    let (_, owner, _) = stack
+        .account(&format!("ev-owner-{n}@example.com"), "OWNER")
+        .await;
+    let (staff_id, staff, _) = stack
+        .account(&format!("ev-staff-{n}@example.com"), "CUSTOMER")
+        .await;
+    let (_, customer, _) = stack
+        .account(&format!("ev-customer-{n}@example.com"), "CUSTOMER")
+        .await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let added = stack
+        .put(
+            &format!("/v1/stores/{store}/staff/{staff_id}"),
+            &json!({}),
+            Some(&owner),
+        )
+        .await;
+    assert!(added.status.is_success(), "{:?}", added.body);
+    (store, owner, staff, customer)
+}
+
+async fn place(stack: &Stack, customer: &str, store: &str) -> String {
+    let mut body: Value = serde_json::from_str(LATTE_ORDER).unwrap();
+    body["storeId"] = json!(store);
+    let reply = stack.order(customer, &body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    reply.body["orderId"].as_str().unwrap().to_owned()
+}
+
+async fn move_to(stack: &Stack, token: &str, order: &str, body: Value) {
+    let reply = stack
+        .post(&format!("/v1/orders/{order}/status"), &body, Some(token))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{body}: {:?}", reply.body);
+}
+
+/// The pushes' types, sorted: SQS standard queues keep no order, so neither do pushes.
+fn types(pushes: &[Value]) -> Vec<&str> {
+    let mut types: Vec<&str> = pushes
+        .iter()
+        .map(|p| p["type"].as_str().unwrap_or("?"))
+        .collect();
+    types.sort();
+    types
+}
+
+/// How many times each order's push of `kind` arrived.
+fn tally<'a>(pushes: &'a [Value], kind: &str) -> BTreeMap<&'a str, usize> {
+    let mut seen = BTreeMap::new();
+    for push in pushes.iter().filter(|p| p["type"] == kind) {
+        *seen
+            .entry(push["order"]["orderId"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    seen
+}
+
+/// Stops the publisher, places and pays four orders (their events wait in the stream), and returns
+/// the orders; the publisher stays down until started again.
+async fn paid_while_the_publisher_is_down(
+    stack: &Stack,
+    customer: &str,
+    store: &str,
+) -> Vec<String> {
+    stack
+        .local("functions/EventsPublishFunction/stop", &json!({}))
+        .await;
+    let mut orders = Vec::new();
+    for _ in 0..4 {
+        let order = place(stack, customer, store).await;
+        stack.mark_paid(&order).await;
+        orders.push(order);
+    }
+    orders
+}
+
+/// Adds pushes to `pushes` until `orders` distinct orders have an `order.paid` among them, or
+/// `within` passes.
+async fn await_paid(
+    board: &mut e2e::Pushes,
+    pushes: &mut Vec<Value>,
+    orders: usize,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    while tally(pushes, "order.paid").len() < orders && Instant::now() < deadline {
+        if let Some(push) = board.next(Duration::from_secs(1)).await {
+            pushes.push(push);
+        }
+    }
+}
+
+/// The sum of one EMF metric over the lines `function` logged.
+fn metric_sum(logs: &str, function: &str, metric: &str) -> f64 {
+    logs.lines()
+        .filter(|l| l.starts_with(&format!("[{function}#")))
+        .filter_map(|l| l.split_once("] ").map(|(_, json)| json))
+        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .filter_map(|doc| doc[metric].as_f64())
+        .sum()
+}
+
+#[tokio::test]
+async fn staff_see_paid_orders_and_customers_see_their_own() {
+    let stack = Stack::start();
+    let (store, _owner, staff, customer) = shop(&stack, "a").await;
+    let (_, other_owner, _) = stack.account("ev-owner-b@example.com", "OWNER").await;
+    let other_store = stack.store(&other_owner, json!({})).await;
+
+    // $connect authenticates, and subscribes only to what the caller may see.
+    assert_eq!(stack.connect(None, None).await.err(), Some(401));
+    assert_eq!(
+        stack.connect(Some("not-a-token"), None).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        stack.connect(Some(&staff), Some(&other_store)).await.err(),
+        Some(403)
+    );
+    assert_eq!(
+        stack.connect(Some(&customer), Some(&store)).await.err(),
+        Some(403)
+    );
+    let mut board = stack
+        .connect(Some(&staff), Some(&store))
+        .await
+        .expect("staff connect");
+    let mut phone = stack
+        .connect(Some(&customer), None)
+        .await
+        .expect("customer connect");
+    let mut elsewhere = stack
+        .connect(Some(&other_owner), Some(&other_store))
+        .await
+        .expect("other owner connect");
+
+    // Paid through the real confirm (Toss stand-in): the board hears of it.
+    let first = place(&stack, &customer, &store).await;
+    let confirmed = stack
+        .post(
+            "/v1/payments/confirm",
+            &json!({"orderId": first, "paymentKey": "tpk_ev_1", "amount": 9000}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    let paid_at = Instant::now();
+    let pushes = board.until("order.paid", Duration::from_secs(10)).await;
+    let latency = paid_at.elapsed();
+    println!("paid order reached the store board {latency:?} after confirm answered");
+    assert_eq!(
+        types(&pushes),
+        vec!["order.paid"],
+        "unpaid orders are not pushed to stores"
+    );
+    let push = &pushes[0];
+    assert_eq!(push["order"]["orderId"], first.as_str());
+    assert_eq!(push["order"]["status"], "PAID");
+    assert_eq!(push["order"]["total"], 9000);
+    assert_eq!(push["order"]["lines"][0]["itemId"], "latte");
+    assert!(push["eventId"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(
+        !push.to_string().contains("010-2222-3333"),
+        "no personal data in pushes"
+    );
+
+    // The customer hears each move of their order.
+    assert_eq!(
+        types(&phone.until("order.paid", Duration::from_secs(10)).await),
+        vec!["order.paid"]
+    );
+    move_to(
+        &stack,
+        &staff,
+        &first,
+        json!({"to": "ACCEPTED", "etaMinutes": 15}),
+    )
+    .await;
+    let accepted = phone.until("order.accepted", Duration::from_secs(10)).await;
+    assert!(accepted.last().unwrap()["order"]["etaAt"].is_string());
+    move_to(&stack, &staff, &first, json!({"to": "PREPARING"})).await;
+    move_to(&stack, &staff, &first, json!({"to": "READY"})).await;
+    assert_eq!(
+        types(&phone.until("order.ready", Duration::from_secs(10)).await),
+        vec!["order.preparing", "order.ready"]
+    );
+
+    // A rejected order: the customer hears why, then that the money went back.
+    let second = place(&stack, &customer, &store).await;
+    let confirmed = stack
+        .post(
+            "/v1/payments/confirm",
+            &json!({"orderId": second, "paymentKey": "tpk_ev_2", "amount": 9000}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    move_to(
+        &stack,
+        &staff,
+        &second,
+        json!({"to": "REJECTED", "reason": "OUT_OF_STOCK"}),
+    )
+    .await;
+    let rejected = phone.until("order.rejected", Duration::from_secs(10)).await;
+    let rejection = rejected.last().unwrap();
+    assert_eq!(rejection["order"]["orderId"], second.as_str());
+    assert_eq!(rejection["order"]["reason"], "OUT_OF_STOCK");
+    let refunded = phone.until("order.refunded", Duration::from_secs(10)).await;
+    assert_eq!(refunded.last().unwrap()["order"]["refund"]["amount"], 9000);
+
+    // The board saw its whole day; another store's owner saw nothing of it.
+    let day = board.until("order.refunded", Duration::from_secs(10)).await;
+    assert_eq!(
+        types(&day),
+        vec![
+            "order.accepted",
+            "order.paid",
+            "order.preparing",
+            "order.ready",
+            "order.refunded",
+            "order.rejected"
+        ]
+    );
+    assert_eq!(
+        elsewhere.drain(Duration::from_secs(1)).await,
+        Vec::<Value>::new()
+    );
+
+    // A closed connection is forgotten: its items leave the table.
+    drop(board);
+    drop(phone);
+    drop(elsewhere);
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = stack
+            .scan()
+            .await
+            .iter()
+            .filter(|item| {
+                item.get("PK")
+                    .and_then(|pk| pk.as_s().ok())
+                    .is_some_and(|pk| pk.starts_with("WS#STORE#") || pk.starts_with("WSCONN#"))
+            })
+            .count();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the subscriptions outlived their connections");
+}
+
+#[tokio::test]
+async fn a_publisher_down_between_write_and_send_loses_nothing_and_a_crashed_consumer_repeats_nothing()
+ {
+    let stack = Stack::start();
+    let (store, _owner, staff, customer) = shop(&stack, "crash").await;
+    let mut board = stack
+        .connect(Some(&staff), Some(&store))
+        .await
+        .expect("staff connect");
+
+    // The publisher is down while four orders are placed and paid: the events wait in the stream.
+    let orders = paid_while_the_publisher_is_down(&stack, &customer, &store).await;
+    assert_eq!(
+        board.drain(Duration::from_millis(1500)).await,
+        Vec::<Value>::new()
+    );
+
+    // The notifier will hang on the third order's push; the publisher comes back.
+    stack.local("faults", &json!({"hang": [orders[2]]})).await;
+    stack
+        .local("functions/EventsPublishFunction/start", &json!({}))
+        .await;
+    let before_crash = board.drain(Duration::from_secs(3)).await;
+    assert!(
+        before_crash
+            .iter()
+            .all(|p| p["order"]["orderId"] != orders[2].as_str()),
+        "the hung push was delivered"
+    );
+    // The notifier dies mid-batch; SQS gives the whole batch to its next instance.
+    stack
+        .local("functions/NotificationsPushFunction/stop", &json!({}))
+        .await;
+    stack.local("faults", &json!({})).await;
+    stack
+        .local("functions/NotificationsPushFunction/start", &json!({}))
+        .await;
+
+    let mut pushes = before_crash;
+    await_paid(&mut board, &mut pushes, 4, Duration::from_secs(20)).await;
+    pushes.extend(board.drain(Duration::from_secs(2)).await);
+    let expected: BTreeMap<&str, usize> = orders.iter().map(|o| (o.as_str(), 1)).collect();
+    assert_eq!(
+        tally(&pushes, "order.paid"),
+        expected,
+        "each paid order pushed exactly once"
+    );
+}
+
+#[tokio::test]
+async fn only_the_failed_messages_of_a_batch_come_back() {
+    let stack = Stack::start();
+    let (store, _owner, staff, customer) = shop(&stack, "half").await;
+    let mut board = stack
+        .connect(Some(&staff), Some(&store))
+        .await
+        .expect("staff connect");
+
+    let orders = paid_while_the_publisher_is_down(&stack, &customer, &store).await;
+    // Pushes of the first two orders fail; the batch's other messages succeed.
+    stack
+        .local("faults", &json!({"refuse": [orders[0], orders[1]]}))
+        .await;
+    stack
+        .local("functions/EventsPublishFunction/start", &json!({}))
+        .await;
+    let mut pushes = Vec::new();
+    await_paid(&mut board, &mut pushes, 2, Duration::from_secs(20)).await;
+    let delivered = tally(&pushes, "order.paid");
+    assert_eq!(delivered.keys().copied().collect::<Vec<_>>(), {
+        let mut ok = vec![orders[2].as_str(), orders[3].as_str()];
+        ok.sort();
+        ok
+    });
+    stack.local("faults", &json!({})).await;
+    await_paid(&mut board, &mut pushes, 4, Duration::from_secs(15)).await;
+    pushes.extend(board.drain(Duration::from_secs(2)).await);
+    let expected: BTreeMap<&str, usize> = orders.iter().map(|o| (o.as_str(), 1)).collect();
+    assert_eq!(tally(&pushes, "order.paid"), expected);
+    // Only the failed messages were delivered again: none was found already processed.
+    let logs = stack.settled_logs().await;
+    let failed = metric_sum(&logs, "NotificationsPushFunction", "MessagesFailed");
+    assert!(failed >= 2.0, "failures reported: {failed}");
+    assert_eq!(
+        metric_sum(&logs, "NotificationsPushFunction", "MessagesDuplicate"),
+        0.0
+    );
+    assert!(metric_sum(&logs, "NotificationsPushFunction", "MessagesProcessed") >= 8.0);
+}
+
+async fn queue_url(sqs: &aws_sdk_sqs::Client, logical: &str) -> String {
+    sqs.get_queue_url()
+        .queue_name(format!("ordersync-local-{logical}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_poison_message_goes_to_the_dead_letter_queue_and_blocks_nothing() {
+    let stack = Stack::start();
+    let (store, _owner, staff, customer) = shop(&stack, "poison").await;
+    let mut board = stack
+        .connect(Some(&staff), Some(&store))
+        .await
+        .expect("staff connect");
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
+    let queue = queue_url(&sqs, "NotificationsQueue").await;
+    let dlq = queue_url(&sqs, "NotificationsDLQ").await;
+
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body("this is not an event")
+        .send()
+        .await
+        .unwrap();
+    // Later events still flow while the poison message is retried.
+    let order = place(&stack, &customer, &store).await;
+    stack.mark_paid(&order).await;
+    let pushes = board.until("order.paid", Duration::from_secs(10)).await;
+    assert_eq!(pushes.last().unwrap()["order"]["orderId"], order.as_str());
+
+    let mut dead = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead.is_empty() && Instant::now() < deadline {
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        dead.extend(out.messages.unwrap_or_default());
+    }
+    assert_eq!(dead.len(), 1, "the poison message reached the DLQ");
+    assert_eq!(dead[0].body(), Some("this is not an event"));
+    assert!(metric_sum(&stack.logs(), "NotificationsPushFunction", "MessagesFailed") >= 5.0);
+}
+
+#[tokio::test]
+async fn sign_ins_are_events_for_the_audit_queue_without_the_address() {
+    let stack = Stack::start();
+    let (user_id, _, _) = stack.account("ev-audit@example.com", "CUSTOMER").await;
+    let failed = stack
+        .login("ev-audit@example.com", "wrong password here")
+        .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
+    let audit = queue_url(&sqs, "AuditQueue").await;
+    let mut bodies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bodies.len() < 3 && Instant::now() < deadline {
+        let out = sqs
+            .receive_message()
+            .queue_url(&audit)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for message in out.messages.unwrap_or_default() {
+            bodies.push(message.body.unwrap_or_default());
+        }
+    }
+    let events: Vec<Value> = bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for kind in ["user.signed_up", "user.signed_in", "user.sign_in_failed"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let signed_in = events
+        .iter()
+        .find(|e| e["type"] == "user.signed_in")
+        .unwrap();
+    assert_eq!(signed_in["user"]["subject"], format!("USER#{user_id}"));
+    assert_eq!(signed_in["actor"], json!({"kind": "USER", "id": user_id}));
+    assert_eq!(signed_in["version"], 1);
+    assert!(signed_in["requestId"].is_string());
+    for body in &bodies {
+        assert!(
+            !body.contains("ev-audit@example.com"),
+            "an address in an event: {body}"
+        );
+    }
+    // Sign-in events are not pushed nor counted in sales.
+    let analytics = queue_url(&sqs, "AnalyticsQueue").await;
+    let out = sqs
+        .receive_message()
+        .queue_url(&analytics)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.messages.unwrap_or_default().is_empty());
+}
