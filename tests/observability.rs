@@ -75,6 +75,8 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
         .await;
     assert_eq!(rejected.body["status"], "REJECTED");
 
+    // The flow's events reach the notifications consumer a moment after the last response.
+    stack.logs_with("\"MessagesProcessed\"").await;
     let logs = stack.settled_logs().await;
     let docs = documents(&logs);
 
@@ -204,6 +206,10 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
     expect("OrdersRejected", "Count", &["Function"]);
     expect("PaymentFailures", "Count", &["Function", "Code"]);
     expect("PaymentFailures", "Count", &["Function"]);
+    // The event pipeline: the publisher, and every consumer's batches.
+    expect("EventsPublished", "Count", &["Function"]);
+    expect("BatchSize", "Count", &["Function"]);
+    expect("MessagesProcessed", "Count", &["Function"]);
     let failure = emf
         .iter()
         .find(|d| d.get("PaymentFailures").is_some())

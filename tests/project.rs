@@ -124,3 +124,79 @@ fn every_function_keeps_logs_for_a_set_time_and_the_flow_is_watched() {
     }
     assert_eq!(types["Dashboard"], "AWS::CloudWatch::Dashboard");
 }
+
+/// Every queue a function consumes: a dead-letter queue with an alarm on its depth, a visibility
+/// timeout at least six times the consumer's timeout, partial batch failures reported.
+#[test]
+fn every_queue_has_a_watched_dead_letter_queue_and_room_for_retries() {
+    let template = python(&[
+        "-c",
+        "import json, sys; sys.path.insert(0, 'infra/local'); import provision; \
+         json.dump(provision.load_template('template.yaml'), sys.stdout, default=str)",
+    ]);
+    let resources = template["Resources"].as_object().unwrap();
+    let default_timeout = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
+    let getatt_target = |value: &Value| -> String {
+        value["Fn::GetAtt"]
+            .as_str()
+            .map(|s| s.split('.').next().unwrap_or_default().to_owned())
+            .or_else(|| value["Fn::GetAtt"][0].as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    let mut consumed = 0;
+    for (name, function) in resources {
+        let Some(events) = function["Properties"]["Events"].as_object() else {
+            continue;
+        };
+        for event in events.values().filter(|e| e["Type"] == "SQS") {
+            consumed += 1;
+            let props = &event["Properties"];
+            assert!(
+                props["FunctionResponseTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures")),
+                "{name} does not report batch item failures"
+            );
+            let queue_name = getatt_target(&props["Queue"]);
+            let queue = &resources[&queue_name]["Properties"];
+            let timeout = function["Properties"]["Timeout"]
+                .as_u64()
+                .unwrap_or(default_timeout);
+            let visibility = queue["VisibilityTimeout"].as_u64().unwrap_or(30);
+            assert!(
+                visibility >= 6 * timeout,
+                "{queue_name}: visibility {visibility} s < 6 × {name}'s {timeout} s"
+            );
+            let redrive = &queue["RedrivePolicy"];
+            assert!(
+                redrive["maxReceiveCount"]
+                    .as_u64()
+                    .is_some_and(|n| (1..=10).contains(&n))
+            );
+            let dlq = getatt_target(&redrive["deadLetterTargetArn"]);
+            let alarm = &resources[&format!("{dlq}DepthAlarm")];
+            assert_eq!(
+                alarm["Type"], "AWS::CloudWatch::Alarm",
+                "{dlq} has no depth alarm"
+            );
+            assert_eq!(
+                alarm["Properties"]["MetricName"],
+                "ApproximateNumberOfMessagesVisible"
+            );
+        }
+    }
+    assert!(consumed >= 1, "no SQS consumer found");
+    // Queues without a consumer yet still have their dead-letter queue and its alarm.
+    for (name, queue) in resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::SQS::Queue")
+    {
+        if let Some(target) = queue["Properties"]["RedrivePolicy"].get("deadLetterTargetArn") {
+            let dlq = getatt_target(target);
+            assert!(
+                resources.contains_key(&format!("{dlq}DepthAlarm")),
+                "{name}'s {dlq}"
+            );
+        }
+    }
+}
