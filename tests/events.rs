@@ -11,29 +11,6 @@ use serde_json::{Value, json};
 const LATTE_ORDER: &str = r#"{"items": [{"itemId": "latte", "quantity": 2}],
     "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}"#;
 
-/// A store with its owner and a staff member, and a customer: (store, owner, staff, customer).
-async fn shop(stack: &Stack, n: &str) -> (String, String, String, String) {
-    let (_, owner, _) = stack
-        .account(&format!("ev-owner-{n}@example.com"), "OWNER")
-        .await;
-    let (staff_id, staff, _) = stack
-        .account(&format!("ev-staff-{n}@example.com"), "CUSTOMER")
-        .await;
-    let (_, customer, _) = stack
-        .account(&format!("ev-customer-{n}@example.com"), "CUSTOMER")
-        .await;
-    let store = stack.open_store_with_menu(&owner, json!({})).await;
-    let added = stack
-        .put(
-            &format!("/v1/stores/{store}/staff/{staff_id}"),
-            &json!({}),
-            Some(&owner),
-        )
-        .await;
-    assert!(added.status.is_success(), "{:?}", added.body);
-    (store, owner, staff, customer)
-}
-
 async fn place(stack: &Stack, customer: &str, store: &str) -> String {
     let mut body: Value = serde_json::from_str(LATTE_ORDER).unwrap();
     body["storeId"] = json!(store);
@@ -119,7 +96,7 @@ fn metric_sum(logs: &str, function: &str, metric: &str) -> f64 {
 #[tokio::test]
 async fn staff_see_paid_orders_and_customers_see_their_own() {
     let stack = Stack::start();
-    let (store, _owner, staff, customer) = shop(&stack, "a").await;
+    let (store, _owner, staff, customer) = stack.staffed_store("a").await;
     let (_, other_owner, _) = stack.account("ev-owner-b@example.com", "OWNER").await;
     let other_store = stack.store(&other_owner, json!({})).await;
 
@@ -271,7 +248,7 @@ async fn staff_see_paid_orders_and_customers_see_their_own() {
 async fn a_publisher_down_between_write_and_send_loses_nothing_and_a_crashed_consumer_repeats_nothing()
  {
     let stack = Stack::start();
-    let (store, _owner, staff, customer) = shop(&stack, "crash").await;
+    let (store, _owner, staff, customer) = stack.staffed_store("crash").await;
     let mut board = stack
         .connect(Some(&staff), Some(&store))
         .await
@@ -319,7 +296,7 @@ async fn a_publisher_down_between_write_and_send_loses_nothing_and_a_crashed_con
 #[tokio::test]
 async fn only_the_failed_messages_of_a_batch_come_back() {
     let stack = Stack::start();
-    let (store, _owner, staff, customer) = shop(&stack, "half").await;
+    let (store, _owner, staff, customer) = stack.staffed_store("half").await;
     let mut board = stack
         .connect(Some(&staff), Some(&store))
         .await
@@ -370,7 +347,7 @@ async fn queue_url(sqs: &aws_sdk_sqs::Client, logical: &str) -> String {
 #[tokio::test]
 async fn a_poison_message_goes_to_the_dead_letter_queue_and_blocks_nothing() {
     let stack = Stack::start();
-    let (store, _owner, staff, customer) = shop(&stack, "poison").await;
+    let (store, _owner, staff, customer) = stack.staffed_store("poison").await;
     let mut board = stack
         .connect(Some(&staff), Some(&store))
         .await
@@ -409,39 +386,30 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_and_blocks_nothing() {
 }
 
 #[tokio::test]
-async fn sign_ins_are_events_for_the_audit_queue_without_the_address() {
+async fn sign_ins_are_events_that_reach_the_audit_trail_without_the_address() {
     let stack = Stack::start();
     let (user_id, _, _) = stack.account("ev-audit@example.com", "CUSTOMER").await;
     let failed = stack
         .login("ev-audit@example.com", "wrong password here")
         .await;
     assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
-    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
-    let audit = queue_url(&sqs, "AuditQueue").await;
-    let mut bodies = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bodies.len() < 3 && Instant::now() < deadline {
-        let out = sqs
-            .receive_message()
-            .queue_url(&audit)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        for message in out.messages.unwrap_or_default() {
-            bodies.push(message.body.unwrap_or_default());
-        }
-    }
-    let events: Vec<Value> = bodies
+
+    // The outbox: each event as the queues carry it.
+    let items = stack.scan().await;
+    let bodies: Vec<Value> = items
         .iter()
-        .map(|b| serde_json::from_str(b).unwrap())
+        .filter(|i| {
+            i.get("entity")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|e| e == "EVENT")
+        })
+        .map(|i| serde_json::from_str(i["body"].as_s().unwrap()).unwrap())
         .collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = bodies.iter().map(|e| e["type"].as_str().unwrap()).collect();
     for kind in ["user.signed_up", "user.signed_in", "user.sign_in_failed"] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
-    let signed_in = events
+    let signed_in = bodies
         .iter()
         .find(|e| e["type"] == "user.signed_in")
         .unwrap();
@@ -449,20 +417,30 @@ async fn sign_ins_are_events_for_the_audit_queue_without_the_address() {
     assert_eq!(signed_in["actor"], json!({"kind": "USER", "id": user_id}));
     assert_eq!(signed_in["version"], 1);
     assert!(signed_in["requestId"].is_string());
-    for body in &bodies {
+
+    // Through the stream, the publisher, the audit queue and its consumer: audit records.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut audited = Vec::new();
+    while audited.len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        audited = stack
+            .scan()
+            .await
+            .into_iter()
+            .filter(|i| i["PK"].as_s().unwrap().starts_with("AUDIT#"))
+            .collect();
+    }
+    let actions: Vec<&str> = audited
+        .iter()
+        .map(|i| i["action"].as_s().unwrap().as_str())
+        .collect();
+    for kind in ["user.signed_up", "user.signed_in", "user.sign_in_failed"] {
+        assert!(actions.contains(&kind), "{kind} not audited: {actions:?}");
+    }
+    for item in items.iter().chain(&audited) {
         assert!(
-            !body.contains("ev-audit@example.com"),
-            "an address in an event: {body}"
+            !format!("{item:?}").contains("ev-audit@example.com"),
+            "an address stored: {item:?}"
         );
     }
-    // Sign-in events are not pushed nor counted in sales.
-    let analytics = queue_url(&sqs, "AnalyticsQueue").await;
-    let out = sqs
-        .receive_message()
-        .queue_url(&analytics)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    assert!(out.messages.unwrap_or_default().is_empty());
 }

@@ -187,6 +187,8 @@ def create_queue(sqs, resolver, logical, props):
 def create_bucket(s3, resolver, logical, props):
     name = props.get("BucketName") or f"{STACK_NAME}-{logical}".lower()
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     resolver.refs[logical] = name
     resolver.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
     resolver.attrs[(logical, "RegionalDomainName")] = f"{name}.s3.{REGION}.amazonaws.com"

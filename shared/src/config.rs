@@ -44,6 +44,10 @@ pub struct Config {
     /// The WebSocket API's management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`),
     /// where pushes are posted; absent in functions that push nothing.
     pub websocket_endpoint: Option<String>,
+    /// Where monthly audit archives go (`AUDIT_ARCHIVE_BUCKET`), for the function that writes them.
+    pub audit_archive_bucket: Option<String>,
+    /// Where report exports go (`REPORTS_BUCKET`), for the function that writes them.
+    pub reports_bucket: Option<String>,
 }
 
 #[derive(Clone)]
@@ -73,6 +77,10 @@ pub struct JwtConfig {
     /// Keys whose tokens are accepted: the signing key, plus the previous one while a rotation drains.
     /// A token's `kid` outside this list is refused before any key is fetched.
     pub trusted_key_ids: Vec<String>,
+}
+
+fn optional(name: &'static str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 fn required(name: &'static str) -> Result<String, ConfigError> {
@@ -123,9 +131,9 @@ impl Config {
                 }),
                 None => None,
             },
-            websocket_endpoint: env::var("WEBSOCKET_ENDPOINT")
-                .ok()
-                .filter(|e| !e.trim().is_empty()),
+            websocket_endpoint: optional("WEBSOCKET_ENDPOINT"),
+            audit_archive_bucket: optional("AUDIT_ARCHIVE_BUCKET"),
+            reports_bucket: optional("REPORTS_BUCKET"),
             table_name: required("TABLE_NAME")?,
             jwt: JwtConfig {
                 issuer: required("JWT_ISSUER")?,

@@ -3,6 +3,7 @@
 //! here, and shape the response.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod consumer;
@@ -15,8 +16,10 @@ pub mod images;
 pub mod job;
 pub mod menus;
 pub mod orders;
+pub mod paging;
 pub mod payments;
 pub mod realtime;
+pub mod reports;
 pub mod sdk_calls;
 pub mod storage;
 pub mod stores;
@@ -25,5 +28,6 @@ pub mod telemetry;
 pub use app::App;
 pub use aws_lambda_events;
 pub use error::ApiError;
+pub use jiff;
 pub use lambda_http;
 pub use serde_json;

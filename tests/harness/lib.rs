@@ -433,6 +433,61 @@ impl Stack {
         store
     }
 
+    /// A store open with the small menu, its owner, a staff member and a customer, named after `n`:
+    /// (store, owner token, staff token, customer token).
+    pub async fn staffed_store(&self, n: &str) -> (String, String, String, String) {
+        let (_, owner, _) = self
+            .account(&format!("owner-{n}@example.com"), "OWNER")
+            .await;
+        let (staff_id, staff, _) = self
+            .account(&format!("staff-{n}@example.com"), "CUSTOMER")
+            .await;
+        let (_, customer, _) = self
+            .account(&format!("customer-{n}@example.com"), "CUSTOMER")
+            .await;
+        let store = self
+            .open_store_with_menu(&owner, serde_json::json!({}))
+            .await;
+        let added = self
+            .put(
+                &format!("/v1/stores/{store}/staff/{staff_id}"),
+                &serde_json::json!({}),
+                Some(&owner),
+            )
+            .await;
+        assert!(added.status.is_success(), "{:?}", added.body);
+        (store, owner, staff, customer)
+    }
+
+    /// An administrator's access token: an account made ADMIN behind the API, as an operator would.
+    pub async fn admin(&self, email: &str) -> String {
+        let (user_id, _, _) = self.account(email, "CUSTOMER").await;
+        aws_sdk_dynamodb::Client::new(&self.aws().await)
+            .update_item()
+            .table_name(TABLE)
+            .key(
+                "PK",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user_id}")),
+            )
+            .key(
+                "SK",
+                aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+            )
+            .update_expression("SET #role = :admin")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(
+                ":admin",
+                aws_sdk_dynamodb::types::AttributeValue::S("ADMIN".into()),
+            )
+            .send()
+            .await
+            .expect("make an admin");
+        self.login(email, PASSWORD).await.body["accessToken"]
+            .as_str()
+            .expect("admin token")
+            .to_owned()
+    }
+
     /// Places an order as the customer holding `token`, with a fresh idempotency key.
     pub async fn order(&self, token: &str, body: &Value) -> Reply {
         let key = format!("test-{}", uuid_like_counter_global());
@@ -548,6 +603,25 @@ impl Stack {
             }
             Err(err) => panic!("WebSocket connect failed: {err}"),
         }
+    }
+
+    /// Invokes function `name` (its template logical id) directly with `payload`; its result.
+    pub async fn invoke(&self, name: &str, payload: &Value) -> Value {
+        let url = format!(
+            "{}/__local/functions/{name}/invoke",
+            self.ws.replacen("ws://", "http://", 1)
+        );
+        let response = self
+            .http
+            .post(url)
+            .json(payload)
+            .send()
+            .await
+            .expect("invoke");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{name}: {status} {body}");
+        serde_json::from_str(&body).unwrap_or(Value::Null)
     }
 
     /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).

@@ -7,7 +7,9 @@
 //!   `POST /@connections/{id}` sends the body to that client, `DELETE` closes it, `GET` describes it;
 //!   an unknown connection answers 410 `GoneException`, as API Gateway does.
 //! - `POST /__local/functions/{name}/stop` and `…/start` take a function down and bring it back (its
-//!   instances are killed; invocations fail meanwhile), for testing what a crash does.
+//!   instances are killed; invocations fail meanwhile), for testing what a crash does;
+//!   `POST /__local/functions/{name}/invoke` invokes it with the request's body, as
+//!   `aws lambda invoke` would, and answers with its result (502 with the error if it failed).
 //! - `POST /__local/faults` with `{"refuse": [..], "hang": [..]}` makes posts whose body contains one
 //!   of the strings fail: `refuse` at once with a 500, `hang` only once the faults are replaced (and
 //!   then with a 500, undelivered) — a poster that dies meanwhile has delivered nothing.
@@ -136,6 +138,16 @@ impl WebSocketApi {
             return Ok(self.manage(&method, &id, body).await);
         }
         Ok(match (method, segments.as_slice()) {
+            (Method::POST, ["__local", "functions", name, "invoke"]) => {
+                let name = name.to_string();
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                self.invoke(&name, body).await
+            }
             (Method::POST, ["__local", "functions", name, action]) => {
                 self.control(name, action).await
             }
@@ -199,6 +211,33 @@ impl WebSocketApi {
                 }),
             ),
             _ => plain(StatusCode::METHOD_NOT_ALLOWED, ""),
+        }
+    }
+
+    async fn invoke(&self, name: &str, payload: Bytes) -> Response<Full<Bytes>> {
+        let Some(function) = self.runtime.functions.iter().find(|f| f.spec.name == name) else {
+            return plain(StatusCode::NOT_FOUND, "no such function");
+        };
+        let outcome = self
+            .runtime
+            .invoke(
+                function,
+                payload,
+                uuid::Uuid::new_v4().to_string(),
+                String::new(),
+            )
+            .await;
+        match outcome {
+            Outcome::Response(body) => {
+                let mut response = Response::new(Full::new(body));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+            Outcome::Failed(reason) => plain(StatusCode::BAD_GATEWAY, &reason),
+            Outcome::TimedOut => plain(StatusCode::GATEWAY_TIMEOUT, "timed out"),
         }
     }
 

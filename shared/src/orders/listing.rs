@@ -1,20 +1,16 @@
 //! Order listings: a store's board and a customer's history, newest first, each one query on an
 //! index, paged with opaque cursors.
 //!
-//! A cursor is the query's last key sealed with the field-encryption envelope (`crate::crypto`) at a
-//! location named after the listing (the store and status, or the customer): a client can neither
-//! read it, forge it, nor replay it against another listing.
+//! Cursors are sealed per listing (see [`crate::paging`]).
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::Select;
 use serde::{Deserialize, Serialize};
 
 use super::status::{Bucket, Status};
 use super::{OrderRecord, OrderView};
 use crate::app::App;
-use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
+use crate::paging;
 use crate::storage::{Db, StorageError, from_item, s};
 
 pub const DEFAULT_LIMIT: u32 = 20;
@@ -61,75 +57,6 @@ pub async fn count_active(db: &Db, store_id: &str) -> Result<u64, StorageError> 
     }
 }
 
-fn limit_of(request: &PageRequest) -> Result<i32, ApiError> {
-    match request.limit.unwrap_or(DEFAULT_LIMIT) {
-        limit @ 1..=MAX_LIMIT => Ok(limit as i32),
-        _ => Err(ApiError::validation("limit", "between 1 and 100")),
-    }
-}
-
-fn cursor_location<'a>(db: &'a Db, scope: &'a str) -> Location<'a> {
-    Location {
-        table: db.table(),
-        pk: scope,
-        sk: "CURSOR",
-        field: "cursor",
-    }
-}
-
-fn invalid_cursor() -> ApiError {
-    ApiError::validation("cursor", "not a cursor of this listing")
-}
-
-async fn open_cursor(
-    app: &App,
-    scope: &str,
-    cursor: Option<&str>,
-) -> Result<Option<HashMap<String, AttributeValue>>, ApiError> {
-    let Some(cursor) = cursor else {
-        return Ok(None);
-    };
-    let sealed =
-        Sealed::from_stored(&format!("{}{cursor}", Sealed::PREFIX)).ok_or_else(invalid_cursor)?;
-    let json = app
-        .crypto
-        .open(&cursor_location(&app.db, scope), &sealed)
-        .await
-        .map_err(|_| invalid_cursor())?;
-    let key: HashMap<String, String> =
-        serde_json::from_slice(&json).map_err(|_| invalid_cursor())?;
-    Ok(Some(
-        key.into_iter()
-            .map(|(k, v)| (k, AttributeValue::S(v)))
-            .collect(),
-    ))
-}
-
-async fn seal_cursor(
-    app: &App,
-    scope: &str,
-    key: Option<HashMap<String, AttributeValue>>,
-) -> Result<Option<String>, ApiError> {
-    let Some(key) = key else { return Ok(None) };
-    let plain: HashMap<String, String> = key
-        .into_iter()
-        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k, s.clone())))
-        .collect();
-    let json = serde_json::to_vec(&plain).map_err(ApiError::internal)?;
-    let sealed = app
-        .crypto
-        .seal(&cursor_location(&app.db, scope), &json)
-        .await?;
-    Ok(sealed.as_str().strip_prefix(Sealed::PREFIX).map(|c| {
-        // URL-safe, so it travels in a query string untouched.
-        c.replace('+', "-").replace('/', "_")
-    }))
-}
-
-fn unmangle(cursor: &str) -> String {
-    cursor.replace('-', "+").replace('_', "/")
-}
-
 struct Query<'a> {
     index: &'static str,
     partition: (&'static str, String),
@@ -139,9 +66,8 @@ struct Query<'a> {
 }
 
 async fn run(app: &App, query: Query<'_>, page: &PageRequest) -> Result<Page, ApiError> {
-    let limit = limit_of(page)?;
-    let cursor = page.cursor.as_deref().map(unmangle);
-    let start = open_cursor(app, query.scope, cursor.as_deref()).await?;
+    let limit = paging::limit(page.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let start = paging::open_cursor(app, query.scope, page.cursor.as_deref()).await?;
     let (pk_name, pk_value) = &query.partition;
     let mut condition = format!("{pk_name} = :pk");
     let mut request = app
@@ -176,7 +102,7 @@ async fn run(app: &App, query: Query<'_>, page: &PageRequest) -> Result<Page, Ap
     }
     Ok(Page {
         orders,
-        next_cursor: seal_cursor(app, query.scope, out.last_evaluated_key).await?,
+        next_cursor: paging::seal_cursor(app, query.scope, out.last_evaluated_key).await?,
     })
 }
 

@@ -1,0 +1,17 @@
+//! The audit consumer (SQS): every event becomes an append-only audit record, once.
+
+use shared::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::lambda_http::Error;
+use shared::{ApiError, App, audit, consumer, job};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    job::serve(handler).await
+}
+
+async fn handler(app: &'static App, batch: SqsEvent) -> Result<SqsBatchResponse, ApiError> {
+    Ok(consumer::process(app, "audit", batch, |event| async move {
+        audit::record_actions(app, &event)
+    })
+    .await)
+}

@@ -1,0 +1,474 @@
+//! The audit trail: every event becomes an append-only record of who did what to what, and when.
+//!
+//! Records live in monthly partitions (`AUDIT#<yyyy-mm>` / `<time>#<eventId>`, by the event's UTC
+//! time); a store's records are also on GSI1 (`AUDIT#STORE#<storeId>`), for its owner. They are kept
+//! as Korean law asks of each kind — records of orders, payments and refunds five years (전자상거래법
+//! §6), sign-in records one year (개인정보 안전성 확보조치 기준 §8; 400 days here) — and then TTL removes
+//! them. Each month is also archived to S3 as gzip-compressed JSON Lines, once.
+
+use std::io::Write;
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::events::{Event, EventActor};
+use crate::orders::status::Status;
+use crate::paging;
+use crate::storage::{StorageError, from_item, s};
+
+/// Five years and a day for leap years.
+pub const COMMERCE_RETENTION_SECONDS: i64 = (5 * 365 + 2) * 24 * 3600;
+/// Sign-in records: at least a year; 400 days leaves a margin.
+pub const SIGN_IN_RETENTION_SECONDS: i64 = 400 * 24 * 3600;
+
+// What the law asks is the floor: a shorter retention must not compile.
+const _: () = assert!(COMMERCE_RETENTION_SECONDS >= 5 * 365 * 24 * 3600);
+const _: () = assert!(SIGN_IN_RETENTION_SECONDS >= 365 * 24 * 3600);
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    pub event_id: String,
+    /// The event's type: `order.accepted`, `user.signed_in`, …
+    pub action: String,
+    pub actor: EventActor,
+    /// What was acted on: `ORDER#<id>`, `USER#<id>`, `EMAIL#<blind index>`.
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Status>,
+    /// Money moved by the action (a refund), in KRW.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    pub at: String,
+    pub expires_at: i64,
+}
+
+/// What a client sees of a record (no keys).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    pub event_id: String,
+    pub action: String,
+    pub actor: EventActor,
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    pub at: String,
+}
+
+impl AuditRecord {
+    pub fn of(event: &Event) -> Result<Self, ApiError> {
+        let at: jiff::Timestamp = event
+            .at
+            .parse()
+            .map_err(|_| ApiError::validation("at", "not an RFC 3339 time"))?;
+        let sort = format!("{at}#{}", event.event_id);
+        let (target, store_id, before, after, amount, retention) = match (&event.order, &event.user)
+        {
+            (Some(order), _) => (
+                format!("ORDER#{}", order.order_id),
+                Some(order.store_id.clone()),
+                order.from,
+                Some(order.status),
+                order.refund.as_ref().map(|r| r.amount),
+                COMMERCE_RETENTION_SECONDS,
+            ),
+            (None, Some(user)) => (
+                user.subject.clone(),
+                None,
+                None,
+                None,
+                None,
+                SIGN_IN_RETENTION_SECONDS,
+            ),
+            (None, None) => return Err(ApiError::validation("event", "neither order nor user")),
+        };
+        Ok(Self {
+            pk: month_pk(&month_of(at)),
+            gsi1pk: store_id.as_ref().map(|id| format!("AUDIT#STORE#{id}")),
+            gsi1sk: store_id.as_ref().map(|_| sort.clone()),
+            sk: sort,
+            event_id: event.event_id.clone(),
+            action: event.kind.name().to_owned(),
+            actor: event.actor.clone(),
+            target,
+            store_id,
+            before,
+            after,
+            amount,
+            request_id: event.request_id.clone(),
+            source_ip: event.user.as_ref().and_then(|u| u.source_ip.clone()),
+            at: at.to_string(),
+            expires_at: at.as_second() + retention,
+        })
+    }
+
+    pub fn view(self) -> AuditView {
+        AuditView {
+            event_id: self.event_id,
+            action: self.action,
+            actor: self.actor,
+            target: self.target,
+            store_id: self.store_id,
+            before: self.before,
+            after: self.after,
+            amount: self.amount,
+            request_id: self.request_id,
+            source_ip: self.source_ip,
+            at: self.at,
+        }
+    }
+}
+
+/// `yyyy-mm` of an instant, in UTC.
+pub fn month_of(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m").to_string()
+}
+
+fn month_pk(month: &str) -> String {
+    format!("AUDIT#{month}")
+}
+
+/// A `yyyy-mm` month, checked.
+pub fn parse_month(month: &str) -> Result<jiff::civil::Date, ApiError> {
+    jiff::civil::Date::strptime("%Y-%m-%d", format!("{month}-01"))
+        .ok()
+        .filter(|_| month.len() == 7)
+        .ok_or_else(|| ApiError::validation("month", "a month as YYYY-MM"))
+}
+
+/// The audit consumer's work for one event: append its record. Appending twice is impossible (the
+/// key is the event's), and the consumer's processed-event record makes a repeat a no-op anyway.
+pub fn record_actions(app: &App, event: &Event) -> Result<Vec<TransactWriteItem>, ApiError> {
+    Ok(vec![app.db.put_new(&AuditRecord::of(event)?)?])
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub records: Vec<AuditView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A store's trail, newest first (`GET /v1/stores/{storeId}/audit`; the caller is checked by the
+/// route).
+pub async fn for_store(
+    app: &App,
+    store_id: &str,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<AuditPage, ApiError> {
+    let scope = format!("AUDITLIST#STORE#{store_id}");
+    let (records, next_cursor) = page(
+        app,
+        &scope,
+        Some("GSI1"),
+        ("GSI1PK", format!("AUDIT#STORE#{store_id}")),
+        limit,
+        cursor,
+    )
+    .await?;
+    Ok(AuditPage {
+        records,
+        month: None,
+        next_cursor,
+    })
+}
+
+/// Everything in one month, newest first (`GET /v1/admin/audit?month=…`).
+pub async fn for_month(
+    app: &App,
+    month: &str,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<AuditPage, ApiError> {
+    parse_month(month)?;
+    let scope = format!("AUDITLIST#MONTH#{month}");
+    let (records, next_cursor) =
+        page(app, &scope, None, ("PK", month_pk(month)), limit, cursor).await?;
+    Ok(AuditPage {
+        records,
+        month: Some(month.to_owned()),
+        next_cursor,
+    })
+}
+
+async fn page(
+    app: &App,
+    scope: &str,
+    index: Option<&str>,
+    (key, value): (&str, String),
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<(Vec<AuditView>, Option<String>), ApiError> {
+    let limit = paging::limit(limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let start = paging::open_cursor(app, scope, cursor).await?;
+    let out = app
+        .db
+        .client()
+        .query()
+        .table_name(app.db.table())
+        .set_index_name(index.map(String::from))
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", key)
+        .expression_attribute_values(":pk", s(value))
+        .scan_index_forward(false)
+        .limit(limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(StorageError::from_sdk)?;
+    let records = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| from_item::<AuditRecord>(item).map(AuditRecord::view))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = paging::seal_cursor(app, scope, out.last_evaluated_key).await?;
+    Ok((records, next))
+}
+
+/// `ARCHIVE#AUDIT` / `<month>`: the month's archive exists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchiveRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    key: String,
+    records: u64,
+    archived_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Archived {
+    pub month: String,
+    pub key: String,
+    pub records: u64,
+    /// False when the month had been archived before: nothing was written.
+    pub written: bool,
+}
+
+/// Where a month's archive goes: date-partitioned, for Athena or a lifecycle rule.
+pub fn archive_key(month: &str) -> String {
+    let (year, mm) = month.split_at(4);
+    format!(
+        "audit/year={year}/month={}/audit-{month}.jsonl.gz",
+        &mm[1..]
+    )
+}
+
+/// Archives `month` to `bucket` once: every record of the month, oldest first, one JSON object a
+/// line, gzip-compressed. A month already archived is left as it is.
+pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, ApiError> {
+    parse_month(month)?;
+    let db = &app.db;
+    let key = archive_key(month);
+    if let Some(done) = db.get::<ArchiveRecord>("ARCHIVE#AUDIT", month).await? {
+        return Ok(Archived {
+            month: month.to_owned(),
+            key: done.key,
+            records: done.records,
+            written: false,
+        });
+    }
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut records = 0u64;
+    let mut pages = db
+        .client()
+        .query()
+        .table_name(db.table())
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", s(month_pk(month)))
+        .consistent_read(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for item in page
+            .map_err(StorageError::from_sdk)?
+            .items
+            .unwrap_or_default()
+        {
+            let record: AuditRecord = from_item(item)?;
+            let line = serde_json::to_string(&record.view()).map_err(ApiError::internal)?;
+            writeln!(gzip, "{line}").map_err(ApiError::internal)?;
+            records += 1;
+        }
+    }
+    let body = gzip.finish().map_err(ApiError::internal)?;
+    app.images
+        .client
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .content_type("application/x-ndjson")
+        .content_encoding("gzip")
+        .body(body.into())
+        .send()
+        .await
+        .map_err(|e| ApiError::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    // Written after the object: a crash in between rewrites the same object next time.
+    let done = ArchiveRecord {
+        pk: "ARCHIVE#AUDIT".to_owned(),
+        sk: month.to_owned(),
+        key: key.clone(),
+        records,
+        archived_at: jiff::Timestamp::now().to_string(),
+    };
+    match db.put_if_absent(&done).await {
+        Ok(()) | Err(StorageError::ConditionFailed) => {}
+        Err(err) => return Err(err.into()),
+    }
+    Ok(Archived {
+        month: month.to_owned(),
+        key,
+        records,
+        written: true,
+    })
+}
+
+/// The month a scheduled run archives: the previous one, once a day of the new month has passed for
+/// late events.
+pub fn month_due(now: jiff::Timestamp) -> Option<String> {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    if today.day() < 2 {
+        return None;
+    }
+    let previous = today.first_of_month().yesterday().ok()?;
+    Some(previous.strftime("%Y-%m").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{ActorKind, EventType, OrderFacts, RefundFacts, UserFacts};
+
+    fn order_event(kind: EventType) -> Event {
+        Event {
+            event_id: "ord_1.v3".into(),
+            kind,
+            version: 1,
+            at: "2026-11-30T15:30:00Z".into(),
+            actor: EventActor {
+                kind: ActorKind::Store,
+                id: Some("u-staff".into()),
+            },
+            request_id: Some("req-9".into()),
+            trace_id: None,
+            order: Some(OrderFacts {
+                order_id: "ord_1".into(),
+                store_id: "st_1".into(),
+                customer_id: "u-c".into(),
+                from: Some(Status::Paid),
+                status: Status::Accepted,
+                order_version: 3,
+                total: 9000,
+                order_name: "Latte".into(),
+                created_at: "2026-11-30T15:00:00Z".into(),
+                lines: vec![],
+                eta_at: None,
+                reason: None,
+                refund: Some(RefundFacts {
+                    refund_id: "r".into(),
+                    amount: 1000,
+                }),
+            }),
+            user: None,
+        }
+    }
+
+    #[test]
+    fn order_records_are_kept_five_years_in_their_utc_month_and_on_the_store() {
+        let record = AuditRecord::of(&order_event(EventType::OrderAccepted)).unwrap();
+        assert_eq!(record.pk, "AUDIT#2026-11");
+        assert_eq!(record.sk, "2026-11-30T15:30:00Z#ord_1.v3");
+        assert_eq!(record.gsi1pk.as_deref(), Some("AUDIT#STORE#st_1"));
+        assert_eq!(record.target, "ORDER#ord_1");
+        assert_eq!(
+            (record.before, record.after),
+            (Some(Status::Paid), Some(Status::Accepted))
+        );
+        assert_eq!(record.amount, Some(1000));
+        let at: jiff::Timestamp = "2026-11-30T15:30:00Z".parse().unwrap();
+        assert_eq!(
+            record.expires_at - at.as_second(),
+            COMMERCE_RETENTION_SECONDS
+        );
+    }
+
+    #[test]
+    fn sign_in_records_are_kept_at_least_a_year_and_off_the_store() {
+        let mut event = order_event(EventType::UserSignedIn);
+        event.order = None;
+        event.user = Some(UserFacts {
+            subject: "USER#u1".into(),
+            source_ip: Some("203.0.113.9".into()),
+        });
+        let record = AuditRecord::of(&event).unwrap();
+        assert_eq!(record.gsi1pk, None);
+        assert_eq!(record.target, "USER#u1");
+        assert_eq!(record.source_ip.as_deref(), Some("203.0.113.9"));
+        let at: jiff::Timestamp = "2026-11-30T15:30:00Z".parse().unwrap();
+        assert_eq!(
+            record.expires_at - at.as_second(),
+            SIGN_IN_RETENTION_SECONDS
+        );
+    }
+
+    #[test]
+    fn archives_are_date_partitioned_and_due_after_the_month() {
+        assert_eq!(
+            archive_key("2026-11"),
+            "audit/year=2026/month=11/audit-2026-11.jsonl.gz"
+        );
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(month_due(at("2026-12-01T12:00:00Z")), None);
+        assert_eq!(
+            month_due(at("2026-12-02T00:00:00Z")).as_deref(),
+            Some("2026-11")
+        );
+        assert_eq!(
+            month_due(at("2027-01-05T00:00:00Z")).as_deref(),
+            Some("2026-12")
+        );
+        assert!(parse_month("2026-13").is_err());
+        assert!(parse_month("2026-1").is_err());
+        assert!(parse_month("2026-02").is_ok());
+    }
+}

@@ -1,0 +1,612 @@
+//! The audit trail and sales reports, fed by real events through the local stack's queues: counted
+//! once however often delivered, equal to what was sold, readable only by those allowed.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use e2e::{Stack, StatusCode};
+use serde_json::{Value, json};
+
+fn latte(quantity: u32) -> Value {
+    json!({"itemId": "latte", "quantity": quantity, "options": []})
+}
+
+fn kimbap(size: &str) -> Value {
+    json!({"itemId": "kimbap", "quantity": 1,
+           "options": [{"groupId": "size", "valueIds": [size]}, {"groupId": "toppings", "valueIds": []}]})
+}
+
+/// A placed order: (id, total, lines as (itemId, quantity, lineTotal)).
+async fn place(
+    stack: &Stack,
+    customer: &str,
+    store: &str,
+    items: Value,
+) -> (String, i64, Vec<(String, u64, i64)>) {
+    let reply = stack
+        .order(
+            customer,
+            &json!({"storeId": store, "items": items, "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    let lines = reply.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["itemId"].as_str().unwrap().to_owned(),
+                l["quantity"].as_u64().unwrap(),
+                l["lineTotal"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    (
+        reply.body["orderId"].as_str().unwrap().to_owned(),
+        reply.body["total"].as_i64().unwrap(),
+        lines,
+    )
+}
+
+async fn pay(stack: &Stack, customer: &str, order: &str, total: i64) {
+    let reply = stack
+        .post(
+            "/v1/payments/confirm",
+            &json!({"orderId": order, "paymentKey": format!("tpk_{order}"), "amount": total}),
+            Some(customer),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+}
+
+async fn report(stack: &Stack, token: &str, store: &str, date: &str) -> Value {
+    let reply = stack
+        .get(
+            &format!("/v1/stores/{store}/reports/daily?date={date}"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.body
+}
+
+/// The report once `ready` holds of it (the consumers run a moment after the API answers).
+async fn settled_report(
+    stack: &Stack,
+    token: &str,
+    store: &str,
+    date: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = report(stack, token, store, date).await;
+        if ready(&body) || Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn seoul_today() -> String {
+    jiff::Timestamp::now()
+        .in_tz("Asia/Seoul")
+        .unwrap()
+        .date()
+        .to_string()
+}
+
+/// The event items of the table of one type, as the queues carry them.
+async fn events_of(stack: &Stack, kind: &str) -> Vec<Value> {
+    stack
+        .scan()
+        .await
+        .iter()
+        .filter(|i| {
+            i.get("entity")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|e| e == "EVENT")
+        })
+        .filter(|i| {
+            i.get("eventType")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|t| t == kind)
+        })
+        .map(|i| serde_json::from_str(i["body"].as_s().unwrap()).unwrap())
+        .collect()
+}
+
+async fn send(stack: &Stack, queue: &str, events: &[Value]) {
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(format!("ordersync-local-{queue}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    for event in events {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(event.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn audit_records(stack: &Stack) -> usize {
+    stack
+        .scan()
+        .await
+        .iter()
+        .filter(|i| i["PK"].as_s().unwrap().starts_with("AUDIT#"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_day_of_sales_is_what_was_sold_counted_once() {
+    let stack = Stack::start();
+    let (store, owner, staff, customer) = stack.staffed_store("rep").await;
+    let today = seoul_today();
+
+    // The day: three paid orders, one of them rejected (refunded in full), one refunded in part;
+    // one order abandoned unpaid.
+    let mut truth_items: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+    let (mut orders, mut gross) = (0, 0);
+    let mut paid = Vec::new();
+    for items in [
+        json!([latte(2)]),
+        json!([kimbap("large"), latte(1)]),
+        json!([kimbap("regular")]),
+    ] {
+        let (order, total, lines) = place(&stack, &customer, &store, items).await;
+        pay(&stack, &customer, &order, total).await;
+        orders += 1;
+        gross += total;
+        for (item, quantity, amount) in lines {
+            let entry = truth_items.entry(item).or_default();
+            entry.0 += quantity;
+            entry.1 += amount;
+        }
+        paid.push((order, total));
+    }
+    let (rejected, rejected_total) = paid[2].clone();
+    let moved = stack
+        .post(
+            &format!("/v1/orders/{rejected}/status"),
+            &json!({"to": "REJECTED", "reason": "TOO_BUSY"}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    let partial = stack
+        .send(
+            stack
+                .http()
+                .post(stack.url(&format!("/v1/orders/{}/refunds", paid[0].0)))
+                .bearer_auth(&owner)
+                .header("idempotency-key", "refund-rep-1")
+                .json(&json!({"amount": 1000, "reason": "cold latte"})),
+        )
+        .await;
+    assert_eq!(partial.status, StatusCode::CREATED, "{:?}", partial.body);
+    let (abandoned, abandoned_total, _) = place(&stack, &customer, &store, json!([latte(1)])).await;
+    let canceled = stack
+        .post(
+            &format!("/v1/orders/{abandoned}/status"),
+            &json!({"to": "CANCELED"}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(canceled.status, StatusCode::OK, "{:?}", canceled.body);
+    let refunds = rejected_total + 1000;
+
+    let day = settled_report(&stack, &staff, &store, &today, |r| {
+        r["refundCount"] == 2 && r["lostSales"]["canceled"]["orders"] == 1
+    })
+    .await;
+    let check = |day: &Value| {
+        assert_eq!(day["timeZone"], "Asia/Seoul");
+        assert_eq!(day["orders"], orders, "{day}");
+        assert_eq!(day["grossSales"], gross);
+        assert_eq!(day["refunds"], refunds);
+        assert_eq!(day["refundCount"], 2);
+        assert_eq!(day["netSales"], gross - refunds);
+        assert_eq!(
+            day["lostSales"]["rejected"],
+            json!({"orders": 1, "amount": rejected_total})
+        );
+        assert_eq!(
+            day["lostSales"]["canceled"],
+            json!({"orders": 1, "amount": abandoned_total})
+        );
+        assert_eq!(day["lostSales"]["total"], rejected_total + abandoned_total);
+        let by_hour: Vec<u64> = day["ordersByHour"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_u64().unwrap())
+            .collect();
+        assert_eq!(by_hour.len(), 24);
+        assert_eq!(by_hour.iter().sum::<u64>(), orders);
+        let items: BTreeMap<String, (u64, i64)> = day["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["itemId"].as_str().unwrap().to_owned(),
+                    (i["count"].as_u64().unwrap(), i["revenue"].as_i64().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(items, truth_items);
+    };
+    check(&day);
+
+    // Every event of the day delivered again, to both consumers: nothing counts twice.
+    let mut again = Vec::new();
+    for kind in [
+        "order.paid",
+        "order.refunded",
+        "order.rejected",
+        "order.canceled",
+    ] {
+        again.extend(events_of(&stack, kind).await);
+    }
+    assert!(again.len() >= 6);
+    let audit_before = audit_records(&stack).await;
+    send(&stack, "AnalyticsQueue", &again).await;
+    send(&stack, "AuditQueue", &again).await;
+    let wanted = format!("\"MessagesDuplicate\":{}", again.len());
+    let mut duplicates = 0.0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while duplicates < 2.0 * again.len() as f64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        duplicates = stack
+            .logs()
+            .lines()
+            .filter_map(|l| l.split_once("] ").map(|(_, json)| json))
+            .filter_map(|json| serde_json::from_str::<Value>(json).ok())
+            .filter_map(|doc| doc["MessagesDuplicate"].as_f64())
+            .sum();
+    }
+    assert!(
+        duplicates >= 2.0 * again.len() as f64,
+        "{wanted}: {duplicates}"
+    );
+    check(&report(&stack, &staff, &store, &today).await);
+    assert_eq!(
+        audit_records(&stack).await,
+        audit_before,
+        "an audit record was appended twice"
+    );
+
+    // Top items of the day, ranked by revenue, as the ground truth ranks them.
+    let mut ranking: Vec<(String, (u64, i64))> = truth_items.into_iter().collect();
+    ranking.sort_by(|a, b| {
+        b.1.1
+            .cmp(&a.1.1)
+            .then(b.1.0.cmp(&a.1.0))
+            .then(a.0.cmp(&b.0))
+    });
+    let top = stack
+        .get(
+            &format!("/v1/stores/{store}/reports/top-items?from={today}&to={today}&limit=1"),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(top.status, StatusCode::OK, "{:?}", top.body);
+    assert_eq!(top.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(top.body["items"][0]["itemId"], ranking[0].0.as_str());
+    assert_eq!(top.body["items"][0]["revenue"], ranking[0].1.1);
+    let all = stack
+        .get(
+            &format!("/v1/stores/{store}/reports/top-items?from={today}&to={today}"),
+            Some(&owner),
+        )
+        .await;
+    let ids: Vec<&str> = all.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ranking.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()
+    );
+
+    // Bad ranges are refused; other stores' people see nothing.
+    for query in [
+        "from=2026-11-02&to=2026-11-01",
+        "from=2026-01-01&to=2026-06-01",
+        "from=2026-11-01&to=2026-11-02&limit=0",
+        "from=yesterday&to=2026-11-01",
+    ] {
+        let refused = stack
+            .get(
+                &format!("/v1/stores/{store}/reports/top-items?{query}"),
+                Some(&owner),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {:?}",
+            refused.body
+        );
+    }
+    let (_, stranger, _) = stack.account("rep-stranger@example.com", "OWNER").await;
+    let foreign = stack
+        .get(
+            &format!("/v1/stores/{store}/reports/daily?date={today}"),
+            Some(&stranger),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+
+    // The month as CSV, through a short-lived link, for the owner only.
+    let month = &today[..7];
+    let export_path = format!("/v1/stores/{store}/reports/export?month={month}");
+    assert_eq!(
+        stack
+            .post(&export_path, &json!({}), Some(&staff))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let export = stack.post(&export_path, &json!({}), Some(&owner)).await;
+    assert_eq!(export.status, StatusCode::CREATED, "{:?}", export.body);
+    let csv = stack
+        .http()
+        .get(export.body["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&today))
+        .expect("today's row");
+    assert_eq!(
+        row,
+        format!(
+            "{today},{orders},{gross},{refunds},{},{rejected_total},{abandoned_total},0,{}",
+            gross - refunds,
+            rejected_total + abandoned_total
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_business_day_turns_at_midnight_in_seoul() {
+    let stack = Stack::start();
+    let (store, owner, _staff, customer) = stack.staffed_store("midnight").await;
+    let (order, total, _) = place(&stack, &customer, &store, json!([latte(1)])).await;
+    pay(&stack, &customer, &order, total).await;
+    let today = seoul_today();
+    settled_report(&stack, &owner, &store, &today, |r| r["orders"] == 1).await;
+
+    // The same sale, as if paid a second before and at midnight in Seoul (15:00 UTC), and an order
+    // that expired at midnight: new events, so new counts.
+    let paid = events_of(&stack, "order.paid").await.remove(0);
+    let at = |event: &Value, id: &str, kind: &str, at: &str| {
+        let mut event = event.clone();
+        event["eventId"] = json!(id);
+        event["type"] = json!(kind);
+        event["at"] = json!(at);
+        event
+    };
+    send(
+        &stack,
+        "AnalyticsQueue",
+        &[
+            at(&paid, "late-1", "order.paid", "2026-10-31T14:59:59Z"),
+            at(&paid, "early-1", "order.paid", "2026-10-31T15:00:00Z"),
+            at(&paid, "expired-1", "order.expired", "2026-10-31T15:00:01Z"),
+        ],
+    )
+    .await;
+    let october = settled_report(&stack, &owner, &store, "2026-10-31", |r| r["orders"] == 1).await;
+    assert_eq!(october["orders"], 1);
+    assert_eq!(october["ordersByHour"][23], 1);
+    let november = settled_report(&stack, &owner, &store, "2026-11-01", |r| {
+        r["lostSales"]["expired"]["orders"] == 1
+    })
+    .await;
+    assert_eq!(november["orders"], 1);
+    assert_eq!(november["ordersByHour"][0], 1);
+    assert_eq!(november["grossSales"], total);
+    assert_eq!(
+        november["lostSales"]["expired"],
+        json!({"orders": 1, "amount": total})
+    );
+}
+
+#[tokio::test]
+async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
+    let stack = Stack::start();
+    let (store, owner, staff, customer) = stack.staffed_store("aud").await;
+    let (order, total, _) = place(&stack, &customer, &store, json!([latte(1)])).await;
+    pay(&stack, &customer, &order, total).await;
+    for body in [
+        json!({"to": "ACCEPTED", "etaMinutes": 5}),
+        json!({"to": "PREPARING"}),
+    ] {
+        let moved = stack
+            .post(&format!("/v1/orders/{order}/status"), &body, Some(&staff))
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    }
+    let trail = format!("/v1/stores/{store}/audit");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut records = Vec::new();
+    while records.len() < 4 && Instant::now() < deadline {
+        records = stack.get(&trail, Some(&owner)).await.body["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "order.preparing",
+            "order.accepted",
+            "order.paid",
+            "order.placed"
+        ],
+        "newest first"
+    );
+    let accepted = &records[1];
+    assert_eq!(accepted["target"], format!("ORDER#{order}"));
+    assert_eq!(
+        (accepted["before"].as_str(), accepted["after"].as_str()),
+        (Some("PAID"), Some("ACCEPTED"))
+    );
+    assert_eq!(accepted["actor"]["kind"], "STORE");
+    assert!(accepted["requestId"].is_string() && accepted["at"].is_string());
+
+    // Paged: two and two, no overlap.
+    let first = stack.get(&format!("{trail}?limit=2"), Some(&owner)).await;
+    let cursor = first.body["nextCursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second = stack
+        .get(&format!("{trail}?limit=2&cursor={cursor}"), Some(&owner))
+        .await;
+    let paged: Vec<&Value> = first.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second.body["records"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        paged
+            .iter()
+            .map(|r| r["eventId"].clone())
+            .collect::<Vec<_>>(),
+        records
+            .iter()
+            .map(|r| r["eventId"].clone())
+            .collect::<Vec<_>>()
+    );
+
+    // Only the owner (and admins) read it.
+    let (_, stranger, _) = stack.account("aud-stranger@example.com", "OWNER").await;
+    assert_eq!(
+        stack.get(&trail, Some(&stranger)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        stack.get(&trail, Some(&staff)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        stack.get("/v1/admin/audit", Some(&owner)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let admin = stack.admin("aud-admin@example.com").await;
+    let month = jiff::Timestamp::now().strftime("%Y-%m").to_string();
+    let everything = stack
+        .get(
+            &format!("/v1/admin/audit?month={month}&limit=200"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(everything.status, StatusCode::OK, "{:?}", everything.body);
+    let all = everything.body["records"].as_array().unwrap();
+    assert!(all.iter().any(|r| r["action"] == "user.signed_in"));
+    assert!(
+        all.iter().all(|r| !r.to_string().contains("@example.com")),
+        "no addresses in the trail"
+    );
+    assert_eq!(
+        stack
+            .get("/v1/admin/audit?month=2026-13", Some(&admin))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // The month's archive: written once, every record in it.
+    // (Later events — the admin's sign-in — may still be arriving: the archive holds at least these.)
+    let stored: Vec<String> = stack
+        .scan()
+        .await
+        .iter()
+        .filter(|i| i["PK"].as_s().unwrap() == &format!("AUDIT#{month}"))
+        .map(|i| i["eventId"].as_s().unwrap().clone())
+        .collect();
+    let archived = stack
+        .invoke("AuditArchiveFunction", &json!({"month": month}))
+        .await;
+    assert_eq!(archived["written"], true, "{archived}");
+    assert!(archived["records"].as_u64().unwrap() >= stored.len() as u64);
+    let again = stack
+        .invoke("AuditArchiveFunction", &json!({"month": month}))
+        .await;
+    assert_eq!(again["written"], false);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&stack.aws().await)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = "ordersync-local-auditarchivebucket";
+    // (The daily schedule, every second here, archives last month meanwhile: another object.)
+    let prefix = format!("audit/year={}/month={}/", &month[..4], &month[5..]);
+    let listed = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    let versions = listed.versions();
+    assert_eq!(versions.len(), 1, "one object, one version");
+    let key = versions[0].key().unwrap();
+    assert_eq!(
+        key,
+        format!(
+            "audit/year={}/month={}/audit-{month}.jsonl.gz",
+            &month[..4],
+            &month[5..]
+        )
+    );
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, archived["records"].as_u64().unwrap());
+    for id in &stored {
+        assert!(
+            lines.iter().any(|l| l["eventId"] == id.as_str()),
+            "{id} not archived"
+        );
+    }
+    assert!(lines.iter().any(|l| l["eventId"] == records[0]["eventId"]));
+}
