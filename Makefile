@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are their parts.
-.PHONY: bootstrap build dev test lint check
+.PHONY: bootstrap build dev test lint check bench
 
 # moto's server, cfn-lint and cargo-lambda, in ./.venv (no-op when already installed).
 bootstrap:
@@ -18,6 +18,15 @@ dev: bootstrap build
 # Everything the tests need, then every test (unit, template, end-to-end through the local runner).
 test: bootstrap build
 	cargo test --workspace
+
+# Release binaries (the deployment profile), then sizes, cold starts next to a hello-world, handler
+# times, peak memory, our CPU per request and AWS calls per order (see docs/PERFORMANCE.md).
+# Never part of `make test`: timings do not gate anything.
+STARTS ?= 20
+REQUESTS ?= 1000
+bench: bootstrap
+	cargo build --release --workspace --bins
+	./target/release/ordersync-bench --starts $(STARTS) --requests $(REQUESTS)
 
 lint: bootstrap
 	cargo fmt --all -- --check

@@ -12,7 +12,9 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
-/// Emits a span (see `telemetry::span`) for every AWS call a client makes, with its duration.
+/// Emits a span (see `telemetry::span`) for every AWS call a client makes, with its duration, the
+/// size of its request and, for DynamoDB transactions, how many items it writes — what a benchmark
+/// needs to price the call.
 #[derive(Debug, Clone, Default)]
 pub struct SpanRecorder;
 
@@ -23,6 +25,16 @@ impl aws_smithy_types::config_bag::Storable for CallStarted {
     type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
 }
 
+#[derive(Debug, Clone, Copy)]
+struct CallShape {
+    request_bytes: usize,
+    items: usize,
+}
+
+impl aws_smithy_types::config_bag::Storable for CallShape {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
 impl Intercept for SpanRecorder {
     fn name(&self) -> &'static str {
         "SpanRecorder"
@@ -30,12 +42,41 @@ impl Intercept for SpanRecorder {
 
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         cfg.interceptor_state()
             .store_put(CallStarted(std::time::Instant::now()));
+        let items = context
+            .input()
+            .downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>()
+            .map(|input| input.transact_items().len())
+            .unwrap_or(1);
+        cfg.interceptor_state().store_put(CallShape {
+            request_bytes: 0,
+            items,
+        });
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request_bytes = context
+            .request()
+            .body()
+            .bytes()
+            .map(<[u8]>::len)
+            .unwrap_or(0);
+        let items = cfg.load::<CallShape>().map(|s| s.items).unwrap_or(1);
+        cfg.interceptor_state().store_put(CallShape {
+            request_bytes,
+            items,
+        });
         Ok(())
     }
 
@@ -48,7 +89,18 @@ impl Intercept for SpanRecorder {
         if let (Some(started), Some(meta)) = (cfg.load::<CallStarted>(), cfg.load::<Metadata>()) {
             let ok = context.output_or_error().is_some_and(|r| r.is_ok());
             let name = format!("{}.{}", meta.service().to_lowercase(), meta.name());
-            crate::telemetry::span("aws", &name, started.0.elapsed(), ok);
+            let shape = cfg.load::<CallShape>().copied().unwrap_or(CallShape {
+                request_bytes: 0,
+                items: 1,
+            });
+            crate::telemetry::span_sized(
+                "aws",
+                &name,
+                started.0.elapsed(),
+                ok,
+                shape.request_bytes,
+                shape.items,
+            );
         }
         Ok(())
     }

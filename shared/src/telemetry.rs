@@ -124,6 +124,31 @@ pub fn current_ids() -> (String, String) {
     ids
 }
 
+/// [`span`] of an AWS call, with its request size and the items it writes (benchmarks price calls
+/// from them).
+pub fn span_sized(
+    kind: &'static str,
+    name: &str,
+    duration: std::time::Duration,
+    ok: bool,
+    request_bytes: usize,
+    items: usize,
+) {
+    let mut trace_id = String::new();
+    with_scope(|r| trace_id = r.trace_id.clone());
+    tracing::debug!(
+        target: "spans",
+        kind,
+        span = name,
+        duration_ms = duration.as_secs_f64() * 1e3,
+        ok,
+        request_bytes,
+        items,
+        trace_id = %trace_id,
+        "span"
+    );
+}
+
 /// The authenticated caller, for the request's log line.
 pub fn set_user(user_id: &str) {
     with_scope(|r| r.user_id = Some(user_id.to_owned()));

@@ -1,0 +1,776 @@
+//! `make bench`: what OrderSync costs to start, to run and to bill, measured on this machine.
+//!
+//! 1. Every function binary (and a hello-world `lambda_runtime` binary built in the same run): its
+//!    size; its cold init — process start until it asks a Lambda Runtime API on loopback for its
+//!    first event — as the median of `--starts` starts; its first and warm handler time for the
+//!    sample event in `events/` (with a real token and store); its peak RSS.
+//! 2. Our own CPU per request over `--requests` warm requests through the local stack for sign-in,
+//!    menu read, order create, payment confirm and status move: the user + system CPU time the
+//!    function's process accrued, divided by the requests. Time spent waiting for DynamoDB, KMS or
+//!    Toss is not CPU time — the process sleeps in epoll — so backend latency is excluded by
+//!    construction.
+//! 3. One order's whole life (sign-in → menu → create → confirm → accept → preparing → ready →
+//!    complete, and what the consumers do with its events): Lambda invocations and their durations,
+//!    AWS calls by operation (from the functions' spans), and the cost of a million such orders.
+//!
+//! Results are printed and written to `target/bench/results.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+const PASSWORD: &str = "bench password 1234";
+
+struct Args {
+    starts: usize,
+    requests: usize,
+    bin_dir: PathBuf,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        starts: 20,
+        requests: 1000,
+        bin_dir: PathBuf::from("target/release"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--starts" => args.starts = value.parse().unwrap_or(20),
+            "--requests" => args.requests = value.parse().unwrap_or(1000),
+            "--bin-dir" => args.bin_dir = PathBuf::from(value),
+            other => {
+                eprintln!(
+                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] ({other}?)"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    args
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let out = PathBuf::from("target/bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    let mut stack = Stack::start(&args.bin_dir, &out).await;
+    let setup = stack.setup().await;
+
+    println!(
+        "\n== Binaries: size, cold init (median of {} starts), handler time, peak RSS",
+        args.starts
+    );
+    println!(
+        "{:<22} {:>8} {:>10} {:>10} {:>10} {:>9}",
+        "function", "size MB", "init ms", "first ms", "warm ms", "RSS MB"
+    );
+    let env = read_env(&out.join("lambda.env"));
+    let mut binaries = vec!["hello".to_owned()];
+    let mut names: Vec<String> = std::fs::read_dir("functions")
+        .expect("functions/")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    binaries.extend(names);
+    let mut table = Vec::new();
+    // `--starts 0` skips this part.
+    for binary in binaries.iter().filter(|_| args.starts > 0) {
+        let path = args.bin_dir.join(binary);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let event = sample_event(binary, &setup);
+        let mut inits = Vec::new();
+        for _ in 0..args.starts {
+            if let Ok(run) = run_binary(&path, binary, &env, None, 0).await {
+                inits.push(run.init);
+            }
+        }
+        let run = run_binary(&path, binary, &env, Some(event), 20).await;
+        let (first, warm, rss) = match &run {
+            Ok(run) => (run.first, median(&run.warm), run.rss_kb),
+            Err(_) => (Duration::ZERO, Duration::ZERO, 0),
+        };
+        let init = median(&inits);
+        println!(
+            "{:<22} {:>8.2} {:>10.2} {:>10.2} {:>10.3} {:>9.1}",
+            binary,
+            size as f64 / 1e6,
+            ms(init),
+            ms(first),
+            ms(warm),
+            rss as f64 / 1024.0
+        );
+        table.push(
+            json!({"binary": binary, "bytes": size, "initMs": ms(init), "firstMs": ms(first),
+                          "warmMs": ms(warm), "peakRssKb": rss}),
+        );
+    }
+
+    // The order's life first, on a quiet stack: the CPU runs leave thousands of events behind.
+    println!("\n== One order's life: invocations and AWS calls");
+    let lifecycle = stack.lifecycle(&setup).await;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&lifecycle).unwrap_or_default()
+    );
+
+    println!(
+        "\n== Our own CPU per request ({} warm requests each, through the local stack)",
+        args.requests
+    );
+    let cpu = stack.cpu_per_request(&setup, args.requests).await;
+    for (operation, (binary, micros)) in &cpu {
+        println!("{operation:<16} {binary:<18} {micros:>8.1} µs");
+    }
+
+    let results = json!({
+        "machine": machine(),
+        "date": now(),
+        "binaries": table,
+        "cpuPerRequestMicros": cpu.iter().map(|(k, (b, v))| (k.clone(), json!({"function": b, "micros": v}))).collect::<serde_json::Map<_, _>>(),
+        "lifecycle": lifecycle,
+    });
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&results).unwrap_or_default(),
+    )
+    .expect("write results");
+    println!("\nwritten to target/bench/results.json");
+    stack.stop();
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(values: &[Duration]) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+fn now() -> String {
+    let out = std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%dT%H:%M:%SZ")
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cpu}, {cores} cores, {}", std::env::consts::ARCH)
+}
+
+fn read_env(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// What the benchmark set up through the API: who, which store, which order.
+struct Setup {
+    owner: String,
+    /// Where the CPU measurements order (its board fills up).
+    store: String,
+    /// Where the one measured order's life happens.
+    quiet_store: String,
+}
+
+/// The sample event of `binary`, made real: a live token and store instead of placeholders.
+fn sample_event(binary: &str, setup: &Setup) -> Bytes {
+    if binary == "hello" {
+        return Bytes::from_static(br#"{"hello":"world"}"#);
+    }
+    let text =
+        std::fs::read_to_string(format!("events/{binary}.json")).unwrap_or_else(|_| "{}".into());
+    Bytes::from(
+        text.replace("PASTE_AN_ACCESS_TOKEN", &setup.owner)
+            .replace("st_example", &setup.store),
+    )
+}
+
+// ------------------------------------------------------------------ one binary under a runtime API
+
+struct Run {
+    init: Duration,
+    first: Duration,
+    warm: Vec<Duration>,
+    rss_kb: u64,
+}
+
+type Next = oneshot::Sender<Bytes>;
+
+/// Starts `path` against a Runtime API of our own; measures init, and with an `event`, the first and
+/// `warm` more invocations.
+async fn run_binary(
+    path: &Path,
+    name: &str,
+    env: &[(String, String)],
+    event: Option<Bytes>,
+    warm: usize,
+) -> Result<Run, String> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (next_tx, mut next_rx) = mpsc::unbounded_channel::<Next>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (next_tx, done_tx) = (next_tx.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let (next_tx, done_tx) = (next_tx.clone(), done_tx.clone());
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let _ = req.into_body().collect().await;
+                        if path.ends_with("/invocation/next") {
+                            let (tx, rx) = oneshot::channel();
+                            let _ = next_tx.send(tx);
+                            let event = rx.await.unwrap_or_default();
+                            let deadline = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map(|d| d.as_millis() + 30_000)
+                                .unwrap_or_default();
+                            return Ok::<_, std::convert::Infallible>(
+                                Response::builder()
+                                    .header(
+                                        "lambda-runtime-aws-request-id",
+                                        uuid::Uuid::new_v4().to_string(),
+                                    )
+                                    .header("lambda-runtime-deadline-ms", deadline.to_string())
+                                    .header(
+                                        "lambda-runtime-invoked-function-arn",
+                                        "arn:aws:lambda:ap-northeast-2:123456789012:function:bench",
+                                    )
+                                    .header(
+                                        "lambda-runtime-trace-id",
+                                        "Root=1-00000000-000000000000000000000000;Sampled=0",
+                                    )
+                                    .body(Full::new(event))
+                                    .unwrap_or_default(),
+                            );
+                        }
+                        if path.ends_with("/response") || path.ends_with("/error") {
+                            let _ = done_tx.send(());
+                        }
+                        Ok(Response::builder()
+                            .status(202)
+                            .body(Full::new(Bytes::new()))
+                            .unwrap_or_default())
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let started = Instant::now();
+    let mut child = Command::new(path)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let result = async {
+        let first_next = tokio::time::timeout(Duration::from_secs(10), next_rx.recv())
+            .await
+            .map_err(|_| "no first /next".to_owned())?
+            .ok_or("runtime API closed")?;
+        let init = started.elapsed();
+        let Some(event) = event else {
+            return Ok(Run {
+                init,
+                first: Duration::ZERO,
+                warm: Vec::new(),
+                rss_kb: 0,
+            });
+        };
+        let invoke = |reply: Next, event: Bytes| {
+            let started = Instant::now();
+            let _ = reply.send(event);
+            started
+        };
+        let t = invoke(first_next, event.clone());
+        tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
+            .await
+            .map_err(|_| "no response")?;
+        let first = t.elapsed();
+        let mut times = Vec::new();
+        for _ in 0..warm {
+            let next = tokio::time::timeout(Duration::from_secs(10), next_rx.recv())
+                .await
+                .map_err(|_| "no /next")?
+                .ok_or("closed")?;
+            let t = invoke(next, event.clone());
+            tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
+                .await
+                .map_err(|_| "no response")?;
+            times.push(t.elapsed());
+        }
+        let rss_kb = child.id().map(peak_rss_kb).unwrap_or(0);
+        Ok::<_, String>(Run {
+            init,
+            first,
+            warm: times,
+            rss_kb,
+        })
+    }
+    .await;
+    let _ = child.kill().await;
+    server.abort();
+    result
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+// ------------------------------------------------------------------ the local stack
+
+struct Stack {
+    runner: Child,
+    api: String,
+    http: reqwest::Client,
+    bin_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Stack {
+    async fn start(bin_dir: &Path, out: &Path) -> Stack {
+        let log = out.join("runner.log");
+        let log_file = std::fs::File::create(&log).expect("runner log");
+        let mut runner = Command::new(bin_dir.join("local-runner"))
+            // Scheduled sweeps (expiry, reconciliation, archives) cost per minute, not per order: kept
+            // out of the measurements.
+            .args([
+                "--port",
+                "0",
+                "--trace",
+                "--schedule-interval",
+                "86400",
+                "--env-file",
+            ])
+            .arg(out.join("lambda.env"))
+            .arg("--bin-dir")
+            .arg(bin_dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the local runner (make bench builds it)");
+        let stdout = runner.stdout.take().expect("runner stdout");
+        let mut line = String::new();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(90),
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await;
+        let api = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("the runner did not start: see {}", log.display()))
+            .to_owned();
+        println!("{}", line.trim());
+        Stack {
+            runner,
+            api,
+            http: reqwest::Client::new(),
+            bin_dir: bin_dir.to_owned(),
+            log,
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.runner.start_kill();
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.api));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
+            }
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    async fn account(&self, email: &str, role: &str) -> String {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/auth/signup",
+            None,
+            Some(json!({"email": email, "password": PASSWORD, "name": "Bench", "role": role})),
+            None,
+        )
+        .await;
+        self.login(email).await
+    }
+
+    async fn login(&self, email: &str) -> String {
+        let (_, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+                None,
+            )
+            .await;
+        body["accessToken"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn setup(&self) -> Setup {
+        let owner = self.account("bench-owner@example.com", "OWNER").await;
+        self.account("bench-customer@example.com", "CUSTOMER").await;
+        Setup {
+            store: self.open_store(&owner).await,
+            quiet_store: self.open_store(&owner).await,
+            owner,
+        }
+    }
+
+    /// A store open around the clock selling one latte.
+    async fn open_store(&self, owner: &str) -> String {
+        let day = json!([{"open": "00:00", "close": "00:00"}]);
+        let (_, store) = self.call(reqwest::Method::POST, "/v1/stores", Some(owner), Some(json!({
+            "name": "벤치 김밥", "phone": "02-123-4567", "address": "서울 종로구 종로 1",
+            "maxQueuedOrders": 500,
+            "weeklyHours": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day}})), None).await;
+        let store = store["storeId"].as_str().expect("a store").to_owned();
+        let menu = format!("/v1/stores/{store}/menu");
+        self.call(
+            reqwest::Method::PUT,
+            &format!("{menu}/categories/main"),
+            Some(owner),
+            Some(json!({"name": "Main"})),
+            None,
+        )
+        .await;
+        self.call(
+            reqwest::Method::PUT,
+            &format!("{menu}/items/latte"),
+            Some(owner),
+            Some(json!({"categoryId": "main", "name": "Latte", "price": 4500})),
+            None,
+        )
+        .await;
+        store
+    }
+
+    /// CPU time (ns) of every live process of `binary` (its threads included).
+    fn cpu_ns(&self, binary: &str) -> u64 {
+        let target = std::fs::canonicalize(self.bin_dir.join(binary)).unwrap_or_default();
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !pid.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            if std::fs::read_link(format!("/proc/{pid}/exe")).ok() != Some(target.clone()) {
+                continue;
+            }
+            // utime + stime, including exited threads, in clock ticks.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            let ticks: u64 = fields
+                .get(11)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                + fields
+                    .get(12)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            // SAFETY: sysconf has no preconditions.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+            total += ticks * 1_000_000_000 / hz;
+        }
+        total
+    }
+
+    /// Runs `n` requests (after a warm-up) and returns the CPU per request of `binary`, in µs.
+    async fn measure<F, Fut>(&self, binary: &str, n: usize, mut request: F) -> f64
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        for i in 0..5 {
+            request(usize::MAX - i).await;
+        }
+        let before = self.cpu_ns(binary);
+        for i in 0..n {
+            request(i).await;
+        }
+        let after = self.cpu_ns(binary);
+        after.saturating_sub(before) as f64 / n as f64 / 1e3
+    }
+
+    async fn cpu_per_request(&self, setup: &Setup, n: usize) -> BTreeMap<String, (String, f64)> {
+        use reqwest::Method;
+        let mut results = BTreeMap::new();
+        let login = self
+            .measure("auth-login", n, |_| async {
+                self.login("bench-customer@example.com").await;
+            })
+            .await;
+        results.insert("sign-in".to_owned(), ("auth-login".to_owned(), login));
+        let menu_path = format!("/v1/stores/{}/menu", setup.store);
+        let menu = self
+            .measure("menu-get", n, |_| {
+                let path = menu_path.clone();
+                async move {
+                    self.call(Method::GET, &path, None, None, None).await;
+                }
+            })
+            .await;
+        results.insert("menu read".to_owned(), ("menu-get".to_owned(), menu));
+        // Access tokens live 15 minutes: each phase signs in afresh.
+        let customer = self.login("bench-customer@example.com").await;
+        let customer = customer.as_str();
+        let orders = std::sync::Mutex::new(Vec::new());
+        let order_body = json!({"storeId": setup.store, "items": [{"itemId": "latte", "quantity": 1}],
+            "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"});
+        let create = self
+            .measure("orders-create", n, |i| {
+                let (body, orders) = (order_body.clone(), &orders);
+                async move {
+                    let key = format!("bench-{i}-{}", uuid::Uuid::new_v4().simple());
+                    let (_, order) = self
+                        .call(
+                            Method::POST,
+                            "/v1/orders",
+                            Some(customer),
+                            Some(body),
+                            Some(&key),
+                        )
+                        .await;
+                    if let Some(id) = order["orderId"].as_str() {
+                        orders
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(id.to_owned());
+                    }
+                }
+            })
+            .await;
+        results.insert(
+            "order create".to_owned(),
+            ("orders-create".to_owned(), create),
+        );
+        let orders = orders.into_inner().unwrap_or_default();
+        let customer = self.login("bench-customer@example.com").await;
+        let customer = customer.as_str();
+        let confirm = self.measure("payments-confirm", n, |i| {
+            let order = orders.get(i % orders.len().max(1)).cloned().unwrap_or_default();
+            async move {
+                self.call(Method::POST, "/v1/payments/confirm", Some(customer),
+                    Some(json!({"orderId": order, "paymentKey": format!("tpk_{order}"), "amount": 4500})), None).await;
+            }
+        }).await;
+        results.insert(
+            "payment confirm".to_owned(),
+            ("payments-confirm".to_owned(), confirm),
+        );
+        let owner = self.login("bench-owner@example.com").await;
+        let owner = owner.as_str();
+        let accept = self
+            .measure("orders-status", n, |i| {
+                let order = orders
+                    .get(i % orders.len().max(1))
+                    .cloned()
+                    .unwrap_or_default();
+                async move {
+                    self.call(
+                        Method::POST,
+                        &format!("/v1/orders/{order}/status"),
+                        Some(owner),
+                        Some(json!({"to": "ACCEPTED", "etaMinutes": 10})),
+                        None,
+                    )
+                    .await;
+                }
+            })
+            .await;
+        results.insert(
+            "status move".to_owned(),
+            ("orders-status".to_owned(), accept),
+        );
+        results
+    }
+
+    /// One order's whole life; then the invocations and AWS calls it caused, from the logs.
+    async fn lifecycle(&self, setup: &Setup) -> Value {
+        use reqwest::Method;
+        let owner = self.login("bench-owner@example.com").await;
+        let mark = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
+        let customer = self.login("bench-customer@example.com").await;
+        self.call(
+            Method::GET,
+            &format!("/v1/stores/{}/menu", setup.quiet_store),
+            None,
+            None,
+            None,
+        )
+        .await;
+        let (_, order) = self.call(Method::POST, "/v1/orders", Some(&customer),
+            Some(json!({"storeId": setup.quiet_store, "items": [{"itemId": "latte", "quantity": 1}],
+                        "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"})),
+            Some(&uuid::Uuid::new_v4().to_string())).await;
+        let order = order["orderId"].as_str().unwrap_or_default().to_owned();
+        self.call(
+            Method::POST,
+            "/v1/payments/confirm",
+            Some(&customer),
+            Some(json!({"orderId": order, "paymentKey": format!("tpk_{order}"), "amount": 4500})),
+            None,
+        )
+        .await;
+        for body in [
+            json!({"to": "ACCEPTED", "etaMinutes": 10}),
+            json!({"to": "PREPARING"}),
+            json!({"to": "READY"}),
+            json!({"to": "COMPLETED"}),
+        ] {
+            self.call(
+                Method::POST,
+                &format!("/v1/orders/{order}/status"),
+                Some(&owner),
+                Some(body),
+                None,
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text[mark as usize..]).into_owned();
+        let mut invocations: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+        let mut calls: BTreeMap<String, u64> = BTreeMap::new();
+        let mut calls_by_function: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut dynamodb = (0.0f64, 0.0f64);
+        for line in text.lines() {
+            let Some((label, json)) = line.strip_prefix('[').and_then(|l| l.split_once("] "))
+            else {
+                continue;
+            };
+            let function = label.split('#').next().unwrap_or_default().to_owned();
+            let Ok(doc) = serde_json::from_str::<Value>(json) else {
+                continue;
+            };
+            let fields = &doc["fields"];
+            match fields["message"].as_str() {
+                Some("request") | Some("job") => {
+                    let entry = invocations.entry(function).or_default();
+                    entry.0 += 1;
+                    entry.1 += fields["latency_ms"].as_f64().unwrap_or(0.0);
+                }
+                Some("span") if fields["kind"] == "aws" => {
+                    let span = fields["span"].as_str().unwrap_or_default().to_owned();
+                    let items = fields["items"].as_f64().unwrap_or(1.0).max(1.0);
+                    let kb = (fields["request_bytes"].as_f64().unwrap_or(0.0) / items / 1024.0)
+                        .ceil()
+                        .max(1.0);
+                    // Capacity as DynamoDB bills it: writes per KB per item (transactions twice),
+                    // reads per 4 KB (strongly consistent: 1, transactional: 2) — reads priced at
+                    // one unit each, an upper bound for our items.
+                    match span.as_str() {
+                        "dynamodb.TransactWriteItems" => dynamodb.0 += 2.0 * items * kb,
+                        "dynamodb.PutItem" | "dynamodb.UpdateItem" | "dynamodb.DeleteItem" => {
+                            dynamodb.0 += kb
+                        }
+                        "dynamodb.GetItem" | "dynamodb.Query" => dynamodb.1 += 1.0,
+                        "dynamodb.TransactGetItems" => dynamodb.1 += 2.0 * items,
+                        _ => {}
+                    }
+                    *calls_by_function
+                        .entry(function)
+                        .or_default()
+                        .entry(span.clone())
+                        .or_default() += 1;
+                    *calls.entry(span).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        json!({
+            "orderId": order,
+            "httpApiRequests": 8,
+            "invocations": invocations.iter().map(|(f, (n, ms))| (f.clone(), json!({"count": n, "totalMs": ms}))).collect::<serde_json::Map<_, _>>(),
+            "awsCalls": calls,
+            "awsCallsByFunction": calls_by_function,
+            "dynamodbWriteUnits": dynamodb.0,
+            "dynamodbReadUnits": dynamodb.1,
+        })
+    }
+}
