@@ -8,14 +8,14 @@
 
 pub mod publish;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::http::RequestMeta;
 use crate::orders::OrderRecord;
 use crate::orders::status::{Actor, RejectReason, Status};
-use crate::storage::{Db, to_item};
+use crate::storage::Db;
 
 /// Bumped when a field changes meaning or goes away; consumers read the versions they know.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -370,12 +370,7 @@ impl OutboxItem {
 /// Unconditional: writing the same event again is a modification, which the publisher ignores (it
 /// takes new items only), so a retried write never sends an event twice.
 pub fn record(db: &Db, event: &Event) -> Result<TransactWriteItem, ApiError> {
-    let put = Put::builder()
-        .table_name(db.table())
-        .set_item(Some(to_item(&OutboxItem::of(event)?)?))
-        .build()
-        .map_err(ApiError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
+    Ok(db.put_action(&OutboxItem::of(event)?, None)?)
 }
 
 #[cfg(test)]

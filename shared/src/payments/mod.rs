@@ -15,7 +15,6 @@ pub mod refunds;
 pub mod toss;
 pub mod webhooks;
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,7 +26,7 @@ use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
 use crate::orders::status::{Actor, Status};
 use crate::orders::{self, Extra, OrderRecord, OrderView};
-use crate::storage::{Db, StorageError, key, n, s, to_item};
+use crate::storage::{Db, StorageError, key, n, s};
 
 pub const PAYMENT_SK: &str = "PAYMENT";
 const LEASE_SECONDS: i64 = 20;
@@ -448,17 +447,7 @@ pub(crate) async fn settle(
         None,
         Extra::default(),
     )?;
-    actions.push(
-        TransactWriteItem::builder()
-            .put(
-                aws_sdk_dynamodb::types::Put::builder()
-                    .table_name(db.table())
-                    .set_item(Some(to_item(&record)?))
-                    .build()
-                    .map_err(ApiError::internal)?,
-            )
-            .build(),
-    );
+    actions.push(db.put_action(&record, None)?);
     orders::commit_transition(db, &current, actions).await?;
     crate::telemetry::count("OrdersPaid", 1.0);
     moved.view(app).await

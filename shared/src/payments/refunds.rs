@@ -7,7 +7,7 @@
 //! given in time leaves the refund `PENDING` for the reconciler, which repeats the same request —
 //! Toss runs it once. The balance can never go below zero, whatever runs concurrently.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::events::{self, Event};
 use crate::orders::status::Status;
 use crate::orders::{self, OrderRecord};
-use crate::storage::{Db, key, n, s, to_item};
+use crate::storage::{key, n, s};
 use crate::stores::{self, Access};
 
 const PENDING_SHARDS: u32 = 4;
@@ -217,7 +217,7 @@ pub async fn execute(app: &App, mut refund: RefundRecord) -> Result<RefundRecord
                 .map_err(ApiError::internal)?;
             let mut actions = vec![
                 TransactWriteItem::builder().update(update).build(),
-                put(db, &refund)?,
+                db.put_action(&refund, None)?,
             ];
             if let Some(order) = orders::find(db, &refund.order_id).await? {
                 let refunded = Event::order_refunded(
@@ -246,7 +246,7 @@ pub async fn execute(app: &App, mut refund: RefundRecord) -> Result<RefundRecord
                 .map_err(ApiError::internal)?;
             db.transact(vec![
                 TransactWriteItem::builder().update(release).build(),
-                put(db, &refund)?,
+                db.put_action(&refund, None)?,
             ])
             .await?;
             Ok(refund)
@@ -256,15 +256,6 @@ pub async fn execute(app: &App, mut refund: RefundRecord) -> Result<RefundRecord
             Ok(refund)
         }
     }
-}
-
-fn put(db: &Db, refund: &RefundRecord) -> Result<TransactWriteItem, ApiError> {
-    let put = Put::builder()
-        .table_name(db.table())
-        .set_item(Some(to_item(refund)?))
-        .build()
-        .map_err(ApiError::internal)?;
-    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 fn view(refund: &RefundRecord, payment_amount: i64, refunded: i64) -> RefundView {
