@@ -607,10 +607,7 @@ impl Stack {
 
     /// Invokes function `name` (its template logical id) directly with `payload`; its result.
     pub async fn invoke(&self, name: &str, payload: &Value) -> Value {
-        let url = format!(
-            "{}/__local/functions/{name}/invoke",
-            self.ws.replacen("ws://", "http://", 1)
-        );
+        let url = self.local_url(&format!("functions/{name}/invoke"));
         let response = self
             .http
             .post(url)
@@ -624,9 +621,14 @@ impl Stack {
         serde_json::from_str(&body).unwrap_or(Value::Null)
     }
 
+    /// A local control of the runner: served over HTTP at the WebSocket API's address.
+    fn local_url(&self, path: &str) -> String {
+        format!("{}/__local/{path}", self.ws.replacen("ws://", "http://", 1))
+    }
+
     /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).
     pub async fn local(&self, path: &str, body: &Value) {
-        let url = format!("{}/__local/{path}", self.ws.replacen("ws://", "http://", 1));
+        let url = self.local_url(path);
         let response = self
             .http
             .post(url)

@@ -171,6 +171,21 @@ impl Runtime {
         }
     }
 
+    /// Invokes `function` as an event source or an operator does: a fresh request id, no trace.
+    pub async fn invoke_event(
+        self: &Arc<Self>,
+        function: &Arc<Function>,
+        payload: Bytes,
+    ) -> Outcome {
+        self.invoke(
+            function,
+            payload,
+            uuid::Uuid::new_v4().to_string(),
+            String::new(),
+        )
+        .await
+    }
+
     async fn spawn_instance(self: &Arc<Self>, function: &Arc<Function>) {
         let id = self.next_instance.fetch_add(1, Ordering::SeqCst);
         let spec = &function.spec;
@@ -290,12 +305,7 @@ impl Runtime {
             _ => return Ok(plain(StatusCode::NOT_FOUND, "not a runtime API path")),
         };
         let method = req.method().clone();
-        let body = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let body = body_bytes(req).await;
         Ok(match (method, rest.as_slice()) {
             (Method::GET, ["invocation", "next"]) => next_invocation(&function, instance).await,
             (Method::POST, ["invocation", id, "response"]) => {
@@ -367,6 +377,15 @@ async fn complete(
         }
         None => plain(StatusCode::BAD_REQUEST, "unknown request id"),
     }
+}
+
+/// A request's whole body (empty if it cannot be read).
+pub async fn body_bytes(req: Request<Incoming>) -> Bytes {
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 pub fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {

@@ -90,11 +90,9 @@ async fn poll(
         }
         let records: Vec<Value> = messages.iter().map(|m| record(m, &source)).collect();
         let outcome = runtime
-            .invoke(
+            .invoke_event(
                 &function,
                 Bytes::from(json!({ "Records": records }).to_string()),
-                uuid::Uuid::new_v4().to_string(),
-                String::new(),
             )
             .await;
         let all: HashSet<String> = messages

@@ -109,12 +109,7 @@ async fn poll_bucket(
             }]});
             for attempt in 1..=3 {
                 let outcome = runtime
-                    .invoke(
-                        &function,
-                        Bytes::from(event.to_string()),
-                        uuid::Uuid::new_v4().to_string(),
-                        String::new(),
-                    )
+                    .invoke_event(&function, Bytes::from(event.to_string()))
                     .await;
                 match outcome {
                     Outcome::Response(_) => break,
@@ -167,12 +162,7 @@ async fn tick(runtime: Arc<Runtime>, function: Arc<Function>, every: Duration, r
             "detail": {},
         });
         let outcome = runtime
-            .invoke(
-                &function,
-                Bytes::from(event.to_string()),
-                uuid::Uuid::new_v4().to_string(),
-                String::new(),
-            )
+            .invoke_event(&function, Bytes::from(event.to_string()))
             .await;
         if let Outcome::Failed(reason) = outcome {
             eprintln!("[{}] scheduled run failed: {reason}", function.spec.name);

@@ -188,11 +188,9 @@ async fn deliver(
 ) {
     loop {
         let outcome = runtime
-            .invoke(
+            .invoke_event(
                 function,
                 Bytes::from(json!({ "Records": records }).to_string()),
-                uuid::Uuid::new_v4().to_string(),
-                String::new(),
             )
             .await;
         let retry_from = match outcome {

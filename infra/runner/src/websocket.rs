@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -35,7 +35,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::lambda::{Function, Outcome, Runtime, plain};
+use crate::lambda::{Function, Outcome, Runtime, body_bytes, plain};
 
 /// What the Management API can do to a live connection.
 enum Command {
@@ -129,35 +129,20 @@ impl WebSocketApi {
         };
         let method = req.method().clone();
         if let Some(id) = management {
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = body_bytes(req).await;
             return Ok(self.manage(&method, &id, body).await);
         }
         Ok(match (method, segments.as_slice()) {
             (Method::POST, ["__local", "functions", name, "invoke"]) => {
                 let name = name.to_string();
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
+                let body = body_bytes(req).await;
                 self.invoke(&name, body).await
             }
             (Method::POST, ["__local", "functions", name, action]) => {
                 self.control(name, action).await
             }
             (Method::POST, ["__local", "faults"]) => {
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
+                let body = body_bytes(req).await;
                 match serde_json::from_slice::<Faults>(&body) {
                     Ok(faults) => {
                         *self.faults.lock().await = faults;
@@ -218,15 +203,7 @@ impl WebSocketApi {
         let Some(function) = self.runtime.functions.iter().find(|f| f.spec.name == name) else {
             return plain(StatusCode::NOT_FOUND, "no such function");
         };
-        let outcome = self
-            .runtime
-            .invoke(
-                function,
-                payload,
-                uuid::Uuid::new_v4().to_string(),
-                String::new(),
-            )
-            .await;
+        let outcome = self.runtime.invoke_event(function, payload).await;
         match outcome {
             Outcome::Response(body) => {
                 let mut response = Response::new(Full::new(body));
@@ -273,12 +250,7 @@ impl WebSocketApi {
         let event = self.event(&req, "$connect", "CONNECT", &connection_id, peer);
         let outcome = self
             .runtime
-            .invoke(
-                &connect,
-                Bytes::from(event.to_string()),
-                uuid::Uuid::new_v4().to_string(),
-                String::new(),
-            )
+            .invoke_event(&connect, Bytes::from(event.to_string()))
             .await;
         let answer: Value = match outcome {
             Outcome::Response(body) => serde_json::from_slice(&body).unwrap_or(Value::Null),
@@ -369,12 +341,7 @@ impl WebSocketApi {
         event["requestContext"]["disconnectReason"] = json!(reason);
         let outcome = self
             .runtime
-            .invoke(
-                &function,
-                Bytes::from(event.to_string()),
-                uuid::Uuid::new_v4().to_string(),
-                String::new(),
-            )
+            .invoke_event(&function, Bytes::from(event.to_string()))
             .await;
         if let Outcome::Failed(reason) = outcome {
             eprintln!("[{}] $disconnect failed: {reason}", function.spec.name);
