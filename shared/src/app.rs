@@ -3,6 +3,8 @@
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use std::sync::OnceLock;
+
 use tokio::sync::OnceCell;
 
 use crate::auth::tokens::TokenService;
@@ -26,12 +28,13 @@ pub struct App {
     pub crypto: Crypto,
     pub menus: MenuCache,
     pub images: Images,
-    pub sqs: aws_sdk_sqs::Client,
-    /// Posts to WebSocket connections; present where `WEBSOCKET_ENDPOINT` is set.
-    pub connections: Option<aws_sdk_apigatewaymanagement::Client>,
     /// Absent where no Toss secret key is configured.
     pub toss: Option<TossClient>,
     blind_index: OnceCell<BlindIndex>,
+    /// For the clients only a few functions use, built on first use rather than in every init.
+    sdk: aws_config::SdkConfig,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    connections: OnceLock<Option<aws_sdk_apigatewaymanagement::Client>>,
 }
 
 impl App {
@@ -60,21 +63,7 @@ impl App {
             KmsKeySource::new(kms, &config.data_key_id),
             config.data_key_cache,
         );
-        let connections = config.websocket_endpoint.as_ref().map(|endpoint| {
-            aws_sdk_apigatewaymanagement::Client::from_conf(
-                aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-                    .endpoint_url(endpoint)
-                    .interceptor(crate::sdk_calls::SpanRecorder)
-                    .build(),
-            )
-        });
         Ok(Self {
-            sqs: aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&sdk)
-                    .interceptor(crate::sdk_calls::SpanRecorder)
-                    .build(),
-            ),
-            connections,
             menus: MenuCache::new(config.menu_cache_ttl),
             images: Images::new(&sdk, config.images_bucket.clone()),
             toss: match &config.toss {
@@ -90,7 +79,37 @@ impl App {
             tokens,
             crypto,
             blind_index: OnceCell::new(),
+            sdk,
+            sqs: OnceLock::new(),
+            connections: OnceLock::new(),
         })
+    }
+
+    /// The SQS client (the outbox's publisher sends with it).
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        self.sqs.get_or_init(|| {
+            aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&self.sdk)
+                    .interceptor(crate::sdk_calls::SpanRecorder)
+                    .build(),
+            )
+        })
+    }
+
+    /// Posts to WebSocket connections; present where `WEBSOCKET_ENDPOINT` is set.
+    pub fn connections(&self) -> Option<&aws_sdk_apigatewaymanagement::Client> {
+        self.connections
+            .get_or_init(|| {
+                self.config.websocket_endpoint.as_ref().map(|endpoint| {
+                    aws_sdk_apigatewaymanagement::Client::from_conf(
+                        aws_sdk_apigatewaymanagement::config::Builder::from(&self.sdk)
+                            .endpoint_url(endpoint)
+                            .interceptor(crate::sdk_calls::SpanRecorder)
+                            .build(),
+                    )
+                })
+            })
+            .as_ref()
     }
 
     /// A field-encryption service with an empty key cache: every value it seals gets a data key

@@ -203,7 +203,7 @@ pub async fn push(app: &App, event: &Event) -> Result<u64, ApiError> {
     let Some(order) = &event.order else {
         return Ok(0);
     };
-    let client = app.connections.as_ref().ok_or_else(|| {
+    let client = app.connections().ok_or_else(|| {
         ApiError::internal("WEBSOCKET_ENDPOINT is not set: no WebSocket API to post to")
     })?;
     let message = serde_json::to_vec(&Push {

@@ -10,7 +10,7 @@ use shared::{ApiError, App, job};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     job::serve_with(
-        |app: &'static App| Ok(Publisher::from_env(app.sqs.clone())?),
+        |app: &'static App| Ok(Publisher::from_env(app.sqs().clone())?),
         handler,
     )
     .await
