@@ -1,8 +1,7 @@
 //! Everything a function builds once per process, in the init phase, and reuses across invocations:
 //! configuration, AWS clients, caches.
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
+use aws_smithy_types::retry::RetryConfig;
 use std::sync::OnceLock;
 
 use tokio::sync::OnceCell;
@@ -32,7 +31,7 @@ pub struct App {
     pub toss: Option<TossClient>,
     blind_index: OnceCell<BlindIndex>,
     /// For the clients only a few functions use, built on first use rather than in every init.
-    sdk: aws_config::SdkConfig,
+    sdk: aws_types::SdkConfig,
     sqs: OnceLock<aws_sdk_sqs::Client>,
     connections: OnceLock<Option<aws_sdk_apigatewaymanagement::Client>>,
 }
@@ -40,8 +39,7 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let config = Config::from_env()?;
-        // Region, credentials and (locally) AWS_ENDPOINT_URL come from the environment Lambda provides.
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let sdk = crate::aws::sdk_config()?;
         let spans = crate::sdk_calls::SpanRecorder;
         let db = Db::new(
             aws_sdk_dynamodb::Client::from_conf(

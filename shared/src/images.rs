@@ -131,7 +131,7 @@ pub struct Images {
 }
 
 impl Images {
-    pub fn new(sdk: &aws_config::SdkConfig, bucket: String) -> Self {
+    pub fn new(sdk: &aws_types::SdkConfig, bucket: String) -> Self {
         let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
             .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
             .ok();

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod consumer;
 pub mod crypto;
@@ -24,6 +25,7 @@ pub mod sdk_calls;
 pub mod storage;
 pub mod stores;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::App;
 pub use aws_lambda_events;

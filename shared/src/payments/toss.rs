@@ -77,6 +77,7 @@ pub struct TossClient {
 impl TossClient {
     pub fn new(base: &str, secret_key: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
+            .tls_certs_only(crate::tls::public_roots())
             .connect_timeout(Duration::from_secs(3).min(timeout))
             .timeout(timeout)
             .build()?;

@@ -1,0 +1,45 @@
+//! The SDK configuration every AWS client is built from, read from the environment Lambda provides.
+//!
+//! aws-config's loader looks for the same values through chains of providers (profile files, SSO,
+//! web identity through STS, container and instance metadata) that a function never needs: they
+//! cost start-up time and binary size. Here nothing is probed; a missing variable fails the init
+//! phase with its name.
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+
+use crate::config::ConfigError;
+
+/// Region and credentials as Lambda sets them (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), and `AWS_ENDPOINT_URL` where one is set (the local
+/// emulator). Retries, timeouts and the identity cache are the clients' defaults for the latest
+/// behaviour version.
+pub fn sdk_config() -> Result<SdkConfig, lambda_http::Error> {
+    let credentials = Credentials::new(
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        std::env::var("AWS_SESSION_TOKEN").ok(),
+        None,
+        "environment",
+    );
+    let region = var("AWS_REGION").or_else(|_| var("AWS_DEFAULT_REGION"))?;
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(crate::tls::aws_http_client()?);
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Ok(builder.build())
+}
+
+fn var(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
+}

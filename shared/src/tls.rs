@@ -1,0 +1,138 @@
+//! The roots of trust for outgoing HTTPS, compiled into the binary.
+//!
+//! By default both the AWS SDK and reqwest read the system's certificate store when a client is
+//! built: a bundle and, where `SSL_CERT_DIR` is set, hundreds of files, parsed once per client. That
+//! was most of every function's cold start (`docs/PERFORMANCE.md`). Mozilla's root program, as the
+//! `webpki-root-certs` crate carries it, needs no file at all.
+
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+
+/// AWS endpoints present certificates issued under Amazon Trust Services: the AWS clients trust its
+/// roots (and Starfield's, which cross-signs them) and nothing else, which also keeps the store
+/// they parse at init small.
+const AWS_ROOT_NAMES: [&[u8]; 2] = [
+    b"Amazon Root CA",
+    b"Starfield Services Root Certificate Authority",
+];
+
+/// The HTTPS client for every AWS SDK client, trusting the Amazon Trust Services roots.
+pub fn aws_http_client() -> Result<SharedHttpClient, Box<dyn std::error::Error + Send + Sync>> {
+    let mut store = TrustStore::empty();
+    for cert in aws_roots() {
+        store.add_pem_certificate(pem(cert));
+    }
+    let context = TlsContext::builder().with_trust_store(store).build()?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
+}
+
+/// Mozilla's roots, for clients of third parties (Toss).
+pub fn public_roots() -> impl Iterator<Item = reqwest::Certificate> {
+    TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|cert| reqwest::Certificate::from_der(cert).ok())
+}
+
+fn aws_roots() -> impl Iterator<Item = &'static [u8]> {
+    // A root's subject is spelled out in its DER (and, self-signed, again as its issuer).
+    TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|cert| cert.as_ref())
+        .filter(|der| AWS_ROOT_NAMES.iter().any(|name| contains(der, name)))
+}
+
+fn contains(der: &[u8], name: &[u8]) -> bool {
+    // The first-byte test keeps this scan of ~150 certificates cheap at init.
+    der.windows(name.len())
+        .any(|w| w[0] == name[0] && w == name)
+}
+
+/// The SDK's trust store takes PEM.
+fn pem(der: &[u8]) -> Vec<u8> {
+    let body = STANDARD.encode(der);
+    let mut pem = String::with_capacity(body.len() + body.len() / 64 + 64);
+    pem.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_clients_trust_the_amazon_trust_services_roots_only() {
+        let found: Vec<String> = aws_roots()
+            .map(|der| {
+                let name = AWS_ROOT_NAMES
+                    .iter()
+                    .find(|name| contains(der, name))
+                    .expect("matched a name");
+                String::from_utf8_lossy(name).into_owned()
+            })
+            .collect();
+        // Amazon Root CA 1–4 and Starfield Services Root Certificate Authority - G2.
+        assert_eq!(found.iter().filter(|n| n.starts_with("Amazon")).count(), 4);
+        assert_eq!(
+            found.iter().filter(|n| n.starts_with("Starfield")).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn pem_round_trips_to_the_same_certificate() {
+        let der = aws_roots().next().expect("an Amazon root");
+        let pem = String::from_utf8(pem(der)).expect("ASCII");
+        let lines: Vec<&str> = pem.lines().collect();
+        assert_eq!(lines.first(), Some(&"-----BEGIN CERTIFICATE-----"));
+        assert_eq!(lines.last(), Some(&"-----END CERTIFICATE-----"));
+        assert!(lines.iter().all(|l| l.len() <= 64));
+        let body = lines[1..lines.len() - 1].concat();
+        assert_eq!(STANDARD.decode(body).expect("base64"), der);
+    }
+
+    /// The SDK parses its trust store when a client first connects (and panics on a bad one): a
+    /// refused connection, not a panic, shows the roots were accepted.
+    #[tokio::test]
+    async fn an_aws_client_with_these_roots_gets_as_far_as_connecting() {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("ap-northeast-2"))
+            .credentials_provider(Credentials::new("id", "secret", None, None, "test"))
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .endpoint_url("https://127.0.0.1:9")
+            .http_client(aws_http_client().expect("client"))
+            .build();
+        let err = aws_sdk_dynamodb::Client::from_conf(config)
+            .list_tables()
+            .send()
+            .await
+            .expect_err("nothing listens on port 9");
+        assert!(
+            matches!(err, aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn public_roots_build_a_client() {
+        assert!(public_roots().count() > 100);
+        assert!(
+            reqwest::Client::builder()
+                .tls_certs_only(public_roots())
+                .build()
+                .is_ok()
+        );
+    }
+}
