@@ -133,7 +133,21 @@ async fn main() {
         "\n== Our own CPU per request ({} warm requests each, through the local stack)",
         args.requests
     );
-    let cpu = stack.cpu_per_request(&setup, args.requests).await;
+    let mut cpu = stack.cpu_per_request(&setup, args.requests).await;
+    // The floor: what the Lambda runtime interface alone costs a process per event (hello-world,
+    // under the same kind of Runtime API on loopback).
+    let hello = args.bin_dir.join("hello");
+    let floor = run_binary(
+        &hello,
+        "hello",
+        &env,
+        Some(sample_event("hello", &setup)),
+        args.requests,
+    )
+    .await
+    .map(|run| run.warm_cpu_ns as f64 / args.requests.max(1) as f64 / 1e3)
+    .unwrap_or(0.0);
+    cpu.insert("runtime floor".to_owned(), ("hello".to_owned(), floor));
     for (operation, (binary, micros)) in &cpu {
         println!("{operation:<16} {binary:<18} {micros:>8.1} µs");
     }
@@ -226,6 +240,8 @@ struct Run {
     first: Duration,
     warm: Vec<Duration>,
     rss_kb: u64,
+    /// CPU time of the warm invocations.
+    warm_cpu_ns: u64,
 }
 
 type Next = oneshot::Sender<Bytes>;
@@ -328,6 +344,7 @@ async fn run_binary(
                 first: Duration::ZERO,
                 warm: Vec::new(),
                 rss_kb: 0,
+                warm_cpu_ns: 0,
             });
         };
         let invoke = |reply: Next, event: Bytes| {
@@ -340,6 +357,7 @@ async fn run_binary(
             .await
             .map_err(|_| "no response")?;
         let first = t.elapsed();
+        let cpu_before = child.id().map(process_cpu_ns).unwrap_or(0);
         let mut times = Vec::new();
         for _ in 0..warm {
             let next = tokio::time::timeout(Duration::from_secs(10), next_rx.recv())
@@ -353,17 +371,41 @@ async fn run_binary(
             times.push(t.elapsed());
         }
         let rss_kb = child.id().map(peak_rss_kb).unwrap_or(0);
+        let warm_cpu_ns = child
+            .id()
+            .map(process_cpu_ns)
+            .unwrap_or(0)
+            .saturating_sub(cpu_before);
         Ok::<_, String>(Run {
             init,
             first,
             warm: times,
             rss_kb,
+            warm_cpu_ns,
         })
     }
     .await;
     let _ = child.kill().await;
     server.abort();
     result
+}
+
+/// User + system CPU time of a process (all its threads, exited ones included).
+fn process_cpu_ns(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    (ticks(11) + ticks(12)) * 1_000_000_000 / hz
 }
 
 fn peak_rss_kb(pid: u32) -> u64 {
@@ -539,23 +581,7 @@ impl Stack {
             if std::fs::read_link(format!("/proc/{pid}/exe")).ok() != Some(target.clone()) {
                 continue;
             }
-            // utime + stime, including exited threads, in clock ticks.
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map(|(_, rest)| rest.split_whitespace().collect())
-                .unwrap_or_default();
-            let ticks: u64 = fields
-                .get(11)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-                + fields
-                    .get(12)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            // SAFETY: sysconf has no preconditions.
-            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-            total += ticks * 1_000_000_000 / hz;
+            total += pid.parse().map(process_cpu_ns).unwrap_or(0);
         }
         total
     }
