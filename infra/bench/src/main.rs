@@ -439,6 +439,8 @@ impl Stack {
                 "--port",
                 "0",
                 "--trace",
+                // Connections to the emulator stay open, as they do to AWS (moto closes each).
+                "--keep-alive",
                 "--schedule-interval",
                 "86400",
                 "--env-file",

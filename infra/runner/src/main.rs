@@ -12,6 +12,7 @@
 //! ```
 
 mod gateway;
+mod keepalive;
 mod lambda;
 mod queues;
 mod sources;
@@ -30,7 +31,7 @@ use tokio::net::TcpListener;
 
 const USAGE: &str = "\
 usage: local-runner [--port N] [--ws-port N] [--template PATH] [--bin-dir DIR] [--endpoint URL] [--env-file PATH]
-                    [--param NAME=VALUE]... [--schedule-interval SECONDS] [--trace]
+                    [--param NAME=VALUE]... [--schedule-interval SECONDS] [--trace] [--keep-alive]
 
   --port N         port of the HTTP API (default: $PORT or 3000; 0 picks a free one)
   --ws-port N      port of the WebSocket and Management APIs (default: the next port; 0 with --port 0)
@@ -40,7 +41,9 @@ usage: local-runner [--port N] [--ws-port N] [--template PATH] [--bin-dir DIR] [
   --env-file PATH  write the functions' environment there, for `cargo lambda watch --env-file`
   --param N=V      override template parameter N (repeatable)
   --schedule-interval S  run scheduled functions every S seconds instead of their rate
-  --trace          print each request's spans: the handler, every AWS and Toss call, with durations";
+  --trace          print each request's spans: the handler, every AWS and Toss call, with durations
+  --keep-alive     give the functions connections to the emulator that stay open, as AWS's do
+                   (moto closes each one): for measuring their CPU per request";
 
 struct Args {
     port: u16,
@@ -55,6 +58,8 @@ struct Args {
     schedule_interval: Option<std::time::Duration>,
     /// Show every request's spans (handler, AWS and Toss calls).
     trace: bool,
+    /// Put a keep-alive proxy between the functions and the emulator.
+    keep_alive: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -71,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         params: Vec::new(),
         schedule_interval: None,
         trace: false,
+        keep_alive: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -86,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
             "--env-file" => args.env_file = Some(PathBuf::from(value()?)),
             "--param" => args.params.push(value()?),
             "--trace" => args.trace = true,
+            "--keep-alive" => args.keep_alive = true,
             "--schedule-interval" => {
                 let seconds: f64 = value()?
                     .parse()
@@ -166,12 +173,25 @@ async fn run() -> Result<(), String> {
         .to_owned();
 
     let manifest_region = manifest.region.clone();
+    let functions_endpoint = if args.keep_alive {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot open the keep-alive port: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let proxy = keepalive::KeepAlive::new(&endpoint);
+        tokio::spawn(accept_loop(listener, move |req, _peer| {
+            proxy.clone().forward(req)
+        }));
+        format!("http://{addr}")
+    } else {
+        endpoint.clone()
+    };
     let mut base_env = vec![
         ("AWS_REGION".to_owned(), manifest.region.clone()),
         ("AWS_DEFAULT_REGION".to_owned(), manifest.region.clone()),
         ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
-        ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
+        ("AWS_ENDPOINT_URL".to_owned(), functions_endpoint),
     ];
     if args.trace {
         base_env.push(("ORDERSYNC_TRACE".to_owned(), "1".to_owned()));
