@@ -165,7 +165,7 @@ async fn main() {
     )
     .expect("write results");
     println!("\nwritten to target/bench/results.json");
-    stack.stop();
+    stack.stop().await;
 }
 
 fn ms(d: Duration) -> f64 {
@@ -477,8 +477,18 @@ impl Stack {
         }
     }
 
-    fn stop(&mut self) {
-        let _ = self.runner.start_kill();
+    /// SIGTERM first: the runner stops the emulator it started (a SIGKILL would leave moto running).
+    async fn stop(&mut self) {
+        if let Some(pid) = self.runner.id().and_then(|pid| i32::try_from(pid).ok()) {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.runner.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.runner.start_kill();
+        }
     }
 
     async fn call(
