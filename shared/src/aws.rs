@@ -1,6 +1,6 @@
 //! The SDK configuration every AWS client is built from, read from the environment Lambda provides.
 //!
-//! aws-config's loader looks for the same values through chains of providers (profile files, SSO,
+//! aws-config's loader looks for the same values through chains of providers (profile files,
 //! web identity through STS, container and instance metadata) that a function never needs: they
 //! cost start-up time and binary size. Here nothing is probed; a missing variable fails the init
 //! phase with its name.

@@ -222,6 +222,18 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::not_found("NOT_FOUND", format!("missing path parameter {name}")))
 }
 
+/// The `Idempotency-Key` header of the operations that must never run twice (an order, a refund);
+/// its format is checked where the key is claimed (`idempotency::validate_key`).
+pub fn idempotency_key(req: &Request) -> Result<String, ApiError> {
+    req.headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
+        })
+}
+
 /// Whether an `If-None-Match` header value matches `etag`.
 pub fn matches_etag(if_none_match: &str, etag: &str) -> bool {
     if_none_match
@@ -321,6 +333,19 @@ mod tests {
             builder = builder.header("content-type", ct);
         }
         builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn idempotency_key_is_required() {
+        let mut req = request(Some("application/json"), "{}");
+        let err = idempotency_key(&req).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.code),
+            (400, "IDEMPOTENCY_KEY_REQUIRED")
+        );
+        req.headers_mut()
+            .insert("idempotency-key", HeaderValue::from_static("order-1"));
+        assert_eq!(idempotency_key(&req).unwrap(), "order-1");
     }
 
     fn code_of(result: Result<Login, ApiError>) -> (u16, &'static str) {

@@ -1,11 +1,11 @@
 //! POST /v1/orders/{orderId}/refunds — the store's owner refunds part of a paid order; the
 //! `Idempotency-Key` header names the refund, so a retry never refunds twice.
 
+use shared::App;
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
 use shared::lambda_http::{Error, Request};
 use shared::payments::refunds::{self, RefundRequest};
-use shared::{ApiError, App};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -15,14 +15,7 @@ async fn main() -> Result<(), Error> {
 async fn handler(app: &'static App, req: Request) -> HttpResult {
     let caller = auth::authorize(app, &req, &[Role::Owner, Role::Admin]).await?;
     let order_id = http::path_param(&req, "orderId")?;
-    let key = req
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
-        })?
-        .to_owned();
+    let key = http::idempotency_key(&req)?;
     let request: RefundRequest = http::json_body(&req)?;
     let (status, refund) = refunds::partial(app, &caller, &order_id, &key, request).await?;
     http::json(status, &refund)
