@@ -11,7 +11,7 @@ use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 
-use crate::config::ConfigError;
+use crate::config::{optional, required};
 
 /// Region and credentials as Lambda sets them (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), and `AWS_ENDPOINT_URL` where one is set (the local
@@ -19,27 +19,20 @@ use crate::config::ConfigError;
 /// behaviour version.
 pub fn sdk_config() -> Result<SdkConfig, lambda_http::Error> {
     let credentials = Credentials::new(
-        var("AWS_ACCESS_KEY_ID")?,
-        var("AWS_SECRET_ACCESS_KEY")?,
-        std::env::var("AWS_SESSION_TOKEN").ok(),
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        optional("AWS_SESSION_TOKEN"),
         None,
         "environment",
     );
-    let region = var("AWS_REGION").or_else(|_| var("AWS_DEFAULT_REGION"))?;
+    let region = required("AWS_REGION").or_else(|_| required("AWS_DEFAULT_REGION"))?;
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .http_client(crate::tls::aws_http_client()?);
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+    if let Some(endpoint) = optional("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(endpoint);
     }
     Ok(builder.build())
-}
-
-fn var(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
 }

@@ -79,11 +79,11 @@ pub struct JwtConfig {
     pub trusted_key_ids: Vec<String>,
 }
 
-fn optional(name: &'static str) -> Option<String> {
+pub(crate) fn optional(name: &'static str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
+pub(crate) fn required(name: &'static str) -> Result<String, ConfigError> {
     env::var(name)
         .ok()
         .filter(|v| !v.trim().is_empty())
