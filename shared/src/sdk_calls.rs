@@ -46,6 +46,9 @@ impl Intercept for SpanRecorder {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if !crate::telemetry::spans_enabled() {
+            return Ok(());
+        }
         cfg.interceptor_state()
             .store_put(CallStarted(std::time::Instant::now()));
         let items = context
@@ -66,17 +69,21 @@ impl Intercept for SpanRecorder {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if !crate::telemetry::spans_enabled() {
+            return Ok(());
+        }
         let request_bytes = context
             .request()
             .body()
             .bytes()
             .map(<[u8]>::len)
             .unwrap_or(0);
-        let items = cfg.load::<CallShape>().map(|s| s.items).unwrap_or(1);
-        cfg.interceptor_state().store_put(CallShape {
-            request_bytes,
-            items,
-        });
+        if let Some(shape) = cfg.load::<CallShape>().copied() {
+            cfg.interceptor_state().store_put(CallShape {
+                request_bytes,
+                ..shape
+            });
+        }
         Ok(())
     }
 
@@ -86,6 +93,10 @@ impl Intercept for SpanRecorder {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // Every AWS call passes here: describe it only where the line will be shown.
+        if !crate::telemetry::spans_enabled() {
+            return Ok(());
+        }
         if let (Some(started), Some(meta)) = (cfg.load::<CallStarted>(), cfg.load::<Metadata>()) {
             let ok = context.output_or_error().is_some_and(|r| r.is_ok());
             let name = format!("{}.{}", meta.service().to_lowercase(), meta.name());

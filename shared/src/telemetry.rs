@@ -88,9 +88,18 @@ fn with_scope(f: impl FnOnce(&mut Recorded)) {
 /// A finished span of work — the handler, an AWS call, a Toss call — as one debug line under the
 /// target `spans` (`RUST_LOG=info,spans=debug` shows them; `local-runner --trace` sets that).
 pub fn span(kind: &'static str, name: &str, duration: std::time::Duration, ok: bool) {
+    span_in(&current_trace_id(), kind, name, duration, ok);
+}
+
+/// Whether span lines are shown at all: callers skip the work of describing a span when not.
+pub fn spans_enabled() -> bool {
+    tracing::enabled!(target: "spans", tracing::Level::DEBUG)
+}
+
+fn current_trace_id() -> String {
     let mut trace_id = String::new();
     with_scope(|r| trace_id = r.trace_id.clone());
-    span_in(&trace_id, kind, name, duration, ok);
+    trace_id
 }
 
 /// [`span`] under an explicit trace id (outside a request's scope).
@@ -134,8 +143,7 @@ pub fn span_sized(
     request_bytes: usize,
     items: usize,
 ) {
-    let mut trace_id = String::new();
-    with_scope(|r| trace_id = r.trace_id.clone());
+    let trace_id = current_trace_id();
     tracing::debug!(
         target: "spans",
         kind,
