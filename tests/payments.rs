@@ -31,28 +31,10 @@ async fn confirms_executed(stack: &Stack) -> u64 {
     stats["confirmsExecuted"].as_u64().unwrap()
 }
 
-/// A customer with a fresh 9,000 KRW order (two lattes); (customer token, order id).
+/// A customer with a fresh 9,000 KRW order (two lattes): (customer token, order id, owner token).
 async fn unpaid_order(stack: &Stack, n: &str) -> (String, String, String) {
-    let (_, owner, _) = stack
-        .account(&format!("pay-owner-{n}@example.com"), "OWNER")
-        .await;
-    let (_, customer, _) = stack
-        .account(&format!("pay-customer-{n}@example.com"), "CUSTOMER")
-        .await;
-    let store = stack.open_store_with_menu(&owner, json!({})).await;
-    let order = stack
-        .order(
-            &customer,
-            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
-            "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
-        )
-        .await;
-    assert_eq!(order.body["total"], 9000);
-    (
-        customer,
-        order.body["orderId"].as_str().unwrap().to_owned(),
-        owner,
-    )
+    let latte = stack.latte_order(&format!("pay-{n}")).await;
+    (latte.customer, latte.order, latte.owner)
 }
 
 fn confirm(order: &str, key: &str, amount: i64) -> Value {
@@ -173,7 +155,12 @@ async fn an_unanswered_confirm_is_settled_without_a_second_charge() {
     // Calls to Toss time out after a second; the stand-in answers after three.
     let stack = Stack::start_with(&["TossTimeoutMs=1000"]);
     let (customer, order, _) = unpaid_order(&stack, "ambiguous").await;
-    toss(&stack, json!({"confirm": "ambiguous", "delayMs": 3000})).await;
+    // Toss's own webhook would settle it at once: here only the reconciler does.
+    toss(
+        &stack,
+        json!({"confirm": "ambiguous", "delayMs": 3000, "webhooks": false}),
+    )
+    .await;
     let first = stack
         .post(
             "/v1/payments/confirm",
@@ -279,29 +266,12 @@ async fn toss_payment(stack: &Stack, order: &str) -> Value {
 }
 
 async fn paid_order(stack: &Stack, n: &str) -> (String, String, String) {
-    let (customer, order, owner) = unpaid_order(stack, n).await;
-    let paid = stack
-        .post(
-            "/v1/payments/confirm",
-            &confirm(&order, &format!("tpk_{n}"), 9000),
-            Some(&customer),
-        )
-        .await;
-    assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
-    (customer, order, owner)
+    let latte = stack.paid_latte_order(n).await;
+    (latte.customer, latte.order, latte.owner)
 }
 
 async fn refund(stack: &Stack, owner: &str, order: &str, key: &str, amount: i64) -> e2e::Reply {
-    stack
-        .send(
-            stack
-                .http()
-                .post(stack.url(&format!("/v1/orders/{order}/refunds")))
-                .bearer_auth(owner)
-                .header("idempotency-key", key)
-                .json(&json!({"amount": amount, "reason": "cold soup"})),
-        )
-        .await
+    stack.refund(owner, order, key, amount).await
 }
 
 #[tokio::test]
@@ -426,7 +396,12 @@ async fn webhooks_are_believed_only_as_toss_confirms_them_and_only_once() {
     // No reconciler in this test's time (it would settle the payment itself).
     let stack = Stack::start_scheduled(&["TossTimeoutMs=1000"], 3600);
     let (customer, order, _) = unpaid_order(&stack, "hook").await;
-    toss(&stack, json!({"confirm": "ambiguous", "delayMs": 3000})).await;
+    // The deliveries in this test are the test's own.
+    toss(
+        &stack,
+        json!({"confirm": "ambiguous", "delayMs": 3000, "webhooks": false}),
+    )
+    .await;
     let lost = stack
         .post(
             "/v1/payments/confirm",

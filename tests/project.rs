@@ -200,3 +200,55 @@ fn every_queue_has_a_watched_dead_letter_queue_and_room_for_retries() {
         }
     }
 }
+
+/// The money path's timing invariants (docs/PAYMENTS.md) hold for every Toss time-out the template
+/// allows: a confirm's lease outlasts a whole Toss call (both attempts) and the recording of its
+/// answer; every route that calls Toss can wait for that and still answer within API Gateway's 30
+/// seconds; jobs that call Toss have room for it.
+#[test]
+fn payment_timings_hold_for_every_allowed_toss_time_out() {
+    use shared::payments::toss::{self, TossClient};
+    use std::time::Duration;
+    let params = python(&[
+        "-c",
+        "import json, sys; sys.path.insert(0, 'infra/local'); import provision; \
+         json.dump(provision.load_template('template.yaml')['Parameters'], sys.stdout)",
+    ]);
+    let toss_param = &params["TossTimeoutMs"];
+    let longest = Duration::from_millis(toss_param["MaxValue"].as_u64().unwrap());
+    let shortest = Duration::from_millis(toss_param["MinValue"].as_u64().unwrap());
+    let default = Duration::from_millis(toss_param["Default"].as_u64().unwrap());
+    for timeout in [shortest, default, longest] {
+        let client = TossClient::new("https://api.tosspayments.com", "test_sk_x", timeout).unwrap();
+        let lease = shared::payments::lease_duration(&client);
+        assert!(
+            lease >= toss::worst_case(timeout) + toss::RECORD_RESERVE,
+            "a lease of {lease:?} ends before one call of {timeout:?} and its recording"
+        );
+    }
+    let client = TossClient::new("https://api.tosspayments.com", "test_sk_x", longest).unwrap();
+    let lease = shared::payments::lease_duration(&client);
+    let manifest = manifest();
+    let mut checked = 0;
+    for f in manifest["functions"].as_array().unwrap() {
+        if f["env"].get("TOSS_TIMEOUT_MS").is_none() {
+            continue;
+        }
+        checked += 1;
+        let name = f["name"].as_str().unwrap();
+        let timeout = Duration::from_secs(f["timeout"].as_u64().unwrap());
+        let routes = f["routes"].as_array().unwrap();
+        if !routes.is_empty() {
+            assert!(
+                timeout < Duration::from_secs(30),
+                "{name}: API Gateway ends a call at 30 s; its timeout is {timeout:?}"
+            );
+        }
+        assert!(
+            timeout >= lease,
+            "{name}: a {timeout:?} timeout cannot wait out a Toss call at the longest allowed \
+             time-out ({lease:?} with its recording)"
+        );
+    }
+    assert!(checked >= 5, "the functions that call Toss were found");
+}

@@ -87,8 +87,11 @@ where
             )
         })
         .unwrap_or_default();
+    let deadline = req
+        .lambda_context_ref()
+        .map(|c| crate::deadline::from_epoch_millis(c.deadline));
     let kms_before = app.crypto.cache_stats();
-    let (result, recorded) = crate::telemetry::scoped(&trace_id, async {
+    let work = crate::deadline::invocation(deadline, async {
         crate::telemetry::set_request_id(&meta.request_id);
         if req.body().len() > MAX_BODY_BYTES {
             Err(ApiError::new(
@@ -102,8 +105,8 @@ where
             crate::telemetry::span("handler", &meta.route, started.elapsed(), result.is_ok());
             result
         }
-    })
-    .await;
+    });
+    let (result, recorded) = crate::telemetry::scoped(&trace_id, work).await;
     let response = result.unwrap_or_else(|err| error_response(&err, &meta.request_id));
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let status = response.status().as_u16();

@@ -9,6 +9,71 @@ use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::storage::{Db, StorageError, key, n, s};
+
+/// A run without a deadline (a tool, a test) holds its job this long at most.
+const UNBOUNDED_RUN_SECONDS: i64 = 15 * 60;
+
+/// Runs `work` unless another run of `job` is under way; `None` when it was (nothing was done).
+///
+/// Schedules can start a run while the last one still works (EventBridge does not wait). The run
+/// takes the job's lease (`JOB#<job>` / `LEASE`) until its invocation's deadline plus a few seconds —
+/// Lambda has stopped it by then, so a lease can only lapse once its holder is gone — and gives it
+/// back when done.
+pub async fn exclusive<T, F>(db: &Db, job: &str, work: F) -> Result<Option<T>, ApiError>
+where
+    F: Future<Output = Result<T, ApiError>>,
+{
+    let now = jiff::Timestamp::now().as_second();
+    let until = match crate::deadline::remaining() {
+        Some(left) => now + left.as_secs() as i64 + 5,
+        None => now + UNBOUNDED_RUN_SECONDS,
+    };
+    let holder = uuid::Uuid::new_v4().simple().to_string();
+    let pk = format!("JOB#{job}");
+    let taken = db
+        .client()
+        .update_item()
+        .table_name(db.table())
+        .set_key(Some(key(&pk, "LEASE")))
+        .update_expression("SET lockedUntil = :until, holder = :holder")
+        .condition_expression("attribute_not_exists(lockedUntil) OR lockedUntil < :now")
+        .expression_attribute_values(":until", n(until))
+        .expression_attribute_values(":holder", s(&holder))
+        .expression_attribute_values(":now", n(now))
+        .send()
+        .await
+        .map_err(StorageError::from_sdk);
+    match taken {
+        Ok(_) => {}
+        Err(StorageError::ConditionFailed) => {
+            tracing::info!(
+                job,
+                "the previous run still holds the job; this one does nothing"
+            );
+            crate::telemetry::count("JobRunsSkipped", 1.0);
+            return Ok(None);
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let result = work.await;
+    let released = db
+        .client()
+        .update_item()
+        .table_name(db.table())
+        .set_key(Some(key(&pk, "LEASE")))
+        .update_expression("SET lockedUntil = :zero")
+        .condition_expression("holder = :holder")
+        .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":holder", s(&holder))
+        .send()
+        .await;
+    if let Err(err) = released {
+        // It lapses at its deadline anyway.
+        tracing::warn!(job, error = %StorageError::from_sdk(err), "job lease not released");
+    }
+    result.map(Some)
+}
 
 pub async fn serve<E, R, H, F>(handler: H) -> Result<(), lambda_runtime::Error>
 where
@@ -47,7 +112,11 @@ where
         let kms_before = app.crypto.cache_stats();
         let function = crate::telemetry::function_name();
         // Boxed: the handler's future is deep, and the scope around it would nest it deeper still.
-        let work = Box::pin(handler(app, state, event.payload));
+        let deadline = crate::deadline::from_epoch_millis(event.context.deadline);
+        let work = Box::pin(crate::deadline::within(
+            deadline,
+            handler(app, state, event.payload),
+        ));
         let (result, recorded) = crate::telemetry::scoped(&trace_id, async {
             crate::telemetry::set_request_id(&request_id);
             work.await

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod consumer;
 pub mod crypto;
+pub mod deadline;
 pub mod error;
 pub mod events;
 pub mod http;

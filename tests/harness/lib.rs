@@ -41,6 +41,8 @@ pub struct Stack {
     pub toss: String,
     pub log: PathBuf,
     http: reqwest::Client,
+    /// The SDK configuration pointed at the emulator, loaded once.
+    aws: tokio::sync::OnceCell<aws_config::SdkConfig>,
 }
 
 /// What a client saw.
@@ -135,6 +137,7 @@ impl Stack {
                 .to_owned(),
             log: log.clone(),
             http: reqwest::Client::new(),
+            aws: tokio::sync::OnceCell::new(),
         };
         if stack.base_url.is_empty() {
             stack.stop();
@@ -198,14 +201,18 @@ impl Stack {
 
     /// An SDK configuration pointed at this stack's emulator, for looking behind the API.
     pub async fn aws(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.emulator)
-            .region(aws_config::Region::new("ap-northeast-2"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "e2e",
-            ))
-            .load()
+        self.aws
+            .get_or_init(|| {
+                aws_config::defaults(BehaviorVersion::latest())
+                    .endpoint_url(&self.emulator)
+                    .region(aws_config::Region::new("ap-northeast-2"))
+                    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                        "test", "test", None, None, "e2e",
+                    ))
+                    .load()
+            })
             .await
+            .clone()
     }
 
     /// Every item of the table, for asserting what was (and was not) stored.
@@ -641,5 +648,372 @@ impl Stack {
             "{path}: {}",
             response.status()
         );
+    }
+}
+
+/// The ledger, as docs/PAYMENTS.md states it, checked against the table and Toss's own books.
+impl Stack {
+    /// Sets the Toss stand-in's behaviour (see infra/toss-standin).
+    pub async fn toss_control(&self, control: Value) {
+        let reply = self
+            .http
+            .post(format!("{}/__control", self.toss))
+            .json(&control)
+            .send()
+            .await
+            .expect("the Toss stand-in answers");
+        assert!(reply.status().is_success(), "{}", reply.status());
+    }
+
+    /// Every payment Toss holds, every cancel it executed, its webhook deliveries.
+    pub async fn toss_ledger(&self) -> Value {
+        self.http
+            .get(format!("{}/__ledger", self.toss))
+            .send()
+            .await
+            .expect("the Toss stand-in answers")
+            .json()
+            .await
+            .expect("a ledger")
+    }
+
+    fn db_with(&self, config: &aws_config::SdkConfig) -> shared::storage::Db {
+        shared::storage::Db::new(aws_sdk_dynamodb::Client::new(config), TABLE)
+    }
+
+    /// The refunds of an order, as stored.
+    pub async fn refunds(&self, order_id: &str) -> Vec<shared::payments::refunds::RefundRecord> {
+        refunds_in(&self.db_with(&self.aws().await), order_id).await
+    }
+
+    /// The order's payment record, as stored.
+    pub async fn payment(&self, order_id: &str) -> Option<shared::payments::PaymentRecord> {
+        let db = self.db_with(&self.aws().await);
+        shared::payments::find(&db, order_id)
+            .await
+            .expect("read the payment")
+    }
+
+    /// Waits (up to `within`) until none of `orders` has an open payment or a pending refund: the
+    /// reconciler has settled everything. The orders still unsettled, if any.
+    pub async fn settled(&self, orders: &[String], within: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        let db = self.db_with(&self.aws().await);
+        loop {
+            let mut open = Vec::new();
+            for order in orders {
+                let payment = shared::payments::find(&db, order).await.expect("read");
+                let payment_open = payment.is_some_and(|p| {
+                    p.state.is_open() && p.state != shared::payments::PaymentState::AwaitingDeposit
+                });
+                let refund_pending = refunds_in(&db, order)
+                    .await
+                    .iter()
+                    .any(|r| r.state == shared::payments::refunds::RefundState::Pending);
+                if payment_open || refund_pending {
+                    open.push(order.clone());
+                }
+            }
+            if open.is_empty() || tokio::time::Instant::now() >= deadline {
+                return open;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The ledger's invariant for each of `orders`, once settled; every violation, described.
+    ///
+    /// - An order is paid (PAID … COMPLETED) exactly when Toss holds a DONE (or partly cancelled)
+    ///   payment for it with its id, the key on record and its amount; Toss's balance is the total
+    ///   minus our DONE refunds, and our record says so.
+    /// - A rejected or cancelled paid order is refunded in full: balance 0, refunds = total.
+    /// - An order never paid (PENDING_PAYMENT, EXPIRED, CANCELED unpaid) leaves no money at Toss.
+    /// - Toss ran at most one confirm per order; every cancel named its amount; Toss's cancels of an
+    ///   order add up to our DONE refunds and voids, so nothing was cancelled for a live order but
+    ///   the owner's refunds.
+    pub async fn ledger_violations(&self, orders: &[String]) -> Vec<String> {
+        use shared::orders::status::Status;
+        use shared::payments::PaymentState;
+        use shared::payments::refunds::RefundState;
+        let db = self.db_with(&self.aws().await);
+        let toss = self.toss_ledger().await;
+        let mut violations = Vec::new();
+        for order_id in orders {
+            let mut fail = |what: String| violations.push(format!("{order_id}: {what}"));
+            let Some(order) = shared::orders::find(&db, order_id).await.expect("read") else {
+                fail("no such order".into());
+                continue;
+            };
+            let record = shared::payments::find(&db, order_id).await.expect("read");
+            let refunds = refunds_in(&db, order_id).await;
+            let refunded: i64 = refunds
+                .iter()
+                .filter(|r| r.state == RefundState::Done)
+                .map(|r| r.amount)
+                .sum();
+            if refunds.iter().any(|r| r.state == RefundState::Pending) {
+                fail("a refund is still pending".into());
+            }
+            let payments: Vec<&Value> = toss["payments"]
+                .as_array()
+                .expect("payments")
+                .iter()
+                .filter(|p| p["orderId"] == order_id.as_str())
+                .collect();
+            let executed: Vec<&Value> = payments
+                .iter()
+                .copied()
+                .filter(|p| {
+                    matches!(
+                        p["status"].as_str(),
+                        Some("DONE" | "PARTIAL_CANCELED" | "CANCELED")
+                    )
+                })
+                .collect();
+            let held: Vec<&Value> = executed
+                .iter()
+                .copied()
+                .filter(|p| p["balanceAmount"].as_i64().unwrap_or(0) > 0)
+                .collect();
+            let confirms = toss["confirmsByOrder"][order_id.as_str()]
+                .as_u64()
+                .unwrap_or(0);
+            if confirms > 1 {
+                fail(format!("Toss ran {confirms} confirms"));
+            }
+            let cancels: Vec<&Value> = toss["cancels"]
+                .as_array()
+                .expect("cancels")
+                .iter()
+                .filter(|c| c["orderId"] == order_id.as_str())
+                .collect();
+            if cancels.iter().any(|c| c["amountGiven"] != true) {
+                fail("a cancel was sent without its amount".into());
+            }
+            let cancelled: i64 = cancels.iter().filter_map(|c| c["amount"].as_i64()).sum();
+            let live = matches!(
+                order.status,
+                Status::Paid
+                    | Status::Accepted
+                    | Status::Preparing
+                    | Status::Ready
+                    | Status::Completed
+            );
+            let was_paid = record
+                .as_ref()
+                .is_some_and(|r| matches!(r.state, PaymentState::Done | PaymentState::Canceled));
+            if record
+                .as_ref()
+                .is_some_and(|r| r.state.is_open() && r.state != PaymentState::AwaitingDeposit)
+            {
+                fail(format!(
+                    "the payment is still {}",
+                    record.as_ref().map(|r| r.state.name()).unwrap_or("")
+                ));
+            }
+            if live || was_paid {
+                let Some(record) = record.as_ref().filter(|_| was_paid) else {
+                    fail(format!("{} without a settled payment", order.status.name()));
+                    continue;
+                };
+                let ours: Vec<&&Value> = executed
+                    .iter()
+                    .filter(|p| record.is_key(p["paymentKey"].as_str().unwrap_or("")))
+                    .collect();
+                let [payment] = ours.as_slice() else {
+                    fail(format!(
+                        "{} payments at Toss with the key on record",
+                        ours.len()
+                    ));
+                    continue;
+                };
+                if payment["totalAmount"] != order.total {
+                    fail(format!(
+                        "Toss took {} for {}",
+                        payment["totalAmount"], order.total
+                    ));
+                }
+                let balance = payment["balanceAmount"].as_i64().unwrap_or(-1);
+                if balance != order.total - refunded {
+                    fail(format!(
+                        "Toss holds {balance}, the total less our refunds is {}",
+                        order.total - refunded
+                    ));
+                }
+                if record.balance_amount != Some(balance) {
+                    fail(format!(
+                        "our record says {:?} is left, Toss {balance}",
+                        record.balance_amount
+                    ));
+                }
+                if held.len() != usize::from(balance > 0) || executed.len() != 1 {
+                    fail(format!("Toss holds {} executed payments", executed.len()));
+                }
+                if cancelled != refunded {
+                    fail(format!(
+                        "Toss cancelled {cancelled}, we refunded {refunded}"
+                    ));
+                }
+                if !live && balance != 0 {
+                    fail(format!(
+                        "{} but {balance} not refunded",
+                        order.status.name()
+                    ));
+                }
+                let all_refunded = record.state == PaymentState::Canceled;
+                if all_refunded != (balance == 0) {
+                    fail(format!(
+                        "{balance} left, but the payment is {}",
+                        record.state.name()
+                    ));
+                }
+            } else {
+                if !held.is_empty() {
+                    fail(format!(
+                        "never paid ({}), but Toss holds {}",
+                        order.status.name(),
+                        held.iter()
+                            .filter_map(|p| p["balanceAmount"].as_i64())
+                            .sum::<i64>()
+                    ));
+                }
+                let taken: i64 = executed
+                    .iter()
+                    .filter_map(|p| p["totalAmount"].as_i64())
+                    .sum();
+                if cancelled != taken {
+                    fail(format!("Toss took {taken} and gave back {cancelled}"));
+                }
+                if refunded != 0 {
+                    fail(format!("refunds of {refunded} for an order never paid"));
+                }
+            }
+        }
+        violations
+    }
+}
+
+/// The refunds of an order, as stored.
+async fn refunds_in(
+    db: &shared::storage::Db,
+    order_id: &str,
+) -> Vec<shared::payments::refunds::RefundRecord> {
+    let out = db
+        .client()
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :refund)")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("PAYMENT#{order_id}")),
+        )
+        .expression_attribute_values(
+            ":refund",
+            aws_sdk_dynamodb::types::AttributeValue::S("REFUND#".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query refunds");
+    out.items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| shared::storage::from_item(item).expect("a refund"))
+        .collect()
+}
+
+/// An order and its payment, ready for the money path's tests.
+pub struct LatteOrder {
+    pub customer: String,
+    pub order: String,
+    pub owner: String,
+}
+
+impl Stack {
+    /// A store with the small menu and a customer's fresh, unpaid 9,000 KRW order (two lattes),
+    /// their accounts named after `n`.
+    pub async fn latte_order(&self, n: &str) -> LatteOrder {
+        let (_, owner, _) = self
+            .account(&format!("owner-{n}@example.com"), "OWNER")
+            .await;
+        let (_, customer, _) = self
+            .account(&format!("customer-{n}@example.com"), "CUSTOMER")
+            .await;
+        let store = self
+            .open_store_with_menu(&owner, serde_json::json!({}))
+            .await;
+        let order = self
+            .order(
+                &customer,
+                &serde_json::json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
+                    "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
+            )
+            .await;
+        assert_eq!(order.body["total"], 9000, "{:?}", order.body);
+        LatteOrder {
+            customer,
+            order: order.body["orderId"]
+                .as_str()
+                .expect("an order id")
+                .to_owned(),
+            owner,
+        }
+    }
+
+    /// [`Stack::latte_order`], paid with the key `tpk_<n>`.
+    pub async fn paid_latte_order(&self, n: &str) -> LatteOrder {
+        let latte = self.latte_order(n).await;
+        let paid = self
+            .post(
+                "/v1/payments/confirm",
+                &serde_json::json!({"orderId": latte.order, "paymentKey": format!("tpk_{n}"),
+                    "amount": 9000}),
+                Some(&latte.customer),
+            )
+            .await;
+        assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
+        latte
+    }
+
+    /// The owner's partial refund of `amount`, named by the idempotency key `key`.
+    pub async fn refund(&self, owner: &str, order: &str, key: &str, amount: i64) -> Reply {
+        self.send(
+            self.http
+                .post(self.url(&format!("/v1/orders/{order}/refunds")))
+                .bearer_auth(owner)
+                .header("idempotency-key", key)
+                .json(&serde_json::json!({"amount": amount, "reason": "cold soup"})),
+        )
+        .await
+    }
+
+    /// Kills every instance of the function mid-invocation, as a crash would, and lets it start again.
+    pub async fn crash(&self, function: &str) {
+        self.local(
+            &format!("functions/{function}/stop"),
+            &serde_json::json!({}),
+        )
+        .await;
+        self.local(
+            &format!("functions/{function}/start"),
+            &serde_json::json!({}),
+        )
+        .await;
+    }
+
+    /// A Toss payment session for a virtual account, as the widget makes one when the customer
+    /// chooses it.
+    pub async fn virtual_account_session(&self, order: &str, payment_key: &str) {
+        let made = self
+            .http
+            .post(format!("{}/__sessions", self.toss))
+            .json(
+                &serde_json::json!({"paymentKey": payment_key, "orderId": order, "amount": 9000,
+                "method": "VIRTUAL_ACCOUNT"}),
+            )
+            .send()
+            .await
+            .expect("the Toss stand-in answers");
+        assert!(made.status().is_success());
     }
 }

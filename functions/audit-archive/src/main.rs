@@ -24,5 +24,12 @@ async fn handler(app: &'static App, event: Value) -> Result<Option<Archived>, Ap
             None => return Ok(None),
         },
     };
-    audit::archive(app, bucket, &month).await.map(Some)
+    // Runs never overlap (an operator's invocation and the schedule's).
+    let run = job::exclusive(
+        &app.db,
+        "audit-archive",
+        audit::archive(app, bucket, &month),
+    )
+    .await?;
+    Ok(run)
 }

@@ -5,7 +5,7 @@ use shared::App;
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
 use shared::lambda_http::{Error, Request, http::StatusCode};
-use shared::payments::{self, ConfirmRequest};
+use shared::payments::{self, ConfirmRequest, Confirmed};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -15,6 +15,9 @@ async fn main() -> Result<(), Error> {
 async fn handler(app: &'static App, req: Request) -> HttpResult {
     let caller = auth::authorize(app, &req, &[Role::Customer]).await?;
     let request: ConfirmRequest = http::json_body(&req)?;
-    let order = payments::confirm(app, &caller, request).await?;
-    http::json(StatusCode::OK, &order)
+    match payments::confirm(app, &caller, request).await? {
+        Confirmed::Paid(order) => http::json(StatusCode::OK, &order),
+        // A virtual account: paid when the customer deposits.
+        Confirmed::AwaitingDeposit(order) => http::json(StatusCode::ACCEPTED, &order),
+    }
 }

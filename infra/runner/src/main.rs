@@ -40,7 +40,7 @@ usage: local-runner [--port N] [--ws-port N] [--template PATH] [--bin-dir DIR] [
   --endpoint URL   use this AWS emulator instead of starting moto's server
   --env-file PATH  write the functions' environment there, for `cargo lambda watch --env-file`
   --param N=V      override template parameter N (repeatable)
-  --schedule-interval S  run scheduled functions every S seconds instead of their rate
+  --schedule-interval S  let a minute of schedules last S seconds (every-minute jobs run every S)
   --trace          print each request's spans: the handler, every AWS and Toss call, with durations
   --keep-alive     give the functions connections to the emulator that stay open, as AWS's do
                    (moto closes each one): for measuring their CPU per request";
@@ -254,6 +254,17 @@ async fn run() -> Result<(), String> {
         tokio::spawn(accept_loop(api_listener, move |req, peer| {
             gateway.clone().handle(req, peer)
         }));
+    }
+    if let Some(toss) = &toss_url {
+        // Toss sends its webhooks to the API, as the merchant's dashboard would be set up to.
+        let hook = format!("http://{api_addr}/v1/webhooks/toss");
+        reqwest::Client::new()
+            .post(format!("{toss}/__control"))
+            .json(&serde_json::json!({"webhookUrl": hook}))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("cannot set the Toss stand-in's webhook URL: {e}"))?;
     }
     match toss_url {
         Some(toss) => println!(

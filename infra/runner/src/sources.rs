@@ -3,8 +3,8 @@
 //!
 //! - S3 (`ObjectCreated`): the bucket is listed every [`POLL`]; each new object (by key and ETag) is
 //!   delivered once, as S3 delivers notifications, with up to two retries as for asynchronous invokes.
-//! - Schedules (`rate(…)`): the function gets EventBridge's scheduled event at that rate, or every
-//!   `--schedule-interval` seconds when given (tests use it to wait seconds, not minutes).
+//! - Schedules (`rate(…)`): the function gets EventBridge's scheduled event at that rate; with
+//!   `--schedule-interval S`, a minute of it lasts S seconds (tests wait seconds, not minutes).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -42,9 +42,16 @@ pub fn start(
                 ));
             }
             if source["type"] == "Schedule" {
-                let every = schedule_interval
-                    .or_else(|| source["Schedule"].as_str().and_then(parse_rate))
+                let rate = source["Schedule"]
+                    .as_str()
+                    .and_then(parse_rate)
                     .unwrap_or(Duration::from_secs(60));
+                // `--schedule-interval S`: a minute lasts S seconds, so every-minute jobs run every S
+                // seconds and a daily one every 1,440 × S.
+                let every = match schedule_interval {
+                    Some(minute) => minute.mul_f64(rate.as_secs_f64() / 60.0),
+                    None => rate,
+                };
                 tokio::spawn(tick(
                     runtime.clone(),
                     function.clone(),

@@ -438,13 +438,25 @@ pub struct MoveRequest {
     pub reason: Option<RejectReason>,
 }
 
-/// Moves an order for a person (customer or store).
-pub async fn move_order(
+/// A person's move of an order, checked and built but not yet committed: the caller adds what the
+/// move owes (a refund, a payment check; see `payments::lifecycle`) and commits it.
+pub struct PlannedMove {
+    /// The order as read.
+    pub order: OrderRecord,
+    pub actor: Actor,
+    /// The move's actions: the conditional update first, then its history entry and event.
+    pub actions: Vec<TransactWriteItem>,
+    /// The order as it will be.
+    pub moved: OrderRecord,
+}
+
+/// Checks that `caller` may make the move `request` asks for, and builds it.
+pub async fn plan_move(
     app: &App,
     caller: &Caller,
     order_id: &str,
     request: MoveRequest,
-) -> Result<OrderView, ApiError> {
+) -> Result<PlannedMove, ApiError> {
     let (order, actor) = load_for(app, caller, order_id).await?;
     if !order.status.may_move(request.to, actor) {
         return Err(refused(
@@ -485,7 +497,7 @@ pub async fn move_order(
     if request.to != Status::Rejected && request.reason.is_some() {
         return Err(ApiError::validation("reason", "only when rejecting"));
     }
-    let (mut actions, moved) = transition_actions(
+    let (actions, moved) = transition_actions(
         &app.db,
         &order,
         request.to,
@@ -493,39 +505,12 @@ pub async fn move_order(
         Some(&caller.user_id),
         extra,
     )?;
-    // Rejecting or cancelling a paid order refunds it in full: the refund is reserved in the same
-    // transaction as the move, so a crash in between leaves it for the reconciler, never forgotten.
-    let mut refund = None;
-    if order.status == Status::Paid && matches!(request.to, Status::Rejected | Status::Canceled) {
-        let reason = match request.to {
-            Status::Rejected => "rejected by the store",
-            _ => "canceled by the customer",
-        };
-        let reserved = crate::payments::refunds::reserve_actions(
-            app,
-            &order,
-            "full",
-            None,
-            reason,
-            &caller.user_id,
-        )
-        .await?;
-        if let Some((more, reserved)) = reserved {
-            actions.extend(more);
-            refund = Some(reserved);
-        }
-    }
-    commit_transition(&app.db, &order, actions).await?;
-    if request.to == Status::Rejected {
-        crate::telemetry::count("OrdersRejected", 1.0);
-    }
-    if let Some(refund) = refund
-        && let Err(err) = crate::payments::refunds::execute(app, refund).await
-    {
-        // Still PENDING: the reconciler finishes it.
-        tracing::warn!(order_id = %order.order_id, code = err.code, "full refund deferred");
-    }
-    moved.view(app).await
+    Ok(PlannedMove {
+        order,
+        actor,
+        actions,
+        moved,
+    })
 }
 
 /// What a move sets besides the status.
@@ -561,18 +546,23 @@ pub async fn commit_transition(
     match db.transact(actions).await {
         Ok(()) => Ok(()),
         Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => {
-            let current = find(db, &order.order_id)
-                .await?
-                .map(|o| o.status.name())
-                .unwrap_or("GONE");
-            Err(refused(
-                StatusCode::CONFLICT,
-                "ORDER_STATUS_CHANGED",
-                format!("the order changed meanwhile; it is now {current}"),
-            ))
+            Err(status_changed(db, &order.order_id).await)
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// 409 `ORDER_STATUS_CHANGED`, naming the status the order has now: a move lost a race.
+pub async fn status_changed(db: &Db, order_id: &str) -> ApiError {
+    let current = match find(db, order_id).await {
+        Ok(found) => found.map(|o| o.status.name()).unwrap_or("GONE"),
+        Err(err) => return err.into(),
+    };
+    refused(
+        StatusCode::CONFLICT,
+        "ORDER_STATUS_CHANGED",
+        format!("the order changed meanwhile; it is now {current}"),
+    )
 }
 
 /// The actions of a move (the conditional update, the history entry, the event) and the order as it
@@ -676,42 +666,4 @@ pub async fn history(db: &Db, order_id: &str) -> Result<Vec<HistoryRecord>, ApiE
         .into_iter()
         .map(|item| crate::storage::from_item(item).map_err(ApiError::from))
         .collect()
-}
-
-/// Expires unpaid orders past their due time; returns how many. Orders paid or cancelled meanwhile
-/// are left alone (their conditional move loses).
-pub async fn expire_due(db: &Db) -> Result<u64, ApiError> {
-    let now = jiff::Timestamp::now().as_second();
-    let shards = (0..PENDING_SHARDS).map(|shard| format!("PENDING#{shard}"));
-    let due = db
-        .keys_in("GSI3", shards, Some(&format!("{now:012}#~")))
-        .await?;
-    let mut expired = 0;
-    for (pk, _) in due {
-        let Some(order_id) = pk.strip_prefix("ORDER#") else {
-            continue;
-        };
-        // The index is eventually consistent: decide on a strongly consistent read.
-        let Some(order) = find(db, order_id).await? else {
-            continue;
-        };
-        if order.status != Status::PendingPayment || order.payment_due > now {
-            continue;
-        }
-        match transition(
-            db,
-            &order,
-            Status::Expired,
-            Actor::System,
-            None,
-            Extra::default(),
-        )
-        .await
-        {
-            Ok(_) => expired += 1,
-            Err(err) if err.code == "ORDER_STATUS_CHANGED" => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(expired)
 }

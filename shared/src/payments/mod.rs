@@ -1,50 +1,86 @@
-//! Payments with Toss: an order is paid exactly once.
+//! Payments with Toss: an order is paid exactly once, and money Toss holds for an order that cannot
+//! take it goes back. docs/PAYMENTS.md states the ledger's invariant and how every path keeps it.
 //!
-//! - The amount is checked against the order before Toss is called.
-//! - Each payment (order × Toss payment session) has one `Idempotency-Key`, derived from both, so every
-//!   retry — ours, the customer's, the reconciler's — is the same request to Toss, which runs it once.
-//! - A payment record (`PAYMENT#<orderId>`) holds a short lease: concurrent confirms of one order
-//!   make one call; the others are told to wait.
-//! - An answer that is not definite (time-out, 5xx) leaves the payment `UNKNOWN`; it is settled by
-//!   asking Toss (by order id) on the next confirm and by the every-minute reconciler — never by
-//!   charging again.
-//! - `DONE` marks the order PAID and stores the payment (its key and secret sealed) in one
-//!   transaction; if the order can no longer be paid (expired meanwhile), the payment is cancelled.
+//! - [`confirm`]: the customer's confirm. Its intent is recorded (and the payment put where the
+//!   reconciler looks) before Toss is called, so a crash at any point is settled later.
+//! - [`ledger`]: the one settlement function. Every path that learns something from Toss — confirm,
+//!   its retries, webhooks, the reconciler — hands it to [`ledger::settle`], which decides on the order
+//!   and payment as they are now and writes only if neither changed meanwhile (a version fence).
+//! - [`lifecycle`]: the order moves that touch money (reject and cancel refund; unpaid orders are
+//!   cancelled or expired only when no payment of theirs may have gone through).
+//! - [`refunds`], [`webhooks`], [`reconcile`], and the Toss client, [`toss`].
 
+pub mod confirm;
+pub mod ledger;
+pub mod lifecycle;
+pub mod reconcile;
 pub mod refunds;
 pub mod toss;
 pub mod webhooks;
+
+use std::time::Duration;
 
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use self::toss::{Payment, TossClient, TossError};
+pub use self::confirm::{ConfirmRequest, Confirmed, confirm};
+pub use self::reconcile::reconcile;
+use self::toss::TossClient;
 use crate::app::App;
-use crate::auth::Caller;
 use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
-use crate::orders::status::{Actor, Status};
-use crate::orders::{self, Extra, OrderRecord, OrderView};
-use crate::storage::{Db, StorageError, key, n, s};
+use crate::storage::{Db, StorageError};
 
 pub const PAYMENT_SK: &str = "PAYMENT";
-const LEASE_SECONDS: i64 = 20;
-const UNKNOWN_SHARDS: u32 = 4;
+/// Open payments (see [`PaymentState::is_open`]) are spread over this many index partitions.
+const OPEN_SHARDS: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentState {
-    /// Being confirmed, or never confirmed.
+    /// A confirm is recorded as intended and may be under way (its lease says until when).
     Pending,
-    /// Confirm sent, answer not definite: ask Toss before anything else.
+    /// A confirm got no definite answer, or its process died: ask Toss before anything else.
     Unknown,
+    /// A virtual account was issued; the order is paid when the customer deposits.
+    AwaitingDeposit,
+    /// Toss holds the payment and the order is paid by it.
     Done,
+    /// Toss did not take this payment. Evidence that it did (a DONE) still settles it.
     Failed,
+    /// Toss holds money for an order that cannot take it any more: it is being given back.
+    Voiding,
+    /// Given back in full; the order was never paid by it.
+    Voided,
+    /// Paid, then refunded in full.
     Canceled,
 }
 
-/// `PAYMENT#<orderId>` / `PAYMENT`.
+impl PaymentState {
+    /// Whether the reconciler must still settle it.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            Self::Pending | Self::Unknown | Self::AwaitingDeposit | Self::Voiding
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Unknown => "UNKNOWN",
+            Self::AwaitingDeposit => "AWAITING_DEPOSIT",
+            Self::Done => "DONE",
+            Self::Failed => "FAILED",
+            Self::Voiding => "VOIDING",
+            Self::Voided => "VOIDED",
+            Self::Canceled => "CANCELED",
+        }
+    }
+}
+
+/// `PAYMENT#<orderId>` / `PAYMENT`: the order's payment, one Toss payment at a time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRecord {
@@ -54,16 +90,22 @@ pub struct PaymentRecord {
     pub sk: String,
     pub order_id: String,
     pub state: PaymentState,
+    /// Grows by one with every write; every write is conditional on the version it read, so a late
+    /// writer can never overrule a later decision.
+    #[serde(default)]
+    pub version: u64,
     pub amount: i64,
     pub payment_key: Sealed,
     /// sha256 of the payment key: compares a presented key without opening the sealed one.
     pub payment_key_digest: String,
     pub idempotency_key: String,
+    /// Epoch seconds until which a confirm holds the payment (PENDING only).
     pub locked_until: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_at: Option<String>,
+    /// What Toss last said is left of the payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance_amount: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,28 +119,72 @@ pub struct PaymentRecord {
     #[serde(default)]
     pub cancels: Vec<toss::Cancel>,
     pub updated_at: String,
-    /// Unsettled payments, sharded (sparse): `PAYUNKNOWN#<n>` / `<updatedAt>#<orderId>`.
+    /// Open payments, sharded (sparse): `PAYOPEN#<n>` / `<updatedAt>#<orderId>`.
     #[serde(rename = "GSI3PK", default, skip_serializing_if = "Option::is_none")]
     pub gsi3pk: Option<String>,
     #[serde(rename = "GSI3SK", default, skip_serializing_if = "Option::is_none")]
     pub gsi3sk: Option<String>,
 }
 
-/// `POST /v1/payments/confirm`: what Toss's success redirect gave the customer's app.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ConfirmRequest {
-    pub order_id: String,
-    pub payment_key: String,
-    pub amount: i64,
+impl PaymentRecord {
+    /// What is left to refund.
+    pub fn refundable(&self) -> i64 {
+        self.amount - self.refunded_amount.unwrap_or(0)
+    }
+
+    /// Whether a confirm holds the payment at `now` (epoch seconds).
+    pub fn leased_at(&self, now: i64) -> bool {
+        self.state == PaymentState::Pending && self.locked_until > now
+    }
+
+    pub fn is_key(&self, payment_key: &str) -> bool {
+        self.payment_key_digest == digest(payment_key)
+    }
+
+    /// Sets the open-payment index keys from the state, and the time of this change.
+    fn stamped(mut self, now: jiff::Timestamp) -> Self {
+        self.updated_at = now.to_string();
+        if self.state.is_open() {
+            self.gsi3pk = Some(format!("PAYOPEN#{}", shard(&self.order_id)));
+            self.gsi3sk = Some(format!("{}#{}", self.updated_at, self.order_id));
+        } else {
+            self.gsi3pk = None;
+            self.gsi3sk = None;
+        }
+        self
+    }
 }
 
 pub(crate) fn payment_pk(order_id: &str) -> String {
     format!("PAYMENT#{order_id}")
 }
 
-fn digest(value: &str) -> String {
+fn shard(order_id: &str) -> u32 {
+    order_id.bytes().map(u32::from).sum::<u32>() % OPEN_SHARDS
+}
+
+pub(crate) fn open_partitions() -> impl Iterator<Item = String> {
+    (0..OPEN_SHARDS).map(|shard| format!("PAYOPEN#{shard}"))
+}
+
+pub(crate) fn digest(value: &str) -> String {
     format!("{:x}", Sha256::digest(value.as_bytes()))
+}
+
+/// One key per (order, Toss payment): every retry of a confirm is the same request to Toss.
+fn confirm_idempotency_key(order_id: &str, payment_key: &str) -> String {
+    format!(
+        "os-{}",
+        &digest(&format!("{order_id}\n{payment_key}"))[..40]
+    )
+}
+
+/// Whether `value` may be an id we send to Toss in a path (an order id or a payment key).
+pub fn is_toss_id(value: &str) -> bool {
+    (1..=200).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -115,56 +201,58 @@ pub(crate) fn toss(app: &App) -> Result<&TossClient, ApiError> {
     })
 }
 
-fn pending() -> ApiError {
-    ApiError {
-        retry_after: Some(5),
-        ..refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "PAYMENT_PENDING",
-            "the payment's outcome is not known yet; ask again shortly — you will not be charged twice",
-        )
-    }
+/// How long a confirm holds a payment: one Toss call at its slowest, the time to record its answer,
+/// and a second of slack. The work under the lease is bounded by it ([`crate::deadline`]), so a
+/// lease never ends while its holder still works; a holder that dies leaves it to expire.
+pub fn lease_duration(client: &TossClient) -> Duration {
+    client.worst_case() + toss::RECORD_RESERVE + Duration::from_secs(1)
 }
 
 pub async fn find(db: &Db, order_id: &str) -> Result<Option<PaymentRecord>, StorageError> {
     db.get(payment_pk(order_id), PAYMENT_SK).await
 }
 
-/// Takes the payment's lease (creating the record on the first attempt). `None`: someone else holds it.
-async fn lease(
+fn key_location<'a>(db: &'a Db, pk: &'a str, field: &'static str) -> Location<'a> {
+    Location {
+        table: db.table(),
+        pk,
+        sk: PAYMENT_SK,
+        field,
+    }
+}
+
+/// The payment key, opened.
+pub(crate) async fn open_key(app: &App, record: &PaymentRecord) -> Result<String, ApiError> {
+    let at = key_location(&app.db, &record.pk, "paymentKey");
+    Ok(app.crypto.open_str(&at, &record.payment_key).await?)
+}
+
+/// A new record for a confirm of `payment_key`, holding the payment until `locked_until`; its
+/// version follows `previous` (the record it replaces, if any).
+async fn intent(
     app: &App,
-    order: &OrderRecord,
+    order_id: &str,
+    amount: i64,
     payment_key: &str,
-) -> Result<Option<PaymentRecord>, ApiError> {
-    let db = &app.db;
-    let now = jiff::Timestamp::now();
-    let pk = payment_pk(&order.order_id);
-    let key_digest = digest(payment_key);
-    let fresh = PaymentRecord {
+    locked_until: i64,
+    previous: Option<&PaymentRecord>,
+) -> Result<PaymentRecord, ApiError> {
+    let pk = payment_pk(order_id);
+    let sealed = app
+        .crypto
+        .seal_str(&key_location(&app.db, &pk, "paymentKey"), payment_key)
+        .await?;
+    let record = PaymentRecord {
         pk: pk.clone(),
         sk: PAYMENT_SK.to_owned(),
-        order_id: order.order_id.clone(),
+        order_id: order_id.to_owned(),
         state: PaymentState::Pending,
-        amount: order.total,
-        payment_key: app
-            .crypto
-            .seal_str(
-                &Location {
-                    table: db.table(),
-                    pk: &pk,
-                    sk: PAYMENT_SK,
-                    field: "paymentKey",
-                },
-                payment_key,
-            )
-            .await?,
-        payment_key_digest: key_digest.clone(),
-        // One key per (order, Toss payment): every retry is the same request to Toss.
-        idempotency_key: format!(
-            "os-{}",
-            &digest(&format!("{}\n{payment_key}", order.order_id))[..40]
-        ),
-        locked_until: now.as_second() + LEASE_SECONDS,
+        version: previous.map_or(1, |p| p.version + 1),
+        amount,
+        payment_key: sealed,
+        payment_key_digest: digest(payment_key),
+        idempotency_key: confirm_idempotency_key(order_id, payment_key),
+        locked_until,
         method: None,
         approved_at: None,
         balance_amount: None,
@@ -172,327 +260,58 @@ async fn lease(
         failure_code: None,
         refunded_amount: None,
         cancels: Vec::new(),
-        updated_at: now.to_string(),
+        updated_at: String::new(),
         gsi3pk: None,
         gsi3sk: None,
     };
-    match db.put_if_absent(&fresh).await {
-        Ok(()) => return Ok(Some(fresh)),
-        Err(StorageError::ConditionFailed) => {}
-        Err(err) => return Err(err.into()),
-    }
-    let existing = find(db, &order.order_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("payment vanished"))?;
-    if existing.payment_key_digest != key_digest && existing.state != PaymentState::Failed {
-        return Err(refused(
-            StatusCode::CONFLICT,
-            "PAYMENT_IN_PROGRESS",
-            "another payment of this order is being settled",
-        ));
-    }
-    // A failed payment may be retried with a new Toss payment: the record becomes that payment's.
-    let replacement = (existing.payment_key_digest != key_digest).then_some(&fresh);
-    let mut update = db
-        .client()
-        .update_item()
-        .table_name(db.table())
-        .set_key(Some(key(&pk, PAYMENT_SK)))
-        .condition_expression("lockedUntil < :now AND #state <> :done AND #state <> :canceled")
-        .expression_attribute_names("#state", "state")
-        .expression_attribute_values(":now", n(now.as_second()))
-        .expression_attribute_values(":until", n(now.as_second() + LEASE_SECONDS))
-        .expression_attribute_values(":done", s("DONE"))
-        .expression_attribute_values(":canceled", s("CANCELED"));
-    let mut expression = "SET lockedUntil = :until".to_owned();
-    if let Some(new) = replacement {
-        expression.push_str(
-            ", paymentKey = :pk, paymentKeyDigest = :pkd, idempotencyKey = :ik, #state = :pending",
-        );
-        update = update
-            .expression_attribute_values(":pk", s(new.payment_key.as_str()))
-            .expression_attribute_values(":pkd", s(&new.payment_key_digest))
-            .expression_attribute_values(":ik", s(&new.idempotency_key))
-            .expression_attribute_values(":pending", s("PENDING"));
-    }
-    // A plain conditional write: the lease is one item.
-    match update
-        .update_expression(expression)
-        .send()
-        .await
-        .map_err(StorageError::from_sdk)
-    {
-        Ok(_) => Ok(find(db, &order.order_id).await?),
-        Err(StorageError::ConditionFailed) => Ok(None),
-        Err(err) => Err(err.into()),
-    }
+    Ok(record.stamped(jiff::Timestamp::now()))
 }
 
-/// Saves the record's new state and releases the lease.
-async fn save(db: &Db, record: &PaymentRecord) -> Result<(), ApiError> {
-    let mut record = record.clone();
-    record.locked_until = 0;
-    record.updated_at = jiff::Timestamp::now().to_string();
-    db.put(&record).await?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Confirms the customer's payment of their order; the order as it now is.
-pub async fn confirm(
-    app: &App,
-    caller: &Caller,
-    request: ConfirmRequest,
-) -> Result<OrderView, ApiError> {
-    let client = toss(app)?;
-    if request.payment_key.is_empty()
-        || request.payment_key.len() > 200
-        || !request.payment_key.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(ApiError::validation("paymentKey", "not a Toss payment key"));
-    }
-    let order = orders::find(&app.db, &request.order_id)
-        .await?
-        .filter(|o| o.customer_id == caller.user_id)
-        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order"))?;
-    if order.status == Status::Paid
-        && let Some(payment) = find(&app.db, &order.order_id).await?
-        && payment.payment_key_digest == digest(&request.payment_key)
-    {
-        // A retried confirm of the payment that paid the order: the same success. (The order is
-        // PAID only in the transaction that recorded this payment as DONE.)
-        return order.view(app).await;
-    }
-    if order.status != Status::PendingPayment {
-        return Err(refused(
-            StatusCode::CONFLICT,
-            "ORDER_NOT_PAYABLE",
-            format!("the order is {}", order.status.name()),
-        ));
-    }
-    if request.amount != order.total {
-        return Err(refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "AMOUNT_MISMATCH",
-            "amount: differs from the order's total",
-        ));
-    }
-    let Some(mut record) = lease(app, &order, &request.payment_key).await? else {
-        return Err(ApiError {
-            retry_after: Some(1),
-            ..refused(
-                StatusCode::CONFLICT,
-                "PAYMENT_IN_PROGRESS",
-                "this payment is being confirmed",
-            )
-        });
-    };
-    // An earlier attempt may have gone through: ask before asking again.
-    if record.state == PaymentState::Unknown {
-        match client.by_order(&order.order_id).await {
-            Ok(Some(payment)) if payment.status == "DONE" => {
-                return settle(app, &order, record, payment).await;
-            }
-            Ok(_) => {}
-            Err(err) => {
-                save(&app.db, &record).await?;
-                tracing::warn!(order_id = %order.order_id, error = %err, "payment still unknown");
-                return Err(pending());
-            }
+    #[test]
+    fn only_plain_ids_go_to_toss() {
+        assert!(is_toss_id("tpk_5zJ4xY7m0kODnyRpQWGrN2xq-GlNvL"));
+        assert!(is_toss_id("ord_0123456789abcdef"));
+        for hostile in [
+            "",
+            "..",
+            "../confirm",
+            "a/b",
+            "a.b",
+            "a b",
+            "키",
+            "a?b",
+            "a%2e",
+        ] {
+            assert!(!is_toss_id(hostile), "{hostile:?}");
         }
+        assert!(!is_toss_id(&"k".repeat(201)));
     }
-    match client
-        .confirm(
-            &record.idempotency_key,
-            &request.payment_key,
-            &order.order_id,
-            order.total,
-        )
-        .await
-    {
-        Ok(payment) if payment.status == "DONE" && payment.total_amount == order.total => {
-            settle(app, &order, record, payment).await
-        }
-        Ok(payment) => {
-            record.state = PaymentState::Failed;
-            record.failure_code = Some(format!("UNEXPECTED_{}", payment.status));
-            save(&app.db, &record).await?;
-            Err(refused(
-                StatusCode::BAD_GATEWAY,
-                "PAYMENT_FAILED",
-                "the payment was not completed",
-            ))
-        }
-        Err(TossError::Refused { code, .. }) if code == "ALREADY_PROCESSED_PAYMENT" => {
-            match client.by_order(&order.order_id).await {
-                Ok(Some(payment)) if payment.status == "DONE" => {
-                    settle(app, &order, record, payment).await
-                }
-                _ => {
-                    mark_unknown(&app.db, &mut record).await?;
-                    Err(pending())
-                }
-            }
-        }
-        Err(TossError::Refused { code, message, .. }) => {
-            let ours = toss::refusal_code(&code);
-            crate::telemetry::payment_failure(ours);
-            tracing::info!(order_id = %order.order_id, toss_code = %code, code = ours, "payment refused");
-            record.state = PaymentState::Failed;
-            record.failure_code = Some(code);
-            save(&app.db, &record).await?;
-            let status = if ours == "PAYMENTS_MISCONFIGURED" {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            let shown = if ours == "PAYMENTS_MISCONFIGURED" {
-                "payments are unavailable".to_owned()
-            } else {
-                message
-            };
-            Err(refused(status, ours, shown))
-        }
-        Err(TossError::Ambiguous(reason)) => {
-            tracing::warn!(order_id = %order.order_id, %reason, "payment outcome unknown");
-            crate::telemetry::payment_failure("PAYMENT_PENDING");
-            mark_unknown(&app.db, &mut record).await?;
-            Err(pending())
-        }
-    }
-}
 
-async fn mark_unknown(db: &Db, record: &mut PaymentRecord) -> Result<(), ApiError> {
-    record.state = PaymentState::Unknown;
-    let shard = record.order_id.bytes().map(u32::from).sum::<u32>() % UNKNOWN_SHARDS;
-    record.gsi3pk = Some(format!("PAYUNKNOWN#{shard}"));
-    record.gsi3sk = Some(format!("{}#{}", jiff::Timestamp::now(), record.order_id));
-    save(db, record).await
-}
-
-/// Toss says the payment is DONE: the order becomes PAID with its payment recorded, in one
-/// transaction. An order that can no longer be paid gets its money back.
-pub(crate) async fn settle(
-    app: &App,
-    order: &OrderRecord,
-    mut record: PaymentRecord,
-    payment: Payment,
-) -> Result<OrderView, ApiError> {
-    let db = &app.db;
-    record.state = PaymentState::Done;
-    record.method = payment.method.clone();
-    record.approved_at = payment.approved_at.clone();
-    record.balance_amount = Some(payment.balance_amount);
-    record.failure_code = None;
-    record.gsi3pk = None;
-    record.gsi3sk = None;
-    record.locked_until = 0;
-    record.updated_at = jiff::Timestamp::now().to_string();
-    if let Some(secret) = &payment.secret {
-        let at = Location {
-            table: db.table(),
-            pk: &record.pk,
-            sk: PAYMENT_SK,
-            field: "secret",
-        };
-        record.secret = Some(app.crypto.seal_str(&at, secret).await?);
-    }
-    let current = orders::find(db, &order.order_id)
-        .await?
-        .unwrap_or_else(|| order.clone());
-    if current.status != Status::PendingPayment {
-        // Paid by Toss, but the order expired or was cancelled meanwhile: refund it all.
-        let client = toss(app)?;
-        let payment_key = app
-            .crypto
-            .open_str(
-                &Location {
-                    table: db.table(),
-                    pk: &record.pk,
-                    sk: PAYMENT_SK,
-                    field: "paymentKey",
-                },
-                &record.payment_key,
-            )
-            .await?;
-        let refund_key = format!("{}-void", record.idempotency_key);
-        match client
-            .cancel(&refund_key, &payment_key, "order no longer payable", None)
-            .await
-        {
-            Ok(_) => {
-                record.state = PaymentState::Canceled;
-                record.balance_amount = Some(0);
-                save(db, &record).await?;
-                return Err(refused(
-                    StatusCode::CONFLICT,
-                    "ORDER_NOT_PAYABLE",
-                    format!(
-                        "the order is {}; the payment was refunded",
-                        current.status.name()
-                    ),
-                ));
-            }
-            Err(err) => {
-                tracing::error!(order_id = %order.order_id, error = %err, "refund of an unpayable order failed");
-                mark_unknown(db, &mut record).await?;
-                return Err(pending());
-            }
+    #[test]
+    fn open_payments_are_indexed_and_settled_ones_are_not() {
+        let open = [
+            PaymentState::Pending,
+            PaymentState::Unknown,
+            PaymentState::AwaitingDeposit,
+            PaymentState::Voiding,
+        ];
+        for state in [
+            PaymentState::Pending,
+            PaymentState::Unknown,
+            PaymentState::AwaitingDeposit,
+            PaymentState::Done,
+            PaymentState::Failed,
+            PaymentState::Voiding,
+            PaymentState::Voided,
+            PaymentState::Canceled,
+        ] {
+            assert_eq!(state.is_open(), open.contains(&state), "{state:?}");
+            let name = serde_json::to_value(state).unwrap();
+            assert_eq!(name, state.name(), "the stored name is the documented one");
         }
     }
-    let (mut actions, moved) = orders::transition_actions(
-        db,
-        &current,
-        Status::Paid,
-        Actor::System,
-        None,
-        Extra::default(),
-    )?;
-    actions.push(db.put_action(&record, None)?);
-    orders::commit_transition(db, &current, actions).await?;
-    crate::telemetry::count("OrdersPaid", 1.0);
-    moved.view(app).await
-}
-
-/// Settles every UNKNOWN payment and every PENDING refund by asking Toss; returns how many.
-pub async fn reconcile(app: &App) -> Result<u64, ApiError> {
-    let client = toss(app)?;
-    let db = &app.db;
-    let mut settled = 0;
-    let shards = (0..UNKNOWN_SHARDS).map(|shard| format!("PAYUNKNOWN#{shard}"));
-    for (pk, _) in db.keys_in("GSI3", shards, None).await? {
-        let Some(order_id) = pk.strip_prefix("PAYMENT#") else {
-            continue;
-        };
-        let Some(order) = orders::find(db, order_id).await? else {
-            continue;
-        };
-        let Some(record) = find(db, order_id).await? else {
-            continue;
-        };
-        if record.state != PaymentState::Unknown {
-            continue;
-        }
-        match client.by_order(order_id).await {
-            Ok(Some(payment)) if payment.status == "DONE" => {
-                match settle(app, &order, record, payment).await {
-                    Ok(_) => settled += 1,
-                    Err(err) => {
-                        tracing::info!(order_id, code = err.code, "reconciled payment not applied")
-                    }
-                }
-            }
-            Ok(None) => {
-                // Toss never ran it: the customer may confirm again.
-                let mut record = record;
-                record.state = PaymentState::Failed;
-                record.failure_code = Some("NOT_EXECUTED".into());
-                record.gsi3pk = None;
-                record.gsi3sk = None;
-                save(db, &record).await?;
-                settled += 1;
-            }
-            Ok(Some(_)) | Err(_) => {}
-        }
-    }
-    Ok(settled + refunds::reconcile(app).await?)
 }

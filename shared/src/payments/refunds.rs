@@ -3,9 +3,14 @@
 //! A refund is first *reserved* — the payment's refunded total grows by the amount, on the condition
 //! that it stays within what was paid, and a `PENDING` refund record is written, in one transaction
 //! (with the order's move, for a rejection or cancellation). Only then is Toss asked to cancel, with
-//! the refund's own idempotency key. A definite refusal releases the reservation; an answer not
-//! given in time leaves the refund `PENDING` for the reconciler, which repeats the same request —
-//! Toss runs it once. The balance can never go below zero, whatever runs concurrently.
+//! the refund's own idempotency key and always with its amount (without one, Toss would cancel all
+//! that is left, other refunds still pending included). An answer not given in time leaves the refund
+//! `PENDING` for the reconciler, which repeats the same request — Toss runs it once. A definite
+//! refusal releases an owner's partial refund (they are told); a refund owed to the customer (a
+//! rejection or cancellation) is not dropped: it stays `PENDING`, is retried with backoff, and counts
+//! in an alarmed metric until Toss takes it. The outcome is written only over a `PENDING` refund, so
+//! concurrent executions record it, and its event, once. The balance can never go below zero,
+//! whatever runs concurrently.
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
@@ -16,12 +21,11 @@ use super::toss::TossError;
 use super::{PAYMENT_SK, PaymentRecord, PaymentState, payment_pk};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::crypto::Location;
 use crate::error::ApiError;
 use crate::events::{self, Event};
 use crate::orders::status::Status;
 use crate::orders::{self, OrderRecord};
-use crate::storage::{key, n, s};
+use crate::storage::{StorageError, key, n, s};
 use crate::stores::{self, Access};
 
 const PENDING_SHARDS: u32 = 4;
@@ -48,7 +52,8 @@ pub struct RefundRecord {
     pub reason: String,
     pub state: RefundState,
     pub idempotency_key: String,
-    /// Cancel everything that is left (a rejection or cancellation) rather than `amount`.
+    /// Owed to the customer (a rejection or cancellation): all that was left when it was reserved.
+    /// Never dropped on a refusal.
     pub full: bool,
     pub requested_by: String,
     pub created_at: String,
@@ -56,6 +61,12 @@ pub struct RefundRecord {
     pub transaction_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<String>,
+    /// Toss refusals so far (only refunds owed to the customer are retried after one).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Epoch seconds before which the reconciler leaves it alone.
+    #[serde(default)]
+    pub next_attempt_at: i64,
     #[serde(rename = "GSI3PK", default, skip_serializing_if = "Option::is_none")]
     pub gsi3pk: Option<String>,
     #[serde(rename = "GSI3SK", default, skip_serializing_if = "Option::is_none")]
@@ -91,8 +102,23 @@ fn shard(order_id: &str) -> u32 {
     order_id.bytes().map(u32::from).sum::<u32>() % PENDING_SHARDS
 }
 
-/// The actions that reserve `amount` (everything left, when `full`) of the order's payment and record
-/// the refund as PENDING. `None` when there is nothing to refund.
+fn exceeds_balance() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "REFUND_EXCEEDS_BALANCE",
+        "amount: more than is left of the payment".to_owned(),
+    )
+}
+
+/// How long an owed refund that Toss refused waits before the next attempt: doubling from five
+/// seconds, at most an hour.
+fn backoff_seconds(attempts: u32) -> i64 {
+    5_i64.saturating_mul(1 << attempts.min(10)).min(3600)
+}
+
+/// The actions that reserve `amount` (everything left, when `None`) of the order's payment and record
+/// the refund as PENDING. `None` when there is nothing to refund; 422 `REFUND_EXCEEDS_BALANCE` when
+/// `amount` is more than is left.
 pub async fn reserve_actions(
     app: &App,
     order: &OrderRecord,
@@ -108,9 +134,12 @@ pub async fn reserve_actions(
     if payment.state != PaymentState::Done {
         return Ok(None);
     }
-    let refunded = payment.refunded_amount.unwrap_or(0);
-    let left = payment.amount - refunded;
+    let left = payment.refundable();
+    let full = amount.is_none();
     let amount = amount.unwrap_or(left);
+    if amount > left {
+        return Err(exceeds_balance());
+    }
     if amount <= 0 {
         return Ok(None);
     }
@@ -130,24 +159,32 @@ pub async fn reserve_actions(
                 Sha256::digest(format!("{}\n{refund_id}", order.order_id))
             )[..40]
         ),
-        full: amount == left,
+        full,
         requested_by: requested_by.to_owned(),
         created_at: now.clone(),
         transaction_key: None,
         failure_code: None,
+        attempts: 0,
+        next_attempt_at: 0,
         gsi3pk: Some(format!("REFUNDPENDING#{}", shard(&order.order_id))),
         gsi3sk: Some(format!("{now}#{}#{refund_id}", order.order_id)),
     };
-    // The refunded total may only grow up to what was paid: never a negative balance.
+    // The refunded total may only grow up to what was paid: never a negative balance. (A paid record
+    // always has `refundedAmount`; one without it was read above, so `amount` is within what was
+    // paid.) The version moves too, so no settlement decided on the record before this write lands.
     let reserve = Update::builder()
         .table_name(db.table())
         .set_key(Some(key(payment_pk(&order.order_id), PAYMENT_SK)))
-        .update_expression("SET refundedAmount = if_not_exists(refundedAmount, :zero) + :amount")
+        .update_expression(
+            "SET refundedAmount = if_not_exists(refundedAmount, :zero) + :amount, \
+             version = if_not_exists(version, :zero) + :one",
+        )
         .condition_expression(
             "#state = :done AND (attribute_not_exists(refundedAmount) OR refundedAmount <= :limit)",
         )
         .expression_attribute_names("#state", "state")
         .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":one", n(1))
         .expression_attribute_values(":amount", n(amount))
         .expression_attribute_values(":done", s("DONE"))
         .expression_attribute_values(":limit", n(payment.amount - amount))
@@ -160,101 +197,163 @@ pub async fn reserve_actions(
     Ok(Some((actions, refund)))
 }
 
-/// Asks Toss to cancel what `refund` reserved, and records the outcome.
-pub async fn execute(app: &App, mut refund: RefundRecord) -> Result<RefundRecord, ApiError> {
+/// Asks Toss to cancel what `refund` reserved, and records the outcome (once, over the PENDING refund).
+pub async fn execute(app: &App, refund: RefundRecord) -> Result<RefundRecord, ApiError> {
     let db = &app.db;
     let client = super::toss(app)?;
     let payment = super::find(db, &refund.order_id)
         .await?
         .ok_or_else(|| ApiError::internal("refund without a payment"))?;
-    let at = Location {
-        table: db.table(),
-        pk: &payment.pk,
-        sk: PAYMENT_SK,
-        field: "paymentKey",
-    };
-    let payment_key = app.crypto.open_str(&at, &payment.payment_key).await?;
-    let amount = (!refund.full).then_some(refund.amount);
-    match client
+    let payment_key = super::open_key(app, &payment).await?;
+    let answer = client
         .cancel(
             &refund.idempotency_key,
             &payment_key,
             &refund.reason,
-            amount,
+            refund.amount,
         )
-        .await
-    {
-        Ok(toss_payment) => {
-            refund.state = RefundState::Done;
-            refund.transaction_key = toss_payment
-                .cancels
-                .as_ref()
-                .and_then(|c| c.last())
-                .map(|c| c.transaction_key.clone());
-            refund.gsi3pk = None;
-            refund.gsi3sk = None;
-            let mut record = payment.clone();
-            record.balance_amount = Some(toss_payment.balance_amount);
-            record.cancels = toss_payment.cancels.unwrap_or_default();
-            if toss_payment.balance_amount == 0 {
-                record.state = PaymentState::Canceled;
-            }
-            record.updated_at = jiff::Timestamp::now().to_string();
-            // The payment keeps the refunded total the reservations made; only Toss's view is copied.
-            let update = Update::builder()
-                .table_name(db.table())
-                .set_key(Some(key(&record.pk, PAYMENT_SK)))
-                .update_expression("SET balanceAmount = :balance, cancels = :cancels, #state = :state, updatedAt = :now")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":balance", n(toss_payment.balance_amount))
-                .expression_attribute_values(
-                    ":cancels",
-                    serde_dynamo::to_attribute_value(&record.cancels).map_err(ApiError::internal)?,
-                )
-                .expression_attribute_values(":state", s(if record.state == PaymentState::Canceled { "CANCELED" } else { "DONE" }))
-                .expression_attribute_values(":now", s(&record.updated_at))
-                .build()
-                .map_err(ApiError::internal)?;
-            let mut actions = vec![
-                TransactWriteItem::builder().update(update).build(),
-                db.put_action(&refund, None)?,
-            ];
-            if let Some(order) = orders::find(db, &refund.order_id).await? {
-                let refunded = Event::order_refunded(
-                    &order,
-                    &refund.refund_id,
-                    refund.amount,
-                    &refund.requested_by,
-                );
-                actions.push(events::record(db, &refunded)?);
-            }
-            db.transact(actions).await?;
-            Ok(refund)
+        .await;
+    match answer {
+        Ok(toss_payment) => record_done(app, refund, &payment, toss_payment).await,
+        Err(TossError::Refused { code, .. }) if refund.full => {
+            // Owed to the customer: never dropped. Retried with backoff; the metric is alarmed.
+            tracing::error!(order_id = %refund.order_id, toss_code = %code, attempts = refund.attempts + 1, "Toss refused a refund owed to the customer; retrying later");
+            crate::telemetry::count("RefundsRefused", 1.0);
+            let mut next = refund.clone();
+            next.attempts = refund.attempts + 1;
+            next.failure_code = Some(code);
+            next.next_attempt_at =
+                jiff::Timestamp::now().as_second() + backoff_seconds(refund.attempts);
+            write_if_pending(db, vec![], &next, refund.attempts).await
         }
         Err(TossError::Refused { code, .. }) => {
             tracing::warn!(order_id = %refund.order_id, toss_code = %code, "refund refused");
-            refund.state = RefundState::Failed;
-            refund.failure_code = Some(code);
-            refund.gsi3pk = None;
-            refund.gsi3sk = None;
+            crate::telemetry::count("RefundsRefused", 1.0);
+            let mut failed = refund.clone();
+            failed.state = RefundState::Failed;
+            failed.failure_code = Some(code);
+            failed.gsi3pk = None;
+            failed.gsi3sk = None;
             let release = Update::builder()
                 .table_name(db.table())
                 .set_key(Some(key(&payment.pk, PAYMENT_SK)))
-                .update_expression("SET refundedAmount = refundedAmount - :amount")
+                .update_expression(
+                    "SET refundedAmount = refundedAmount - :amount, version = version + :one",
+                )
                 .expression_attribute_values(":amount", n(refund.amount))
+                .expression_attribute_values(":one", n(1))
                 .build()
                 .map_err(ApiError::internal)?;
-            db.transact(vec![
-                TransactWriteItem::builder().update(release).build(),
-                db.put_action(&refund, None)?,
-            ])
-            .await?;
-            Ok(refund)
+            write_if_pending(
+                db,
+                vec![TransactWriteItem::builder().update(release).build()],
+                &failed,
+                refund.attempts,
+            )
+            .await
         }
         Err(TossError::Ambiguous(reason)) => {
             tracing::warn!(order_id = %refund.order_id, %reason, "refund outcome unknown; the reconciler retries");
             Ok(refund)
         }
+    }
+}
+
+/// Toss cancelled it: the refund DONE, the payment's account of its cancellations updated (never to
+/// an older one), and the event — in one transaction over the PENDING refund.
+async fn record_done(
+    app: &App,
+    mut refund: RefundRecord,
+    payment: &PaymentRecord,
+    toss_payment: super::toss::Payment,
+) -> Result<RefundRecord, ApiError> {
+    let db = &app.db;
+    refund.state = RefundState::Done;
+    refund.transaction_key = toss_payment
+        .cancels
+        .as_ref()
+        .and_then(|c| c.last())
+        .map(|c| c.transaction_key.clone());
+    refund.failure_code = None;
+    refund.gsi3pk = None;
+    refund.gsi3sk = None;
+    let cancels = toss_payment.cancels.clone().unwrap_or_default();
+    let state = if toss_payment.balance_amount == 0 {
+        PaymentState::Canceled
+    } else {
+        PaymentState::Done
+    };
+    // Refunds complete in any order; only a lower balance is news.
+    let update = Update::builder()
+        .table_name(db.table())
+        .set_key(Some(key(&payment.pk, PAYMENT_SK)))
+        .update_expression(
+            "SET balanceAmount = :balance, cancels = :cancels, #state = :state, updatedAt = :now, \
+             version = version + :one",
+        )
+        .condition_expression("attribute_not_exists(balanceAmount) OR balanceAmount > :balance")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":balance", n(toss_payment.balance_amount))
+        .expression_attribute_values(
+            ":cancels",
+            serde_dynamo::to_attribute_value(&cancels).map_err(ApiError::internal)?,
+        )
+        .expression_attribute_values(":state", s(state.name()))
+        .expression_attribute_values(":now", s(jiff::Timestamp::now().to_string()))
+        .expression_attribute_values(":one", n(1))
+        .build()
+        .map_err(ApiError::internal)?;
+    let mut actions = Vec::new();
+    if let Some(order) = orders::find(db, &refund.order_id).await? {
+        let refunded = Event::order_refunded(
+            &order,
+            &refund.refund_id,
+            refund.amount,
+            &refund.requested_by,
+        );
+        actions.push(events::record(db, &refunded)?);
+    }
+    let written = write_if_pending(db, actions, &refund, refund.attempts).await?;
+    if written.state == RefundState::Done {
+        // The payment's account: separately, as a later refund's answer may already be on it.
+        match db
+            .transact(vec![TransactWriteItem::builder().update(update).build()])
+            .await
+        {
+            Ok(()) | Err(StorageError::TransactionCanceled(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(written)
+}
+
+/// Writes `refund` (with `actions`) if the stored refund is still PENDING at the attempts it was read
+/// with; otherwise returns the refund as someone else recorded it.
+async fn write_if_pending(
+    db: &crate::storage::Db,
+    mut actions: Vec<TransactWriteItem>,
+    refund: &RefundRecord,
+    seen_attempts: u32,
+) -> Result<RefundRecord, ApiError> {
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(db.table())
+        .set_item(Some(crate::storage::to_item(refund)?))
+        .condition_expression(
+            "#state = :pending AND (attribute_not_exists(attempts) OR attempts = :attempts)",
+        )
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":pending", s("PENDING"))
+        .expression_attribute_values(":attempts", n(seen_attempts))
+        .build()
+        .map_err(ApiError::internal)?;
+    actions.insert(0, TransactWriteItem::builder().put(put).build());
+    match db.transact(actions).await {
+        Ok(()) => Ok(refund.clone()),
+        Err(err) if err.condition_failed_at(0) => db
+            .get::<RefundRecord>(&refund.pk, &refund.sk)
+            .await?
+            .ok_or_else(|| ApiError::internal("refund vanished")),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -346,13 +445,7 @@ pub async fn partial(
     };
     match app.db.transact(actions).await {
         Ok(()) => {}
-        Err(err) if err.condition_failed_at(0) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "REFUND_EXCEEDS_BALANCE",
-                "amount: more than is left of the payment".to_owned(),
-            ));
-        }
+        Err(err) if err.condition_failed_at(0) => return Err(exceeds_balance()),
         Err(err) if err.condition_failed_at(1) => {
             return Err(ApiError::conflict(
                 "REFUND_IN_PROGRESS",
@@ -389,27 +482,61 @@ pub async fn partial(
     ))
 }
 
-/// Retries PENDING refunds (their Toss answer never came); returns how many settled.
-pub async fn reconcile(app: &App) -> Result<u64, ApiError> {
+/// Retries PENDING refunds (their Toss answer never came, or Toss refused one owed to the customer);
+/// how many settled. A refund younger than `settle_after` seconds is left to the request that made
+/// it; one refund's error is logged and counted, never the end of the run.
+pub async fn reconcile(app: &App, settle_after: i64) -> Result<Reconciled, ApiError> {
     let db = &app.db;
     let mut settled = 0;
+    let mut stuck = 0;
     let shards = (0..PENDING_SHARDS).map(|shard| format!("REFUNDPENDING#{shard}"));
+    let now = jiff::Timestamp::now();
     for (pk, sk) in db.keys_in("GSI3", shards, None).await? {
-        let Some(refund) = db.get::<RefundRecord>(&pk, &sk).await? else {
-            continue;
+        if crate::deadline::remaining().is_some_and(|left| left < super::toss::RECORD_RESERVE * 2) {
+            crate::telemetry::count("ReconcileOutOfTime", 1.0);
+            break;
+        }
+        let refund = match db.get::<RefundRecord>(&pk, &sk).await {
+            Ok(Some(refund)) => refund,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(%pk, %sk, error = %err, "refund unreadable");
+                crate::telemetry::count("ReconcileErrors", 1.0);
+                continue;
+            }
         };
-        if refund.state == RefundState::Pending
-            && execute(app, refund).await?.state != RefundState::Pending
-        {
-            settled += 1;
+        let created = refund
+            .created_at
+            .parse::<jiff::Timestamp>()
+            .map_or(0, |t| t.as_second());
+        if refund.state != RefundState::Pending {
+            continue;
+        }
+        if created + settle_after > now.as_second() || refund.next_attempt_at > now.as_second() {
+            stuck += u64::from(refund.attempts > 0);
+            continue;
+        }
+        match execute(app, refund).await {
+            Ok(done) if done.state != RefundState::Pending => settled += 1,
+            Ok(left) => {
+                let old = created + super::reconcile::STUCK_AFTER_SECONDS < now.as_second();
+                stuck += u64::from(left.attempts > 0 || old);
+            }
+            Err(err) => {
+                tracing::warn!(%pk, code = err.code, error = %err, "refund not settled");
+                crate::telemetry::count("ReconcileErrors", 1.0);
+                stuck += 1;
+            }
         }
     }
-    Ok(settled)
+    Ok(Reconciled { settled, stuck })
 }
 
-impl PaymentRecord {
-    /// What is left to refund.
-    pub fn refundable(&self) -> i64 {
-        self.amount - self.refunded_amount.unwrap_or(0)
-    }
+/// What a pass over the pending refunds did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reconciled {
+    pub settled: u64,
+    /// Still pending after this pass though refused by Toss before, or older than
+    /// [`super::reconcile::STUCK_AFTER_SECONDS`]: what the refunds alarm watches.
+    pub stuck: u64,
 }

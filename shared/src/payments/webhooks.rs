@@ -7,11 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{PAYMENT_SK, PaymentState, find, settle, toss};
+use super::ledger::{self, Evidence, Outcome as Settlement};
+use super::{PAYMENT_SK, find, toss};
 use crate::app::App;
 use crate::crypto::Location;
 use crate::error::ApiError;
-use crate::orders::{self, status::Status};
+use crate::orders;
 use crate::storage::StorageError;
 
 /// Toss retries for about four days; deliveries are remembered a week.
@@ -93,11 +94,15 @@ pub async fn receive(
     }
 }
 
-/// Acts on Toss's own account of the payment, whatever the webhook said.
+/// Acts on Toss's own account of the payment, whatever the webhook said: it goes to the settlement
+/// like every other answer from Toss.
 async fn payment_status_changed(app: &App, data: &serde_json::Value) -> Result<Outcome, ApiError> {
-    let Some(order_id) = data["orderId"].as_str() else {
+    let Some(order_id) = data["orderId"].as_str().filter(|id| super::is_toss_id(id)) else {
         return Ok(outcome("ignored: no orderId"));
     };
+    if orders::find(&app.db, order_id).await?.is_none() {
+        return Ok(outcome("ignored: no such order"));
+    }
     let client = toss(app)?;
     let payment = match client.by_order(order_id).await {
         Ok(Some(payment)) => payment,
@@ -107,60 +112,32 @@ async fn payment_status_changed(app: &App, data: &serde_json::Value) -> Result<O
             return Err(ApiError::unavailable());
         }
     };
-    let Some(order) = orders::find(&app.db, order_id).await? else {
-        return Ok(outcome("ignored: no such order"));
+    let status = payment.status.clone();
+    let settled = match ledger::settle(app, order_id, Evidence::Toss(payment)).await {
+        Ok(settled) => settled,
+        Err(err) if err.status.is_client_error() => {
+            return Ok(outcome(&format!("not applied: {}", err.code)));
+        }
+        Err(err) => return Err(err),
     };
-    let Some(record) = find(&app.db, order_id).await? else {
-        return Ok(outcome("ignored: no payment of ours for this order"));
-    };
-    if payment.total_amount != order.total {
-        tracing::error!(
-            order_id,
-            toss_amount = payment.total_amount,
-            total = order.total,
-            "webhook: amount differs from the order"
-        );
-        return Ok(outcome("ignored: amount differs from the order"));
-    }
-    match payment.status.as_str() {
-        "DONE" if order.status == Status::PendingPayment && record.state != PaymentState::Done => {
-            match settle(app, &order, record, payment).await {
-                Ok(_) => Ok(outcome("order paid")),
-                Err(err) if err.status.is_client_error() => {
-                    Ok(outcome(&format!("not applied: {}", err.code)))
-                }
-                Err(err) => Err(err),
-            }
-        }
-        "CANCELED" | "PARTIAL_CANCELED" => {
-            let mut record = record;
-            record.balance_amount = Some(payment.balance_amount);
-            record.cancels = payment.cancels.unwrap_or_default();
-            if payment.balance_amount == 0 {
-                record.state = PaymentState::Canceled;
-            }
-            record.updated_at = jiff::Timestamp::now().to_string();
-            app.db.put(&record).await?;
-            Ok(outcome("cancellations recorded"))
-        }
-        "ABORTED" | "EXPIRED"
-            if matches!(record.state, PaymentState::Pending | PaymentState::Unknown) =>
-        {
-            let mut record = record;
-            record.state = PaymentState::Failed;
-            record.failure_code = Some(payment.status.clone());
-            record.gsi3pk = None;
-            record.gsi3sk = None;
-            app.db.put(&record).await?;
-            Ok(outcome("payment failed"))
-        }
-        _ => Ok(outcome("nothing to do")),
-    }
+    Ok(outcome(&match (&settled.outcome, settled.changed) {
+        (Settlement::Paid, true) if status == "DONE" => "order paid".to_owned(),
+        (Settlement::Paid, true) => "cancellations recorded".to_owned(),
+        (Settlement::AwaitingDeposit, true) => "waiting for the deposit".to_owned(),
+        (Settlement::Failed(code), true) => format!("payment failed: {code}"),
+        (Settlement::Voided, true) => "refunded: the order could not take it".to_owned(),
+        (Settlement::Voiding, _) => "being refunded: the order cannot take it".to_owned(),
+        (Settlement::Ignored(why), _) => format!("ignored: {why}"),
+        _ => "nothing to do".to_owned(),
+    }))
 }
 
 /// Virtual-account deposits: believed only with the secret Toss gave us for that payment.
 async fn deposit_callback(app: &App, data: &serde_json::Value) -> Result<Outcome, ApiError> {
-    let (Some(order_id), Some(secret)) = (data["orderId"].as_str(), data["secret"].as_str()) else {
+    let (Some(order_id), Some(secret)) = (
+        data["orderId"].as_str().filter(|id| super::is_toss_id(id)),
+        data["secret"].as_str(),
+    ) else {
         return Ok(outcome("ignored: no orderId or secret"));
     };
     let Some(record) = find(&app.db, order_id).await? else {

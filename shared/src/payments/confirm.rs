@@ -1,0 +1,358 @@
+//! `POST /v1/payments/confirm`: the customer's app, back from Toss's payment widget, confirms the
+//! payment of their order.
+//!
+//! The amount is checked against the order before Toss hears of it. Then the intent is recorded: the
+//! payment record becomes PENDING for this key, held by a lease, and is put where the reconciler
+//! looks — before Toss is called, so that a process dying at any later point leaves a record the
+//! reconciler settles. The lease lasts longer than the work under it may ([`super::lease_duration`],
+//! [`crate::deadline`]); concurrent confirms are told to wait. Whatever Toss answers goes to
+//! [`ledger::settle`].
+
+use std::time::Instant;
+
+use lambda_http::http::StatusCode;
+use serde::Deserialize;
+
+use super::ledger::{self, Evidence, Outcome, Settled};
+use super::toss::{self, TossError};
+use super::{PaymentRecord, PaymentState, digest, refused};
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::orders::status::Status;
+use crate::orders::{self, OrderRecord, OrderView};
+
+/// What Toss's success redirect gave the customer's app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfirmRequest {
+    pub order_id: String,
+    pub payment_key: String,
+    pub amount: i64,
+}
+
+/// A confirm's success.
+#[derive(Debug)]
+pub enum Confirmed {
+    /// The order is paid (200).
+    Paid(OrderView),
+    /// A virtual account was issued; the order is paid when the customer deposits (202).
+    AwaitingDeposit(OrderView),
+}
+
+fn pending() -> ApiError {
+    ApiError {
+        retry_after: Some(5),
+        ..refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "PAYMENT_PENDING",
+            "the payment's outcome is not known yet; ask again shortly — you will not be charged twice",
+        )
+    }
+}
+
+fn in_progress(retry_after: u64) -> ApiError {
+    ApiError {
+        retry_after: Some(retry_after),
+        ..refused(
+            StatusCode::CONFLICT,
+            "PAYMENT_IN_PROGRESS",
+            "a payment of this order is being confirmed; ask again shortly",
+        )
+    }
+}
+
+fn not_payable(order: &OrderRecord, why: &str) -> ApiError {
+    refused(
+        StatusCode::CONFLICT,
+        "ORDER_NOT_PAYABLE",
+        format!("the order is {}{why}", order.status.name()),
+    )
+}
+
+/// Confirms the customer's payment of their order.
+pub async fn confirm(
+    app: &App,
+    caller: &Caller,
+    request: ConfirmRequest,
+) -> Result<Confirmed, ApiError> {
+    let client = super::toss(app)?;
+    if !super::is_toss_id(&request.payment_key) {
+        return Err(ApiError::validation(
+            "paymentKey",
+            "not a Toss payment key (1 to 200 letters, digits, '-' or '_')",
+        ));
+    }
+    let not_found = || ApiError::not_found("ORDER_NOT_FOUND", "no such order");
+    if !super::is_toss_id(&request.order_id) {
+        return Err(not_found());
+    }
+    let order = orders::find(&app.db, &request.order_id)
+        .await?
+        .filter(|o| o.customer_id == caller.user_id)
+        .ok_or_else(not_found)?;
+    let record = super::find(&app.db, &order.order_id).await?;
+    if let Some(r) = record.as_ref().filter(|r| r.is_key(&request.payment_key)) {
+        // A retried confirm of a payment already settled: the same answer again.
+        match r.state {
+            PaymentState::Done | PaymentState::Canceled => {
+                return Ok(Confirmed::Paid(order.view(app).await?));
+            }
+            PaymentState::AwaitingDeposit => {
+                return Ok(Confirmed::AwaitingDeposit(order.view(app).await?));
+            }
+            _ => {}
+        }
+    }
+    if order.status != Status::PendingPayment {
+        return Err(not_payable(&order, ""));
+    }
+    if request.amount != order.total {
+        return Err(refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "AMOUNT_MISMATCH",
+            "amount: differs from the order's total",
+        ));
+    }
+    let lease = begin(app, &order, &request.payment_key, record).await?;
+    let settled = crate::deadline::within(
+        lease.ends,
+        attempt(
+            app,
+            client,
+            &order,
+            &request.payment_key,
+            lease.asked_before,
+        ),
+    )
+    .await?;
+    answer(app, settled).await
+}
+
+/// A confirm's hold on the payment.
+struct Lease {
+    /// The record as written.
+    record: PaymentRecord,
+    /// When the work under it must be done by.
+    ends: Instant,
+    /// An earlier confirm of this key may have reached Toss: ask before confirming again.
+    asked_before: bool,
+}
+
+/// Records the intent to confirm `payment_key` and takes the lease. Refused (409) while another
+/// confirm holds it or another payment of the order is open.
+async fn begin(
+    app: &App,
+    order: &OrderRecord,
+    payment_key: &str,
+    mut record: Option<PaymentRecord>,
+) -> Result<Lease, ApiError> {
+    let client = super::toss(app)?;
+    let length = super::lease_duration(client);
+    for _ in 0..3 {
+        let now = jiff::Timestamp::now();
+        let ends = Instant::now() + length;
+        let locked_until = now.as_second() + length.as_secs() as i64 + 1;
+        let seen = record.as_ref().map(|r| r.version);
+        let (next, asked_before) = match &record {
+            None => (
+                super::intent(
+                    app,
+                    &order.order_id,
+                    order.total,
+                    payment_key,
+                    locked_until,
+                    None,
+                )
+                .await?,
+                false,
+            ),
+            Some(r) => match r.state {
+                // A new attempt, with a new card or the same one again.
+                PaymentState::Failed | PaymentState::Voided => (
+                    super::intent(
+                        app,
+                        &order.order_id,
+                        order.total,
+                        payment_key,
+                        locked_until,
+                        Some(r),
+                    )
+                    .await?,
+                    false,
+                ),
+                PaymentState::Pending | PaymentState::Unknown
+                    if r.is_key(payment_key) && !r.leased_at(now.as_second()) =>
+                {
+                    let mut next = r.clone();
+                    next.state = PaymentState::Pending;
+                    next.version = r.version + 1;
+                    next.locked_until = locked_until;
+                    (next.stamped(now), true)
+                }
+                PaymentState::Pending => {
+                    let left = (r.locked_until - now.as_second()).clamp(1, 60);
+                    return Err(in_progress(left as u64));
+                }
+                PaymentState::Voiding => {
+                    return Err(not_payable(order, "; a payment of it is being refunded"));
+                }
+                PaymentState::Done | PaymentState::Canceled => {
+                    return Err(not_payable(order, "; it was paid with another payment"));
+                }
+                PaymentState::Unknown | PaymentState::AwaitingDeposit => {
+                    return Err(in_progress(5));
+                }
+            },
+        };
+        if ledger::write(&app.db, &next, seen).await? {
+            return Ok(Lease {
+                record: next,
+                ends,
+                asked_before,
+            });
+        }
+        record = super::find(&app.db, &order.order_id).await?;
+    }
+    Err(in_progress(1))
+}
+
+/// The confirm itself, under the lease; what became of the payment.
+async fn attempt(
+    app: &App,
+    client: &toss::TossClient,
+    order: &OrderRecord,
+    payment_key: &str,
+    asked_before: bool,
+) -> Result<Settled, ApiError> {
+    let order_id = &order.order_id;
+    let key_digest = digest(payment_key);
+    // The order may have stopped being payable while the intent was written (expired, cancelled):
+    // then Toss is not asked at all. (Expiry and cancellation check the record in their own
+    // transaction, so one of the two always sees the other.)
+    let now = orders::find(&app.db, order_id).await?;
+    if now
+        .as_ref()
+        .is_none_or(|o| o.status != Status::PendingPayment)
+    {
+        return ledger::settle(
+            app,
+            order_id,
+            Evidence::Refused {
+                key_digest,
+                code: "ORDER_NOT_PAYABLE".into(),
+            },
+        )
+        .await;
+    }
+    if asked_before {
+        match client.by_order(order_id).await {
+            Ok(Some(payment)) if !matches!(payment.status.as_str(), "READY" | "IN_PROGRESS") => {
+                return ledger::settle(app, order_id, Evidence::Toss(payment)).await;
+            }
+            // Toss never ran it: confirm it now.
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(order_id, error = %err, "payment still unknown");
+                return ledger::settle(app, order_id, Evidence::NoAnswer { key_digest }).await;
+            }
+        }
+    }
+    let answer = client
+        .confirm(
+            &super::confirm_idempotency_key(order_id, payment_key),
+            payment_key,
+            order_id,
+            order.total,
+        )
+        .await;
+    let evidence = match answer {
+        Ok(payment) => Evidence::Toss(payment),
+        // Toss ran a confirm of this order before (ours, whose answer was lost, or one with another
+        // key): its own record of the order's payment settles it.
+        Err(TossError::Refused { code, .. })
+            if code == "ALREADY_PROCESSED_PAYMENT" || code == "DUPLICATED_ORDER_ID" =>
+        {
+            match client.by_order(order_id).await {
+                Ok(Some(payment)) => Evidence::Toss(payment),
+                _ => Evidence::NoAnswer { key_digest },
+            }
+        }
+        Err(TossError::Refused { code, .. }) => {
+            tracing::info!(order_id, toss_code = %code, "payment refused");
+            Evidence::Refused { key_digest, code }
+        }
+        Err(TossError::Ambiguous(reason)) => {
+            tracing::warn!(order_id, %reason, "payment outcome unknown");
+            Evidence::NoAnswer { key_digest }
+        }
+    };
+    let settled = ledger::settle(app, order_id, evidence).await?;
+    if let Outcome::Ignored(_) = settled.outcome {
+        // Toss answered about something else: ask it about this order later.
+        return ledger::settle(
+            app,
+            order_id,
+            Evidence::NoAnswer {
+                key_digest: digest(payment_key),
+            },
+        )
+        .await;
+    }
+    Ok(settled)
+}
+
+/// What the customer's app is told of a settled confirm.
+async fn answer(app: &App, settled: Settled) -> Result<Confirmed, ApiError> {
+    let order = &settled.order;
+    match settled.outcome {
+        Outcome::Paid => Ok(Confirmed::Paid(order.view(app).await?)),
+        Outcome::AwaitingDeposit => Ok(Confirmed::AwaitingDeposit(order.view(app).await?)),
+        Outcome::Pending | Outcome::Ignored(_) => {
+            crate::telemetry::payment_failure("PAYMENT_PENDING");
+            Err(pending())
+        }
+        Outcome::Voided => Err(not_payable(order, "; the payment was refunded")),
+        Outcome::Voiding => Err(not_payable(order, "; the payment is being refunded")),
+        Outcome::Failed(code) if code == "ORDER_NOT_PAYABLE" => Err(not_payable(order, "")),
+        Outcome::Failed(code) => {
+            let ours = toss::refusal_code(&code);
+            crate::telemetry::payment_failure(ours);
+            let status = if ours == "PAYMENTS_MISCONFIGURED" {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            Err(refused(status, ours, refusal_message(ours)))
+        }
+    }
+}
+
+fn refusal_message(code: &str) -> &'static str {
+    match code {
+        "CARD_REJECTED" => "the card was declined; try another card",
+        "AMOUNT_TOO_SMALL" => "the amount is below what the payment method accepts",
+        "PAYMENT_SESSION_EXPIRED" => {
+            "the payment session expired or belongs to another order; pay again"
+        }
+        "PAYMENTS_MISCONFIGURED" => "payments are unavailable",
+        _ => "the payment was not completed",
+    }
+}
+
+/// The reconciler's confirm of a payment Toss never ran (the customer authorised it, our confirm
+/// never arrived): the same request the customer sent, under the same idempotency key.
+pub(crate) async fn resume(app: &App, record: &PaymentRecord) -> Result<Settled, ApiError> {
+    let client = super::toss(app)?;
+    let order = orders::find(&app.db, &record.order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order"))?;
+    let payment_key = super::open_key(app, record).await?;
+    let lease = begin(app, &order, &payment_key, Some(record.clone())).await?;
+    debug_assert_eq!(lease.record.state, PaymentState::Pending);
+    crate::deadline::within(
+        lease.ends,
+        attempt(app, client, &order, &payment_key, false),
+    )
+    .await
+}
