@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are their parts.
-.PHONY: bootstrap build dev test lint check bench
+.PHONY: bootstrap build dev test lint check bench soak cost
 
 # moto's server, cfn-lint and cargo-lambda, in ./.venv (no-op when already installed).
 bootstrap:
@@ -27,6 +27,20 @@ REQUESTS ?= 1000
 bench: bootstrap
 	cargo build --release --workspace --bins
 	./target/release/ordersync-bench --starts $(STARTS) --requests $(REQUESTS)
+	./target/release/ordersync-bench --cost --batch $(BATCH)
+
+# The cost meter alone, on the debug build (counts do not depend on the profile): one order's life
+# and a batch of BATCH orders, billed as AWS bills them, per million orders (docs/COST.md).
+BATCH ?= 20
+cost: bootstrap build
+	./target/debug/ordersync-bench --bin-dir target/debug --cost --batch $(BATCH)
+
+# Minutes of mixed traffic under random faults — Toss failing, the confirming process killed, AWS
+# throttling, failing and losing answers — then the payment ledger's invariant checked for every
+# order (tests/interleavings.rs; docs/FAILURE_MODES.md). Loopback only, bounded in orders and time.
+ORDERS ?= 400
+soak: bootstrap build
+	LEDGER_ORDERS=$(ORDERS) LEDGER_AWS_FAULTS=1 cargo test -p e2e --test interleavings -- --nocapture
 
 lint: bootstrap
 	cargo fmt --all -- --check

@@ -9,7 +9,8 @@
 //! seconds. When everything has settled, the ledger's invariant is checked for every order.
 //!
 //! `LEDGER_SEED=<n>` replays a run's scripts (the seed is printed); `LEDGER_ORDERS=<n>` sets how many
-//! orders (default 100).
+//! orders (default 100); `LEDGER_AWS_FAULTS=1` also makes AWS fail now and then while they play
+//! (throttling, 5xx, transaction conflicts, lost answers, latency — `make soak` runs it so).
 
 use std::time::Duration;
 
@@ -124,15 +125,31 @@ async fn play(
     owner: &str,
     customer: &str,
 ) -> Option<String> {
-    let created = stack
-        .order(
-            customer,
-            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
-                "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
-        )
-        .await;
-    let Some(order) = created.body["orderId"].as_str().map(String::from) else {
-        panic!("order {n} not created: {:?}", created.body);
+    // Retried with its key until placed (AWS may fail it, when told to).
+    let mut created = None;
+    for _ in 0..10 {
+        let reply = stack
+            .send(
+                stack
+                    .http()
+                    .post(stack.url("/v1/orders"))
+                    .bearer_auth(customer)
+                    .header("idempotency-key", format!("mix-{n}"))
+                    .json(
+                        &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
+                        "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
+                    ),
+            )
+            .await;
+        check_answer("create", &reply, &[201, 409, 503]);
+        if let Some(order) = reply.body["orderId"].as_str() {
+            created = Some(order.to_owned());
+            break;
+        }
+        after(500).await;
+    }
+    let Some(order) = created else {
+        panic!("order {n} not created");
     };
     let key = format!("{}_{n}", if script.virtual_account { "tva" } else { "tpk" });
     stack
@@ -182,7 +199,7 @@ async fn play(
                     Some(customer),
                 )
                 .await;
-            check_answer("cancel", &reply, &[200, 409]);
+            check_answer("cancel", &reply, &[200, 409, 503]);
         }
     };
     let deposit = async {
@@ -207,7 +224,7 @@ async fn play(
             let reply = stack
                 .post(&format!("/v1/orders/{order}/status"), &moved, Some(owner))
                 .await;
-            check_answer("store move", &reply, &[200, 409]);
+            check_answer("store move", &reply, &[200, 409, 503]);
         }
         let refunds = script.refunds.iter().enumerate().map(|(i, amount)| {
             let order = order.clone();
@@ -215,7 +232,7 @@ async fn play(
                 let reply = stack
                     .refund(owner, &order, &format!("refund-{i}"), *amount)
                     .await;
-                check_answer("refund", &reply, &[200, 201, 202, 409, 422, 502]);
+                check_answer("refund", &reply, &[200, 201, 202, 409, 422, 502, 503]);
             }
         });
         join_all(refunds).await;
@@ -256,6 +273,13 @@ fn check_answer(what: &str, reply: &e2e::Reply, allowed: &[u16]) {
             reply.body
         );
     }
+    if status == 503 || reply.code() == "TRANSACTION_CONFLICT" {
+        assert!(
+            reply.header("retry-after").is_some(),
+            "{what}: {:?}",
+            reply.body
+        );
+    }
 }
 
 #[tokio::test]
@@ -268,7 +292,8 @@ async fn the_ledger_holds_after_randomized_interleavings_and_faults() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
-    eprintln!("LEDGER_SEED={seed} LEDGER_ORDERS={orders}");
+    let aws_faults = std::env::var("LEDGER_AWS_FAULTS").is_ok_and(|v| v == "1");
+    eprintln!("LEDGER_SEED={seed} LEDGER_ORDERS={orders} LEDGER_AWS_FAULTS={aws_faults}");
     let mut rng = StdRng::seed_from_u64(seed);
     let scripts: Vec<Script> = (0..orders).map(|_| script(&mut rng)).collect();
 
@@ -289,6 +314,22 @@ async fn the_ledger_holds_after_randomized_interleavings_and_faults() {
         customers.push(token);
     }
 
+    if aws_faults {
+        stack
+            .local(
+                "faults/aws",
+                &json!({"seed": seed, "rules": [
+                    {"service": "dynamodb", "fault": "throttle", "probability": 0.02},
+                    {"service": "dynamodb", "operation": "TransactWriteItems", "fault": "conflict",
+                     "probability": 0.02},
+                    {"service": "dynamodb", "fault": "error", "probability": 0.01},
+                    {"service": "dynamodb", "fault": "lost", "probability": 0.005},
+                    {"service": "sqs", "fault": "error", "probability": 0.02},
+                    {"service": "kms", "fault": "throttle", "probability": 0.01},
+                    {"fault": "latency", "delayMs": 300, "probability": 0.02}]}),
+            )
+            .await;
+    }
     let started = std::time::Instant::now();
     // A few at a time, as customers arrive; the confirming process dies now and then.
     let played = futures::stream::iter(scripts.iter().cloned().enumerate())
@@ -309,6 +350,8 @@ async fn the_ledger_holds_after_randomized_interleavings_and_faults() {
     let orders: Vec<String> = orders.into_iter().flatten().collect();
 
     let played_in = started.elapsed();
+    let survived = stack.aws_faults_fired().await;
+    stack.aws_faults(json!([])).await;
     // Toss recovers; everything open is settled by the reconciler.
     stack
         .toss_control(
@@ -340,5 +383,14 @@ async fn the_ledger_holds_after_randomized_interleavings_and_faults() {
         ledger["cancels"].as_array().unwrap().len(),
         ledger["deliveries"].as_array().unwrap().len()
     );
+    for rule in survived["rules"].as_array().into_iter().flatten() {
+        eprintln!(
+            "LEDGER_SEED={seed}: survived {} × {} {} {}",
+            rule["fired"],
+            rule["fault"].as_str().unwrap_or_default(),
+            rule["service"].as_str().unwrap_or("any"),
+            rule["operation"].as_str().unwrap_or("")
+        );
+    }
     assert!(paid > orders.len() / 3, "most orders were paid");
 }

@@ -252,3 +252,54 @@ fn payment_timings_hold_for_every_allowed_toss_time_out() {
     }
     assert!(checked >= 5, "the functions that call Toss were found");
 }
+
+/// Nothing that runs without a caller fails silently: every scheduled function has an alarm on its
+/// errors, and every stream consumer one on how far behind its stream it is.
+#[test]
+fn every_scheduled_job_and_stream_consumer_is_watched() {
+    let template = python(&[
+        "-c",
+        "import json, sys; sys.path.insert(0, 'infra/local'); import provision; \
+         json.dump(provision.load_template('template.yaml'), sys.stdout, default=str)",
+    ]);
+    let resources = template["Resources"].as_object().unwrap();
+    // The alarms, as (metric, the function they watch).
+    let watched: Vec<(String, String)> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .filter_map(|r| {
+            let p = &r["Properties"];
+            let function = p["Dimensions"]
+                .as_array()?
+                .iter()
+                .find(|d| d["Name"] == "FunctionName")?;
+            let name = function["Value"].to_string();
+            Some((p["MetricName"].as_str()?.to_owned(), name))
+        })
+        .collect();
+    let mut checked = 0;
+    for (logical, resource) in resources {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let events = resource["Properties"]["Events"].as_object();
+        for event in events.into_iter().flat_map(|e| e.values()) {
+            let metric = match event["Type"].as_str() {
+                Some("Schedule") => "Errors",
+                Some("DynamoDB") => "IteratorAge",
+                _ => continue,
+            };
+            checked += 1;
+            assert!(
+                watched
+                    .iter()
+                    .any(|(m, f)| m == metric && f.contains(logical.as_str())),
+                "{logical}: no alarm on its {metric}"
+            );
+        }
+    }
+    assert!(
+        checked >= 4,
+        "the scheduled jobs and the stream consumer were found"
+    );
+}

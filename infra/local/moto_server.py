@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """moto's server, with DynamoDB made safe for concurrent clients and cheap to transact on.
 
-Two changes to moto's DynamoDB, nothing else:
+Three changes to moto's DynamoDB, nothing else:
 
 - One lock around every DynamoDB operation. moto runs requests on threads, and its tables are plain
   dicts: a read can even insert into one (a `defaultdict` lookup), so a request iterating a table
@@ -11,19 +11,36 @@ Two changes to moto's DynamoDB, nothing else:
   table it touches, and restores the copy on failure: O(table) per transaction, which made a test
   with a few hundred orders take minutes. Here only the items the transaction names are saved (and
   the length of the table's stream), and only they are put back.
+- `ClientRequestToken` for TransactWriteItems, as DynamoDB honours it: a transaction repeated with
+  the token of one that succeeded in the last ten minutes succeeds again without being applied
+  twice (the SDK sends one token per call and repeats it on every retry, so a transaction whose
+  answer was lost is not refused by its own first run); with other parameters it is refused with
+  `IdempotentParameterMismatchException`.
 
     moto_server.py -H 127.0.0.1 -p PORT      (the arguments of moto_server)
+    moto_server.py -H 127.0.0.1 -p 0         (a free port, bound here and printed: "port N")
+
+Port 0 is how the local runner starts it: a port picked elsewhere and handed over could be taken by
+another process before moto binds it, and that process would then be mistaken for the emulator.
 """
 
 import copy
 import functools
+import hashlib
 import inspect
+import json
+import os
+import signal
+import sys
 import threading
+import time
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 
 _LOCK = threading.RLock()
@@ -101,6 +118,43 @@ def _transact_with_item_rollback(original):
     return transact
 
 
+# token -> (sha256 of the request, when it succeeded, its answer)
+_TOKENS = {}
+_TOKEN_SECONDS = 600
+
+
+class _IdempotentParameterMismatch(DynamodbException):
+    def __init__(self):
+        super().__init__(
+            "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            message="a request with this ClientRequestToken had other parameters",
+        )
+
+
+def _idempotent_transactions(original):
+    @functools.wraps(original)
+    def handler(self):
+        token = self.body.get("ClientRequestToken") if isinstance(self.body, dict) else None
+        if not token:
+            return original(self)
+        digest = hashlib.sha256(json.dumps(self.body, sort_keys=True).encode()).hexdigest()
+        now = time.monotonic()
+        with _LOCK:
+            for old in [t for t, (_, at, _) in _TOKENS.items() if now - at > _TOKEN_SECONDS]:
+                del _TOKENS[old]
+            seen = _TOKENS.get(token)
+            if seen is not None:
+                if seen[0] != digest:
+                    raise _IdempotentParameterMismatch()
+                return seen[2]
+            answer = original(self)
+            _TOKENS[token] = (digest, now, answer)
+            return answer
+
+    return handler
+
+
+DynamoHandler.transact_write_items = _idempotent_transactions(DynamoHandler.transact_write_items)
 dynamodb_models.copy = _TablesAreNotCopied
 DynamoDBBackend.transact_write_items = _transact_with_item_rollback(
     DynamoDBBackend.transact_write_items
@@ -109,5 +163,27 @@ for _name, _attr in list(vars(DynamoDBBackend).items()):
     if not _name.startswith("_") and inspect.isfunction(_attr):
         setattr(DynamoDBBackend, _name, _serialised(_attr))
 
+def _serve_on_a_free_port(host):
+    """moto's `main`, on a port the OS picks and this process holds from the start."""
+    from werkzeug.serving import make_server
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    # moto builds URLs (queue URLs, among others) from it.
+    os.environ["MOTO_PORT"] = str(server.server_port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"port {server.server_port}", flush=True)
+    server.serve_forever()
+
+
 if __name__ == "__main__":
-    main()
+    args = sys.argv[1:]
+    if "-p" in args and args[args.index("-p") + 1] == "0":
+        _serve_on_a_free_port(args[args.index("-H") + 1] if "-H" in args else "127.0.0.1")
+    else:
+        main()

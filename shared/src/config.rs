@@ -14,7 +14,7 @@ pub enum ConfigError {
     NotANumber(&'static str),
 }
 
-fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+pub(crate) fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env::var(name) {
         Ok(v) => v
             .trim()

@@ -135,7 +135,14 @@ impl Images {
         let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
             .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
             .ok();
+        // Objects (images, exports, archives) take longer than an item: S3 gets more time.
+        let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .operation_attempt_timeout(std::time::Duration::from_secs(20))
+            .operation_timeout(std::time::Duration::from_secs(60))
+            .build();
         let config = aws_sdk_s3::config::Builder::from(sdk)
+            .timeout_config(timeouts)
             .force_path_style(endpoint.is_some())
             .interceptor(crate::sdk_calls::SpanRecorder)
             .build();

@@ -198,10 +198,23 @@ pub struct Push<'a> {
     pub order: &'a OrderFacts,
 }
 
-/// Posts `event` to every connection of its audience; returns how many received it.
-pub async fn push(app: &App, event: &Event) -> Result<u64, ApiError> {
+/// What became of one event's pushes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    pub delivered: u64,
+    /// Connections API Gateway no longer knows (410): forgotten.
+    pub gone: u64,
+    /// Posts that failed after the SDK's retries.
+    pub failed: u64,
+}
+
+/// Posts `event` to every connection of its audience, each on its own: a connection that fails (after
+/// the SDK's retries) is logged and counted, and the others still get theirs — a client that missed
+/// one catches up from its order listing. The push fails as a whole only when nothing could be
+/// delivered at all (the Management API is down), so that SQS redelivers it to everyone.
+pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
     let Some(order) = &event.order else {
-        return Ok(0);
+        return Ok(Pushed::default());
     };
     let client = app.connections().ok_or_else(|| {
         ApiError::internal("WEBSOCKET_ENDPOINT is not set: no WebSocket API to post to")
@@ -213,7 +226,8 @@ pub async fn push(app: &App, event: &Event) -> Result<u64, ApiError> {
         order,
     })
     .map_err(ApiError::internal)?;
-    let mut delivered = 0;
+    let mut pushed = Pushed::default();
+    let mut last_error = String::new();
     for channel in audience(event) {
         for connection_id in members(app, &channel).await? {
             let posted = client
@@ -223,29 +237,37 @@ pub async fn push(app: &App, event: &Event) -> Result<u64, ApiError> {
                 .send()
                 .await;
             match posted {
-                Ok(_) => delivered += 1,
+                Ok(_) => pushed.delivered += 1,
                 Err(err)
                     if err
                         .as_service_error()
                         .is_some_and(|e| e.is_gone_exception()) =>
                 {
-                    disconnect(app, &connection_id).await?;
+                    pushed.gone += 1;
+                    if let Err(err) = disconnect(app, &connection_id).await {
+                        // Its TTL removes it anyway.
+                        tracing::warn!(%connection_id, code = err.code, "a gone connection was not forgotten");
+                    }
                 }
                 Err(err) => {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "PUSH_FAILED",
-                        format!(
-                            "posting to a connection failed: {}",
-                            aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err)
-                        ),
-                    ));
+                    pushed.failed += 1;
+                    last_error =
+                        aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err).to_string();
+                    tracing::warn!(%connection_id, %channel, event_id = %event.event_id, error = %last_error, "push failed");
                 }
             }
         }
     }
-    crate::telemetry::count("PushesDelivered", delivered as f64);
-    Ok(delivered)
+    crate::telemetry::count("PushesDelivered", pushed.delivered as f64);
+    crate::telemetry::count("PushesFailed", pushed.failed as f64);
+    if pushed.failed > 0 && pushed.delivered == 0 && pushed.gone == 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "PUSH_FAILED",
+            format!("no connection could be posted to: {last_error}"),
+        ));
+    }
+    Ok(pushed)
 }
 
 /// The live connections of `channel` (TTL deletes lag, so expired members are left out here).

@@ -23,6 +23,10 @@ pub enum StorageError {
     TransactionCanceled(Vec<Option<String>>),
     #[error("throttled by DynamoDB")]
     Throttled,
+    /// No answer in time, a lost connection, or a 5xx, after the SDK's own retries: the write may or
+    /// may not have happened.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(String),
     #[error("DynamoDB: {0}")]
     Backend(String),
     #[error("item does not match its type: {0}")]
@@ -41,27 +45,87 @@ impl StorageError {
         }
     }
 
+    /// Whether a canceled transaction lost to something that passes: throttling, or a conflict
+    /// with another transaction on one of its items (DynamoDB's `TransactionConflict`).
+    fn transient_reasons(reasons: &[Option<String>]) -> (bool, bool) {
+        let has = |codes: &[&str]| {
+            reasons
+                .iter()
+                .flatten()
+                .any(|code| codes.contains(&code.as_str()))
+        };
+        (
+            has(&[
+                "ThrottlingError",
+                "ProvisionedThroughputExceeded",
+                "RequestLimitExceeded",
+            ]),
+            has(&["TransactionConflict"]),
+        )
+    }
+
     pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         match err.code() {
-            Some("ConditionalCheckFailedException") => Self::ConditionFailed,
+            Some("ConditionalCheckFailedException") => return Self::ConditionFailed,
             Some(
                 "ProvisionedThroughputExceededException"
                 | "ThrottlingException"
                 | "RequestLimitExceeded",
-            ) => Self::Throttled,
-            _ => Self::Backend(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string()),
+            ) => return Self::Throttled,
+            // A single write that met a transaction on its item: as a transaction that met another.
+            Some("TransactionConflictException") => {
+                return Self::TransactionCanceled(vec![Some("TransactionConflict".into())]);
+            }
+            Some(
+                "InternalServerError" | "ServiceUnavailable" | "TransactionInProgressException",
+            ) => {
+                return Self::Unavailable(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string(),
+                );
+            }
+            _ => {}
+        }
+        // The service's own errors are told apart by their codes, above.
+        let transient = matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+        let described = aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string();
+        if transient {
+            Self::Unavailable(described)
+        } else {
+            Self::Backend(described)
         }
     }
 }
 
+/// What a client is told when storage fails: a transient failure is 503 (or 409 for a lost race
+/// between transactions), with `Retry-After`; the rest is a 500.
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         match err {
             StorageError::Throttled => ApiError::unavailable(),
+            StorageError::Unavailable(cause) => {
+                tracing::warn!(%cause, "storage unavailable");
+                ApiError::unavailable()
+            }
+            StorageError::TransactionCanceled(reasons) => {
+                match StorageError::transient_reasons(&reasons) {
+                    (true, _) => ApiError::unavailable(),
+                    (false, true) => ApiError {
+                        retry_after: Some(1),
+                        ..ApiError::conflict(
+                            "TRANSACTION_CONFLICT",
+                            "another request changed the same data at the same moment; retry",
+                        )
+                    },
+                    _ => ApiError::internal(StorageError::TransactionCanceled(reasons)),
+                }
+            }
             other => ApiError::internal(other),
         }
     }
@@ -72,6 +136,14 @@ impl From<StorageError> for ApiError {
 pub struct Db {
     client: Client,
     table: String,
+}
+
+/// Which of `shards` partitions a sharded index key of `id` goes to (a rolling hash, spread evenly
+/// over ids that differ only in their last characters).
+pub fn shard(id: &str, shards: u32) -> u32 {
+    id.bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % shards
 }
 
 pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
@@ -286,5 +358,27 @@ mod tests {
         let api: ApiError = StorageError::Throttled.into();
         assert_eq!(api.status.as_u16(), 503);
         assert_eq!(api.retry_after, Some(1));
+        let api: ApiError = StorageError::Unavailable("timed out".into()).into();
+        assert_eq!(
+            (api.status.as_u16(), api.code),
+            (503, "SERVICE_UNAVAILABLE")
+        );
+    }
+
+    #[test]
+    fn transactions_lost_to_throttling_or_a_conflict_are_retryable() {
+        let throttled =
+            StorageError::TransactionCanceled(vec![None, Some("ThrottlingError".into())]);
+        let api: ApiError = throttled.into();
+        assert_eq!((api.status.as_u16(), api.retry_after), (503, Some(1)));
+        let conflict = StorageError::TransactionCanceled(vec![Some("TransactionConflict".into())]);
+        let api: ApiError = conflict.into();
+        assert_eq!(
+            (api.status.as_u16(), api.code, api.retry_after),
+            (409, "TRANSACTION_CONFLICT", Some(1))
+        );
+        let other = StorageError::TransactionCanceled(vec![Some("ValidationError".into())]);
+        let api: ApiError = other.into();
+        assert_eq!(api.status.as_u16(), 500);
     }
 }

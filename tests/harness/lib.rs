@@ -1017,3 +1017,46 @@ impl Stack {
         assert!(made.status().is_success());
     }
 }
+
+/// The local stack's fault switchboards (infra/runner: `front.rs`, `websocket.rs`).
+impl Stack {
+    /// Replaces the AWS fault rules (see infra/runner/src/front.rs); `json!([])` clears them.
+    pub async fn aws_faults(&self, rules: Value) {
+        self.local(
+            "faults/aws",
+            &serde_json::json!({"rules": rules, "seed": 7}),
+        )
+        .await;
+    }
+
+    /// The AWS fault rules, with how often each fired.
+    pub async fn aws_faults_fired(&self) -> Value {
+        self.http
+            .get(self.local_url("faults/aws"))
+            .send()
+            .await
+            .expect("runner control")
+            .json()
+            .await
+            .expect("the rules")
+    }
+
+    /// The ids of the open WebSocket connections, oldest first.
+    pub async fn connection_ids(&self) -> Vec<String> {
+        let listed: Value = self
+            .http
+            .get(self.local_url("connections"))
+            .send()
+            .await
+            .expect("runner control")
+            .json()
+            .await
+            .expect("the connections");
+        listed["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .filter_map(|c| c["connectionId"].as_str().map(String::from))
+            .collect()
+    }
+}

@@ -13,7 +13,12 @@
 //!    complete, and what the consumers do with its events): Lambda invocations and their durations,
 //!    AWS calls by operation (from the functions' spans), and the cost of a million such orders.
 //!
-//! Results are printed and written to `target/bench/results.json`.
+//! 4. With `--cost` (`make cost`, `make bench`): the cost meter's reading of one order's life and of a
+//!    batch of orders at once (`--batch`), priced per million orders next to the target (`cost.rs`).
+//!
+//! Results are printed and written to `target/bench/results.json` (`cost.json` for the meter).
+
+mod cost;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +43,9 @@ struct Args {
     starts: usize,
     requests: usize,
     bin_dir: PathBuf,
+    /// Only the cost meter.
+    cost_only: bool,
+    batch: usize,
 }
 
 fn args() -> Args {
@@ -45,17 +53,24 @@ fn args() -> Args {
         starts: 20,
         requests: 1000,
         bin_dir: PathBuf::from("target/release"),
+        cost_only: false,
+        batch: 20,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--cost" {
+            args.cost_only = true;
+            continue;
+        }
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
+            "--batch" => args.batch = value.parse().unwrap_or(20),
             "--starts" => args.starts = value.parse().unwrap_or(20),
             "--requests" => args.requests = value.parse().unwrap_or(1000),
             "--bin-dir" => args.bin_dir = PathBuf::from(value),
             other => {
                 eprintln!(
-                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] ({other}?)"
+                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] ({other}?)"
                 );
                 std::process::exit(2);
             }
@@ -71,6 +86,18 @@ async fn main() {
     std::fs::create_dir_all(&out).expect("target/bench");
     let mut stack = Stack::start(&args.bin_dir, &out).await;
     let setup = stack.setup().await;
+    if args.cost_only {
+        println!("\n== The cost meter (AWS list prices, us-east-1)");
+        let cost = stack.cost(&setup, args.batch).await;
+        std::fs::write(
+            out.join("cost.json"),
+            serde_json::to_string_pretty(&cost).unwrap_or_default(),
+        )
+        .expect("write cost.json");
+        println!("\nwritten to target/bench/cost.json");
+        stack.stop().await;
+        return;
+    }
 
     println!(
         "\n== Binaries: size, cold init (median of {} starts), handler time, peak RSS",
@@ -423,6 +450,8 @@ fn peak_rss_kb(pid: u32) -> u64 {
 struct Stack {
     runner: Child,
     api: String,
+    /// The WebSocket API's address over HTTP, where the runner's `/__local` controls are.
+    local: String,
     http: reqwest::Client,
     bin_dir: PathBuf,
     log: PathBuf,
@@ -468,9 +497,15 @@ impl Stack {
             .unwrap_or_else(|| panic!("the runner did not start: see {}", log.display()))
             .to_owned();
         println!("{}", line.trim());
+        let local = line
+            .split_whitespace()
+            .find(|w| w.starts_with("ws://"))
+            .map(|w| w.trim_end_matches(',').replacen("ws://", "http://", 1))
+            .unwrap_or_default();
         Stack {
             runner,
             api,
+            local,
             http: reqwest::Client::new(),
             bin_dir: bin_dir.to_owned(),
             log,

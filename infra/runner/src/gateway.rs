@@ -135,6 +135,7 @@ impl Gateway {
         else {
             return Ok(gateway_error(StatusCode::NOT_FOUND, "Not Found"));
         };
+        crate::meter::api_request();
         let request_id = uuid::Uuid::new_v4().to_string();
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_PAYLOAD).collect().await {

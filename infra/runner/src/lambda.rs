@@ -41,6 +41,8 @@ struct Invocation {
 struct InFlight {
     instance: u32,
     reply: oneshot::Sender<Outcome>,
+    /// When the instance took it: Lambda bills from there (not the wait for an instance).
+    taken: std::time::Instant,
 }
 
 pub struct Function {
@@ -157,7 +159,8 @@ impl Runtime {
             return Outcome::Failed("function queue closed".into());
         }
         // The clock starts at dispatch; a cold start counts against the timeout as on Lambda.
-        match tokio::time::timeout(deadline + Duration::from_secs(2), outcome).await {
+        let finished = tokio::time::timeout(deadline + Duration::from_secs(2), outcome).await;
+        match finished {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Outcome::Failed("the instance went away".into()),
             Err(_) => {
@@ -346,6 +349,7 @@ async fn next_invocation(function: &Arc<Function>, instance: u32) -> Response<Fu
         InFlight {
             instance,
             reply: invocation.reply,
+            taken: std::time::Instant::now(),
         },
     );
     Response::builder()
@@ -372,6 +376,11 @@ async fn complete(
 ) -> Response<Full<Bytes>> {
     match function.in_flight.lock().await.remove(request_id) {
         Some(flight) => {
+            crate::meter::invocation(
+                &function.spec.name,
+                function.spec.memory,
+                flight.taken.elapsed().as_secs_f64(),
+            );
             let _ = flight.reply.send(outcome);
             plain(StatusCode::ACCEPTED, "")
         }

@@ -11,9 +11,10 @@
 //! OrderSync local API on http://127.0.0.1:3000 (WebSocket ws://127.0.0.1:3001, AWS emulator http://127.0.0.1:41234, Toss stand-in http://127.0.0.1:41235)
 //! ```
 
+mod front;
 mod gateway;
-mod keepalive;
 mod lambda;
+mod meter;
 mod queues;
 mod sources;
 mod stack;
@@ -42,8 +43,8 @@ usage: local-runner [--port N] [--ws-port N] [--template PATH] [--bin-dir DIR] [
   --param N=V      override template parameter N (repeatable)
   --schedule-interval S  let a minute of schedules last S seconds (every-minute jobs run every S)
   --trace          print each request's spans: the handler, every AWS and Toss call, with durations
-  --keep-alive     give the functions connections to the emulator that stay open, as AWS's do
-                   (moto closes each one): for measuring their CPU per request";
+  --keep-alive     (the default now) functions keep their connections to the emulator open, as
+                   AWS's do (moto closes each one): their fronts forward each call";
 
 struct Args {
     port: u16,
@@ -58,8 +59,6 @@ struct Args {
     schedule_interval: Option<std::time::Duration>,
     /// Show every request's spans (handler, AWS and Toss calls).
     trace: bool,
-    /// Put a keep-alive proxy between the functions and the emulator.
-    keep_alive: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -76,7 +75,6 @@ fn parse_args() -> Result<Args, String> {
         params: Vec::new(),
         schedule_interval: None,
         trace: false,
-        keep_alive: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -92,7 +90,8 @@ fn parse_args() -> Result<Args, String> {
             "--env-file" => args.env_file = Some(PathBuf::from(value()?)),
             "--param" => args.params.push(value()?),
             "--trace" => args.trace = true,
-            "--keep-alive" => args.keep_alive = true,
+            // Accepted for the benchmark's sake: every function has a keep-alive front now.
+            "--keep-alive" => {}
             "--schedule-interval" => {
                 let seconds: f64 = value()?
                     .parse()
@@ -133,7 +132,7 @@ async fn run() -> Result<(), String> {
     let (_emulator, endpoint) = match args.endpoint {
         Some(endpoint) => (None, endpoint),
         None => {
-            let (child, endpoint) = stack::start_emulator(&root)?;
+            let (child, endpoint) = stack::start_emulator(&root).await?;
             (Some(child), endpoint)
         }
     };
@@ -149,6 +148,16 @@ async fn run() -> Result<(), String> {
         }
         (Some(child), Some(url))
     };
+    // The emulator answers in tens of milliseconds, and in seconds under a test's load, where
+    // DynamoDB answers in a few: unless told otherwise, the local stack gives AWS calls more time.
+    for (name, local) in [
+        ("AwsAttemptTimeoutMs", "15000"),
+        ("AwsOperationTimeoutMs", "25000"),
+    ] {
+        if !params.iter().any(|p| p.starts_with(&format!("{name}="))) {
+            params.push(format!("{name}={local}"));
+        }
+    }
     let mut manifest = stack::provision(&root, &template, &endpoint, &params).await?;
 
     // The WebSocket API is served here; functions that post to connections are pointed at it.
@@ -173,19 +182,18 @@ async fn run() -> Result<(), String> {
         .to_owned();
 
     let manifest_region = manifest.region.clone();
-    let functions_endpoint = if args.keep_alive {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| format!("cannot open the keep-alive port: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let proxy = keepalive::KeepAlive::new(&endpoint);
-        tokio::spawn(accept_loop(listener, move |req, _peer| {
-            proxy.clone().forward(req)
-        }));
-        format!("http://{addr}")
-    } else {
-        endpoint.clone()
-    };
+    // Every function reaches the emulator through a front of its own: connections kept open, as
+    // AWS's are, and AWS's failures can be switched on (`/__local/faults/aws`).
+    let front = front::Front::new(&endpoint);
+    let fronts = front::bind_all(&front, manifest.functions.iter().map(|f| f.name.clone())).await?;
+    for function in &mut manifest.functions {
+        if let Some(url) = fronts.get(&function.name) {
+            function
+                .env
+                .insert("AWS_ENDPOINT_URL".to_owned(), url.clone());
+        }
+    }
+    let functions_endpoint = fronts["local"].clone();
     let mut base_env = vec![
         ("AWS_REGION".to_owned(), manifest.region.clone()),
         ("AWS_DEFAULT_REGION".to_owned(), manifest.region.clone()),
@@ -239,7 +247,7 @@ async fn run() -> Result<(), String> {
     sources::start(&runtime, &sdk, &manifest_region, args.schedule_interval);
     queues::start(&runtime, &aws_sdk_sqs::Client::new(&sdk), &manifest_region);
     streams::start(&runtime, &endpoint, &manifest_region);
-    tokio::spawn(websocket::WebSocketApi::new(runtime.clone(), stage).serve(ws_listener));
+    tokio::spawn(websocket::WebSocketApi::new(runtime.clone(), stage, front).serve(ws_listener));
 
     let gateway = Arc::new(gateway::Gateway::new(runtime));
     let api_listener = TcpListener::bind(("127.0.0.1", args.port))
@@ -292,7 +300,14 @@ fn write_env_file(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     for function in &manifest.functions {
-        vars.extend(function.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // Each function's own front stays its own; the file points at the shared one.
+        vars.extend(
+            function
+                .env
+                .iter()
+                .filter(|(k, _)| k.as_str() != "AWS_ENDPOINT_URL")
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -88,6 +88,8 @@ async fn poll(
         if messages.is_empty() {
             continue;
         }
+        // Lambda's poller receives the batch (idle long polls are a flat cost, not an order's).
+        crate::meter::sqs("ReceiveMessage", 0);
         let records: Vec<Value> = messages.iter().map(|m| record(m, &source)).collect();
         let outcome = runtime
             .invoke_event(
@@ -165,6 +167,7 @@ async fn settle(
         }
     }
     if !done.is_empty() {
+        crate::meter::sqs("DeleteMessageBatch", 0);
         let _ = sqs
             .delete_message_batch()
             .queue_url(url)

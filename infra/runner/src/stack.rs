@@ -2,7 +2,6 @@
 //! `infra/local/provision.py`, which also returns the manifest of functions the runner serves.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -40,13 +39,11 @@ pub struct RouteSpec {
     pub path: String,
 }
 
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Starts moto's server (through `infra/local/moto_server.py`, which isolates DynamoDB transactions)
-/// from the project's virtualenv on a free loopback port.
-pub fn start_emulator(root: &Path) -> Result<(Child, String), String> {
+/// from the project's virtualenv, on a loopback port it binds itself and reports (one picked here and
+/// handed over could be taken by another process first).
+pub async fn start_emulator(root: &Path) -> Result<(Child, String), String> {
+    use tokio::io::AsyncBufReadExt;
     let python = root.join(".venv/bin/python");
     if !python.exists() {
         return Err(format!(
@@ -54,16 +51,32 @@ pub fn start_emulator(root: &Path) -> Result<(Child, String), String> {
             python.display()
         ));
     }
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-    let child = Command::new(&python)
+    let mut child = Command::new(&python)
         .arg(root.join("infra/local/moto_server.py"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-H", "127.0.0.1", "-p", "0"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start moto's server: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout from moto's server")?;
+    let mut lines = tokio::io::BufReader::new(stdout);
+    let mut line = String::new();
+    lines
+        .read_line(&mut line)
+        .await
+        .map_err(|e| format!("moto's server did not start: {e}"))?;
+    // Whatever else it prints is read and dropped, so that it never writes into a closed pipe.
+    tokio::spawn(async move {
+        let mut rest = lines.lines();
+        while let Ok(Some(_)) = rest.next_line().await {}
+    });
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("moto's server did not say its port: {line:?}"))?;
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 

@@ -10,9 +10,13 @@
 //!   instances are killed; invocations fail meanwhile), for testing what a crash does;
 //!   `POST /__local/functions/{name}/invoke` invokes it with the request's body, as
 //!   `aws lambda invoke` would, and answers with its result (502 with the error if it failed).
-//! - `POST /__local/faults` with `{"refuse": [..], "hang": [..]}` makes posts whose body contains one
-//!   of the strings fail: `refuse` at once with a 500, `hang` only once the faults are replaced (and
-//!   then with a 500, undelivered) — a poster that dies meanwhile has delivered nothing.
+//! - `POST /__local/faults` with `{"refuse": [..], "hang": [..], "gone": [..]}` makes posts whose
+//!   connection id or body contains one of the strings fail: `refuse` at once with a 500, `hang` only
+//!   once the faults are replaced (and then with a 500, undelivered) — a poster that dies meanwhile
+//!   has delivered nothing — and `gone` with API Gateway's 410.
+//! - `POST /__local/faults/aws` sets the AWS fault switchboard (see `front.rs`); `GET` lists it.
+//! - `GET /__local/connections` lists the open connections, oldest first.
+//! - `POST /__local/meter {"on": true}` clears and starts the cost meter (`meter.rs`); `GET` reads it.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -56,25 +60,35 @@ pub struct WebSocketApi {
     connections: Mutex<HashMap<String, Connection>>,
     stage: String,
     faults: Mutex<Faults>,
+    /// The AWS emulator's front, whose fault switchboard is set here.
+    front: Arc<crate::front::Front>,
 }
 
+/// Faults of the Management API's posts, each a list of strings matched against the connection id
+/// and the body posted.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 struct Faults {
+    /// Answered 500 at once, undelivered.
     #[serde(default)]
     refuse: Vec<String>,
+    /// Held until the faults are replaced, then answered 500, undelivered.
     #[serde(default)]
     hang: Vec<String>,
+    /// Answered 410 `GoneException`, as for a connection API Gateway no longer knows.
+    #[serde(default)]
+    gone: Vec<String>,
 }
 
 impl Faults {
-    fn matching(list: &[String], body: &[u8]) -> bool {
+    fn matching(list: &[String], id: &str, body: &[u8]) -> bool {
         let text = String::from_utf8_lossy(body);
-        list.iter().any(|needle| text.contains(needle.as_str()))
+        list.iter()
+            .any(|needle| id.contains(needle.as_str()) || text.contains(needle.as_str()))
     }
 }
 
 impl WebSocketApi {
-    pub fn new(runtime: Arc<Runtime>, stage: String) -> Arc<Self> {
+    pub fn new(runtime: Arc<Runtime>, stage: String, front: Arc<crate::front::Front>) -> Arc<Self> {
         let route = |key: &str| {
             runtime
                 .functions
@@ -89,6 +103,7 @@ impl WebSocketApi {
             connections: Mutex::new(HashMap::new()),
             stage,
             faults: Mutex::new(Faults::default()),
+            front,
         })
     }
 
@@ -141,6 +156,41 @@ impl WebSocketApi {
             (Method::POST, ["__local", "functions", name, action]) => {
                 self.control(name, action).await
             }
+            (Method::POST, ["__local", "faults", "aws"]) => {
+                let body = body_bytes(req).await;
+                match self.front.set_rules(&body) {
+                    Ok(n) => plain(StatusCode::OK, &format!("{n} rules set")),
+                    Err(err) => plain(StatusCode::BAD_REQUEST, &err),
+                }
+            }
+            (Method::POST, ["__local", "meter"]) => {
+                let body = body_bytes(req).await;
+                let on = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|b| b["on"].as_bool())
+                    .unwrap_or(true);
+                crate::meter::switch(on);
+                plain(StatusCode::OK, if on { "metering" } else { "off" })
+            }
+            (Method::GET, ["__local", "meter"]) => json_response(
+                StatusCode::OK,
+                &serde_json::to_value(crate::meter::read()).unwrap_or_default(),
+            ),
+            (Method::GET, ["__local", "connections"]) => {
+                let connections = self.connections.lock().await;
+                let mut listed: Vec<Value> = connections
+                    .iter()
+                    .map(|(id, c)| {
+                        json!({"connectionId": id, "connectedAt": c.connected_at.to_string(),
+                            "sourceIp": c.source_ip})
+                    })
+                    .collect();
+                listed.sort_by_key(|c| c["connectedAt"].as_str().unwrap_or_default().to_owned());
+                json_response(StatusCode::OK, &json!({"connections": listed}))
+            }
+            (Method::GET, ["__local", "faults", "aws"]) => {
+                json_response(StatusCode::OK, &self.front.rules())
+            }
             (Method::POST, ["__local", "faults"]) => {
                 let body = body_bytes(req).await;
                 match serde_json::from_slice::<Faults>(&body) {
@@ -159,12 +209,16 @@ impl WebSocketApi {
     }
 
     async fn manage(&self, method: &Method, id: &str, body: Bytes) -> Response<Full<Bytes>> {
-        if *method == Method::POST && Faults::matching(&self.faults.lock().await.refuse, &body) {
+        if *method == Method::POST && Faults::matching(&self.faults.lock().await.refuse, id, &body)
+        {
             return internal_error();
+        }
+        if *method == Method::POST && Faults::matching(&self.faults.lock().await.gone, id, &body) {
+            return gone();
         }
         if *method == Method::POST {
             let mut hung = false;
-            while Faults::matching(&self.faults.lock().await.hang, &body) {
+            while Faults::matching(&self.faults.lock().await.hang, id, &body) {
                 hung = true;
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
@@ -181,6 +235,7 @@ impl WebSocketApi {
                 if connection.commands.send(Command::Send(body)).is_err() {
                     return gone();
                 }
+                crate::meter::websocket_message();
                 plain(StatusCode::OK, "")
             }
             Method::DELETE => {
@@ -314,7 +369,10 @@ impl WebSocketApi {
                 }
                 Err(_) => (1006, "Upgrade failed"),
             };
-            api.connections.lock().await.remove(&connection_id);
+            if let Some(gone) = api.connections.lock().await.remove(&connection_id) {
+                let lasted = jiff::Timestamp::now().duration_since(gone.connected_at);
+                crate::meter::websocket_connection(lasted.as_secs_f64() / 60.0);
+            }
             api.disconnected(&connection_id, peer, status, reason).await;
         });
 

@@ -7,6 +7,7 @@
 //! and the send loses nothing: the stream keeps the item until the publisher has taken it.
 
 pub mod publish;
+pub mod replay;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};

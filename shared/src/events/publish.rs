@@ -68,6 +68,35 @@ impl Publisher {
         response
     }
 
+    /// Sends `items` again, in order, to the queues subscribed to their types (a replay: consumers
+    /// take an event once, so a repeat costs a lookup); how many were sent before a failure, if any.
+    pub async fn resend(&self, items: Vec<OutboxItem>) -> Result<u64, (u64, String)> {
+        let pending: Vec<Pending> = items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let kind = serde_json::from_value::<EventType>(serde_json::Value::String(
+                    item.event_type.clone(),
+                ))
+                .ok()?;
+                Some(Pending {
+                    sequence_number: i.to_string(),
+                    kind,
+                    item,
+                })
+            })
+            .collect();
+        let mut sent = 0;
+        for chunk in pending.chunks(SQS_BATCH) {
+            if let Some(failed) = self.send(chunk).await {
+                return Err((sent + failed as u64, "SQS refused a batch".into()));
+            }
+            sent += chunk.len() as u64;
+        }
+        count("EventsReplayed", sent as f64);
+        Ok(sent)
+    }
+
     /// Sends `chunk` to every subscribed queue; the index of the first record not sent everywhere.
     async fn send(&self, chunk: &[Pending]) -> Option<usize> {
         let mut first_failed: Option<usize> = None;
@@ -141,10 +170,23 @@ fn new_events(event: StreamEvent) -> Vec<Pending> {
         .filter(|r| r.event_name == "INSERT")
         .filter_map(|record| {
             let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
-            let item: OutboxItem = serde_dynamo::from_item(record.change.new_image).ok()?;
-            if item.entity != ENTITY {
+            let is_event = matches!(
+                record.change.new_image.get("entity"),
+                Some(serde_dynamo::AttributeValue::S(entity)) if entity == ENTITY
+            );
+            if !is_event {
                 return None;
             }
+            let item: OutboxItem = match serde_dynamo::from_item(record.change.new_image) {
+                Ok(item) => item,
+                Err(err) => {
+                    // Retrying cannot make it readable; holding the shard for it would stop every
+                    // later event. Said loudly: an event is lost unless it is replayed.
+                    tracing::error!(%sequence_number, error = %err, "unreadable event item; skipped");
+                    count("EventsMalformed", 1.0);
+                    return None;
+                }
+            };
             match serde_json::from_value::<EventType>(serde_json::Value::String(
                 item.event_type.clone(),
             )) {
@@ -194,6 +236,8 @@ mod tests {
             record("MODIFY", "3", event_image("e1", "order.paid")),
             record("INSERT", "4", event_image("e2", "order.teleported")),
             record("INSERT", "5", event_image("e3", "user.signed_in")),
+            record("INSERT", "6", serde_json::json!({"PK": {"S": "EVENT#e4"}, "SK": {"S": "EVENT"},
+                "entity": {"S": "EVENT"}, "eventType": {"N": "7"}})),
         ]});
         let event: StreamEvent = serde_json::from_value(batch).unwrap();
         let pending = new_events(event);

@@ -23,8 +23,9 @@ use crate::stores::{self, Access};
 
 pub const ORDER_SK: &str = "ORDER";
 /// Pending orders are spread over this many index partitions, so the expiry index never has a hot
-/// key however many orders are created per second.
-pub const PENDING_SHARDS: u32 = 16;
+/// key however many orders are created per second: each order enters and leaves one (2 WCU), 625
+/// WCU/s per partition at 10,000 orders/s (docs/COST.md, capacity).
+pub const PENDING_SHARDS: u32 = 32;
 
 pub fn order_pk(order_id: &str) -> String {
     format!("ORDER#{order_id}")
@@ -162,10 +163,7 @@ fn board_pk(store_id: &str, status: Status) -> String {
 }
 
 fn shard_of(order_id: &str) -> u32 {
-    order_id
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-        % PENDING_SHARDS
+    crate::storage::shard(order_id, PENDING_SHARDS)
 }
 
 fn location<'a>(table: &'a str, pk: &'a str, field: &'a str) -> Location<'a> {

@@ -28,7 +28,8 @@ use crate::orders::{self, OrderRecord};
 use crate::storage::{StorageError, key, n, s};
 use crate::stores::{self, Access};
 
-const PENDING_SHARDS: u32 = 4;
+/// Pending refunds are spread over this many index partitions.
+pub const PENDING_SHARDS: u32 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -99,7 +100,7 @@ fn refund_sk(refund_id: &str) -> String {
 }
 
 fn shard(order_id: &str) -> u32 {
-    order_id.bytes().map(u32::from).sum::<u32>() % PENDING_SHARDS
+    crate::storage::shard(order_id, PENDING_SHARDS)
 }
 
 fn exceeds_balance() -> ApiError {

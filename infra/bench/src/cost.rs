@@ -1,0 +1,497 @@
+//! The cost meter's reading (`--cost`): one order's whole life, then a batch of orders at once,
+//! played against the local stack with the runner's meter on (infra/runner/src/meter.rs), priced at
+//! AWS's list prices — and the total per million orders, next to the target.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::{Setup, Stack};
+
+/// What a million orders may cost (issue #18); the stretch is $15.
+pub const TARGET_PER_MILLION: f64 = 20.0;
+
+/// Prices (us-east-1, on demand), per unit.
+struct Prices;
+impl Prices {
+    const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+    const LAMBDA_GB_SECOND_ARM: f64 = 0.000_013_333_4;
+    const HTTP_API_REQUEST: f64 = 1.00 / 1e6;
+    const WRITE_UNIT: f64 = 0.625 / 1e6;
+    const READ_UNIT: f64 = 0.125 / 1e6;
+    const KMS_ASYMMETRIC: f64 = 0.15 / 1e4;
+    const KMS_SYMMETRIC: f64 = 0.03 / 1e4;
+    const SQS_REQUEST: f64 = 0.40 / 1e6;
+    const WEBSOCKET_MESSAGE: f64 = 1.00 / 1e6;
+    const WEBSOCKET_MINUTE: f64 = 0.25 / 1e6;
+    const S3_WRITE: f64 = 0.005 / 1e3;
+    const S3_READ: f64 = 0.0004 / 1e3;
+}
+
+impl Stack {
+    async fn meter(&self, on: bool) {
+        let _ = self
+            .http
+            .post(format!("{}/__local/meter", self.local))
+            .json(&json!({"on": on}))
+            .send()
+            .await;
+    }
+
+    async fn meter_reading(&self) -> Value {
+        self.http
+            .get(format!("{}/__local/meter", self.local))
+            .send()
+            .await
+            .expect("the runner's meter")
+            .json()
+            .await
+            .expect("a reading")
+    }
+
+    /// One order's life, as a customer lives it: sign-in, the menu, the order, the payment; the
+    /// store accepts, prepares, readies and completes it. Its board and the customer's phone listen.
+    async fn one_life(&self, setup: &Setup, owner: &str, customer_email: &str) {
+        use reqwest::Method;
+        // The customer signs in for the order (an access token lasts 15 minutes); the store's
+        // owner signed in for the day.
+        let customer = self.login(customer_email).await;
+        self.call(
+            Method::GET,
+            &format!("/v1/stores/{}/menu", setup.quiet_store),
+            None,
+            None,
+            None,
+        )
+        .await;
+        let (_, order) = self
+            .call(
+                Method::POST,
+                "/v1/orders",
+                Some(&customer),
+                Some(json!({"storeId": setup.quiet_store, "items": [{"itemId": "latte", "quantity": 1}],
+                    "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"})),
+                Some(&uuid::Uuid::new_v4().to_string()),
+            )
+            .await;
+        let order = order["orderId"].as_str().unwrap_or_default().to_owned();
+        self.call(
+            Method::POST,
+            "/v1/payments/confirm",
+            Some(&customer),
+            Some(json!({"orderId": order, "paymentKey": format!("tpk_{order}"), "amount": 4500})),
+            None,
+        )
+        .await;
+        for body in [
+            json!({"to": "ACCEPTED", "etaMinutes": 10}),
+            json!({"to": "PREPARING"}),
+            json!({"to": "READY"}),
+            json!({"to": "COMPLETED"}),
+        ] {
+            self.call(
+                Method::POST,
+                &format!("/v1/orders/{order}/status"),
+                Some(owner),
+                Some(body),
+                None,
+            )
+            .await;
+        }
+    }
+
+    async fn socket(
+        &self,
+        token: &str,
+        store: Option<&str>,
+    ) -> Option<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    > {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let ws = self.local.replacen("http://", "ws://", 1);
+        let url = match store {
+            Some(store) => format!("{ws}/?storeId={store}"),
+            None => format!("{ws}/"),
+        };
+        let mut request = url.into_client_request().ok()?;
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().ok()?);
+        tokio_tungstenite::connect_async(request)
+            .await
+            .ok()
+            .map(|(s, _)| s)
+    }
+
+    /// Plays `orders` lives (at once when more than one) with the meter on; the reading, per order.
+    async fn metered(&self, setup: &Setup, orders: usize) -> Value {
+        let owner = self.login("bench-owner@example.com").await;
+        let board = self.socket(&owner, Some(&setup.quiet_store)).await;
+        let mut customers = Vec::new();
+        for i in 0..orders {
+            let email = format!("bench-cost-{i}@example.com");
+            self.account(&email, "CUSTOMER").await;
+            let token = self.login(&email).await;
+            customers.push((email, self.socket(&token, None).await));
+        }
+        // Warm: every function has an instance with its keys and clients (the steady state, where
+        // KMS is asked once per thousand values), then the sign-ups' and sockets' events drain.
+        if let Some((email, _)) = customers.first() {
+            self.one_life(setup, &owner, email).await;
+        }
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        self.meter(true).await;
+        futures::stream::iter(customers.iter())
+            .for_each_concurrent(orders, |(email, _)| self.one_life(setup, &owner, email))
+            .await;
+        // The events' consumers and pushes finish.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(customers);
+        drop(board);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let reading = self.meter_reading().await;
+        self.meter(false).await;
+        reading
+    }
+
+    /// The meter's reading of one order's life and of a batch, priced.
+    pub async fn cost(&self, setup: &Setup, batch: usize) -> Value {
+        let one = self.metered(setup, 1).await;
+        let many = self.metered(setup, batch).await;
+        let one_priced = price(&one, 1);
+        let many_priced = price(&many, batch);
+        print_priced("one order's life", &one_priced);
+        print_priced(&format!("{batch} orders at once, per order"), &many_priced);
+        println!("\nDynamoDB units by item kind, one order's life:");
+        println!(
+            "{:<24} {:>6} {:>8} {:>8} {:>10}",
+            "kind", "items", "WCU", "of GSI", "RCU"
+        );
+        for (kind, units) in one["dynamodbByKind"].as_object().into_iter().flatten() {
+            println!(
+                "{kind:<24} {:>6} {:>8.1} {:>8.1} {:>10.1}",
+                units["items"],
+                units["writeUnits"].as_f64().unwrap_or(0.0),
+                units["indexWriteUnits"].as_f64().unwrap_or(0.0),
+                units["readUnits"].as_f64().unwrap_or(0.0)
+            );
+        }
+        let capacity = capacity(&one);
+        let markdown = markdown(&one, &one_priced, batch, &many_priced, &capacity);
+        let _ = std::fs::write("target/bench/cost.md", markdown);
+        println!("\nthe tables, in markdown: target/bench/cost.md");
+        json!({"capacity": capacity, "one": {"reading": one, "priced": one_priced},
+            "batch": {"orders": batch, "reading": many, "priced": many_priced},
+            "targetPerMillion": TARGET_PER_MILLION})
+    }
+}
+
+/// The orders per second the capacity model is drawn for (the seed's target).
+pub const ORDERS_PER_SECOND: f64 = 10_000.0;
+/// What one partition key sustains (DynamoDB's per-partition limits).
+const PARTITION_WCU: f64 = 1_000.0;
+const PARTITION_RCU: f64 = 3_000.0;
+/// Pending orders, open payments and pending refunds are spread over shards.
+const SHARDS: [(&str, u32); 3] = [
+    ("PENDING", shared::orders::PENDING_SHARDS),
+    ("PAYOPEN", shared::payments::OPEN_SHARDS),
+    ("REFUNDPENDING", shared::payments::refunds::PENDING_SHARDS),
+];
+
+/// What a partition key is shared by, from its shape (ids replaced by placeholders).
+fn pattern(key: &str) -> (String, &'static str) {
+    let parts: Vec<&str> = key.split('#').collect();
+    let is_month = |p: &str| p.len() == 7 && p.as_bytes().get(4) == Some(&b'-');
+    let is_day = |p: &str| p.len() == 10 && p.as_bytes().get(4) == Some(&b'-');
+    let is_shard = |p: &str| !p.is_empty() && p.len() <= 2 && p.chars().all(|c| c.is_ascii_digit());
+    let shape: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            // Generated ids (uuids, hashes, blind indexes, connection ids): long, and not a word.
+            let id = part.len() >= 12 && part.chars().any(|c| c.is_ascii_digit());
+            match () {
+                _ if i == 0 => (*part).to_owned(),
+                _ if is_month(part) => "<month>".to_owned(),
+                _ if is_day(part) => "<day>".to_owned(),
+                _ if is_shard(part) => "<n>".to_owned(),
+                _ if id => "<id>".to_owned(),
+                _ => (*part).to_owned(),
+            }
+        })
+        .collect();
+    let labelled = |label: &str| parts.iter().skip(1).any(|p| *p == label) || parts[0] == label;
+    let scope = if parts.len() == 1 {
+        "everyone"
+    } else if labelled("STORE") || parts[0] == "REPORT" {
+        "one store"
+    } else if labelled("CUSTOMER") || labelled("USER") {
+        "one customer"
+    } else if parts.iter().skip(1).any(|p| is_month(p)) {
+        "everyone"
+    } else if parts.iter().skip(1).any(|p| is_shard(p)) {
+        "a shard"
+    } else {
+        "one order"
+    };
+    (shape.join("#"), scope)
+}
+
+/// The capacity model: at [`ORDERS_PER_SECOND`], the units per second on the hottest partition key
+/// of every kind, against DynamoDB's per-partition limits; and the busiest single store's ceiling.
+fn capacity(reading: &Value) -> Value {
+    let mut rows: BTreeMap<(String, String, &'static str), (f64, f64)> = BTreeMap::new();
+    for (field, read) in [
+        ("writeUnitsByPartition", false),
+        ("readUnitsByPartition", true),
+    ] {
+        for (place_key, units) in reading[field].as_object().into_iter().flatten() {
+            let (place, key) = place_key.split_once('|').unwrap_or((place_key, ""));
+            let (shape, scope) = pattern(key);
+            let row = rows.entry((place.to_owned(), shape, scope)).or_default();
+            let units = units.as_f64().unwrap_or(0.0);
+            if read {
+                row.1 += units;
+            } else {
+                row.0 += units;
+            }
+        }
+    }
+    println!(
+        "\nCapacity at {ORDERS_PER_SECOND} orders/s: the hottest key of each kind (limits: {PARTITION_WCU} WCU/s, {PARTITION_RCU} RCU/s per key)"
+    );
+    println!(
+        "{:<22} {:<34} {:<13} {:>8} {:>8} {:>11} {:>11} {:>9}",
+        "table/index", "key", "shared by", "WCU/ord", "RCU/ord", "WCU/s", "RCU/s", "headroom"
+    );
+    let mut out = Vec::new();
+    let mut store_ceiling = f64::INFINITY;
+    for ((place, shape, scope), (wcu, rcu)) in &rows {
+        let sharing = match *scope {
+            "everyone" => ORDERS_PER_SECOND,
+            "a shard" => {
+                let shards = SHARDS
+                    .iter()
+                    .find(|(prefix, _)| shape.starts_with(prefix))
+                    .map_or(1.0, |(_, n)| f64::from(*n));
+                ORDERS_PER_SECOND / shards
+            }
+            // A store's, a customer's or an order's own keys: as busy as that one is; the store's
+            // ceiling is reported below.
+            _ => 1.0,
+        };
+        let (wcu_s, rcu_s) = (wcu * sharing, rcu * sharing);
+        let headroom = (PARTITION_WCU / wcu_s.max(1e-9)).min(PARTITION_RCU / rcu_s.max(1e-9));
+        if *scope == "one store" {
+            store_ceiling = store_ceiling
+                .min(PARTITION_WCU / wcu.max(1e-9))
+                .min(PARTITION_RCU / rcu.max(1e-9));
+        }
+        println!(
+            "{place:<22} {shape:<34} {scope:<13} {wcu:>8.1} {rcu:>8.1} {wcu_s:>11.0} {rcu_s:>11.0} {:>8.1}×{}",
+            headroom,
+            if headroom < 1.0 { "  OVER" } else { "" }
+        );
+        out.push(json!({"place": place, "key": shape, "sharedBy": scope, "wcuPerOrder": wcu,
+            "rcuPerOrder": rcu, "wcuPerSecond": wcu_s, "rcuPerSecond": rcu_s, "headroom": headroom}));
+    }
+    println!("the busiest single store: at most {store_ceiling:.0} orders/s (its hottest key)");
+    json!({"ordersPerSecond": ORDERS_PER_SECOND, "keys": out, "storeCeilingOrdersPerSecond": store_ceiling})
+}
+
+/// Each line of the bill per order: (what, quantity per order, unit price, USD per million orders).
+fn price(reading: &Value, orders: usize) -> Vec<(String, f64, f64, f64)> {
+    let per = |x: f64| x / orders.max(1) as f64;
+    let sum = |v: &Value, field: &str| -> f64 {
+        v.as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|e| e[field].as_f64())
+            .sum()
+    };
+    let counts = |v: &Value| -> BTreeMap<String, f64> {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, n)| (k.clone(), n.as_f64().unwrap_or(0.0)))
+            .collect()
+    };
+    let kms = counts(&reading["kmsRequests"]);
+    let asymmetric: f64 = ["Sign", "GetPublicKey"]
+        .iter()
+        .filter_map(|k| kms.get(*k))
+        .sum();
+    let symmetric: f64 = kms.values().sum::<f64>() - asymmetric;
+    let s3 = counts(&reading["s3Requests"]);
+    let s3_writes: f64 = s3
+        .iter()
+        .filter(|(k, _)| k.starts_with("Put") || k.starts_with("Delete") || k.starts_with("List"))
+        .map(|(_, n)| n)
+        .sum();
+    // (`+ 0.0`: an empty sum of floats is -0.0.)
+    let s3_writes = s3_writes + 0.0;
+    let s3_reads: f64 = s3.values().sum::<f64>() - s3_writes + 0.0;
+    let lines = [
+        (
+            "Lambda requests",
+            per(sum(&reading["lambda"], "invocations")),
+            Prices::LAMBDA_REQUEST,
+        ),
+        (
+            "Lambda GB-seconds (arm64)",
+            per(sum(&reading["lambda"], "gbSeconds")),
+            Prices::LAMBDA_GB_SECOND_ARM,
+        ),
+        (
+            "HTTP API requests",
+            per(reading["apiRequests"].as_f64().unwrap_or(0.0)),
+            Prices::HTTP_API_REQUEST,
+        ),
+        (
+            "DynamoDB write units",
+            per(sum(&reading["dynamodbByOperation"], "writeUnits")),
+            Prices::WRITE_UNIT,
+        ),
+        (
+            "DynamoDB read units",
+            per(sum(&reading["dynamodbByOperation"], "readUnits")),
+            Prices::READ_UNIT,
+        ),
+        (
+            "KMS asymmetric requests",
+            per(asymmetric),
+            Prices::KMS_ASYMMETRIC,
+        ),
+        (
+            "KMS symmetric requests",
+            per(symmetric),
+            Prices::KMS_SYMMETRIC,
+        ),
+        (
+            "SQS requests",
+            per(counts(&reading["sqsRequests"]).values().sum()),
+            Prices::SQS_REQUEST,
+        ),
+        (
+            "WebSocket messages",
+            per(reading["websocketMessages"].as_f64().unwrap_or(0.0)),
+            Prices::WEBSOCKET_MESSAGE,
+        ),
+        (
+            "WebSocket connection-minutes",
+            per(reading["websocketConnectionMinutes"]
+                .as_f64()
+                .unwrap_or(0.0)),
+            Prices::WEBSOCKET_MINUTE,
+        ),
+        ("S3 writes", per(s3_writes), Prices::S3_WRITE),
+        ("S3 reads", per(s3_reads), Prices::S3_READ),
+    ];
+    lines
+        .into_iter()
+        .map(|(what, quantity, price)| (what.to_owned(), quantity, price, quantity * price * 1e6))
+        .collect()
+}
+
+/// The meter's tables for docs/COST.md.
+fn markdown(
+    one: &Value,
+    one_priced: &[(String, f64, f64, f64)],
+    batch: usize,
+    many_priced: &[(String, f64, f64, f64)],
+    capacity: &Value,
+) -> String {
+    use std::fmt::Write;
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| item | per order (one life) | per order ({batch} at once) | unit price | per million orders (one life) | ({batch} at once) |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    let (mut total_one, mut total_many) = (0.0, 0.0);
+    for (a, b) in one_priced.iter().zip(many_priced) {
+        total_one += a.3;
+        total_many += b.3;
+        let _ = writeln!(
+            md,
+            "| {} | {:.3} | {:.3} | ${:.3e} | ${:.2} | ${:.2} |",
+            a.0, a.1, b.1, a.2, a.3, b.3
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| **total** | | | | **${total_one:.2}** | **${total_many:.2}** |\n"
+    );
+    let _ = writeln!(
+        md,
+        "| item kind | items written | write units | of which indexes | read units |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for (kind, u) in one["dynamodbByKind"].as_object().into_iter().flatten() {
+        let _ = writeln!(
+            md,
+            "| `{kind}` | {} | {:.1} | {:.1} | {:.1} |",
+            u["items"],
+            u["writeUnits"].as_f64().unwrap_or(0.0),
+            u["indexWriteUnits"].as_f64().unwrap_or(0.0),
+            u["readUnits"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n| table/index | key | shared by | WCU per order | RCU per order | WCU/s at {ORDERS_PER_SECOND} orders/s | RCU/s | headroom |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for key in capacity["keys"].as_array().into_iter().flatten() {
+        let headroom = key["headroom"].as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {} | {:.1} | {:.1} | {:.0} | {:.0} | {}{:.1}× |",
+            key["place"].as_str().unwrap_or_default(),
+            key["key"].as_str().unwrap_or_default(),
+            key["sharedBy"].as_str().unwrap_or_default(),
+            key["wcuPerOrder"].as_f64().unwrap_or(0.0),
+            key["rcuPerOrder"].as_f64().unwrap_or(0.0),
+            key["wcuPerSecond"].as_f64().unwrap_or(0.0),
+            key["rcuPerSecond"].as_f64().unwrap_or(0.0),
+            if headroom < 1.0 { "**over** " } else { "" },
+            headroom
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nThe busiest single store: at most {:.0} orders/s (its hottest key).",
+        capacity["storeCeilingOrdersPerSecond"]
+            .as_f64()
+            .unwrap_or(0.0)
+    );
+    md
+}
+
+fn print_priced(title: &str, lines: &[(String, f64, f64, f64)]) {
+    println!("\n{title}:");
+    println!(
+        "{:<30} {:>12} {:>14} {:>14}",
+        "item", "per order", "unit price", "$ per million"
+    );
+    let mut total = 0.0;
+    for (what, quantity, price, per_million) in lines {
+        total += per_million;
+        println!("{what:<30} {quantity:>12.3} {price:>14.3e} {per_million:>14.2}");
+    }
+    println!(
+        "{:<30} {:>12} {:>14} {total:>14.2}   (target ≤ {TARGET_PER_MILLION:.2}: {})",
+        "total",
+        "",
+        "",
+        if total <= TARGET_PER_MILLION {
+            "met"
+        } else {
+            "not met"
+        }
+    );
+}

@@ -1,0 +1,705 @@
+//! The front of the AWS emulator: every function's AWS calls pass through here, and AWS's failures
+//! can be switched on.
+//!
+//! - **Keep-alive.** moto's server closes the connection after every response, where DynamoDB, KMS
+//!   and SQS keep connections open. The functions talk to this front instead; their connections stay
+//!   open, and each request is forwarded to the emulator.
+//! - **A fault switchboard.** `POST /__local/faults/aws` (at the WebSocket API's address) sets rules;
+//!   each AWS call is matched against them in order and the first that applies decides its fate:
+//!
+//!   ```json
+//!   {"rules": [{"service": "dynamodb", "operation": "TransactWriteItems",
+//!               "function": "OrdersCreateFunction", "contains": "ORDER#",
+//!               "fault": "throttle", "probability": 0.5, "times": 3, "delayMs": 800}],
+//!    "seed": 7}
+//!   ```
+//!
+//!   `service` is the signing name (`dynamodb`, `kms`, `sqs`, `s3`), `operation` the API's (from
+//!   `X-Amz-Target`; for S3 `GetObject`, `PutObject`, `HeadObject`, `DeleteObject`, `ListObjectsV2`),
+//!   `function` the calling function's logical id, `contains` a string the request body must contain
+//!   (a key prefix); each is optional. Faults: `throttle` (400 `ThrottlingException`, 503 `SlowDown`
+//!   for S3), `error` (500), `conflict` (a transaction cancelled for `TransactionConflict`; a single
+//!   write's `TransactionConflictException`), `latency` (`delayMs` added), `timeout` (no answer; the
+//!   caller's time-out decides), `reset` (the connection dropped, nothing done), `lost` (done, then
+//!   the connection dropped before the answer). `probability` (default 1) and `times` (default
+//!   unlimited) bound a rule. `{"rules": []}` clears them; `GET /__local/faults/aws` lists them with
+//!   how often each fired.
+//!
+//! Each function gets a front of its own (its own port), which is how a rule knows the caller.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
+use hyper::{Request, Response, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    Throttle,
+    Error,
+    Conflict,
+    Latency,
+    Timeout,
+    Reset,
+    Lost,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    operation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contains: Option<String>,
+    fault: Fault,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    probability: Option<f64>,
+    /// How many more times it may fire (`None`: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    times: Option<u64>,
+    /// How many times it fired.
+    #[serde(default)]
+    fired: u64,
+}
+
+#[derive(Deserialize)]
+struct RuleSet {
+    rules: Vec<Rule>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+struct Switchboard {
+    rules: Vec<Rule>,
+    rng: StdRng,
+}
+
+/// The partition key value a query names: the value compared with `=` first in its key condition.
+fn query_partition(request: &Value) -> Option<String> {
+    let condition = request["KeyConditionExpression"].as_str()?;
+    let name = condition.split('=').nth(1)?.split_whitespace().next()?;
+    request["ExpressionAttributeValues"][name]["S"]
+        .as_str()
+        .map(String::from)
+}
+
+/// An item a write names, with its image before the write.
+struct Written {
+    table: String,
+    key: serde_json::Map<String, Value>,
+    transactional: bool,
+    check: bool,
+    before: Option<serde_json::Map<String, Value>>,
+}
+
+/// The AWS call a request is.
+struct Call {
+    service: String,
+    operation: String,
+}
+
+pub struct Front {
+    client: reqwest::Client,
+    /// The emulator's base URL, without a trailing slash.
+    upstream: String,
+    switchboard: Mutex<Switchboard>,
+    /// Tables' keys and indexes, for the cost meter, by table name.
+    schemas: tokio::sync::Mutex<HashMap<String, crate::meter::Schema>>,
+}
+
+type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
+
+impl Front {
+    pub fn new(upstream: &str) -> Arc<Self> {
+        Arc::new(Self {
+            client: reqwest::Client::new(),
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            switchboard: Mutex::new(Switchboard {
+                rules: Vec::new(),
+                rng: StdRng::from_os_rng(),
+            }),
+            schemas: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn board(&self) -> std::sync::MutexGuard<'_, Switchboard> {
+        self.switchboard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `POST /__local/faults/aws`: replaces the rules.
+    pub fn set_rules(&self, body: &[u8]) -> Result<usize, String> {
+        let set: RuleSet = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let mut board = self.board();
+        board.rules = set.rules;
+        if let Some(seed) = set.seed {
+            board.rng = StdRng::seed_from_u64(seed);
+        }
+        Ok(board.rules.len())
+    }
+
+    /// `GET /__local/faults/aws`: the rules, with how often each fired.
+    pub fn rules(&self) -> Value {
+        json!({"rules": self.board().rules})
+    }
+
+    /// The fault for this call, if a rule fires (and is used up by one).
+    fn fault(&self, function: &str, call: &Call, body: &[u8]) -> Option<(Fault, Duration)> {
+        let mut board = self.board();
+        let Switchboard { rules, rng } = &mut *board;
+        for rule in rules.iter_mut() {
+            let applies = rule.times != Some(0)
+                && rule.service.as_deref().is_none_or(|s| s == call.service)
+                && rule
+                    .operation
+                    .as_deref()
+                    .is_none_or(|o| o == call.operation)
+                && rule.function.as_deref().is_none_or(|f| f == function)
+                && rule
+                    .contains
+                    .as_deref()
+                    .is_none_or(|needle| String::from_utf8_lossy(body).contains(needle));
+            if !applies {
+                continue;
+            }
+            if rng.random::<f64>() >= rule.probability.unwrap_or(1.0) {
+                continue;
+            }
+            if let Some(times) = &mut rule.times {
+                *times -= 1;
+            }
+            rule.fired += 1;
+            return Some((
+                rule.fault,
+                Duration::from_millis(rule.delay_ms.unwrap_or(0)),
+            ));
+        }
+        None
+    }
+
+    /// Serves one AWS call of `function`.
+    pub async fn serve(self: Arc<Self>, function: Arc<str>, req: Request<Incoming>) -> Answer {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let call = identify(&parts);
+        let fault = self.fault(&function, &call, &body);
+        if let Some((fault, delay)) = fault {
+            eprintln!(
+                "[front] {function}: {} {} ← {fault:?}",
+                call.service, call.operation
+            );
+            match fault {
+                Fault::Latency => tokio::time::sleep(delay).await,
+                Fault::Timeout => {
+                    // No answer: the caller's time-out ends it.
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    return Err(dropped());
+                }
+                Fault::Reset => return Err(dropped()),
+                Fault::Throttle | Fault::Error | Fault::Conflict => {
+                    return Ok(refusal(fault, &call, &body));
+                }
+                Fault::Lost => {}
+            }
+        }
+        let metered = crate::meter::on();
+        let authorization = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let before = if metered && call.service == "dynamodb" {
+            self.images(&call.operation, &body, &authorization).await
+        } else {
+            Vec::new()
+        };
+        let (answer, answered) = self.forward(parts, body.clone()).await;
+        if metered {
+            self.meter(
+                &call,
+                &body,
+                answer.status(),
+                &answered,
+                before,
+                &authorization,
+            )
+            .await;
+        }
+        if matches!(fault, Some((Fault::Lost, _))) {
+            return Err(dropped());
+        }
+        Ok(answer)
+    }
+
+    /// A DynamoDB call of the front's own (for the meter), straight to the emulator.
+    async fn dynamodb(&self, operation: &str, body: Value, authorization: &str) -> Option<Value> {
+        let answer = self
+            .client
+            .post(format!("{}/", self.upstream))
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("DynamoDB_20120810.{operation}"))
+            .header("authorization", authorization)
+            .body(body.to_string())
+            .send()
+            .await
+            .ok()?;
+        if !answer.status().is_success() {
+            return None;
+        }
+        answer.json().await.ok()
+    }
+
+    async fn schema(&self, table: &str, authorization: &str) -> crate::meter::Schema {
+        if let Some(schema) = self.schemas.lock().await.get(table) {
+            return schema.clone();
+        }
+        let described = self
+            .dynamodb("DescribeTable", json!({"TableName": table}), authorization)
+            .await
+            .unwrap_or_default();
+        let schema = crate::meter::Schema::from_description(&described["Table"]);
+        self.schemas
+            .lock()
+            .await
+            .insert(table.to_owned(), schema.clone());
+        schema
+    }
+
+    /// The items a write names — (table, key, transactional, a condition check) — with their
+    /// images as they are now.
+    async fn images(&self, operation: &str, body: &[u8], authorization: &str) -> Vec<Written> {
+        let Ok(request) = serde_json::from_slice::<Value>(body) else {
+            return Vec::new();
+        };
+        let mut named: Vec<(String, Value, bool, bool)> = Vec::new();
+        let table = |v: &Value| v["TableName"].as_str().unwrap_or_default().to_owned();
+        match operation {
+            "PutItem" => named.push((table(&request), request["Item"].clone(), false, false)),
+            "UpdateItem" | "DeleteItem" => {
+                named.push((table(&request), request["Key"].clone(), false, false))
+            }
+            "TransactWriteItems" => {
+                for entry in request["TransactItems"].as_array().into_iter().flatten() {
+                    for (action, key) in [
+                        ("Put", "Item"),
+                        ("Update", "Key"),
+                        ("Delete", "Key"),
+                        ("ConditionCheck", "Key"),
+                    ] {
+                        let op = &entry[action];
+                        if op.is_object() {
+                            named.push((
+                                table(op),
+                                op[key].clone(),
+                                true,
+                                action == "ConditionCheck",
+                            ));
+                        }
+                    }
+                }
+            }
+            "BatchWriteItem" => {
+                for (name, requests) in request["RequestItems"].as_object().into_iter().flatten() {
+                    for r in requests.as_array().into_iter().flatten() {
+                        let key = if r["PutRequest"].is_object() {
+                            r["PutRequest"]["Item"].clone()
+                        } else {
+                            r["DeleteRequest"]["Key"].clone()
+                        };
+                        named.push((name.clone(), key, false, false));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut images = Vec::new();
+        for (table, item, transactional, check) in named {
+            let schema = self.schema(&table, authorization).await;
+            let key: serde_json::Map<String, Value> = schema
+                .keys
+                .iter()
+                .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+                .collect();
+            let before = self.get(&table, &key, authorization).await;
+            images.push(Written {
+                table,
+                key,
+                transactional,
+                check,
+                before,
+            });
+        }
+        images
+    }
+
+    async fn get(
+        &self,
+        table: &str,
+        key: &serde_json::Map<String, Value>,
+        authorization: &str,
+    ) -> Option<serde_json::Map<String, Value>> {
+        let got = self
+            .dynamodb(
+                "GetItem",
+                json!({"TableName": table, "Key": key, "ConsistentRead": true}),
+                authorization,
+            )
+            .await?;
+        got["Item"].as_object().cloned()
+    }
+
+    /// Counts what a call would be billed.
+    async fn meter(
+        &self,
+        call: &Call,
+        body: &[u8],
+        status: StatusCode,
+        answered: &[u8],
+        before: Vec<Written>,
+        authorization: &str,
+    ) {
+        use crate::meter;
+        match call.service.as_str() {
+            "sqs" => return meter::sqs(&call.operation, body.len()),
+            "kms" | "s3" => return meter::call(&call.service, &call.operation),
+            "dynamodb" => {}
+            _ => return,
+        }
+        let ok = status.is_success();
+        let mut billed = meter::Billed::default();
+        if !before.is_empty() {
+            for written in before {
+                let schema = self.schema(&written.table, authorization).await;
+                let after = if ok {
+                    self.get(&written.table, &written.key, authorization).await
+                } else {
+                    written.before.clone()
+                };
+                let kind = meter::kind(
+                    after
+                        .as_ref()
+                        .or(written.before.as_ref())
+                        .unwrap_or(&written.key),
+                );
+                let units = if written.check || !ok {
+                    // A condition check, or a write refused by its condition: the item's size, no index.
+                    let size = written.before.as_ref().map(meter::item_size).unwrap_or(0);
+                    meter::Units {
+                        items: 0,
+                        write_units: size.div_ceil(1024).max(1) as f64
+                            * if written.transactional { 2.0 } else { 1.0 },
+                        ..meter::Units::default()
+                    }
+                } else {
+                    schema.write(
+                        written.before.as_ref(),
+                        after.as_ref(),
+                        written.transactional,
+                    )
+                };
+                billed.by_kind.push((kind, units));
+            }
+        } else if ok {
+            // Reads: billed on what was read.
+            let request: Value = serde_json::from_slice(body).unwrap_or_default();
+            let consistent = request["ConsistentRead"] == true;
+            let response: Value = serde_json::from_slice(answered).unwrap_or_default();
+            let mut items: Vec<serde_json::Map<String, Value>> = Vec::new();
+            let mut factor = 1.0;
+            match call.operation.as_str() {
+                "GetItem" => items.extend(response["Item"].as_object().cloned()),
+                "Query" | "Scan" => {
+                    items.extend(
+                        response["Items"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|i| i.as_object().cloned()),
+                    );
+                    // A filter drops items after they were read (and billed).
+                    let (count, scanned) = (
+                        response["Count"].as_f64().unwrap_or(0.0),
+                        response["ScannedCount"].as_f64().unwrap_or(0.0),
+                    );
+                    if count > 0.0 && scanned > count {
+                        factor = scanned / count;
+                    }
+                }
+                "TransactGetItems" => {
+                    factor = 2.0;
+                    items.extend(
+                        response["Responses"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|r| r["Item"].as_object().cloned()),
+                    );
+                }
+                "BatchGetItem" => items.extend(
+                    response["Responses"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|t| t.values())
+                        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+                        .filter_map(|i| i.as_object().cloned()),
+                ),
+                _ => return,
+            }
+            let bytes: usize = items.iter().map(meter::item_size).sum();
+            let kind = items
+                .first()
+                .map(meter::kind)
+                .unwrap_or_else(|| "(nothing returned)".into());
+            let read_units = meter::read_units(
+                (bytes as f64 * factor) as usize,
+                consistent || call.operation == "TransactGetItems",
+            );
+            let table = request["TableName"].as_str().unwrap_or_default();
+            let place = match request["IndexName"].as_str() {
+                Some(index) => format!("{table}/{index}"),
+                None => table.to_owned(),
+            };
+            let partition = match call.operation.as_str() {
+                "GetItem" => request["Key"]["PK"]["S"].as_str().map(String::from),
+                "Query" => query_partition(&request),
+                _ => None,
+            };
+            let units = meter::Units {
+                read_units,
+                partitions: partition
+                    .map(|pk| vec![(place, pk, read_units)])
+                    .unwrap_or_default(),
+                ..meter::Units::default()
+            };
+            billed.by_kind.push((kind, units));
+        }
+        meter::dynamodb(&call.operation, billed);
+    }
+
+    /// The emulator's answer, and its body (for the meter).
+    async fn forward(
+        &self,
+        parts: hyper::http::request::Parts,
+        body: Bytes,
+    ) -> (Response<Full<Bytes>>, Bytes) {
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut request = self
+            .client
+            .request(parts.method, format!("{}{target}", self.upstream))
+            .body(body);
+        for (name, value) in &parts.headers {
+            if ![HOST, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING].contains(name) {
+                request = request.header(name, value);
+            }
+        }
+        let Ok(upstream) = request.send().await else {
+            return (status_only(StatusCode::BAD_GATEWAY), Bytes::new());
+        };
+        let mut response = Response::builder().status(upstream.status());
+        for (name, value) in upstream.headers() {
+            if ![CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING].contains(name) {
+                response = response.header(name, value);
+            }
+        }
+        let body = upstream.bytes().await.unwrap_or_default();
+        let answer = response
+            .body(Full::new(body.clone()))
+            .unwrap_or_else(|_| status_only(StatusCode::BAD_GATEWAY));
+        (answer, body)
+    }
+}
+
+fn dropped() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "fault: connection dropped",
+    )
+}
+
+/// The service (from the signature's credential scope) and operation of a request.
+fn identify(parts: &hyper::http::request::Parts) -> Call {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // `AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, …`
+    let authorization = header("authorization");
+    let service = authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|scope| scope.split('/').nth(3))
+        .unwrap_or_default()
+        .to_owned();
+    let target = header("x-amz-target");
+    let operation = match target.rsplit_once('.') {
+        Some((_, operation)) => operation.to_owned(),
+        None if service == "s3" => {
+            let path = parts.uri.path().trim_matches('/');
+            let object = path.contains('/');
+            match (parts.method.as_str(), object) {
+                ("GET", true) => "GetObject",
+                ("GET", false) => "ListObjectsV2",
+                ("PUT", true) => "PutObject",
+                ("HEAD", true) => "HeadObject",
+                ("DELETE", true) => "DeleteObject",
+                _ => "Other",
+            }
+            .to_owned()
+        }
+        None => String::new(),
+    };
+    Call { service, operation }
+}
+
+/// The error AWS answers with, in the service's own protocol.
+fn refusal(fault: Fault, call: &Call, body: &[u8]) -> Response<Full<Bytes>> {
+    if call.service == "s3" {
+        let (status, code) = match fault {
+            Fault::Throttle => (StatusCode::SERVICE_UNAVAILABLE, "SlowDown"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        };
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+             <Message>injected by the local runner</Message><RequestId>local</RequestId></Error>"
+        );
+        return respond(status, "application/xml", xml);
+    }
+    let dynamodb = call.service == "dynamodb";
+    let namespaced = |code: &str| {
+        if dynamodb {
+            format!("com.amazonaws.dynamodb.v20120810#{code}")
+        } else {
+            code.to_owned()
+        }
+    };
+    let (status, error) = match fault {
+        Fault::Throttle => (
+            StatusCode::BAD_REQUEST,
+            json!({"__type": namespaced("ThrottlingException"),
+                "message": "Rate of requests exceeds the allowed throughput."}),
+        ),
+        Fault::Conflict if dynamodb && call.operation == "TransactWriteItems" => {
+            let items = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+                .unwrap_or(1);
+            let reasons: Vec<Value> = (0..items)
+                .map(|i| {
+                    if i == 0 {
+                        json!({"Code": "TransactionConflict",
+                            "Message": "Transaction is ongoing for the item"})
+                    } else {
+                        json!({"Code": "None"})
+                    }
+                })
+                .collect();
+            (
+                StatusCode::BAD_REQUEST,
+                json!({"__type": namespaced("TransactionCanceledException"),
+                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
+                    "CancellationReasons": reasons}),
+            )
+        }
+        Fault::Conflict => (
+            StatusCode::BAD_REQUEST,
+            json!({"__type": namespaced("TransactionConflictException"),
+                "message": "Transaction is ongoing for the item"}),
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"__type": namespaced(match call.service.as_str() {
+                "kms" => "KMSInternalException",
+                "sqs" => "InternalError",
+                _ => "InternalServerError",
+            }), "message": "injected by the local runner"}),
+        ),
+    };
+    let content_type = if dynamodb {
+        "application/x-amz-json-1.0"
+    } else {
+        "application/x-amz-json-1.1"
+    };
+    let mut response = respond(status, content_type, error.to_string());
+    if let Some(code) = error["__type"].as_str().and_then(|t| t.rsplit('#').next())
+        && let Ok(value) = code.parse()
+    {
+        response.headers_mut().insert("x-amzn-errortype", value);
+    }
+    response
+}
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response.headers_mut().insert(
+        "x-amzn-requestid",
+        hyper::header::HeaderValue::from_static("local"),
+    );
+    response
+}
+
+fn status_only(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+/// Serves `function`'s front on `listener` (keep-alive connections; a fault may drop one).
+pub async fn listen(front: Arc<Front>, function: Arc<str>, listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (front, function) = (front.clone(), function.clone());
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req| front.clone().serve(function.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Binds a front for each of `functions` (and one for tools, `"local"`); their URLs by function.
+pub async fn bind_all(
+    front: &Arc<Front>,
+    functions: impl IntoIterator<Item = String>,
+) -> Result<HashMap<String, String>, String> {
+    let mut urls = HashMap::new();
+    for function in functions.into_iter().chain(["local".to_owned()]) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot open a front port: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        urls.insert(function.clone(), format!("http://{addr}"));
+        tokio::spawn(listen(front.clone(), Arc::from(function), listener));
+    }
+    Ok(urls)
+}

@@ -1,0 +1,485 @@
+//! The cost meter: what the local stack's traffic would be billed on AWS, counted as it happens.
+//!
+//! Off until `POST /__local/meter {"on": true}` (which also clears it); `GET /__local/meter` reads
+//! it. While on, it counts:
+//!
+//! - **DynamoDB**, by DynamoDB's billing rules: a write is billed on the larger of the item before and
+//!   after it (1 unit per KB, rounded up), twice in a transaction (a condition check too); each global
+//!   secondary index the item enters, leaves or changes in is a write of its projection (entry size:
+//!   the projected attributes plus 100 bytes); a strongly consistent read is 1 unit per 4 KB, an
+//!   eventually consistent one half, a transactional one twice; a query or scan is billed on the
+//!   items it read, together. The front reads each written item before and after the write to know
+//!   both sizes. Units are kept by operation and by item kind (`PK prefix/SK prefix`).
+//! - **Lambda**: invocations and GB-seconds by function (the invocation's wall time, as Lambda bills
+//!   it, at the function's memory).
+//! - **API Gateway**: HTTP API requests; WebSocket messages sent and connection-minutes.
+//! - **SQS**: requests, a batch counted per 64 KB of payload (the pollers' receives and deletes too);
+//!   **KMS** and **S3** calls by operation.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use serde_json::Value;
+
+static ON: AtomicBool = AtomicBool::new(false);
+static COUNTS: Mutex<Option<Counts>> = Mutex::new(None);
+
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Units {
+    pub calls: u64,
+    pub write_units: f64,
+    pub read_units: f64,
+    /// Write units of global secondary indexes (in `write_units` too).
+    pub index_write_units: f64,
+    /// Items written (for kinds).
+    pub items: u64,
+    /// Bytes of the items written, after the write.
+    pub bytes: u64,
+    /// The partitions the units landed on: (`table` or `table/index`, partition key value, units).
+    #[serde(skip)]
+    pub partitions: Vec<(String, String, f64)>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invocations {
+    pub invocations: u64,
+    pub gb_seconds: f64,
+    pub memory_mb: u32,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub dynamodb_by_operation: BTreeMap<String, Units>,
+    pub dynamodb_by_kind: BTreeMap<String, Units>,
+    pub lambda: BTreeMap<String, Invocations>,
+    pub api_requests: u64,
+    pub websocket_messages: u64,
+    pub websocket_connection_minutes: f64,
+    pub sqs_requests: BTreeMap<String, u64>,
+    pub kms_requests: BTreeMap<String, u64>,
+    pub s3_requests: BTreeMap<String, u64>,
+    /// Write and read units by partition: `table|PK value` or `table/index|index PK value`.
+    pub write_units_by_partition: BTreeMap<String, f64>,
+    pub read_units_by_partition: BTreeMap<String, f64>,
+}
+
+pub fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// Turns the meter on (cleared) or off.
+pub fn switch(on: bool) {
+    *COUNTS.lock().unwrap_or_else(|e| e.into_inner()) = Some(Counts::default());
+    ON.store(on, Ordering::Relaxed);
+}
+
+pub fn read() -> Counts {
+    COUNTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+fn with(f: impl FnOnce(&mut Counts)) {
+    if !on() {
+        return;
+    }
+    let mut counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    f(counts.get_or_insert_with(Counts::default));
+}
+
+pub fn invocation(function: &str, memory_mb: u32, seconds: f64) {
+    with(|c| {
+        let entry = c.lambda.entry(function.to_owned()).or_default();
+        entry.invocations += 1;
+        entry.memory_mb = memory_mb;
+        entry.gb_seconds += f64::from(memory_mb) / 1024.0 * seconds;
+    });
+}
+
+pub fn api_request() {
+    with(|c| c.api_requests += 1);
+}
+
+pub fn websocket_message() {
+    with(|c| c.websocket_messages += 1);
+}
+
+pub fn websocket_connection(minutes: f64) {
+    with(|c| c.websocket_connection_minutes += minutes);
+}
+
+/// An SQS request carrying `payload` bytes: one billed request per 64 KB.
+pub fn sqs(operation: &str, payload: usize) {
+    with(|c| {
+        *c.sqs_requests.entry(operation.to_owned()).or_default() +=
+            payload.div_ceil(65_536).max(1) as u64
+    });
+}
+
+pub fn call(service: &str, operation: &str) {
+    with(|c| {
+        let map = match service {
+            "kms" => &mut c.kms_requests,
+            "s3" => &mut c.s3_requests,
+            _ => return,
+        };
+        *map.entry(operation.to_owned()).or_default() += 1;
+    });
+}
+
+/// DynamoDB units of one call, by item kind.
+#[derive(Debug, Default)]
+pub struct Billed {
+    pub by_kind: Vec<(String, Units)>,
+}
+
+pub fn dynamodb(operation: &str, billed: Billed) {
+    with(|c| {
+        let op = c
+            .dynamodb_by_operation
+            .entry(operation.to_owned())
+            .or_default();
+        op.calls += 1;
+        for (kind, units) in billed.by_kind {
+            for (place, key, amount) in &units.partitions {
+                let map = if units.read_units > 0.0 {
+                    &mut c.read_units_by_partition
+                } else {
+                    &mut c.write_units_by_partition
+                };
+                *map.entry(format!("{place}|{key}")).or_default() += amount;
+            }
+            op.write_units += units.write_units;
+            op.read_units += units.read_units;
+            op.index_write_units += units.index_write_units;
+            let k = c.dynamodb_by_kind.entry(kind).or_default();
+            k.calls += 1;
+            k.write_units += units.write_units;
+            k.read_units += units.read_units;
+            k.index_write_units += units.index_write_units;
+            k.items += units.items;
+            k.bytes += units.bytes;
+        }
+    });
+}
+
+// ------------------------------------------------------------------ DynamoDB's sizes and units
+
+/// The size DynamoDB gives an attribute value (in its JSON wire form).
+fn value_size(value: &Value) -> usize {
+    let Some((kind, inner)) = value.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    match kind.as_str() {
+        "S" => inner.as_str().map_or(0, str::len),
+        "N" => number_size(inner.as_str().unwrap_or("0")),
+        "B" => inner.as_str().map_or(0, |b| b.len() * 3 / 4),
+        "BOOL" | "NULL" => 1,
+        "SS" => inner.as_array().map_or(0, |a| {
+            a.iter().filter_map(Value::as_str).map(str::len).sum()
+        }),
+        "NS" => inner.as_array().map_or(0, |a| {
+            a.iter().filter_map(Value::as_str).map(number_size).sum()
+        }),
+        "BS" => inner.as_array().map_or(0, |a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|b| b.len() * 3 / 4)
+                .sum()
+        }),
+        "L" => {
+            3 + inner
+                .as_array()
+                .map_or(0, |a| a.iter().map(|v| 1 + value_size(v)).sum::<usize>())
+        }
+        "M" => {
+            3 + inner.as_object().map_or(0, |m| {
+                m.iter()
+                    .map(|(k, v)| 1 + k.len() + value_size(v))
+                    .sum::<usize>()
+            })
+        }
+        _ => 0,
+    }
+}
+
+/// A number: about one byte per two significant digits, plus one.
+fn number_size(number: &str) -> usize {
+    let digits = number
+        .trim_start_matches('-')
+        .replace('.', "")
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len();
+    digits.div_ceil(2) + 1
+}
+
+pub fn item_size(item: &serde_json::Map<String, Value>) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+pub fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(4096).max(1) as f64;
+    if consistent { units } else { units / 2.0 }
+}
+
+/// A global secondary index, as DescribeTable gives it.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub name: String,
+    pub keys: Vec<String>,
+    /// `None`: ALL; otherwise the projected non-key attributes (empty: KEYS_ONLY).
+    pub projected: Option<Vec<String>>,
+}
+
+/// The table's keys and indexes.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    pub table: String,
+    pub keys: Vec<String>,
+    pub indexes: Vec<Index>,
+}
+
+impl Schema {
+    pub fn from_description(table: &Value) -> Self {
+        let keys = |schema: &Value| -> Vec<String> {
+            schema
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k["AttributeName"].as_str().map(String::from))
+                .collect()
+        };
+        Self {
+            table: table["TableName"].as_str().unwrap_or_default().to_owned(),
+            keys: keys(&table["KeySchema"]),
+            indexes: table["GlobalSecondaryIndexes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| Index {
+                    name: i["IndexName"].as_str().unwrap_or_default().to_owned(),
+                    keys: keys(&i["KeySchema"]),
+                    projected: match i["Projection"]["ProjectionType"].as_str() {
+                        Some("ALL") => None,
+                        Some("INCLUDE") => Some(
+                            i["Projection"]["NonKeyAttributes"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|a| a.as_str().map(String::from))
+                                .collect(),
+                        ),
+                        _ => Some(Vec::new()),
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// The size of `item`'s entry in `index` (`None`: the item is not in it).
+    fn entry_size(&self, index: &Index, item: &serde_json::Map<String, Value>) -> Option<usize> {
+        if !index.keys.iter().all(|k| item.contains_key(k)) {
+            return None;
+        }
+        let size = match &index.projected {
+            None => item_size(item),
+            Some(extra) => item
+                .iter()
+                .filter(|(name, _)| {
+                    index.keys.contains(name) || self.keys.contains(name) || extra.contains(name)
+                })
+                .map(|(name, value)| name.len() + value_size(value))
+                .sum(),
+        };
+        Some(size + 100)
+    }
+
+    fn entry<'a>(
+        &self,
+        index: &Index,
+        item: &'a serde_json::Map<String, Value>,
+    ) -> Vec<(&'a String, &'a Value)> {
+        item.iter()
+            .filter(|(name, _)| match &index.projected {
+                None => true,
+                Some(extra) => {
+                    index.keys.contains(name) || self.keys.contains(name) || extra.contains(name)
+                }
+            })
+            .collect()
+    }
+
+    /// The units of one item's write, from its image before and after (`None`: absent).
+    pub fn write(
+        &self,
+        before: Option<&serde_json::Map<String, Value>>,
+        after: Option<&serde_json::Map<String, Value>>,
+        transactional: bool,
+    ) -> Units {
+        let size = before
+            .map(item_size)
+            .unwrap_or(0)
+            .max(after.map(item_size).unwrap_or(0));
+        let mut units = Units {
+            items: 1,
+            bytes: after.map(item_size).unwrap_or(0) as u64,
+            write_units: write_units(size) * if transactional { 2.0 } else { 1.0 },
+            ..Units::default()
+        };
+        let image = after.or(before);
+        if let Some(pk) = image.and_then(|i| self.partition(&self.keys, i)) {
+            units
+                .partitions
+                .push((self.table.clone(), pk, units.write_units));
+        }
+        for index in &self.indexes {
+            let old = before.and_then(|b| self.entry_size(index, b));
+            let new = after.and_then(|a| self.entry_size(index, a));
+            let keys_of = |item: Option<&serde_json::Map<String, Value>>| {
+                item.map(|i| {
+                    index
+                        .keys
+                        .iter()
+                        .map(|k| i.get(k).cloned())
+                        .collect::<Vec<_>>()
+                })
+            };
+            let cost = match (old, new) {
+                (None, None) => 0.0,
+                (None, Some(n)) => write_units(n),
+                (Some(o), None) => write_units(o),
+                (Some(o), Some(n)) if keys_of(before) != keys_of(after) => {
+                    write_units(o) + write_units(n)
+                }
+                (Some(_), Some(n)) => {
+                    let (b, a) = (
+                        before.unwrap_or(&Default::default()).clone(),
+                        after.unwrap_or(&Default::default()).clone(),
+                    );
+                    if self.entry(index, &b) == self.entry(index, &a) {
+                        0.0
+                    } else {
+                        write_units(n)
+                    }
+                }
+            };
+            units.index_write_units += cost;
+            units.write_units += cost;
+            if cost > 0.0 {
+                // Charged to the partition the entry is in now (or was in, when it left).
+                let pk = after
+                    .and_then(|a| self.partition(&index.keys, a))
+                    .or_else(|| before.and_then(|b| self.partition(&index.keys, b)));
+                if let Some(pk) = pk {
+                    units
+                        .partitions
+                        .push((format!("{}/{}", self.table, index.name), pk, cost));
+                }
+            }
+        }
+        units
+    }
+
+    /// The partition key value of `item` under `keys` (the hash key first).
+    fn partition(&self, keys: &[String], item: &serde_json::Map<String, Value>) -> Option<String> {
+        let value = item.get(keys.first()?)?;
+        value["S"]
+            .as_str()
+            .map(String::from)
+            .or_else(|| value["N"].as_str().map(String::from))
+    }
+}
+
+/// `PK prefix/SK prefix` of an item (or key): what kind of item it is.
+pub fn kind(item: &serde_json::Map<String, Value>) -> String {
+    let prefix = |name: &str| {
+        item.get(name)
+            .and_then(|v| v["S"].as_str())
+            .map(|s| {
+                let head = s.split('#').next().unwrap_or_default();
+                if head.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+                    head.to_owned()
+                } else {
+                    "*".to_owned()
+                }
+            })
+            .unwrap_or_else(|| "?".to_owned())
+    };
+    format!("{}/{}", prefix("PK"), prefix("SK"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> serde_json::Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn sizes_follow_dynamodbs_rules() {
+        let item = map(
+            json!({"PK": {"S": "ORDER#1"}, "n": {"N": "12345"}, "ok": {"BOOL": true},
+            "l": {"L": [{"S": "ab"}]}}),
+        );
+        // PK 2+7, n 1+4, ok 2+1, l 1+(3+1+2)
+        assert_eq!(item_size(&item), 9 + 5 + 3 + 7);
+        assert_eq!(number_size("-0.0012300"), 3);
+        assert_eq!(write_units(1024), 1.0);
+        assert_eq!(write_units(1025), 2.0);
+        assert_eq!(read_units(5000, false), 1.0);
+    }
+
+    #[test]
+    fn writes_count_the_larger_image_twice_in_a_transaction_and_each_index() {
+        let schema = Schema {
+            keys: vec!["PK".into(), "SK".into()],
+            table: "t".into(),
+            indexes: vec![
+                Index {
+                    name: "GSI1".into(),
+                    keys: vec!["G1PK".into(), "G1SK".into()],
+                    projected: None,
+                },
+                Index {
+                    name: "GSI3".into(),
+                    keys: vec!["G3PK".into(), "G3SK".into()],
+                    projected: Some(vec![]),
+                },
+            ],
+        };
+        let before = map(json!({"PK": {"S": "ORDER#1"}, "SK": {"S": "ORDER"},
+            "G1PK": {"S": "a"}, "G1SK": {"S": "1"}, "G3PK": {"S": "P"}, "G3SK": {"S": "1"},
+            "big": {"S": "x".repeat(1500)}}));
+        let mut after = before.clone();
+        after.remove("G3PK");
+        after.remove("G3SK");
+        after.insert("status".into(), json!({"S": "PAID"}));
+        let units = schema.write(Some(&before), Some(&after), true);
+        // base: 2 KB × 2; GSI1 (ALL, changed): 2; GSI3 (left it): 1
+        assert_eq!(units.write_units, 4.0 + 2.0 + 1.0);
+        assert_eq!(units.index_write_units, 3.0);
+        let places: Vec<(&str, &str)> = units
+            .partitions
+            .iter()
+            .map(|(place, key, _)| (place.as_str(), key.as_str()))
+            .collect();
+        assert_eq!(places, [("t", "ORDER#1"), ("t/GSI1", "a"), ("t/GSI3", "P")]);
+        assert_eq!(kind(&after), "ORDER/ORDER");
+    }
+}

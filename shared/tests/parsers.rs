@@ -1,0 +1,251 @@
+//! Fuzzing of every parser that faces the internet (property-based: `cargo fuzz` needs a nightly
+//! toolchain). For any input: no panic, and a refusal is a 4xx — never a 5xx. JSON bodies are tried as
+//! raw bytes and as JSON built from the real field names (to get past the syntax into the shapes);
+//! ids, keys, headers and query values as arbitrary strings; sealed values and tokens as arbitrary
+//! text.
+//!
+//! `FUZZ_CASES` sets the cases per target (default 1,000: a few seconds in CI).
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use shared::lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use shared::lambda_http::{Body, Request};
+use shared::{ApiError, http};
+
+fn cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1_000)
+}
+
+fn request(content_type: &str, body: Vec<u8>) -> Request {
+    let mut req = Request::new(Body::Binary(body));
+    if let Ok(value) = content_type.parse() {
+        req.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    req
+}
+
+/// A refusal, if any, is the client's fault: 4xx with a code.
+fn refused_well<T>(what: &str, result: Result<T, ApiError>) -> Result<(), TestCaseError> {
+    if let Err(err) = result {
+        prop_assert!(
+            err.status.is_client_error() && !err.code.is_empty(),
+            "{what}: {} {}",
+            err.status,
+            err.code
+        );
+    }
+    Ok(())
+}
+
+/// Every request body the API parses, parsed from `req`.
+fn every_body(req: &Request) -> Result<(), TestCaseError> {
+    fn one<T: DeserializeOwned>(what: &str, req: &Request) -> Result<(), TestCaseError> {
+        refused_well(what, http::json_body::<T>(req))
+    }
+    one::<shared::auth::service::SignupRequest>("signup", req)?;
+    one::<shared::auth::service::LoginRequest>("login", req)?;
+    one::<shared::auth::service::RefreshRequest>("refresh", req)?;
+    one::<shared::stores::CreateStore>("store", req)?;
+    one::<shared::stores::PatchStore>("store patch", req)?;
+    one::<shared::menus::model::CategoryInput>("category", req)?;
+    one::<shared::menus::model::ItemInput>("item", req)?;
+    one::<shared::menus::model::OptionGroupInput>("option group", req)?;
+    one::<shared::menus::AvailabilityInput>("availability", req)?;
+    one::<shared::orders::CreateOrder>("order", req)?;
+    one::<shared::orders::MoveRequest>("move", req)?;
+    one::<shared::payments::ConfirmRequest>("confirm", req)?;
+    one::<shared::payments::refunds::RefundRequest>("refund", req)?;
+    one::<shared::payments::webhooks::Webhook>("webhook", req)?;
+    one::<shared::images::UploadRequest>("upload", req)?;
+    Ok(())
+}
+
+/// JSON built from the names the API's bodies use, so that generated documents reach the shapes.
+fn json_value() -> impl Strategy<Value = Value> {
+    let names = prop::sample::select(vec![
+        "email",
+        "password",
+        "name",
+        "role",
+        "refreshToken",
+        "phone",
+        "address",
+        "timeZone",
+        "weeklyHours",
+        "mon",
+        "open",
+        "close",
+        "exceptions",
+        "date",
+        "closed",
+        "acceptingOrders",
+        "prepMinutes",
+        "minOrderAmount",
+        "maxQueuedOrders",
+        "categoryId",
+        "price",
+        "available",
+        "optionGroupIds",
+        "kind",
+        "required",
+        "min",
+        "max",
+        "values",
+        "id",
+        "storeId",
+        "items",
+        "itemId",
+        "quantity",
+        "options",
+        "groupId",
+        "valueIds",
+        "fulfilment",
+        "type",
+        "note",
+        "to",
+        "etaMinutes",
+        "reason",
+        "orderId",
+        "paymentKey",
+        "amount",
+        "eventType",
+        "createdAt",
+        "data",
+        "status",
+        "secret",
+        "contentType",
+        "size",
+        "sortOrder",
+        "description",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|n| json!(n)),
+        prop::sample::select(vec![
+            "",
+            "OWNER",
+            "CUSTOMER",
+            "PICKUP",
+            "DELIVERY",
+            "PAID",
+            "ACCEPTED",
+            "REJECTED",
+            "SINGLE_CHOICE",
+            "QUANTITY",
+            "00:00",
+            "24:00",
+            "2026-02-30",
+            "Asia/Seoul",
+            "010-1234-5678",
+            "image/png",
+            "../x",
+            "PAYMENT_STATUS_CHANGED",
+            "DEPOSIT_CALLBACK",
+        ])
+        .prop_map(|s| json!(s)),
+        ".{0,40}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((names.clone(), inner), 0..8).prop_map(|fields| Value::Object(
+                fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            )),
+        ]
+    })
+}
+
+fn tokens() -> shared::auth::tokens::TokenService {
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::new()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new("ap-northeast-2"))
+            .build(),
+    );
+    shared::auth::tokens::TokenService::new(
+        kms,
+        shared::config::JwtConfig {
+            issuer: "https://ordersync/test".into(),
+            audience: "ordersync-api".into(),
+            signing_key_id: "key-1".into(),
+            trusted_key_ids: vec!["key-1".into()],
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes_as_a_body(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        every_body(&request("application/json", bytes.clone()))?;
+        every_body(&request("text/plain", bytes))?;
+    }
+
+    #[test]
+    fn any_json_as_a_body(value in json_value()) {
+        every_body(&request("application/json; charset=utf-8", value.to_string().into_bytes()))?;
+    }
+
+    #[test]
+    fn any_header_and_query_value(value in ".{0,300}") {
+        let mut req = request("application/json", Vec::new());
+        if let Ok(header) = value.parse() {
+            req.headers_mut().insert("idempotency-key", header);
+        }
+        if let Ok(header) = format!("Bearer {value}").parse() {
+            req.headers_mut().insert(AUTHORIZATION, header);
+        }
+        if let Ok(key) = http::idempotency_key(&req) {
+            refused_well("idempotency key", shared::idempotency::validate_key(&key))?;
+        }
+        let _ = http::bearer_token(&req);
+        refused_well("limit", shared::paging::limit(value.parse().ok(), 20, 100))?;
+        let _ = http::matches_etag(&value, "\"v1\"");
+    }
+
+    #[test]
+    fn any_id_that_would_reach_toss_stays_in_its_path_segment(value in ".{0,220}") {
+        if shared::payments::is_toss_id(&value) {
+            let segment = shared::payments::toss::path_segment(&value).unwrap();
+            prop_assert_eq!(&segment, &value, "a valid id needs no encoding");
+        }
+        if let Ok(segment) = shared::payments::toss::path_segment(&value) {
+            prop_assert!(!segment.contains('/') && !segment.contains('?') && !segment.contains('#'));
+            prop_assert!(segment != "." && segment != "..");
+        }
+    }
+
+    #[test]
+    fn any_text_as_a_sealed_value(text in ".{0,300}", bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        if let Some(sealed) = shared::crypto::Sealed::from_stored(&text) {
+            let _ = sealed.key_time();
+        }
+        let _ = shared::crypto::format::parse(&bytes);
+    }
+
+    #[test]
+    fn any_text_as_an_access_token(token in "[A-Za-z0-9_.=-]{0,400}") {
+        let service = tokens();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let verified = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), service.verify(&token)).await
+        });
+        prop_assert!(verified.is_ok(), "verification waited on something");
+        match verified.unwrap() {
+            Ok(_) => prop_assert!(false, "a random token was accepted"),
+            Err(err) => prop_assert_eq!(err.status.as_u16(), 401),
+        }
+    }
+}

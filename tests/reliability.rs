@@ -1,0 +1,473 @@
+//! Faults on purpose (docs/FAILURE_MODES.md): AWS failing the way it does in production — throttling,
+//! 5xx, transaction conflicts, stalled calls, lost answers, dropped connections — injected through
+//! the local stack's switchboard into one path at a time, and the end state checked: every client saw
+//! a documented status with a stable code, nothing was written twice or half, every event arrived
+//! once in effect.
+
+use std::time::Duration;
+
+use e2e::{Stack, StatusCode};
+use serde_json::{Value, json};
+
+fn latte_order(store: &str) -> Value {
+    json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
+        "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"})
+}
+
+async fn place(stack: &Stack, customer: &str, key: &str, body: &Value) -> e2e::Reply {
+    stack
+        .send(
+            stack
+                .http()
+                .post(stack.url("/v1/orders"))
+                .bearer_auth(customer)
+                .header("idempotency-key", key)
+                .json(body),
+        )
+        .await
+}
+
+/// The order ids of every `order.placed` event in the table.
+async fn placed_events(stack: &Stack) -> Vec<String> {
+    stack
+        .scan()
+        .await
+        .iter()
+        .filter(|i| {
+            i.get("entity")
+                .and_then(|e| e.as_s().ok())
+                .map(String::as_str)
+                == Some("EVENT")
+        })
+        .filter(|i| i["eventType"].as_s().map(String::as_str) == Ok("order.placed"))
+        .filter_map(|i| {
+            let body: Value = serde_json::from_str(i["body"].as_s().ok()?).ok()?;
+            body["order"]["orderId"].as_str().map(String::from)
+        })
+        .collect()
+}
+
+/// Every answer a client may see while AWS fails: a success, or a documented retryable refusal.
+fn documented(reply: &e2e::Reply, success: u16) -> bool {
+    let status = reply.status.as_u16();
+    status == success
+        || matches!(
+            (status, reply.code()),
+            (503, "SERVICE_UNAVAILABLE") | (409, "TRANSACTION_CONFLICT")
+        ) && reply.header("retry-after").is_some()
+}
+
+#[tokio::test]
+async fn an_order_is_placed_once_whatever_fails_under_its_write() {
+    // Short AWS time-outs, so that a stalled call is cut quickly.
+    let stack = Stack::start_with(&["AwsAttemptTimeoutMs=1000", "AwsOperationTimeoutMs=3500"]);
+    let (store, _, _, customer) = stack.staffed_store("create-faults").await;
+    let body = latte_order(&store);
+    // (fault, how many calls it hits, what the client is told first). Throttling and 5xx past the
+    // SDK's three attempts are a 503; a conflict is a 409 to retry; a lost answer is made good by the
+    // transaction's token on the SDK's retry; a stalled or dropped attempt is retried by the SDK.
+    let faults = [
+        ("throttle", 5, 503),
+        ("error", 5, 503),
+        ("conflict", 1, 409),
+        ("lost", 1, 201),
+        ("timeout", 1, 201),
+        ("reset", 1, 201),
+        ("latency", 1, 201),
+    ];
+    let mut orders = Vec::new();
+    for (fault, times, told) in faults {
+        stack
+            .aws_faults(json!([{"function": "OrdersCreateFunction", "service": "dynamodb",
+                "operation": "TransactWriteItems", "fault": fault, "times": times, "delayMs": 1500}]))
+            .await;
+        let key = format!("create-{fault}");
+        let first = place(&stack, &customer, &key, &body).await;
+        assert!(
+            documented(&first, 201),
+            "{fault}: {} {:?}",
+            first.status,
+            first.body
+        );
+        assert_eq!(first.status.as_u16(), told, "{fault}: {:?}", first.body);
+        stack.aws_faults(json!([])).await;
+        // The client retries with the same key until it is told the outcome.
+        let mut last = first;
+        for _ in 0..5 {
+            if last.status == StatusCode::CREATED {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            last = place(&stack, &customer, &key, &body).await;
+        }
+        assert_eq!(last.status, StatusCode::CREATED, "{fault}: {:?}", last.body);
+        let again = place(&stack, &customer, &key, &body).await;
+        assert_eq!(
+            again.body, last.body,
+            "{fault}: a replay is the first answer"
+        );
+        orders.push(last.body["orderId"].as_str().unwrap().to_owned());
+    }
+    let fired = stack.aws_faults_fired().await;
+    assert_eq!(fired["rules"].as_array().unwrap().len(), 0);
+    // One order per key, each placed once: one event each, none half-written.
+    let mine = stack.get("/v1/me/orders?limit=100", Some(&customer)).await;
+    let listed: Vec<&str> = mine.body["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orderId"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), faults.len(), "{listed:?}");
+    let mut placed = placed_events(&stack).await;
+    placed.sort();
+    let mut expected = orders.clone();
+    expected.sort();
+    assert_eq!(placed, expected, "one order.placed per order");
+}
+
+#[tokio::test]
+async fn a_move_lost_to_a_transaction_conflict_is_told_to_retry() {
+    let stack = Stack::start();
+    let (store, owner, _, customer) = stack.staffed_store("conflict").await;
+    let order = stack.order(&customer, &latte_order(&store)).await;
+    let order = order.body["orderId"].as_str().unwrap().to_owned();
+    stack.mark_paid(&order).await;
+    stack
+        .aws_faults(
+            json!([{"function": "OrdersStatusFunction", "operation": "TransactWriteItems",
+            "fault": "conflict", "times": 1}]),
+        )
+        .await;
+    let accept = json!({"to": "ACCEPTED", "etaMinutes": 10});
+    let lost = stack
+        .post(&format!("/v1/orders/{order}/status"), &accept, Some(&owner))
+        .await;
+    assert_eq!(
+        (lost.status.as_u16(), lost.code()),
+        (409, "TRANSACTION_CONFLICT"),
+        "{:?}",
+        lost.body
+    );
+    assert_eq!(lost.header("retry-after"), Some("1"));
+    let retried = stack
+        .post(&format!("/v1/orders/{order}/status"), &accept, Some(&owner))
+        .await;
+    assert_eq!(retried.body["status"], "ACCEPTED", "{:?}", retried.body);
+    assert_eq!(
+        retried.body["version"], 3,
+        "paid, then accepted: nothing in between"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_aws_call_is_cut_by_its_time_out_not_the_functions() {
+    let stack = Stack::start_with(&["AwsAttemptTimeoutMs=800", "AwsOperationTimeoutMs=2500"]);
+    let (store, owner, _, _) = stack.staffed_store("stall").await;
+    stack
+        .aws_faults(
+            json!([{"function": "StoresGetFunction", "operation": "GetItem",
+            "fault": "timeout"}]),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let stalled = stack
+        .get(&format!("/v1/stores/{store}"), Some(&owner))
+        .await;
+    assert_eq!(
+        (stalled.status.as_u16(), stalled.code()),
+        (503, "SERVICE_UNAVAILABLE"),
+        "{:?}",
+        stalled.body
+    );
+    assert!(stalled.header("retry-after").is_some());
+    // Within the operation's time-out, long before the function's own (10 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    stack.aws_faults(json!([])).await;
+    let fine = stack
+        .get(&format!("/v1/stores/{store}"), Some(&owner))
+        .await;
+    assert_eq!(fine.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn events_survive_sqs_and_consumer_failures_and_count_once() {
+    let stack = Stack::start();
+    let (store, owner, _, customer) = stack.staffed_store("pipeline").await;
+    let mut board = stack.connect(Some(&owner), Some(&store)).await.unwrap();
+    // The publisher's sends fail (past the SDK's retries) a few times; the audit and analytics
+    // consumers' writes are throttled a few times.
+    stack
+        .aws_faults(json!([
+            {"function": "EventsPublishFunction", "operation": "SendMessageBatch",
+             "fault": "error", "times": 4},
+            {"function": "AuditRecordFunction", "service": "dynamodb", "fault": "throttle",
+             "times": 4},
+            {"function": "AnalyticsRecordFunction", "service": "dynamodb", "fault": "throttle",
+             "times": 4}]))
+        .await;
+    let order = stack.order(&customer, &latte_order(&store)).await;
+    let order = order.body["orderId"].as_str().unwrap().to_owned();
+    let paid = stack
+        .post(
+            "/v1/payments/confirm",
+            &json!({"orderId": order, "paymentKey": "tpk_pipeline", "amount": 9000}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
+    // The board hears it, once in effect (a repeat carries the same event id).
+    let pushes = board.until("order.paid", Duration::from_secs(60)).await;
+    let paid_events: std::collections::BTreeSet<&str> = pushes
+        .iter()
+        .filter(|p| p["type"] == "order.paid")
+        .filter_map(|p| p["eventId"].as_str())
+        .collect();
+    assert_eq!(paid_events.len(), 1);
+    let fired = stack.aws_faults_fired().await;
+    for rule in fired["rules"].as_array().unwrap() {
+        assert!(rule["fired"].as_u64().unwrap() > 0, "{rule}");
+    }
+    // The day's report counts it once; the audit trail has its records once.
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Seoul").unwrap())
+        .date()
+        .to_string();
+    let mut report = Value::Null;
+    for _ in 0..120 {
+        report = stack
+            .get(
+                &format!("/v1/stores/{store}/reports/daily?date={today}"),
+                Some(&owner),
+            )
+            .await
+            .body;
+        if report["orders"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        (report["orders"].as_u64(), report["grossSales"].as_i64()),
+        (Some(1), Some(9000))
+    );
+    let trail = stack
+        .get(&format!("/v1/stores/{store}/audit"), Some(&owner))
+        .await;
+    let records = trail.body["records"].as_array().unwrap();
+    let mut actions: Vec<&str> = records
+        .iter()
+        .filter(|r| r["target"].as_str().is_some_and(|t| t.contains(&order)))
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    actions.sort();
+    let mut unique = actions.clone();
+    unique.dedup();
+    assert_eq!(actions, unique, "an audit record was written twice");
+    assert!(actions.contains(&"order.paid"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn one_failing_connection_does_not_keep_the_others_from_their_pushes() {
+    let stack = Stack::start();
+    let (store, owner, staff, customer) = stack.staffed_store("push-faults").await;
+    let mut broken = stack.connect(Some(&owner), Some(&store)).await.unwrap();
+    let broken_id = stack.connection_ids().await.pop().unwrap();
+    let mut tablet = stack.connect(Some(&staff), Some(&store)).await.unwrap();
+    let mut phone = stack.connect(Some(&customer), None).await.unwrap();
+    // Every post to the first board fails, after the SDK's retries.
+    stack.local("faults", &json!({"refuse": [broken_id]})).await;
+    let order = stack.order(&customer, &latte_order(&store)).await;
+    let order = order.body["orderId"].as_str().unwrap().to_owned();
+    let paid = stack
+        .post(
+            "/v1/payments/confirm",
+            &json!({"orderId": order, "paymentKey": "tpk_push", "amount": 9000}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::OK);
+    tablet.until("order.paid", Duration::from_secs(30)).await;
+    phone.until("order.paid", Duration::from_secs(30)).await;
+    // Not redelivered to those who had it (the message did not fail), not delivered to the broken one.
+    let more = tablet.drain(Duration::from_secs(3)).await;
+    assert!(
+        more.iter().all(|p| p["type"] != "order.paid"),
+        "pushed again: {more:?}"
+    );
+    assert!(broken.drain(Duration::from_millis(500)).await.is_empty());
+    let logs = stack.logs_with("push failed").await;
+    assert!(
+        logs.contains("\"PushesFailed\":1"),
+        "the failure is counted"
+    );
+}
+
+#[tokio::test]
+async fn the_expiry_sweep_goes_on_past_an_order_it_cannot_expire() {
+    let stack = Stack::start_with(&["PaymentWindowSeconds=2"]);
+    let (store, _, _, customer) = stack.staffed_store("sweep").await;
+    let stuck = stack.order(&customer, &latte_order(&store)).await;
+    let stuck = stuck.body["orderId"].as_str().unwrap().to_owned();
+    let other = stack.order(&customer, &latte_order(&store)).await;
+    let other = other.body["orderId"].as_str().unwrap().to_owned();
+    // Every write that expires the first order fails.
+    stack
+        .aws_faults(
+            json!([{"function": "OrdersExpireFunction", "operation": "TransactWriteItems",
+            "contains": stuck, "fault": "error"}]),
+        )
+        .await;
+    let status = |order: String| {
+        let stack = &stack;
+        let customer = &customer;
+        async move {
+            stack
+                .get(&format!("/v1/orders/{order}"), Some(customer))
+                .await
+                .body["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let mut expired = false;
+    for _ in 0..60 {
+        if status(other.clone()).await == "EXPIRED" {
+            expired = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(expired, "the sweep stopped at the failing order");
+    assert_eq!(status(stuck.clone()).await, "PENDING_PAYMENT");
+    stack.aws_faults(json!([])).await;
+    for _ in 0..60 {
+        if status(stuck.clone()).await == "EXPIRED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(status(stuck).await, "EXPIRED");
+}
+
+/// The actions of the store's audit trail about `order`.
+async fn audit_actions(stack: &Stack, owner: &str, store: &str, order: &str) -> Vec<String> {
+    let reply = stack
+        .get(&format!("/v1/stores/{store}/audit"), Some(owner))
+        .await;
+    reply.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target"].as_str().is_some_and(|t| t.contains(order)))
+        .filter_map(|r| r["action"].as_str().map(String::from))
+        .collect()
+}
+
+#[tokio::test]
+async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
+    let stack = Stack::start();
+    let (store, owner, _, customer) = stack.staffed_store("replay").await;
+    let before = jiff::Timestamp::now();
+    let order = stack.order(&customer, &latte_order(&store)).await;
+    let order = order.body["orderId"].as_str().unwrap().to_owned();
+    stack.mark_paid(&order).await;
+    let mut seen = Vec::new();
+    for _ in 0..80 {
+        seen = audit_actions(&stack, &owner, &store, &order).await;
+        if seen.iter().any(|a| a == "order.paid") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(seen.iter().any(|a| a == "order.paid"), "{seen:?}");
+    // As if the audit consumer had never had the paid event: its record and its processed marker go.
+    let client = aws_sdk_dynamodb::Client::new(&stack.aws().await);
+    let items = stack.scan().await;
+    let paid_event = items
+        .iter()
+        .find(|i| {
+            i.get("eventType")
+                .and_then(|t| t.as_s().ok())
+                .map(String::as_str)
+                == Some("order.paid")
+        })
+        .and_then(|i| i["eventId"].as_s().ok().cloned())
+        .expect("the order.paid event");
+    for item in items.iter().filter(|i| {
+        let pk = i["PK"].as_s().unwrap();
+        let sk = i["SK"].as_s().unwrap();
+        (pk.starts_with("AUDIT#") && sk.ends_with(&paid_event))
+            || *pk == format!("PROCESSED#audit#{paid_event}")
+    }) {
+        client
+            .delete_item()
+            .table_name(e2e::TABLE)
+            .key("PK", item["PK"].clone())
+            .key("SK", item["SK"].clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(
+        !audit_actions(&stack, &owner, &store, &order)
+            .await
+            .iter()
+            .any(|a| a == "order.paid")
+    );
+    // The operator replays the time range, twice: the record is back, once.
+    let range = json!({"from": (before - jiff::SignedDuration::from_secs(5)).to_string(),
+        "to": jiff::Timestamp::now().to_string()});
+    for _ in 0..2 {
+        let replayed = stack.invoke("EventsReplayFunction", &range).await;
+        assert!(replayed["events"].as_u64().unwrap() >= 2, "{replayed}");
+    }
+    for _ in 0..80 {
+        let back = audit_actions(&stack, &owner, &store, &order).await;
+        if back.iter().any(|a| a == "order.paid") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The second replay's delivery, too, has had its time.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let back = audit_actions(&stack, &owner, &store, &order).await;
+    assert_eq!(
+        back.iter().filter(|a| *a == "order.paid").count(),
+        1,
+        "{back:?}"
+    );
+    // From the stream's dead-letter queue: Lambda's record of a batch it gave up on.
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
+    let listed = sqs.list_queues().send().await.unwrap();
+    let queue = listed
+        .queue_urls()
+        .iter()
+        .find(|u| u.contains("EventsStreamDLQ"))
+        .unwrap_or_else(|| panic!("no stream dead-letter queue in {:?}", listed.queue_urls()))
+        .clone();
+    let now = jiff::Timestamp::now();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(
+            json!({"requestContext": {"condition": "RetryAttemptsExhausted"},
+                "DDBStreamBatchInfo": {"shardId": "shardId-1", "startSequenceNumber": "1",
+                "endSequenceNumber": "2", "batchSize": 2,
+                "approximateArrivalOfFirstRecord": (now - jiff::SignedDuration::from_secs(30)).to_string(),
+                "approximateArrivalOfLastRecord": now.to_string()}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let replayed = stack
+        .invoke("EventsReplayFunction", &json!({"fromDeadLetters": true}))
+        .await;
+    assert_eq!(replayed["deadLettersCleared"], 1, "{replayed}");
+    assert!(replayed["events"].as_u64().unwrap() >= 2, "{replayed}");
+}
