@@ -281,7 +281,7 @@ def function_manifest(template, resolver):
             "architectures": props.get("Architectures", globals_fn.get("Architectures")),
             "buildMethod": (res.get("Metadata") or {}).get("BuildMethod"),
             "binary": props["CodeUri"].rstrip("/").rsplit("/", 1)[-1],
-            "memory": props.get("MemorySize", globals_fn.get("MemorySize", 128)),
+            "memory": int(resolver.resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)))),
             "timeout": props.get("Timeout", globals_fn.get("Timeout", 3)),
             "env": env,
             "routes": routes,

@@ -1,14 +1,18 @@
 //! The audit trail: every event becomes an append-only record of who did what to what, and when.
 //!
-//! Records live in monthly partitions (`AUDIT#<yyyy-mm>` / `<time>#<eventId>`, by the event's UTC
-//! time); a store's records are also on GSI1 (`AUDIT#STORE#<storeId>`), for its owner. They are kept
+//! Records live in monthly partitions, each month spread over [`MONTH_SHARDS`] keys by a hash of the
+//! event id (`AUDIT#<yyyy-mm>#<n>` / `<time>#<eventId>`, by the event's UTC time): every event of
+//! every store is audited, so one key per month would take the whole system's write rate, which no
+//! DynamoDB partition sustains (1,000 WCU/s). A store's records are also on GSI1
+//! (`AUDIT#STORE#<storeId>`), for its owner. They are kept
 //! as Korean law asks of each kind — records of orders, payments and refunds five years (전자상거래법
 //! §6), sign-in records one year (개인정보 안전성 확보조치 기준 §8; 400 days here) — and then TTL removes
 //! them. Each month is also archived to S3 as gzip-compressed JSON Lines, once.
 
+use std::collections::HashMap;
 use std::io::Write;
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
@@ -16,7 +20,7 @@ use crate::error::ApiError;
 use crate::events::{Event, EventActor};
 use crate::orders::status::Status;
 use crate::paging;
-use crate::storage::{StorageError, from_item, s};
+use crate::storage::{Item, StorageError, from_item, s, to_item};
 
 /// Five years and a day for leap years.
 pub const COMMERCE_RETENTION_SECONDS: i64 = (5 * 365 + 2) * 24 * 3600;
@@ -26,6 +30,12 @@ pub const SIGN_IN_RETENTION_SECONDS: i64 = 400 * 24 * 3600;
 // What the law asks is the floor: a shorter retention must not compile.
 const _: () = assert!(COMMERCE_RETENTION_SECONDS >= 5 * 365 * 24 * 3600);
 const _: () = assert!(SIGN_IN_RETENTION_SECONDS >= 365 * 24 * 3600);
+
+/// Keys a month's records are spread over: at 10,000 orders/s, each with about 7 audited events of
+/// one write unit, 70,000 WCU/s over 128 keys is ~550 WCU/s on each, under a partition's 1,000.
+pub const MONTH_SHARDS: u32 = 128;
+/// How many of a month's keys one listing queries at a time.
+const SHARD_QUERIES_AT_ONCE: usize = 16;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -115,7 +125,10 @@ impl AuditRecord {
             (None, None) => return Err(ApiError::validation("event", "neither order nor user")),
         };
         Ok(Self {
-            pk: month_pk(&month_of(at)),
+            pk: month_pk(
+                &month_of(at),
+                crate::storage::shard(&event.event_id, MONTH_SHARDS),
+            ),
             gsi1pk: store_id.as_ref().map(|id| format!("AUDIT#STORE#{id}")),
             gsi1sk: store_id.as_ref().map(|_| sort.clone()),
             sk: sort,
@@ -156,8 +169,8 @@ pub fn month_of(at: jiff::Timestamp) -> String {
     at.strftime("%Y-%m").to_string()
 }
 
-fn month_pk(month: &str) -> String {
-    format!("AUDIT#{month}")
+fn month_pk(month: &str, shard: u32) -> String {
+    format!("AUDIT#{month}#{shard}")
 }
 
 /// A `yyyy-mm` month, checked.
@@ -168,10 +181,10 @@ pub fn parse_month(month: &str) -> Result<jiff::civil::Date, ApiError> {
         .ok_or_else(|| ApiError::validation("month", "a month as YYYY-MM"))
 }
 
-/// The audit consumer's work for one event: append its record. Appending twice is impossible (the
-/// key is the event's), and the consumer's processed-event record makes a repeat a no-op anyway.
-pub fn record_actions(app: &App, event: &Event) -> Result<Vec<TransactWriteItem>, ApiError> {
-    Ok(vec![app.db.put_new(&AuditRecord::of(event)?)?])
+/// The audit consumer's work for one event: its record, to append. The key is the event's, so
+/// appending twice is impossible (see [`crate::consumer::Effect::Append`]).
+pub fn record_item(event: &Event) -> Result<Item, ApiError> {
+    Ok(to_item(&AuditRecord::of(event)?)?)
 }
 
 #[derive(Debug, Serialize)]
@@ -210,21 +223,82 @@ pub async fn for_store(
 }
 
 /// Everything in one month, newest first (`GET /v1/admin/audit?month=…`).
+///
+/// The month's shards are queried side by side, each from the cursor's position down, and merged:
+/// sort keys (`<time>#<eventId>`) are unique and ordered across shards, so the last one shown is
+/// the whole cursor.
 pub async fn for_month(
     app: &App,
     month: &str,
     limit: Option<u32>,
     cursor: Option<&str>,
 ) -> Result<AuditPage, ApiError> {
+    use futures::{StreamExt, TryStreamExt};
+
     parse_month(month)?;
     let scope = format!("AUDITLIST#MONTH#{month}");
-    let (records, next_cursor) =
-        page(app, &scope, None, ("PK", month_pk(month)), limit, cursor).await?;
+    let limit = paging::limit(limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let below = paging::open_cursor(app, &scope, cursor)
+        .await?
+        .map(|key| match key.get("SK") {
+            Some(AttributeValue::S(sk)) => Ok(sk.clone()),
+            _ => Err(ApiError::validation(
+                "cursor",
+                "not a cursor of this listing",
+            )),
+        })
+        .transpose()?;
+    let shards: Vec<(Vec<AuditRecord>, bool)> = futures::stream::iter(0..MONTH_SHARDS)
+        .map(|shard| shard_page(app, month_pk(month, shard), below.as_deref(), limit))
+        .buffer_unordered(SHARD_QUERIES_AT_ONCE)
+        .try_collect()
+        .await?;
+    let more = shards.iter().any(|(_, more)| *more);
+    let mut records: Vec<AuditRecord> = shards.into_iter().flat_map(|(r, _)| r).collect();
+    records.sort_unstable_by(|a, b| b.sk.cmp(&a.sk));
+    let more = more || records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let last = records
+        .last()
+        .filter(|_| more)
+        .map(|r| HashMap::from([("SK".to_owned(), AttributeValue::S(r.sk.clone()))]));
+    let next_cursor = paging::seal_cursor(app, &scope, last).await?;
     Ok(AuditPage {
-        records,
+        records: records.into_iter().map(AuditRecord::view).collect(),
         month: Some(month.to_owned()),
         next_cursor,
     })
+}
+
+/// Up to `limit` records of one month shard below `below`, newest first, and whether it has more.
+async fn shard_page(
+    app: &App,
+    pk: String,
+    below: Option<&str>,
+    limit: i32,
+) -> Result<(Vec<AuditRecord>, bool), ApiError> {
+    let query = app
+        .db
+        .client()
+        .query()
+        .table_name(app.db.table())
+        .expression_attribute_values(":pk", s(pk))
+        .scan_index_forward(false)
+        .limit(limit);
+    let query = match below {
+        Some(below) => query
+            .key_condition_expression("PK = :pk AND SK < :below")
+            .expression_attribute_values(":below", s(below)),
+        None => query.key_condition_expression("PK = :pk"),
+    };
+    let out = query.send().await.map_err(StorageError::from_sdk)?;
+    let records = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(from_item::<AuditRecord>)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((records, out.last_evaluated_key.is_some()))
 }
 
 async fn page(
@@ -294,8 +368,9 @@ pub fn archive_key(month: &str) -> String {
     )
 }
 
-/// Archives `month` to `bucket` once: every record of the month, oldest first, one JSON object a
-/// line, gzip-compressed. A month already archived is left as it is.
+/// Archives `month` to `bucket` once: every record of the month, one JSON object a line (oldest
+/// first within each of the month's shards, shard after shard: streamed, never held whole),
+/// gzip-compressed. A month already archived is left as it is.
 pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, ApiError> {
     parse_month(month)?;
     let db = &app.db;
@@ -310,25 +385,27 @@ pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, A
     }
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut records = 0u64;
-    let mut pages = db
-        .client()
-        .query()
-        .table_name(db.table())
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", s(month_pk(month)))
-        .consistent_read(true)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        for item in page
-            .map_err(StorageError::from_sdk)?
-            .items
-            .unwrap_or_default()
-        {
-            let record: AuditRecord = from_item(item)?;
-            let line = serde_json::to_string(&record.view()).map_err(ApiError::internal)?;
-            writeln!(gzip, "{line}").map_err(ApiError::internal)?;
-            records += 1;
+    for shard in 0..MONTH_SHARDS {
+        let mut pages = db
+            .client()
+            .query()
+            .table_name(db.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(month_pk(month, shard)))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for item in page
+                .map_err(StorageError::from_sdk)?
+                .items
+                .unwrap_or_default()
+            {
+                let record: AuditRecord = from_item(item)?;
+                let line = serde_json::to_string(&record.view()).map_err(ApiError::internal)?;
+                writeln!(gzip, "{line}").map_err(ApiError::internal)?;
+                records += 1;
+            }
         }
     }
     let body = gzip.finish().map_err(ApiError::internal)?;
@@ -416,7 +493,13 @@ mod tests {
     #[test]
     fn order_records_are_kept_five_years_in_their_utc_month_and_on_the_store() {
         let record = AuditRecord::of(&order_event(EventType::OrderAccepted)).unwrap();
-        assert_eq!(record.pk, "AUDIT#2026-11");
+        assert_eq!(
+            record.pk,
+            format!(
+                "AUDIT#2026-11#{}",
+                crate::storage::shard("ord_1.v3", MONTH_SHARDS)
+            )
+        );
         assert_eq!(record.sk, "2026-11-30T15:30:00Z#ord_1.v3");
         assert_eq!(record.gsi1pk.as_deref(), Some("AUDIT#STORE#st_1"));
         assert_eq!(record.target, "ORDER#ord_1");

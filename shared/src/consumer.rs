@@ -5,23 +5,35 @@
 //! handler errs — is named in the [`SqsBatchResponse`], so SQS redelivers only it; after the queue's
 //! `maxReceiveCount` receives it goes to the dead-letter queue instead of blocking the rest.
 //!
-//! Each event is handled once per consumer. A processed-event record (`PROCESSED#<consumer>#<eventId>`,
-//! kept with a TTL well past the queue's retention) is written in the same transaction as the
-//! handler's own writes: either both land or neither, so a redelivered event — after a crash, a
-//! timeout, a publisher retry — finds its record and is skipped. Effects outside DynamoDB (a push to
-//! a WebSocket) happen before that transaction and may repeat after a crash; they carry the event id
-//! so that receivers can tell.
+//! SQS delivers at least once, and the publisher may publish an event again; what a consumer does
+//! must still happen once in effect. How depends on the effect (the handler says which, as an
+//! [`Effect`]), and costs only what that effect needs:
+//!
+//! - [`Effect::Append`]: one item keyed by the event itself (an audit record). It is created only
+//!   where it does not exist, so a repeat fails its condition and is a duplicate — idempotent by
+//!   construction, one plain write.
+//! - [`Effect::Once`]: writes that would count twice (report counters). They are committed in one
+//!   transaction with a processed-event record (`PROCESSED#<consumer>#<eventId>`, kept with a TTL
+//!   well past the queue's retention) that only a first delivery can create.
+//! - [`Effect::Nothing`]: nothing to write — the event does not concern this consumer. No record,
+//!   no read, no write.
+//!
+//! Effects outside DynamoDB (a WebSocket push) cannot share a transaction: [`process_outside`]
+//! looks for the event's record before acting and writes it after, with a plain conditional put,
+//! and only when something was done. A crash between the act and the record repeats the act; each
+//! push carries its event id so that a receiver can tell.
 
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::TransactWriteItem;
+
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::ApiError;
 use crate::events::Event;
-use crate::storage::Db;
+use crate::storage::{Db, Item, StorageError};
 use crate::telemetry::count;
 
 /// Longer than any queue keeps a message (at most 14 days), so no redelivery outlives its record.
@@ -40,6 +52,31 @@ struct ProcessedRecord {
     expires_at: i64,
 }
 
+impl ProcessedRecord {
+    fn new(consumer: &str, event_id: String) -> Self {
+        let now = jiff::Timestamp::now();
+        Self {
+            pk: processed_pk(consumer, &event_id),
+            sk: PROCESSED_SK.to_owned(),
+            consumer: consumer.to_owned(),
+            event_id,
+            processed_at: now.to_string(),
+            expires_at: now.as_second() + PROCESSED_RETENTION_SECONDS,
+        }
+    }
+}
+
+fn parse(message: SqsMessage) -> Result<Event, ApiError> {
+    let body = message.body.unwrap_or_default();
+    serde_json::from_str(&body).map_err(|err| {
+        ApiError::new(
+            lambda_http::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "MALFORMED_EVENT",
+            format!("not an event: {err}"),
+        )
+    })
+}
+
 fn processed_pk(consumer: &str, event_id: &str) -> String {
     format!("PROCESSED#{consumer}#{event_id}")
 }
@@ -54,9 +91,18 @@ pub enum Handled {
     Duplicate,
 }
 
-/// Handles every message of `batch` with `handler`, once per event id for `consumer`, and reports the
-/// messages that failed. The handler returns the writes that make its effect; they are committed
-/// together with the processed-event record.
+/// What handling one event leaves to be written (see the module's documentation).
+#[derive(Debug)]
+pub enum Effect {
+    Nothing,
+    /// An item whose key is the event's: written only where absent.
+    Append(Item),
+    /// Writes committed together with the consumer's processed-event record.
+    Once(Vec<TransactWriteItem>),
+}
+
+/// Handles every message of `batch` with `handler`, once in effect per event id for `consumer`, and
+/// reports the messages that failed.
 pub async fn process<H, F>(
     app: &App,
     consumer: &str,
@@ -65,13 +111,65 @@ pub async fn process<H, F>(
 ) -> SqsBatchResponse
 where
     H: Fn(Event) -> F,
-    F: Future<Output = Result<Vec<TransactWriteItem>, ApiError>>,
+    F: Future<Output = Result<Effect, ApiError>>,
+{
+    each_message(consumer, batch, |message| {
+        process_one(&app.db, consumer, message, &handler)
+    })
+    .await
+}
+
+/// Handles every message of `batch` with `handler`, whose effect is outside DynamoDB: an event
+/// already recorded for `consumer` is skipped; one the handler acted on (it returns `true`) is
+/// recorded after. Reports the messages that failed.
+pub async fn process_outside<H, F>(
+    app: &App,
+    consumer: &str,
+    batch: SqsEvent,
+    handler: H,
+) -> SqsBatchResponse
+where
+    H: Fn(Event) -> F,
+    F: Future<Output = Result<bool, ApiError>>,
+{
+    each_message(consumer, batch, |message| async {
+        let event = parse(message)?;
+        let pk = processed_pk(consumer, &event.event_id);
+        // Strongly consistent: a record written by the delivery before a crash is seen.
+        if app
+            .db
+            .get::<ProcessedRecord>(pk.as_str(), PROCESSED_SK)
+            .await?
+            .is_some()
+        {
+            return Ok(Handled::Duplicate);
+        }
+        let event_id = event.event_id.clone();
+        if handler(event).await? {
+            match app
+                .db
+                .put_if_absent(&ProcessedRecord::new(consumer, event_id))
+                .await
+            {
+                Ok(()) | Err(StorageError::ConditionFailed) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(Handled::Processed)
+    })
+    .await
+}
+
+async fn each_message<M, F>(consumer: &str, batch: SqsEvent, per_message: M) -> SqsBatchResponse
+where
+    M: Fn(SqsMessage) -> F,
+    F: Future<Output = Result<Handled, ApiError>>,
 {
     let mut response = SqsBatchResponse::default();
     count("BatchSize", batch.records.len() as f64);
     for message in batch.records {
         let id = message.message_id.clone().unwrap_or_default();
-        match process_one(&app.db, consumer, message, &handler).await {
+        match per_message(message).await {
             Ok(Handled::Processed) => count("MessagesProcessed", 1.0),
             Ok(Handled::Duplicate) => count("MessagesDuplicate", 1.0),
             Err(err) => {
@@ -92,41 +190,28 @@ async fn process_one<H, F>(
 ) -> Result<Handled, ApiError>
 where
     H: Fn(Event) -> F,
-    F: Future<Output = Result<Vec<TransactWriteItem>, ApiError>>,
+    F: Future<Output = Result<Effect, ApiError>>,
 {
-    let body = message.body.unwrap_or_default();
-    let event: Event = serde_json::from_str(&body).map_err(|err| {
-        ApiError::new(
-            lambda_http::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "MALFORMED_EVENT",
-            format!("not an event: {err}"),
-        )
-    })?;
-    let pk = processed_pk(consumer, &event.event_id);
-    if db
-        .get::<ProcessedRecord>(pk.clone(), PROCESSED_SK)
-        .await?
-        .is_some()
-    {
-        return Ok(Handled::Duplicate);
-    }
+    let event = parse(message)?;
     let event_id = event.event_id.clone();
-    let mut actions = handler(event).await?;
-    let now = jiff::Timestamp::now();
-    let record = ProcessedRecord {
-        pk,
-        sk: PROCESSED_SK.to_owned(),
-        consumer: consumer.to_owned(),
-        event_id,
-        processed_at: now.to_string(),
-        expires_at: now.as_second() + PROCESSED_RETENTION_SECONDS,
-    };
-    let marker = actions.len();
-    actions.push(db.put_new(&record)?);
-    match db.transact(actions).await {
-        Ok(()) => Ok(Handled::Processed),
-        // Another delivery of the same event got there first; its effects stand, ours were not made.
-        Err(err) if err.condition_failed_at(marker) => Ok(Handled::Duplicate),
-        Err(err) => Err(err.into()),
+    match handler(event).await? {
+        Effect::Nothing => Ok(Handled::Processed),
+        Effect::Once(actions) if actions.is_empty() => Ok(Handled::Processed),
+        Effect::Append(item) => match db.put_item_if_absent(item).await {
+            Ok(()) => Ok(Handled::Processed),
+            Err(StorageError::ConditionFailed) => Ok(Handled::Duplicate),
+            Err(err) => Err(err.into()),
+        },
+        Effect::Once(mut actions) => {
+            let marker = actions.len();
+            actions.push(db.put_new(&ProcessedRecord::new(consumer, event_id))?);
+            match db.transact(actions).await {
+                Ok(()) => Ok(Handled::Processed),
+                // Another delivery of the same event got there first; its effects stand, ours
+                // were not made.
+                Err(err) if err.condition_failed_at(marker) => Ok(Handled::Duplicate),
+                Err(err) => Err(err.into()),
+            }
+        }
     }
 }

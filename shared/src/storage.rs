@@ -216,10 +216,15 @@ impl Db {
 
     /// Creates `value` unless an item with its key exists (then `ConditionFailed`).
     pub async fn put_if_absent<T: Serialize>(&self, value: &T) -> Result<(), StorageError> {
+        self.put_item_if_absent(to_item(value)?).await
+    }
+
+    /// [`Self::put_if_absent`] for an item already in DynamoDB's form.
+    pub async fn put_item_if_absent(&self, item: Item) -> Result<(), StorageError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(value)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await

@@ -2,8 +2,9 @@
 //! counted once.
 
 use shared::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::consumer::{self, Effect};
 use shared::lambda_http::Error;
-use shared::{ApiError, App, consumer, job, reports};
+use shared::{ApiError, App, job, reports};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -13,7 +14,7 @@ async fn main() -> Result<(), Error> {
 async fn handler(app: &'static App, batch: SqsEvent) -> Result<SqsBatchResponse, ApiError> {
     Ok(
         consumer::process(app, "analytics", batch, |event| async move {
-            reports::record_actions(app, &event).await
+            Ok(Effect::Once(reports::record_actions(app, &event).await?))
         })
         .await,
     )

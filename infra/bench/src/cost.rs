@@ -195,8 +195,9 @@ pub const ORDERS_PER_SECOND: f64 = 10_000.0;
 /// What one partition key sustains (DynamoDB's per-partition limits).
 const PARTITION_WCU: f64 = 1_000.0;
 const PARTITION_RCU: f64 = 3_000.0;
-/// Pending orders, open payments and pending refunds are spread over shards.
-const SHARDS: [(&str, u32); 3] = [
+/// Audit months, pending orders, open payments and pending refunds are spread over shards.
+const SHARDS: [(&str, u32); 4] = [
+    ("AUDIT#<month>#<n>", shared::audit::MONTH_SHARDS),
     ("PENDING", shared::orders::PENDING_SHARDS),
     ("PAYOPEN", shared::payments::OPEN_SHARDS),
     ("REFUNDPENDING", shared::payments::refunds::PENDING_SHARDS),
@@ -207,7 +208,7 @@ fn pattern(key: &str) -> (String, &'static str) {
     let parts: Vec<&str> = key.split('#').collect();
     let is_month = |p: &str| p.len() == 7 && p.as_bytes().get(4) == Some(&b'-');
     let is_day = |p: &str| p.len() == 10 && p.as_bytes().get(4) == Some(&b'-');
-    let is_shard = |p: &str| !p.is_empty() && p.len() <= 2 && p.chars().all(|c| c.is_ascii_digit());
+    let is_shard = |p: &str| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit());
     let shape: Vec<String> = parts
         .iter()
         .enumerate()
@@ -231,10 +232,10 @@ fn pattern(key: &str) -> (String, &'static str) {
         "one store"
     } else if labelled("CUSTOMER") || labelled("USER") {
         "one customer"
-    } else if parts.iter().skip(1).any(|p| is_month(p)) {
-        "everyone"
     } else if parts.iter().skip(1).any(|p| is_shard(p)) {
         "a shard"
+    } else if parts.iter().skip(1).any(|p| is_month(p)) {
+        "everyone"
     } else {
         "one order"
     };
@@ -305,7 +306,8 @@ fn capacity(reading: &Value) -> Value {
 
 /// Each line of the bill per order: (what, quantity per order, unit price, USD per million orders).
 fn price(reading: &Value, orders: usize) -> Vec<(String, f64, f64, f64)> {
-    let per = |x: f64| x / orders.max(1) as f64;
+    // (`+ 0.0`: a count of nothing divided is -0 when it was negative zero, and prints so.)
+    let per = |x: f64| x / orders.max(1) as f64 + 0.0;
     let sum = |v: &Value, field: &str| -> f64 {
         v.as_object()
             .into_iter()
@@ -494,4 +496,36 @@ fn print_priced(title: &str, lines: &[(String, f64, f64, f64)]) {
             "not met"
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pattern;
+
+    #[test]
+    fn keys_are_classed_by_who_shares_them() {
+        let class = |key: &str| {
+            let (shape, scope) = pattern(key);
+            (shape, scope.to_owned())
+        };
+        let expect = |shape: &str, scope: &str| (shape.to_owned(), scope.to_owned());
+        assert_eq!(
+            class("AUDIT#2026-11#127"),
+            expect("AUDIT#<month>#<n>", "a shard")
+        );
+        assert_eq!(class("AUDIT#2026-11"), expect("AUDIT#<month>", "everyone"));
+        assert_eq!(class("PAYOPEN#7"), expect("PAYOPEN#<n>", "a shard"));
+        assert_eq!(
+            class("STORE#0b5e2d4f-7a11-4c1e-9d1f-2f6d3c8b9a10#ACTIVE"),
+            expect("STORE#<id>#ACTIVE", "one store")
+        );
+        assert_eq!(
+            class("REPORT#0b5e2d4f-7a11-4c1e-9d1f-2f6d3c8b9a10#2026-11-29"),
+            expect("REPORT#<id>#<day>", "one store")
+        );
+        assert_eq!(
+            class("ORDER#ord_01jxyz2345abcdef"),
+            expect("ORDER#<id>", "one order")
+        );
+    }
 }
