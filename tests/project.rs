@@ -303,3 +303,51 @@ fn every_scheduled_job_and_stream_consumer_is_watched() {
         "the scheduled jobs and the stream consumer were found"
     );
 }
+
+/// Token verification reads a signing key's certificate from the table, and the functions that
+/// issue tokens seal and unseal signing keys: the template grants each what it needs
+/// (shared/src/auth/tokens.rs).
+#[test]
+fn every_token_verifier_can_read_signing_keys_and_every_issuer_can_unseal_them() {
+    let policies = python(&[
+        "-c",
+        "import json, sys; sys.path.insert(0, 'infra/local'); import provision; \
+         t = provision.load_template('template.yaml'); \
+         json.dump({k: [s for p in v['Properties'].get('Policies', []) if isinstance(p, dict) \
+                        for s in p.get('Statement', [])] \
+                    for k, v in t['Resources'].items() if v['Type'] == 'AWS::Serverless::Function'}, \
+                   sys.stdout)",
+    ]);
+    let actions = |statements: &Value| -> BTreeSet<String> {
+        statements
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| match &s["Action"] {
+                Value::Array(list) => list.clone(),
+                one => vec![one.clone()],
+            })
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect()
+    };
+    let mut verifiers = 0;
+    for (function, statements) in policies.as_object().unwrap() {
+        let granted = actions(statements);
+        if granted.contains("kms:GetPublicKey") {
+            verifiers += 1;
+            assert!(
+                granted.contains("dynamodb:GetItem"),
+                "{function} verifies tokens but cannot read signing keys"
+            );
+        }
+        if granted.contains("kms:Sign") {
+            for needed in ["kms:GenerateDataKey", "kms:Decrypt", "dynamodb:PutItem"] {
+                assert!(
+                    granted.contains(needed),
+                    "{function} issues tokens without {needed}"
+                );
+            }
+        }
+    }
+    assert!(verifiers > 20, "{verifiers}");
+}

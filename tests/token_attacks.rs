@@ -9,18 +9,36 @@ use serde_json::{Value, json};
 use shared::auth::Role;
 use shared::auth::tokens::{AccessClaims, TokenService};
 use shared::config::JwtConfig;
+use shared::crypto::kms::KmsKeySource;
+use shared::crypto::{CachePolicy, Envelope};
+use shared::storage::Db;
 
 const ISSUER: &str = "https://ordersync/dev";
 const AUDIENCE: &str = "ordersync-api";
 
 struct Forger {
     kms: aws_sdk_kms::Client,
+    db: Db,
 }
 
 impl Forger {
+    async fn new(stack: &Stack) -> Self {
+        let aws = stack.aws().await;
+        Self {
+            kms: aws_sdk_kms::Client::new(&aws),
+            db: Db::new(aws_sdk_dynamodb::Client::new(&aws), e2e::TABLE),
+        }
+    }
+
+    /// A token service whose root is `key_id` (a KMS key).
     fn service(&self, key_id: &str) -> TokenService {
         TokenService::new(
             self.kms.clone(),
+            self.db.clone(),
+            Envelope::new(
+                KmsKeySource::new(self.kms.clone(), "alias/ordersync-dev-data"),
+                CachePolicy::default(),
+            ),
             JwtConfig {
                 issuer: ISSUER.into(),
                 audience: AUDIENCE.into(),
@@ -74,7 +92,7 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         .and_then(|a| a.target_key_id())
         .expect("the template's signing key")
         .to_owned();
-    let forger = Forger { kms: kms.clone() };
+    let forger = Forger::new(&stack).await;
     let me = |token: String| {
         let stack = &stack;
         async move { stack.get("/v1/me", Some(&token)).await }
@@ -83,7 +101,7 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": key_id});
 
     // Control: a token made the right way is accepted, by this forger and by the service.
-    let genuine = forger.service(&key_id).sign(&base).await.unwrap();
+    let genuine = forger.service(&key_id).sign_with_root(&base).await.unwrap();
     assert_eq!(me(genuine.clone()).await.status, StatusCode::OK);
     assert_eq!(me(access.clone()).await.status, StatusCode::OK);
     let made_by_hand = forger.es256(&key_id, &header, &json!(base)).await;
@@ -130,22 +148,31 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         iat: now - 4500,
         ..base.clone()
     };
-    attacks.push(("expired", service.sign(&expired).await.unwrap()));
+    attacks.push(("expired", service.sign_with_root(&expired).await.unwrap()));
     let foreign = AccessClaims {
         aud: "another-api".into(),
         ..base.clone()
     };
-    attacks.push(("foreign audience", service.sign(&foreign).await.unwrap()));
+    attacks.push((
+        "foreign audience",
+        service.sign_with_root(&foreign).await.unwrap(),
+    ));
     let other_issuer = AccessClaims {
         iss: "https://evil.example".into(),
         ..base.clone()
     };
-    attacks.push(("foreign issuer", service.sign(&other_issuer).await.unwrap()));
+    attacks.push((
+        "foreign issuer",
+        service.sign_with_root(&other_issuer).await.unwrap(),
+    ));
     let early = AccessClaims {
         nbf: now + 600,
         ..base.clone()
     };
-    attacks.push(("not yet valid", service.sign(&early).await.unwrap()));
+    attacks.push((
+        "not yet valid",
+        service.sign_with_root(&early).await.unwrap(),
+    ));
 
     // Tampered: the payload of a genuine token changed to claim ADMIN, signature kept.
     let parts: Vec<&str> = genuine.split('.').collect();
@@ -211,6 +238,179 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
             "{label}: {code}"
         );
     }
-    let expired_reply = me(service.sign(&expired).await.unwrap()).await;
+    let expired_reply = me(service.sign_with_root(&expired).await.unwrap()).await;
     assert_eq!(expired_reply.code(), "TOKEN_EXPIRED");
+}
+
+/// The JSON header of a compact JWS.
+fn header_of(token: &str) -> Value {
+    let first = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(first).unwrap()).unwrap()
+}
+
+fn fresh_key_id() -> String {
+    format!("tk_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A sign-in's token is signed by a signing key that the KMS root certified. A key the table holds
+/// without such a certificate — planted by someone who can write the table but cannot use the root
+/// — makes nothing that is believed. Keys rotate, and the previous key's tokens stay good.
+#[tokio::test]
+async fn signing_keys_are_believed_only_through_the_roots_certificate() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    let stack = Stack::start();
+    let (user_id, access, _) = stack.account("keys@example.com", "CUSTOMER").await;
+    let me = |token: String| {
+        let stack = &stack;
+        async move { stack.get("/v1/me", Some(&token)).await }
+    };
+    assert_eq!(me(access.clone()).await.status, StatusCode::OK);
+    let kid = header_of(&access)["kid"].as_str().unwrap().to_owned();
+    assert!(
+        kid.starts_with("tk_"),
+        "signed by a signing key, not in KMS: {kid}"
+    );
+
+    // The key as stored: its certificate, and its private half sealed — never in the clear.
+    let items = stack.scan().await;
+    let record = items
+        .iter()
+        .find(|i| {
+            i["PK"].as_s().is_ok_and(|pk| pk == "CONFIG#TOKEN_KEY")
+                && i["SK"].as_s().is_ok_and(|sk| *sk == kid)
+        })
+        .expect("the signing key's item");
+    assert!(
+        record["tokenSigningKey"]
+            .as_s()
+            .unwrap()
+            .starts_with("enc1:")
+    );
+    let certificate = record["certificate"].as_s().unwrap().clone();
+    assert_eq!(header_of(&certificate)["typ"], "key+jwt");
+    // A certificate is not an access token.
+    assert_eq!(
+        me(certificate.clone()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Someone who can write the table plants keys of their own.
+    let aws = stack.aws().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let forger = Forger::new(&stack).await;
+    let rogue_root = forger
+        .kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let attacker = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let point = attacker.public_key().as_ref().to_vec();
+    let now = jiff::Timestamp::now().as_second();
+    let key_claims = |kid: &str| {
+        json!({"iss": ISSUER, "aud": "ordersync-token-keys", "sub": kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+            "nbf": now - 60, "exp": now + 3600})
+    };
+    let plant = |kid: String, certificate: String| {
+        let dynamodb = dynamodb.clone();
+        async move {
+            dynamodb
+                .put_item()
+                .table_name(e2e::TABLE)
+                .item("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
+                .item("SK", AttributeValue::S(kid.clone()))
+                .item("kid", AttributeValue::S(kid))
+                .item("certificate", AttributeValue::S(certificate))
+                .item("tokenSigningKey", AttributeValue::S("enc1:AAAA".into()))
+                .item("rotateAt", AttributeValue::N((now + 3600).to_string()))
+                .item("expiresAt", AttributeValue::N((now + 86400).to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let by_attacker = |kid: &str| {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD
+                .encode(json!({"alg": "ES256", "typ": "at+jwt", "kid": kid}).to_string()),
+            URL_SAFE_NO_PAD.encode(json!(claims(&user_id, "s-1")).to_string())
+        );
+        let signature = attacker
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    };
+
+    let mut attacks: Vec<(&str, String)> = Vec::new();
+    // Certified by a root this deployment does not trust.
+    let untrusted = fresh_key_id();
+    let header = json!({"alg": "ES256", "typ": "key+jwt", "kid": rogue_root});
+    plant(
+        untrusted.clone(),
+        forger
+            .es256(&rogue_root, &header, &key_claims(&untrusted))
+            .await,
+    )
+    .await;
+    attacks.push(("certified by an untrusted root", by_attacker(&untrusted)));
+    // The genuine key's certificate, copied onto the planted key.
+    let copied = fresh_key_id();
+    plant(copied.clone(), certificate.clone()).await;
+    attacks.push(("another key's certificate", by_attacker(&copied)));
+    // No certificate at all.
+    let uncertified = fresh_key_id();
+    plant(uncertified.clone(), "not.a.certificate".into()).await;
+    attacks.push(("no certificate", by_attacker(&uncertified)));
+    // The genuine key's id, the attacker's signature; and a key that does not exist.
+    attacks.push(("the genuine kid, another signature", by_attacker(&kid)));
+    attacks.push(("a key that is not there", by_attacker(&fresh_key_id())));
+    for (label, token) in attacks {
+        let reply = me(token).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
+            "{label}: {:?}",
+            reply.body
+        );
+    }
+
+    // The current key falls due. The next sign-in (in a fresh instance) makes and certifies the
+    // next key; the previous key's tokens stay good until they expire.
+    dynamodb
+        .update_item()
+        .table_name(e2e::TABLE)
+        .key("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
+        .key("SK", AttributeValue::S("CURRENT".into()))
+        .update_expression("SET rotateAt = :past")
+        .expression_attribute_values(":past", AttributeValue::N((now - 1).to_string()))
+        .send()
+        .await
+        .unwrap();
+    stack
+        .local("functions/AuthLoginFunction/stop", &json!({}))
+        .await;
+    stack
+        .local("functions/AuthLoginFunction/start", &json!({}))
+        .await;
+    let login = stack.login("keys@example.com", e2e::PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    let rotated = login.body["accessToken"].as_str().unwrap().to_owned();
+    let next_kid = header_of(&rotated)["kid"].as_str().unwrap().to_owned();
+    assert!(next_kid.starts_with("tk_") && next_kid != kid, "{next_kid}");
+    assert_eq!(me(rotated).await.status, StatusCode::OK);
+    assert_eq!(
+        me(access).await.status,
+        StatusCode::OK,
+        "the previous key's token"
+    );
 }

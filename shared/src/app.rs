@@ -56,11 +56,14 @@ impl App {
                 .interceptor(spans)
                 .build(),
         );
-        let tokens = TokenService::new(kms.clone(), config.jwt.clone());
-        let crypto = Envelope::new(
-            KmsKeySource::new(kms, &config.data_key_id),
-            config.data_key_cache,
+        let keys = KmsKeySource::new(kms.clone(), &config.data_key_id);
+        let tokens = TokenService::new(
+            kms,
+            db.clone(),
+            Envelope::new(keys.clone(), config.data_key_cache),
+            config.jwt.clone(),
         );
+        let crypto = Envelope::new(keys, config.data_key_cache);
         Ok(Self {
             menus: MenuCache::new(config.menu_cache_ttl),
             images: Images::new(&sdk, config.images_bucket.clone()),

@@ -170,8 +170,21 @@ fn tokens() -> shared::auth::tokens::TokenService {
             .region(aws_sdk_kms::config::Region::new("ap-northeast-2"))
             .build(),
     );
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::new()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("ap-northeast-2"))
+            .build(),
+    );
+    // No endpoint answers: a token whose key would have to be fetched fails, never hangs (the
+    // property's time-out), and random tokens are refused before any fetch.
     shared::auth::tokens::TokenService::new(
-        kms,
+        kms.clone(),
+        shared::storage::Db::new(dynamodb, "ordersync-test"),
+        shared::crypto::Envelope::new(
+            shared::crypto::kms::KmsKeySource::new(kms, "key-1"),
+            shared::crypto::CachePolicy::default(),
+        ),
         shared::config::JwtConfig {
             issuer: "https://ordersync/test".into(),
             audience: "ordersync-api".into(),

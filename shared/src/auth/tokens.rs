@@ -1,31 +1,70 @@
-//! Access tokens: ES256 JWTs signed inside KMS and verified with the key's public half.
+//! Access tokens: ES256 JWTs, signed in the function with a key that KMS keeps, and verified with
+//! public keys that the KMS root key certifies.
+//!
+//! Signing inside KMS (`kms:Sign` per token) costs $15 per million sign-ins, and KMS allows a few
+//! hundred ECC signatures a second per account — far below what a busy lunch hour needs. So:
+//!
+//! - A **signing key** is an ES256 key pair made by the first sign-in that needs one. Its private
+//!   half is sealed under a KMS data key (`crate::crypto`; never plaintext at rest) and unsealed
+//!   once per instance; tokens are then signed locally, with no KMS call.
+//! - Its public half is **certified by the root key** (`JWT_SIGNING_KEY_ID`, an ECC key that never
+//!   leaves KMS): one `kms:Sign` per signing key, not per token. The certificate is itself a JWS
+//!   (`typ: key+jwt`) naming the key's id, its public point and its validity. A verifier trusts a
+//!   signing key only through a certificate from a root it trusts (`JWT_PREVIOUS_KEY_IDS` keeps an
+//!   old root trusted while a rotation drains), so write access to the table cannot mint tokens.
+//! - Signing keys **rotate daily**: the first signer past the current key's `rotateAt` makes the
+//!   next one. A key verifies until two hours past its rotation; tokens live 15 minutes.
+//!
+//! Items: `CONFIG#TOKEN_KEY` / `<kid>` (a key: certificate and sealed private half) and
+//! `CONFIG#TOKEN_KEY` / `CURRENT` (which key signs). Tokens whose `kid` names a root key directly
+//! (signed in KMS, as before signing keys existed) are still verified against that root.
 //!
 //! Verification follows RFC 8725: the algorithm is pinned to ES256 (so `alg: none` and an HMAC token
 //! "signed" with the public key are refused), `typ` must be `at+jwt` (RFC 9068), `kid` must name a
-//! trusted key before any key is fetched, and `iss`, `aud`, `exp`, `nbf` and `sub` are required.
+//! trusted root or have a signing key's form before anything is fetched, and `iss`, `aud`, `exp`,
+//! `nbf` and `sub` are required.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use aws_sdk_kms::Client as KmsClient;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 
 use super::Role;
 use crate::config::JwtConfig;
+use crate::crypto::kms::KmsKeySource;
+use crate::crypto::{Envelope, Location, Sealed};
 use crate::error::ApiError;
+use crate::storage::{Db, StorageError};
 
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_SECONDS: i64 = 15 * 60;
 /// The explicit type every access token carries and every verifier requires.
 pub const TOKEN_TYPE: &str = "at+jwt";
+/// The type of a signing key's certificate: never accepted as an access token, nor the reverse.
+pub const KEY_CERTIFICATE_TYPE: &str = "key+jwt";
+/// The audience of certificates.
+const KEY_AUDIENCE: &str = "ordersync-token-keys";
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 30;
+/// How long a signing key signs.
+pub const SIGNING_KEY_ROTATION_SECONDS: i64 = 24 * 3600;
+/// How long past its rotation a signing key still verifies: the last token it signed, and more.
+const SIGNING_KEY_GRACE_SECONDS: i64 = 2 * 3600;
+const _: () = assert!(SIGNING_KEY_GRACE_SECONDS > ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS as i64);
+
+const KEY_PK: &str = "CONFIG#TOKEN_KEY";
+const CURRENT_SK: &str = "CURRENT";
+const PRIVATE_KEY_FIELD: &str = "tokenSigningKey";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -42,6 +81,20 @@ pub struct AccessClaims {
     pub sid: String,
 }
 
+/// What a root key certifies about a signing key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyClaims {
+    iss: String,
+    aud: String,
+    /// The signing key's id.
+    sub: String,
+    /// Its public point (P-256), base64url.
+    x: String,
+    y: String,
+    nbf: i64,
+    exp: i64,
+}
+
 #[derive(Serialize)]
 struct JwsHeader<'a> {
     alg: &'static str,
@@ -49,23 +102,94 @@ struct JwsHeader<'a> {
     kid: &'a str,
 }
 
+/// `CONFIG#TOKEN_KEY` / `<kid>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    kid: String,
+    certificate: String,
+    /// Named as its sealing context's field, as every sealed attribute is: the re-encryption job
+    /// opens each attribute at its own name.
+    #[serde(rename = "tokenSigningKey")]
+    private_key: Sealed,
+    rotate_at: i64,
+    /// The table's TTL removes a key a day after it stops verifying.
+    expires_at: i64,
+}
+
+/// `CONFIG#TOKEN_KEY` / `CURRENT`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CurrentRecord {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    kid: String,
+    rotate_at: i64,
+    version: u64,
+}
+
+/// The key this instance signs with, until `rotate_at`.
+struct SigningKey {
+    kid: String,
+    pair: EcdsaKeyPair,
+    rotate_at: i64,
+}
+
+/// A signing key's public half, as its certificate gave it.
+struct VerifyingKey {
+    key: DecodingKey,
+    not_after: i64,
+}
+
 pub struct TokenService {
     kms: KmsClient,
+    db: Db,
+    sealing: Envelope<KmsKeySource>,
     config: JwtConfig,
-    /// Public keys by key id, fetched from KMS once per warm instance.
-    keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    /// Root public keys by KMS key id, fetched once per warm instance.
+    roots: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    /// Signing keys' public halves by id, certified once per warm instance.
+    verifying: RwLock<HashMap<String, Arc<VerifyingKey>>>,
+    /// The key this instance signs with; a lock, so one instance makes or unseals it once.
+    signing: Mutex<Option<Arc<SigningKey>>>,
 }
 
 fn invalid(message: &'static str) -> ApiError {
     ApiError::unauthorized("INVALID_TOKEN", message)
 }
 
+/// Whether `kid` has the form of a signing key's id (`tk_` and 32 hex digits).
+fn is_signing_key_id(kid: &str) -> bool {
+    kid.strip_prefix("tk_")
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn private_key_location<'a>(db: &'a Db, kid: &'a str) -> Location<'a> {
+    Location {
+        table: db.table(),
+        pk: KEY_PK,
+        sk: kid,
+        field: PRIVATE_KEY_FIELD,
+    }
+}
+
 impl TokenService {
-    pub fn new(kms: KmsClient, config: JwtConfig) -> Self {
+    /// `sealing` seals signing keys' private halves (a KMS data key under the table's data key).
+    pub fn new(kms: KmsClient, db: Db, sealing: Envelope<KmsKeySource>, config: JwtConfig) -> Self {
         Self {
             kms,
+            db,
+            sealing,
             config,
-            keys: RwLock::new(HashMap::new()),
+            roots: RwLock::new(HashMap::new()),
+            verifying: RwLock::new(HashMap::new()),
+            signing: Mutex::new(None),
         }
     }
 
@@ -91,18 +215,32 @@ impl TokenService {
         .await
     }
 
-    /// Signs `claims` as given, with this service's key, as an ES256 `at+jwt`.
+    /// Signs `claims` as given, as an ES256 `at+jwt`, with the current signing key.
     pub async fn sign(&self, claims: &AccessClaims) -> Result<String, ApiError> {
-        let header = JwsHeader {
-            alg: "ES256",
-            typ: TOKEN_TYPE,
-            kid: &self.config.signing_key_id,
-        };
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(ApiError::internal)?),
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(ApiError::internal)?),
-        );
+        let key = self.signing_key().await?;
+        let signing_input = signing_input(&key.kid, TOKEN_TYPE, claims)?;
+        let signature = key
+            .pair
+            .sign(&SystemRandom::new(), signing_input.as_bytes())
+            .map_err(|_| ApiError::internal("ECDSA signing failed"))?;
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        ))
+    }
+
+    /// Signs `claims` in KMS with the root key itself (`kid` = the root's id): what tokens were
+    /// before signing keys, still verified; for tests and tools.
+    pub async fn sign_with_root(&self, claims: &AccessClaims) -> Result<String, ApiError> {
+        self.sign_in_kms(TOKEN_TYPE, claims).await
+    }
+
+    async fn sign_in_kms<T: Serialize>(
+        &self,
+        typ: &'static str,
+        claims: &T,
+    ) -> Result<String, ApiError> {
+        let signing_input = signing_input(&self.config.signing_key_id, typ, claims)?;
         let signature = self.sign_bytes(signing_input.as_bytes()).await?;
         Ok(format!(
             "{signing_input}.{}",
@@ -110,7 +248,7 @@ impl TokenService {
         ))
     }
 
-    /// The JWS (`r || s`) ES256 signature of `input`, made by KMS.
+    /// The JWS (`r || s`) ES256 signature of `input`, made by the root key in KMS.
     pub async fn sign_bytes(&self, input: &[u8]) -> Result<[u8; 64], ApiError> {
         // RAW: KMS hashes the input itself (it is far below the 4 KiB limit).
         let signed = self
@@ -129,7 +267,124 @@ impl TokenService {
         ecdsa_der_to_jws(der.as_ref()).map_err(ApiError::internal)
     }
 
-    /// Verifies a token and returns its claims; every failure is 401 `INVALID_TOKEN`.
+    /// The key to sign with: this instance's, until it is due to rotate; then the table's current
+    /// one, made (and certified) first if it is missing or due.
+    async fn signing_key(&self) -> Result<Arc<SigningKey>, ApiError> {
+        let now = jiff::Timestamp::now().as_second();
+        let mut slot = self.signing.lock().await;
+        if let Some(key) = slot.as_ref().filter(|key| now < key.rotate_at) {
+            return Ok(key.clone());
+        }
+        let key = Arc::new(self.current_or_next(now).await?);
+        *slot = Some(key.clone());
+        Ok(key)
+    }
+
+    async fn current_or_next(&self, now: i64) -> Result<SigningKey, ApiError> {
+        // Racing instances agree through the conditional write of CURRENT: one wins, the others
+        // read its key (what they made is never used and expires).
+        for _ in 0..3 {
+            let current = self.db.get::<CurrentRecord>(KEY_PK, CURRENT_SK).await?;
+            if let Some(current) = current.as_ref().filter(|c| now < c.rotate_at) {
+                return self.unseal(&current.kid).await;
+            }
+            let next = self.make_key(now).await?;
+            let pointer = CurrentRecord {
+                pk: KEY_PK.to_owned(),
+                sk: CURRENT_SK.to_owned(),
+                kid: next.kid.clone(),
+                rotate_at: next.rotate_at,
+                version: current.as_ref().map_or(1, |c| c.version + 1),
+            };
+            let written = match &current {
+                None => self.db.put_if_absent(&pointer).await,
+                Some(seen) => self.db.put_if_version(&pointer, seen.version).await,
+            };
+            match written {
+                Ok(()) => {
+                    tracing::info!(kid = %next.kid, "a new token-signing key signs from now on");
+                    return Ok(next);
+                }
+                Err(StorageError::ConditionFailed) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(ApiError::internal(
+            "no token-signing key could be agreed on",
+        ))
+    }
+
+    /// A new signing key: generated here, certified by the root in KMS, its private half sealed.
+    async fn make_key(&self, now: i64) -> Result<SigningKey, ApiError> {
+        let kid = format!("tk_{}", uuid::Uuid::new_v4().simple());
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .map_err(|_| ApiError::internal("could not generate a signing key"))?;
+        let point = pair.public_key().as_ref();
+        // An uncompressed P-256 point: 0x04, then x and y, 32 bytes each.
+        if point.len() != 65 || point[0] != 4 {
+            return Err(ApiError::internal("unexpected public key encoding"));
+        }
+        let rotate_at = now + SIGNING_KEY_ROTATION_SECONDS;
+        let certificate = self
+            .sign_in_kms(
+                KEY_CERTIFICATE_TYPE,
+                &KeyClaims {
+                    iss: self.config.issuer.clone(),
+                    aud: KEY_AUDIENCE.to_owned(),
+                    sub: kid.clone(),
+                    x: URL_SAFE_NO_PAD.encode(&point[1..33]),
+                    y: URL_SAFE_NO_PAD.encode(&point[33..]),
+                    nbf: now - LEEWAY_SECONDS as i64,
+                    exp: rotate_at + SIGNING_KEY_GRACE_SECONDS,
+                },
+            )
+            .await?;
+        let pkcs8 = pair
+            .to_pkcs8v1()
+            .map_err(|_| ApiError::internal("could not encode a signing key"))?;
+        let private_key = self
+            .sealing
+            .seal(&private_key_location(&self.db, &kid), pkcs8.as_ref())
+            .await?;
+        self.db
+            .put_if_absent(&KeyRecord {
+                pk: KEY_PK.to_owned(),
+                sk: kid.clone(),
+                kid: kid.clone(),
+                certificate,
+                private_key,
+                rotate_at,
+                expires_at: rotate_at + SIGNING_KEY_GRACE_SECONDS + 24 * 3600,
+            })
+            .await?;
+        Ok(SigningKey {
+            kid,
+            pair,
+            rotate_at,
+        })
+    }
+
+    async fn unseal(&self, kid: &str) -> Result<SigningKey, ApiError> {
+        let record = self
+            .db
+            .get::<KeyRecord>(KEY_PK, kid)
+            .await?
+            .ok_or_else(|| ApiError::internal("the current token-signing key is missing"))?;
+        let pkcs8 = self
+            .sealing
+            .open(&private_key_location(&self.db, kid), &record.private_key)
+            .await?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
+            .map_err(|_| ApiError::internal("the token-signing key does not parse"))?;
+        Ok(SigningKey {
+            kid: record.kid,
+            pair,
+            rotate_at: record.rotate_at,
+        })
+    }
+
+    /// Verifies a token and returns its claims; every failure is 401 `INVALID_TOKEN` (or
+    /// `TOKEN_EXPIRED`).
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.alg != Algorithm::ES256 {
@@ -139,32 +394,86 @@ impl TokenService {
             return Err(invalid("not an access token"));
         }
         let kid = header.kid.ok_or_else(|| invalid("token names no key"))?;
-        if !self.config.trusted_key_ids.contains(&kid) {
+        let key = if self.config.trusted_key_ids.contains(&kid) {
+            self.root_key(&kid).await?
+        } else if is_signing_key_id(&kid) {
+            let key = self.verifying_key(&kid).await?;
+            if jiff::Timestamp::now().as_second() > key.not_after {
+                return Err(invalid("token signed by a retired key"));
+            }
+            return self.decode_access(token, &key.key);
+        } else {
             return Err(invalid("token signed by an unknown key"));
-        }
-        let key = self.decoding_key(&kid).await?;
+        };
+        self.decode_access(token, &key)
+    }
 
+    fn decode_access(&self, token: &str, key: &DecodingKey) -> Result<AccessClaims, ApiError> {
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|err| {
-                use jsonwebtoken::errors::ErrorKind;
-                match err.kind() {
-                    ErrorKind::ExpiredSignature => {
-                        ApiError::unauthorized("TOKEN_EXPIRED", "the access token has expired")
-                    }
-                    _ => invalid("the access token is not valid"),
+        decode::<AccessClaims>(token, key, &validation).map_err(|err| {
+            use jsonwebtoken::errors::ErrorKind;
+            match err.kind() {
+                ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("TOKEN_EXPIRED", "the access token has expired")
                 }
-            })
+                _ => invalid("the access token is not valid"),
+            }
+        })
     }
 
-    async fn decoding_key(&self, kid: &str) -> Result<Arc<DecodingKey>, ApiError> {
-        if let Some(key) = self.keys.read().await.get(kid) {
+    /// A signing key's public half, believed only as a trusted root's certificate states it.
+    async fn verifying_key(&self, kid: &str) -> Result<Arc<VerifyingKey>, ApiError> {
+        if let Some(key) = self.verifying.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        let record = self
+            .db
+            .get::<KeyRecord>(KEY_PK, kid)
+            .await?
+            .ok_or_else(|| invalid("token signed by an unknown key"))?;
+        let header = jsonwebtoken::decode_header(&record.certificate)
+            .map_err(|_| invalid("the signing key's certificate is malformed"))?;
+        let root = header
+            .kid
+            .filter(|root| self.config.trusted_key_ids.contains(root))
+            .ok_or_else(|| invalid("the signing key is not certified by a trusted key"))?;
+        if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(KEY_CERTIFICATE_TYPE) {
+            return Err(invalid("the signing key's certificate is not one"));
+        }
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[KEY_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        let claims: KeyClaims = decode(
+            &record.certificate,
+            &*self.root_key(&root).await?,
+            &validation,
+        )
+        .map_err(|_| invalid("the signing key's certificate does not hold"))?;
+        if claims.sub != kid {
+            return Err(invalid("the certificate is another key's"));
+        }
+        let key = Arc::new(VerifyingKey {
+            key: DecodingKey::from_ec_components(&claims.x, &claims.y)
+                .map_err(|_| invalid("the certified key is not a P-256 point"))?,
+            not_after: claims.exp,
+        });
+        self.verifying
+            .write()
+            .await
+            .insert(kid.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    async fn root_key(&self, kid: &str) -> Result<Arc<DecodingKey>, ApiError> {
+        if let Some(key) = self.roots.read().await.get(kid) {
             return Ok(key.clone());
         }
         let out = self
@@ -191,9 +500,35 @@ impl TokenService {
             STANDARD.encode(der.as_ref())
         );
         let key = Arc::new(DecodingKey::from_ec_pem(pem.as_bytes()).map_err(ApiError::internal)?);
-        self.keys.write().await.insert(kid.to_owned(), key.clone());
+        self.roots.write().await.insert(kid.to_owned(), key.clone());
         Ok(key)
     }
+}
+
+fn decode<T: DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<T, jsonwebtoken::errors::Error> {
+    jsonwebtoken::decode::<T>(token, key, validation).map(|data| data.claims)
+}
+
+/// `<header>.<claims>`, base64url, of a JWS to be signed by `kid`.
+fn signing_input<T: Serialize>(
+    kid: &str,
+    typ: &'static str,
+    claims: &T,
+) -> Result<String, ApiError> {
+    let header = JwsHeader {
+        alg: "ES256",
+        typ,
+        kid,
+    };
+    Ok(format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(ApiError::internal)?),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(ApiError::internal)?),
+    ))
 }
 
 /// KMS returns ECDSA signatures DER-encoded (`SEQUENCE { INTEGER r, INTEGER s }`); JWS wants the
@@ -236,6 +571,22 @@ pub(crate) fn ecdsa_der_to_jws(der: &[u8]) -> Result<[u8; 64], &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_signing_key_ids_of_their_form_are_looked_up() {
+        assert!(is_signing_key_id("tk_0123456789abcdef0123456789abcdef"));
+        for kid in [
+            "",
+            "tk_",
+            "tk_0123456789abcdef0123456789abcde",
+            "tk_0123456789abcdef0123456789abcdefa",
+            "tk_0123456789abcdef0123456789abcdeg",
+            "TK_0123456789abcdef0123456789abcdef",
+            "tk_../../0123456789abcdef0123456789",
+        ] {
+            assert!(!is_signing_key_id(kid), "{kid}");
+        }
+    }
 
     #[test]
     fn der_signatures_become_fixed_width() {
