@@ -366,23 +366,46 @@ async fn the_lifecycle_with_twenty_racing_moves() {
     }
     let won = winners[0].body["status"].as_str().unwrap().to_owned();
 
-    // The history is consistent: one entry per version, each move from the previous status.
-    let db = shared::storage::Db::new(
-        aws_sdk_dynamodb::Client::new(&stack.aws().await),
-        e2e::TABLE,
-    );
-    let history = shared::orders::history(&db, &order).await.unwrap();
-    let trail: Vec<(u64, String)> = history
-        .iter()
-        .map(|h| (h.version, format!("{:?}", h.to)))
-        .collect();
-    assert_eq!(history.len(), 3, "{trail:?}");
-    for (i, entry) in history.iter().enumerate() {
-        assert_eq!(entry.version, i as u64 + 1);
-        if i > 0 {
-            assert_eq!(entry.from, Some(history[i - 1].to));
-        }
+    // The history — the order's trail in the audit — is consistent: one record per version, each
+    // move from the previous status.
+    let mut trail: Vec<(u64, Option<String>, String)> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while trail.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let audit = stack
+            .get(&format!("/v1/stores/{store}/audit?limit=200"), Some(&owner))
+            .await;
+        assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+        trail = audit.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["target"] == format!("ORDER#{order}").as_str())
+            // Moves only (a move's event id ends in the order's version; a refund's does not).
+            .filter_map(|r| {
+                let version = r["eventId"]
+                    .as_str()
+                    .and_then(|id| id.rsplit_once(".v"))
+                    .and_then(|(_, v)| v.parse().ok())?;
+                Some((
+                    version,
+                    r["before"].as_str().map(String::from),
+                    r["after"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
     }
+    trail.sort();
+    assert_eq!(
+        trail.iter().map(|t| t.0).collect::<Vec<_>>(),
+        vec![1, 2, 3],
+        "{trail:?}"
+    );
+    assert_eq!(trail[0].1, None);
+    for pair in trail.windows(2) {
+        assert_eq!(pair[1].1.as_deref(), Some(pair[0].2.as_str()), "{trail:?}");
+    }
+    assert_eq!(trail[2].2, won, "the trail ends where the order is");
     let read = stack
         .get(&format!("/v1/orders/{order}"), Some(&customer))
         .await;

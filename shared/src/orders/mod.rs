@@ -31,10 +31,6 @@ pub fn order_pk(order_id: &str) -> String {
     format!("ORDER#{order_id}")
 }
 
-fn history_sk(version: u64) -> String {
-    format!("HISTORY#{version:06}")
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
 pub enum FulfilmentRequest {
@@ -108,26 +104,6 @@ pub struct OrderRecord {
     pub gsi3pk: Option<String>,
     #[serde(rename = "GSI3SK", default, skip_serializing_if = "Option::is_none")]
     pub gsi3sk: Option<String>,
-}
-
-/// `ORDER#<orderId>` / `HISTORY#<version>`: one per move; the version makes racing moves collide.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryRecord {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub version: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<Status>,
-    pub to: Status,
-    pub actor: Actor,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor_id: Option<String>,
-    pub at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<RejectReason>,
 }
 
 /// What a client sees of an order (personal fields opened for those allowed to read it).
@@ -373,23 +349,11 @@ async fn create(
         gsi3pk: Some(format!("PENDING#{}", shard_of(&order_id))),
         gsi3sk: Some(format!("{payment_due:012}#{order_id}")),
     };
-    let history = HistoryRecord {
-        pk: pk.clone(),
-        sk: history_sk(1),
-        version: 1,
-        from: None,
-        to: Status::PendingPayment,
-        actor: Actor::Customer,
-        actor_id: Some(caller.user_id.clone()),
-        at: created_at,
-        reason: None,
-    };
     let body = serde_json::to_string(&order.view(app).await?).map_err(ApiError::internal)?;
     let db = &app.db;
     let placed = Event::order_moved(&order, None, Actor::Customer, Some(&caller.user_id));
     db.transact(vec![
         db.put_new(&order)?,
-        db.put_new(&history)?,
         events::record(db, &placed)?,
         claim
             .complete(app, StatusCode::CREATED.as_u16(), &body)
@@ -442,7 +406,7 @@ pub struct PlannedMove {
     /// The order as read.
     pub order: OrderRecord,
     pub actor: Actor,
-    /// The move's actions: the conditional update first, then its history entry and event.
+    /// The move's actions: the conditional update first, then its event.
     pub actions: Vec<TransactWriteItem>,
     /// The order as it will be.
     pub moved: OrderRecord,
@@ -519,8 +483,9 @@ pub struct Extra {
 }
 
 /// Moves `order` (as read) to `to`: one transaction of a conditional update on the status and
-/// version read, the history entry of the new version, and the event that tells of it. A concurrent move makes it fail with
-/// 409 `ORDER_STATUS_CHANGED`, naming the status the order has now.
+/// version read, and the event that tells of it (the order's history is its trail of events: the
+/// audit keeps each move, who made it and when). A concurrent move makes it fail with 409
+/// `ORDER_STATUS_CHANGED`, naming the status the order has now.
 pub async fn transition(
     db: &Db,
     order: &OrderRecord,
@@ -534,8 +499,9 @@ pub async fn transition(
     Ok(moved)
 }
 
-/// Commits the actions of [`transition_actions`] (first two) with any others appended, mapping a lost
-/// race to 409 `ORDER_STATUS_CHANGED`.
+/// Commits the actions of [`transition_actions`] (the first two: the update, and the event whose id
+/// is the new version's, so a racing move of the same version collides on either) with any others
+/// appended, mapping a lost race to 409 `ORDER_STATUS_CHANGED`.
 pub async fn commit_transition(
     db: &Db,
     order: &OrderRecord,
@@ -563,8 +529,8 @@ pub async fn status_changed(db: &Db, order_id: &str) -> ApiError {
     )
 }
 
-/// The actions of a move (the conditional update, the history entry, the event) and the order as it
-/// will be, for callers that commit more in the same transaction (payments).
+/// The actions of a move (the conditional update, the event) and the order as it will be, for
+/// callers that commit more in the same transaction (payments).
 pub fn transition_actions(
     db: &Db,
     order: &OrderRecord,
@@ -611,17 +577,6 @@ pub fn transition_actions(
         .update_expression(expression)
         .build()
         .map_err(ApiError::internal)?;
-    let history = HistoryRecord {
-        pk: order.pk.clone(),
-        sk: history_sk(version),
-        version,
-        from: Some(order.status),
-        to,
-        actor,
-        actor_id: actor_id.map(String::from),
-        at: now.clone(),
-        reason: extra.reason,
-    };
     let mut moved = order.clone();
     moved.status = to;
     moved.version = version;
@@ -640,28 +595,7 @@ pub fn transition_actions(
     let event = Event::order_moved(&moved, Some(order.status), actor, actor_id);
     let actions = vec![
         TransactWriteItem::builder().update(update).build(),
-        db.put_new(&history)?,
         events::record(db, &event)?,
     ];
     Ok((actions, moved))
-}
-
-/// The order's history, oldest first.
-pub async fn history(db: &Db, order_id: &str) -> Result<Vec<HistoryRecord>, ApiError> {
-    let out = db
-        .client()
-        .query()
-        .table_name(db.table())
-        .key_condition_expression("PK = :pk AND begins_with(SK, :history)")
-        .expression_attribute_values(":pk", s(order_pk(order_id)))
-        .expression_attribute_values(":history", s("HISTORY#"))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(StorageError::from_sdk)?;
-    out.items
-        .unwrap_or_default()
-        .into_iter()
-        .map(|item| crate::storage::from_item(item).map_err(ApiError::from))
-        .collect()
 }

@@ -19,9 +19,6 @@ use crate::orders::status::{Actor, Status};
 use crate::orders::{self, Extra, MoveRequest, OrderView};
 use crate::storage::{Db, StorageError, key, s};
 
-/// Index of the payment check in an unpaid order's move (after the update, history and event).
-const GUARD_AT: usize = 3;
-
 /// A transaction item that holds only while no payment of the order may have gone through.
 fn no_open_payment(db: &Db, order_id: &str) -> Result<TransactWriteItem, ApiError> {
     let check = ConditionCheck::builder()
@@ -60,10 +57,11 @@ pub async fn move_order(
         let (order, to) = (&planned.order, planned.moved.status);
         let mut actions = planned.actions;
         let mut refund = None;
-        let mut guarded = false;
+        // Where the payment check sits in an unpaid order's move, if it has one.
+        let mut guard_at = None;
         if order.status == Status::PendingPayment {
+            guard_at = Some(actions.len());
             actions.push(no_open_payment(&app.db, order_id)?);
-            guarded = true;
         } else if order.status == Status::Paid && matches!(to, Status::Rejected | Status::Canceled)
         {
             let reason = match to {
@@ -82,7 +80,9 @@ pub async fn move_order(
             Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => {
                 return Err(orders::status_changed(&app.db, order_id).await);
             }
-            Err(err) if guarded && err.condition_failed_at(GUARD_AT) => return Err(payment_open()),
+            Err(err) if guard_at.is_some_and(|at| err.condition_failed_at(at)) => {
+                return Err(payment_open());
+            }
             // The payment changed between the reservation's read and its write.
             Err(StorageError::TransactionCanceled(_)) if refund.is_some() => continue,
             Err(err) => return Err(err.into()),
@@ -143,12 +143,13 @@ async fn expire(db: &Db, order_id: &str, now: i64) -> Result<bool, ApiError> {
         None,
         Extra::default(),
     )?;
+    let guard_at = actions.len();
     actions.push(no_open_payment(db, order_id)?);
     match db.transact(actions).await {
         Ok(()) => Ok(true),
         // Paid or cancelled meanwhile.
         Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => Ok(false),
-        Err(err) if err.condition_failed_at(GUARD_AT) => {
+        Err(err) if err.condition_failed_at(guard_at) => {
             // A payment may have gone through: it is settled first, the order expires later if not.
             crate::telemetry::count("ExpiriesDeferred", 1.0);
             Ok(false)
