@@ -318,7 +318,14 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
     .unwrap();
     assert_eq!(again.values_reencrypted, 0);
 
-    // Sign-in still finds every account by its blind index.
+    // Sign-in still finds every account by its blind index, and a fresh instance unseals the
+    // re-encrypted token-signing key.
+    stack
+        .local("functions/AuthLoginFunction/stop", &json!({}))
+        .await;
+    stack
+        .local("functions/AuthLoginFunction/start", &json!({}))
+        .await;
     for (email, _) in &accounts {
         assert_eq!(stack.login(email, PASSWORD).await.status, StatusCode::OK);
     }

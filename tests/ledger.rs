@@ -514,7 +514,16 @@ async fn money_toss_took_for_an_expired_order_goes_back() {
         "CANCELED"
     );
     assert_eq!(status(&stack, &order, &customer).await, "EXPIRED");
-    assert_eq!(stack.payment(&order).await.unwrap().state.name(), "VOIDED");
+    // Toss's answer to the cancel is recorded just after Toss records it.
+    let mut state = String::new();
+    for _ in 0..40 {
+        state = stack.payment(&order).await.unwrap().state.name().to_owned();
+        if state == "VOIDED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(state, "VOIDED");
     settled_and_sound(&stack, &[order]).await;
 }
 

@@ -339,6 +339,12 @@ async fn next_invocation(function: &Arc<Function>, instance: u32) -> Response<Fu
     let Some(invocation) = function.next.lock().await.recv().await else {
         return plain(StatusCode::GONE, "shutting down");
     };
+    // A killed instance's long poll can outlive it and take the next invocation: hand that back
+    // to the queue for a live instance, or it would be lost with the dead one.
+    if !function.instances.lock().await.contains_key(&instance) {
+        let _ = function.queue.send(invocation);
+        return plain(StatusCode::GONE, "this instance was stopped");
+    }
     function.queued.fetch_sub(1, Ordering::SeqCst);
     let deadline_ms = (SystemTime::now() + invocation.deadline)
         .duration_since(UNIX_EPOCH)
