@@ -317,6 +317,64 @@ impl Db {
         Ok(keys)
     }
 
+    /// The items at `keys` (at most 100), strongly consistent, in the keys' order; keys with no item
+    /// are left out. For listings that query a lean index and then read the items themselves.
+    pub async fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, StorageError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let id = |item: &Item| match (item.get("PK"), item.get("SK")) {
+            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
+                Some((pk.clone(), sk.clone()))
+            }
+            _ => None,
+        };
+        let order: Vec<Option<(String, String)>> = keys.iter().map(id).collect();
+        let mut found: HashMap<(String, String), Item> = HashMap::with_capacity(keys.len());
+        let mut pending = keys;
+        // DynamoDB may leave keys unprocessed under load: ask again for those, with a short backoff.
+        for attempt in 0..5u32 {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StorageError::Backend(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(StorageError::from_sdk)?;
+            for item in out
+                .responses
+                .and_then(|mut tables| tables.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if let Some(key) = id(&item) {
+                    found.insert(key, item);
+                }
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut tables| tables.remove(&self.table))
+                .map(|rest| rest.keys)
+                .unwrap_or_default();
+        }
+        if !pending.is_empty() {
+            return Err(StorageError::Throttled);
+        }
+        Ok(order
+            .into_iter()
+            .flatten()
+            .filter_map(|key| found.remove(&key))
+            .collect())
+    }
+
     /// Runs the actions as one all-or-nothing transaction.
     pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), StorageError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

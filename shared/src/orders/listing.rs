@@ -1,5 +1,6 @@
-//! Order listings: a store's board and a customer's history, newest first, each one query on an
-//! index, paged with opaque cursors.
+//! Order listings: a store's board and a customer's history, newest first, each one query on a lean
+//! index (keys, and the board's status) and one batch read of the orders, paged with opaque
+//! cursors.
 //!
 //! Cursors are sealed per listing (see [`crate::paging`]).
 
@@ -95,8 +96,21 @@ async fn run(app: &App, query: Query<'_>, page: &PageRequest) -> Result<Page, Ap
         .send()
         .await
         .map_err(StorageError::from_sdk)?;
+    // The indexes hold keys (and the board's status), not orders: the orders are read from the
+    // table, newest state, in the index's order.
+    let keys = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| {
+            entry
+                .into_iter()
+                .filter(|(name, _)| name == "PK" || name == "SK")
+                .collect()
+        })
+        .collect();
     let mut orders = Vec::new();
-    for item in out.items.unwrap_or_default() {
+    for item in app.db.get_many(keys).await? {
         let order: OrderRecord = from_item(item)?;
         orders.push(order.view(app).await?);
     }
