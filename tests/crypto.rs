@@ -320,12 +320,7 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
 
     // Sign-in still finds every account by its blind index, and a fresh instance unseals the
     // re-encrypted token-signing key.
-    stack
-        .local("functions/AuthLoginFunction/stop", &json!({}))
-        .await;
-    stack
-        .local("functions/AuthLoginFunction/start", &json!({}))
-        .await;
+    stack.crash("AuthLoginFunction").await;
     for (email, _) in &accounts {
         assert_eq!(stack.login(email, PASSWORD).await.status, StatusCode::OK);
     }

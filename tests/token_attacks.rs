@@ -396,12 +396,7 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
         .send()
         .await
         .unwrap();
-    stack
-        .local("functions/AuthLoginFunction/stop", &json!({}))
-        .await;
-    stack
-        .local("functions/AuthLoginFunction/start", &json!({}))
-        .await;
+    stack.crash("AuthLoginFunction").await;
     let login = stack.login("keys@example.com", e2e::PASSWORD).await;
     assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
     let rotated = login.body["accessToken"].as_str().unwrap().to_owned();
