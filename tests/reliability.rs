@@ -228,10 +228,6 @@ async fn events_survive_sqs_and_consumer_failures_and_count_once() {
         .filter_map(|p| p["eventId"].as_str())
         .collect();
     assert_eq!(paid_events.len(), 1);
-    let fired = stack.aws_faults_fired().await;
-    for rule in fired["rules"].as_array().unwrap() {
-        assert!(rule["fired"].as_u64().unwrap() > 0, "{rule}");
-    }
     // The day's report counts it once; the audit trail has its records once.
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::get("Asia/Seoul").unwrap())
@@ -255,20 +251,34 @@ async fn events_survive_sqs_and_consumer_failures_and_count_once() {
         (report["orders"].as_u64(), report["grossSales"].as_i64()),
         (Some(1), Some(9000))
     );
-    let trail = stack
-        .get(&format!("/v1/stores/{store}/audit"), Some(&owner))
-        .await;
-    let records = trail.body["records"].as_array().unwrap();
-    let mut actions: Vec<&str> = records
-        .iter()
-        .filter(|r| r["target"].as_str().is_some_and(|t| t.contains(&order)))
-        .filter_map(|r| r["action"].as_str())
-        .collect();
+    let mut actions: Vec<String> = Vec::new();
+    for _ in 0..120 {
+        let trail = stack
+            .get(&format!("/v1/stores/{store}/audit"), Some(&owner))
+            .await;
+        actions = trail.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["target"].as_str().is_some_and(|t| t.contains(&order)))
+            .filter_map(|r| r["action"].as_str().map(String::from))
+            .collect();
+        if actions.iter().any(|a| a == "order.paid") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     actions.sort();
     let mut unique = actions.clone();
     unique.dedup();
     assert_eq!(actions, unique, "an audit record was written twice");
-    assert!(actions.contains(&"order.paid"), "{actions:?}");
+    assert!(actions.iter().any(|a| a == "order.paid"), "{actions:?}");
+    // Every fault did happen (checked once the consumers have done their work: the analytics
+    // consumer touches DynamoDB only for the events that count).
+    let fired = stack.aws_faults_fired().await;
+    for rule in fired["rules"].as_array().unwrap() {
+        assert!(rule["fired"].as_u64().unwrap() > 0, "{rule}");
+    }
 }
 
 #[tokio::test]
