@@ -30,20 +30,10 @@ async fn place(stack: &Stack, customer: &str, key: &str, body: &Value) -> e2e::R
 /// The order ids of every `order.placed` event in the table.
 async fn placed_events(stack: &Stack) -> Vec<String> {
     stack
-        .scan()
+        .events_of("order.placed")
         .await
         .iter()
-        .filter(|i| {
-            i.get("entity")
-                .and_then(|e| e.as_s().ok())
-                .map(String::as_str)
-                == Some("EVENT")
-        })
-        .filter(|i| i["eventType"].as_s().map(String::as_str) == Ok("order.placed"))
-        .filter_map(|i| {
-            let body: Value = serde_json::from_str(i["body"].as_s().ok()?).ok()?;
-            body["order"]["orderId"].as_str().map(String::from)
-        })
+        .filter_map(|e| e["order"]["orderId"].as_str().map(String::from))
         .collect()
 }
 

@@ -98,26 +98,6 @@ fn seoul_today() -> String {
         .to_string()
 }
 
-/// The event items of the table of one type, as the queues carry them.
-async fn events_of(stack: &Stack, kind: &str) -> Vec<Value> {
-    stack
-        .scan()
-        .await
-        .iter()
-        .filter(|i| {
-            i.get("entity")
-                .and_then(|v| v.as_s().ok())
-                .is_some_and(|e| e == "EVENT")
-        })
-        .filter(|i| {
-            i.get("eventType")
-                .and_then(|v| v.as_s().ok())
-                .is_some_and(|t| t == kind)
-        })
-        .map(|i| serde_json::from_str(i["body"].as_s().unwrap()).unwrap())
-        .collect()
-}
-
 async fn send(stack: &Stack, queue: &str, events: &[Value]) {
     let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
     let url = sqs
@@ -256,7 +236,7 @@ async fn a_day_of_sales_is_what_was_sold_counted_once() {
         "order.rejected",
         "order.canceled",
     ] {
-        again.extend(events_of(&stack, kind).await);
+        again.extend(stack.events_of(kind).await);
     }
     assert!(again.len() >= 6);
     let audit_before = audit_records(&stack).await;
@@ -396,7 +376,7 @@ async fn the_business_day_turns_at_midnight_in_seoul() {
 
     // The same sale, as if paid a second before and at midnight in Seoul (15:00 UTC), and an order
     // that expired at midnight: new events, so new counts.
-    let paid = events_of(&stack, "order.paid").await.remove(0);
+    let paid = stack.events_of("order.paid").await.remove(0);
     let at = |event: &Value, id: &str, kind: &str, at: &str| {
         let mut event = event.clone();
         event["eventId"] = json!(id);

@@ -1030,6 +1030,27 @@ impl Stack {
     }
 
     /// The AWS fault rules, with how often each fired.
+    /// Every event item of the table (the outbox), as the queues carry it.
+    pub async fn events(&self) -> Vec<Value> {
+        self.scan()
+            .await
+            .iter()
+            .filter(|i| {
+                i.get("entity")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|e| e == "EVENT")
+            })
+            .map(|i| serde_json::from_str(i["body"].as_s().unwrap()).unwrap())
+            .collect()
+    }
+
+    /// The event items of one type (`order.paid`, …), as the queues carry them.
+    pub async fn events_of(&self, kind: &str) -> Vec<Value> {
+        let mut events = self.events().await;
+        events.retain(|e| e["type"] == kind);
+        events
+    }
+
     pub async fn aws_faults_fired(&self) -> Value {
         self.http
             .get(self.local_url("faults/aws"))
