@@ -305,7 +305,7 @@ async fn five_failures_lock_the_account_for_fifteen_minutes() {
         .iter()
         .find(|i| s(i, "SK") == "LOCKOUT")
         .expect("a lockout item");
-    assert_eq!(counter["failures"].as_n().unwrap(), "5");
+    assert_eq!(counter["attempts"].as_n().unwrap(), "5");
     assert!(counter.contains_key("expiresAt"));
     let failed = items
         .iter()
@@ -319,6 +319,52 @@ async fn five_failures_lock_the_account_for_fifteen_minutes() {
     assert_eq!(
         (unknown.status.as_u16(), unknown.code()),
         (401, "INVALID_CREDENTIALS")
+    );
+}
+
+/// Invariant: however many sign-ins arrive at once, at most five passwords are checked per account
+/// and window — each refusal beyond them is a 429 that checked nothing.
+#[tokio::test]
+async fn concurrent_guesses_cannot_buy_more_than_five_password_checks() {
+    let stack = Stack::start();
+    stack.account("guessed@example.com", "CUSTOMER").await;
+
+    let guesses = (0..100).map(|i| {
+        let stack = &stack;
+        async move {
+            stack
+                .login("guessed@example.com", &format!("wrong password {i}"))
+                .await
+        }
+    });
+    let replies = futures::future::join_all(guesses).await;
+    let mut checked = 0;
+    for reply in &replies {
+        match (reply.status.as_u16(), reply.code()) {
+            (401, "INVALID_CREDENTIALS") => checked += 1,
+            (429, "TOO_MANY_REQUESTS") => assert!(reply.header("retry-after").is_some()),
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(checked, 5, "password checks among 100 concurrent guesses");
+
+    let items = stack.scan().await;
+    let failed = items
+        .iter()
+        .filter(|i| s(i, "eventType") == "user.sign_in_failed")
+        .count();
+    assert_eq!(failed, 5, "a failed sign-in event per password checked");
+    let counter = items
+        .iter()
+        .find(|i| s(i, "SK") == "LOCKOUT")
+        .expect("a lockout item");
+    assert_eq!(counter["attempts"].as_n().unwrap(), "5");
+
+    // The right password is refused too until the window ends: the budget is spent.
+    let owner = stack.login("guessed@example.com", PASSWORD).await;
+    assert_eq!(
+        (owner.status.as_u16(), owner.code()),
+        (429, "TOO_MANY_REQUESTS")
     );
 }
 

@@ -157,10 +157,13 @@ pub async fn login(
     let email_key = users::email_key(app.blind_index().await?, &input.email);
     let now = jiff::Timestamp::now();
 
-    if let Err(locked) = lockout::check(db, &email_key, now.as_second()).await {
-        let event = Event::user(EventType::UserSignInLocked, None, email_key.clone(), meta);
-        db.put(&OutboxItem::of(&event)?).await?;
-        return Err(locked);
+    // The attempt is counted before the password is checked: concurrency cannot buy guesses.
+    if let Err(refused) = lockout::take_attempt(db, &email_key, now.as_second()).await {
+        if refused.status == StatusCode::TOO_MANY_REQUESTS {
+            let event = Event::user(EventType::UserSignInLocked, None, email_key.clone(), meta);
+            db.put(&OutboxItem::of(&event)?).await?;
+        }
+        return Err(refused);
     }
 
     let user = users::find_by_email_key(db, &email_key).await?;
@@ -175,7 +178,6 @@ pub async fn login(
         }
     };
     let Some(user) = verified else {
-        lockout::record_failure(db, &email_key, now.as_second()).await?;
         let (actor, subject) = match &user {
             Some(u) => (None, users::user_pk(&u.user_id)),
             None => (None, email_key.clone()),
