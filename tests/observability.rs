@@ -243,3 +243,51 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
         assert!(!logs.contains(secret), "the logs hold {secret}");
     }
 }
+
+/// At the most verbose level anyone can set, the logs are verbose — and still hold no password and
+/// no token: TRACE, at which the runtime prints raw events, is capped at DEBUG.
+#[tokio::test]
+async fn the_most_verbose_logs_hold_no_password_or_token() {
+    let stack = Stack::start_logging("trace");
+    stack.account("verbose@example.com", "CUSTOMER").await;
+    let login = stack.login("verbose@example.com", PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK);
+    let refresh = login.body["refreshToken"].as_str().unwrap().to_owned();
+    let rotated = stack
+        .post("/v1/auth/refresh", &json!({"refreshToken": refresh}), None)
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let access = rotated.body["accessToken"].as_str().unwrap().to_owned();
+    let second_refresh = rotated.body["refreshToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        stack.get("/v1/me", Some(&access)).await.status,
+        StatusCode::OK
+    );
+    let wrong = stack
+        .login("verbose@example.com", "not the password!")
+        .await;
+    assert_eq!(wrong.status.as_u16(), 401);
+
+    let logs = stack.logs_with("capped at DEBUG").await;
+    let docs = documents(&logs);
+    assert!(
+        docs.iter().any(|(_, d)| d["level"] == "DEBUG"),
+        "DEBUG lines are logged"
+    );
+    assert!(
+        !docs.iter().any(|(_, d)| d["level"] == "TRACE"),
+        "no TRACE line is logged"
+    );
+    assert!(logs.contains("capped at DEBUG"), "the cap is said");
+    for secret in [
+        PASSWORD,
+        "not the password!",
+        &refresh,
+        &second_refresh,
+        &access,
+        login.body["accessToken"].as_str().unwrap(),
+        "verbose@example.com",
+    ] {
+        assert!(!logs.contains(secret), "the logs hold {secret}");
+    }
+}

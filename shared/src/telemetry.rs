@@ -1,8 +1,9 @@
 //! Logs and metrics, as CloudWatch takes them from a Lambda's stdout.
 //!
-//! - Logs: one JSON object per line through `tracing`; the level from `RUST_LOG`. Every request ends
-//!   with one `request` line: function, API Gateway and Lambda request ids, X-Ray trace id, cold
-//!   start, route, status, latency and the caller's user id — never personal data, tokens or keys.
+//! - Logs: one JSON object per line through `tracing`; the level from `RUST_LOG`, never beyond
+//!   [`MOST_VERBOSE`]. Every request ends with one `request` line: function, API Gateway and Lambda
+//!   request ids, X-Ray trace id, cold start, route, status, latency and the caller's user id —
+//!   never personal data, tokens or keys.
 //! - Metrics: CloudWatch Embedded Metric Format lines (`{"_aws": …}`), one namespace (`OrderSync`),
 //!   bounded dimensions (function, route, our own error codes). Domain code counts what happened
 //!   ([`count`], [`payment_failure`]) into the current request's scope; the scope is flushed once, at
@@ -14,20 +15,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 pub const NAMESPACE: &str = "OrderSync";
 
+/// The most verbose logs get, whatever `RUST_LOG` asks: at TRACE the Lambda runtime logs every raw
+/// event (passwords, refresh tokens, the `Authorization` header) and the AWS SDK every request and
+/// response body (KMS's plaintext data keys among them).
+pub const MOST_VERBOSE: LevelFilter = LevelFilter::DEBUG;
+
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let capped = filter
+        .max_level_hint()
+        .is_some_and(|level| level > MOST_VERBOSE);
     // `try_init`: a second call (tests, a consumer that also serves HTTP) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let installed = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .without_time()
+        .finish()
+        .with(MOST_VERBOSE)
         .try_init();
+    if capped && installed.is_ok() {
+        tracing::warn!(
+            "RUST_LOG asks for TRACE, which would log raw events and AWS bodies; capped at DEBUG"
+        );
+    }
 }
 
 static COLD: AtomicBool = AtomicBool::new(true);

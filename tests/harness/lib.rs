@@ -76,6 +76,16 @@ impl Stack {
 
     /// A stack whose scheduled functions (expiry, reconciliation) run every `seconds`.
     pub fn start_scheduled(params: &[&str], seconds: u32) -> Stack {
+        Self::spawn(params, seconds, "info")
+    }
+
+    /// A stack whose functions are started with `RUST_LOG=<rust_log>` (as an operator could set it
+    /// on a deployed function, whatever the template allows).
+    pub fn start_logging(rust_log: &str) -> Stack {
+        Self::spawn(&[], 1, rust_log)
+    }
+
+    fn spawn(params: &[&str], seconds: u32, rust_log: &str) -> Stack {
         let runner_bin = target_dir().join("debug/local-runner");
         assert!(
             runner_bin.exists(),
@@ -98,7 +108,7 @@ impl Stack {
             .args(["--schedule-interval", &seconds.to_string()])
             // Spans in the logs too: tests read them, and search them for secrets.
             .arg("--trace")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
