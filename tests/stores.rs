@@ -298,3 +298,59 @@ async fn staff_work_their_store_and_nothing_else() {
         .await;
     assert_eq!(after.status, StatusCode::FORBIDDEN);
 }
+
+/// Every id in a path is checked before a key is built from it: an id DynamoDB could not take as a
+/// key (over 2 KB) is a 422 naming the parameter, never a 500, and changes nothing.
+#[tokio::test]
+async fn ids_in_paths_are_checked_before_they_reach_the_table() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("ids-owner@example.com", "OWNER").await;
+    let store_id = stack.store(&owner, json!({})).await;
+
+    let long = "x".repeat(3000);
+    let odd = "a%2Fb";
+    for (method, path, parameter) in [
+        ("GET", format!("/v1/stores/{long}"), "storeId"),
+        ("GET", format!("/v1/stores/{long}/menu"), "storeId"),
+        ("GET", format!("/v1/orders/{long}"), "orderId"),
+        ("GET", format!("/v1/orders/{odd}"), "orderId"),
+        (
+            "PUT",
+            format!("/v1/stores/{store_id}/menu/categories/{long}"),
+            "categoryId",
+        ),
+        (
+            "DELETE",
+            format!("/v1/stores/{store_id}/staff/{long}"),
+            "userId",
+        ),
+        (
+            "PUT",
+            format!("/v1/stores/{store_id}/staff/{odd}"),
+            "userId",
+        ),
+    ] {
+        let body = json!({"name": "x"});
+        let reply = match method {
+            "GET" => stack.get(&path, Some(&owner)).await,
+            "PUT" => stack.put(&path, &body, Some(&owner)).await,
+            _ => stack.delete(&path, Some(&owner)).await,
+        };
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (422, "VALIDATION_FAILED"),
+            "{method} {}",
+            &path[..path.len().min(60)]
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.starts_with(parameter), "{message}");
+    }
+    let written = stack.scan().await;
+    assert!(
+        !written
+            .iter()
+            .any(|item| format!("{item:?}").contains("xxxxxxxx")
+                || format!("{item:?}").contains("a%2Fb")),
+        "nothing was written"
+    );
+}

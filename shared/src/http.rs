@@ -219,10 +219,28 @@ pub fn error_response(err: &ApiError, request_id: &str) -> Response<Body> {
 /// A path parameter of the route (`{storeId}`). API Gateway only routes requests that have it, so
 /// its absence means a route/template mismatch: 404 rather than a panic.
 pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
-    req.path_parameters_ref()
+    let value = req
+        .path_parameters_ref()
         .and_then(|params| params.first(name))
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::not_found("NOT_FOUND", format!("missing path parameter {name}")))
+        .ok_or_else(|| {
+            ApiError::not_found("NOT_FOUND", format!("missing path parameter {name}"))
+        })?;
+    // Checked before any key is built from it: an id past DynamoDB's key limit would be a 500.
+    if !is_id(value) {
+        return Err(ApiError::validation(name, ID_RULE));
+    }
+    Ok(value.to_owned())
+}
+
+/// What every id in a path is: the ids we make (`ord_…`, UUIDs) and those a client chooses (menu
+/// entries) alike.
+pub const ID_RULE: &str = "use 1 to 64 letters, digits, '-' or '_'";
+
+pub fn is_id(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The `Idempotency-Key` header of the operations that must never run twice (an order, a refund);
@@ -320,6 +338,21 @@ pub fn bearer_token(req: &Request) -> Option<&str> {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn ids_are_short_and_url_safe() {
+        for id in [
+            "ord_0192",
+            "3f2a6c1e-0b7d-4c1e-9a55-2b8c7d9e0f11",
+            "a",
+            &"x".repeat(64),
+        ] {
+            assert!(is_id(id), "{id}");
+        }
+        for id in ["", &"x".repeat(65), "a/b", "a%2Fb", "..", "a b", "주문"] {
+            assert!(!is_id(id), "{id}");
+        }
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -121,17 +121,10 @@ pub struct OptionGroupInput {
 
 /// Ids are chosen by the client (PUT by id): short, URL-safe.
 pub fn validate_id(field: &str, id: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
+    if crate::http::is_id(id) {
         Ok(())
     } else {
-        Err(ApiError::validation(
-            field,
-            "use 1 to 64 letters, digits, '-' or '_'",
-        ))
+        Err(ApiError::validation(field, crate::http::ID_RULE))
     }
 }
 
