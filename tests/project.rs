@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn python(args: &[&str]) -> Value {
     let root = e2e::root();
@@ -335,6 +335,17 @@ fn every_token_verifier_can_read_signing_keys_and_every_issuer_can_unseal_them()
         let granted = actions(statements);
         if granted.contains("kms:GetPublicKey") {
             verifiers += 1;
+            // During a rotation the old root's certificates are still read: its public key too.
+            for statement in statements.as_array().unwrap() {
+                if actions(&json!([statement])).contains("kms:GetPublicKey") {
+                    let resource = statement["Resource"].to_string();
+                    assert!(
+                        resource.contains("RotatingTokenKey")
+                            && resource.contains("${PreviousTokenSigningKeyId}"),
+                        "{function} cannot read the previous root's public key: {resource}"
+                    );
+                }
+            }
             assert!(
                 granted.contains("dynamodb:GetItem"),
                 "{function} verifies tokens but cannot read signing keys"
@@ -350,4 +361,16 @@ fn every_token_verifier_can_read_signing_keys_and_every_issuer_can_unseal_them()
         }
     }
     assert!(verifiers > 20, "{verifiers}");
+
+    // The previous root reaches every function's trust list.
+    let globals = python(&[
+        "-c",
+        "import json, sys; sys.path.insert(0, 'infra/local'); import provision; \
+         t = provision.load_template('template.yaml'); \
+         json.dump(t['Globals']['Function']['Environment']['Variables'], sys.stdout)",
+    ]);
+    assert_eq!(
+        globals["JWT_PREVIOUS_KEY_IDS"],
+        json!({"Ref": "PreviousTokenSigningKeyId"})
+    );
 }
