@@ -444,3 +444,59 @@ async fn sign_ins_are_events_that_reach_the_audit_trail_without_the_address() {
         );
     }
 }
+
+/// A subscription ends with what entitled it: the boards of a staff member who signs out and of one
+/// removed from the staff stop hearing the store and are closed; the owner's board and the customer
+/// hear on.
+#[tokio::test]
+async fn boards_stop_hearing_when_their_session_or_staff_place_ends() {
+    let stack = Stack::start();
+    let (store, owner, staff, customer) = stack.staffed_store("end").await;
+    let (second_id, second, _) = stack.account("staff2-end@example.com", "CUSTOMER").await;
+    stack.hire(&owner, &store, &second_id, &second).await;
+
+    let mut signed_out = stack.connect(Some(&staff), Some(&store)).await.unwrap();
+    let mut removed = stack.connect(Some(&second), Some(&store)).await.unwrap();
+    let mut owner_board = stack.connect(Some(&owner), Some(&store)).await.unwrap();
+    let mut phone = stack.connect(Some(&customer), None).await.unwrap();
+    assert_eq!(stack.connection_ids().await.len(), 4);
+
+    let first = place(&stack, &customer, &store).await;
+    stack.mark_paid(&first).await;
+    for board in [&mut signed_out, &mut removed, &mut owner_board, &mut phone] {
+        let heard = board.until("order.paid", Duration::from_secs(10)).await;
+        assert_eq!(heard.last().unwrap()["order"]["orderId"], first.as_str());
+    }
+
+    let logout = stack
+        .post("/v1/auth/logout", &json!({}), Some(&staff))
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let removal = stack
+        .delete(
+            &format!("/v1/stores/{store}/staff/{second_id}"),
+            Some(&owner),
+        )
+        .await;
+    assert!(removal.status.is_success(), "{:?}", removal.body);
+    // A reading of a session or a staff place is believed for ten seconds (realtime::STANDING_FOR).
+    tokio::time::sleep(Duration::from_secs(11)).await;
+
+    let next = place(&stack, &customer, &store).await;
+    stack.mark_paid(&next).await;
+    for board in [&mut owner_board, &mut phone] {
+        let heard = board.until("order.paid", Duration::from_secs(10)).await;
+        assert_eq!(heard.last().unwrap()["order"]["orderId"], next.as_str());
+    }
+    assert_eq!(signed_out.next(Duration::from_secs(2)).await, None);
+    assert_eq!(removed.next(Duration::from_secs(2)).await, None);
+    // Both were closed and forgotten; the others stay.
+    assert_eq!(stack.connection_ids().await.len(), 2);
+    let left: Vec<_> = stack
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| i["PK"].as_s().is_ok_and(|pk| pk.starts_with("WSCONN#")))
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}

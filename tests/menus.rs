@@ -296,15 +296,11 @@ async fn every_menu_write_refuses_other_stores_people() {
     let (_, owner, _) = stack.account("mine@example.com", "OWNER").await;
     let (_, other_owner, _) = stack.account("theirs@example.com", "OWNER").await;
     let (_, customer, _) = stack.account("eater@example.com", "CUSTOMER").await;
-    let (other_staff_id, _, _) = stack.account("their-staff@example.com", "CUSTOMER").await;
+    let (other_staff_id, invited, _) = stack.account("their-staff@example.com", "CUSTOMER").await;
     let store = stack.store(&owner, json!({})).await;
     let other_store = stack.store(&other_owner, json!({})).await;
     stack
-        .put(
-            &format!("/v1/stores/{other_store}/staff/{other_staff_id}"),
-            &json!({}),
-            Some(&other_owner),
-        )
+        .hire(&other_owner, &other_store, &other_staff_id, &invited)
         .await;
     let other_staff = stack
         .login("their-staff@example.com", e2e::PASSWORD)

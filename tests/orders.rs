@@ -659,25 +659,15 @@ async fn orders_are_private_to_their_customer_and_store() {
     let (_, other_owner, _) = stack.account("priv-other-owner@example.com", "OWNER").await;
     let (_, customer, _) = stack.account("priv-customer@example.com", "CUSTOMER").await;
     let (_, stranger, _) = stack.account("priv-stranger@example.com", "CUSTOMER").await;
-    let (staff_id, _, _) = stack.account("priv-staff@example.com", "CUSTOMER").await;
-    let (other_staff_id, _, _) = stack
+    let (staff_id, invited, _) = stack.account("priv-staff@example.com", "CUSTOMER").await;
+    let (other_staff_id, other_invited, _) = stack
         .account("priv-other-staff@example.com", "CUSTOMER")
         .await;
     let store = stack.open_store_with_menu(&owner, json!({})).await;
     let other_store = stack.open_store_with_menu(&other_owner, json!({})).await;
+    stack.hire(&owner, &store, &staff_id, &invited).await;
     stack
-        .put(
-            &format!("/v1/stores/{store}/staff/{staff_id}"),
-            &json!({}),
-            Some(&owner),
-        )
-        .await;
-    stack
-        .put(
-            &format!("/v1/stores/{other_store}/staff/{other_staff_id}"),
-            &json!({}),
-            Some(&other_owner),
-        )
+        .hire(&other_owner, &other_store, &other_staff_id, &other_invited)
         .await;
     let staff = stack.login("priv-staff@example.com", PASSWORD).await.body["accessToken"]
         .as_str()

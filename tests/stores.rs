@@ -229,12 +229,65 @@ async fn staff_work_their_store_and_nothing_else() {
         (ghost.status.as_u16(), ghost.code()),
         (404, "USER_NOT_FOUND")
     );
+    // The owner invites; nothing changes until the user accepts.
+    let invited = stack.put(&staff_path, &json!({}), Some(&owner)).await;
+    assert_eq!(invited.status.as_u16(), 202, "{:?}", invited.body);
+    assert_eq!(invited.body["status"], "INVITED");
+    assert!(invited.body["expiresAt"].is_string());
+    let pending = stack
+        .patch(&availability, &json!({"available": false}), Some(&staff))
+        .await;
     assert_eq!(
-        stack
-            .put(&staff_path, &json!({}), Some(&owner))
-            .await
-            .status,
-        StatusCode::NO_CONTENT
+        pending.status,
+        StatusCode::FORBIDDEN,
+        "invited is not staff"
+    );
+    let listed = stack.get("/v1/me/invitations", Some(&staff)).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["invitations"][0]["storeId"], store_a.as_str());
+    assert_eq!(
+        listed.body["invitations"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        listed.body
+    );
+    // Only the invited user can accept, and only what was offered.
+    let (_, stranger, _) = stack.account("stranger@example.com", "CUSTOMER").await;
+    for (token, store) in [(&stranger, &store_a), (&staff, &store_b)] {
+        let refused = stack
+            .post(
+                &format!("/v1/me/invitations/{store}/accept"),
+                &json!({}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.code()),
+            (404, "INVITATION_NOT_FOUND")
+        );
+    }
+    let joined = stack
+        .post(
+            &format!("/v1/me/invitations/{store_a}/accept"),
+            &json!({}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{:?}", joined.body);
+    assert_eq!(joined.body["status"], "STAFF");
+    // An invitation is spent by its acceptance; inviting staff again changes nothing.
+    let again = stack
+        .post(
+            &format!("/v1/me/invitations/{store_a}/accept"),
+            &json!({}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(again.status.as_u16(), 404);
+    let reinvited = stack.put(&staff_path, &json!({}), Some(&owner)).await;
+    assert_eq!(
+        (reinvited.status.as_u16(), &reinvited.body["status"]),
+        (200, &json!("STAFF"))
     );
 
     // Staff toggle availability at once (their membership is what counts) …
@@ -243,7 +296,7 @@ async fn staff_work_their_store_and_nothing_else() {
         .await;
     assert_eq!(sold_out.status, StatusCode::OK, "{:?}", sold_out.body);
     assert_eq!(sold_out.body["available"], false);
-    // … and their next token says STAFF.
+    // … and their account stays what it was: a customer, who still orders and pays.
     let refreshed = stack
         .post(
             "/v1/auth/refresh",
@@ -254,8 +307,18 @@ async fn staff_work_their_store_and_nothing_else() {
     let staff = refreshed.body["accessToken"].as_str().unwrap().to_owned();
     assert_eq!(
         stack.get("/v1/me", Some(&staff)).await.body["role"],
-        "STAFF"
+        "CUSTOMER"
     );
+    let (_, cafe_owner, _) = stack.account("cafe-owner@example.com", "OWNER").await;
+    let cafe = stack.open_store_with_menu(&cafe_owner, json!({})).await;
+    let lunch = stack
+        .order(
+            &staff,
+            &json!({"storeId": cafe, "items": [{"itemId": "latte", "quantity": 1}],
+                    "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"}),
+        )
+        .await;
+    assert_eq!(lunch.status, StatusCode::CREATED, "{:?}", lunch.body);
 
     // Staff may not change prices, settings or staff, nor touch another store.
     let reprice = json!({"categoryId": "rolls", "name": "Kimbap", "price": 100});
@@ -297,6 +360,32 @@ async fn staff_work_their_store_and_nothing_else() {
         .patch(&availability, &json!({"available": true}), Some(&staff))
         .await;
     assert_eq!(after.status, StatusCode::FORBIDDEN);
+
+    // Hired again, they may also leave on their own; a user cannot remove anyone else.
+    stack.hire(&owner, &store_a, &staff_id, &staff).await;
+    let (stranger_id, _, _) = stack.account("stranger2@example.com", "CUSTOMER").await;
+    assert_eq!(
+        stack
+            .delete(
+                &format!("/v1/stores/{store_a}/staff/{stranger_id}"),
+                Some(&staff)
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        stack.delete(&staff_path, Some(&staff)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let left = stack
+        .patch(&availability, &json!({"available": true}), Some(&staff))
+        .await;
+    assert_eq!(left.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        stack.get("/v1/me", Some(&staff)).await.body["role"],
+        "CUSTOMER"
+    );
 }
 
 /// Every id in a path is checked before a key is built from it: an id DynamoDB could not take as a

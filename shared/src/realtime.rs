@@ -7,6 +7,15 @@
 //! connection whose `$disconnect` never arrived still goes away. The notifications consumer posts each
 //! order event to the channels that may see it; a connection API Gateway no longer knows (410 Gone)
 //! is deleted on the spot.
+//!
+//! A subscription lasts as long as what entitled it: the session it was opened under (sign-out, a
+//! reused refresh token or the session's end stop it) and, for staff, their place on the staff.
+//! Both are checked before each push ([`in_good_standing`]), and a connection that lost them is
+//! closed and forgotten.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
@@ -16,10 +25,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::auth::Caller;
+use crate::auth::sessions::{self, SESSION_SK, SessionRecord};
 use crate::error::ApiError;
 use crate::events::{Event, EventType, OrderFacts};
 use crate::orders::status::Status;
-use crate::storage::{StorageError, key, s};
+use crate::storage::{Item, StorageError, key, s};
 use crate::stores::{self, Access};
 
 /// API Gateway closes a WebSocket connection after two hours.
@@ -61,6 +71,7 @@ struct ConnectionRecord {
     expires_at: i64,
 }
 
+/// A subscriber of a channel, with what entitles it to hear the channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MemberRecord {
@@ -70,6 +81,106 @@ struct MemberRecord {
     sk: String,
     connection_id: String,
     expires_at: i64,
+    /// The session the connection was opened under. Absent only on members made before sessions
+    /// were checked; those end with their two-hour TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session_id: Option<String>,
+    /// `(store, user)` when the subscriber hears a store as its staff (not its owner or an admin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    staff_of: Option<(String, String)>,
+}
+
+impl MemberRecord {
+    /// The items whose presence (and, for a session, liveness) this subscription rests on.
+    fn standing_keys(&self) -> Vec<ItemKey> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(session_id) = &self.session_id {
+            keys.push((sessions::session_pk(session_id), SESSION_SK.to_owned()));
+        }
+        if let Some((store_id, user_id)) = &self.staff_of {
+            keys.push(stores::staff_key(store_id, user_id));
+        }
+        keys
+    }
+}
+
+/// How long one reading of a session or a staff place is believed: a sign-out or a removal stops
+/// pushes within this, and a busy board's standing is read once per this, not on every push.
+const STANDING_FOR: Duration = Duration::from_secs(10);
+/// Past this many remembered readings the memory starts over (one instance, bounded).
+const STANDING_MAX_ENTRIES: usize = 10_000;
+
+/// An item's key (`PK`, `SK`).
+type ItemKey = (String, String);
+
+/// Readings of standing items: present and alive, and when read.
+static STANDING: LazyLock<Mutex<HashMap<ItemKey, (bool, Instant)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn alive(item: Item, now: i64) -> bool {
+    match item.get("SK") {
+        Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) if sk == SESSION_SK => {
+            crate::storage::from_item::<SessionRecord>(item)
+                .is_ok_and(|session| session.revoked_at.is_none() && session.expires_at > now)
+        }
+        // A staff place is held while its item exists.
+        _ => true,
+    }
+}
+
+/// Which of `members` may still hear their channel: the session alive, the staff place held. What
+/// was not read within [`STANDING_FOR`] is read in one strongly consistent `BatchGetItem`.
+async fn in_good_standing(app: &App, members: &[MemberRecord]) -> Result<Vec<bool>, ApiError> {
+    let now = Instant::now();
+    let fresh = |reading: Option<&(bool, Instant)>| {
+        reading.is_some_and(|(_, at)| now.duration_since(*at) < STANDING_FOR)
+    };
+    let mut stale: Vec<ItemKey> = {
+        let readings = STANDING.lock().unwrap_or_else(|e| e.into_inner());
+        members
+            .iter()
+            .flat_map(MemberRecord::standing_keys)
+            .filter(|k| !fresh(readings.get(k)))
+            .collect()
+    };
+    stale.sort();
+    stale.dedup();
+    if !stale.is_empty() {
+        let epoch = jiff::Timestamp::now().as_second();
+        let mut good: Vec<ItemKey> = Vec::new();
+        for chunk in stale.chunks(100) {
+            let keys = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
+            for item in app.db.get_many(keys).await? {
+                let id = match (item.get("PK"), item.get("SK")) {
+                    (
+                        Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)),
+                        Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)),
+                    ) => (pk.clone(), sk.clone()),
+                    _ => continue,
+                };
+                if alive(item, epoch) {
+                    good.push(id);
+                }
+            }
+        }
+        let mut readings = STANDING.lock().unwrap_or_else(|e| e.into_inner());
+        if readings.len() + stale.len() > STANDING_MAX_ENTRIES {
+            readings.clear();
+        }
+        for id in stale {
+            let held = good.contains(&id);
+            readings.insert(id, (held, now));
+        }
+    }
+    let readings = STANDING.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(members
+        .iter()
+        .map(|m| {
+            m.standing_keys()
+                .iter()
+                .all(|k| readings.get(k).is_some_and(|(held, _)| *held))
+        })
+        .collect())
 }
 
 /// `$connect`: subscribes `connection_id` to `store_id`'s channel (its owner, staff or an admin only)
@@ -83,12 +194,16 @@ pub async fn connect(
     if connection_id.is_empty() || connection_id.len() > 128 {
         return Err(ApiError::validation("connectionId", "missing or too long"));
     }
-    let channel = match store_id {
+    let (channel, staff_of) = match store_id {
         Some(store_id) => {
-            stores::load_for(app, store_id, caller, Access::Member).await?;
-            store_channel(store_id)
+            let store = stores::load_for(app, store_id, caller, Access::Member).await?;
+            let as_staff = !caller.is_admin() && !store.is_owner(caller);
+            (
+                store_channel(store_id),
+                as_staff.then(|| (store_id.to_owned(), caller.user_id.clone())),
+            )
         }
-        None => user_channel(&caller.user_id),
+        None => (user_channel(&caller.user_id), None),
     };
     let now = jiff::Timestamp::now();
     let expires_at = now.as_second() + CONNECTION_SECONDS;
@@ -106,6 +221,8 @@ pub async fn connect(
         sk: member_sk(connection_id),
         connection_id: connection_id.to_owned(),
         expires_at,
+        session_id: Some(caller.session_id.clone()),
+        staff_of,
     };
     let db = &app.db;
     db.transact(vec![db.put_new(&connection)?, db.put_new(&member)?])
@@ -206,6 +323,8 @@ pub struct Pushed {
     pub gone: u64,
     /// Posts that failed after the SDK's retries.
     pub failed: u64,
+    /// Connections whose session ended or whose staff place was lost: closed, not posted to.
+    pub ended: u64,
 }
 
 /// Posts `event` to every connection of its audience, each on its own: a connection that fails (after
@@ -228,8 +347,19 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
     .map_err(ApiError::internal)?;
     let mut pushed = Pushed::default();
     let mut last_error = String::new();
+    let mut subscribers = Vec::new();
     for channel in audience(event) {
-        for connection_id in members(app, &channel).await? {
+        subscribers.extend(members(app, &channel).await?);
+    }
+    let standing = in_good_standing(app, &subscribers).await?;
+    for (member, good) in subscribers.into_iter().zip(standing) {
+        let connection_id = member.connection_id;
+        if !good {
+            pushed.ended += 1;
+            end(app, client, &connection_id).await;
+            continue;
+        }
+        {
             let posted = client
                 .post_to_connection()
                 .connection_id(&connection_id)
@@ -253,13 +383,14 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
                     pushed.failed += 1;
                     last_error =
                         aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err).to_string();
-                    tracing::warn!(%connection_id, %channel, event_id = %event.event_id, error = %last_error, "push failed");
+                    tracing::warn!(%connection_id, event_id = %event.event_id, error = %last_error, "push failed");
                 }
             }
         }
     }
     crate::telemetry::count("PushesDelivered", pushed.delivered as f64);
     crate::telemetry::count("PushesFailed", pushed.failed as f64);
+    crate::telemetry::count("SubscriptionsEnded", pushed.ended as f64);
     if pushed.failed > 0 && pushed.delivered == 0 && pushed.gone == 0 {
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -270,8 +401,25 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
     Ok(pushed)
 }
 
-/// The live connections of `channel` (TTL deletes lag, so expired members are left out here).
-async fn members(app: &App, channel: &str) -> Result<Vec<String>, ApiError> {
+/// Closes a connection that lost its standing (the client sees the socket close and may sign in
+/// again) and forgets it.
+async fn end(app: &App, client: &aws_sdk_apigatewaymanagement::Client, connection_id: &str) {
+    if let Err(err) = client
+        .delete_connection()
+        .connection_id(connection_id)
+        .send()
+        .await
+    {
+        // Forgotten anyway: nothing is posted to it again.
+        tracing::warn!(%connection_id, error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err), "an ended connection was not closed");
+    }
+    if let Err(err) = disconnect(app, connection_id).await {
+        tracing::warn!(%connection_id, code = err.code, "an ended connection was not forgotten");
+    }
+}
+
+/// The live members of `channel` (TTL deletes lag, so expired members are left out here).
+async fn members(app: &App, channel: &str) -> Result<Vec<MemberRecord>, ApiError> {
     let db = &app.db;
     let now = jiff::Timestamp::now().as_second();
     let mut connections = Vec::new();
@@ -288,8 +436,7 @@ async fn members(app: &App, channel: &str) -> Result<Vec<String>, ApiError> {
     while let Some(page) = pages.next().await {
         let page = page.map_err(StorageError::from_sdk)?;
         for item in page.items.unwrap_or_default() {
-            let member: MemberRecord = crate::storage::from_item(item)?;
-            connections.push(member.connection_id);
+            connections.push(crate::storage::from_item::<MemberRecord>(item)?);
         }
     }
     Ok(connections)

@@ -465,15 +465,29 @@ impl Stack {
         let store = self
             .open_store_with_menu(&owner, serde_json::json!({}))
             .await;
-        let added = self
+        self.hire(&owner, &store, &staff_id, &staff).await;
+        (store, owner, staff, customer)
+    }
+
+    /// `owner` invites user `user_id` to `store`'s staff and the user (`user_token`) accepts.
+    pub async fn hire(&self, owner: &str, store: &str, user_id: &str, user_token: &str) {
+        let invited = self
             .put(
-                &format!("/v1/stores/{store}/staff/{staff_id}"),
+                &format!("/v1/stores/{store}/staff/{user_id}"),
                 &serde_json::json!({}),
-                Some(&owner),
+                Some(owner),
             )
             .await;
-        assert!(added.status.is_success(), "{:?}", added.body);
-        (store, owner, staff, customer)
+        assert_eq!(invited.status.as_u16(), 202, "{:?}", invited.body);
+        let accepted = self
+            .post(
+                &format!("/v1/me/invitations/{store}/accept"),
+                &serde_json::json!({}),
+                Some(user_token),
+            )
+            .await;
+        assert_eq!(accepted.status.as_u16(), 200, "{:?}", accepted.body);
+        assert_eq!(accepted.body["status"], "STAFF");
     }
 
     /// An administrator's access token: an account made ADMIN behind the API, as an operator would.

@@ -1,9 +1,10 @@
-//! PUT /v1/stores/{storeId}/staff/{userId} — the owner makes an existing user staff of the store.
+//! PUT /v1/stores/{storeId}/staff/{userId} — the owner invites an existing user to the store's
+//! staff (202); the user joins by accepting. Already staff: 200.
 use shared::App;
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
-use shared::lambda_http::{Error, Request};
-use shared::stores;
+use shared::lambda_http::{Error, Request, http::StatusCode};
+use shared::stores::staff::{self, StaffStatus};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -14,6 +15,10 @@ async fn handler(app: &'static App, req: Request) -> HttpResult {
     let caller = auth::authorize(app, &req, &[Role::Owner, Role::Admin]).await?;
     let store_id = http::path_param(&req, "storeId")?;
     let user_id = http::path_param(&req, "userId")?;
-    stores::add_staff(app, &caller, &store_id, &user_id).await?;
-    http::no_content()
+    let standing = staff::invite(app, &caller, &store_id, &user_id).await?;
+    let status = match standing.status {
+        StaffStatus::Invited => StatusCode::ACCEPTED,
+        StaffStatus::Staff => StatusCode::OK,
+    };
+    http::json(status, &standing)
 }

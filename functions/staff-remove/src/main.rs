@@ -1,9 +1,10 @@
-//! DELETE /v1/stores/{storeId}/staff/{userId} — the owner ends a user's work at the store.
+//! DELETE /v1/stores/{storeId}/staff/{userId} — the owner ends a user's work at the store (or their
+//! invitation), or a user leaves it.
 use shared::App;
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
 use shared::lambda_http::{Error, Request};
-use shared::stores;
+use shared::stores::staff;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -11,9 +12,9 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn handler(app: &'static App, req: Request) -> HttpResult {
-    let caller = auth::authorize(app, &req, &[Role::Owner, Role::Admin]).await?;
+    let caller = auth::authorize(app, &req, Role::ANY).await?;
     let store_id = http::path_param(&req, "storeId")?;
     let user_id = http::path_param(&req, "userId")?;
-    stores::remove_staff(app, &caller, &store_id, &user_id).await?;
+    staff::remove(app, &caller, &store_id, &user_id).await?;
     http::no_content()
 }

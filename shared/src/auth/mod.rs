@@ -22,13 +22,14 @@ use crate::http::bearer_token;
 pub enum Role {
     Customer,
     Owner,
+    /// Accounts that joining a store's staff used to convert; no longer given (working at a store
+    /// is a `stores::staff` fact, not a role). They order and pay as customers do.
     Staff,
     Admin,
 }
 
 impl Role {
-    /// Roles a person may choose for themselves at sign-up. STAFF is granted by a store's owner and
-    /// ADMIN by an operator.
+    /// Roles a person may choose for themselves at sign-up. ADMIN is granted by an operator.
     pub fn self_assignable(self) -> bool {
         matches!(self, Role::Customer | Role::Owner)
     }

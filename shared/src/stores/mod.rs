@@ -4,16 +4,17 @@
 //! exist and 403 for a caller who is neither its owner, its staff (where staff may act), nor an admin.
 
 pub mod hours;
+pub mod staff;
 
 use serde::{Deserialize, Serialize};
 
 use self::hours::{DateException, OpenStatus, Schedule, WeeklyHours};
+pub use self::staff::{is_staff, staff_key};
 use crate::app::App;
-use crate::auth::users::{self, PROFILE_SK};
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::crypto::blind_index::normalize_phone;
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, key, s};
+use crate::storage::{Db, StorageError};
 
 pub const STORE_SK: &str = "STORE";
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
@@ -233,13 +234,6 @@ fn not_found() -> ApiError {
     ApiError::not_found("STORE_NOT_FOUND", "no such store")
 }
 
-pub async fn is_staff(db: &Db, store_id: &str, user_id: &str) -> Result<bool, StorageError> {
-    Ok(db
-        .get::<StaffRecord>(store_pk(store_id), staff_sk(user_id))
-        .await?
-        .is_some())
-}
-
 /// The store, if `caller` may act on it with `access`: 404 if there is none, 403 if not theirs.
 pub async fn load_for(
     app: &App,
@@ -320,128 +314,6 @@ pub async fn patch(
         )),
         Err(err) => Err(err.into()),
     }
-}
-
-/// `STORE#<storeId>` / `STAFF#<userId>`: the user works at the store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StaffRecord {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub user_id: String,
-    pub added_by: String,
-    pub added_at: String,
-}
-
-/// `USER#<userId>` / `STAFF_AT#<storeId>`: the same fact, found from the user's side.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StaffOfRecord {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub store_id: String,
-}
-
-fn staff_sk(user_id: &str) -> String {
-    format!("STAFF#{user_id}")
-}
-
-fn staff_at_sk(store_id: &str) -> String {
-    format!("STAFF_AT#{store_id}")
-}
-
-/// Makes an existing user staff of the store. Idempotent. A CUSTOMER becomes STAFF (their next token
-/// says so); owners and admins keep their role.
-pub async fn add_staff(
-    app: &App,
-    caller: &Caller,
-    store_id: &str,
-    user_id: &str,
-) -> Result<(), ApiError> {
-    let store = load_for(app, store_id, caller, Access::Owner).await?;
-    if user_id == store.owner_id {
-        return Err(ApiError::validation(
-            "userId",
-            "the owner is not staff of their own store",
-        ));
-    }
-    let user = users::find_by_id(&app.db, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
-    if user.role == Role::Admin {
-        return Err(ApiError::validation("userId", "admins are not store staff"));
-    }
-    let db = &app.db;
-    let now = jiff::Timestamp::now().to_string();
-    db.transact(vec![
-        db.put_action(
-            &StaffRecord {
-                pk: store_pk(store_id),
-                sk: staff_sk(user_id),
-                user_id: user_id.to_owned(),
-                added_by: caller.user_id.clone(),
-                added_at: now,
-            },
-            None,
-        )?,
-        db.put_action(
-            &StaffOfRecord {
-                pk: users::user_pk(user_id),
-                sk: staff_at_sk(store_id),
-                store_id: store_id.to_owned(),
-            },
-            None,
-        )?,
-    ])
-    .await?;
-    if user.role == Role::Customer {
-        let promoted = db
-            .client()
-            .update_item()
-            .table_name(db.table())
-            .set_key(Some(key(users::user_pk(user_id), PROFILE_SK)))
-            .update_expression("SET #role = :staff")
-            .condition_expression("#role = :customer")
-            .expression_attribute_names("#role", "role")
-            .expression_attribute_values(":staff", s("STAFF"))
-            .expression_attribute_values(":customer", s("CUSTOMER"))
-            .send()
-            .await
-            .map_err(StorageError::from_sdk);
-        match promoted {
-            Ok(_) | Err(StorageError::ConditionFailed) => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Ends a user's work at the store. Idempotent; their role is left as it is (they may work elsewhere).
-pub async fn remove_staff(
-    app: &App,
-    caller: &Caller,
-    store_id: &str,
-    user_id: &str,
-) -> Result<(), ApiError> {
-    load_for(app, store_id, caller, Access::Owner).await?;
-    for (pk, sk) in [
-        (store_pk(store_id), staff_sk(user_id)),
-        (users::user_pk(user_id), staff_at_sk(store_id)),
-    ] {
-        app.db
-            .client()
-            .delete_item()
-            .table_name(app.db.table())
-            .set_key(Some(key(pk, sk)))
-            .send()
-            .await
-            .map_err(StorageError::from_sdk)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

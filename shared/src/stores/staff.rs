@@ -1,0 +1,287 @@
+//! Who works at a store. Staff join by invitation: the owner invites an existing user, the user
+//! accepts, and from then on they may run the store's board (its orders and item availability —
+//! never its prices, settings or staff). Working at a store is a fact about the user and that store
+//! (`STAFF#` items), never their account's role: a customer who works somewhere still orders and
+//! pays as before, and leaving (or being removed) leaves the account as it was.
+
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::{Access, load_for, store_pk};
+use crate::app::App;
+use crate::auth::users;
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::storage::{Db, StorageError, key, n};
+
+/// An invitation not accepted within a week lapses.
+pub const INVITATION_SECONDS: i64 = 7 * 24 * 3600;
+
+/// `STORE#<storeId>` / `STAFF#<userId>`: the user works at the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaffRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub user_id: String,
+    pub added_by: String,
+    pub added_at: String,
+}
+
+/// `USER#<userId>` / `STAFF_AT#<storeId>`: the same fact, found from the user's side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaffOfRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub store_id: String,
+}
+
+/// `USER#<userId>` / `INVITED#<storeId>`: the owner of the store asked the user to join its staff.
+/// Kept on the user's side, where the user lists and accepts it; TTL removes it once lapsed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub store_id: String,
+    pub store_name: String,
+    pub invited_by: String,
+    pub invited_at: String,
+    pub expires_at: i64,
+}
+
+/// What the user and the owner see of an invitation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationView {
+    pub store_id: String,
+    pub store_name: String,
+    pub invited_at: String,
+    pub expires_at: String,
+}
+
+/// Where a user stands with a store's staff, as `PUT …/staff/{userId}` and the acceptance answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standing {
+    pub store_id: String,
+    pub user_id: String,
+    pub status: StaffStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StaffStatus {
+    /// Asked; not yet accepted.
+    Invited,
+    /// Works at the store.
+    Staff,
+}
+
+fn staff_sk(user_id: &str) -> String {
+    format!("STAFF#{user_id}")
+}
+
+fn staff_at_sk(store_id: &str) -> String {
+    format!("STAFF_AT#{store_id}")
+}
+
+fn invited_sk(store_id: &str) -> String {
+    format!("INVITED#{store_id}")
+}
+
+/// The key of `user_id`'s place on `store_id`'s staff (present while they are staff).
+pub fn staff_key(store_id: &str, user_id: &str) -> (String, String) {
+    (store_pk(store_id), staff_sk(user_id))
+}
+
+pub async fn is_staff(db: &Db, store_id: &str, user_id: &str) -> Result<bool, StorageError> {
+    let (pk, sk) = staff_key(store_id, user_id);
+    Ok(db.get::<StaffRecord>(pk, sk).await?.is_some())
+}
+
+fn epoch_to_string(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// The owner invites an existing user to the store's staff (again: the invitation is renewed).
+/// Already staff: nothing changes.
+pub async fn invite(
+    app: &App,
+    caller: &Caller,
+    store_id: &str,
+    user_id: &str,
+) -> Result<Standing, ApiError> {
+    let store = load_for(app, store_id, caller, Access::Owner).await?;
+    if user_id == store.owner_id {
+        return Err(ApiError::validation(
+            "userId",
+            "the owner is not staff of their own store",
+        ));
+    }
+    let user = users::find_by_id(&app.db, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
+    if user.role == Role::Admin {
+        return Err(ApiError::validation("userId", "admins are not store staff"));
+    }
+    if is_staff(&app.db, store_id, user_id).await? {
+        return Ok(Standing {
+            store_id: store_id.to_owned(),
+            user_id: user_id.to_owned(),
+            status: StaffStatus::Staff,
+            expires_at: None,
+        });
+    }
+    let now = jiff::Timestamp::now();
+    let expires_at = now.as_second() + INVITATION_SECONDS;
+    app.db
+        .put(&InvitationRecord {
+            pk: users::user_pk(user_id),
+            sk: invited_sk(store_id),
+            store_id: store_id.to_owned(),
+            store_name: store.settings.name.clone(),
+            invited_by: caller.user_id.clone(),
+            invited_at: now.to_string(),
+            expires_at,
+        })
+        .await?;
+    Ok(Standing {
+        store_id: store_id.to_owned(),
+        user_id: user_id.to_owned(),
+        status: StaffStatus::Invited,
+        expires_at: Some(epoch_to_string(expires_at)),
+    })
+}
+
+/// The caller's invitations that have not lapsed, newest first.
+pub async fn invitations(app: &App, caller: &Caller) -> Result<Vec<InvitationView>, ApiError> {
+    let db = &app.db;
+    let now = jiff::Timestamp::now().as_second();
+    let out = db
+        .client()
+        .query()
+        .table_name(db.table())
+        .key_condition_expression("PK = :pk AND begins_with(SK, :invited)")
+        .expression_attribute_values(":pk", crate::storage::s(users::user_pk(&caller.user_id)))
+        .expression_attribute_values(":invited", crate::storage::s("INVITED#"))
+        // A user is invited by a handful of stores at most; one page holds them.
+        .limit(100)
+        .send()
+        .await
+        .map_err(StorageError::from_sdk)?;
+    let mut found: Vec<InvitationRecord> = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|item| crate::storage::from_item::<InvitationRecord>(item).ok())
+        .filter(|i| i.expires_at > now)
+        .collect();
+    found.sort_by(|a, b| b.invited_at.cmp(&a.invited_at));
+    Ok(found
+        .into_iter()
+        .map(|i| InvitationView {
+            store_id: i.store_id,
+            store_name: i.store_name,
+            invited_at: i.invited_at,
+            expires_at: epoch_to_string(i.expires_at),
+        })
+        .collect())
+}
+
+fn delete_action(db: &Db, pk: String, sk: String) -> Result<TransactWriteItem, ApiError> {
+    let delete = Delete::builder()
+        .table_name(db.table())
+        .set_key(Some(key(pk, sk)))
+        .build()
+        .map_err(ApiError::internal)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+/// The caller accepts the store's invitation and joins its staff: the invitation is spent and both
+/// staff items are written in one transaction. No invitation (or a lapsed one): 404.
+pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standing, ApiError> {
+    let db = &app.db;
+    let now = jiff::Timestamp::now();
+    let user_pk = users::user_pk(&caller.user_id);
+    let spend = Delete::builder()
+        .table_name(db.table())
+        .set_key(Some(key(&user_pk, invited_sk(store_id))))
+        .condition_expression("attribute_exists(PK) AND expiresAt > :now")
+        .expression_attribute_values(":now", n(now.as_second()))
+        .build()
+        .map_err(ApiError::internal)?;
+    let invited_by = db
+        .get::<InvitationRecord>(&user_pk, invited_sk(store_id))
+        .await?
+        .map(|i| i.invited_by)
+        .unwrap_or_default();
+    let joined = db
+        .transact(vec![
+            TransactWriteItem::builder().delete(spend).build(),
+            db.put_action(
+                &StaffRecord {
+                    pk: store_pk(store_id),
+                    sk: staff_sk(&caller.user_id),
+                    user_id: caller.user_id.clone(),
+                    added_by: invited_by,
+                    added_at: now.to_string(),
+                },
+                None,
+            )?,
+            db.put_action(
+                &StaffOfRecord {
+                    pk: user_pk.clone(),
+                    sk: staff_at_sk(store_id),
+                    store_id: store_id.to_owned(),
+                },
+                None,
+            )?,
+        ])
+        .await;
+    match joined {
+        Ok(()) => Ok(Standing {
+            store_id: store_id.to_owned(),
+            user_id: caller.user_id.clone(),
+            status: StaffStatus::Staff,
+            expires_at: None,
+        }),
+        Err(err) if err.condition_failed_at(0) => Err(ApiError::not_found(
+            "INVITATION_NOT_FOUND",
+            "no open invitation from this store; ask its owner to invite you",
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Ends a user's work at the store, or their invitation: the store's owner (or an admin) removes
+/// anyone, and a user may leave. Idempotent; the account is left as it was.
+pub async fn remove(
+    app: &App,
+    caller: &Caller,
+    store_id: &str,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    if caller.user_id != user_id {
+        load_for(app, store_id, caller, Access::Owner).await?;
+    }
+    let db = &app.db;
+    db.transact(vec![
+        delete_action(db, store_pk(store_id), staff_sk(user_id))?,
+        delete_action(db, users::user_pk(user_id), staff_at_sk(store_id))?,
+        delete_action(db, users::user_pk(user_id), invited_sk(store_id))?,
+    ])
+    .await?;
+    Ok(())
+}
