@@ -5,6 +5,7 @@ use std::env;
 use std::time::Duration;
 
 use crate::crypto::CachePolicy;
+use crate::limits::Limits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -12,6 +13,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {0} is not a positive integer")]
     NotANumber(&'static str),
+    #[error("environment variable {0}: {1}")]
+    Invalid(&'static str, String),
 }
 
 pub(crate) fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
@@ -29,6 +32,8 @@ pub(crate) fn number(name: &'static str, default: u64) -> Result<u64, ConfigErro
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
+    /// Per-client rate limits (`RATE_LIMITS` overrides the defaults).
+    pub limits: Limits,
     pub jwt: JwtConfig,
     /// The symmetric KMS key that wraps the data keys of field encryption.
     pub data_key_id: String,
@@ -135,6 +140,8 @@ impl Config {
             audit_archive_bucket: optional("AUDIT_ARCHIVE_BUCKET"),
             reports_bucket: optional("REPORTS_BUCKET"),
             table_name: required("TABLE_NAME")?,
+            limits: Limits::parse(&env::var("RATE_LIMITS").unwrap_or_default())
+                .map_err(|why| ConfigError::Invalid("RATE_LIMITS", why))?,
             jwt: JwtConfig {
                 issuer: required("JWT_ISSUER")?,
                 audience: required("JWT_AUDIENCE")?,

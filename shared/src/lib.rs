@@ -16,6 +16,7 @@ pub mod http;
 pub mod idempotency;
 pub mod images;
 pub mod job;
+pub mod limits;
 pub mod menus;
 pub mod orders;
 pub mod paging;

@@ -251,6 +251,7 @@ pub async fn on_connect(
             )
         })?;
     let caller = crate::auth::verify(app, token).await?;
+    crate::limits::take(app, crate::limits::Limit::ConnectsPerUser, &caller.user_id).await?;
     let connection_id = request
         .request_context
         .connection_id

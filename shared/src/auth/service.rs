@@ -13,6 +13,7 @@ use crate::crypto::blind_index;
 use crate::error::ApiError;
 use crate::events::{self, Event, EventType, OutboxItem};
 use crate::http::RequestMeta;
+use crate::limits::{self, Limit};
 use crate::storage::{Db, StorageError, key, s};
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +77,9 @@ pub async fn signup(
         .map(users::validate_phone)
         .transpose()?;
     password::check_strength(&input.password)?;
+    if let Some(source) = &meta.source_ip {
+        limits::take(app, Limit::SignUpPerSource, source).await?;
+    }
 
     let index = app.blind_index().await?;
     let email_key = users::email_key(index, &email);
@@ -157,6 +161,9 @@ pub async fn login(
     let email_key = users::email_key(app.blind_index().await?, &input.email);
     let now = jiff::Timestamp::now();
 
+    if let Some(source) = &meta.source_ip {
+        limits::take(app, Limit::SignInPerSource, source).await?;
+    }
     // The attempt is counted before the password is checked: concurrency cannot buy guesses.
     if let Err(refused) = lockout::take_attempt(db, &email_key, now.as_second()).await {
         if refused.status == StatusCode::TOO_MANY_REQUESTS {

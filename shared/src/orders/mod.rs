@@ -18,6 +18,7 @@ use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
 use crate::events::{self, Event};
 use crate::idempotency::{self, Begin};
+use crate::limits::{self, Limit};
 use crate::storage::{Db, StorageError, key, n, s};
 use crate::stores::{self, Access};
 
@@ -206,6 +207,7 @@ pub async fn create_idempotent(
     raw_body: &[u8],
     input: CreateOrder,
 ) -> Result<(StatusCode, String), ApiError> {
+    limits::take(app, Limit::OrdersPerCustomer, &caller.user_id).await?;
     let scope = format!("orders.create#{}", caller.user_id);
     let hash = idempotency::request_hash(raw_body);
     let claim = match idempotency::begin(app, &scope, idempotency_key, hash).await? {

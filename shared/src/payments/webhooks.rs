@@ -12,6 +12,7 @@ use super::{PAYMENT_SK, find, toss};
 use crate::app::App;
 use crate::crypto::Location;
 use crate::error::ApiError;
+use crate::limits::{self, Limit};
 use crate::orders;
 use crate::storage::StorageError;
 
@@ -103,6 +104,8 @@ async fn payment_status_changed(app: &App, data: &serde_json::Value) -> Result<O
     if orders::find(&app.db, order_id).await?.is_none() {
         return Ok(outcome("ignored: no such order"));
     }
+    // Each delivery costs a Toss lookup: an order's deliveries are bounded (Toss retries a 429).
+    limits::take(app, Limit::WebhooksPerOrder, order_id).await?;
     let client = toss(app)?;
     let payment = match client.by_order(order_id).await {
         Ok(Some(payment)) => payment,

@@ -1,0 +1,158 @@
+//! Per-client rate limits (shared/src/limits.rs), tightened through the template's `RateLimits` so
+//! that a test reaches them: each answers 429 with `Retry-After`, changes nothing, and holds only
+//! the client it names.
+
+use e2e::{PASSWORD, Stack, StatusCode};
+use serde_json::{Value, json};
+
+fn refused(reply: &e2e::Reply) {
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (429, "TOO_MANY_REQUESTS"),
+        "{:?}",
+        reply.body
+    );
+    let retry_after: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+}
+
+async fn signup(stack: &Stack, email: &str) -> e2e::Reply {
+    stack
+        .post(
+            "/v1/auth/signup",
+            &json!({"email": email, "password": PASSWORD, "name": "Kim", "role": "CUSTOMER"}),
+            None,
+        )
+        .await
+}
+
+/// Every request of a test comes from 127.0.0.1: one source.
+#[tokio::test]
+async fn sign_ups_and_sign_ins_are_limited_per_source_address() {
+    let stack =
+        Stack::start_with(&["RateLimits=sign-up-per-source=2/3600,sign-in-per-source=3/60"]);
+    assert_eq!(
+        signup(&stack, "a@example.com").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        signup(&stack, "b@example.com").await.status,
+        StatusCode::CREATED
+    );
+    let third = signup(&stack, "c@example.com").await;
+    refused(&third);
+    // Nothing was made for the refused one: sign-in to it fails as for any unknown address.
+    assert_eq!(
+        stack.login("a@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        stack.login("b@example.com", "wrong password!").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let unknown = stack.login("c@example.com", PASSWORD).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED, "no account c");
+    // The source's fourth sign-in in the minute, to any account, even with the right password.
+    refused(&stack.login("b@example.com", PASSWORD).await);
+    let counters: Vec<_> = stack
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| i["PK"].as_s().is_ok_and(|pk| pk.starts_with("RATE#")))
+        .collect();
+    assert_eq!(counters.len(), 2, "one counter per limit and window");
+    assert!(counters.iter().all(|c| c.contains_key("expiresAt")));
+}
+
+#[tokio::test]
+async fn orders_and_connects_are_limited_per_user() {
+    let stack = Stack::start_with(&["RateLimits=orders-per-customer=2/600,connects-per-user=2/60"]);
+    let (_, owner, _) = stack.account("lim-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("lim-customer@example.com", "CUSTOMER").await;
+    let (_, neighbour, _) = stack.account("lim-neighbour@example.com", "CUSTOMER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let order = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                       "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"});
+    for _ in 0..2 {
+        assert_eq!(
+            stack.order(&customer, &order).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let orders_before = orders(&stack).await;
+    refused(&stack.order(&customer, &order).await);
+    assert_eq!(
+        orders(&stack).await,
+        orders_before,
+        "the refused order wrote nothing"
+    );
+    // Another customer is not held back by this one.
+    assert_eq!(
+        stack.order(&neighbour, &order).await.status,
+        StatusCode::CREATED
+    );
+
+    let _first = stack.connect(Some(&customer), None).await.unwrap();
+    let _second = stack.connect(Some(&customer), None).await.unwrap();
+    assert_eq!(stack.connect(Some(&customer), None).await.err(), Some(429));
+    assert!(stack.connect(Some(&neighbour), None).await.is_ok());
+}
+
+async fn orders(stack: &Stack) -> usize {
+    stack
+        .scan()
+        .await
+        .iter()
+        .filter(|i| i["SK"].as_s().is_ok_and(|sk| sk == "ORDER"))
+        .count()
+}
+
+/// A webhook costs a Toss lookup; an order's deliveries beyond the limit get a 429 (Toss retries
+/// later) and cost nothing.
+#[tokio::test]
+async fn webhook_lookups_are_limited_per_order() {
+    let stack = Stack::start_scheduled(&["RateLimits=webhooks-per-order=2/60"], 3600);
+    // The deliveries in this test are the test's own (the stand-in sends none).
+    stack.toss_control(json!({"webhooks": false})).await;
+    let order = stack.paid_latte_order("hook").await;
+    let deliver = |n: u32| {
+        let stack = &stack;
+        let order_id = order.order.clone();
+        async move {
+            stack
+                .send(
+                    stack
+                        .http()
+                        .post(stack.url("/v1/webhooks/toss"))
+                        .header("tosspayments-webhook-transmission-id", format!("tx-{n}"))
+                        .json(&json!({"eventType": "PAYMENT_STATUS_CHANGED",
+                                      "createdAt": "2026-11-29T12:00:00.000000",
+                                      "data": {"orderId": order_id, "status": "DONE"}})),
+                )
+                .await
+        }
+    };
+    for n in 0..2 {
+        let reply = deliver(n).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    }
+    let deliveries = delivery_records(&stack).await;
+    refused(&deliver(2).await);
+    assert_eq!(
+        delivery_records(&stack).await,
+        deliveries,
+        "a refused delivery is not recorded"
+    );
+}
+
+async fn delivery_records(stack: &Stack) -> Vec<Value> {
+    let mut ids: Vec<Value> = stack
+        .scan()
+        .await
+        .iter()
+        .filter(|i| i["PK"].as_s().is_ok_and(|pk| pk.starts_with("WEBHOOK#")))
+        .map(|i| json!(i["PK"].as_s().unwrap()))
+        .collect();
+    ids.sort_by_key(|v| v.to_string());
+    ids
+}
