@@ -278,7 +278,7 @@ def function_manifest(template, resolver):
         functions.append({
             "name": logical,
             "runtime": props.get("Runtime", globals_fn.get("Runtime")),
-            "architectures": props.get("Architectures", globals_fn.get("Architectures")),
+            "architectures": resolver.resolve(props.get("Architectures", globals_fn.get("Architectures"))),
             "buildMethod": (res.get("Metadata") or {}).get("BuildMethod"),
             "binary": props["CodeUri"].rstrip("/").rsplit("/", 1)[-1],
             "memory": int(resolver.resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)))),
