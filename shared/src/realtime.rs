@@ -13,7 +13,7 @@
 //! Both are checked before each push ([`in_good_standing`]), and a connection that lost them is
 //! closed and forgotten.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -147,7 +147,7 @@ async fn in_good_standing(app: &App, members: &[MemberRecord]) -> Result<Vec<boo
     stale.dedup();
     if !stale.is_empty() {
         let epoch = jiff::Timestamp::now().as_second();
-        let mut good: Vec<ItemKey> = Vec::new();
+        let mut good: HashSet<ItemKey> = HashSet::new();
         for chunk in stale.chunks(100) {
             let keys = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
             for item in app.db.get_many(keys).await? {
@@ -159,7 +159,7 @@ async fn in_good_standing(app: &App, members: &[MemberRecord]) -> Result<Vec<boo
                     _ => continue,
                 };
                 if alive(item, epoch) {
-                    good.push(id);
+                    good.insert(id);
                 }
             }
         }

@@ -408,14 +408,20 @@ impl TokenService {
         self.decode_access(token, &key)
     }
 
-    fn decode_access(&self, token: &str, key: &DecodingKey) -> Result<AccessClaims, ApiError> {
+    /// What every JWS we verify must hold (RFC 8725): ES256 only, our issuer, `audience`, and
+    /// `exp`, `nbf` and `sub` present and in force.
+    fn validation(&self, audience: &str) -> Validation {
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
-        decode::<AccessClaims>(token, key, &validation).map_err(|err| {
+        validation
+    }
+
+    fn decode_access(&self, token: &str, key: &DecodingKey) -> Result<AccessClaims, ApiError> {
+        decode::<AccessClaims>(token, key, &self.validation(&self.config.audience)).map_err(|err| {
             use jsonwebtoken::errors::ErrorKind;
             match err.kind() {
                 ErrorKind::ExpiredSignature => {
@@ -445,16 +451,10 @@ impl TokenService {
         if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(KEY_CERTIFICATE_TYPE) {
             return Err(invalid("the signing key's certificate is not one"));
         }
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[KEY_AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECONDS;
         let claims: KeyClaims = decode(
             &record.certificate,
             &*self.root_key(&root).await?,
-            &validation,
+            &self.validation(KEY_AUDIENCE),
         )
         .map_err(|_| invalid("the signing key's certificate does not hold"))?;
         if claims.sub != kid {
