@@ -343,9 +343,10 @@ async fn concurrent_guesses_cannot_buy_more_than_five_password_checks() {
         match (reply.status.as_u16(), reply.code()) {
             (401, "INVALID_CREDENTIALS") => checked += 1,
             (429, "TOO_MANY_REQUESTS") => assert!(reply.header("retry-after").is_some()),
-            // A request that waited past the function's time-out (100 at once on two cores): a
-            // retryable answer; if it took an attempt, that attempt stays counted.
-            (503, _) => {}
+            // API Gateway's own answers (no error body of ours) when an instance could not start
+            // or a request waited past the function's time-out — 100 at once on two cores, beside
+            // other tests. If such a request took an attempt, the attempt stays counted.
+            (500 | 502 | 503 | 504, "") => {}
             other => panic!("unexpected answer {other:?}"),
         }
     }
