@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +28,7 @@ use crate::auth::sessions::{self, SESSION_SK, SessionRecord};
 use crate::error::ApiError;
 use crate::events::{Event, EventType, OrderFacts};
 use crate::orders::status::Status;
-use crate::storage::{Item, StorageError, key, s};
+use crate::storage::{Item, StorageError, item_key, key, s};
 use crate::stores::{self, Access};
 
 /// API Gateway closes a WebSocket connection after two hours.
@@ -151,14 +150,9 @@ async fn in_good_standing(app: &App, members: &[MemberRecord]) -> Result<Vec<boo
         for chunk in stale.chunks(100) {
             let keys = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
             for item in app.db.get_many(keys).await? {
-                let id = match (item.get("PK"), item.get("SK")) {
-                    (
-                        Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)),
-                        Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)),
-                    ) => (pk.clone(), sk.clone()),
-                    _ => continue,
-                };
-                if alive(item, epoch) {
+                if let Some(id) = item_key(&item)
+                    && alive(item, epoch)
+                {
                     good.insert(id);
                 }
             }
@@ -270,17 +264,9 @@ pub async fn disconnect(app: &App, connection_id: &str) -> Result<(), ApiError> 
     else {
         return Ok(());
     };
-    let delete = |pk: String, sk: String| -> Result<TransactWriteItem, ApiError> {
-        let delete = Delete::builder()
-            .table_name(db.table())
-            .set_key(Some(key(pk, sk)))
-            .build()
-            .map_err(ApiError::internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
-    };
     db.transact(vec![
-        delete(connection.pk, connection.sk)?,
-        delete(channel_pk(&connection.channel), member_sk(connection_id))?,
+        db.delete_action(connection.pk, connection.sk)?,
+        db.delete_action(channel_pk(&connection.channel), member_sk(connection_id))?,
     ])
     .await?;
     Ok(())
@@ -360,32 +346,30 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
             end(app, client, &connection_id).await;
             continue;
         }
-        {
-            let posted = client
-                .post_to_connection()
-                .connection_id(&connection_id)
-                .data(Blob::new(message.clone()))
-                .send()
-                .await;
-            match posted {
-                Ok(_) => pushed.delivered += 1,
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_gone_exception()) =>
-                {
-                    pushed.gone += 1;
-                    if let Err(err) = disconnect(app, &connection_id).await {
-                        // Its TTL removes it anyway.
-                        tracing::warn!(%connection_id, code = err.code, "a gone connection was not forgotten");
-                    }
+        let posted = client
+            .post_to_connection()
+            .connection_id(&connection_id)
+            .data(Blob::new(message.clone()))
+            .send()
+            .await;
+        match posted {
+            Ok(_) => pushed.delivered += 1,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_gone_exception()) =>
+            {
+                pushed.gone += 1;
+                if let Err(err) = disconnect(app, &connection_id).await {
+                    // Its TTL removes it anyway.
+                    tracing::warn!(%connection_id, code = err.code, "a gone connection was not forgotten");
                 }
-                Err(err) => {
-                    pushed.failed += 1;
-                    last_error =
-                        aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err).to_string();
-                    tracing::warn!(%connection_id, event_id = %event.event_id, error = %last_error, "push failed");
-                }
+            }
+            Err(err) => {
+                pushed.failed += 1;
+                last_error =
+                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err).to_string();
+                tracing::warn!(%connection_id, event_id = %event.event_id, error = %last_error, "push failed");
             }
         }
     }

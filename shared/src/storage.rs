@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -153,6 +153,16 @@ pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     ])
 }
 
+/// An item's table key (`PK`, `SK`), when both are strings.
+pub fn item_key(item: &Item) -> Option<(String, String)> {
+    match (item.get("PK"), item.get("SK")) {
+        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
+            Some((pk.clone(), sk.clone()))
+        }
+        _ => None,
+    }
+}
+
 pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StorageError> {
     serde_dynamo::to_item(value).map_err(|e| StorageError::Malformed(e.to_string()))
 }
@@ -271,6 +281,20 @@ impl Db {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// A transaction item that deletes the item at `pk`, `sk` (if there is one).
+    pub fn delete_action(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> Result<TransactWriteItem, StorageError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .build()
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
     /// The table keys (`PK`, `SK`) of every item in the given partitions of a keys-only index,
     /// optionally only those whose index sort key is below `sort_below`. For the sweeps over sparse,
     /// sharded indexes (unpaid orders, unsettled payments and refunds); follows every page.
@@ -321,13 +345,7 @@ impl Db {
     /// are left out. For listings that query a lean index and then read the items themselves.
     pub async fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, StorageError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let id = |item: &Item| match (item.get("PK"), item.get("SK")) {
-            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
-                Some((pk.clone(), sk.clone()))
-            }
-            _ => None,
-        };
-        let order: Vec<Option<(String, String)>> = keys.iter().map(id).collect();
+        let order: Vec<Option<(String, String)>> = keys.iter().map(item_key).collect();
         let mut found: HashMap<(String, String), Item> = HashMap::with_capacity(keys.len());
         let mut pending = keys;
         // DynamoDB may leave keys unprocessed under load: ask again for those, with a short backoff.
@@ -355,7 +373,7 @@ impl Db {
                 .and_then(|mut tables| tables.remove(&self.table))
                 .unwrap_or_default()
             {
-                if let Some(key) = id(&item) {
+                if let Some(key) = item_key(&item) {
                     found.insert(key, item);
                 }
             }

@@ -64,9 +64,6 @@ impl Reply {
     }
 }
 
-/// Rate limits no test's traffic reaches.
-const LIFTED_RATE_LIMITS: &str = "RateLimits=sign-in-per-source=1000000/60,sign-up-per-source=1000000/60,orders-per-customer=1000000/60,webhooks-per-order=1000000/60,connects-per-user=1000000/60";
-
 impl Stack {
     pub fn start() -> Stack {
         Self::start_with(&[])
@@ -91,9 +88,10 @@ impl Stack {
     fn spawn(params: &[&str], seconds: u32, rust_log: &str) -> Stack {
         // A test is one client address standing for many clients: per-client limits are lifted,
         // except where a test sets them (tests/limits.rs).
+        let lifted = format!("RateLimits={}", shared::limits::Limits::lifted());
         let mut params = params.to_vec();
         if !params.iter().any(|p| p.starts_with("RateLimits=")) {
-            params.push(LIFTED_RATE_LIMITS);
+            params.push(&lifted);
         }
         let runner_bin = target_dir().join("debug/local-runner");
         assert!(
@@ -1062,7 +1060,6 @@ impl Stack {
         .await;
     }
 
-    /// The AWS fault rules, with how often each fired.
     /// Every event item of the table (the outbox), as the queues carry it.
     pub async fn events(&self) -> Vec<Value> {
         self.scan()
@@ -1084,6 +1081,7 @@ impl Stack {
         events
     }
 
+    /// The AWS fault rules, with how often each fired.
     pub async fn aws_faults_fired(&self) -> Value {
         self.http
             .get(self.local_url("faults/aws"))

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn handler(app: &'static App, req: Request) -> HttpResult {
-    let caller = auth::authorize(app, &req, &[Role::Customer, Role::Staff]).await?;
+    let caller = auth::authorize(app, &req, Role::BUYERS).await?;
     let key = http::idempotency_key(&req)?;
     let input: CreateOrder = http::json_body(&req)?;
     let (status, body) =

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn handler(app: &'static App, req: Request) -> HttpResult {
-    let caller = auth::authorize(app, &req, &[Role::Customer, Role::Staff]).await?;
+    let caller = auth::authorize(app, &req, Role::BUYERS).await?;
     let request: ConfirmRequest = http::json_body(&req)?;
     match payments::confirm(app, &caller, request).await? {
         Confirmed::Paid(order) => http::json(StatusCode::OK, &order),

@@ -35,6 +35,8 @@ impl Role {
     }
 
     pub const ANY: &'static [Role] = &[Role::Customer, Role::Owner, Role::Staff, Role::Admin];
+    /// Who orders and pays: customers, and the accounts once made STAFF by joining a store.
+    pub const BUYERS: &'static [Role] = &[Role::Customer, Role::Staff];
 }
 
 /// The authenticated caller of a request.

@@ -200,15 +200,6 @@ pub async fn invitations(app: &App, caller: &Caller) -> Result<Vec<InvitationVie
         .collect())
 }
 
-fn delete_action(db: &Db, pk: String, sk: String) -> Result<TransactWriteItem, ApiError> {
-    let delete = Delete::builder()
-        .table_name(db.table())
-        .set_key(Some(key(pk, sk)))
-        .build()
-        .map_err(ApiError::internal)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
-}
-
 /// The caller accepts the store's invitation and joins its staff: the invitation is spent and both
 /// staff items are written in one transaction. No invitation (or a lapsed one): 404.
 pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standing, ApiError> {
@@ -222,11 +213,18 @@ pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standi
         .expression_attribute_values(":now", n(now.as_second()))
         .build()
         .map_err(ApiError::internal)?;
-    let invited_by = db
+    let not_invited = || {
+        ApiError::not_found(
+            "INVITATION_NOT_FOUND",
+            "no open invitation from this store; ask its owner to invite you",
+        )
+    };
+    let invitation = db
         .get::<InvitationRecord>(&user_pk, invited_sk(store_id))
         .await?
-        .map(|i| i.invited_by)
-        .unwrap_or_default();
+        .filter(|i| i.expires_at > now.as_second())
+        .ok_or_else(not_invited)?;
+    // The spend's condition decides between two acceptances racing for one invitation.
     let joined = db
         .transact(vec![
             TransactWriteItem::builder().delete(spend).build(),
@@ -235,7 +233,7 @@ pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standi
                     pk: store_pk(store_id),
                     sk: staff_sk(&caller.user_id),
                     user_id: caller.user_id.clone(),
-                    added_by: invited_by,
+                    added_by: invitation.invited_by,
                     added_at: now.to_string(),
                 },
                 None,
@@ -257,10 +255,7 @@ pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standi
             status: StaffStatus::Staff,
             expires_at: None,
         }),
-        Err(err) if err.condition_failed_at(0) => Err(ApiError::not_found(
-            "INVITATION_NOT_FOUND",
-            "no open invitation from this store; ask its owner to invite you",
-        )),
+        Err(err) if err.condition_failed_at(0) => Err(not_invited()),
         Err(err) => Err(err.into()),
     }
 }
@@ -278,9 +273,9 @@ pub async fn remove(
     }
     let db = &app.db;
     db.transact(vec![
-        delete_action(db, store_pk(store_id), staff_sk(user_id))?,
-        delete_action(db, users::user_pk(user_id), staff_at_sk(store_id))?,
-        delete_action(db, users::user_pk(user_id), invited_sk(store_id))?,
+        db.delete_action(store_pk(store_id), staff_sk(user_id))?,
+        db.delete_action(users::user_pk(user_id), staff_at_sk(store_id))?,
+        db.delete_action(users::user_pk(user_id), invited_sk(store_id))?,
     ])
     .await?;
     Ok(())
