@@ -303,20 +303,14 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
         assert_eq!(me.body["email"], email.as_str());
         assert_eq!(me.body["name"], "Test User");
     }
-    // A second pass finds nothing left to do.
-    let fresh = Envelope::new(KmsKeySource::new(kms, &key_id), CachePolicy::default());
-    let again = reencrypt::run(
-        &db,
-        &fresh,
-        &ReencryptRequest {
-            cutoff,
-            cursor: None,
-            max_items: 1000,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(again.values_reencrypted, 0);
+    // The deployed job, under its own KMS grants (every stored field): a later cut-off
+    // re-encrypts every value once more, and a second pass finds nothing left to do.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let later = json!({"cutoff": jiff::Timestamp::now().to_string(), "maxItems": 1000});
+    let job = stack.invoke("CryptoReencryptFunction", &later).await;
+    assert_eq!(job["valuesReencrypted"], json!(sealed), "{job}");
+    let again = stack.invoke("CryptoReencryptFunction", &later).await;
+    assert_eq!(again["valuesReencrypted"], json!(0), "{again}");
 
     // Sign-in still finds every account by its blind index, and a fresh instance unseals the
     // re-encrypted token-signing key.

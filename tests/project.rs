@@ -374,3 +374,117 @@ fn every_token_verifier_can_read_signing_keys_and_every_issuer_can_unseal_them()
         json!({"Ref": "PreviousTokenSigningKeyId"})
     );
 }
+
+/// Field keys are scoped (SECURITY.md, "Field keys"): every grant on the data key names the fields
+/// whose keys it may make or unwrap, and each function's fields are the ones it seals or opens. The
+/// local stack enforces the same grants (infra/runner/src/iam.rs), so a grant too narrow fails the
+/// end-to-end tests; this table makes one too wide a change that someone has to write down.
+#[test]
+fn every_function_may_unwrap_only_the_fields_it_handles() {
+    const ORDER: &str = "phone address note";
+    let expected: Vec<(&str, String, String)> = vec![
+        (
+            "AuthSignupFunction",
+            "email name phone blind-index-secret".into(),
+            String::new(),
+        ),
+        (
+            "AuthLoginFunction",
+            "blind-index-secret tokenSigningKey".into(),
+            String::new(),
+        ),
+        (
+            "AuthRefreshFunction",
+            "tokenSigningKey".into(),
+            String::new(),
+        ),
+        ("MeFunction", String::new(), "email name phone".into()),
+        (
+            "OrdersCreateFunction",
+            format!("{ORDER} responseBody"),
+            String::new(),
+        ),
+        ("OrdersGetFunction", String::new(), ORDER.into()),
+        (
+            "OrdersStatusFunction",
+            String::new(),
+            format!("{ORDER} paymentKey"),
+        ),
+        ("OrdersMineFunction", "cursor".into(), ORDER.into()),
+        ("OrdersStoreListFunction", "cursor".into(), ORDER.into()),
+        (
+            "PaymentsConfirmFunction",
+            "paymentKey secret".into(),
+            ORDER.into(),
+        ),
+        ("OrdersRefundFunction", String::new(), "paymentKey".into()),
+        (
+            "PaymentsWebhookFunction",
+            "paymentKey secret".into(),
+            String::new(),
+        ),
+        (
+            "PaymentsReconcileFunction",
+            "paymentKey secret".into(),
+            String::new(),
+        ),
+        (
+            "CryptoReencryptFunction",
+            format!("email name {ORDER} responseBody paymentKey secret tokenSigningKey"),
+            String::new(),
+        ),
+        ("AuditStoreListFunction", "cursor".into(), String::new()),
+        ("AuditAdminListFunction", "cursor".into(), String::new()),
+    ];
+    let words = |s: &str| -> BTreeSet<String> { s.split_whitespace().map(String::from).collect() };
+    let manifest = manifest();
+    let mut granted: Vec<(String, BTreeSet<String>, BTreeSet<String>)> = Vec::new();
+    for function in manifest["functions"].as_array().unwrap() {
+        let name = function["name"].as_str().unwrap();
+        let (mut sealed, mut opened) = (BTreeSet::new(), BTreeSet::new());
+        for grant in function["kmsGrants"].as_array().unwrap() {
+            let actions = grant["actions"].to_string();
+            let on_data_key = grant["resources"].to_string().contains("DataKey");
+            if !on_data_key || !(actions.contains("Decrypt") || actions.contains("GenerateDataKey"))
+            {
+                continue;
+            }
+            let equals = &grant["conditions"]["StringEquals"];
+            assert_eq!(
+                equals["kms:EncryptionContext:app"],
+                json!(["ordersync"]),
+                "{name}: {grant}"
+            );
+            let fields: BTreeSet<String> = equals["kms:EncryptionContext:field"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} may unwrap every field's key: {grant}"))
+                .iter()
+                .map(|f| f.as_str().unwrap().to_owned())
+                .collect();
+            assert!(
+                grant["conditions"].as_object().unwrap().len() == 1,
+                "{name}: only StringEquals is understood by the local stack: {grant}"
+            );
+            if actions.contains("GenerateDataKey") {
+                assert!(actions.contains("Decrypt"), "{name}: {grant}");
+                sealed.extend(fields);
+            } else {
+                opened.extend(fields);
+            }
+        }
+        if !sealed.is_empty() || !opened.is_empty() {
+            granted.push((name.to_owned(), sealed, opened));
+        }
+    }
+    let expected: Vec<(String, BTreeSet<String>, BTreeSet<String>)> = expected
+        .into_iter()
+        .map(|(name, sealed, opened)| (name.to_owned(), words(&sealed), words(&opened)))
+        .collect();
+    granted.sort();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(
+        granted, expected,
+        "(function, fields sealed and opened, fields only opened)"
+    );
+}

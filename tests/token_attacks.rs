@@ -32,6 +32,14 @@ impl Forger {
 
     /// A token service whose root is `key_id` (a KMS key).
     fn service(&self, key_id: &str) -> TokenService {
+        self.service_trusting(key_id, &[])
+    }
+
+    /// A token service whose root is `key_id` and that still trusts the `previous` roots, as the
+    /// functions are configured during a root rotation (`JWT_PREVIOUS_KEY_IDS`).
+    fn service_trusting(&self, key_id: &str, previous: &[&str]) -> TokenService {
+        let mut trusted_key_ids = vec![key_id.to_owned()];
+        trusted_key_ids.extend(previous.iter().map(|id| id.to_string()));
         TokenService::new(
             self.kms.clone(),
             self.db.clone(),
@@ -43,7 +51,7 @@ impl Forger {
                 issuer: ISSUER.into(),
                 audience: AUDIENCE.into(),
                 signing_key_id: key_id.into(),
-                trusted_key_ids: vec![key_id.into()],
+                trusted_key_ids,
             },
         )
     }
@@ -83,16 +91,9 @@ fn claims(user_id: &str, session_id: &str) -> AccessClaims {
 async fn forged_expired_and_foreign_tokens_are_refused() {
     let stack = Stack::start();
     let (user_id, access, _) = stack.account("attack@example.com", "CUSTOMER").await;
-    let kms = aws_sdk_kms::Client::new(&stack.aws().await);
-    let aliases = kms.list_aliases().send().await.unwrap();
-    let key_id = aliases
-        .aliases()
-        .iter()
-        .find(|a| a.alias_name() == Some("alias/ordersync-dev-token-signing"))
-        .and_then(|a| a.target_key_id())
-        .expect("the template's signing key")
-        .to_owned();
     let forger = Forger::new(&stack).await;
+    let key_id = token_signing_root(&forger.kms).await;
+    let kms = forger.kms.clone();
     let me = |token: String| {
         let stack = &stack;
         async move { stack.get("/v1/me", Some(&token)).await }
@@ -408,4 +409,80 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
         StatusCode::OK,
         "the previous key's token"
     );
+}
+
+/// Rotating the root (SECURITY.md, "Rotating the root key"): while the old root is named previous,
+/// tokens it certified stay good and the next signing key is certified by the new root; once the
+/// old root is dropped, only the old root's tokens are refused.
+#[tokio::test]
+async fn a_root_rotation_keeps_tokens_in_flight_good_until_the_old_root_is_dropped() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    let stack = Stack::start();
+    let (user_id, in_flight, _) = stack.account("rotation@example.com", "CUSTOMER").await;
+    let old_kid = header_of(&in_flight)["kid"].as_str().unwrap().to_owned();
+    let forger = Forger::new(&stack).await;
+    let old_root = token_signing_root(&forger.kms).await;
+    let new_root = forger
+        .kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+
+    // The first deploy: the new root signs, the old one is still trusted.
+    let rotating = forger.service_trusting(&new_root, &[&old_root]);
+    let verified = rotating
+        .verify(&in_flight)
+        .await
+        .expect("a token in flight");
+    assert_eq!(verified.sub, user_id);
+    // The current signing key falls due; the next one is certified by the new root.
+    let now = jiff::Timestamp::now().as_second();
+    aws_sdk_dynamodb::Client::new(&stack.aws().await)
+        .update_item()
+        .table_name(e2e::TABLE)
+        .key("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
+        .key("SK", AttributeValue::S("CURRENT".into()))
+        .update_expression("SET rotateAt = :past")
+        .expression_attribute_values(":past", AttributeValue::N((now - 1).to_string()))
+        .send()
+        .await
+        .unwrap();
+    let issued = rotating.sign(&claims(&user_id, "s-1")).await.unwrap();
+    let new_kid = header_of(&issued)["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert!(rotating.verify(&issued).await.is_ok());
+
+    // The second deploy drops the old root: what it certified is refused, the rest stays good.
+    let drained = forger.service(&new_root);
+    assert!(
+        drained.verify(&issued).await.is_ok(),
+        "certified by the new root"
+    );
+    let refused = drained.verify(&in_flight).await.unwrap_err();
+    assert_eq!(
+        (refused.status.as_u16(), refused.code),
+        (401, "INVALID_TOKEN")
+    );
+}
+
+/// The template's token-signing root, found by its alias.
+async fn token_signing_root(kms: &aws_sdk_kms::Client) -> String {
+    kms.list_aliases()
+        .send()
+        .await
+        .unwrap()
+        .aliases()
+        .iter()
+        .find(|a| a.alias_name() == Some("alias/ordersync-dev-token-signing"))
+        .and_then(|a| a.target_key_id())
+        .expect("the template's signing key")
+        .to_owned()
 }

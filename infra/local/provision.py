@@ -73,6 +73,7 @@ class Resolver:
             elif "Default" in spec:
                 self.refs[name] = spec["Default"]
         self.attrs = {}
+        self.conditions = (template.get("Conditions") or {})
         # Without an emulator, attributes resolve to stand-ins so the function list can be printed.
         self.stand_ins = False
 
@@ -100,9 +101,31 @@ class Resolver:
             if key == "Fn::Join":
                 sep, parts = arg
                 return sep.join(str(p) for p in self.resolve(parts))
+            if key == "Fn::If":
+                name, then, otherwise = arg
+                return self.resolve(then if self.condition(name) else otherwise)
             if key.startswith("Fn::"):
                 raise KeyError(f"{key} is not supported by the local provisioner")
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name):
+        """Whether the template's condition `name` holds for the parameters given."""
+        return self._truth(self.conditions[name])
+
+    def _truth(self, expr):
+        (key, arg), = expr.items()
+        if key == "Fn::Equals":
+            left, right = (self.resolve(a) for a in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self._truth(arg[0])
+        if key == "Fn::And":
+            return all(self._truth(a) for a in arg)
+        if key == "Fn::Or":
+            return any(self._truth(a) for a in arg)
+        if key in ("Condition", "Fn::Condition"):
+            return self.condition(arg)
+        raise KeyError(f"condition {key} is not supported by the local provisioner")
 
     def _sub(self, text, extra):
         out, i = [], 0
@@ -287,8 +310,34 @@ def function_manifest(template, resolver):
             "routes": routes,
             "websocket": ws_routes.get(logical, []),
             "sources": sources,
+            "kmsGrants": kms_grants(props, resolver),
         })
     return functions
+
+
+def kms_grants(props, resolver):
+    """The function's policy statements that allow KMS actions, resolved: what the local front lets
+    the function do with KMS (infra/runner/src/iam.rs), as IAM would in AWS."""
+    grants = []
+    for policy in props.get("Policies") or []:
+        if not isinstance(policy, dict):
+            continue
+        for statement in policy.get("Statement") or []:
+            actions = statement.get("Action")
+            actions = [actions] if isinstance(actions, str) else actions or []
+            if statement.get("Effect") != "Allow" or not any(a.startswith("kms:") for a in actions):
+                continue
+            resources = resolver.resolve(statement.get("Resource", "*"))
+            conditions = {}
+            for operator, tests in resolver.resolve(statement.get("Condition") or {}).items():
+                conditions[operator] = {
+                    k: v if isinstance(v, list) else [v] for k, v in tests.items()}
+            grants.append({
+                "actions": [a for a in actions if a.startswith("kms:")],
+                "resources": resources if isinstance(resources, list) else [resources],
+                "conditions": conditions,
+            })
+    return grants
 
 
 def wait_for(endpoint, seconds=30):

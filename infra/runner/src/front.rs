@@ -26,6 +26,9 @@
 //!   how often each fired.
 //!
 //! Each function gets a front of its own (its own port), which is how a rule knows the caller.
+//!
+//! - **The template's KMS grants.** A function's KMS call that its policy statements do not allow
+//!   is refused with `AccessDeniedException`, as IAM refuses it in AWS (see `iam.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,6 +43,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::iam::{self, KmsGrant, KmsRequest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,12 +125,14 @@ pub struct Front {
     switchboard: Mutex<Switchboard>,
     /// Tables' keys and indexes, for the cost meter, by table name.
     schemas: tokio::sync::Mutex<HashMap<String, crate::meter::Schema>>,
+    /// Each function's KMS grants, by logical id (the tools' front has none and is not checked).
+    kms_grants: HashMap<String, Vec<KmsGrant>>,
 }
 
 type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
 
 impl Front {
-    pub fn new(upstream: &str) -> Arc<Self> {
+    pub fn new(upstream: &str, kms_grants: HashMap<String, Vec<KmsGrant>>) -> Arc<Self> {
         Arc::new(Self {
             client: reqwest::Client::new(),
             upstream: upstream.trim_end_matches('/').to_owned(),
@@ -134,6 +141,7 @@ impl Front {
                 rng: StdRng::from_os_rng(),
             }),
             schemas: tokio::sync::Mutex::new(HashMap::new()),
+            kms_grants,
         })
     }
 
@@ -200,6 +208,11 @@ impl Front {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let call = identify(&parts);
+        if call.service == "kms"
+            && let Some(refused) = self.authorize(&function, &call, &body)
+        {
+            return Ok(refused);
+        }
         let fault = self.fault(&function, &call, &body);
         if let Some((fault, delay)) = fault {
             eprintln!(
@@ -248,6 +261,50 @@ impl Front {
             return Err(dropped());
         }
         Ok(answer)
+    }
+
+    /// IAM's decision on a KMS call: `None` when the function's grants allow it.
+    fn authorize(&self, function: &str, call: &Call, body: &[u8]) -> Option<Response<Full<Bytes>>> {
+        let grants = self.kms_grants.get(function)?;
+        let body: Value = serde_json::from_slice(body).unwrap_or_default();
+        let request = KmsRequest::from_body(&call.operation, &body);
+        let audit = iam::audit_only();
+        if audit && matches!(call.operation.as_str(), "GenerateDataKey" | "Decrypt") {
+            eprintln!(
+                "[front] kms-use {function} {} field={}",
+                call.operation,
+                request.field()
+            );
+        }
+        if iam::allowed(grants, &request) {
+            return None;
+        }
+        eprintln!(
+            "[front] {function}: kms {} field={} ← refused by its grants{}",
+            call.operation,
+            request.field(),
+            if audit { " (audit only)" } else { "" }
+        );
+        if audit {
+            return None;
+        }
+        let key = request.key_id.unwrap_or("*");
+        let message = format!(
+            "User: arn:aws:sts::123456789012:assumed-role/{function}Role/{function} is not \
+             authorized to perform: kms:{} on resource: {key} because no identity-based policy \
+             allows the kms:{} action",
+            call.operation, call.operation
+        );
+        let mut response = respond(
+            StatusCode::BAD_REQUEST,
+            "application/x-amz-json-1.1",
+            json!({"__type": "AccessDeniedException", "message": message}).to_string(),
+        );
+        response.headers_mut().insert(
+            "x-amzn-errortype",
+            hyper::header::HeaderValue::from_static("AccessDeniedException"),
+        );
+        Some(response)
     }
 
     /// A DynamoDB call of the front's own (for the meter), straight to the emulator.

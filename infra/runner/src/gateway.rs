@@ -399,6 +399,7 @@ mod tests {
             routes: vec![],
             websocket: vec![],
             sources: vec![],
+            kms_grants: vec![],
         };
         Runtime::new(vec![spec], "/nonexistent".into(), vec![]).functions[0].clone()
     }

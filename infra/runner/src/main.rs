@@ -13,6 +13,7 @@
 
 mod front;
 mod gateway;
+mod iam;
 mod lambda;
 mod meter;
 mod queues;
@@ -184,7 +185,12 @@ async fn run() -> Result<(), String> {
     let manifest_region = manifest.region.clone();
     // Every function reaches the emulator through a front of its own: connections kept open, as
     // AWS's are, and AWS's failures can be switched on (`/__local/faults/aws`).
-    let front = front::Front::new(&endpoint);
+    let grants = manifest
+        .functions
+        .iter()
+        .map(|f| (f.name.clone(), f.kms_grants.clone()))
+        .collect();
+    let front = front::Front::new(&endpoint, grants);
     let fronts = front::bind_all(&front, manifest.functions.iter().map(|f| f.name.clone())).await?;
     for function in &mut manifest.functions {
         if let Some(url) = fronts.get(&function.name) {

@@ -31,6 +31,9 @@ pub struct FunctionSpec {
     /// Non-HTTP event sources (S3, SQS, DynamoDB streams, schedules), as the template gives them.
     #[serde(default)]
     pub sources: Vec<serde_json::Value>,
+    /// Its policy's statements that allow KMS actions, enforced by the front.
+    #[serde(default, rename = "kmsGrants")]
+    pub kms_grants: Vec<crate::iam::KmsGrant>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
