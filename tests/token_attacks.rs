@@ -56,6 +56,38 @@ impl Forger {
         )
     }
 
+    /// A new ES256 key in KMS, as a root would be.
+    async fn new_root(&self) -> String {
+        self.kms
+            .create_key()
+            .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .key_id()
+            .to_owned()
+    }
+
+    /// Makes the current signing key due: the next signer makes and certifies the next one.
+    async fn make_current_key_due(&self) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let past = jiff::Timestamp::now().as_second() - 1;
+        self.db
+            .client()
+            .update_item()
+            .table_name(e2e::TABLE)
+            .key("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
+            .key("SK", AttributeValue::S("CURRENT".into()))
+            .update_expression("SET rotateAt = :past")
+            .expression_attribute_values(":past", AttributeValue::N(past.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// A token with any header and claims, signed (ES256) by `key_id` through KMS.
     async fn es256(&self, key_id: &str, header: &Value, claims: &Value) -> String {
         let input = format!(
@@ -301,18 +333,7 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
     let aws = stack.aws().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let forger = Forger::new(&stack).await;
-    let rogue_root = forger
-        .kms
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let rogue_root = forger.new_root().await;
     let attacker = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let point = attacker.public_key().as_ref().to_vec();
     let now = jiff::Timestamp::now().as_second();
@@ -387,16 +408,7 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
 
     // The current key falls due. The next sign-in (in a fresh instance) makes and certifies the
     // next key; the previous key's tokens stay good until they expire.
-    dynamodb
-        .update_item()
-        .table_name(e2e::TABLE)
-        .key("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
-        .key("SK", AttributeValue::S("CURRENT".into()))
-        .update_expression("SET rotateAt = :past")
-        .expression_attribute_values(":past", AttributeValue::N((now - 1).to_string()))
-        .send()
-        .await
-        .unwrap();
+    forger.make_current_key_due().await;
     stack.crash("AuthLoginFunction").await;
     let login = stack.login("keys@example.com", e2e::PASSWORD).await;
     assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
@@ -416,25 +428,12 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
 /// old root is dropped, only the old root's tokens are refused.
 #[tokio::test]
 async fn a_root_rotation_keeps_tokens_in_flight_good_until_the_old_root_is_dropped() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-
     let stack = Stack::start();
     let (user_id, in_flight, _) = stack.account("rotation@example.com", "CUSTOMER").await;
     let old_kid = header_of(&in_flight)["kid"].as_str().unwrap().to_owned();
     let forger = Forger::new(&stack).await;
     let old_root = token_signing_root(&forger.kms).await;
-    let new_root = forger
-        .kms
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let new_root = forger.new_root().await;
 
     // The first deploy: the new root signs, the old one is still trusted.
     let rotating = forger.service_trusting(&new_root, &[&old_root]);
@@ -444,17 +443,7 @@ async fn a_root_rotation_keeps_tokens_in_flight_good_until_the_old_root_is_dropp
         .expect("a token in flight");
     assert_eq!(verified.sub, user_id);
     // The current signing key falls due; the next one is certified by the new root.
-    let now = jiff::Timestamp::now().as_second();
-    aws_sdk_dynamodb::Client::new(&stack.aws().await)
-        .update_item()
-        .table_name(e2e::TABLE)
-        .key("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
-        .key("SK", AttributeValue::S("CURRENT".into()))
-        .update_expression("SET rotateAt = :past")
-        .expression_attribute_values(":past", AttributeValue::N((now - 1).to_string()))
-        .send()
-        .await
-        .unwrap();
+    forger.make_current_key_due().await;
     let issued = rotating.sign(&claims(&user_id, "s-1")).await.unwrap();
     let new_kid = header_of(&issued)["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);

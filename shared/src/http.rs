@@ -170,13 +170,64 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         let inner = err.into_inner();
         match inner.classify() {
             // Well-formed JSON of the wrong shape: name the field, as every validation error does.
-            serde_json::error::Category::Data => ApiError::validation(&path, inner),
-            _ => malformed(inner),
+            serde_json::error::Category::Data => {
+                // `154.0` is an integer to JSON Schema (and to JavaScript); serde's integers
+                // refuse it. Only on that slow path is the body read again with such numbers
+                // made integers.
+                match integral_floats_as_integers(body) {
+                    Ok(Some(value)) => Ok(value),
+                    Ok(None) => Err(ApiError::validation(&path, inner)),
+                    Err(syntax) => Err(malformed(syntax)),
+                }
+            }
+            _ => Err(malformed(inner)),
         }
-    })?;
+    });
+    let value = match value {
+        Ok(value) => value,
+        Err(Ok(value)) => return Ok(value),
+        Err(Err(err)) => return Err(err),
+    };
     // Trailing garbage after the document is malformed JSON too.
     deserializer.end().map_err(malformed)?;
     Ok(value)
+}
+
+/// For an optional field of a request body: it may be left out, but `null` is not a value (serde
+/// reads `null` as "left out" by default, which the API document does not allow):
+/// `#[serde(default, deserialize_with = "http::present")]`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The body as `T`, with every number that has no fractional part (`154.0`, `1e2`) read as the
+/// integer it equals; `None` if it is still not a `T`, an error if it is not JSON at all.
+fn integral_floats_as_integers<T: DeserializeOwned>(
+    body: &[u8],
+) -> Result<Option<T>, serde_json::Error> {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                if let Some(f) = n.as_f64()
+                    && f.fract() == 0.0
+                    && f.abs() < 9.007_199_254_740_992e15
+                {
+                    // Exact: |f| < 2^53.
+                    *value = serde_json::Value::from(f as i64);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body)?;
+    walk(&mut value);
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// A JSON response.
@@ -369,6 +420,65 @@ mod tests {
             builder = builder.header("content-type", ct);
         }
         builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn integral_numbers_written_as_floats_are_integers() {
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        struct Move {
+            to: String,
+            #[serde(rename = "etaMinutes")]
+            eta_minutes: u32,
+        }
+        let json = |body: &str| json_body::<Move>(&request(Some("application/json"), body));
+        for body in [
+            r#"{"to": "ACCEPTED", "etaMinutes": 15}"#,
+            r#"{"to": "ACCEPTED", "etaMinutes": 15.0}"#,
+            r#"{"to": "ACCEPTED", "etaMinutes": 1.5e1}"#,
+        ] {
+            assert_eq!(json(body).unwrap().eta_minutes, 15, "{body}");
+        }
+        for (body, code) in [
+            (
+                r#"{"to": "ACCEPTED", "etaMinutes": 15.5}"#,
+                "VALIDATION_FAILED",
+            ),
+            (
+                r#"{"to": "ACCEPTED", "etaMinutes": -1.0}"#,
+                "VALIDATION_FAILED",
+            ),
+            (
+                r#"{"to": "ACCEPTED", "etaMinutes": 15.0, "x": 1}"#,
+                "VALIDATION_FAILED",
+            ),
+            (
+                r#"{"to": "ACCEPTED", "etaMinutes": 15.0} x"#,
+                "MALFORMED_JSON",
+            ),
+        ] {
+            let err = json(body).unwrap_err();
+            assert_eq!(err.code, code, "{body}");
+        }
+        // The error still names the field.
+        let err = json(r#"{"to": "ACCEPTED", "etaMinutes": 15.5}"#).unwrap_err();
+        assert!(err.message.contains("etaMinutes"), "{}", err.message);
+    }
+
+    #[test]
+    fn optional_fields_may_be_left_out_but_not_null() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Patch {
+            #[serde(default, deserialize_with = "present")]
+            note: Option<String>,
+        }
+        let json = |body: &str| json_body::<Patch>(&request(Some("application/json"), body));
+        assert_eq!(json("{}").unwrap().note, None);
+        assert_eq!(json(r#"{"note": "x"}"#).unwrap().note.as_deref(), Some("x"));
+        let err = json(r#"{"note": null}"#).unwrap_err();
+        assert_eq!((err.status.as_u16(), err.code), (422, "VALIDATION_FAILED"));
+        assert!(err.message.contains("note"), "{}", err.message);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod sdk_calls;
 pub mod storage;
 pub mod stores;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
 
 pub use app::App;

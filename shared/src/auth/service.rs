@@ -23,7 +23,7 @@ pub struct SignupRequest {
     pub password: String,
     pub name: String,
     pub role: Role,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub phone: Option<String>,
 }
 

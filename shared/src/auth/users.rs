@@ -126,18 +126,7 @@ pub fn validate_phone(phone: &str) -> Result<String, ApiError> {
 }
 
 pub fn validate_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(ApiError::validation("name", "use 1 to 100 characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "name",
-            "control characters are not allowed",
-        ));
-    }
-    Ok(name.to_owned())
+    crate::text::text("name", name, 1..=MAX_NAME_CHARS, crate::text::Lines::One)
 }
 
 /// The account whose e-mail item has `email_key` (see [`email_key`]).

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::text::{Lines, text};
 
 /// KRW. Prices are integers in `0..=MAX_PRICE`; sums are computed with checked arithmetic.
 pub const MAX_PRICE: i64 = 10_000_000;
@@ -128,24 +129,6 @@ pub fn validate_id(field: &str, id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    let chars = value.chars().count();
-    if chars < min || chars > max {
-        return Err(ApiError::validation(
-            field,
-            format!("use {min} to {max} characters"),
-        ));
-    }
-    if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::validation(
-            field,
-            "control characters are not allowed",
-        ));
-    }
-    Ok(value.to_owned())
-}
-
 fn price(field: &str, value: i64) -> Result<i64, ApiError> {
     if (0..=MAX_PRICE).contains(&value) {
         Ok(value)
@@ -162,7 +145,7 @@ impl CategoryInput {
         validate_id("categoryId", id)?;
         Ok(Category {
             id: id.to_owned(),
-            name: text("name", &self.name, 1, 100)?,
+            name: text("name", &self.name, 1..=100, Lines::One)?,
             position: self.position,
         })
     }
@@ -189,8 +172,8 @@ impl ItemInput {
         }
         Ok(MenuItem {
             id: id.to_owned(),
-            name: text("name", &self.name, 1, 100)?,
-            description: text("description", &self.description, 0, 500)?,
+            name: text("name", &self.name, 1..=100, Lines::One)?,
+            description: text("description", &self.description, 0..=500, Lines::Many)?,
             price: price("price", self.price)?,
             category_id: self.category_id,
             available: self.available,
@@ -204,7 +187,7 @@ impl ItemInput {
 impl OptionGroupInput {
     pub fn into_group(self, id: &str) -> Result<OptionGroup, ApiError> {
         validate_id("groupId", id)?;
-        let name = text("name", &self.name, 1, 100)?;
+        let name = text("name", &self.name, 1..=100, Lines::One)?;
         if self.values.len() > MAX_VALUES {
             return Err(ApiError::validation("values", "at most 30 values a group"));
         }
@@ -218,7 +201,12 @@ impl OptionGroupInput {
                 ));
             }
             values.push(OptionValue {
-                name: text(&format!("values[{i}].name"), &value.name, 1, 100)?,
+                name: text(
+                    &format!("values[{i}].name"),
+                    &value.name,
+                    1..=100,
+                    Lines::One,
+                )?,
                 price: price(&format!("values[{i}].price"), value.price)?,
                 id: value.id,
             });

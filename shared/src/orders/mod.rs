@@ -47,7 +47,7 @@ pub struct CreateOrder {
     pub items: Vec<LineRequest>,
     pub fulfilment: FulfilmentRequest,
     pub phone: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub note: Option<String>,
 }
 
@@ -396,9 +396,9 @@ pub async fn load_for(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MoveRequest {
     pub to: Status,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub eta_minutes: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub reason: Option<RejectReason>,
 }
 

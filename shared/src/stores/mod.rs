@@ -69,19 +69,19 @@ pub struct CreateStore {
     pub name: String,
     pub phone: String,
     pub address: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub time_zone: Option<String>,
     #[serde(default)]
     pub weekly_hours: WeeklyHours,
     #[serde(default)]
     pub exceptions: Vec<DateException>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub accepting_orders: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub prep_minutes: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub min_order_amount: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub max_queued_orders: Option<u32>,
 }
 
@@ -90,15 +90,25 @@ pub struct CreateStore {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PatchStore {
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub phone: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub address: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub time_zone: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub weekly_hours: Option<WeeklyHours>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub exceptions: Option<Vec<DateException>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub accepting_orders: Option<bool>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub prep_minutes: Option<u32>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub min_order_amount: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub max_queued_orders: Option<u32>,
 }
 
@@ -144,21 +154,7 @@ impl StoreRecord {
 }
 
 fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    let chars = value.chars().count();
-    if chars == 0 || chars > max {
-        return Err(ApiError::validation(
-            field,
-            format!("use 1 to {max} characters"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            field,
-            "control characters are not allowed",
-        ));
-    }
-    Ok(value.to_owned())
+    crate::text::text(field, value, 1..=max, crate::text::Lines::One)
 }
 
 impl StoreSettings {
