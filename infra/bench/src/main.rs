@@ -13,6 +13,9 @@
 //!    complete, and what the consumers do with its events): Lambda invocations and their durations,
 //!    AWS calls by operation (from the functions' spans), and the cost of a million such orders.
 //!
+//! 3b. The AWS SDK's floor in the same run (`src/bin/sdk-floor.rs`): CPU per GetItem, PutItem,
+//!    Query and TransactWriteItems made as the functions make them, through the same front.
+//!
 //! 4. With `--cost` (`make cost`, `make bench`): the cost meter's reading of one order's life and of a
 //!    batch of orders at once (`--batch`), priced per million orders next to the target (`cost.rs`).
 //!
@@ -179,12 +182,27 @@ async fn main() {
         println!("{operation:<16} {binary:<18} {micros:>8.1} µs");
     }
 
+    // The SDK's floor, in the same run: the same kinds of DynamoDB calls with the same SDK
+    // configuration and profile, through the same front to the same emulator.
+    println!(
+        "\n== The AWS SDK's floor: CPU per DynamoDB call ({} calls each)",
+        args.requests
+    );
+    let sdk_floor = sdk_floor(&args.bin_dir, &env, args.requests).await;
+    for kind in ["GetItem", "PutItem", "Query", "TransactWriteItems"] {
+        println!(
+            "{kind:<20} {:>8.1} µs",
+            sdk_floor[kind].as_f64().unwrap_or(0.0)
+        );
+    }
+
     let results = json!({
         "machine": machine(),
         "date": now(),
         "binaries": table,
         "cpuPerRequestMicros": cpu.iter().map(|(k, (b, v))| (k.clone(), json!({"function": b, "micros": v}))).collect::<serde_json::Map<_, _>>(),
         "lifecycle": lifecycle,
+        "sdkFloorMicros": sdk_floor,
     });
     std::fs::write(
         out.join("results.json"),
@@ -193,6 +211,29 @@ async fn main() {
     .expect("write results");
     println!("\nwritten to target/bench/results.json");
     stack.stop().await;
+}
+
+/// Runs the calibration binary (`src/bin/sdk-floor.rs`) with the functions' environment.
+async fn sdk_floor(bin_dir: &Path, env: &[(String, String)], calls: usize) -> Value {
+    let output = Command::new(bin_dir.join("sdk-floor"))
+        .arg(calls.to_string())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .await;
+    match output {
+        Ok(out) if out.status.success() => {
+            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        }
+        Ok(out) => {
+            eprintln!("sdk-floor failed: {}", String::from_utf8_lossy(&out.stderr));
+            Value::Null
+        }
+        Err(err) => {
+            eprintln!("sdk-floor did not start: {err}");
+            Value::Null
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {
