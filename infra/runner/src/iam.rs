@@ -9,6 +9,8 @@
 //!
 //! `LOCAL_KMS_GRANTS=audit` in the runner's environment logs every data-key call with its field and
 //! every refusal, and refuses nothing: how a developer finds the fields a new code path needs.
+//! A function run by `cargo lambda watch` with the runner's `--env-file` talks to the tools' front,
+//! which has no grants and checks nothing.
 
 use std::collections::BTreeMap;
 
