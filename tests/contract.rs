@@ -18,19 +18,15 @@ use serde_json::json;
 #[tokio::test]
 async fn the_api_holds_to_its_openapi_document() {
     let stack = Stack::start();
-    let (_, owner, _) = stack.account("contract-owner@example.com", "OWNER").await;
-    let (staff_id, staff, _) = stack
-        .account("contract-staff@example.com", "CUSTOMER")
-        .await;
-    let (_, customer, _) = stack
-        .account("contract-customer@example.com", "CUSTOMER")
-        .await;
+    let (store, owner, staff, customer) = stack.staffed_store("contract").await;
+    let staff_id = stack.get("/v1/me", Some(&staff)).await.body["userId"]
+        .as_str()
+        .expect("the staff member's id")
+        .to_owned();
     let (_, spare, _) = stack
         .account("contract-spare@example.com", "CUSTOMER")
         .await;
     let admin = stack.admin("contract-admin@example.com").await;
-    let store = stack.open_store_with_menu(&owner, json!({})).await;
-    stack.hire(&owner, &store, &staff_id, &staff).await;
     let order = stack
         .order(
             &customer,

@@ -127,6 +127,8 @@ pub struct Front {
     schemas: tokio::sync::Mutex<HashMap<String, crate::meter::Schema>>,
     /// Each function's KMS grants, by logical id (the tools' front has none and is not checked).
     kms_grants: HashMap<String, Vec<KmsGrant>>,
+    /// `LOCAL_KMS_GRANTS=audit`: refusals are logged, not answered (see `iam.rs`).
+    kms_audit: bool,
 }
 
 type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
@@ -142,6 +144,7 @@ impl Front {
             }),
             schemas: tokio::sync::Mutex::new(HashMap::new()),
             kms_grants,
+            kms_audit: iam::audit_only(),
         })
     }
 
@@ -268,7 +271,7 @@ impl Front {
         let grants = self.kms_grants.get(function)?;
         let body: Value = serde_json::from_slice(body).unwrap_or_default();
         let request = KmsRequest::from_body(&call.operation, &body);
-        let audit = iam::audit_only();
+        let audit = self.kms_audit;
         if audit && matches!(call.operation.as_str(), "GenerateDataKey" | "Decrypt") {
             eprintln!(
                 "[front] kms-use {function} {} field={}",
@@ -295,16 +298,11 @@ impl Front {
              allows the kms:{} action",
             call.operation, call.operation
         );
-        let mut response = respond(
+        Some(json_error(
             StatusCode::BAD_REQUEST,
-            "application/x-amz-json-1.1",
-            json!({"__type": "AccessDeniedException", "message": message}).to_string(),
-        );
-        response.headers_mut().insert(
-            "x-amzn-errortype",
-            hyper::header::HeaderValue::from_static("AccessDeniedException"),
-        );
-        Some(response)
+            false,
+            &json!({"__type": "AccessDeniedException", "message": message}),
+        ))
     }
 
     /// A DynamoDB call of the front's own (for the meter), straight to the emulator.
@@ -694,6 +692,11 @@ fn refusal(fault: Fault, call: &Call, body: &[u8]) -> Response<Full<Bytes>> {
             }), "message": "injected by the local runner"}),
         ),
     };
+    json_error(status, dynamodb, &error)
+}
+
+/// An AWS JSON-protocol error (`{"__type", "message"}`), with its `x-amzn-errortype` header.
+fn json_error(status: StatusCode, dynamodb: bool, error: &Value) -> Response<Full<Bytes>> {
     let content_type = if dynamodb {
         "application/x-amz-json-1.0"
     } else {

@@ -15,6 +15,7 @@ use crate::auth::Caller;
 use crate::crypto::blind_index::normalize_phone;
 use crate::error::ApiError;
 use crate::storage::{Db, StorageError};
+use crate::text::{Lines, text};
 
 pub const STORE_SK: &str = "STORE";
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
@@ -153,15 +154,11 @@ impl StoreRecord {
     }
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    crate::text::text(field, value, 1..=max, crate::text::Lines::One)
-}
-
 impl StoreSettings {
     /// Checks and normalises every setting; errors name the field.
     fn validated(mut self) -> Result<Self, ApiError> {
-        self.name = text("name", &self.name, 100)?;
-        self.address = text("address", &self.address, 300)?;
+        self.name = text("name", &self.name, 1..=100, Lines::One)?;
+        self.address = text("address", &self.address, 1..=300, Lines::One)?;
         self.phone = normalize_phone(&self.phone)
             .ok_or_else(|| ApiError::validation("phone", "not a phone number"))?;
         if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
