@@ -154,6 +154,9 @@ async fn a_day_of_sales_is_what_was_sold_counted_once() {
         }
         paid.push((order, total));
     }
+    // Each order's `order.paid`, read while it is each order's latest move.
+    let mut again = stack.events_of("order.paid").await;
+    assert_eq!(again.len(), 3);
     let (rejected, rejected_total) = paid[2].clone();
     let moved = stack
         .post(
@@ -229,13 +232,7 @@ async fn a_day_of_sales_is_what_was_sold_counted_once() {
     check(&day);
 
     // Every event of the day delivered again, to both consumers: nothing counts twice.
-    let mut again = Vec::new();
-    for kind in [
-        "order.paid",
-        "order.refunded",
-        "order.rejected",
-        "order.canceled",
-    ] {
+    for kind in ["order.refunded", "order.rejected", "order.canceled"] {
         again.extend(stack.events_of(kind).await);
     }
     assert!(again.len() >= 6);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -394,6 +394,25 @@ impl Db {
     }
 
     /// Runs the actions as one all-or-nothing transaction.
+    /// Sends a transaction's update on its own, as a plain `UpdateItem`: half the write units of a
+    /// one-item transaction. `ConditionFailed` when its condition does not hold. Unlike a
+    /// transaction's token, nothing makes a retry after a lost answer succeed: the SDK's retry of a
+    /// write that landed fails its own condition, so callers check what is there (`orders::commit_move`).
+    pub async fn update(&self, update: Update) -> Result<(), StorageError> {
+        self.client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
     pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), StorageError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         match self

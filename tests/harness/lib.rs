@@ -1061,21 +1061,30 @@ impl Stack {
         .await;
     }
 
-    /// Every event item of the table (the outbox), as the queues carry it.
+    /// Every event the table tells of, as the queues carry it: the outbox's items, and each order's
+    /// latest move (an order's earlier moves are in its stream records only; read them before it
+    /// moves on). What `events-replay` would send.
     pub async fn events(&self) -> Vec<Value> {
         self.scan()
             .await
-            .iter()
-            .filter(|i| {
-                i.get("entity")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|e| e == "EVENT")
+            .into_iter()
+            .filter_map(|item| {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                if text("SK").as_deref() == Some(shared::orders::ORDER_SK) {
+                    let order: shared::orders::OrderRecord =
+                        shared::storage::from_item(item).expect("an order");
+                    let event = shared::events::Event::of_order(&order)?;
+                    Some(serde_json::to_value(event).expect("an event"))
+                } else if text("entity").as_deref() == Some(shared::events::ENTITY) {
+                    Some(serde_json::from_str(&text("body")?).expect("an event's JSON"))
+                } else {
+                    None
+                }
             })
-            .map(|i| serde_json::from_str(i["body"].as_s().unwrap()).unwrap())
             .collect()
     }
 
-    /// The event items of one type (`order.paid`, …), as the queues carry them.
+    /// The events of one type (`order.paid`, …) the table tells of ([`Stack::events`]).
     pub async fn events_of(&self, kind: &str) -> Vec<Value> {
         let mut events = self.events().await;
         events.retain(|e| e["type"] == kind);

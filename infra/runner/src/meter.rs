@@ -178,7 +178,7 @@ fn value_size(value: &Value) -> usize {
         return 0;
     };
     match kind.as_str() {
-        "S" => inner.as_str().map_or(0, str::len),
+        "S" => inner.as_str().map_or(0, |s| s.len() + sealed_shortfall(s)),
         "N" => number_size(inner.as_str().unwrap_or("0")),
         "B" => inner.as_str().map_or(0, |b| b.len() * 3 / 4),
         "BOOL" | "NULL" => 1,
@@ -208,6 +208,28 @@ fn value_size(value: &Value) -> usize {
         }
         _ => 0,
     }
+}
+
+/// What AWS KMS's wrapped data key (a `CiphertextBlob` of 184 bytes for an AES-256 key under a
+/// symmetric KMS key) adds to a sealed value (`enc1:…`, shared::crypto::format) over the emulator's
+/// shorter blob: sealed values are sized as they would be on AWS, or items near a kilobyte's edge
+/// would be billed a unit less here than there.
+fn sealed_shortfall(value: &str) -> usize {
+    use base64::Engine;
+    const AWS_WRAPPED_KEY: usize = 184;
+    let Some(encoded) = value.strip_prefix("enc1:") else {
+        return 0;
+    };
+    // Version (1), key time (8), then the wrapped key's length (2): 11 bytes, 16 base64 characters.
+    let Some(head) = encoded
+        .get(..16)
+        .and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())
+    else {
+        return 0;
+    };
+    let wrapped = usize::from(u16::from_be_bytes([head[9], head[10]]));
+    // In base64, four characters per three bytes.
+    AWS_WRAPPED_KEY.saturating_sub(wrapped).div_ceil(3) * 4
 }
 
 /// A number: about one byte per two significant digits, plus one.
@@ -443,6 +465,27 @@ mod tests {
         assert_eq!(write_units(1024), 1.0);
         assert_eq!(write_units(1025), 2.0);
         assert_eq!(read_units(5000, false), 1.0);
+    }
+
+    #[test]
+    fn sealed_values_are_sized_with_awss_wrapped_key() {
+        use base64::Engine;
+        let sealed = |wrapped: usize| {
+            let mut bytes = vec![1u8];
+            bytes.extend_from_slice(&7u64.to_be_bytes());
+            bytes.extend_from_slice(&(wrapped as u16).to_be_bytes());
+            bytes.extend(std::iter::repeat_n(0u8, wrapped + 12 + 20));
+            format!(
+                "enc1:{}",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        };
+        assert_eq!(sealed_shortfall(&sealed(184)), 0);
+        assert_eq!(sealed_shortfall(&sealed(94)), 120);
+        assert_eq!(sealed_shortfall("enc1:"), 0);
+        assert_eq!(sealed_shortfall("plain text"), 0);
+        let short = json!({"S": sealed(94)});
+        assert_eq!(value_size(&short), sealed(184).len());
     }
 
     #[test]

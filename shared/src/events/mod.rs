@@ -1,10 +1,15 @@
-//! Domain events and the outbox they leave through.
+//! Domain events, and the table's stream they leave through.
 //!
-//! A change and the event that describes it are written in one DynamoDB transaction: the event is an
-//! item (`EVENT#<eventId>` / `EVENT`) next to the order or session it describes. No API function sends
-//! anything anywhere; the table's stream carries each new event item to the publisher
-//! ([`publish`]), which hands it to the SQS queues subscribed to its type. A crash between the write
-//! and the send loses nothing: the stream keeps the item until the publisher has taken it.
+//! No API function sends anything anywhere: a change and its event are one write, and the table's
+//! stream carries it to the publisher ([`publish`]), which hands the event to the SQS queues
+//! subscribed to its type. A crash between the write and the send loses nothing: the stream keeps
+//! the record until the publisher has taken it.
+//!
+//! - An order's move is its own event: the order item carries who moved it and from which request
+//!   ([`crate::orders::LastMove`]), and [`Event::of_order`] reads the event off the stream record of
+//!   the move — no second item, no transaction.
+//! - Other events (sign-ins, refunds) are outbox items (`EVENT#<eventId>` / `EVENT`) written with the
+//!   change they describe.
 
 pub mod publish;
 pub mod replay;
@@ -180,6 +185,35 @@ pub struct OrderFacts {
     pub refund: Option<RefundFacts>,
 }
 
+impl OrderFacts {
+    fn of(order: &OrderRecord, from: Option<Status>) -> Self {
+        Self {
+            order_id: order.order_id.clone(),
+            store_id: order.store_id.clone(),
+            customer_id: order.customer_id.clone(),
+            from,
+            status: order.status,
+            order_version: order.version,
+            total: order.total,
+            order_name: order.order_name.clone(),
+            created_at: order.created_at.clone(),
+            lines: order
+                .lines
+                .iter()
+                .map(|l| LineFact {
+                    item_id: l.item_id.clone(),
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    amount: l.line_total,
+                })
+                .collect(),
+            eta_at: order.eta_at.clone(),
+            reason: order.reject_reason,
+            refund: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundFacts {
@@ -236,53 +270,34 @@ impl Event {
         }
     }
 
-    /// `order` (as it is after the change) reached its status from `from` (`None` when placed). The
-    /// id is the order's and its version's, so the event of one move is one event however often the
-    /// move is retried.
-    pub fn order_moved(
-        order: &OrderRecord,
-        from: Option<Status>,
-        actor: Actor,
-        actor_id: Option<&str>,
-    ) -> Self {
-        let kind = match actor {
+    /// The event an order's stream record tells of: its latest move, when the record is that move's
+    /// (the order's stamp names its current version; a record of anything else — a re-sealed field,
+    /// a refund's bookkeeping — tells of no move). The id is the order's and its version's, so one
+    /// move is one event however often the move is retried or its record replayed.
+    pub fn of_order(order: &OrderRecord) -> Option<Self> {
+        let stamp = order
+            .last_move
+            .as_ref()
+            .filter(|m| m.version == order.version)?;
+        let kind = match stamp.by {
             Actor::Customer => ActorKind::Customer,
             Actor::Store => ActorKind::Store,
             Actor::System => ActorKind::System,
         };
-        let mut event = Self::new(
-            format!("{}.v{}", order.order_id, order.version),
-            EventType::of_status(order.status),
-            EventActor {
+        Some(Self {
+            event_id: format!("{}.v{}", order.order_id, order.version),
+            kind: EventType::of_status(order.status),
+            version: SCHEMA_VERSION,
+            at: order.updated_at.clone(),
+            actor: EventActor {
                 kind,
-                id: actor_id.map(String::from),
+                id: stamp.by_id.clone(),
             },
-        );
-        event.order = Some(OrderFacts {
-            order_id: order.order_id.clone(),
-            store_id: order.store_id.clone(),
-            customer_id: order.customer_id.clone(),
-            from,
-            status: order.status,
-            order_version: order.version,
-            total: order.total,
-            order_name: order.order_name.clone(),
-            created_at: order.created_at.clone(),
-            lines: order
-                .lines
-                .iter()
-                .map(|l| LineFact {
-                    item_id: l.item_id.clone(),
-                    name: l.name.clone(),
-                    quantity: l.quantity,
-                    amount: l.line_total,
-                })
-                .collect(),
-            eta_at: order.eta_at.clone(),
-            reason: order.reject_reason,
-            refund: None,
-        });
-        event
+            request_id: stamp.request_id.clone(),
+            trace_id: None,
+            order: Some(OrderFacts::of(order, stamp.from)),
+            user: None,
+        })
     }
 
     /// Money went back to the customer of `order`. One event per refund, however often its outcome is
@@ -293,21 +308,25 @@ impl Event {
         amount: i64,
         requested_by: &str,
     ) -> Self {
-        let actor = if requested_by == order.customer_id {
-            Actor::Customer
+        let kind = if requested_by == order.customer_id {
+            ActorKind::Customer
         } else {
-            Actor::Store
+            ActorKind::Store
         };
-        let mut event = Self::order_moved(order, None, actor, Some(requested_by));
-        event.event_id = format!("{}.refund.{refund_id}", order.order_id);
-        event.kind = EventType::OrderRefunded;
-        if let Some(facts) = event.order.as_mut() {
-            facts.from = None;
-            facts.refund = Some(RefundFacts {
-                refund_id: refund_id.to_owned(),
-                amount,
-            });
-        }
+        let mut event = Self::new(
+            format!("{}.refund.{refund_id}", order.order_id),
+            EventType::OrderRefunded,
+            EventActor {
+                kind,
+                id: Some(requested_by.to_owned()),
+            },
+        );
+        let mut facts = OrderFacts::of(order, None);
+        facts.refund = Some(RefundFacts {
+            refund_id: refund_id.to_owned(),
+            amount,
+        });
+        event.order = Some(facts);
         event
     }
 

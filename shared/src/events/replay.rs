@@ -1,20 +1,27 @@
 //! Replaying events whose stream records expired before the publisher sent them (DynamoDB streams
-//! keep records 24 hours; outbox items live two days).
+//! keep records 24 hours; outbox items live two days; an order keeps its latest move).
 //!
 //! An operator invokes `events-replay` with a time range (`{"from": …, "to": …}`), or with
 //! `{"fromDeadLetters": true}`: then each message of the stream's dead-letter queue — Lambda's record
 //! of a batch it gave up on, with the arrival times of its first and last records — names a window,
-//! and is deleted once its window was sent again. The outbox items whose event happened in a window
-//! are read from the table and sent to the queues again; consumers take each event once, so a
-//! replay of events that did arrive changes nothing.
+//! and is deleted once its window was sent again. The outbox items whose event happened in a window,
+//! and the latest move of every order moved in it, are read from the table and sent to the queues
+//! again; consumers take each event once, so a replay of events that did arrive changes nothing.
+//!
+//! An order carries its latest move only: of an order that moved again within a lost window, the
+//! earlier moves are not replayed (boards and customers get the state they need; the audit trail
+//! misses those moves). Lost windows are what `EventsIteratorAgeAlarm` exists to prevent: it fires
+//! when the publisher has been five minutes behind for five minutes, a day before the stream drops
+//! anything.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::publish::Publisher;
+use super::publish::{Outgoing, Publisher};
 use super::{ENTITY, Event, OutboxItem};
 use crate::app::App;
 use crate::error::ApiError;
+use crate::orders::{ORDER_SK, OrderRecord};
 use crate::storage::{StorageError, from_item};
 
 /// Records of a batch arrive around the times Lambda gives; events are replayed a minute either side.
@@ -123,42 +130,36 @@ pub async fn replay(
     Ok(done)
 }
 
-/// Sends again every outbox item whose event happened in `window`, oldest first.
+/// Sends again every event that happened in `window` and the table still tells of, oldest first.
 async fn window_replay(
     app: &App,
     publisher: &Publisher,
     window: (jiff::Timestamp, jiff::Timestamp),
 ) -> Result<u64, ApiError> {
     let db = &app.db;
-    let mut items: Vec<(jiff::Timestamp, OutboxItem)> = Vec::new();
+    let mut events: Vec<(jiff::Timestamp, Outgoing)> = Vec::new();
     let mut start = None;
     loop {
         let page = db
             .client()
             .scan()
             .table_name(db.table())
-            .filter_expression("entity = :event")
+            .filter_expression("entity = :event OR SK = :order")
             .expression_attribute_values(":event", AttributeValue::S(ENTITY.to_owned()))
+            .expression_attribute_values(":order", AttributeValue::S(ORDER_SK.to_owned()))
             .set_exclusive_start_key(start.take())
             .send()
             .await
             .map_err(StorageError::from_sdk)?;
         for item in page.items.unwrap_or_default() {
-            let outbox: OutboxItem = match from_item(item) {
-                Ok(outbox) => outbox,
-                Err(err) => {
-                    tracing::warn!(error = %err, "unreadable event item; not replayed");
-                    continue;
-                }
-            };
-            let Ok(event) = serde_json::from_str::<Event>(&outbox.body) else {
+            let Some(event) = told_by(item) else {
                 continue;
             };
             let Ok(at) = event.at.parse::<jiff::Timestamp>() else {
                 continue;
             };
             if at >= window.0 && at <= window.1 {
-                items.push((at, outbox));
+                events.extend(Outgoing::of_event(&event).map(|e| (at, e)));
             }
         }
         match page.last_evaluated_key {
@@ -166,11 +167,26 @@ async fn window_replay(
             None => break,
         }
     }
-    items.sort_by_key(|(at, _)| *at);
+    events.sort_by_key(|(at, _)| *at);
     publisher
-        .resend(items.into_iter().map(|(_, item)| item).collect())
+        .resend(events.into_iter().map(|(_, event)| event).collect())
         .await
         .map_err(|(sent, why)| ApiError::internal(format!("{why} after {sent} events")))
+}
+
+/// The event an outbox item holds, or an order's latest move.
+fn told_by(item: crate::storage::Item) -> Option<Event> {
+    let is_order = matches!(item.get("SK"), Some(AttributeValue::S(sk)) if sk == ORDER_SK);
+    if is_order {
+        let order: OrderRecord = from_item(item)
+            .inspect_err(|err| tracing::warn!(error = %err, "unreadable order; not replayed"))
+            .ok()?;
+        return Event::of_order(&order);
+    }
+    let outbox: OutboxItem = from_item(item)
+        .inspect_err(|err| tracing::warn!(error = %err, "unreadable event item; not replayed"))
+        .ok()?;
+    serde_json::from_str(&outbox.body).ok()
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ use crate::auth::Caller;
 use crate::crypto::blind_index::normalize_phone;
 use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
-use crate::events::{self, Event};
 use crate::idempotency::{self, Begin};
 use crate::limits::{self, Limit};
 use crate::storage::{Db, StorageError, key, n, s};
@@ -105,6 +104,43 @@ pub struct OrderRecord {
     pub gsi3pk: Option<String>,
     #[serde(rename = "GSI3SK", default, skip_serializing_if = "Option::is_none")]
     pub gsi3sk: Option<String>,
+    /// Who made the latest move, and from where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_move: Option<LastMove>,
+}
+
+/// Who made an order's latest move and from which request: what the move's event says beyond the
+/// order itself. The order item carries it, so the table's stream record of the move *is* the event
+/// (`events::publish` derives it): a move is one conditional write, with no outbox item beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastMove {
+    /// The version the move made; a stamp left from an earlier version tells of no change.
+    pub version: u64,
+    /// The status before (`None` when the order was placed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Status>,
+    pub by: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_id: Option<String>,
+    /// The request that made it: its log line carries the trace id (not kept here: a hundred bytes
+    /// on every order, and the request id finds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl LastMove {
+    /// The move to `version` from `from`, by `by`, in the request being served.
+    pub fn new(version: u64, from: Option<Status>, by: Actor, by_id: Option<&str>) -> Self {
+        let (request_id, _) = crate::telemetry::current_ids();
+        Self {
+            version,
+            from,
+            by,
+            by_id: by_id.map(String::from),
+            request_id: (!request_id.is_empty()).then_some(request_id),
+        }
+    }
 }
 
 /// What a client sees of an order (personal fields opened for those allowed to read it).
@@ -191,6 +227,42 @@ impl OrderRecord {
             eta_at: self.eta_at.clone(),
             reject_reason: self.reject_reason,
         })
+    }
+}
+
+#[cfg(test)]
+impl OrderRecord {
+    /// An order for unit tests: `o1` of store `s1`, at version 3, without lines or a stamp.
+    pub fn example(status: Status) -> Self {
+        Self {
+            pk: order_pk("o1"),
+            sk: ORDER_SK.into(),
+            order_id: "o1".into(),
+            store_id: "s1".into(),
+            customer_id: "c1".into(),
+            status,
+            version: 3,
+            lines: Vec::new(),
+            total: 9000,
+            order_name: "Latte".into(),
+            menu_version: 1,
+            fulfilment: Fulfilment::Pickup,
+            phone: Sealed::from_stored("enc1:eA==").expect("a sealed value"),
+            address: None,
+            note: None,
+            created_at: "2026-12-03T10:00:00Z".into(),
+            updated_at: "2026-12-03T10:05:00Z".into(),
+            payment_due: 0,
+            eta_at: None,
+            reject_reason: None,
+            gsi1pk: String::new(),
+            gsi1sk: String::new(),
+            gsi2pk: String::new(),
+            gsi2sk: String::new(),
+            gsi3pk: None,
+            gsi3sk: None,
+            last_move: None,
+        }
     }
 }
 
@@ -350,13 +422,17 @@ async fn create(
         gsi2sk: sort_key,
         gsi3pk: Some(format!("PENDING#{}", shard_of(&order_id))),
         gsi3sk: Some(format!("{payment_due:012}#{order_id}")),
+        last_move: Some(LastMove::new(
+            1,
+            None,
+            Actor::Customer,
+            Some(&caller.user_id),
+        )),
     };
     let body = serde_json::to_string(&order.view(app).await?).map_err(ApiError::internal)?;
     let db = &app.db;
-    let placed = Event::order_moved(&order, None, Actor::Customer, Some(&caller.user_id));
     db.transact(vec![
         db.put_new(&order)?,
-        events::record(db, &placed)?,
         claim
             .complete(app, StatusCode::CREATED.as_u16(), &body)
             .await?,
@@ -408,7 +484,7 @@ pub struct PlannedMove {
     /// The order as read.
     pub order: OrderRecord,
     pub actor: Actor,
-    /// The move's actions: the conditional update first, then its event.
+    /// The move's actions: the conditional update first (see [`commit_move`]).
     pub actions: Vec<TransactWriteItem>,
     /// The order as it will be.
     pub moved: OrderRecord,
@@ -484,10 +560,10 @@ pub struct Extra {
     pub reason: Option<RejectReason>,
 }
 
-/// Moves `order` (as read) to `to`: one transaction of a conditional update on the status and
-/// version read, and the event that tells of it (the order's history is its trail of events: the
-/// audit keeps each move, who made it and when). A concurrent move makes it fail with 409
-/// `ORDER_STATUS_CHANGED`, naming the status the order has now.
+/// Moves `order` (as read) to `to`: one conditional update on the status and version read, which
+/// also records who moved it (its stream record is the move's event; the audit keeps each move, who
+/// made it and when). A concurrent move makes it fail with 409 `ORDER_STATUS_CHANGED`, naming the
+/// status the order has now.
 pub async fn transition(
     db: &Db,
     order: &OrderRecord,
@@ -497,24 +573,44 @@ pub async fn transition(
     extra: Extra,
 ) -> Result<OrderRecord, ApiError> {
     let (actions, moved) = transition_actions(db, order, to, actor, actor_id, extra)?;
-    commit_transition(db, order, actions).await?;
-    Ok(moved)
+    match commit_move(db, &moved, actions).await {
+        Ok(()) => Ok(moved),
+        Err(err) if err.condition_failed_at(0) => Err(status_changed(db, &order.order_id).await),
+        Err(err) => Err(err.into()),
+    }
 }
 
-/// Commits the actions of [`transition_actions`] (the first two: the update, and the event whose id
-/// is the new version's, so a racing move of the same version collides on either) with any others
-/// appended, mapping a lost race to 409 `ORDER_STATUS_CHANGED`.
-pub async fn commit_transition(
+/// Commits a move's actions (the update of [`transition_actions`] first, any others after). The
+/// update alone is a plain conditional write; with others, one transaction. A lone update whose
+/// condition fails may have been the SDK's retry of itself after a lost answer: the order is read
+/// again, and if it already is what this move made, the move succeeded. Otherwise the error says
+/// which action failed, as a canceled transaction's does (`condition_failed_at(0)`: the order moved).
+pub async fn commit_move(
     db: &Db,
-    order: &OrderRecord,
-    actions: Vec<TransactWriteItem>,
-) -> Result<(), ApiError> {
-    match db.transact(actions).await {
-        Ok(()) => Ok(()),
-        Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => {
-            Err(status_changed(db, &order.order_id).await)
+    moved: &OrderRecord,
+    mut actions: Vec<TransactWriteItem>,
+) -> Result<(), StorageError> {
+    if actions.len() > 1 {
+        return db.transact(actions).await;
+    }
+    let update = actions
+        .pop()
+        .and_then(|a| a.update)
+        .ok_or_else(|| StorageError::Backend("a move without its update".into()))?;
+    match db.update(update).await {
+        Err(StorageError::ConditionFailed) => {
+            let landed = find(db, &moved.order_id).await?.is_some_and(|now| {
+                now.version == moved.version && now.updated_at == moved.updated_at
+            });
+            if landed {
+                Ok(())
+            } else {
+                Err(StorageError::TransactionCanceled(vec![Some(
+                    "ConditionalCheckFailed".into(),
+                )]))
+            }
         }
-        Err(err) => Err(err.into()),
+        other => other,
     }
 }
 
@@ -531,8 +627,8 @@ pub async fn status_changed(db: &Db, order_id: &str) -> ApiError {
     )
 }
 
-/// The actions of a move (the conditional update, the event) and the order as it will be, for
-/// callers that commit more in the same transaction (payments).
+/// The action of a move (the conditional update, stamped with who made it) and the order as it will
+/// be, for callers that commit more in the same transaction (payments). Commit with [`commit_move`].
 pub fn transition_actions(
     db: &Db,
     order: &OrderRecord,
@@ -543,11 +639,14 @@ pub fn transition_actions(
 ) -> Result<(Vec<TransactWriteItem>, OrderRecord), ApiError> {
     let now = jiff::Timestamp::now().to_string();
     let version = order.version + 1;
+    let stamp = LastMove::new(version, Some(order.status), actor, actor_id);
+    let stamped = serde_dynamo::to_attribute_value(&stamp).map_err(ApiError::internal)?;
     let mut sets = vec![
         "#status = :to",
         "version = :version",
         "updatedAt = :now",
         "GSI1PK = :board",
+        "lastMove = :move",
     ];
     let mut update = Update::builder()
         .table_name(db.table())
@@ -559,7 +658,8 @@ pub fn transition_actions(
         .expression_attribute_values(":seen", n(order.version))
         .expression_attribute_values(":version", n(version))
         .expression_attribute_values(":now", s(&now))
-        .expression_attribute_values(":board", s(board_pk(&order.store_id, to)));
+        .expression_attribute_values(":board", s(board_pk(&order.store_id, to)))
+        .expression_attribute_values(":move", stamped);
     if let Some(eta) = &extra.eta_at {
         sets.push("etaAt = :eta");
         update = update.expression_attribute_values(":eta", s(eta));
@@ -594,10 +694,9 @@ pub fn transition_actions(
         moved.gsi3pk = None;
         moved.gsi3sk = None;
     }
-    let event = Event::order_moved(&moved, Some(order.status), actor, actor_id);
-    let actions = vec![
-        TransactWriteItem::builder().update(update).build(),
-        events::record(db, &event)?,
-    ];
-    Ok((actions, moved))
+    moved.last_move = Some(stamp);
+    Ok((
+        vec![TransactWriteItem::builder().update(update).build()],
+        moved,
+    ))
 }

@@ -531,7 +531,6 @@ async fn void(app: &App, payment: &Payment) -> Result<Payment, TossError> {
 mod tests {
     use super::*;
     use crate::crypto::Sealed;
-    use crate::orders::{Fulfilment, ORDER_SK};
     use crate::payments::PAYMENT_SK;
     use PaymentState as S;
 
@@ -539,32 +538,8 @@ mod tests {
 
     fn order(status: Status) -> OrderRecord {
         OrderRecord {
-            pk: "ORDER#o1".into(),
-            sk: ORDER_SK.into(),
-            order_id: "o1".into(),
-            store_id: "s1".into(),
-            customer_id: "c1".into(),
-            status,
-            version: 3,
-            lines: Vec::new(),
-            total: 9000,
-            order_name: "Latte".into(),
-            menu_version: 1,
-            fulfilment: Fulfilment::Pickup,
-            phone: Sealed::from_stored("enc1:eA==").unwrap(),
-            address: None,
-            note: None,
-            created_at: String::new(),
-            updated_at: String::new(),
             payment_due: NOW + 600,
-            eta_at: None,
-            reject_reason: None,
-            gsi1pk: String::new(),
-            gsi1sk: String::new(),
-            gsi2pk: String::new(),
-            gsi2sk: String::new(),
-            gsi3pk: None,
-            gsi3sk: None,
+            ..OrderRecord::example(status)
         }
     }
 

@@ -75,9 +75,9 @@ pub async fn move_order(
                 refund = Some(reserved);
             }
         }
-        match app.db.transact(actions).await {
+        match orders::commit_move(&app.db, &planned.moved, actions).await {
             Ok(()) => {}
-            Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => {
+            Err(err) if err.condition_failed_at(0) => {
                 return Err(orders::status_changed(&app.db, order_id).await);
             }
             Err(err) if guard_at.is_some_and(|at| err.condition_failed_at(at)) => {
@@ -148,7 +148,7 @@ async fn expire(db: &Db, order_id: &str, now: i64) -> Result<bool, ApiError> {
     match db.transact(actions).await {
         Ok(()) => Ok(true),
         // Paid or cancelled meanwhile.
-        Err(err) if err.condition_failed_at(0) || err.condition_failed_at(1) => Ok(false),
+        Err(err) if err.condition_failed_at(0) => Ok(false),
         Err(err) if err.condition_failed_at(guard_at) => {
             // A payment may have gone through: it is settled first, the order expires later if not.
             crate::telemetry::count("ExpiriesDeferred", 1.0);
