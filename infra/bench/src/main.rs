@@ -14,7 +14,10 @@
 //!    AWS calls by operation (from the functions' spans), and the cost of a million such orders.
 //!
 //! 3b. The AWS SDK's floor in the same run (`src/bin/sdk-floor.rs`): CPU per GetItem, PutItem,
-//!    Query and TransactWriteItems made as the functions make them, through the same front.
+//!    Query and TransactWriteItems made as the functions make them, through the same front. Each
+//!    operation of step 2 is then set against it: its AWS calls per request (from its spans), what
+//!    they cost the SDK, the runtime's per-event floor (hello-world's), and the excess — our own
+//!    code — next to issue #20's targets; cold init and binary size against theirs.
 //!
 //! 4. With `--cost` (`make cost`, `make bench`): the cost meter's reading of one order's life and of a
 //!    batch of orders at once (`--batch`), priced per million orders next to the target (`cost.rs`).
@@ -163,7 +166,7 @@ async fn main() {
         "\n== Our own CPU per request ({} warm requests each, through the local stack)",
         args.requests
     );
-    let mut cpu = stack.cpu_per_request(&setup, args.requests).await;
+    let cpu = stack.cpu_per_request(&setup, args.requests).await;
     // The floor: what the Lambda runtime interface alone costs a process per event (hello-world,
     // under the same kind of Runtime API on loopback).
     let hello = args.bin_dir.join("hello");
@@ -177,10 +180,13 @@ async fn main() {
     .await
     .map(|run| run.warm_cpu_ns as f64 / args.requests.max(1) as f64 / 1e3)
     .unwrap_or(0.0);
-    cpu.insert("runtime floor".to_owned(), ("hello".to_owned(), floor));
-    for (operation, (binary, micros)) in &cpu {
-        println!("{operation:<16} {binary:<18} {micros:>8.1} µs");
+    for (operation, measured) in &cpu {
+        println!(
+            "{operation:<16} {:<18} {:>8.1} µs",
+            measured.function, measured.micros
+        );
     }
+    println!("{:<16} {:<18} {floor:>8.1} µs", "runtime floor", "hello");
 
     // The SDK's floor, in the same run: the same kinds of DynamoDB calls with the same SDK
     // configuration and profile, through the same front to the same emulator.
@@ -196,11 +202,65 @@ async fn main() {
         );
     }
 
+    println!("\n== Our CPU against the floors (issue #20's targets)");
+    let rows = against_floor(&cpu, &sdk_floor, floor);
+    println!(
+        "{:<16} {:>9} {:>10} {:>10} {:>9} {:>10}  calls per request",
+        "operation", "ours µs", "SDK floor", "runtime", "excess", "target"
+    );
+    for row in &rows {
+        println!(
+            "{:<16} {:>9.1} {:>10.1} {:>10.1} {:>9.1} {:>10}  {}",
+            row["operation"].as_str().unwrap_or_default(),
+            row["micros"].as_f64().unwrap_or(0.0),
+            row["sdkFloorMicros"].as_f64().unwrap_or(0.0),
+            row["runtimeFloorMicros"].as_f64().unwrap_or(0.0),
+            row["excessMicros"].as_f64().unwrap_or(0.0),
+            row["target"].as_str().unwrap_or("—"),
+            row["calls"].as_str().unwrap_or_default(),
+        );
+    }
+    let hello_init = table
+        .iter()
+        .find(|b| b["binary"] == "hello")
+        .and_then(|b| b["initMs"].as_f64())
+        .unwrap_or(0.0);
+    let slowest_init = table
+        .iter()
+        .filter(|b| b["binary"] != "hello")
+        .max_by(|a, b| {
+            a["initMs"]
+                .as_f64()
+                .partial_cmp(&b["initMs"].as_f64())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    let largest = table
+        .iter()
+        .filter(|b| b["binary"] != "hello")
+        .max_by_key(|b| b["bytes"].as_u64().unwrap_or(0));
+    if let (Some(slowest), Some(largest)) = (slowest_init, largest) {
+        let ratio = slowest["initMs"].as_f64().unwrap_or(0.0) / hello_init.max(f64::EPSILON);
+        let mb = largest["bytes"].as_f64().unwrap_or(0.0) / 1e6;
+        println!(
+            "cold init: slowest {} {:.2} ms = {ratio:.2}× hello-world (target ≤ 1.2×: {})",
+            slowest["binary"].as_str().unwrap_or_default(),
+            slowest["initMs"].as_f64().unwrap_or(0.0),
+            met(ratio <= 1.2)
+        );
+        println!(
+            "binary size: largest {} {mb:.2} MB (target ≤ 8 MB: {})",
+            largest["binary"].as_str().unwrap_or_default(),
+            met(mb <= 8.0)
+        );
+    }
+
     let results = json!({
         "machine": machine(),
         "date": now(),
         "binaries": table,
-        "cpuPerRequestMicros": cpu.iter().map(|(k, (b, v))| (k.clone(), json!({"function": b, "micros": v}))).collect::<serde_json::Map<_, _>>(),
+        "cpuPerRequestMicros": cpu.iter().map(|(k, m)| (k.clone(), json!({"function": m.function, "micros": m.micros, "callsPerRequest": m.calls}))).collect::<serde_json::Map<_, _>>(),
+        "runtimeFloorMicros": floor,
+        "againstFloor": rows,
         "lifecycle": lifecycle,
         "sdkFloorMicros": sdk_floor,
     });
@@ -211,6 +271,71 @@ async fn main() {
     .expect("write results");
     println!("\nwritten to target/bench/results.json");
     stack.stop().await;
+}
+
+/// One operation's CPU per request, and the AWS (and Toss) calls it made per request.
+struct Measured {
+    function: String,
+    micros: f64,
+    calls: BTreeMap<String, f64>,
+}
+
+/// `orders-create` → `OrdersCreateFunction`, the template's name (and the log's label).
+fn function_name(binary: &str) -> String {
+    let mut name: String = binary
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    name.push_str("Function");
+    name
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "not met" }
+}
+
+/// Each operation's CPU next to what its calls cost the SDK and what an event costs the runtime:
+/// the excess is ours alone. Calls the calibration does not make are priced as their nearest kind
+/// (an update or delete as a put, a batch read as a read); KMS and Toss calls are not in the floor.
+fn against_floor(cpu: &BTreeMap<String, Measured>, sdk: &Value, runtime: f64) -> Vec<Value> {
+    let per_call = |span: &str| {
+        let kind = match span {
+            "dynamodb.GetItem" | "dynamodb.BatchGetItem" => "GetItem",
+            "dynamodb.PutItem" | "dynamodb.UpdateItem" | "dynamodb.DeleteItem" => "PutItem",
+            "dynamodb.Query" => "Query",
+            "dynamodb.TransactWriteItems" => "TransactWriteItems",
+            _ => return 0.0,
+        };
+        sdk[kind].as_f64().unwrap_or(0.0)
+    };
+    cpu.iter()
+        .map(|(operation, m)| {
+            let sdk_floor: f64 = m.calls.iter().map(|(span, n)| per_call(span) * n).sum();
+            let excess = m.micros - sdk_floor - runtime;
+            let target = match operation.as_str() {
+                "order create" | "payment confirm" | "status move" => {
+                    format!("excess ≤ 100: {}", met(excess <= 100.0))
+                }
+                "menu read" => format!("all ≤ 50: {}", met(m.micros <= 50.0)),
+                _ => "—".to_owned(),
+            };
+            let calls = m
+                .calls
+                .iter()
+                .map(|(span, n)| format!("{span} ×{n:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            json!({"operation": operation, "function": m.function, "micros": m.micros,
+                   "sdkFloorMicros": sdk_floor, "runtimeFloorMicros": runtime,
+                   "excessMicros": excess, "target": target, "calls": calls})
+        })
+        .collect()
 }
 
 /// Runs the calibration binary (`src/bin/sdk-floor.rs`) with the functions' environment.
@@ -678,8 +803,9 @@ impl Stack {
         total
     }
 
-    /// Runs `n` requests (after a warm-up) and returns the CPU per request of `binary`, in µs.
-    async fn measure<F, Fut>(&self, binary: &str, n: usize, mut request: F) -> f64
+    /// Runs `n` requests (after a warm-up): the CPU per request of `binary`, in µs, and the AWS
+    /// calls it made per request (from its spans in the runner's log).
+    async fn measure<F, Fut>(&self, binary: &str, n: usize, mut request: F) -> Measured
     where
         F: FnMut(usize) -> Fut,
         Fut: std::future::Future<Output = ()>,
@@ -687,15 +813,39 @@ impl Stack {
         for i in 0..5 {
             request(usize::MAX - i).await;
         }
+        let mark = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
         let before = self.cpu_ns(binary);
         for i in 0..n {
             request(i).await;
         }
         let after = self.cpu_ns(binary);
-        after.saturating_sub(before) as f64 / n as f64 / 1e3
+        // The last spans are written as the last request ends; give the log a moment.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let text = String::from_utf8_lossy(text.get(mark as usize..).unwrap_or_default());
+        let label = format!("[{}#", function_name(binary));
+        let mut calls: BTreeMap<String, f64> = BTreeMap::new();
+        for line in text.lines().filter(|l| l.starts_with(&label)) {
+            let Some(doc) = line
+                .split_once("] ")
+                .and_then(|(_, json)| serde_json::from_str::<Value>(json).ok())
+            else {
+                continue;
+            };
+            let fields = &doc["fields"];
+            if fields["message"] == "span" && fields["kind"] != "handler" {
+                let span = fields["span"].as_str().unwrap_or_default().to_owned();
+                *calls.entry(span).or_default() += 1.0 / n.max(1) as f64;
+            }
+        }
+        Measured {
+            function: binary.to_owned(),
+            micros: after.saturating_sub(before) as f64 / n as f64 / 1e3,
+            calls,
+        }
     }
 
-    async fn cpu_per_request(&self, setup: &Setup, n: usize) -> BTreeMap<String, (String, f64)> {
+    async fn cpu_per_request(&self, setup: &Setup, n: usize) -> BTreeMap<String, Measured> {
         use reqwest::Method;
         let mut results = BTreeMap::new();
         let login = self
@@ -703,7 +853,7 @@ impl Stack {
                 self.login("bench-customer@example.com").await;
             })
             .await;
-        results.insert("sign-in".to_owned(), ("auth-login".to_owned(), login));
+        results.insert("sign-in".to_owned(), login);
         let menu_path = format!("/v1/stores/{}/menu", setup.store);
         let menu = self
             .measure("menu-get", n, |_| {
@@ -713,7 +863,7 @@ impl Stack {
                 }
             })
             .await;
-        results.insert("menu read".to_owned(), ("menu-get".to_owned(), menu));
+        results.insert("menu read".to_owned(), menu);
         // Access tokens live 15 minutes: each phase signs in afresh.
         let customer = self.login("bench-customer@example.com").await;
         let customer = customer.as_str();
@@ -743,10 +893,7 @@ impl Stack {
                 }
             })
             .await;
-        results.insert(
-            "order create".to_owned(),
-            ("orders-create".to_owned(), create),
-        );
+        results.insert("order create".to_owned(), create);
         let orders = orders.into_inner().unwrap_or_default();
         let customer = self.login("bench-customer@example.com").await;
         let customer = customer.as_str();
@@ -757,10 +904,7 @@ impl Stack {
                     Some(json!({"orderId": order, "paymentKey": format!("tpk_{order}"), "amount": 4500})), None).await;
             }
         }).await;
-        results.insert(
-            "payment confirm".to_owned(),
-            ("payments-confirm".to_owned(), confirm),
-        );
+        results.insert("payment confirm".to_owned(), confirm);
         let owner = self.login("bench-owner@example.com").await;
         let owner = owner.as_str();
         let accept = self
@@ -781,10 +925,7 @@ impl Stack {
                 }
             })
             .await;
-        results.insert(
-            "status move".to_owned(),
-            ("orders-status".to_owned(), accept),
-        );
+        results.insert("status move".to_owned(), accept);
         results
     }
 
