@@ -1,13 +1,16 @@
-//! What every SQS consumer shares: partial batch failures and exactly-once effects, as Powertools'
+//! What every event consumer shares: partial batch failures and exactly-once effects, as Powertools'
 //! batch and idempotency utilities give other languages.
 //!
-//! Each message of a batch is handled on its own. A message that fails — it cannot be read, or its
-//! handler errs — is named in the [`SqsBatchResponse`], so SQS redelivers only it; after the queue's
-//! `maxReceiveCount` receives it goes to the dead-letter queue instead of blocking the rest.
+//! From SQS ([`process`], [`process_outside`]), each message of a batch is handled on its own. A
+//! message that fails — it cannot be read, or its handler errs — is named in the
+//! [`SqsBatchResponse`], so SQS redelivers only it; after the queue's `maxReceiveCount` receives it
+//! goes to the dead-letter queue instead of blocking the rest. From the table's stream
+//! ([`process_stream`]), events are taken in order and the first that fails is named: Lambda retries
+//! from it, so nothing after it is taken before it.
 //!
-//! SQS delivers at least once, and the publisher may publish an event again; what a consumer does
-//! must still happen once in effect. How depends on the effect (the handler says which, as an
-//! [`Effect`]), and costs only what that effect needs:
+//! SQS and streams deliver at least once, and the publisher may publish an event again; what a
+//! consumer does must still happen once in effect. How depends on the effect (the handler says
+//! which, as an [`Effect`]), and costs only what that effect needs:
 //!
 //! - [`Effect::Append`]: one item keyed by the event itself (an audit record). It is created only
 //!   where it does not exist, so a repeat fails its condition and is a duplicate — idempotent by
@@ -25,7 +28,9 @@
 
 use std::future::Future;
 
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use serde::{Deserialize, Serialize};
@@ -192,7 +197,52 @@ where
     H: Fn(Event) -> F,
     F: Future<Output = Result<Effect, ApiError>>,
 {
-    let event = parse(message)?;
+    apply(db, consumer, parse(message)?, handler).await
+}
+
+/// Handles the events of a stream batch with `handler`, in order, once in effect per event id for
+/// `consumer`; the response names the first that failed (Lambda retries the batch from there).
+pub async fn process_stream<H, F>(
+    app: &App,
+    consumer: &str,
+    batch: StreamEvent,
+    handler: H,
+) -> DynamoDbEventResponse
+where
+    H: Fn(Event) -> F,
+    F: Future<Output = Result<Effect, ApiError>>,
+{
+    let events = crate::events::stream::events_in(batch);
+    count("BatchSize", events.len() as f64);
+    let mut response = DynamoDbEventResponse::default();
+    for streamed in events {
+        match apply(&app.db, consumer, streamed.event, &handler).await {
+            Ok(Handled::Processed) => count("MessagesProcessed", 1.0),
+            Ok(Handled::Duplicate) => count("MessagesDuplicate", 1.0),
+            Err(err) => {
+                tracing::warn!(consumer, sequence_number = %streamed.sequence_number, code = err.code, error = %err, "event failed; the stream retries from it");
+                count("MessagesFailed", 1.0);
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(streamed.sequence_number);
+                response.batch_item_failures.push(failure);
+                break;
+            }
+        }
+    }
+    response
+}
+
+/// Makes `event`'s effect for `consumer`, once.
+async fn apply<H, F>(
+    db: &Db,
+    consumer: &str,
+    event: Event,
+    handler: &H,
+) -> Result<Handled, ApiError>
+where
+    H: Fn(Event) -> F,
+    F: Future<Output = Result<Effect, ApiError>>,
+{
     let event_id = event.event_id.clone();
     match handler(event).await? {
         Effect::Nothing => Ok(Handled::Processed),

@@ -1,5 +1,6 @@
-//! The outbox's publisher (DynamoDB stream): each new event item goes to the SQS queues subscribed to
-//! its type; a batch that fails part-way is retried from the first record not sent.
+//! The publisher (DynamoDB stream): each event — an order's move, a new outbox item — goes to the SQS
+//! queues subscribed to its type; a batch that fails part-way is retried from the first record not
+//! sent.
 
 use shared::aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use shared::aws_lambda_events::event::streams::DynamoDbEventResponse;

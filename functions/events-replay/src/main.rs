@@ -5,8 +5,8 @@
 //!     {"from": "2026-11-29T10:00:00Z", "to": "2026-11-29T11:00:00Z"}   or   {"fromDeadLetters": true}
 
 use shared::events::publish::Publisher;
-use shared::events::replay::{self, ReplayRequest, Replayed};
 use shared::lambda_http::Error;
+use shared::replay::{self, ReplayRequest, Replayed};
 use shared::{ApiError, App, job};
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,8 +1,8 @@
 //! Domain events, and the table's stream they leave through.
 //!
 //! No API function sends anything anywhere: a change and its event are one write, and the table's
-//! stream carries it to the publisher ([`publish`]), which hands the event to the SQS queues
-//! subscribed to its type. A crash between the write and the send loses nothing: the stream keeps
+//! stream carries it to its two readers ([`stream`]): the publisher ([`publish`]), which hands the
+//! event to the SQS queues subscribed to its type, and the audit trail (`audit-record`). A crash between the write and the send loses nothing: the stream keeps
 //! the record until the publisher has taken it.
 //!
 //! - An order's move is its own event: the order item carries who moved it and from which request
@@ -12,7 +12,7 @@
 //!   change they describe.
 
 pub mod publish;
-pub mod replay;
+pub mod stream;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
@@ -67,19 +67,18 @@ pub enum EventType {
     UserSignedOut,
 }
 
-/// The queues events fan out to; each subscribes to some types.
+/// The queues events fan out to; each subscribes to some types. (The audit trail, which takes every
+/// event, reads the stream itself: `audit-record`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Queue {
     /// Real-time pushes to store boards and customers.
     Notifications,
-    /// The audit trail: every event.
-    Audit,
     /// Sales reports: what happens to orders and money.
     Analytics,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::Notifications, Queue::Audit, Queue::Analytics];
+    pub const ALL: [Queue; 2] = [Queue::Notifications, Queue::Analytics];
 }
 
 impl EventType {
@@ -126,7 +125,6 @@ impl EventType {
     /// Whether `queue` subscribes to this type.
     pub fn goes_to(self, queue: Queue) -> bool {
         match queue {
-            Queue::Audit => true,
             Queue::Notifications | Queue::Analytics => self.is_order(),
         }
     }
@@ -425,8 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn audit_hears_everything_the_others_hear_orders() {
-        assert!(EventType::UserSignedIn.goes_to(Queue::Audit));
+    fn the_queues_hear_orders_only() {
         assert!(!EventType::UserSignedIn.goes_to(Queue::Notifications));
         assert!(!EventType::UserSignedIn.goes_to(Queue::Analytics));
         assert!(EventType::OrderPaid.goes_to(Queue::Notifications));

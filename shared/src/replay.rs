@@ -1,26 +1,29 @@
-//! Replaying events whose stream records expired before the publisher sent them (DynamoDB streams
+//! Replaying events whose stream records expired before their readers took them (DynamoDB streams
 //! keep records 24 hours; outbox items live two days; an order keeps its latest move).
 //!
 //! An operator invokes `events-replay` with a time range (`{"from": …, "to": …}`), or with
 //! `{"fromDeadLetters": true}`: then each message of the stream's dead-letter queue — Lambda's record
 //! of a batch it gave up on, with the arrival times of its first and last records — names a window,
 //! and is deleted once its window was sent again. The outbox items whose event happened in a window,
-//! and the latest move of every order moved in it, are read from the table and sent to the queues
-//! again; consumers take each event once, so a replay of events that did arrive changes nothing.
+//! and the latest move of every order moved in it, are read from the table, sent to the queues
+//! again and appended to the audit trail (the stream's other reader); consumers take each event
+//! once and an audit record is keyed by its event, so a replay of events that did arrive changes
+//! nothing.
 //!
 //! An order carries its latest move only: of an order that moved again within a lost window, the
 //! earlier moves are not replayed (boards and customers get the state they need; the audit trail
-//! misses those moves). Lost windows are what `EventsIteratorAgeAlarm` exists to prevent: it fires
-//! when the publisher has been five minutes behind for five minutes, a day before the stream drops
-//! anything.
+//! misses those moves). Lost windows are what `EventsIteratorAgeAlarm` and `AuditIteratorAgeAlarm`
+//! exist to prevent: they fire when a reader has been five minutes behind for five minutes, a day
+//! before the stream drops anything.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::publish::{Outgoing, Publisher};
-use super::{ENTITY, Event, OutboxItem};
 use crate::app::App;
+use crate::audit;
 use crate::error::ApiError;
+use crate::events::publish::{Outgoing, Publisher};
+use crate::events::{ENTITY, Event, OutboxItem};
 use crate::orders::{ORDER_SK, OrderRecord};
 use crate::storage::{StorageError, from_item};
 
@@ -130,14 +133,15 @@ pub async fn replay(
     Ok(done)
 }
 
-/// Sends again every event that happened in `window` and the table still tells of, oldest first.
+/// Sends again every event that happened in `window` and the table still tells of, oldest first, and
+/// appends those the audit trail lacks.
 async fn window_replay(
     app: &App,
     publisher: &Publisher,
     window: (jiff::Timestamp, jiff::Timestamp),
 ) -> Result<u64, ApiError> {
     let db = &app.db;
-    let mut events: Vec<(jiff::Timestamp, Outgoing)> = Vec::new();
+    let mut events: Vec<(jiff::Timestamp, Event)> = Vec::new();
     let mut start = None;
     loop {
         let page = db
@@ -159,7 +163,7 @@ async fn window_replay(
                 continue;
             };
             if at >= window.0 && at <= window.1 {
-                events.extend(Outgoing::of_event(&event).map(|e| (at, e)));
+                events.push((at, event));
             }
         }
         match page.last_evaluated_key {
@@ -168,8 +172,19 @@ async fn window_replay(
         }
     }
     events.sort_by_key(|(at, _)| *at);
+    for (_, event) in &events {
+        match db.put_item_if_absent(audit::record_item(event)?).await {
+            Ok(()) | Err(StorageError::ConditionFailed) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
     publisher
-        .resend(events.into_iter().map(|(_, event)| event).collect())
+        .resend(
+            events
+                .iter()
+                .filter_map(|(_, event)| Outgoing::of_event(event))
+                .collect(),
+        )
         .await
         .map_err(|(sent, why)| ApiError::internal(format!("{why} after {sent} events")))
 }
