@@ -116,21 +116,28 @@ async fn an_order_is_placed_once_whatever_fails_under_its_write() {
     assert_eq!(placed, expected, "one order.placed per order");
 }
 
-#[tokio::test]
-async fn a_move_lost_to_a_transaction_conflict_is_told_to_retry() {
-    let stack = Stack::start();
-    let (store, owner, _, customer) = stack.staffed_store("conflict").await;
+/// A paid order of a new store, and its owner's token; the next status move's `UpdateItem` meets
+/// `fault` once.
+async fn paid_order_whose_move_meets(stack: &Stack, fault: &str) -> (String, String) {
+    let (store, owner, _, customer) = stack.staffed_store(&format!("move-{fault}")).await;
     let order = stack.order(&customer, &latte_order(&store)).await;
     let order = order.body["orderId"].as_str().unwrap().to_owned();
     stack.mark_paid(&order).await;
-    // A lone move is one conditional UpdateItem; meeting a transaction on its item, it is refused
-    // with DynamoDB's TransactionConflictException.
     stack
         .aws_faults(
             json!([{"function": "OrdersStatusFunction", "operation": "UpdateItem",
-            "fault": "conflict", "times": 1}]),
+            "fault": fault, "times": 1}]),
         )
         .await;
+    (order, owner)
+}
+
+#[tokio::test]
+async fn a_move_lost_to_a_transaction_conflict_is_told_to_retry() {
+    let stack = Stack::start();
+    // A lone move is one conditional UpdateItem; meeting a transaction on its item, it is refused
+    // with DynamoDB's TransactionConflictException.
+    let (order, owner) = paid_order_whose_move_meets(&stack, "conflict").await;
     let accept = json!({"to": "ACCEPTED", "etaMinutes": 10});
     let lost = stack
         .post(&format!("/v1/orders/{order}/status"), &accept, Some(&owner))
@@ -155,18 +162,9 @@ async fn a_move_lost_to_a_transaction_conflict_is_told_to_retry() {
 #[tokio::test]
 async fn a_move_whose_answer_is_lost_is_made_once_and_told_as_made() {
     let stack = Stack::start();
-    let (store, owner, _, customer) = stack.staffed_store("lost-move").await;
-    let order = stack.order(&customer, &latte_order(&store)).await;
-    let order = order.body["orderId"].as_str().unwrap().to_owned();
-    stack.mark_paid(&order).await;
     // The update lands, its answer is lost, and the SDK sends it again: the repeat fails its own
     // condition (the order is no longer at the version read).
-    stack
-        .aws_faults(
-            json!([{"function": "OrdersStatusFunction", "operation": "UpdateItem",
-            "fault": "lost", "times": 1}]),
-        )
-        .await;
+    let (order, owner) = paid_order_whose_move_meets(&stack, "lost").await;
     let moved = stack
         .post(
             &format!("/v1/orders/{order}/status"),
