@@ -22,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::audit;
 use crate::error::ApiError;
-use crate::events::publish::{Outgoing, Publisher};
-use crate::events::{ENTITY, Event, OutboxItem};
-use crate::orders::{ORDER_SK, OrderRecord};
-use crate::storage::{StorageError, from_item};
+use crate::events::publish::Publisher;
+use crate::events::{ENTITY, Event, stream};
+use crate::orders::ORDER_SK;
+use crate::storage::StorageError;
 
 /// Records of a batch arrive around the times Lambda gives; events are replayed a minute either side.
 const MARGIN_SECONDS: i64 = 60;
@@ -141,7 +141,7 @@ async fn window_replay(
     window: (jiff::Timestamp, jiff::Timestamp),
 ) -> Result<u64, ApiError> {
     let db = &app.db;
-    let mut events: Vec<(jiff::Timestamp, Event)> = Vec::new();
+    let mut events: Vec<(jiff::Timestamp, (Event, String))> = Vec::new();
     let mut start = None;
     loop {
         let page = db
@@ -156,14 +156,14 @@ async fn window_replay(
             .await
             .map_err(StorageError::from_sdk)?;
         for item in page.items.unwrap_or_default() {
-            let Some(event) = told_by(item) else {
+            let Some((event, body)) = stream::told_by(item) else {
                 continue;
             };
             let Ok(at) = event.at.parse::<jiff::Timestamp>() else {
                 continue;
             };
             if at >= window.0 && at <= window.1 {
-                events.push((at, event));
+                events.push((at, (event, body)));
             }
         }
         match page.last_evaluated_key {
@@ -172,36 +172,16 @@ async fn window_replay(
         }
     }
     events.sort_by_key(|(at, _)| *at);
-    for (_, event) in &events {
+    for (_, (event, _)) in &events {
         match db.put_item_if_absent(audit::record_item(event)?).await {
             Ok(()) | Err(StorageError::ConditionFailed) => {}
             Err(err) => return Err(err.into()),
         }
     }
     publisher
-        .resend(
-            events
-                .iter()
-                .filter_map(|(_, event)| Outgoing::of_event(event))
-                .collect(),
-        )
+        .resend(events.into_iter().map(|(_, told)| told.into()).collect())
         .await
         .map_err(|(sent, why)| ApiError::internal(format!("{why} after {sent} events")))
-}
-
-/// The event an outbox item holds, or an order's latest move.
-fn told_by(item: crate::storage::Item) -> Option<Event> {
-    let is_order = matches!(item.get("SK"), Some(AttributeValue::S(sk)) if sk == ORDER_SK);
-    if is_order {
-        let order: OrderRecord = from_item(item)
-            .inspect_err(|err| tracing::warn!(error = %err, "unreadable order; not replayed"))
-            .ok()?;
-        return Event::of_order(&order);
-    }
-    let outbox: OutboxItem = from_item(item)
-        .inspect_err(|err| tracing::warn!(error = %err, "unreadable event item; not replayed"))
-        .ok()?;
-    serde_json::from_str(&outbox.body).ok()
 }
 
 #[cfg(test)]

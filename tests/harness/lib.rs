@@ -1068,19 +1068,8 @@ impl Stack {
         self.scan()
             .await
             .into_iter()
-            .filter_map(|item| {
-                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                if text("SK").as_deref() == Some(shared::orders::ORDER_SK) {
-                    let order: shared::orders::OrderRecord =
-                        shared::storage::from_item(item).expect("an order");
-                    let event = shared::events::Event::of_order(&order)?;
-                    Some(serde_json::to_value(event).expect("an event"))
-                } else if text("entity").as_deref() == Some(shared::events::ENTITY) {
-                    Some(serde_json::from_str(&text("body")?).expect("an event's JSON"))
-                } else {
-                    None
-                }
-            })
+            .filter_map(shared::events::stream::told_by)
+            .map(|(_, body)| serde_json::from_str(&body).expect("an event's JSON"))
             .collect()
     }
 

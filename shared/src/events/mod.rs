@@ -2,8 +2,9 @@
 //!
 //! No API function sends anything anywhere: a change and its event are one write, and the table's
 //! stream carries it to its two readers ([`stream`]): the publisher ([`publish`]), which hands the
-//! event to the SQS queues subscribed to its type, and the audit trail (`audit-record`). A crash between the write and the send loses nothing: the stream keeps
-//! the record until the publisher has taken it.
+//! event to the SQS queues subscribed to its type, and the audit trail (`audit-record`). A crash
+//! between the write and the send loses nothing: the stream keeps the record until both have taken
+//! it.
 //!
 //! - An order's move is its own event: the order item carries who moved it and from which request
 //!   ([`crate::orders::LastMove`]), and [`Event::of_order`] reads the event off the stream record of

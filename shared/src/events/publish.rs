@@ -4,8 +4,9 @@
 //! message on every queue subscribed to its type, sent in batches of ten, with the event's type and
 //! id as message attributes (consumers deduplicate on the id). Records are taken in stream order;
 //! on a failure the publisher names the first record not fully sent, and Lambda retries the batch
-//! from there — earlier records are never held back, later ones never skipped. A record sent to some queues before a failure may reach them twice: consumers are
-//! idempotent, so that costs a lookup, not a duplicate.
+//! from there — earlier records are never held back, later ones never skipped. A record sent to
+//! some queues before a failure may reach them twice: consumers are idempotent, so that costs a
+//! lookup, not a duplicate.
 
 use std::env;
 
@@ -13,7 +14,7 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-use super::stream::{self, Streamed};
+use super::stream;
 use super::{Event, EventType, Queue};
 use crate::config::ConfigError;
 use crate::telemetry::count;
@@ -33,23 +34,13 @@ pub struct Outgoing {
     body: String,
 }
 
-impl Outgoing {
-    pub fn of_event(event: &Event) -> Option<Self> {
-        Some(Self {
-            kind: event.kind,
-            event_id: event.event_id.clone(),
-            body: serde_json::to_string(event).ok()?,
-        })
-    }
-}
-
-impl From<Streamed> for Outgoing {
-    /// As it came: an outbox item's JSON is sent as written.
-    fn from(streamed: Streamed) -> Self {
+impl From<(Event, String)> for Outgoing {
+    /// An event and its JSON ([`stream::told_by`]): an outbox item's is sent as written.
+    fn from((event, body): (Event, String)) -> Self {
         Self {
-            kind: streamed.event.kind,
-            event_id: streamed.event.event_id,
-            body: streamed.body,
+            kind: event.kind,
+            event_id: event.event_id,
+            body,
         }
     }
 }
@@ -82,8 +73,8 @@ impl Publisher {
         let pending: Vec<Pending> = stream::events_in(event)
             .into_iter()
             .map(|streamed| Pending {
-                sequence_number: streamed.sequence_number.clone(),
-                event: streamed.into(),
+                sequence_number: streamed.sequence_number,
+                event: (streamed.event, streamed.body).into(),
             })
             .collect();
         count("EventsReceived", pending.len() as f64);

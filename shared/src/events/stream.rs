@@ -25,24 +25,23 @@ pub fn events_in(batch: StreamEvent) -> Vec<Streamed> {
         .records
         .into_iter()
         .filter_map(|record| {
-            let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
-            let text = |name: &str| match record.change.new_image.get(name) {
-                Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
-                _ => None,
-            };
-            let (event, body) = if text("SK") == Some(ORDER_SK) {
-                order_move(
-                    &record.event_name,
-                    record.change.old_image,
-                    record.change.new_image,
-                )
-            } else if record.event_name == "INSERT" && text("entity") == Some(ENTITY) {
-                outbox_event(record.change.new_image)
+            let change = record.change;
+            let fresh = if text(&change.new_image, "SK") == Some(ORDER_SK) {
+                // Placed, or a new version (a re-sealed field is no move).
+                match record.event_name.as_str() {
+                    "INSERT" => true,
+                    "MODIFY" => version(&change.old_image) < version(&change.new_image),
+                    _ => false,
+                }
             } else {
-                None
-            }?;
+                record.event_name == "INSERT"
+            };
+            if !fresh {
+                return None;
+            }
+            let (event, body) = told_by(change.new_image)?;
             Some(Streamed {
-                sequence_number,
+                sequence_number: change.sequence_number.unwrap_or_default(),
                 event,
                 body,
             })
@@ -50,58 +49,50 @@ pub fn events_in(batch: StreamEvent) -> Vec<Streamed> {
         .collect()
 }
 
-/// The event of an order's stream record, if the record is a move (placed, or a new version).
-fn order_move(
-    name: &str,
-    old: serde_dynamo::Item,
-    new: serde_dynamo::Item,
-) -> Option<(Event, String)> {
-    let version = |image: &serde_dynamo::Item| match image.get("version") {
-        Some(serde_dynamo::AttributeValue::N(v)) => v.parse::<u64>().ok(),
-        _ => None,
-    };
-    let moved = match name {
-        "INSERT" => true,
-        "MODIFY" => version(&old) < version(&new),
-        _ => false,
-    };
-    if !moved {
-        return None;
+/// The event an item tells of, with its JSON: an outbox item's event (its JSON as written), or an
+/// order's latest move ([`Event::of_order`]). `None` for any other item, and for one that cannot be
+/// read — logged and counted, as retrying cannot make it readable and holding the shard for it would
+/// stop every later event: its event is lost unless it is replayed once fixed. For the stream's
+/// images and for items read from the table alike (the replay).
+pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<(Event, String)> {
+    let item = item.into();
+    if text(&item, "SK") == Some(ORDER_SK) {
+        let order: OrderRecord = serde_dynamo::from_item(item)
+            .inspect_err(|err| unreadable("order record", err))
+            .ok()?;
+        let event = Event::of_order(&order)?;
+        let body = serde_json::to_string(&event).ok()?;
+        Some((event, body))
+    } else if text(&item, "entity") == Some(ENTITY) {
+        let outbox: OutboxItem = serde_dynamo::from_item(item)
+            .inspect_err(|err| unreadable("event item", err))
+            .ok()?;
+        // A type this build does not know is unreadable too.
+        let event = serde_json::from_str(&outbox.body)
+            .inspect_err(|err| unreadable("event", err))
+            .ok()?;
+        Some((event, outbox.body))
+    } else {
+        None
     }
-    let order: OrderRecord = match serde_dynamo::from_item(new) {
-        Ok(order) => order,
-        Err(err) => {
-            // Retrying cannot make it readable; holding the shard for it would stop every later
-            // event. Said loudly: the move's event is lost unless it is replayed.
-            tracing::error!(error = %err, "unreadable order record; its event skipped");
-            count("EventsMalformed", 1.0);
-            return None;
-        }
-    };
-    let event = Event::of_order(&order)?;
-    let body = serde_json::to_string(&event).ok()?;
-    Some((event, body))
 }
 
-fn outbox_event(image: serde_dynamo::Item) -> Option<(Event, String)> {
-    let item: OutboxItem = match serde_dynamo::from_item(image) {
-        Ok(item) => item,
-        Err(err) => {
-            // As above: retrying cannot make it readable.
-            tracing::error!(error = %err, "unreadable event item; skipped");
-            count("EventsMalformed", 1.0);
-            return None;
-        }
-    };
-    match serde_json::from_str::<Event>(&item.body) {
-        Ok(event) => Some((event, item.body)),
-        Err(err) => {
-            // Retrying cannot make it readable (a type this build does not know, say); holding the
-            // shard for it would stop every later event.
-            tracing::error!(event_id = %item.event_id, event_type = %item.event_type, error = %err, "unreadable event; skipped");
-            count("EventsMalformed", 1.0);
-            None
-        }
+fn unreadable(what: &str, err: &dyn std::fmt::Display) {
+    tracing::error!(error = %err, "unreadable {what}; its event skipped");
+    count("EventsMalformed", 1.0);
+}
+
+fn text<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
+        _ => None,
+    }
+}
+
+fn version(image: &serde_dynamo::Item) -> Option<u64> {
+    match image.get("version") {
+        Some(serde_dynamo::AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
     }
 }
 

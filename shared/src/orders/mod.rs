@@ -111,7 +111,7 @@ pub struct OrderRecord {
 
 /// Who made an order's latest move and from which request: what the move's event says beyond the
 /// order itself. The order item carries it, so the table's stream record of the move *is* the event
-/// (`events::publish` derives it): a move is one conditional write, with no outbox item beside it.
+/// (`events::stream` derives it): a move is one conditional write, with no outbox item beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastMove {
