@@ -482,6 +482,34 @@ async fn the_lifecycle_with_twenty_racing_moves() {
     assert_eq!(canceled.body["status"], "CANCELED");
 }
 
+/// A pickup order's item stays under a kilobyte as DynamoDB sizes it on AWS (the meter sizes its
+/// sealed phone with AWS's 184-byte wrapped key), through a move that stamps the mover's id: a
+/// move is billed one write unit, not two. A field added to the order, or a longer key, that
+/// takes it past the edge doubles the price of every move and fails here.
+#[tokio::test]
+async fn a_move_of_a_pickup_order_is_billed_one_write_unit() {
+    let stack = Stack::start();
+    let latte = stack.paid_latte_order("kb").await;
+    let status = format!("/v1/orders/{}/status", latte.order);
+    let reading = stack
+        .metered(async {
+            let accepted = stack
+                .post(
+                    &status,
+                    &json!({"to": "ACCEPTED", "etaMinutes": 20}),
+                    Some(&latte.owner),
+                )
+                .await;
+            assert_eq!(accepted.body["status"], "ACCEPTED", "{:?}", accepted.body);
+        })
+        .await;
+    let order = &reading["dynamodbByKind"]["ORDER/ORDER"];
+    let table_units =
+        order["writeUnits"].as_f64().unwrap() - order["indexWriteUnits"].as_f64().unwrap();
+    assert_eq!(order["items"], 1, "{reading:#}");
+    assert_eq!(table_units, 1.0, "{reading:#}");
+}
+
 #[tokio::test]
 async fn unpaid_orders_expire() {
     let stack = Stack::start_with(&["PaymentWindowSeconds=1"]);

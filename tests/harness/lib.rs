@@ -665,6 +665,23 @@ impl Stack {
         format!("{}/__local/{path}", self.ws.replacen("ws://", "http://", 1))
     }
 
+    /// Runs `work` with the runner's cost meter on (infra/runner/src/meter.rs); what it counted.
+    pub async fn metered<F: std::future::Future<Output = ()>>(&self, work: F) -> Value {
+        self.local("meter", &serde_json::json!({"on": true})).await;
+        work.await;
+        let reading = self
+            .http
+            .get(self.local_url("meter"))
+            .send()
+            .await
+            .expect("the runner's meter")
+            .json()
+            .await
+            .expect("the meter's JSON");
+        self.local("meter", &serde_json::json!({"on": false})).await;
+        reading
+    }
+
     /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).
     pub async fn local(&self, path: &str, body: &Value) {
         let url = self.local_url(path);

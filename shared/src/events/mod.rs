@@ -187,9 +187,9 @@ pub struct OrderFacts {
 impl OrderFacts {
     fn of(order: &OrderRecord, from: Option<Status>) -> Self {
         Self {
-            order_id: order.order_id.clone(),
+            order_id: order.order_id().to_owned(),
             store_id: order.store_id.clone(),
-            customer_id: order.customer_id.clone(),
+            customer_id: order.customer_id().to_owned(),
             from,
             status: order.status,
             order_version: order.version,
@@ -284,7 +284,7 @@ impl Event {
             Actor::System => ActorKind::System,
         };
         Some(Self {
-            event_id: format!("{}.v{}", order.order_id, order.version),
+            event_id: format!("{}.v{}", order.order_id(), order.version),
             kind: EventType::of_status(order.status),
             version: SCHEMA_VERSION,
             at: order.updated_at.clone(),
@@ -307,13 +307,13 @@ impl Event {
         amount: i64,
         requested_by: &str,
     ) -> Self {
-        let kind = if requested_by == order.customer_id {
+        let kind = if requested_by == order.customer_id() {
             ActorKind::Customer
         } else {
             ActorKind::Store
         };
         let mut event = Self::new(
-            format!("{}.refund.{refund_id}", order.order_id),
+            format!("{}.refund.{refund_id}", order.order_id()),
             EventType::OrderRefunded,
             EventActor {
                 kind,

@@ -31,6 +31,8 @@ pub fn order_pk(order_id: &str) -> String {
     format!("ORDER#{order_id}")
 }
 
+const CUSTOMER_PREFIX: &str = "CUSTOMER#";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
 pub enum FulfilmentRequest {
@@ -65,9 +67,9 @@ pub struct OrderRecord {
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
-    pub order_id: String,
+    // The order's and the customer's ids are read off the keys (`order_id()`, `customer_id()`):
+    // stored twice, they were 90 bytes of an item that must stay under a kilobyte.
     pub store_id: String,
-    pub customer_id: String,
     pub status: Status,
     pub version: u64,
     pub lines: Vec<Line>,
@@ -88,12 +90,14 @@ pub struct OrderRecord {
     pub eta_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_reason: Option<RejectReason>,
-    /// Store board: `STORE#<storeId>#<bucket>` / `<createdAt>#<orderId>`.
+    /// Store board: `STORE#<storeId>#<bucket>` / `<createdAt>`. An index's sort key need not be
+    /// unique (a page's cursor carries the table key too), so the order id is not repeated here: it
+    /// took two index keys past a kilobyte, which doubles the price of every move.
     #[serde(rename = "GSI1PK")]
     pub gsi1pk: String,
     #[serde(rename = "GSI1SK")]
     pub gsi1sk: String,
-    /// The customer's orders: `CUSTOMER#<userId>` / `<createdAt>#<orderId>`.
+    /// The customer's orders: `CUSTOMER#<userId>` / `<createdAt>`.
     #[serde(rename = "GSI2PK")]
     pub gsi2pk: String,
     #[serde(rename = "GSI2SK")]
@@ -189,6 +193,18 @@ fn location<'a>(table: &'a str, pk: &'a str, field: &'a str) -> Location<'a> {
 }
 
 impl OrderRecord {
+    /// The order's id, from its key (`ORDER#<orderId>`).
+    pub fn order_id(&self) -> &str {
+        self.pk.strip_prefix("ORDER#").unwrap_or_default()
+    }
+
+    /// The customer's id, from their listing's key (`CUSTOMER#<userId>`).
+    pub fn customer_id(&self) -> &str {
+        self.gsi2pk
+            .strip_prefix(CUSTOMER_PREFIX)
+            .unwrap_or_default()
+    }
+
     pub async fn view(&self, app: &App) -> Result<OrderView, ApiError> {
         let table = app.db.table();
         let open = |field: &'static str, sealed: &Sealed| {
@@ -206,9 +222,9 @@ impl OrderRecord {
             None => None,
         };
         Ok(OrderView {
-            order_id: self.order_id.clone(),
+            order_id: self.order_id().to_owned(),
             store_id: self.store_id.clone(),
-            customer_id: self.customer_id.clone(),
+            customer_id: self.customer_id().to_owned(),
             status: self.status,
             version: self.version,
             lines: self.lines.clone(),
@@ -232,14 +248,12 @@ impl OrderRecord {
 
 #[cfg(test)]
 impl OrderRecord {
-    /// An order for unit tests: `o1` of store `s1`, at version 3, without lines or a stamp.
+    /// An order for unit tests: `o1` of store `s1` and customer `c1`, at version 3, without lines or a stamp.
     pub fn example(status: Status) -> Self {
         Self {
             pk: order_pk("o1"),
             sk: ORDER_SK.into(),
-            order_id: "o1".into(),
             store_id: "s1".into(),
-            customer_id: "c1".into(),
             status,
             version: 3,
             lines: Vec::new(),
@@ -257,7 +271,7 @@ impl OrderRecord {
             reject_reason: None,
             gsi1pk: String::new(),
             gsi1sk: String::new(),
-            gsi2pk: String::new(),
+            gsi2pk: format!("{CUSTOMER_PREFIX}c1"),
             gsi2sk: String::new(),
             gsi3pk: None,
             gsi3sk: None,
@@ -386,9 +400,8 @@ async fn create(
                 .await
         }
     };
-    let created_at = now.to_string();
+    let created_at = crate::storage::stamp(now);
     let payment_due = now.as_second() + app.config.payment_window_seconds;
-    let sort_key = format!("{created_at}#{order_id}");
     let order = OrderRecord {
         phone: seal("phone", phone).await?,
         address: match address {
@@ -401,9 +414,7 @@ async fn create(
         },
         pk: pk.clone(),
         sk: ORDER_SK.to_owned(),
-        order_id: order_id.clone(),
         store_id: store.store_id.clone(),
-        customer_id: caller.user_id.clone(),
         status: Status::PendingPayment,
         version: 1,
         order_name: pricing::order_name(&lines),
@@ -417,9 +428,9 @@ async fn create(
         eta_at: None,
         reject_reason: None,
         gsi1pk: board_pk(&store.store_id, Status::PendingPayment),
-        gsi1sk: sort_key.clone(),
-        gsi2pk: format!("CUSTOMER#{}", caller.user_id),
-        gsi2sk: sort_key,
+        gsi1sk: created_at.clone(),
+        gsi2pk: format!("{CUSTOMER_PREFIX}{}", caller.user_id),
+        gsi2sk: created_at.clone(),
         gsi3pk: Some(format!("PENDING#{}", shard_of(&order_id))),
         gsi3sk: Some(format!("{payment_due:012}#{order_id}")),
         last_move: Some(LastMove::new(
@@ -457,7 +468,7 @@ pub async fn load_for(
     order_id: &str,
 ) -> Result<(OrderRecord, Actor), ApiError> {
     let order = find(&app.db, order_id).await?.ok_or_else(not_found)?;
-    if order.customer_id == caller.user_id {
+    if order.customer_id() == caller.user_id {
         return Ok((order, Actor::Customer));
     }
     match stores::load_for(app, &order.store_id, caller, Access::Member).await {
@@ -575,7 +586,7 @@ pub async fn transition(
     let (actions, moved) = transition_actions(db, order, to, actor, actor_id, extra)?;
     match commit_move(db, &moved, actions).await {
         Ok(()) => Ok(moved),
-        Err(err) if err.condition_failed_at(0) => Err(status_changed(db, &order.order_id).await),
+        Err(err) if err.condition_failed_at(0) => Err(status_changed(db, order.order_id()).await),
         Err(err) => Err(err.into()),
     }
 }
@@ -599,7 +610,7 @@ pub async fn commit_move(
         .ok_or_else(|| StorageError::Backend("a move without its update".into()))?;
     match db.update(update).await {
         Err(StorageError::ConditionFailed) => {
-            let landed = find(db, &moved.order_id).await?.is_some_and(|now| {
+            let landed = find(db, moved.order_id()).await?.is_some_and(|now| {
                 now.version == moved.version && now.updated_at == moved.updated_at
             });
             if landed {
@@ -637,7 +648,7 @@ pub fn transition_actions(
     actor_id: Option<&str>,
     extra: Extra,
 ) -> Result<(Vec<TransactWriteItem>, OrderRecord), ApiError> {
-    let now = jiff::Timestamp::now().to_string();
+    let now = crate::storage::stamp(jiff::Timestamp::now());
     let version = order.version + 1;
     let stamp = LastMove::new(version, Some(order.status), actor, actor_id);
     let stamped = serde_dynamo::to_attribute_value(&stamp).map_err(ApiError::internal)?;

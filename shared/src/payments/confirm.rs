@@ -89,9 +89,9 @@ pub async fn confirm(
     }
     let order = orders::find(&app.db, &request.order_id)
         .await?
-        .filter(|o| o.customer_id == caller.user_id)
+        .filter(|o| o.customer_id() == caller.user_id)
         .ok_or_else(not_found)?;
-    let record = super::find(&app.db, &order.order_id).await?;
+    let record = super::find(&app.db, order.order_id()).await?;
     if let Some(r) = record.as_ref().filter(|r| r.is_key(&request.payment_key)) {
         // A retried confirm of a payment already settled: the same answer again.
         match r.state {
@@ -158,7 +158,7 @@ async fn begin(
             None => (
                 super::intent(
                     app,
-                    &order.order_id,
+                    order.order_id(),
                     order.total,
                     payment_key,
                     locked_until,
@@ -172,7 +172,7 @@ async fn begin(
                 PaymentState::Failed | PaymentState::Voided => (
                     super::intent(
                         app,
-                        &order.order_id,
+                        order.order_id(),
                         order.total,
                         payment_key,
                         locked_until,
@@ -212,7 +212,7 @@ async fn begin(
                 asked_before,
             });
         }
-        record = super::find(&app.db, &order.order_id).await?;
+        record = super::find(&app.db, order.order_id()).await?;
     }
     Err(in_progress(1))
 }
@@ -225,7 +225,7 @@ async fn attempt(
     payment_key: &str,
     asked_before: bool,
 ) -> Result<Settled, ApiError> {
-    let order_id = &order.order_id;
+    let order_id = order.order_id();
     let key_digest = digest(payment_key);
     // The order may have stopped being payable while the intent was written (expired, cancelled):
     // then Toss is not asked at all. (Expiry and cancellation check the record in their own

@@ -156,7 +156,7 @@ pub(crate) fn decide(
             _ => Decision::Keep(outcome_of(record)),
         },
         Evidence::Toss(payment) => {
-            if payment.order_id != order.order_id {
+            if payment.order_id != order.order_id() {
                 return Decision::Keep(Outcome::Ignored("another order's payment"));
             }
             if payment.total_amount != order.total {
@@ -324,14 +324,14 @@ async fn adopt(
     state: PaymentState,
 ) -> Result<PaymentRecord, ApiError> {
     let db = &app.db;
-    let pk = super::payment_pk(&order.order_id);
+    let pk = super::payment_pk(order.order_id());
     let mut record = match base {
         Some(base) => base.clone(),
         None => {
             // Toss has a payment we hold no record of (written before records existed): take it.
             super::intent(
                 app,
-                &order.order_id,
+                order.order_id(),
                 order.total,
                 &payment.payment_key,
                 0,
@@ -343,14 +343,14 @@ async fn adopt(
     if !record.is_key(&payment.payment_key) {
         // Toss's payment for this order is not the one on record (an earlier attempt, whose record a
         // later one replaced): the order's payment is Toss's, and only its key may ever be cancelled.
-        tracing::warn!(order_id = %order.order_id, "settling the payment Toss holds for the order, not the one on record");
+        tracing::warn!(order_id = %order.order_id(), "settling the payment Toss holds for the order, not the one on record");
         record.payment_key = app
             .crypto
             .seal_str(&key_location(db, &pk, "paymentKey"), &payment.payment_key)
             .await?;
         record.payment_key_digest = digest(&payment.payment_key);
         record.idempotency_key =
-            super::confirm_idempotency_key(&order.order_id, &payment.payment_key);
+            super::confirm_idempotency_key(order.order_id(), &payment.payment_key);
     }
     if let Some(secret) = &payment.secret {
         record.secret = Some(

@@ -144,7 +144,7 @@ impl PaymentRecord {
 
     /// Sets the open-payment index keys from the state, and the time of this change.
     fn stamped(mut self, now: jiff::Timestamp) -> Self {
-        self.updated_at = now.to_string();
+        self.updated_at = crate::storage::stamp(now);
         if self.state.is_open() {
             self.gsi3pk = Some(format!("PAYOPEN#{}", shard(&self.order_id)));
             self.gsi3sk = Some(format!("{}#{}", self.updated_at, self.order_id));

@@ -129,7 +129,7 @@ pub async fn reserve_actions(
     requested_by: &str,
 ) -> Result<Option<(Vec<TransactWriteItem>, RefundRecord)>, ApiError> {
     let db = &app.db;
-    let Some(payment) = super::find(db, &order.order_id).await? else {
+    let Some(payment) = super::find(db, order.order_id()).await? else {
         return Ok(None);
     };
     if payment.state != PaymentState::Done {
@@ -146,10 +146,10 @@ pub async fn reserve_actions(
     }
     let now = jiff::Timestamp::now().to_string();
     let refund = RefundRecord {
-        pk: payment_pk(&order.order_id),
+        pk: payment_pk(order.order_id()),
         sk: refund_sk(refund_id),
         refund_id: refund_id.to_owned(),
-        order_id: order.order_id.clone(),
+        order_id: order.order_id().to_owned(),
         amount,
         reason: reason.to_owned(),
         state: RefundState::Pending,
@@ -157,7 +157,7 @@ pub async fn reserve_actions(
             "os-refund-{}",
             &format!(
                 "{:x}",
-                Sha256::digest(format!("{}\n{refund_id}", order.order_id))
+                Sha256::digest(format!("{}\n{refund_id}", order.order_id()))
             )[..40]
         ),
         full,
@@ -167,15 +167,15 @@ pub async fn reserve_actions(
         failure_code: None,
         attempts: 0,
         next_attempt_at: 0,
-        gsi3pk: Some(format!("REFUNDPENDING#{}", shard(&order.order_id))),
-        gsi3sk: Some(format!("{now}#{}#{refund_id}", order.order_id)),
+        gsi3pk: Some(format!("REFUNDPENDING#{}", shard(order.order_id()))),
+        gsi3sk: Some(format!("{now}#{}#{refund_id}", order.order_id())),
     };
     // The refunded total may only grow up to what was paid: never a negative balance. (A paid record
     // always has `refundedAmount`; one without it was read above, so `amount` is within what was
     // paid.) The version moves too, so no settlement decided on the record before this write lands.
     let reserve = Update::builder()
         .table_name(db.table())
-        .set_key(Some(key(payment_pk(&order.order_id), PAYMENT_SK)))
+        .set_key(Some(key(payment_pk(order.order_id()), PAYMENT_SK)))
         .update_expression(
             "SET refundedAmount = if_not_exists(refundedAmount, :zero) + :amount, \
              version = if_not_exists(version, :zero) + :one",
