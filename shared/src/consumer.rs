@@ -1,30 +1,27 @@
 //! What every event consumer shares: partial batch failures and exactly-once effects, as Powertools'
 //! batch and idempotency utilities give other languages.
 //!
-//! From SQS ([`process`], [`process_outside`]), each message of a batch is handled on its own. A
-//! message that fails — it cannot be read, or its handler errs — is named in the
-//! [`SqsBatchResponse`], so SQS redelivers only it; after the queue's `maxReceiveCount` receives it
-//! goes to the dead-letter queue instead of blocking the rest. From the table's stream
-//! ([`process_stream`]), events are taken in order and the first that fails is named: Lambda retries
-//! from it, so nothing after it is taken before it.
+//! From SQS ([`process_outside`]), each message of a batch is handled on its own. A message that
+//! fails — it cannot be read, or its handler errs — is named in the [`SqsBatchResponse`], so SQS
+//! redelivers only it; after the queue's `maxReceiveCount` receives it goes to the dead-letter queue
+//! instead of blocking the rest. From the table's stream ([`process_stream`]), events are taken in
+//! order and the first that fails is named: Lambda retries from it, so nothing after it is taken
+//! before it.
 //!
 //! SQS and streams deliver at least once, and the publisher may publish an event again; what a
-//! consumer does must still happen once in effect. How depends on the effect (the handler says
-//! which, as an [`Effect`]), and costs only what that effect needs:
+//! consumer does must still happen once in effect, and costs only what that effect needs:
 //!
-//! - [`Effect::Append`]: one item keyed by the event itself (an audit record). It is created only
-//!   where it does not exist, so a repeat fails its condition and is a duplicate — idempotent by
-//!   construction, one plain write.
-//! - [`Effect::Once`]: writes that would count twice (report counters). They are committed in one
-//!   transaction with a processed-event record (`PROCESSED#<consumer>#<eventId>`, kept with a TTL
-//!   well past the queue's retention) that only a first delivery can create.
-//! - [`Effect::Nothing`]: nothing to write — the event does not concern this consumer. No record,
-//!   no read, no write.
+//! - [`Effect::Append`]: one item keyed by the event itself (an audit record), created only where
+//!   it does not exist, so a repeat fails its condition and is a duplicate — idempotent by
+//!   construction. Writes that would count twice (report counters) go in one transaction with it:
+//!   the appended item is their proof of a first delivery, so they need no record of their own.
+//! - [`Effect::Nothing`]: nothing to write. No read, no write.
 //!
 //! Effects outside DynamoDB (a WebSocket push) cannot share a transaction: [`process_outside`]
-//! looks for the event's record before acting and writes it after, with a plain conditional put,
-//! and only when something was done. A crash between the act and the record repeats the act; each
-//! push carries its event id so that a receiver can tell.
+//! looks for the event's processed record (`PROCESSED#<consumer>#<eventId>`, kept with a TTL well
+//! past the queue's retention) before acting and writes it after, with a plain conditional put, and
+//! only when something was done. A crash between the act and the record repeats the act; each push
+//! carries its event id so that a receiver can tell.
 
 use std::future::Future;
 
@@ -100,28 +97,12 @@ pub enum Handled {
 #[derive(Debug)]
 pub enum Effect {
     Nothing,
-    /// An item whose key is the event's: written only where absent.
-    Append(Item),
-    /// Writes committed together with the consumer's processed-event record.
-    Once(Vec<TransactWriteItem>),
-}
-
-/// Handles every message of `batch` with `handler`, once in effect per event id for `consumer`, and
-/// reports the messages that failed.
-pub async fn process<H, F>(
-    app: &App,
-    consumer: &str,
-    batch: SqsEvent,
-    handler: H,
-) -> SqsBatchResponse
-where
-    H: Fn(Event) -> F,
-    F: Future<Output = Result<Effect, ApiError>>,
-{
-    each_message(consumer, batch, |message| {
-        process_one(&app.db, consumer, message, &handler)
-    })
-    .await
+    /// An item whose key is the event's, written only where absent, and the writes that must be
+    /// made once, committed with it.
+    Append {
+        record: Item,
+        with: Vec<TransactWriteItem>,
+    },
 }
 
 /// Handles every message of `batch` with `handler`, whose effect is outside DynamoDB: an event
@@ -187,19 +168,6 @@ where
     response
 }
 
-async fn process_one<H, F>(
-    db: &Db,
-    consumer: &str,
-    message: SqsMessage,
-    handler: &H,
-) -> Result<Handled, ApiError>
-where
-    H: Fn(Event) -> F,
-    F: Future<Output = Result<Effect, ApiError>>,
-{
-    apply(db, consumer, parse(message)?, handler).await
-}
-
 /// Handles the events of a stream batch with `handler`, in order, once in effect per event id for
 /// `consumer`; the response names the first that failed (Lambda retries the batch from there).
 pub async fn process_stream<H, F>(
@@ -216,7 +184,11 @@ where
     count("BatchSize", events.len() as f64);
     let mut response = DynamoDbEventResponse::default();
     for streamed in events {
-        match apply(&app.db, consumer, streamed.event, &handler).await {
+        let made = match handler(streamed.event).await {
+            Ok(effect) => make(&app.db, effect).await,
+            Err(err) => Err(err),
+        };
+        match made {
             Ok(Handled::Processed) => count("MessagesProcessed", 1.0),
             Ok(Handled::Duplicate) => count("MessagesDuplicate", 1.0),
             Err(err) => {
@@ -232,34 +204,24 @@ where
     response
 }
 
-/// Makes `event`'s effect for `consumer`, once.
-async fn apply<H, F>(
-    db: &Db,
-    consumer: &str,
-    event: Event,
-    handler: &H,
-) -> Result<Handled, ApiError>
-where
-    H: Fn(Event) -> F,
-    F: Future<Output = Result<Effect, ApiError>>,
-{
-    let event_id = event.event_id.clone();
-    match handler(event).await? {
+/// Makes `effect` once: [`Handled::Duplicate`] when its record was appended before.
+pub async fn make(db: &Db, effect: Effect) -> Result<Handled, ApiError> {
+    match effect {
         Effect::Nothing => Ok(Handled::Processed),
-        Effect::Once(actions) if actions.is_empty() => Ok(Handled::Processed),
-        Effect::Append(item) => match db.put_item_if_absent(item).await {
-            Ok(()) => Ok(Handled::Processed),
-            Err(StorageError::ConditionFailed) => Ok(Handled::Duplicate),
-            Err(err) => Err(err.into()),
-        },
-        Effect::Once(mut actions) => {
-            let marker = actions.len();
-            actions.push(db.put_new(&ProcessedRecord::new(consumer, event_id))?);
-            match db.transact(actions).await {
+        Effect::Append { record, with } if with.is_empty() => {
+            match db.put_item_if_absent(record).await {
+                Ok(()) => Ok(Handled::Processed),
+                Err(StorageError::ConditionFailed) => Ok(Handled::Duplicate),
+                Err(err) => Err(err.into()),
+            }
+        }
+        Effect::Append { record, mut with } => {
+            with.insert(0, db.put_new_item(record)?);
+            match db.transact(with).await {
                 Ok(()) => Ok(Handled::Processed),
                 // Another delivery of the same event got there first; its effects stand, ours
                 // were not made.
-                Err(err) if err.condition_failed_at(marker) => Ok(Handled::Duplicate),
+                Err(err) if err.condition_failed_at(0) => Ok(Handled::Duplicate),
                 Err(err) => Err(err.into()),
             }
         }

@@ -22,6 +22,7 @@ pub mod orders;
 pub mod paging;
 pub mod payments;
 pub mod realtime;
+pub mod recording;
 pub mod replay;
 pub mod reports;
 pub mod sdk_calls;

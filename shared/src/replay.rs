@@ -5,14 +5,14 @@
 //! `{"fromDeadLetters": true}`: then each message of the stream's dead-letter queue — Lambda's record
 //! of a batch it gave up on, with the arrival times of its first and last records — names a window,
 //! and is deleted once its window was sent again. The outbox items whose event happened in a window,
-//! and the latest move of every order moved in it, are read from the table, sent to the queues
-//! again and appended to the audit trail (the stream's other reader); consumers take each event
-//! once and an audit record is keyed by its event, so a replay of events that did arrive changes
-//! nothing.
+//! and the latest move of every order moved in it, are read from the table, recorded as the
+//! stream's other reader records them (the audit record and the sales it counts, once:
+//! [`crate::recording`]) and sent to the queues again; consumers take each event once and a
+//! recording is keyed by its event, so a replay of events that did arrive changes nothing.
 //!
 //! An order carries its latest move only: of an order that moved again within a lost window, the
 //! earlier moves are not replayed (boards and customers get the state they need; the audit trail
-//! misses those moves). Lost windows are what `EventsIteratorAgeAlarm` and `AuditIteratorAgeAlarm`
+//! misses those moves). Lost windows are what `EventsIteratorAgeAlarm` and `RecordIteratorAgeAlarm`
 //! exist to prevent: they fire when a reader has been five minutes behind for five minutes, a day
 //! before the stream drops anything.
 
@@ -20,11 +20,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::audit;
+use crate::consumer;
 use crate::error::ApiError;
 use crate::events::publish::Publisher;
 use crate::events::{ENTITY, Event, stream};
 use crate::orders::ORDER_SK;
+use crate::recording;
 use crate::storage::StorageError;
 
 /// Records of a batch arrive around the times Lambda gives; events are replayed a minute either side.
@@ -133,8 +134,8 @@ pub async fn replay(
     Ok(done)
 }
 
-/// Sends again every event that happened in `window` and the table still tells of, oldest first, and
-/// appends those the audit trail lacks.
+/// Records every event that happened in `window` and the table still tells of, oldest first, where
+/// it was not recorded yet, and sends them all again.
 async fn window_replay(
     app: &App,
     publisher: &Publisher,
@@ -173,10 +174,7 @@ async fn window_replay(
     }
     events.sort_by_key(|(at, _)| *at);
     for (_, (event, _)) in &events {
-        match db.put_item_if_absent(audit::record_item(event)?).await {
-            Ok(()) | Err(StorageError::ConditionFailed) => {}
-            Err(err) => return Err(err.into()),
-        }
+        consumer::make(db, recording::effect(app, event).await?).await?;
     }
     publisher
         .resend(events.into_iter().map(|(_, told)| told.into()).collect())

@@ -2,9 +2,10 @@
 //! zone — the paid orders and gross sales, refunds, lost sales (rejected, canceled, expired), orders
 //! by hour, and per item the count and revenue.
 //!
-//! Counters are DynamoDB `ADD`s committed in the transaction of the analytics consumer's
-//! processed-event record (see [`crate::consumer`]): an event counts once however often SQS
-//! delivers it. Items: `REPORT#<storeId>#<yyyy-mm-dd>` / `DAY` and `… / ITEM#<itemId>`.
+//! Counters are DynamoDB `ADD`s committed in one transaction with the event's audit record
+//! ([`crate::recording`]), which only a first delivery can create: an event counts once however
+//! often the stream delivers it. Items: `REPORT#<storeId>#<yyyy-mm-dd>` / `DAY` and
+//! `… / ITEM#<itemId>`.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +34,7 @@ pub fn business_hour(at: jiff::Timestamp, zone: &str) -> Result<(jiff::civil::Da
     Ok((zoned.date(), zoned.hour()))
 }
 
-/// The analytics consumer's work for one event: the counter updates it makes, or none.
+/// The counter updates one event makes, or none.
 pub async fn record_actions(app: &App, event: &Event) -> Result<Vec<TransactWriteItem>, ApiError> {
     let Some(order) = &event.order else {
         return Ok(Vec::new());

@@ -274,14 +274,27 @@ impl Db {
         self.put_action(value, Some("attribute_not_exists(PK)"))
     }
 
+    /// [`Self::put_new`] for an item already in DynamoDB's form.
+    pub fn put_new_item(&self, item: Item) -> Result<TransactWriteItem, StorageError> {
+        self.put_item_action(item, Some("attribute_not_exists(PK)"))
+    }
+
     pub fn put_action<T: Serialize>(
         &self,
         value: &T,
         condition: Option<&str>,
     ) -> Result<TransactWriteItem, StorageError> {
+        self.put_item_action(to_item(value)?, condition)
+    }
+
+    fn put_item_action(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StorageError> {
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(value)?))
+            .set_item(Some(item))
             .set_condition_expression(condition.map(String::from))
             .build()
             .map_err(|e| StorageError::Backend(e.to_string()))?;

@@ -2,9 +2,9 @@
 //!
 //! No API function sends anything anywhere: a change and its event are one write, and the table's
 //! stream carries it to its two readers ([`stream`]): the publisher ([`publish`]), which hands the
-//! event to the SQS queues subscribed to its type, and the audit trail (`audit-record`). A crash
-//! between the write and the send loses nothing: the stream keeps the record until both have taken
-//! it.
+//! event to the SQS queues subscribed to its type, and the recorder (`events-record`: the audit
+//! trail and the sales reports, [`crate::recording`]). A crash between the write and the send loses
+//! nothing: the stream keeps the record until both have taken it.
 //!
 //! - An order's move is its own event: the order item carries who moved it and from which request
 //!   ([`crate::orders::LastMove`]), and [`Event::of_order`] reads the event off the stream record of
@@ -68,18 +68,16 @@ pub enum EventType {
     UserSignedOut,
 }
 
-/// The queues events fan out to; each subscribes to some types. (The audit trail, which takes every
-/// event, reads the stream itself: `audit-record`.)
+/// The queues events fan out to; each subscribes to some types. (The audit trail and the sales
+/// reports, which take every event, read the stream itself: `events-record`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Queue {
     /// Real-time pushes to store boards and customers.
     Notifications,
-    /// Sales reports: what happens to orders and money.
-    Analytics,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 2] = [Queue::Notifications, Queue::Analytics];
+    pub const ALL: [Queue; 1] = [Queue::Notifications];
 }
 
 impl EventType {
@@ -126,7 +124,7 @@ impl EventType {
     /// Whether `queue` subscribes to this type.
     pub fn goes_to(self, queue: Queue) -> bool {
         match queue {
-            Queue::Notifications | Queue::Analytics => self.is_order(),
+            Queue::Notifications => self.is_order(),
         }
     }
 }
@@ -426,9 +424,8 @@ mod tests {
     #[test]
     fn the_queues_hear_orders_only() {
         assert!(!EventType::UserSignedIn.goes_to(Queue::Notifications));
-        assert!(!EventType::UserSignedIn.goes_to(Queue::Analytics));
         assert!(EventType::OrderPaid.goes_to(Queue::Notifications));
-        assert!(EventType::OrderRefunded.goes_to(Queue::Analytics));
+        assert!(EventType::OrderRefunded.goes_to(Queue::Notifications));
     }
 
     #[test]

@@ -52,7 +52,7 @@ struct Pending {
 }
 
 impl Publisher {
-    /// The queues' URLs from `NOTIFICATIONS_QUEUE_URL`, `ANALYTICS_QUEUE_URL`.
+    /// The queues' URLs from `NOTIFICATIONS_QUEUE_URL`.
     pub fn from_env(sqs: aws_sdk_sqs::Client) -> Result<Self, ConfigError> {
         let url = |name: &'static str| {
             env::var(name)
@@ -62,10 +62,7 @@ impl Publisher {
         };
         Ok(Self {
             sqs,
-            queues: vec![
-                (Queue::Notifications, url("NOTIFICATIONS_QUEUE_URL")?),
-                (Queue::Analytics, url("ANALYTICS_QUEUE_URL")?),
-            ],
+            queues: vec![(Queue::Notifications, url("NOTIFICATIONS_QUEUE_URL")?)],
         })
     }
 
