@@ -1,9 +1,17 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are their parts.
-.PHONY: bootstrap build dev test lint check bench soak cost sam-build
+.PHONY: bootstrap browser build web dev test lint check bench soak cost sam-build
 
 # moto's server, cfn-lint, the SAM CLI and cargo-lambda, in ./.venv (no-op when already installed).
 bootstrap:
 	./infra/bootstrap
+
+# Debian's Chromium and a CJK font, for the browser tests (no-op when installed).
+browser:
+	./infra/browser
+
+# The web app (web/: the order board), built into web/dist, which the local runner serves at /app/.
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 # All targets, not just the binaries: tests enable dev-dependency features, and one feature set
 # means one build shared by `make dev` and `make test`.
@@ -12,11 +20,11 @@ build:
 
 # The whole system on http://127.0.0.1:$(PORT): local AWS stack, every route, every consumer.
 PORT ?= 3000
-dev: bootstrap build
+dev: bootstrap build web
 	./target/debug/local-runner --port $(PORT) --env-file target/local/lambda.env
 
 # Everything the tests need, then every test (unit, template, end-to-end through the local runner).
-test: bootstrap build
+test: bootstrap browser build web
 	cargo test --workspace
 
 # Release binaries (the deployment profile), then sizes, cold starts next to a hello-world, handler

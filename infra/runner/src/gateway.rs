@@ -98,6 +98,7 @@ impl Route {
 pub struct Gateway {
     routes: Vec<Route>,
     runtime: Arc<Runtime>,
+    web: Option<crate::web::WebApp>,
 }
 
 impl Gateway {
@@ -114,7 +115,17 @@ impl Gateway {
             .collect();
         // API Gateway prefers the most specific route: more literal segments first.
         routes.sort_by_key(|r| std::cmp::Reverse(r.literal_count()));
-        Self { routes, runtime }
+        Self {
+            routes,
+            runtime,
+            web: None,
+        }
+    }
+
+    /// Also serves the web app under `/app/` (not an API route: CloudFront serves it deployed).
+    pub fn with_web(mut self, web: crate::web::WebApp) -> Self {
+        self.web = Some(web);
+        self
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -128,6 +139,12 @@ impl Gateway {
     ) -> Result<Response<Full<Bytes>>, Infallible> {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
+        if let Some(web) = &self.web
+            && method == "GET"
+            && crate::web::WebApp::serves(&path)
+        {
+            return Ok(web.answer(&path).await);
+        }
         let Some((route, params)) = self
             .routes
             .iter()

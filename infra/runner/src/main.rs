@@ -8,7 +8,7 @@
 //! consumers invoked as Lambda's event source mappings would. When ready it prints one line:
 //!
 //! ```text
-//! OrderSync local API on http://127.0.0.1:3000 (WebSocket ws://127.0.0.1:3001, AWS emulator http://127.0.0.1:41234, Toss stand-in http://127.0.0.1:41235)
+//! OrderSync local API on http://127.0.0.1:3000 (WebSocket ws://127.0.0.1:3001, AWS emulator http://127.0.0.1:41234, Toss stand-in http://127.0.0.1:41235) — order board: http://127.0.0.1:3000/app/
 //! ```
 
 mod front;
@@ -20,6 +20,7 @@ mod queues;
 mod sources;
 mod stack;
 mod streams;
+mod web;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -255,7 +256,13 @@ async fn run() -> Result<(), String> {
     streams::start(&runtime, &endpoint, &manifest_region);
     tokio::spawn(websocket::WebSocketApi::new(runtime.clone(), stage, front).serve(ws_listener));
 
-    let gateway = Arc::new(gateway::Gateway::new(runtime));
+    let dist = args
+        .template
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("web/dist");
+    let web = web::WebApp::new(dist, &format!("ws://{ws_addr}"));
+    let gateway = Arc::new(gateway::Gateway::new(runtime).with_web(web));
     let api_listener = TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
@@ -282,10 +289,10 @@ async fn run() -> Result<(), String> {
     }
     match toss_url {
         Some(toss) => println!(
-            "OrderSync local API on http://{api_addr} (WebSocket ws://{ws_addr}, AWS emulator {endpoint}, Toss stand-in {toss})"
+            "OrderSync local API on http://{api_addr} (WebSocket ws://{ws_addr}, AWS emulator {endpoint}, Toss stand-in {toss}) — order board: http://{api_addr}/app/"
         ),
         None => println!(
-            "OrderSync local API on http://{api_addr} (WebSocket ws://{ws_addr}, AWS emulator {endpoint})"
+            "OrderSync local API on http://{api_addr} (WebSocket ws://{ws_addr}, AWS emulator {endpoint}) — order board: http://{api_addr}/app/"
         ),
     }
 

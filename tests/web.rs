@@ -1,0 +1,90 @@
+//! The web app in a real browser (Debian's Chromium, driven by playwright-core from
+//! `web/tests/board.mjs`) against the local stack: a store's staff signs in, sees the order paid
+//! before the board opened, hears an order paid while it watches (a sound-free alert that stays
+//! until acknowledged), and moves it through the kitchen by clicks. Screenshots go to
+//! docs/screens/. Needs `make web` (the build) and Chromium (`infra/bootstrap` installs both).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use e2e::{PASSWORD, Stack, StatusCode, root};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+async fn paid_order(stack: &Stack, customer: &str, store: &str) -> String {
+    let placed = stack
+        .order(
+            customer,
+            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
+                "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+    let order = placed.body["orderId"].as_str().unwrap().to_owned();
+    stack.mark_paid(&order).await;
+    order
+}
+
+#[tokio::test]
+async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
+    let web = root().join("web");
+    assert!(
+        web.join("dist/index.html").is_file() && web.join("node_modules/playwright-core").is_dir(),
+        "the web app is not built: run `make web` (make test does)"
+    );
+    let stack = Stack::start();
+    let (store, _owner, staff, customer) = stack.staffed_store("web").await;
+    let first = paid_order(&stack, &customer, &store).await;
+    let shots = root().join("docs/screens");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let mut board = Command::new("node")
+        .arg(web.join("tests/board.mjs"))
+        .current_dir(&web)
+        .env("BOARD_URL", stack.url("/app/"))
+        .env("EMAIL", "staff-web@example.com")
+        .env("PASSWORD", PASSWORD)
+        .env("STORE", &store)
+        .env("FIRST", &first)
+        .env("SHOTS", &shots)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs web/tests/board.mjs");
+    let mut said = BufReader::new(board.stdout.take().unwrap()).lines();
+    let mut stdin = board.stdin.take().unwrap();
+    let ready = tokio::time::timeout(MINUTE, said.next_line())
+        .await
+        .expect("the board within a minute");
+    assert_eq!(ready.unwrap().as_deref(), Some("READY"));
+
+    // An order paid while the board watches: it appears, and the staff's clicks move it.
+    let second = paid_order(&stack, &customer, &store).await;
+    stdin
+        .write_all(format!("{second}\n").as_bytes())
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(MINUTE, said.next_line())
+        .await
+        .expect("the board's clicks within a minute");
+    assert_eq!(done.unwrap().as_deref(), Some("DONE"));
+    drop(stdin);
+    let exit = tokio::time::timeout(MINUTE, board.wait())
+        .await
+        .expect("the browser closes");
+    assert!(exit.unwrap().success());
+
+    let read = stack
+        .get(&format!("/v1/orders/{second}"), Some(&staff))
+        .await;
+    assert_eq!(read.body["status"], "COMPLETED", "{:?}", read.body);
+    assert_eq!(read.body["version"], 6);
+    let untouched = stack
+        .get(&format!("/v1/orders/{first}"), Some(&staff))
+        .await;
+    assert_eq!(untouched.body["status"], "PAID");
+}

@@ -1,0 +1,109 @@
+// The API as the board uses it: JSON over HTTP with a bearer token, errors as their stable codes.
+
+export interface Config {
+  /** The HTTP API's base URL ("" for the page's own origin). */
+  api: string;
+  /** The WebSocket API's URL. */
+  websocket: string;
+}
+
+export interface Line {
+  itemId: string;
+  name: string;
+  quantity: number;
+  lineTotal: number;
+  options: { groupId: string; valueId: string; name: string }[];
+}
+
+export interface Order {
+  orderId: string;
+  status: string;
+  version: number;
+  lines: Line[];
+  total: number;
+  orderName: string;
+  fulfilment: string;
+  note?: string;
+  createdAt: string;
+  etaAt?: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function loadConfig(): Promise<Config> {
+  const reply = await fetch(new URL("config.json", document.baseURI));
+  return (await reply.json()) as Config;
+}
+
+export async function call<T>(
+  config: Config,
+  method: string,
+  path: string,
+  token: string | null,
+  body?: unknown,
+): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let reply: Response;
+  try {
+    reply = await fetch(config.api + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "OFFLINE", "the network is unreachable");
+  }
+  const json = await reply.json().catch(() => ({}));
+  if (!reply.ok) {
+    const error = (json as { error?: { code?: string; message?: string } }).error ?? {};
+    throw new ApiError(reply.status, error.code ?? "HTTP_" + reply.status, error.message ?? "");
+  }
+  return json as T;
+}
+
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+
+export function signIn(config: Config, email: string, password: string): Promise<Tokens> {
+  return call(config, "POST", "/v1/auth/login", null, { email, password });
+}
+
+export function refresh(config: Config, refreshToken: string): Promise<Tokens> {
+  return call(config, "POST", "/v1/auth/refresh", null, { refreshToken });
+}
+
+export async function activeOrders(config: Config, token: string, store: string): Promise<Order[]> {
+  const page = await call<{ orders: Order[] }>(
+    config,
+    "GET",
+    `/v1/stores/${encodeURIComponent(store)}/orders?status=ACTIVE&limit=100`,
+    token,
+  );
+  return page.orders;
+}
+
+export function move(
+  config: Config,
+  token: string,
+  order: string,
+  to: string,
+  etaMinutes?: number,
+): Promise<Order> {
+  return call(config, "POST", `/v1/orders/${encodeURIComponent(order)}/status`, token, {
+    to,
+    ...(etaMinutes === undefined ? {} : { etaMinutes }),
+  });
+}

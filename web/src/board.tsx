@@ -1,0 +1,186 @@
+// The live board: the store's active orders in columns, oldest first, kept current by the WebSocket
+// API's pushes; after any gap it reloads the listing, so what happened offline appears, once.
+
+import { useEffect, useState } from "preact/hooks";
+import { signal } from "@preact/signals";
+import { activeOrders, ApiError, type Config, move, type Order } from "./api";
+import { accessToken, end, store } from "./session";
+import { t, type Key } from "./text";
+
+const COLUMNS: { status: string; title: Key; next?: { to: string; label: Key } }[] = [
+  { status: "PAID", title: "paid", next: { to: "ACCEPTED", label: "accept" } },
+  { status: "ACCEPTED", title: "accepted", next: { to: "PREPARING", label: "prepare" } },
+  { status: "PREPARING", title: "preparing", next: { to: "READY", label: "markReady" } },
+  { status: "READY", title: "ready", next: { to: "COMPLETED", label: "complete" } },
+];
+
+const orders = signal<Order[]>([]);
+const offlineSince = signal<Date | null>(null);
+const unacknowledged = signal<string[]>([]);
+const notice = signal<string | null>(null);
+
+async function reload(config: Config): Promise<void> {
+  const token = accessToken.value;
+  const storeId = store.value;
+  if (!token || !storeId) return;
+  try {
+    orders.value = await activeOrders(config, token, storeId);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) end();
+  }
+}
+
+/** Connects, and reconnects with backoff and jitter; every (re)connection reloads the listing. */
+function listen(config: Config): () => void {
+  let socket: WebSocket | null = null;
+  let attempt = 0;
+  let stopped = false;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const connect = () => {
+    const url = new URL(config.websocket);
+    url.searchParams.set("storeId", store.value ?? "");
+    url.searchParams.set("access_token", accessToken.value ?? "");
+    socket = new WebSocket(url);
+    socket.onopen = () => {
+      attempt = 0;
+      offlineSince.value = null;
+      void reload(config);
+    };
+    socket.onmessage = (message) => {
+      const push = JSON.parse(String(message.data)) as { type: string; order: { orderId: string } };
+      if (push.type === "order.paid" && !unacknowledged.value.includes(push.order.orderId)) {
+        unacknowledged.value = [...unacknowledged.value, push.order.orderId];
+      }
+      void reload(config);
+    };
+    socket.onclose = () => {
+      if (stopped) return;
+      offlineSince.value ??= new Date();
+      const backoff = Math.min(30_000, 500 * 2 ** attempt++);
+      retry = setTimeout(connect, backoff / 2 + Math.random() * (backoff / 2));
+    };
+  };
+  connect();
+  return () => {
+    stopped = true;
+    clearTimeout(retry);
+    socket?.close();
+  };
+}
+
+function elapsed(since: string): string {
+  const minutes = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 60_000));
+  return `${minutes}${t("minutes")}`;
+}
+
+function Card({ config, order, next }: { config: Config; order: Order; next?: { to: string; label: Key } }) {
+  const [eta, setEta] = useState(20);
+  const act = async () => {
+    if (!next || !accessToken.value) return;
+    if (offlineSince.value) {
+      notice.value = t("offlineRefused");
+      return;
+    }
+    try {
+      await move(config, accessToken.value, order.orderId, next.to, next.to === "ACCEPTED" ? eta : undefined);
+      unacknowledged.value = unacknowledged.value.filter((id) => id !== order.orderId);
+    } catch (err) {
+      // Another board moved it first: show where it is now, not an error page.
+      if (err instanceof ApiError && err.status === 409) notice.value = t("movedElsewhere");
+      else if (err instanceof ApiError && err.status === 0) notice.value = t("offlineRefused");
+    }
+    await reload(config);
+  };
+  return (
+    <article class="card" data-order={order.orderId} data-status={order.status}>
+      <header>
+        <strong>
+          #{order.orderId.slice(-4).toUpperCase()} {order.orderName}
+        </strong>
+        <span>{elapsed(order.createdAt)}</span>
+      </header>
+      <ul>
+        {order.lines.map((line, index) => (
+          <li key={index}>
+            {line.name} × {line.quantity}
+            {line.options.length > 0 && <small> ({line.options.map((o) => o.name).join(", ")})</small>}
+          </li>
+        ))}
+      </ul>
+      {order.note && <p class="note">{order.note}</p>}
+      <footer>
+        <span>{order.fulfilment === "DELIVERY" ? t("delivery") : t("pickup")}</span>
+        <span>
+          {order.total.toLocaleString("ko-KR")}
+          {t("won")}
+        </span>
+      </footer>
+      {next && (
+        <div class="actions">
+          {next.to === "ACCEPTED" && (
+            <select value={eta} onChange={(e) => setEta(Number(e.currentTarget.value))} aria-label="ETA">
+              {[10, 20, 30, 45].map((m) => (
+                <option value={m}>
+                  {m}
+                  {t("minutes")}
+                </option>
+              ))}
+            </select>
+          )}
+          <button type="button" onClick={act}>
+            {t(next.label)}
+          </button>
+        </div>
+      )}
+    </article>
+  );
+}
+
+export function Board({ config }: { config: Config }) {
+  useEffect(() => listen(config), [config]);
+  const oldestFirst = [...orders.value].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  return (
+    <main>
+      <nav>
+        <h1>{t("title")}</h1>
+        <button type="button" onClick={end}>
+          {t("signOut")}
+        </button>
+      </nav>
+      {offlineSince.value && (
+        <p class="banner offline" role="status">
+          {t("offlineSince")} {offlineSince.value.toLocaleTimeString("ko-KR")}
+        </p>
+      )}
+      {unacknowledged.value.length > 0 && (
+        <p class="banner alert" role="alert">
+          {t("newOrder")} ({unacknowledged.value.length})
+          <button type="button" onClick={() => (unacknowledged.value = [])}>
+            {t("acknowledge")}
+          </button>
+        </p>
+      )}
+      {notice.value && (
+        <p class="banner notice" role="status" onClick={() => (notice.value = null)}>
+          {notice.value}
+        </p>
+      )}
+      <section class="columns">
+        {COLUMNS.map((column) => {
+          const here = oldestFirst.filter((o) => o.status === column.status);
+          return (
+            <div class="column" data-column={column.status}>
+              <h2>
+                {t(column.title)} <span>{here.length}</span>
+              </h2>
+              {here.length === 0 && <p class="empty">{t("empty")}</p>}
+              {here.map((order) => (
+                <Card key={order.orderId} config={config} order={order} next={column.next} />
+              ))}
+            </div>
+          );
+        })}
+      </section>
+    </main>
+  );
+}

@@ -1,0 +1,53 @@
+// The signed-in session: the access token in memory only, the refresh token kept so that a store's
+// tablet survives a reload (docs/FRONTEND.md, "Tokens in the browser"), renewed a minute early.
+
+import { signal } from "@preact/signals";
+import { ApiError, type Config, refresh, type Tokens } from "./api";
+
+const KEPT = "ordersync.session";
+
+interface Kept {
+  refreshToken: string;
+  store: string;
+}
+
+export const accessToken = signal<string | null>(null);
+export const store = signal<string | null>(null);
+
+let timer: ReturnType<typeof setTimeout> | undefined;
+
+export function begin(config: Config, tokens: Tokens, storeId: string): void {
+  accessToken.value = tokens.accessToken;
+  store.value = storeId;
+  localStorage.setItem(KEPT, JSON.stringify({ refreshToken: tokens.refreshToken, store: storeId }));
+  clearTimeout(timer);
+  const renewIn = Math.max(5, tokens.expiresIn - 60) * 1000;
+  timer = setTimeout(() => void resume(config), renewIn);
+}
+
+/** Renews the session from the kept refresh token; false when there is none or it was refused. */
+export async function resume(config: Config): Promise<boolean> {
+  const raw = localStorage.getItem(KEPT);
+  if (!raw) return false;
+  const kept = JSON.parse(raw) as Kept;
+  try {
+    begin(config, await refresh(config, kept.refreshToken), kept.store);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 0) {
+      // Offline: not signed out; try again shortly.
+      clearTimeout(timer);
+      timer = setTimeout(() => void resume(config), 10_000);
+    } else {
+      end();
+    }
+    return false;
+  }
+}
+
+export function end(): void {
+  clearTimeout(timer);
+  localStorage.removeItem(KEPT);
+  accessToken.value = null;
+  store.value = null;
+}

@@ -1,0 +1,64 @@
+// Every word the app shows, Korean first. A key missing from English falls back to Korean.
+const ko = {
+  title: "주문 보드",
+  email: "이메일",
+  password: "비밀번호",
+  store: "매장 ID",
+  signIn: "로그인",
+  signOut: "로그아웃",
+  signInFailed: "로그인할 수 없습니다",
+  paid: "신규",
+  accepted: "접수",
+  preparing: "조리 중",
+  ready: "준비 완료",
+  accept: "접수",
+  prepare: "조리 시작",
+  markReady: "준비 완료",
+  complete: "전달 완료",
+  minutes: "분",
+  newOrder: "새 주문",
+  acknowledge: "확인",
+  offlineSince: "연결 끊김",
+  pickup: "포장",
+  delivery: "배달",
+  won: "원",
+  empty: "주문 없음",
+  movedElsewhere: "다른 기기에서 이미 처리한 주문입니다",
+  offlineRefused: "오프라인 상태에서는 처리할 수 없습니다",
+};
+
+export type Key = keyof typeof ko;
+
+const en: Partial<Record<Key, string>> = {
+  title: "Order board",
+  email: "E-mail",
+  password: "Password",
+  store: "Store ID",
+  signIn: "Sign in",
+  signOut: "Sign out",
+  signInFailed: "Could not sign in",
+  paid: "New",
+  accepted: "Accepted",
+  preparing: "Preparing",
+  ready: "Ready",
+  accept: "Accept",
+  prepare: "Start",
+  markReady: "Ready",
+  complete: "Handed over",
+  minutes: "min",
+  newOrder: "New order",
+  acknowledge: "OK",
+  offlineSince: "Offline since",
+  pickup: "Pickup",
+  delivery: "Delivery",
+  won: "KRW",
+  empty: "No orders",
+  movedElsewhere: "Another device moved this order first",
+  offlineRefused: "Offline: try again once connected",
+};
+
+const english = navigator.language.toLowerCase().startsWith("en");
+
+export function t(key: Key): string {
+  return (english && en[key]) || ko[key];
+}

@@ -1,0 +1,56 @@
+// Plays the order board in Debian's Chromium, driven by tests/web.rs over stdin and stdout:
+// signs in as the store's staff, finds the order paid before it opened, says READY, then takes the
+// id of an order paid while it watches, and moves that one through the kitchen by clicks.
+// Screenshots go to $SHOTS. Any failure exits non-zero with the reason.
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const { BOARD_URL, EMAIL, PASSWORD, STORE, FIRST, SHOTS } = process.env;
+const input = createInterface({ input: process.stdin });
+const lines = input[Symbol.asyncIterator]();
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: "ko-KR" });
+  page.setDefaultTimeout(15_000);
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(String(err)));
+  await page.goto(BOARD_URL);
+  await page.getByLabel("이메일").fill(EMAIL);
+  await page.getByLabel("비밀번호").fill(PASSWORD);
+  await page.getByLabel("매장 ID").fill(STORE);
+  await page.screenshot({ path: `${SHOTS}/sign-in.png` });
+  await page.getByRole("button", { name: "로그인" }).click();
+
+  const card = (order, status) =>
+    page.locator(`[data-column="${status}"] [data-order="${order}"]`);
+  await card(FIRST, "PAID").waitFor();
+  console.log("READY");
+
+  const { value: second } = await lines.next();
+  await card(second, "PAID").waitFor();
+  await page.getByRole("alert").filter({ hasText: "새 주문" }).waitFor();
+  await page.screenshot({ path: `${SHOTS}/board-new-order.png` });
+  await page.getByRole("button", { name: "확인" }).click();
+
+  await card(second, "PAID").getByRole("button", { name: "접수" }).click();
+  await card(second, "ACCEPTED").waitFor();
+  await card(second, "ACCEPTED").getByRole("button", { name: "조리 시작" }).click();
+  await card(second, "PREPARING").waitFor();
+  await page.screenshot({ path: `${SHOTS}/board.png` });
+  await card(second, "PREPARING").getByRole("button", { name: "준비 완료" }).click();
+  await card(second, "READY").waitFor();
+  await card(second, "READY").getByRole("button", { name: "전달 완료" }).click();
+  await card(second, "READY").waitFor({ state: "detached" });
+  if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
+  console.log("DONE");
+} catch (err) {
+  console.error(err);
+  process.exitCode = 1;
+} finally {
+  input.close();
+  await browser.close();
+}
