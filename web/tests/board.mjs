@@ -1,7 +1,9 @@
 // Plays the order board in Debian's Chromium, driven by tests/web.rs over stdin and stdout:
 // signs in as the store's staff, finds the order paid before it opened, says READY, then takes the
-// id of an order paid while it watches, and moves that one through the kitchen by clicks.
-// Screenshots go to $SHOTS. Any failure exits non-zero with the reason.
+// id of an order paid while it watches, and moves that one through the kitchen by clicks. Then a
+// second tablet opens and both accept the first order at once: one wins, the other shows a notice
+// and the order where it now is. Screenshots go to $SHOTS. Any failure exits non-zero with the
+// reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
@@ -14,19 +16,25 @@ const browser = await chromium.launch({
   args: ["--no-sandbox"],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: "ko-KR" });
-  page.setDefaultTimeout(15_000);
   const errors = [];
-  page.on("pageerror", (err) => errors.push(String(err)));
-  await page.goto(BOARD_URL);
-  await page.getByLabel("이메일").fill(EMAIL);
-  await page.getByLabel("비밀번호").fill(PASSWORD);
-  await page.getByLabel("매장 ID").fill(STORE);
-  await page.screenshot({ path: `${SHOTS}/sign-in.png` });
-  await page.getByRole("button", { name: "로그인" }).click();
-
-  const card = (order, status) =>
+  // A tablet of its own (its own storage), signed in as the store's staff.
+  const tablet = async (shot) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "ko-KR" });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    page.on("pageerror", (err) => errors.push(String(err)));
+    await page.goto(BOARD_URL);
+    await page.getByLabel("이메일").fill(EMAIL);
+    await page.getByLabel("비밀번호").fill(PASSWORD);
+    await page.getByLabel("매장 ID").fill(STORE);
+    if (shot) await page.screenshot({ path: `${SHOTS}/sign-in.png` });
+    await page.getByRole("button", { name: "로그인" }).click();
+    return page;
+  };
+  const on = (page) => (order, status) =>
     page.locator(`[data-column="${status}"] [data-order="${order}"]`);
+  const page = await tablet(true);
+  const card = on(page);
   await card(FIRST, "PAID").waitFor();
   console.log("READY");
 
@@ -45,6 +53,20 @@ try {
   await card(second, "READY").waitFor();
   await card(second, "READY").getByRole("button", { name: "전달 완료" }).click();
   await card(second, "READY").waitFor({ state: "detached" });
+
+  const other = await tablet(false);
+  const otherCard = on(other);
+  await otherCard(FIRST, "PAID").waitFor();
+  await Promise.all(
+    [card, otherCard].map((c) => c(FIRST, "PAID").getByRole("button", { name: "접수" }).click()),
+  );
+  await card(FIRST, "ACCEPTED").waitFor();
+  await otherCard(FIRST, "ACCEPTED").waitFor();
+  const notice = "다른 기기에서 이미 처리한 주문입니다";
+  const told = (await page.getByText(notice).count()) + (await other.getByText(notice).count());
+  if (told !== 1) throw new Error(`${told} boards told of the conflict, not 1`);
+  const loser = (await page.getByText(notice).count()) === 1 ? page : other;
+  await loser.screenshot({ path: `${SHOTS}/board-conflict.png` });
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {
