@@ -2,9 +2,10 @@
 //! `web/tests/board.mjs`) against the local stack: a store's staff signs in, sees the order paid
 //! before the board opened, hears an order paid while it watches (a sound-free alert that stays
 //! until acknowledged), and moves it through the kitchen by clicks; then two tablets accept the
-//! same order at once, and the one that lost says so and shows where the order is. Screenshots go
-//! to docs/screens/. Needs `make web` (the build) and Chromium (`make test` installs both:
-//! `infra/browser`).
+//! same order at once, and the one that lost says so and shows where the order is; then the network
+//! drops (a move is refused on the spot) and an order paid meanwhile appears once it is back, once.
+//! Screenshots go to docs/screens/. Needs `make web` (the build) and Chromium (`make test`
+//! installs both: `infra/browser`).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -68,6 +69,16 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
     let second = paid_order(&stack, &customer, &store).await;
     stdin
         .write_all(format!("{second}\n").as_bytes())
+        .await
+        .unwrap();
+    // The board goes offline; an order is paid meanwhile.
+    let offline = tokio::time::timeout(MINUTE, said.next_line())
+        .await
+        .expect("the board offline within a minute");
+    assert_eq!(offline.unwrap().as_deref(), Some("OFFLINE"));
+    let third = paid_order(&stack, &customer, &store).await;
+    stdin
+        .write_all(format!("{third}\n").as_bytes())
         .await
         .unwrap();
     let done = tokio::time::timeout(MINUTE, said.next_line())

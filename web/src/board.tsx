@@ -60,10 +60,26 @@ function listen(config: Config): () => void {
       retry = setTimeout(connect, backoff / 2 + Math.random() * (backoff / 2));
     };
   };
+  // The device says when its network went away or came back: believed at once, not after the
+  // socket's own time-out.
+  const wentOffline = () => {
+    offlineSince.value ??= new Date();
+    socket?.close();
+  };
+  const cameBack = () => {
+    clearTimeout(retry);
+    attempt = 0;
+    const state = socket?.readyState ?? WebSocket.CLOSED;
+    if (state === WebSocket.CLOSED || state === WebSocket.CLOSING) connect();
+  };
+  window.addEventListener("offline", wentOffline);
+  window.addEventListener("online", cameBack);
   connect();
   return () => {
     stopped = true;
     clearTimeout(retry);
+    window.removeEventListener("offline", wentOffline);
+    window.removeEventListener("online", cameBack);
     socket?.close();
   };
 }

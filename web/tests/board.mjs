@@ -2,7 +2,8 @@
 // signs in as the store's staff, finds the order paid before it opened, says READY, then takes the
 // id of an order paid while it watches, and moves that one through the kitchen by clicks. Then a
 // second tablet opens and both accept the first order at once: one wins, the other shows a notice
-// and the order where it now is. Screenshots go to $SHOTS. Any failure exits non-zero with the
+// and the order where it now is. Then the network drops (OFFLINE), and the order paid meanwhile
+// (its id on stdin) appears once it is back. Screenshots go to $SHOTS. Any failure exits non-zero with the
 // reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -67,6 +68,23 @@ try {
   if (told !== 1) throw new Error(`${told} boards told of the conflict, not 1`);
   const loser = (await page.getByText(notice).count()) === 1 ? page : other;
   await loser.screenshot({ path: `${SHOTS}/board-conflict.png` });
+  await other.context().close();
+
+  // The network drops: the board says so and since when, and refuses a move on the spot; an
+  // order paid meanwhile appears once the network is back, once.
+  await page.context().setOffline(true);
+  await page.getByText("연결 끊김").waitFor();
+  await card(FIRST, "ACCEPTED").getByRole("button", { name: "조리 시작" }).click();
+  await page.getByText("오프라인 상태에서는 처리할 수 없습니다").waitFor();
+  await page.screenshot({ path: `${SHOTS}/board-offline.png` });
+  console.log("OFFLINE");
+  const { value: third } = await lines.next();
+  await page.context().setOffline(false);
+  await card(third, "PAID").waitFor({ timeout: 45_000 });
+  await page.getByText("연결 끊김").waitFor({ state: "detached" });
+  const copies = await page.locator(`[data-order="${third}"]`).count();
+  if (copies !== 1) throw new Error(`the order missed offline shows ${copies} times`);
+  if ((await card(FIRST, "ACCEPTED").count()) !== 1) throw new Error("the refused move moved");
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {
