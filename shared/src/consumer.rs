@@ -15,7 +15,6 @@
 //!   it does not exist, so a repeat fails its condition and is a duplicate — idempotent by
 //!   construction. Writes that would count twice (report counters) go in one transaction with it:
 //!   the appended item is their proof of a first delivery, so they need no record of their own.
-//! - [`Effect::Nothing`]: nothing to write. No read, no write.
 //!
 //! Effects outside DynamoDB (a WebSocket push) cannot share a transaction: [`process_outside`]
 //! looks for the event's processed record (`PROCESSED#<consumer>#<eventId>`, kept with a TTL well
@@ -96,7 +95,6 @@ pub enum Handled {
 /// What handling one event leaves to be written (see the module's documentation).
 #[derive(Debug)]
 pub enum Effect {
-    Nothing,
     /// An item whose key is the event's, written only where absent, and the writes that must be
     /// made once, committed with it.
     Append {
@@ -207,7 +205,6 @@ where
 /// Makes `effect` once: [`Handled::Duplicate`] when its record was appended before.
 pub async fn make(db: &Db, effect: Effect) -> Result<Handled, ApiError> {
     match effect {
-        Effect::Nothing => Ok(Handled::Processed),
         Effect::Append { record, with } if with.is_empty() => {
             match db.put_item_if_absent(record).await {
                 Ok(()) => Ok(Handled::Processed),
