@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use e2e::{Stack, StatusCode};
+use e2e::{Stack, StatusCode, metric_sum};
 use serde_json::{Value, json};
 
 const LATTE_ORDER: &str = r#"{"items": [{"itemId": "latte", "quantity": 2}],
@@ -80,17 +80,6 @@ async fn await_paid(
             pushes.push(push);
         }
     }
-}
-
-/// The sum of one EMF metric over the lines `function` logged.
-fn metric_sum(logs: &str, function: &str, metric: &str) -> f64 {
-    logs.lines()
-        .filter(|l| l.starts_with(&format!("[{function}#")))
-        .filter_map(|l| l.split_once("] ").map(|(_, json)| json))
-        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
-        .filter(|doc| doc.get("_aws").is_some())
-        .filter_map(|doc| doc[metric].as_f64())
-        .sum()
 }
 
 #[tokio::test]

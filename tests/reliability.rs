@@ -425,18 +425,7 @@ async fn sales(stack: &Stack, owner: &str, store: &str) -> (Option<u64>, Option<
 
 /// How many events the recording consumer found recorded already, from its metric lines.
 fn recorded_before(stack: &Stack) -> f64 {
-    stack
-        .logs()
-        .lines()
-        .filter_map(|l| l.split_once("] ").map(|(_, json)| json))
-        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
-        .filter(|doc| {
-            doc["Function"]
-                .as_str()
-                .is_some_and(|f| f.contains("EventsRecord"))
-        })
-        .filter_map(|doc| doc["MessagesDuplicate"].as_f64())
-        .sum()
+    e2e::metric_sum(&stack.logs(), "EventsRecordFunction", "MessagesDuplicate")
 }
 
 #[tokio::test]

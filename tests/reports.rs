@@ -251,13 +251,7 @@ async fn a_day_of_sales_is_what_was_sold_counted_once() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while duplicates < again.len() as f64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        duplicates = stack
-            .logs()
-            .lines()
-            .filter_map(|l| l.split_once("] ").map(|(_, json)| json))
-            .filter_map(|json| serde_json::from_str::<Value>(json).ok())
-            .filter_map(|doc| doc["MessagesDuplicate"].as_f64())
-            .sum();
+        duplicates = e2e::metric_sum(&stack.logs(), "EventsRecordFunction", "MessagesDuplicate");
     }
     assert!(duplicates >= again.len() as f64, "{wanted}: {duplicates}");
     check(&report(&stack, &staff, &store, &today).await);

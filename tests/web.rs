@@ -60,10 +60,14 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         .expect("node runs web/tests/board.mjs");
     let mut said = BufReader::new(board.stdout.take().unwrap()).lines();
     let mut stdin = board.stdin.take().unwrap();
-    let ready = tokio::time::timeout(MINUTE, said.next_line())
-        .await
-        .expect("the board within a minute");
-    assert_eq!(ready.unwrap().as_deref(), Some("READY"));
+    // The script says where it is, one line at a time; the test answers with an order's id.
+    let mut expect = async |line: &str| {
+        let heard = tokio::time::timeout(MINUTE, said.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{line} within a minute"));
+        assert_eq!(heard.unwrap().as_deref(), Some(line));
+    };
+    expect("READY").await;
 
     // An order paid while the board watches: it appears, and the staff's clicks move it.
     let second = paid_order(&stack, &customer, &store).await;
@@ -72,19 +76,13 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         .await
         .unwrap();
     // The board goes offline; an order is paid meanwhile.
-    let offline = tokio::time::timeout(MINUTE, said.next_line())
-        .await
-        .expect("the board offline within a minute");
-    assert_eq!(offline.unwrap().as_deref(), Some("OFFLINE"));
+    expect("OFFLINE").await;
     let third = paid_order(&stack, &customer, &store).await;
     stdin
         .write_all(format!("{third}\n").as_bytes())
         .await
         .unwrap();
-    let done = tokio::time::timeout(MINUTE, said.next_line())
-        .await
-        .expect("the board's clicks within a minute");
-    assert_eq!(done.unwrap().as_deref(), Some("DONE"));
+    expect("DONE").await;
     drop(stdin);
     let exit = tokio::time::timeout(MINUTE, board.wait())
         .await

@@ -397,6 +397,17 @@ impl Stack {
     }
 }
 
+/// The sum of one EMF metric over the lines `function` logged (in `logs`: [`Stack::logs`]).
+pub fn metric_sum(logs: &str, function: &str, metric: &str) -> f64 {
+    logs.lines()
+        .filter(|l| l.starts_with(&format!("[{function}#")))
+        .filter_map(|l| l.split_once("] ").map(|(_, json)| json))
+        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .filter_map(|doc| doc[metric].as_f64())
+        .sum()
+}
+
 /// Opening hours for every day, around the clock.
 pub fn always_open() -> Value {
     let day = serde_json::json!([{"open": "00:00", "close": "00:00"}]);
@@ -669,17 +680,21 @@ impl Stack {
     pub async fn metered<F: std::future::Future<Output = ()>>(&self, work: F) -> Value {
         self.local("meter", &serde_json::json!({"on": true})).await;
         work.await;
-        let reading = self
-            .http
-            .get(self.local_url("meter"))
-            .send()
-            .await
-            .expect("the runner's meter")
-            .json()
-            .await
-            .expect("the meter's JSON");
+        let reading = self.local_reading("meter").await;
         self.local("meter", &serde_json::json!({"on": false})).await;
         reading
+    }
+
+    /// Reads one of the runner's local controls (`meter`, `faults/aws`, `connections`).
+    async fn local_reading(&self, path: &str) -> Value {
+        self.http
+            .get(self.local_url(path))
+            .send()
+            .await
+            .expect("runner control")
+            .json()
+            .await
+            .unwrap_or_else(|err| panic!("{path}: {err}"))
     }
 
     /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).
@@ -1099,28 +1114,12 @@ impl Stack {
 
     /// The AWS fault rules, with how often each fired.
     pub async fn aws_faults_fired(&self) -> Value {
-        self.http
-            .get(self.local_url("faults/aws"))
-            .send()
-            .await
-            .expect("runner control")
-            .json()
-            .await
-            .expect("the rules")
+        self.local_reading("faults/aws").await
     }
 
     /// The ids of the open WebSocket connections, oldest first.
     pub async fn connection_ids(&self) -> Vec<String> {
-        let listed: Value = self
-            .http
-            .get(self.local_url("connections"))
-            .send()
-            .await
-            .expect("runner control")
-            .json()
-            .await
-            .expect("the connections");
-        listed["connections"]
+        self.local_reading("connections").await["connections"]
             .as_array()
             .expect("connections")
             .iter()
