@@ -218,9 +218,11 @@ pub async fn connect(
         session_id: Some(caller.session_id.clone()),
         staff_of,
     };
-    let db = &app.db;
-    db.transact(vec![db.put_new(&connection)?, db.put_new(&member)?])
-        .await?;
+    // Two plain puts, not a transaction (which bills each twice): the connection first, so that a
+    // member is never without the record `$disconnect` finds it by; one left alone by a failure in
+    // between goes with its TTL (and API Gateway refuses the connection).
+    app.db.put_if_absent(&connection).await?;
+    app.db.put_if_absent(&member).await?;
     Ok(channel)
 }
 
@@ -255,25 +257,35 @@ pub async fn on_connect(
     connect(app, &caller, connection_id, store_id).await
 }
 
-/// `$disconnect`, or a connection found gone: forgets it. Forgetting one already forgotten is fine.
+/// `$disconnect`: forgets the connection and its subscription. Forgetting one already forgotten is
+/// fine.
 pub async fn disconnect(app: &App, connection_id: &str) -> Result<(), ApiError> {
-    let db = &app.db;
-    let Some(connection) = db
+    let Some(connection) = app
+        .db
         .get::<ConnectionRecord>(connection_pk(connection_id), CONNECTION_SK)
         .await?
     else {
         return Ok(());
     };
-    db.transact(vec![
-        db.delete_action(connection.pk, connection.sk)?,
-        db.delete_action(channel_pk(&connection.channel), member_sk(connection_id))?,
-    ])
-    .await?;
+    forget(app, &channel_pk(&connection.channel), connection_id).await
+}
+
+/// Deletes a connection's member of `channel_pk` and then its record, each on its own (a
+/// transaction would bill both twice): a record left by a failure in between names a member that is
+/// gone, which a later `$disconnect` deletes again, harmlessly; its TTL ends it anyway.
+async fn forget(app: &App, channel_pk: &str, connection_id: &str) -> Result<(), ApiError> {
+    app.db.delete(channel_pk, member_sk(connection_id)).await?;
+    app.db
+        .delete(connection_pk(connection_id), CONNECTION_SK)
+        .await?;
     Ok(())
 }
 
-/// The channels that may see `event`: the store sees its orders once paid; the customer sees what
-/// happens to their order after placing it.
+/// The channels that hear `event`: the store hears its orders once paid, every move (its boards
+/// keep each other in step); the customer hears what needs them — acceptance (with its ETA), ready,
+/// completion, and an order's unhappy ends. Not that it was paid (their own confirm said so) nor
+/// that it is being prepared: a push each is paid for on every order, and the order's page shows
+/// both.
 pub fn audience(event: &Event) -> Vec<String> {
     let Some(order) = &event.order else {
         return Vec::new();
@@ -284,7 +296,10 @@ pub fn audience(event: &Event) -> Vec<String> {
     if !matches!(event.kind, EventType::OrderPlaced | EventType::OrderExpired) && !unpaid_end {
         channels.push(store_channel(&order.store_id));
     }
-    if event.kind != EventType::OrderPlaced {
+    if !matches!(
+        event.kind,
+        EventType::OrderPlaced | EventType::OrderPaid | EventType::OrderPreparing
+    ) {
         channels.push(user_channel(&order.customer_id));
     }
     channels
@@ -343,7 +358,7 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
         let connection_id = member.connection_id;
         if !good {
             pushed.ended += 1;
-            end(app, client, &connection_id).await;
+            end(app, client, &member.pk, &connection_id).await;
             continue;
         }
         let posted = client
@@ -360,7 +375,7 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
                     .is_some_and(|e| e.is_gone_exception()) =>
             {
                 pushed.gone += 1;
-                if let Err(err) = disconnect(app, &connection_id).await {
+                if let Err(err) = forget(app, &member.pk, &connection_id).await {
                     // Its TTL removes it anyway.
                     tracing::warn!(%connection_id, code = err.code, "a gone connection was not forgotten");
                 }
@@ -388,7 +403,12 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
 
 /// Closes a connection that lost its standing (the client sees the socket close and may sign in
 /// again) and forgets it.
-async fn end(app: &App, client: &aws_sdk_apigatewaymanagement::Client, connection_id: &str) {
+async fn end(
+    app: &App,
+    client: &aws_sdk_apigatewaymanagement::Client,
+    channel_pk: &str,
+    connection_id: &str,
+) {
     if let Err(err) = client
         .delete_connection()
         .connection_id(connection_id)
@@ -398,7 +418,7 @@ async fn end(app: &App, client: &aws_sdk_apigatewaymanagement::Client, connectio
         // Forgotten anyway: nothing is posted to it again.
         tracing::warn!(%connection_id, error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err), "an ended connection was not closed");
     }
-    if let Err(err) = disconnect(app, connection_id).await {
+    if let Err(err) = forget(app, channel_pk, connection_id).await {
         tracing::warn!(%connection_id, code = err.code, "an ended connection was not forgotten");
     }
 }
@@ -466,7 +486,16 @@ mod tests {
     #[test]
     fn the_store_hears_of_orders_once_paid() {
         let paid = event(EventType::OrderPaid, Some(Status::PendingPayment));
-        assert_eq!(audience(&paid), vec!["STORE#s1", "USER#c1"]);
+        assert_eq!(audience(&paid), vec!["STORE#s1"]);
+        let preparing = event(EventType::OrderPreparing, Some(Status::Accepted));
+        assert_eq!(audience(&preparing), vec!["STORE#s1"]);
+        for kind in [
+            EventType::OrderAccepted,
+            EventType::OrderReady,
+            EventType::OrderCompleted,
+        ] {
+            assert_eq!(audience(&event(kind, None)), vec!["STORE#s1", "USER#c1"]);
+        }
         let placed = event(EventType::OrderPlaced, None);
         assert!(audience(&placed).is_empty());
         let expired = event(EventType::OrderExpired, Some(Status::PendingPayment));

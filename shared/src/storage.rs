@@ -231,6 +231,22 @@ impl Db {
         Ok(())
     }
 
+    /// Deletes one item; deleting one that is not there is fine.
+    pub async fn delete(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> Result<(), StorageError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        Ok(())
+    }
+
     /// Creates `value` unless an item with its key exists (then `ConditionFailed`).
     pub async fn put_if_absent<T: Serialize>(&self, value: &T) -> Result<(), StorageError> {
         self.put_item_if_absent(to_item(value)?).await

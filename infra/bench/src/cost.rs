@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 
 use crate::{Setup, Stack};
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// What a million orders may cost (issue #18); the stretch is $15.
 pub const TARGET_PER_MILLION: f64 = 20.0;
 
@@ -52,12 +55,15 @@ impl Stack {
     }
 
     /// One order's life, as a customer lives it: sign-in, the menu, the order, the payment; the
-    /// store accepts, prepares, readies and completes it. Its board and the customer's phone listen.
-    async fn one_life(&self, setup: &Setup, owner: &str, customer_email: &str) {
+    /// store accepts, prepares, readies and completes it. The store's board listens (opened for the
+    /// day), and so does the customer's phone, opened for the order: returned, to be closed once
+    /// the order's pushes have arrived.
+    async fn one_life(&self, setup: &Setup, owner: &str, customer_email: &str) -> Option<Socket> {
         use reqwest::Method;
         // The customer signs in for the order (an access token lasts 15 minutes); the store's
         // owner signed in for the day.
         let customer = self.login(customer_email).await;
+        let phone = self.socket(&customer, None).await;
         self.call(
             Method::GET,
             &format!("/v1/stores/{}/menu", setup.quiet_store),
@@ -100,17 +106,10 @@ impl Stack {
             )
             .await;
         }
+        phone
     }
 
-    async fn socket(
-        &self,
-        token: &str,
-        store: Option<&str>,
-    ) -> Option<
-        tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-    > {
+    async fn socket(&self, token: &str, store: Option<&str>) -> Option<Socket> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let ws = self.local.replacen("http://", "ws://", 1);
         let url = match store {
@@ -135,26 +134,30 @@ impl Stack {
         for i in 0..orders {
             let email = format!("bench-cost-{i}@example.com");
             self.account(&email, "CUSTOMER").await;
-            let token = self.login(&email).await;
-            customers.push((email, self.socket(&token, None).await));
+            customers.push(email);
         }
         // Warm: every function has an instance with its keys and clients (the steady state, where
         // KMS is asked once per thousand values), then the sign-ups' and sockets' events drain.
-        if let Some((email, _)) = customers.first() {
-            self.one_life(setup, &owner, email).await;
+        if let Some(email) = customers.first() {
+            let phone = self.one_life(setup, &owner, email).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            drop(phone);
         }
         tokio::time::sleep(Duration::from_secs(8)).await;
         self.meter(true).await;
-        futures::stream::iter(customers.iter())
-            .for_each_concurrent(orders, |(email, _)| self.one_life(setup, &owner, email))
+        let phones: Vec<_> = futures::stream::iter(customers.iter())
+            .map(|email| self.one_life(setup, &owner, email))
+            .buffer_unordered(orders)
+            .collect()
             .await;
-        // The events' consumers and pushes finish.
+        // The events' consumers and pushes finish; the phones close (their `$disconnect` is the
+        // order's too). The board stays open: it serves the store's whole day.
         tokio::time::sleep(Duration::from_secs(10)).await;
-        drop(customers);
-        drop(board);
+        drop(phones);
         tokio::time::sleep(Duration::from_secs(2)).await;
         let reading = self.meter_reading().await;
         self.meter(false).await;
+        drop(board);
         reading
     }
 

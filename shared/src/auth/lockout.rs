@@ -53,7 +53,28 @@ fn locked(seconds: u64) -> ApiError {
 pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiError> {
     let cutoff = now - WINDOW_SECONDS;
     for _ in 0..ROUNDS {
-        // The common case under attack: a window is open with budget left; count into it.
+        // The common case (no failure lately: a success deleted the counter) first: start a
+        // window with this attempt, unless one is open. One write, where trying the count first
+        // cost a failed conditional write (billed too) on every honest sign-in.
+        let started = db
+            .client()
+            .put_item()
+            .table_name(db.table())
+            .item("PK", s(pk(email_key)))
+            .item("SK", s(SK))
+            .item("attempts", n(1))
+            .item("windowStart", n(now))
+            .item("expiresAt", n(now + WINDOW_SECONDS))
+            .condition_expression("attribute_not_exists(PK) OR windowStart <= :cutoff")
+            .expression_attribute_values(":cutoff", n(cutoff))
+            .send()
+            .await;
+        match started.map_err(StorageError::from_sdk) {
+            Ok(_) => return Ok(()),
+            Err(StorageError::ConditionFailed) => {}
+            Err(other) => return Err(other.into()),
+        }
+        // A window is open with budget left (someone failed lately): count into it.
         let counted = db
             .client()
             .update_item()
@@ -73,25 +94,6 @@ pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiE
             Err(StorageError::ConditionFailed) => {}
             Err(other) => return Err(other.into()),
         }
-        // No open window: start one with this attempt, unless another request just did.
-        let started = db
-            .client()
-            .put_item()
-            .table_name(db.table())
-            .item("PK", s(pk(email_key)))
-            .item("SK", s(SK))
-            .item("attempts", n(1))
-            .item("windowStart", n(now))
-            .item("expiresAt", n(now + WINDOW_SECONDS))
-            .condition_expression("attribute_not_exists(PK) OR windowStart <= :cutoff")
-            .expression_attribute_values(":cutoff", n(cutoff))
-            .send()
-            .await;
-        match started.map_err(StorageError::from_sdk) {
-            Ok(_) => return Ok(()),
-            Err(StorageError::ConditionFailed) => {}
-            Err(other) => return Err(other.into()),
-        }
         // A window is open: spent, or it changed between the two writes.
         if let Some(record) = db.get::<LockoutRecord>(pk(email_key), SK).await?
             && let Some(seconds) = record.locked_for(now)
@@ -104,14 +106,7 @@ pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiE
 
 /// Forgets the window's attempts after a successful sign-in.
 pub async fn clear(db: &Db, email_key: &str) -> Result<(), StorageError> {
-    db.client()
-        .delete_item()
-        .table_name(db.table())
-        .set_key(Some(key(pk(email_key), SK)))
-        .send()
-        .await
-        .map_err(StorageError::from_sdk)?;
-    Ok(())
+    db.delete(pk(email_key), SK).await
 }
 
 #[cfg(test)]

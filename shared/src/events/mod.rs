@@ -124,7 +124,8 @@ impl EventType {
     /// Whether `queue` subscribes to this type.
     pub fn goes_to(self, queue: Queue) -> bool {
         match queue {
-            Queue::Notifications => self.is_order(),
+            // A placed order is no one's news yet (the store hears of it once paid).
+            Queue::Notifications => self.is_order() && self != EventType::OrderPlaced,
         }
     }
 }
@@ -422,8 +423,9 @@ mod tests {
     }
 
     #[test]
-    fn the_queues_hear_orders_only() {
+    fn the_queues_hear_orders_someone_listens_to() {
         assert!(!EventType::UserSignedIn.goes_to(Queue::Notifications));
+        assert!(!EventType::OrderPlaced.goes_to(Queue::Notifications));
         assert!(EventType::OrderPaid.goes_to(Queue::Notifications));
         assert!(EventType::OrderRefunded.goes_to(Queue::Notifications));
     }
