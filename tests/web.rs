@@ -3,7 +3,9 @@
 //! before the board opened, hears an order paid while it watches (a sound-free alert that stays
 //! until acknowledged), and moves it through the kitchen by clicks; then two tablets accept the
 //! same order at once, and the one that lost says so and shows where the order is; then the network
-//! drops (a move is refused on the spot) and an order paid meanwhile appears once it is back, once.
+//! drops (a move is refused on the spot) and an order paid meanwhile appears once it is back, once;
+//! then the latte's sold-out switch is flipped on the board (the API refuses an order of one) and
+//! back.
 //! Screenshots go to docs/screens/. Needs `make web` (the build) and Chromium (`make test`
 //! installs both: `infra/browser`).
 
@@ -82,7 +84,44 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         .write_all(format!("{third}\n").as_bytes())
         .await
         .unwrap();
+    // The staff mark the latte sold out on the board: the menu says so, and an order of one is
+    // refused; once they switch it back, it sells again.
+    expect("SOLD_OUT").await;
+    let menu = format!("/v1/stores/{store}/menu");
+    // A warm instance serves the menu it read for up to MenuCacheSeconds (5).
+    let latte_becomes = async |available: bool| {
+        let mut seen = None;
+        for _ in 0..40 {
+            let read = stack.get(&menu, None).await;
+            seen = read.body["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|i| i["id"] == "latte"))
+                .map(|latte| latte["available"].clone());
+            if seen == Some(json!(available)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the menu's latte is {seen:?}, not available: {available}");
+    };
+    latte_becomes(false).await;
+    let refused = stack
+        .order(
+            &customer,
+            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["error"]["code"], "ITEM_SOLD_OUT");
+    stdin.write_all(b"back\n").await.unwrap();
     expect("DONE").await;
+    latte_becomes(true).await;
     drop(stdin);
     let exit = tokio::time::timeout(MINUTE, board.wait())
         .await

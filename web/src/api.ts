@@ -107,3 +107,31 @@ export function move(
     ...(etaMinutes === undefined ? {} : { etaMinutes }),
   });
 }
+
+export interface MenuItem {
+  id: string;
+  name: string;
+  price: number;
+  available: boolean;
+}
+
+export async function menuItems(config: Config, store: string): Promise<MenuItem[]> {
+  const menu = await call<{ items: MenuItem[] }>(config, "GET", `/v1/stores/${encodeURIComponent(store)}/menu`, null);
+  return menu.items;
+}
+
+export function setAvailable(
+  config: Config,
+  token: string,
+  store: string,
+  item: string,
+  available: boolean,
+): Promise<MenuItem> {
+  return call<MenuItem>(
+    config,
+    "PATCH",
+    `/v1/stores/${encodeURIComponent(store)}/menu/items/${encodeURIComponent(item)}/availability`,
+    token,
+    { available },
+  );
+}

@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order } from "./api";
 import { accessToken, end, store } from "./session";
+import { MenuSwitches } from "./menu";
 import { t, type Key } from "./text";
 
 const COLUMNS: { status: string; title: Key; next?: { to: string; label: Key } }[] = [
@@ -154,15 +155,29 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
 
 export function Board({ config }: { config: Config }) {
   useEffect(() => listen(config), [config]);
+  const [showMenu, setShowMenu] = useState(false);
+  // A notice is news, not a state: it goes by itself (or at a tap).
+  const shown = notice.value;
+  useEffect(() => {
+    if (!shown) return;
+    const timer = setTimeout(() => (notice.value = null), 8_000);
+    return () => clearTimeout(timer);
+  }, [shown]);
   const oldestFirst = [...orders.value].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return (
     <main>
       <nav>
         <h1>{t("title")}</h1>
-        <button type="button" onClick={end}>
-          {t("signOut")}
-        </button>
+        <div class="tools">
+          <button type="button" aria-pressed={showMenu} onClick={() => setShowMenu(!showMenu)}>
+            {t("menu")}
+          </button>
+          <button type="button" onClick={end}>
+            {t("signOut")}
+          </button>
+        </div>
       </nav>
+      {showMenu && <MenuSwitches config={config} onNotice={(text) => (notice.value = text)} />}
       {offlineSince.value && (
         <p class="banner offline" role="status">
           {t("offlineSince")} {offlineSince.value.toLocaleTimeString("ko-KR")}

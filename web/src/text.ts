@@ -25,6 +25,9 @@ const ko = {
   empty: "주문 없음",
   movedElsewhere: "다른 기기에서 이미 처리한 주문입니다",
   offlineRefused: "오프라인 상태에서는 처리할 수 없습니다",
+  menu: "메뉴 품절 관리",
+  soldOut: "품절",
+  menuFailed: "메뉴를 바꿀 수 없습니다",
 };
 
 export type Key = keyof typeof ko;
@@ -55,6 +58,9 @@ const en: Partial<Record<Key, string>> = {
   empty: "No orders",
   movedElsewhere: "Another device moved this order first",
   offlineRefused: "Offline: try again once connected",
+  menu: "Sold-out switches",
+  soldOut: "sold out",
+  menuFailed: "Could not change the menu",
 };
 
 const english = navigator.language.toLowerCase().startsWith("en");

@@ -3,7 +3,8 @@
 // id of an order paid while it watches, and moves that one through the kitchen by clicks. Then a
 // second tablet opens and both accept the first order at once: one wins, the other shows a notice
 // and the order where it now is. Then the network drops (OFFLINE), and the order paid meanwhile
-// (its id on stdin) appears once it is back. Screenshots go to $SHOTS. Any failure exits non-zero with the
+// (its id on stdin) appears once it is back. Then the latte's sold-out switch is flipped
+// (SOLD_OUT), and flipped back on the next line. Screenshots go to $SHOTS. Any failure exits non-zero with the
 // reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -85,6 +86,19 @@ try {
   const copies = await page.locator(`[data-order="${third}"]`).count();
   if (copies !== 1) throw new Error(`the order missed offline shows ${copies} times`);
   if ((await card(FIRST, "ACCEPTED").count()) !== 1) throw new Error("the refused move moved");
+
+  // The latte runs out: the staff flip its switch (the test then tries to order one), and flip it
+  // back when told.
+  await page.getByRole("button", { name: "메뉴 품절 관리" }).click();
+  const latte = page.getByRole("switch", { name: "Latte 품절" });
+  await latte.check();
+  const latteSoldOut = page.locator(".menu .sold-out").filter({ hasText: "Latte" });
+  await latteSoldOut.waitFor();
+  await page.screenshot({ path: `${SHOTS}/board-menu.png` });
+  console.log("SOLD_OUT");
+  await lines.next();
+  await latte.uncheck();
+  await latteSoldOut.waitFor({ state: "detached" });
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {
