@@ -52,6 +52,7 @@ impl Forger {
                 audience: AUDIENCE.into(),
                 signing_key_id: key_id.into(),
                 trusted_key_ids,
+                access_token_seconds: 900,
             },
         )
     }

@@ -5,7 +5,8 @@
 //! same order at once, and the one that lost says so and shows where the order is; then the network
 //! drops (a move is refused on the spot) and an order paid meanwhile appears once it is back, once;
 //! then the latte's sold-out switch is flipped on the board (the API refuses an order of one) and
-//! back.
+//! back; and, with access tokens of 15 seconds, the board renews its own and still hears and moves
+//! an order long past the first one's end.
 //! Screenshots go to docs/screens/. Needs `make web` (the build) and Chromium (`make test`
 //! installs both: `infra/browser`).
 
@@ -40,8 +41,9 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         web.join("dist/index.html").is_file() && web.join("node_modules/playwright-core").is_dir(),
         "the web app is not built: run `make web` (make test does)"
     );
-    let stack = Stack::start();
-    let (store, _owner, staff, customer) = stack.staffed_store("web").await;
+    // Access tokens last 15 s: the board must renew its own while it watches.
+    let stack = Stack::start_with(&["AccessTokenSeconds=15"]);
+    let (store, _owner, _staff, customer) = stack.staffed_store("web").await;
     let first = paid_order(&stack, &customer, &store).await;
     let shots = root().join("docs/screens");
     std::fs::create_dir_all(&shots).unwrap();
@@ -120,8 +122,24 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
     );
     assert_eq!(refused.body["error"]["code"], "ITEM_SOLD_OUT");
     stdin.write_all(b"back\n").await.unwrap();
-    expect("DONE").await;
+    // Long past the first access token's end, the board hears an order paid and moves it.
+    expect("EXPIRED").await;
     latte_becomes(true).await;
+    // The test's own tokens lapsed too: the customer signs in again.
+    let customer = stack.login("customer-web@example.com", PASSWORD).await.body["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let staff = stack.login("staff-web@example.com", PASSWORD).await.body["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fourth = paid_order(&stack, &customer, &store).await;
+    stdin
+        .write_all(format!("{fourth}\n").as_bytes())
+        .await
+        .unwrap();
+    expect("DONE").await;
     drop(stdin);
     let exit = tokio::time::timeout(MINUTE, board.wait())
         .await
@@ -139,4 +157,20 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         .await;
     assert_eq!(raced.body["status"], "ACCEPTED", "{:?}", raced.body);
     assert_eq!(raced.body["version"], 3);
+    let late = stack
+        .get(&format!("/v1/orders/{fourth}"), Some(&staff))
+        .await;
+    assert_eq!(late.body["status"], "ACCEPTED", "{:?}", late.body);
+    // The board renewed its session while it watched (a token lasts 15 s here).
+    let renewals = stack
+        .logs()
+        .lines()
+        .filter(|l| {
+            l.contains("\"route\":\"POST /v1/auth/refresh\"") && l.contains("\"status\":200")
+        })
+        .count();
+    assert!(
+        renewals >= 2,
+        "the board renewed its token {renewals} times"
+    );
 }

@@ -73,6 +73,9 @@ impl std::fmt::Debug for TossConfig {
     }
 }
 
+/// The longest an access token may last: a signing key verifies two hours past its rotation.
+pub const MAX_ACCESS_TOKEN_SECONDS: u64 = 3600;
+
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
     pub issuer: String,
@@ -82,6 +85,8 @@ pub struct JwtConfig {
     /// Keys whose tokens are accepted: the signing key, plus the previous one while a rotation drains.
     /// A token's `kid` outside this list is refused before any key is fetched.
     pub trusted_key_ids: Vec<String>,
+    /// How long an access token lasts (`ACCESS_TOKEN_SECONDS`, default 900, at most an hour).
+    pub access_token_seconds: i64,
 }
 
 pub(crate) fn optional(name: &'static str) -> Option<String> {
@@ -147,6 +152,15 @@ impl Config {
                 audience: required("JWT_AUDIENCE")?,
                 signing_key_id,
                 trusted_key_ids,
+                access_token_seconds: match number("ACCESS_TOKEN_SECONDS", 900)? {
+                    seconds @ 10..=MAX_ACCESS_TOKEN_SECONDS => seconds as i64,
+                    _ => {
+                        return Err(ConfigError::Invalid(
+                            "ACCESS_TOKEN_SECONDS",
+                            "between 10 and 3600".into(),
+                        ));
+                    }
+                },
             },
         })
     }

@@ -190,6 +190,7 @@ fn tokens() -> shared::auth::tokens::TokenService {
             audience: "ordersync-api".into(),
             signing_key_id: "key-1".into(),
             trusted_key_ids: vec!["key-1".into()],
+            access_token_seconds: 900,
         },
     )
 }

@@ -4,7 +4,8 @@
 // second tablet opens and both accept the first order at once: one wins, the other shows a notice
 // and the order where it now is. Then the network drops (OFFLINE), and the order paid meanwhile
 // (its id on stdin) appears once it is back. Then the latte's sold-out switch is flipped
-// (SOLD_OUT), and flipped back on the next line. Screenshots go to $SHOTS. Any failure exits non-zero with the
+// (SOLD_OUT), and flipped back on the next line. Then, long past the first access token's end
+// (EXPIRED), an order paid (its id on stdin) appears and is accepted. Screenshots go to $SHOTS. Any failure exits non-zero with the
 // reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -36,6 +37,7 @@ try {
   const on = (page) => (order, status) =>
     page.locator(`[data-column="${status}"] [data-order="${order}"]`);
   const page = await tablet(true);
+  const signedInAt = Date.now();
   const card = on(page);
   await card(FIRST, "PAID").waitFor();
   console.log("READY");
@@ -99,6 +101,16 @@ try {
   await lines.next();
   await latte.uncheck();
   await latteSoldOut.waitFor({ state: "detached" });
+
+  // Access tokens last 15 s here (with 30 s of leeway): well past the first one's end, the board
+  // (which renewed it meanwhile) still hears an order paid and still moves it.
+  const wait = signedInAt + 50_000 - Date.now();
+  if (wait > 0) await page.waitForTimeout(wait);
+  console.log("EXPIRED");
+  const { value: fourth } = await lines.next();
+  await card(fourth, "PAID").waitFor();
+  await card(fourth, "PAID").getByRole("button", { name: "접수" }).click();
+  await card(fourth, "ACCEPTED").waitFor();
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {

@@ -5,7 +5,6 @@ use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::sessions::{self, REFRESH_SK, RefreshRecord, SESSION_SK};
-use super::tokens::ACCESS_TOKEN_SECONDS;
 use super::users::{self, EmailRecord, PROFILE_SK, Profile, UserRecord};
 use super::{Caller, Role, lockout, password};
 use crate::app::App;
@@ -288,7 +287,7 @@ async fn token_pair(
             .await?,
         refresh_token,
         token_type: "Bearer".to_owned(),
-        expires_in: ACCESS_TOKEN_SECONDS,
+        expires_in: app.tokens.access_token_seconds(),
     })
 }
 

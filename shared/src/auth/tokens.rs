@@ -46,8 +46,6 @@ use crate::crypto::{Envelope, Location, Sealed};
 use crate::error::ApiError;
 use crate::storage::{Db, StorageError};
 
-/// Lifetime of an access token.
-pub const ACCESS_TOKEN_SECONDS: i64 = 15 * 60;
 /// The explicit type every access token carries and every verifier requires.
 pub const TOKEN_TYPE: &str = "at+jwt";
 /// The type of a signing key's certificate: never accepted as an access token, nor the reverse.
@@ -60,7 +58,10 @@ const LEEWAY_SECONDS: u64 = 30;
 pub const SIGNING_KEY_ROTATION_SECONDS: i64 = 24 * 3600;
 /// How long past its rotation a signing key still verifies: the last token it signed, and more.
 const SIGNING_KEY_GRACE_SECONDS: i64 = 2 * 3600;
-const _: () = assert!(SIGNING_KEY_GRACE_SECONDS > ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS as i64);
+const _: () = assert!(
+    SIGNING_KEY_GRACE_SECONDS
+        > crate::config::MAX_ACCESS_TOKEN_SECONDS as i64 + LEEWAY_SECONDS as i64
+);
 
 const KEY_PK: &str = "CONFIG#TOKEN_KEY";
 const CURRENT_SK: &str = "CURRENT";
@@ -158,6 +159,36 @@ pub struct TokenService {
     verifying: RwLock<HashMap<String, Arc<VerifyingKey>>>,
     /// The key this instance signs with; a lock, so one instance makes or unseals it once.
     signing: Mutex<Option<Arc<SigningKey>>>,
+    /// Access tokens this instance verified, until they lapse.
+    verified: Verified,
+}
+
+/// Past this many remembered tokens the memory starts over (one instance, bounded).
+const VERIFIED_MAX_ENTRIES: usize = 1_000;
+
+/// Access tokens verified by this instance: each one's claims and the last second they hold.
+#[derive(Default)]
+struct Verified(std::sync::Mutex<HashMap<String, (AccessClaims, i64)>>);
+
+impl Verified {
+    fn believed(&self, token: &str, now: i64) -> Option<AccessClaims> {
+        let verified = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        verified
+            .get(token)
+            .filter(|(_, until)| now <= *until)
+            .map(|(claims, _)| claims.clone())
+    }
+
+    fn remember(&self, token: &str, claims: &AccessClaims, until: i64, now: i64) {
+        let mut verified = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_MAX_ENTRIES {
+            verified.retain(|_, (_, until)| now <= *until);
+            if verified.len() >= VERIFIED_MAX_ENTRIES {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), (claims.clone(), until));
+    }
 }
 
 fn invalid(message: &'static str) -> ApiError {
@@ -190,7 +221,13 @@ impl TokenService {
             roots: RwLock::new(HashMap::new()),
             verifying: RwLock::new(HashMap::new()),
             signing: Mutex::new(None),
+            verified: Verified::default(),
         }
+    }
+
+    /// How long the access tokens [`Self::issue`] signs last, in seconds.
+    pub fn access_token_seconds(&self) -> i64 {
+        self.config.access_token_seconds
     }
 
     /// Signs a new access token for `user_id` in session `session_id`.
@@ -205,7 +242,7 @@ impl TokenService {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
             sub: user_id.to_owned(),
-            exp: now + ACCESS_TOKEN_SECONDS,
+            exp: now + self.config.access_token_seconds,
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
@@ -384,8 +421,22 @@ impl TokenService {
     }
 
     /// Verifies a token and returns its claims; every failure is 401 `INVALID_TOKEN` (or
-    /// `TOKEN_EXPIRED`).
+    /// `TOKEN_EXPIRED`). A token this instance verified before is believed again until it lapses
+    /// (its `exp` with the leeway, or its signing key's retirement), without a second signature
+    /// check: a board sends the same token with every request for its whole life, and an ES256
+    /// check is most of a request's own CPU after the AWS calls (docs/PERFORMANCE.md).
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        let now = jiff::Timestamp::now().as_second();
+        if let Some(claims) = self.verified.believed(token, now) {
+            return Ok(claims);
+        }
+        let (claims, until) = self.verify_signature(token).await?;
+        self.verified.remember(token, &claims, until, now);
+        Ok(claims)
+    }
+
+    /// [`Self::verify`]'s full check; with the claims, the last second they hold.
+    async fn verify_signature(&self, token: &str) -> Result<(AccessClaims, i64), ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.alg != Algorithm::ES256 {
             return Err(invalid("unexpected signing algorithm"));
@@ -401,11 +452,15 @@ impl TokenService {
             if jiff::Timestamp::now().as_second() > key.not_after {
                 return Err(invalid("token signed by a retired key"));
             }
-            return self.decode_access(token, &key.key);
+            let claims = self.decode_access(token, &key.key)?;
+            let until = (claims.exp + LEEWAY_SECONDS as i64).min(key.not_after);
+            return Ok((claims, until));
         } else {
             return Err(invalid("token signed by an unknown key"));
         };
-        self.decode_access(token, &key)
+        let claims = self.decode_access(token, &key)?;
+        let until = claims.exp + LEEWAY_SECONDS as i64;
+        Ok((claims, until))
     }
 
     /// What every JWS we verify must hold (RFC 8725): ES256 only, our issuer, `audience`, and
@@ -571,6 +626,43 @@ pub(crate) fn ecdsa_der_to_jws(der: &[u8]) -> Result<[u8; 64], &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claims(sub: &str) -> AccessClaims {
+        AccessClaims {
+            iss: "i".into(),
+            aud: "a".into(),
+            sub: sub.into(),
+            exp: 1_000,
+            nbf: 0,
+            iat: 0,
+            jti: "j".into(),
+            role: Role::Customer,
+            sid: "s".into(),
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_believed_until_it_lapses_and_only_itself() {
+        let verified = Verified::default();
+        verified.remember("token-a", &claims("a"), 1_030, 100);
+        assert_eq!(verified.believed("token-a", 1_030), Some(claims("a")));
+        assert_eq!(verified.believed("token-a", 1_031), None);
+        assert_eq!(verified.believed("token-a-but-longer", 500), None);
+        assert_eq!(verified.believed("token-b", 500), None);
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let verified = Verified::default();
+        for i in 0..VERIFIED_MAX_ENTRIES + 10 {
+            verified.remember(&format!("t{i}"), &claims("a"), 1_000, 100);
+        }
+        let held = verified.0.lock().unwrap().len();
+        assert!(held <= VERIFIED_MAX_ENTRIES, "{held}");
+        // Lapsed tokens go first.
+        verified.remember("late", &claims("a"), 2_000, 1_500);
+        assert_eq!(verified.believed("late", 1_600), Some(claims("a")));
+    }
 
     #[test]
     fn only_signing_key_ids_of_their_form_are_looked_up() {
