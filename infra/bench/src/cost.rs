@@ -34,7 +34,7 @@ impl Prices {
 }
 
 impl Stack {
-    async fn meter(&self, on: bool) {
+    pub(crate) async fn meter(&self, on: bool) {
         let _ = self
             .http
             .post(format!("{}/__local/meter", self.local))
@@ -43,7 +43,7 @@ impl Stack {
             .await;
     }
 
-    async fn meter_reading(&self) -> Value {
+    pub(crate) async fn meter_reading(&self) -> Value {
         self.http
             .get(format!("{}/__local/meter", self.local))
             .send()

@@ -627,7 +627,6 @@ struct Stack {
     local: String,
     http: reqwest::Client,
     bin_dir: PathBuf,
-    log: PathBuf,
 }
 
 impl Stack {
@@ -640,7 +639,8 @@ impl Stack {
             .args([
                 "--port",
                 "0",
-                "--trace",
+                // No `--trace`: span lines cost the functions CPU they do not spend in production.
+                // AWS calls are counted by the runner's meter instead.
                 // Connections to the emulator stay open, as they do to AWS (moto closes each).
                 "--keep-alive",
                 "--schedule-interval",
@@ -685,7 +685,6 @@ impl Stack {
             local,
             http: reqwest::Client::new(),
             bin_dir: bin_dir.to_owned(),
-            log,
         }
     }
 
@@ -811,7 +810,7 @@ impl Stack {
     }
 
     /// Runs `n` requests (after a warm-up): the CPU per request of `binary`, in µs, and the AWS
-    /// calls it made per request (from its spans in the runner's log).
+    /// calls it made per request (counted by the runner's meter, at its front to the emulator).
     async fn measure<F, Fut>(&self, binary: &str, n: usize, mut request: F) -> Measured
     where
         F: FnMut(usize) -> Fut,
@@ -820,31 +819,32 @@ impl Stack {
         for i in 0..5 {
             request(usize::MAX - i).await;
         }
-        let mark = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
         let before = self.cpu_ns(binary);
         for i in 0..n {
             request(i).await;
         }
         let after = self.cpu_ns(binary);
-        // The last spans are written as the last request ends; give the log a moment.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let text = std::fs::read(&self.log).unwrap_or_default();
-        let text = String::from_utf8_lossy(text.get(mark as usize..).unwrap_or_default());
-        let label = format!("[{}#", function_name(binary));
-        let mut calls: BTreeMap<String, f64> = BTreeMap::new();
-        for line in text.lines().filter(|l| l.starts_with(&label)) {
-            let Some(doc) = line
-                .split_once("] ")
-                .and_then(|(_, json)| serde_json::from_str::<Value>(json).ok())
-            else {
-                continue;
-            };
-            let fields = &doc["fields"];
-            if fields["message"] == "span" && fields["kind"] != "handler" {
-                let span = fields["span"].as_str().unwrap_or_default().to_owned();
-                *calls.entry(span).or_default() += 1.0 / n.max(1) as f64;
-            }
+        // The calls are counted over further requests, apart: the meter's own work (it reads each
+        // item before a write to size it) would otherwise crowd the measured process's two cores.
+        let counted = n.min(20);
+        self.meter(true).await;
+        for i in 0..counted {
+            request(n + i).await;
         }
+        let reading = self.meter_reading().await;
+        self.meter(false).await;
+        let calls = reading["awsCallsByFunction"][function_name(binary)]
+            .as_object()
+            .map(|calls| {
+                calls
+                    .iter()
+                    .map(|(call, count)| {
+                        let count = count.as_f64().unwrap_or(0.0);
+                        (call.clone(), count / counted.max(1) as f64)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Measured {
             function: binary.to_owned(),
             micros: after.saturating_sub(before) as f64 / n as f64 / 1e3,
@@ -936,11 +936,11 @@ impl Stack {
         results
     }
 
-    /// One order's whole life; then the invocations and AWS calls it caused, from the logs.
+    /// One order's whole life; then the invocations and AWS calls it caused, from the runner's meter.
     async fn lifecycle(&self, setup: &Setup) -> Value {
         use reqwest::Method;
         let owner = self.login("bench-owner@example.com").await;
-        let mark = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
+        self.meter(true).await;
         let customer = self.login("bench-customer@example.com").await;
         self.call(
             Method::GET,
@@ -979,64 +979,47 @@ impl Stack {
             .await;
         }
         tokio::time::sleep(Duration::from_secs(10)).await;
-        let text = std::fs::read(&self.log).unwrap_or_default();
-        let text = String::from_utf8_lossy(&text[mark as usize..]).into_owned();
-        let mut invocations: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+        let reading = self.meter_reading().await;
+        self.meter(false).await;
         let mut calls: BTreeMap<String, u64> = BTreeMap::new();
-        let mut calls_by_function: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        let mut dynamodb = (0.0f64, 0.0f64);
-        for line in text.lines() {
-            let Some((label, json)) = line.strip_prefix('[').and_then(|l| l.split_once("] "))
-            else {
-                continue;
-            };
-            let function = label.split('#').next().unwrap_or_default().to_owned();
-            let Ok(doc) = serde_json::from_str::<Value>(json) else {
-                continue;
-            };
-            let fields = &doc["fields"];
-            match fields["message"].as_str() {
-                Some("request") | Some("job") => {
-                    let entry = invocations.entry(function).or_default();
-                    entry.0 += 1;
-                    entry.1 += fields["latency_ms"].as_f64().unwrap_or(0.0);
-                }
-                Some("span") if fields["kind"] == "aws" => {
-                    let span = fields["span"].as_str().unwrap_or_default().to_owned();
-                    let items = fields["items"].as_f64().unwrap_or(1.0).max(1.0);
-                    let kb = (fields["request_bytes"].as_f64().unwrap_or(0.0) / items / 1024.0)
-                        .ceil()
-                        .max(1.0);
-                    // Capacity as DynamoDB bills it: writes per KB per item (transactions twice),
-                    // reads per 4 KB (strongly consistent: 1, transactional: 2) — reads priced at
-                    // one unit each, an upper bound for our items.
-                    match span.as_str() {
-                        "dynamodb.TransactWriteItems" => dynamodb.0 += 2.0 * items * kb,
-                        "dynamodb.PutItem" | "dynamodb.UpdateItem" | "dynamodb.DeleteItem" => {
-                            dynamodb.0 += kb
-                        }
-                        "dynamodb.GetItem" | "dynamodb.Query" => dynamodb.1 += 1.0,
-                        "dynamodb.TransactGetItems" => dynamodb.1 += 2.0 * items,
-                        _ => {}
-                    }
-                    *calls_by_function
-                        .entry(function)
-                        .or_default()
-                        .entry(span.clone())
-                        .or_default() += 1;
-                    *calls.entry(span).or_default() += 1;
-                }
-                _ => {}
+        let by_function = reading["awsCallsByFunction"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for function_calls in by_function.values() {
+            for (call, count) in function_calls.as_object().into_iter().flatten() {
+                *calls.entry(call.clone()).or_default() += count.as_u64().unwrap_or(0);
             }
         }
+        let invocations: serde_json::Map<String, Value> = reading["lambda"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(function, billed)| {
+                let gb = billed["memoryMb"].as_f64().unwrap_or(128.0) / 1024.0;
+                let ms = billed["gbSeconds"].as_f64().unwrap_or(0.0) / gb * 1e3;
+                (
+                    function.clone(),
+                    json!({"count": billed["invocations"], "totalMs": ms}),
+                )
+            })
+            .collect();
+        let units = |field: &str| -> f64 {
+            reading["dynamodbByOperation"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, units)| units[field].as_f64().unwrap_or(0.0))
+                .sum()
+        };
         json!({
             "orderId": order,
-            "httpApiRequests": 8,
-            "invocations": invocations.iter().map(|(f, (n, ms))| (f.clone(), json!({"count": n, "totalMs": ms}))).collect::<serde_json::Map<_, _>>(),
+            "httpApiRequests": reading["apiRequests"],
+            "invocations": invocations,
             "awsCalls": calls,
-            "awsCallsByFunction": calls_by_function,
-            "dynamodbWriteUnits": dynamodb.0,
-            "dynamodbReadUnits": dynamodb.1,
+            "awsCallsByFunction": by_function,
+            "dynamodbWriteUnits": units("writeUnits"),
+            "dynamodbReadUnits": units("readUnits"),
         })
     }
 }

@@ -211,6 +211,7 @@ impl Front {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let call = identify(&parts);
+        crate::meter::aws_call(&function, &call.service, &call.operation);
         if call.service == "kms"
             && let Some(refused) = self.authorize(&function, &call, &body)
         {

@@ -66,6 +66,9 @@ pub struct Counts {
     /// Write and read units by partition: `table|PK value` or `table/index|index PK value`.
     pub write_units_by_partition: BTreeMap<String, f64>,
     pub read_units_by_partition: BTreeMap<String, f64>,
+    /// Every AWS call, by calling function and `service.Operation` (what a benchmark counts per
+    /// request, without the functions' own span lines).
+    pub aws_calls_by_function: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 pub fn on() -> bool {
@@ -120,6 +123,17 @@ pub fn sqs(operation: &str, payload: usize) {
     with(|c| {
         *c.sqs_requests.entry(operation.to_owned()).or_default() +=
             payload.div_ceil(65_536).max(1) as u64
+    });
+}
+
+/// One AWS call that `function` made (any service, billed or not).
+pub fn aws_call(function: &str, service: &str, operation: &str) {
+    with(|c| {
+        *c.aws_calls_by_function
+            .entry(function.to_owned())
+            .or_default()
+            .entry(format!("{service}.{operation}"))
+            .or_default() += 1
     });
 }
 
