@@ -5,8 +5,8 @@
 //! same order at once, and the one that lost says so and shows where the order is; then the network
 //! drops (a move is refused on the spot) and an order paid meanwhile appears once it is back, once;
 //! then the latte's sold-out switch is flipped on the board (the API refuses an order of one) and
-//! back; and, with access tokens of 15 seconds, the board renews its own and still hears and moves
-//! an order long past the first one's end.
+//! back; and, with access tokens of 15 seconds, the board renews its own and still hears an order
+//! long past the first one's end, and rejects it with a reason.
 //! Screenshots go to docs/screens/. Needs `make web` (the build) and Chromium (`make test`
 //! installs both: `infra/browser`).
 
@@ -122,7 +122,8 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
     );
     assert_eq!(refused.body["error"]["code"], "ITEM_SOLD_OUT");
     stdin.write_all(b"back\n").await.unwrap();
-    // Long past the first access token's end, the board hears an order paid and moves it.
+    // Long past the first access token's end, the board hears an order paid and rejects it (too
+    // busy).
     expect("EXPIRED").await;
     latte_becomes(true).await;
     // The test's own tokens lapsed too: the customer signs in again.
@@ -160,7 +161,8 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
     let late = stack
         .get(&format!("/v1/orders/{fourth}"), Some(&staff))
         .await;
-    assert_eq!(late.body["status"], "ACCEPTED", "{:?}", late.body);
+    assert_eq!(late.body["status"], "REJECTED", "{:?}", late.body);
+    assert_eq!(late.body["rejectReason"], "TOO_BUSY", "{:?}", late.body);
     // The board renewed its session while it watched (a token lasts 15 s here).
     let renewals = stack
         .logs()

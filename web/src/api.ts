@@ -95,17 +95,18 @@ export async function activeOrders(config: Config, token: string, store: string)
   return page.orders;
 }
 
+/** Why a store turns a paid order away (the API's `reason`). */
+export const REJECT_REASONS = ["OUT_OF_STOCK", "TOO_BUSY", "STORE_CLOSING", "OTHER"] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
 export function move(
   config: Config,
   token: string,
   order: string,
   to: string,
-  etaMinutes?: number,
+  extra: { etaMinutes?: number; reason?: RejectReason } = {},
 ): Promise<Order> {
-  return call(config, "POST", `/v1/orders/${encodeURIComponent(order)}/status`, token, {
-    to,
-    ...(etaMinutes === undefined ? {} : { etaMinutes }),
-  });
+  return call(config, "POST", `/v1/orders/${encodeURIComponent(order)}/status`, token, { to, ...extra });
 }
 
 export interface MenuItem {

@@ -1,9 +1,9 @@
 // The live board: the store's active orders in columns, oldest first, kept current by the WebSocket
 // API's pushes; after any gap it reloads the listing, so what happened offline appears, once.
 
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
-import { activeOrders, ApiError, type Config, move, type Order } from "./api";
+import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
 import { accessToken, end, store } from "./session";
 import { MenuSwitches } from "./menu";
 import { t, type Key } from "./text";
@@ -92,14 +92,15 @@ function elapsed(since: string): string {
 
 function Card({ config, order, next }: { config: Config; order: Order; next?: { to: string; label: Key } }) {
   const [eta, setEta] = useState(20);
-  const act = async () => {
-    if (!next || !accessToken.value) return;
+  const rejecting = useRef<HTMLDialogElement>(null);
+  const act = async (to: string, extra: { etaMinutes?: number; reason?: RejectReason }) => {
+    if (!accessToken.value) return;
     if (offlineSince.value) {
       notice.value = t("offlineRefused");
       return;
     }
     try {
-      await move(config, accessToken.value, order.orderId, next.to, next.to === "ACCEPTED" ? eta : undefined);
+      await move(config, accessToken.value, order.orderId, to, extra);
       unacknowledged.value = unacknowledged.value.filter((id) => id !== order.orderId);
     } catch (err) {
       // Another board moved it first: show where it is now, not an error page.
@@ -144,10 +145,30 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
               ))}
             </select>
           )}
-          <button type="button" onClick={act}>
+          <button type="button" onClick={() => void act(next.to, next.to === "ACCEPTED" ? { etaMinutes: eta } : {})}>
             {t(next.label)}
           </button>
+          {order.status === "PAID" && (
+            <button type="button" class="secondary" onClick={() => rejecting.current?.showModal()}>
+              {t("reject")}
+            </button>
+          )}
         </div>
+      )}
+      {order.status === "PAID" && (
+        <dialog ref={rejecting} aria-label={t("rejectTitle")}>
+          <form method="dialog">
+            <h3>{t("rejectTitle")}</h3>
+            {REJECT_REASONS.map((reason) => (
+              <button type="submit" onClick={() => void act("REJECTED", { reason })}>
+                {t(reason)}
+              </button>
+            ))}
+            <button type="submit" class="secondary">
+              {t("cancel")}
+            </button>
+          </form>
+        </dialog>
       )}
     </article>
   );

@@ -28,6 +28,13 @@ const ko = {
   menu: "메뉴 품절 관리",
   soldOut: "품절",
   menuFailed: "메뉴를 바꿀 수 없습니다",
+  reject: "거절",
+  rejectTitle: "거절 사유",
+  OUT_OF_STOCK: "재료 소진",
+  TOO_BUSY: "주문 폭주",
+  STORE_CLOSING: "영업 종료",
+  OTHER: "기타",
+  cancel: "취소",
 };
 
 export type Key = keyof typeof ko;
@@ -61,6 +68,13 @@ const en: Partial<Record<Key, string>> = {
   menu: "Sold-out switches",
   soldOut: "sold out",
   menuFailed: "Could not change the menu",
+  reject: "Reject",
+  rejectTitle: "Why reject it?",
+  OUT_OF_STOCK: "Out of stock",
+  TOO_BUSY: "Too busy",
+  STORE_CLOSING: "Closing",
+  OTHER: "Other",
+  cancel: "Cancel",
 };
 
 const english = navigator.language.toLowerCase().startsWith("en");

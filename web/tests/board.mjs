@@ -5,7 +5,7 @@
 // and the order where it now is. Then the network drops (OFFLINE), and the order paid meanwhile
 // (its id on stdin) appears once it is back. Then the latte's sold-out switch is flipped
 // (SOLD_OUT), and flipped back on the next line. Then, long past the first access token's end
-// (EXPIRED), an order paid (its id on stdin) appears and is accepted. Screenshots go to $SHOTS. Any failure exits non-zero with the
+// (EXPIRED), an order paid (its id on stdin) appears and is rejected, with a reason. Screenshots go to $SHOTS. Any failure exits non-zero with the
 // reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -109,8 +109,13 @@ try {
   console.log("EXPIRED");
   const { value: fourth } = await lines.next();
   await card(fourth, "PAID").waitFor();
-  await card(fourth, "PAID").getByRole("button", { name: "접수" }).click();
-  await card(fourth, "ACCEPTED").waitFor();
+  // The kitchen is swamped: the staff turn it away, with the reason.
+  await card(fourth, "PAID").getByRole("button", { name: "거절", exact: true }).click();
+  const why = page.getByRole("dialog", { name: "거절 사유" });
+  await why.waitFor();
+  await page.screenshot({ path: `${SHOTS}/board-reject.png` });
+  await why.getByRole("button", { name: "주문 폭주" }).click();
+  await card(fourth, "PAID").waitFor({ state: "detached" });
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {
