@@ -1,6 +1,6 @@
 //! The web app in a real browser (Debian's Chromium, driven by playwright-core from
 //! `web/tests/board.mjs`) against the local stack: a store's staff signs in, sees the order paid
-//! before the board opened, hears an order paid while it watches (a sound-free alert that stays
+//! before the board opened, hears an order paid while it watches (a chime, and an alert that stays
 //! until acknowledged), and moves it through the kitchen by clicks; then two tablets accept the
 //! same order at once, and the one that lost says so and shows where the order is; then the network
 //! drops (a move is refused on the spot) and an order paid meanwhile appears once it is back, once;

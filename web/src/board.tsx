@@ -6,6 +6,7 @@ import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
 import { accessToken, end, store } from "./session";
 import { MenuSwitches } from "./menu";
+import { chime, soundBlocked, unblock } from "./sound";
 import { t, type Key } from "./text";
 
 const COLUMNS: { status: string; title: Key; next?: { to: string; label: Key } }[] = [
@@ -51,6 +52,7 @@ function listen(config: Config): () => void {
       const push = JSON.parse(String(message.data)) as { type: string; order: { orderId: string } };
       if (push.type === "order.paid" && !unacknowledged.value.includes(push.order.orderId)) {
         unacknowledged.value = [...unacknowledged.value, push.order.orderId];
+        chime();
       }
       void reload(config);
     };
@@ -209,6 +211,13 @@ export function Board({ config }: { config: Config }) {
           {t("newOrder")} ({unacknowledged.value.length})
           <button type="button" onClick={() => (unacknowledged.value = [])}>
             {t("acknowledge")}
+          </button>
+        </p>
+      )}
+      {soundBlocked.value && (
+        <p class="banner notice" role="status">
+          <button type="button" onClick={unblock}>
+            {t("soundOn")}
           </button>
         </p>
       )}

@@ -35,6 +35,7 @@ const ko = {
   STORE_CLOSING: "영업 종료",
   OTHER: "기타",
   cancel: "취소",
+  soundOn: "알림음 켜기",
 };
 
 export type Key = keyof typeof ko;
@@ -75,6 +76,7 @@ const en: Partial<Record<Key, string>> = {
   STORE_CLOSING: "Closing",
   OTHER: "Other",
   cancel: "Cancel",
+  soundOn: "Turn the chime on",
 };
 
 const english = navigator.language.toLowerCase().startsWith("en");

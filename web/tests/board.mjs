@@ -1,6 +1,6 @@
 // Plays the order board in Debian's Chromium, driven by tests/web.rs over stdin and stdout:
 // signs in as the store's staff, finds the order paid before it opened, says READY, then takes the
-// id of an order paid while it watches, and moves that one through the kitchen by clicks. Then a
+// id of an order paid while it watches (its alert and chime), and moves that one through the kitchen by clicks. Then a
 // second tablet opens and both accept the first order at once: one wins, the other shows a notice
 // and the order where it now is. Then the network drops (OFFLINE), and the order paid meanwhile
 // (its id on stdin) appears once it is back. Then the latte's sold-out switch is flipped
@@ -23,6 +23,15 @@ try {
   // A tablet of its own (its own storage), signed in as the store's staff.
   const tablet = async (shot) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "ko-KR" });
+    // Counts the chime's tones, as the page's own AudioContext makes them.
+    await context.addInitScript(() => {
+      window.tones = 0;
+      const make = AudioContext.prototype.createOscillator;
+      AudioContext.prototype.createOscillator = function () {
+        window.tones += 1;
+        return make.call(this);
+      };
+    });
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
     page.on("pageerror", (err) => errors.push(String(err)));
@@ -45,6 +54,11 @@ try {
   const { value: second } = await lines.next();
   await card(second, "PAID").waitFor();
   await page.getByRole("alert").filter({ hasText: "새 주문" }).waitFor();
+  // …with its chime (two tones), which the sign-in's tap allowed to play.
+  await page.waitForFunction(() => window.tones >= 2);
+  if (await page.getByRole("button", { name: "알림음 켜기" }).isVisible()) {
+    throw new Error("the chime was held back after a tap");
+  }
   await page.screenshot({ path: `${SHOTS}/board-new-order.png` });
   await page.getByRole("button", { name: "확인" }).click();
 
