@@ -7,7 +7,7 @@ import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, 
 import { accessToken, end, store } from "./session";
 import { MenuSwitches } from "./menu";
 import { chime, soundBlocked, unblock } from "./sound";
-import { t, type Key } from "./text";
+import { choose, language, t, type Key } from "./text";
 
 const COLUMNS: { status: string; title: Key; next?: { to: string; label: Key } }[] = [
   { status: "PAID", title: "paid", next: { to: "ACCEPTED", label: "accept" } },
@@ -194,6 +194,14 @@ export function Board({ config }: { config: Config }) {
         <div class="tools">
           <button type="button" aria-pressed={showMenu} onClick={() => setShowMenu(!showMenu)}>
             {t("menu")}
+          </button>
+          <button
+            type="button"
+            class="secondary"
+            lang={language.value === "ko" ? "en" : "ko"}
+            onClick={() => choose(language.value === "ko" ? "en" : "ko")}
+          >
+            {language.value === "ko" ? "English" : "한국어"}
           </button>
           <button type="button" onClick={end}>
             {t("signOut")}

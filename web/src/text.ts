@@ -1,4 +1,7 @@
 // Every word the app shows, Korean first. A key missing from English falls back to Korean.
+
+import { signal } from "@preact/signals";
+
 const ko = {
   title: "주문 보드",
   email: "이메일",
@@ -79,8 +82,21 @@ const en: Partial<Record<Key, string>> = {
   soundOn: "Turn the chime on",
 };
 
-const english = navigator.language.toLowerCase().startsWith("en");
+const CHOSEN = "ordersync.language";
+
+/** The language shown: the one chosen on this device, else English for an English browser, else Korean. */
+export const language = signal<"ko" | "en">(
+  (localStorage.getItem(CHOSEN) as "ko" | "en" | null) ??
+    (navigator.language.toLowerCase().startsWith("en") ? "en" : "ko"),
+);
+document.documentElement.lang = language.value;
+
+export function choose(chosen: "ko" | "en"): void {
+  language.value = chosen;
+  localStorage.setItem(CHOSEN, chosen);
+  document.documentElement.lang = chosen;
+}
 
 export function t(key: Key): string {
-  return (english && en[key]) || ko[key];
+  return (language.value === "en" && en[key]) || ko[key];
 }

@@ -130,6 +130,13 @@ try {
   await page.screenshot({ path: `${SHOTS}/board-reject.png` });
   await why.getByRole("button", { name: "주문 폭주" }).click();
   await card(fourth, "PAID").waitFor({ state: "detached" });
+
+  // English, for a staff member who reads it better; and back.
+  await page.getByRole("button", { name: "English" }).click();
+  await page.getByRole("heading", { name: "Order board" }).waitFor();
+  await page.locator('[data-column="PAID"] h2').filter({ hasText: "New" }).waitFor();
+  await page.getByRole("button", { name: "한국어" }).click();
+  await page.getByRole("heading", { name: "주문 보드" }).waitFor();
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {
