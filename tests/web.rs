@@ -6,7 +6,8 @@
 //! drops (a move is refused on the spot) and an order paid meanwhile appears once it is back, once;
 //! then the latte's sold-out switch is flipped on the board (the API refuses an order of one) and
 //! back; and, with access tokens of 15 seconds, the board renews its own and still hears an order
-//! long past the first one's end, and rejects it with a reason.
+//! long past the first one's end, and rejects it with a reason; then it switches to English and back,
+//! and is shown on a phone's screen.
 //! Screenshots go to docs/screens/. Needs `make web` (the build) and Chromium (`make test`
 //! installs both: `infra/browser`).
 

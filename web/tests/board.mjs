@@ -137,6 +137,16 @@ try {
   await page.locator('[data-column="PAID"] h2').filter({ hasText: "New" }).waitFor();
   await page.getByRole("button", { name: "한국어" }).click();
   await page.getByRole("heading", { name: "주문 보드" }).waitFor();
+
+  // On a phone the columns stack, and nothing runs off the side of the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) throw new Error(`the board is ${overflow}px wider than a phone`);
+  const [paidColumn, acceptedColumn] = await Promise.all(
+    ["PAID", "ACCEPTED"].map((s) => page.locator(`[data-column="${s}"]`).boundingBox()),
+  );
+  if (!(acceptedColumn.y > paidColumn.y)) throw new Error("the columns do not stack on a phone");
+  await page.screenshot({ path: `${SHOTS}/board-phone.png` });
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {
