@@ -72,21 +72,21 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
             .unwrap_or_else(|_| panic!("{line} within a minute"));
         assert_eq!(heard.unwrap().as_deref(), Some(line));
     };
+    let mut tell = async |line: &str| {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap()
+    };
     expect("READY").await;
 
     // An order paid while the board watches: it appears, and the staff's clicks move it.
     let second = paid_order(&stack, &customer, &store).await;
-    stdin
-        .write_all(format!("{second}\n").as_bytes())
-        .await
-        .unwrap();
+    tell(&second).await;
     // The board goes offline; an order is paid meanwhile.
     expect("OFFLINE").await;
     let third = paid_order(&stack, &customer, &store).await;
-    stdin
-        .write_all(format!("{third}\n").as_bytes())
-        .await
-        .unwrap();
+    tell(&third).await;
     // The staff mark the latte sold out on the board: the menu says so, and an order of one is
     // refused; once they switch it back, it sells again.
     expect("SOLD_OUT").await;
@@ -122,25 +122,16 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         refused.body
     );
     assert_eq!(refused.body["error"]["code"], "ITEM_SOLD_OUT");
-    stdin.write_all(b"back\n").await.unwrap();
+    tell("back").await;
     // Long past the first access token's end, the board hears an order paid and rejects it (too
     // busy).
     expect("EXPIRED").await;
     latte_becomes(true).await;
     // The test's own tokens lapsed too: the customer signs in again.
-    let customer = stack.login("customer-web@example.com", PASSWORD).await.body["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let staff = stack.login("staff-web@example.com", PASSWORD).await.body["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let customer = stack.access_token("customer-web@example.com").await;
+    let staff = stack.access_token("staff-web@example.com").await;
     let fourth = paid_order(&stack, &customer, &store).await;
-    stdin
-        .write_all(format!("{fourth}\n").as_bytes())
-        .await
-        .unwrap();
+    tell(&fourth).await;
     expect("DONE").await;
     drop(stdin);
     let exit = tokio::time::timeout(MINUTE, board.wait())

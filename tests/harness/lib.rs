@@ -532,10 +532,14 @@ impl Stack {
             .send()
             .await
             .expect("make an admin");
-        self.login(email, PASSWORD).await.body["accessToken"]
-            .as_str()
-            .expect("admin token")
-            .to_owned()
+        self.access_token(email).await
+    }
+
+    /// A fresh access token for the account `email` (its password is [`PASSWORD`]).
+    pub async fn access_token(&self, email: &str) -> String {
+        let login = self.login(email, PASSWORD).await;
+        assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+        login.body["accessToken"].as_str().unwrap().to_owned()
     }
 
     /// Places an order as the customer holding `token`, with a fresh idempotency key.

@@ -23,10 +23,7 @@ export function chime(): void {
   if (!ctx) return;
   if (ctx.state !== "running") {
     soundBlocked.value = true;
-    void ctx.resume().then(
-      () => (soundBlocked.value = false),
-      () => undefined,
-    );
+    unblock();
   }
   const start = ctx.currentTime;
   [880, 660].forEach((frequency, i) => {
