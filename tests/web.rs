@@ -8,6 +8,9 @@
 //! back; and, with access tokens of 15 seconds, the board renews its own and still hears an order
 //! long past the first one's end, and rejects it with a reason; then it switches to English and back,
 //! and is shown on a phone's screen.
+//! And the owner's day (`web/tests/owner.mjs`): the day's figures and its orders by hour as the API
+//! counts them, a refund through the board's dialog (reaching Toss and the figures), the audit
+//! trail, the month's CSV; the staff see the figures and none of the owner's tools.
 //! Screenshots go to docs/screens/. Needs `make web` (the build) and Chromium (`make test`
 //! installs both: `infra/browser`).
 
@@ -35,13 +38,92 @@ async fn paid_order(stack: &Stack, customer: &str, store: &str) -> String {
     order
 }
 
-#[tokio::test]
-async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
+/// Two lattes ordered by `customer` and paid through Toss (the stand-in), as the customer's app
+/// does: the order's id.
+async fn paid_through_toss(stack: &Stack, customer: &str, store: &str) -> String {
+    let placed = stack
+        .order(
+            customer,
+            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
+                "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+    let order = placed.body["orderId"].as_str().unwrap().to_owned();
+    let paid = stack
+        .post(
+            "/v1/payments/confirm",
+            &json!({"orderId": order, "paymentKey": format!("tpk_{order}"),
+                "amount": placed.body["total"]}),
+            Some(customer),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
+    order
+}
+
+/// The web app's directory, once `make web` built it.
+fn built_web() -> std::path::PathBuf {
     let web = root().join("web");
     assert!(
         web.join("dist/index.html").is_file() && web.join("node_modules/playwright-core").is_dir(),
         "the web app is not built: run `make web` (make test does)"
     );
+    web
+}
+
+/// A browser script of `web/tests/`, run with `env`: what it says, line by line, and what it is told.
+struct Script {
+    child: tokio::process::Child,
+    said: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl Script {
+    fn start(web: &std::path::Path, name: &str, env: &[(&str, &str)]) -> Script {
+        let mut child = Command::new("node")
+            .arg(web.join("tests").join(name))
+            .current_dir(web)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs a browser script");
+        let said = BufReader::new(child.stdout.take().unwrap()).lines();
+        let stdin = child.stdin.take();
+        Script { child, said, stdin }
+    }
+
+    /// The script says `line` next, within a minute.
+    async fn expect(&mut self, line: &str) {
+        let heard = tokio::time::timeout(MINUTE, self.said.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{line} within a minute"));
+        assert_eq!(heard.unwrap().as_deref(), Some(line));
+    }
+
+    async fn tell(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("the script still listens");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap()
+    }
+
+    /// The script ends, and ends well.
+    async fn finish(mut self) {
+        drop(self.stdin.take());
+        let exit = tokio::time::timeout(MINUTE, self.child.wait())
+            .await
+            .expect("the browser closes");
+        assert!(exit.unwrap().success());
+    }
+}
+
+#[tokio::test]
+async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
+    let web = built_web();
     // Access tokens last 15 s: the board must renew its own while it watches.
     let stack = Stack::start_with(&["AccessTokenSeconds=15"]);
     let (store, _owner, _staff, customer) = stack.staffed_store("web").await;
@@ -49,47 +131,33 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
     let shots = root().join("docs/screens");
     std::fs::create_dir_all(&shots).unwrap();
 
-    let mut board = Command::new("node")
-        .arg(web.join("tests/board.mjs"))
-        .current_dir(&web)
-        .env("BOARD_URL", stack.url("/app/"))
-        .env("EMAIL", "staff-web@example.com")
-        .env("PASSWORD", PASSWORD)
-        .env("STORE", &store)
-        .env("FIRST", &first)
-        .env("SHOTS", &shots)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs web/tests/board.mjs");
-    let mut said = BufReader::new(board.stdout.take().unwrap()).lines();
-    let mut stdin = board.stdin.take().unwrap();
+    let shots_dir = shots.to_string_lossy();
+    let url = stack.url("/app/");
+    let mut board = Script::start(
+        &web,
+        "board.mjs",
+        &[
+            ("BOARD_URL", &url),
+            ("EMAIL", "staff-web@example.com"),
+            ("PASSWORD", PASSWORD),
+            ("STORE", &store),
+            ("FIRST", &first),
+            ("SHOTS", &shots_dir),
+        ],
+    );
     // The script says where it is, one line at a time; the test answers with an order's id.
-    let mut expect = async |line: &str| {
-        let heard = tokio::time::timeout(MINUTE, said.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{line} within a minute"));
-        assert_eq!(heard.unwrap().as_deref(), Some(line));
-    };
-    let mut tell = async |line: &str| {
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap()
-    };
-    expect("READY").await;
+    board.expect("READY").await;
 
     // An order paid while the board watches: it appears, and the staff's clicks move it.
     let second = paid_order(&stack, &customer, &store).await;
-    tell(&second).await;
+    board.tell(&second).await;
     // The board goes offline; an order is paid meanwhile.
-    expect("OFFLINE").await;
+    board.expect("OFFLINE").await;
     let third = paid_order(&stack, &customer, &store).await;
-    tell(&third).await;
+    board.tell(&third).await;
     // The staff mark the latte sold out on the board: the menu says so, and an order of one is
     // refused; once they switch it back, it sells again.
-    expect("SOLD_OUT").await;
+    board.expect("SOLD_OUT").await;
     let menu = format!("/v1/stores/{store}/menu");
     // A warm instance serves the menu it read for up to MenuCacheSeconds (5).
     let latte_becomes = async |available: bool| {
@@ -122,22 +190,18 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         refused.body
     );
     assert_eq!(refused.body["error"]["code"], "ITEM_SOLD_OUT");
-    tell("back").await;
+    board.tell("back").await;
     // Long past the first access token's end, the board hears an order paid and rejects it (too
     // busy).
-    expect("EXPIRED").await;
+    board.expect("EXPIRED").await;
     latte_becomes(true).await;
     // The test's own tokens lapsed too: the customer signs in again.
     let customer = stack.access_token("customer-web@example.com").await;
     let staff = stack.access_token("staff-web@example.com").await;
     let fourth = paid_order(&stack, &customer, &store).await;
-    tell(&fourth).await;
-    expect("DONE").await;
-    drop(stdin);
-    let exit = tokio::time::timeout(MINUTE, board.wait())
-        .await
-        .expect("the browser closes");
-    assert!(exit.unwrap().success());
+    board.tell(&fourth).await;
+    board.expect("DONE").await;
+    board.finish().await;
 
     let read = stack
         .get(&format!("/v1/orders/{second}"), Some(&staff))
@@ -167,4 +231,113 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         renewals >= 2,
         "the board renewed its token {renewals} times"
     );
+}
+
+/// The store's calendar date now (the local stack's stores keep Seoul's time).
+fn seoul_today() -> String {
+    jiff::Timestamp::now()
+        .in_tz("Asia/Seoul")
+        .unwrap()
+        .date()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
+    let web = built_web();
+    let stack = Stack::start();
+    let (store, owner, staff, customer) = stack.staffed_store("day").await;
+    // The day: one order handed over, one turned away (refunded in full), one waiting.
+    let handed_over = paid_through_toss(&stack, &customer, &store).await;
+    for (to, extra) in [
+        ("ACCEPTED", json!({"etaMinutes": 10})),
+        ("PREPARING", json!({})),
+        ("READY", json!({})),
+        ("COMPLETED", json!({})),
+    ] {
+        let mut body = extra;
+        body["to"] = json!(to);
+        let moved = stack
+            .post(
+                &format!("/v1/orders/{handed_over}/status"),
+                &body,
+                Some(&staff),
+            )
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    }
+    let turned_away = paid_through_toss(&stack, &customer, &store).await;
+    let rejected = stack
+        .post(
+            &format!("/v1/orders/{turned_away}/status"),
+            &json!({"to": "REJECTED", "reason": "TOO_BUSY"}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::OK, "{:?}", rejected.body);
+    paid_through_toss(&stack, &customer, &store).await;
+
+    // The day as the API counts it, once the stream's reader has counted it: what the board must
+    // show.
+    let today = seoul_today();
+    let daily = format!("/v1/stores/{store}/reports/daily?date={today}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let day = loop {
+        let read = stack.get(&daily, Some(&owner)).await;
+        assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+        if read.body["orders"] == 3 && read.body["refundCount"] == 1 {
+            break read.body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", read.body);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(day["grossSales"], 27_000, "{day}");
+    assert_eq!(day["lostSales"]["total"], 9_000, "{day}");
+    let by_hour: u64 = day["ordersByHour"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_hour, 3, "{day}");
+
+    let shots = root().join("docs/screens");
+    std::fs::create_dir_all(&shots).unwrap();
+    let (url, shots, day_json) = (
+        stack.url("/app/"),
+        shots.to_string_lossy().into_owned(),
+        day.to_string(),
+    );
+    let mut board = Script::start(
+        &web,
+        "owner.mjs",
+        &[
+            ("BOARD_URL", &url),
+            ("EMAIL", "owner-day@example.com"),
+            ("STAFF_EMAIL", "staff-day@example.com"),
+            ("PASSWORD", PASSWORD),
+            ("STORE", &store),
+            ("COMPLETED", &handed_over),
+            ("DAY", &day_json),
+            ("SHOTS", &shots),
+        ],
+    );
+    // The owner refunds 1,000 KRW of the order handed over, from the board's dialog.
+    board.expect("REFUNDED").await;
+    let refunds = stack.refunds(&handed_over).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    let at_toss: Vec<i64> = stack.toss_ledger().await["cancels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["orderId"] == handed_over.as_str())
+        .map(|c| c["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(at_toss, [1_000]);
+    board.expect("DONE").await;
+    board.finish().await;
+    // The day's figures moved by the refund, and by nothing else.
+    let after = stack.get(&daily, Some(&owner)).await.body;
+    assert_eq!(after["refunds"], day["refunds"].as_i64().unwrap() + 1_000);
+    assert_eq!(after["orders"], 3);
 }

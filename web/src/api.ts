@@ -49,9 +49,11 @@ export async function call<T>(
   path: string,
   token: string | null,
   body?: unknown,
+  idempotencyKey?: string,
 ): Promise<T> {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
+  if (idempotencyKey) headers["idempotency-key"] = idempotencyKey;
   if (body !== undefined) headers["content-type"] = "application/json";
   let reply: Response;
   try {
@@ -135,4 +137,112 @@ export function setAvailable(
     token,
     { available },
   );
+}
+
+/** The store as everyone may read it (its name and time zone, for the owner's day). */
+export interface Store {
+  storeId: string;
+  name: string;
+  timeZone: string;
+}
+
+export function storeInfo(config: Config, store: string): Promise<Store> {
+  return call(config, "GET", `/v1/stores/${encodeURIComponent(store)}`, null);
+}
+
+export interface ItemSales {
+  itemId: string;
+  name: string;
+  count: number;
+  revenue: number;
+}
+
+export interface DailyReport {
+  date: string;
+  orders: number;
+  grossSales: number;
+  refunds: number;
+  refundCount: number;
+  netSales: number;
+  lostSales: { total: number };
+  ordersByHour: number[];
+  items: ItemSales[];
+}
+
+export function dailyReport(config: Config, token: string, store: string, date: string): Promise<DailyReport> {
+  return call(config, "GET", `/v1/stores/${encodeURIComponent(store)}/reports/daily?date=${date}`, token);
+}
+
+export async function topItems(
+  config: Config,
+  token: string,
+  store: string,
+  from: string,
+  to: string,
+): Promise<ItemSales[]> {
+  const ranking = await call<{ items: ItemSales[] }>(
+    config,
+    "GET",
+    `/v1/stores/${encodeURIComponent(store)}/reports/top-items?from=${from}&to=${to}&limit=5`,
+    token,
+  );
+  return ranking.items;
+}
+
+export interface AuditRecord {
+  action: string;
+  actor: { kind: string; id?: string };
+  target: string;
+  before?: string;
+  after?: string;
+  amount?: number;
+  at: string;
+}
+
+export async function auditTrail(config: Config, token: string, store: string): Promise<AuditRecord[]> {
+  const page = await call<{ records: AuditRecord[] }>(
+    config,
+    "GET",
+    `/v1/stores/${encodeURIComponent(store)}/audit?limit=20`,
+    token,
+  );
+  return page.records;
+}
+
+export function exportMonth(
+  config: Config,
+  token: string,
+  store: string,
+  month: string,
+): Promise<{ url: string; rows: number }> {
+  return call(config, "POST", `/v1/stores/${encodeURIComponent(store)}/reports/export?month=${month}`, token);
+}
+
+export async function completedOrders(config: Config, token: string, store: string): Promise<Order[]> {
+  const page = await call<{ orders: Order[] }>(
+    config,
+    "GET",
+    `/v1/stores/${encodeURIComponent(store)}/orders?status=COMPLETED&limit=10`,
+    token,
+  );
+  return page.orders;
+}
+
+export interface Refund {
+  refundId: string;
+  amount: number;
+  state: "PENDING" | "DONE" | "FAILED";
+  balanceAmount: number;
+}
+
+/** `key` names the refund: sent again (a retry after a lost answer), it never refunds twice. */
+export function refund(
+  config: Config,
+  token: string,
+  order: string,
+  key: string,
+  amount: number,
+  reason: string,
+): Promise<Refund> {
+  return call(config, "POST", `/v1/orders/${encodeURIComponent(order)}/refunds`, token, { amount, reason }, key);
 }

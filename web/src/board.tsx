@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
 import { accessToken, end, store } from "./session";
+import { OwnerDay } from "./day";
 import { MenuSwitches } from "./menu";
 import { chime, soundBlocked, unblock } from "./sound";
 import { choose, language, t, type Key } from "./text";
@@ -179,6 +180,7 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
 export function Board({ config }: { config: Config }) {
   useEffect(() => listen(config), [config]);
   const [showMenu, setShowMenu] = useState(false);
+  const [showDay, setShowDay] = useState(false);
   // A notice is news, not a state: it goes by itself (or at a tap).
   const shown = notice.value;
   useEffect(() => {
@@ -194,6 +196,9 @@ export function Board({ config }: { config: Config }) {
         <div class="tools">
           <button type="button" aria-pressed={showMenu} onClick={() => setShowMenu(!showMenu)}>
             {t("menu")}
+          </button>
+          <button type="button" aria-pressed={showDay} onClick={() => setShowDay(!showDay)}>
+            {t("sales")}
           </button>
           <button
             type="button"
@@ -234,7 +239,8 @@ export function Board({ config }: { config: Config }) {
           {notice.value}
         </p>
       )}
-      <section class="columns">
+      {showDay && <OwnerDay config={config} onNotice={(text) => (notice.value = text)} />}
+      <section class="columns" hidden={showDay}>
         {COLUMNS.map((column) => {
           const here = oldestFirst.filter((o) => o.status === column.status);
           return (

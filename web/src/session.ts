@@ -1,7 +1,7 @@
 // The signed-in session: the access token in memory only, the refresh token kept so that a store's
 // tablet survives a reload (docs/FRONTEND.md, "Tokens in the browser"), renewed a minute early.
 
-import { signal } from "@preact/signals";
+import { computed, signal } from "@preact/signals";
 import { ApiError, type Config, refresh, type Tokens } from "./api";
 
 const KEPT = "ordersync.session";
@@ -13,6 +13,17 @@ interface Kept {
 
 export const accessToken = signal<string | null>(null);
 export const store = signal<string | null>(null);
+
+/** The account's role, as its access token says (what to show; the API decides what is allowed). */
+export const role = computed(() => {
+  const payload = accessToken.value?.split(".")[1];
+  if (!payload) return null;
+  try {
+    return (JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))) as { role?: string }).role ?? null;
+  } catch {
+    return null;
+  }
+});
 
 let timer: ReturnType<typeof setTimeout> | undefined;
 

@@ -1,0 +1,115 @@
+// Plays the owner's day in Debian's Chromium, driven by tests/web.rs: the owner signs in, opens the
+// sales view and finds the day's figures and its orders by hour as $DAY (the API's daily report)
+// says, the latte among the top items; refunds 1,000 KRW of the order handed over ($COMPLETED)
+// through the refund dialog (REFUNDED), sees the refund in the day's figures, the moves in the audit
+// trail and the day's row in the month's CSV. Then the store's staff signs in: the figures, and none
+// of the owner's tools. Screenshots go to $SHOTS. Any failure exits non-zero with the reason.
+import { chromium } from "playwright-core";
+
+const { BOARD_URL, EMAIL, STAFF_EMAIL, PASSWORD, STORE, COMPLETED, DAY, SHOTS } = process.env;
+const day = JSON.parse(DAY);
+const won = (amount) => `${amount.toLocaleString("ko-KR")}원`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+try {
+  const errors = [];
+  const signIn = async (email) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "ko-KR" });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    page.on("pageerror", (err) => errors.push(String(err)));
+    await page.goto(BOARD_URL);
+    await page.getByLabel("이메일").fill(email);
+    await page.getByLabel("비밀번호").fill(PASSWORD);
+    await page.getByLabel("매장 ID").fill(STORE);
+    await page.getByRole("button", { name: "로그인" }).click();
+    await page.getByRole("heading", { name: "주문 보드" }).waitFor();
+    await page.getByRole("button", { name: "매출" }).click();
+    return page;
+  };
+  const figure = (page, name) => page.locator(`[data-figure="${name}"] dd`);
+  const expectText = async (locator, text, what) => {
+    const deadline = Date.now() + 15_000;
+    let seen;
+    while (Date.now() < deadline) {
+      seen = (await locator.textContent())?.trim();
+      if (seen === text) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${what} shows ${seen}, not ${text}`);
+  };
+
+  const page = await signIn(EMAIL);
+  await expectText(figure(page, "orders"), String(day.orders), "the day's orders");
+  await expectText(figure(page, "grossSales"), won(day.grossSales), "gross sales");
+  await expectText(figure(page, "refunds"), won(day.refunds), "refunds");
+  await expectText(figure(page, "netSales"), won(day.netSales), "net sales");
+  await expectText(figure(page, "lostSales"), won(day.lostSales.total), "lost sales");
+  // The chart: one bar an hour, each as tall as its count.
+  const bars = await page.locator(".chart rect").evaluateAll((rects) =>
+    rects.map((r) => ({ count: Number(r.dataset.count), height: Number(r.getAttribute("height")) })),
+  );
+  if (JSON.stringify(bars.map((b) => b.count)) !== JSON.stringify(day.ordersByHour)) {
+    throw new Error(`the chart shows ${bars.map((b) => b.count)}, not ${day.ordersByHour}`);
+  }
+  const tallest = Math.max(...bars.map((b) => b.height));
+  for (const [hour, bar] of bars.entries()) {
+    const expected = (bar.count / Math.max(...day.ordersByHour)) * tallest;
+    if (Math.abs(bar.height - expected) > 0.01) throw new Error(`the bar of ${hour}h is ${bar.height} high`);
+  }
+  await page.locator(".top-items li").filter({ hasText: day.items[0].name }).waitFor();
+  await page.screenshot({ path: `${SHOTS}/owner-day.png`, fullPage: true });
+
+  // A refund of part of the order handed over.
+  const row = page.locator(`.completed [data-order="${COMPLETED}"]`);
+  await row.getByRole("button", { name: "환불" }).click();
+  const dialog = page.getByRole("dialog", { name: "환불" });
+  await dialog.getByLabel("환불 금액").fill("1000");
+  await dialog.getByLabel("사유").fill("식어서 일부 환불");
+  await page.screenshot({ path: `${SHOTS}/owner-refund.png` });
+  await dialog.getByRole("button", { name: "환불하기" }).click();
+  await page.getByText("환불 완료: 1,000원").waitFor();
+  if (await dialog.isVisible()) throw new Error("the refund dialog stays open");
+  console.log("REFUNDED");
+
+  // The refund reaches the day's figures (counted off the stream a moment later).
+  const deadline = Date.now() + 20_000;
+  const refunded = won(day.refunds + 1000);
+  while ((await figure(page, "refunds").textContent()) !== refunded) {
+    if (Date.now() > deadline) throw new Error(`refunds never showed ${refunded}`);
+    await page.getByRole("button", { name: "새로 고침" }).click();
+    await page.waitForTimeout(500);
+  }
+  await expectText(figure(page, "netSales"), won(day.netSales - 1000), "net sales after the refund");
+  await page.locator(".audit tr").filter({ hasText: "READY → COMPLETED" }).waitFor();
+
+  // The month's CSV: the day's row, as the report counted it.
+  await page.getByRole("button", { name: /월 매출 CSV 만들기/ }).click();
+  const link = page.getByRole("link", { name: "CSV 내려받기" });
+  await link.waitFor();
+  const csv = await page.request.get(await link.getAttribute("href"));
+  if (!csv.ok()) throw new Error(`the CSV link answers ${csv.status()}`);
+  const line = `${day.date},${day.orders},${day.grossSales},${day.refunds + 1000},`;
+  if (!(await csv.text()).split("\n").some((l) => l.startsWith(line))) {
+    throw new Error(`the CSV has no line starting ${line}`);
+  }
+
+  // The staff see the figures, not the owner's tools.
+  const staff = await signIn(STAFF_EMAIL);
+  await expectText(figure(staff, "orders"), String(day.orders), "the staff's figures");
+  for (const tool of ["감사 기록", "완료된 주문", "내보내기"]) {
+    if ((await staff.getByRole("heading", { name: tool }).count()) !== 0) {
+      throw new Error(`the staff see the owner's ${tool}`);
+    }
+  }
+  if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
+  console.log("DONE");
+} catch (err) {
+  console.error(err);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
