@@ -388,6 +388,81 @@ async fn staff_work_their_store_and_nothing_else() {
     );
 }
 
+/// `GET /v1/me/stores` lists the stores a user may run — owned and staffed, by name, under their
+/// current names — and nobody else's; staff who are removed drop out of it.
+#[tokio::test]
+async fn each_user_lists_the_stores_they_run_and_no_others() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("owner-mine@example.com", "OWNER").await;
+    let (_, other_owner, _) = stack.account("owner-theirs@example.com", "OWNER").await;
+    let (staff_id, staff, _) = stack.account("staff-mine@example.com", "CUSTOMER").await;
+    let (_, stranger, _) = stack.account("stranger-mine@example.com", "CUSTOMER").await;
+    let named = |name: &str| json!({"name": name});
+    let kimbap = stack.store(&owner, named("김밥천국 종로점")).await;
+    let cafe = stack.store(&owner, named("Cafe Latte")).await;
+    let theirs = stack.store(&other_owner, named("Another Cafe")).await;
+    stack.hire(&other_owner, &theirs, &staff_id, &staff).await;
+    let renamed = stack
+        .patch(
+            &format!("/v1/stores/{cafe}"),
+            &json!({"name": "Cafe Mocha"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+
+    let listed = |token: &str| {
+        let token = token.to_owned();
+        let stack = &stack;
+        async move {
+            let reply = stack.get("/v1/me/stores", Some(&token)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body["stores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {} {}",
+                        s["storeId"].as_str().unwrap(),
+                        s["name"].as_str().unwrap(),
+                        s["place"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(&owner).await,
+        [
+            format!("{cafe} Cafe Mocha OWNER"),
+            format!("{kimbap} 김밥천국 종로점 OWNER"),
+        ]
+    );
+    assert_eq!(
+        listed(&other_owner).await,
+        [format!("{theirs} Another Cafe OWNER")]
+    );
+    assert_eq!(
+        listed(&staff).await,
+        [format!("{theirs} Another Cafe STAFF")]
+    );
+    assert!(listed(&stranger).await.is_empty());
+    let unsigned = stack.get("/v1/me/stores", None).await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unsigned.code(), "UNAUTHENTICATED");
+
+    // Removed from the staff, the store is no longer theirs to pick.
+    let removed = stack
+        .delete(
+            &format!("/v1/stores/{theirs}/staff/{staff_id}"),
+            Some(&other_owner),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert!(listed(&staff).await.is_empty());
+}
+
 /// Every id in a path is checked before a key is built from it: an id DynamoDB could not take as a
 /// key (over 2 KB) is a 422 naming the parameter, never a 500, and changes nothing.
 #[tokio::test]

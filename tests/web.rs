@@ -140,7 +140,6 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
             ("BOARD_URL", &url),
             ("EMAIL", "staff-web@example.com"),
             ("PASSWORD", PASSWORD),
-            ("STORE", &store),
             ("FIRST", &first),
             ("SHOTS", &shots_dir),
         ],
@@ -247,6 +246,8 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
     let web = built_web();
     let stack = Stack::start();
     let (store, owner, staff, customer) = stack.staffed_store("day").await;
+    // The owner runs a second store: the board asks which.
+    stack.store(&owner, json!({"name": "2호점"})).await;
     // The day: one order handed over, one turned away (refunded in full), one waiting.
     let handed_over = paid_through_toss(&stack, &customer, &store).await;
     for (to, extra) in [
@@ -316,7 +317,8 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
             ("EMAIL", "owner-day@example.com"),
             ("STAFF_EMAIL", "staff-day@example.com"),
             ("PASSWORD", PASSWORD),
-            ("STORE", &store),
+            ("STORE_NAME", "김밥천국 종로점"),
+            ("OTHER_NAME", "2호점"),
             ("COMPLETED", &handed_over),
             ("DAY", &day_json),
             ("SHOTS", &shots),

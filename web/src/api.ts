@@ -246,3 +246,14 @@ export function refund(
 ): Promise<Refund> {
   return call(config, "POST", `/v1/orders/${encodeURIComponent(order)}/refunds`, token, { amount, reason }, key);
 }
+
+/** A store the signed-in user may run. */
+export interface MyStore {
+  storeId: string;
+  name: string;
+  place: "OWNER" | "STAFF";
+}
+
+export async function myStores(config: Config, token: string): Promise<MyStore[]> {
+  return (await call<{ stores: MyStore[] }>(config, "GET", "/v1/me/stores", token)).stores;
+}

@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
-import { accessToken, end, store } from "./session";
+import { accessToken, end, pick, store } from "./session";
 import { OwnerDay } from "./day";
 import { MenuSwitches } from "./menu";
 import { chime, soundBlocked, unblock } from "./sound";
@@ -81,6 +81,9 @@ function listen(config: Config): () => void {
   connect();
   return () => {
     stopped = true;
+    // Another store (or none) next: nothing of this one stays on screen.
+    orders.value = [];
+    unacknowledged.value = [];
     clearTimeout(retry);
     window.removeEventListener("offline", wentOffline);
     window.removeEventListener("online", cameBack);
@@ -207,6 +210,9 @@ export function Board({ config }: { config: Config }) {
             onClick={() => choose(language.value === "ko" ? "en" : "ko")}
           >
             {language.value === "ko" ? "English" : "한국어"}
+          </button>
+          <button type="button" class="secondary" onClick={() => pick(null)}>
+            {t("changeStore")}
           </button>
           <button type="button" onClick={end}>
             {t("signOut")}

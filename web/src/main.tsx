@@ -2,7 +2,8 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { type Config, loadConfig, signIn } from "./api";
 import { Board } from "./board";
-import { accessToken, begin, resume } from "./session";
+import { StorePicker } from "./picker";
+import { accessToken, begin, resume, store } from "./session";
 import { t } from "./text";
 import "./style.css";
 
@@ -13,7 +14,7 @@ function SignIn({ config }: { config: Config }) {
     const form = new FormData(event.currentTarget as HTMLFormElement);
     try {
       const tokens = await signIn(config, String(form.get("email")), String(form.get("password")));
-      begin(config, tokens, String(form.get("store")).trim());
+      begin(config, tokens, null);
     } catch {
       setFailed(true);
     }
@@ -27,9 +28,6 @@ function SignIn({ config }: { config: Config }) {
         </label>
         <label>
           {t("password")} <input name="password" type="password" autocomplete="current-password" required />
-        </label>
-        <label>
-          {t("store")} <input name="store" required />
         </label>
         <button type="submit">{t("signIn")}</button>
         {failed && <p role="alert">{t("signInFailed")}</p>}
@@ -47,7 +45,8 @@ function App() {
     });
   }, []);
   if (!config) return null;
-  return accessToken.value ? <Board config={config} /> : <SignIn config={config} />;
+  if (!accessToken.value) return <SignIn config={config} />;
+  return store.value ? <Board config={config} /> : <StorePicker config={config} />;
 }
 
 render(<App />, document.getElementById("app")!);

@@ -8,7 +8,8 @@ const KEPT = "ordersync.session";
 
 interface Kept {
   refreshToken: string;
-  store: string;
+  /** The store this device runs, once picked. */
+  store: string | null;
 }
 
 export const accessToken = signal<string | null>(null);
@@ -27,13 +28,24 @@ export const role = computed(() => {
 
 let timer: ReturnType<typeof setTimeout> | undefined;
 
-export function begin(config: Config, tokens: Tokens, storeId: string): void {
+export function begin(config: Config, tokens: Tokens, storeId: string | null): void {
   accessToken.value = tokens.accessToken;
   store.value = storeId;
-  localStorage.setItem(KEPT, JSON.stringify({ refreshToken: tokens.refreshToken, store: storeId }));
+  keep({ refreshToken: tokens.refreshToken, store: storeId });
   clearTimeout(timer);
   const renewIn = Math.max(5, tokens.expiresIn - 60) * 1000;
   timer = setTimeout(() => void resume(config), renewIn);
+}
+
+function keep(kept: Kept): void {
+  localStorage.setItem(KEPT, JSON.stringify(kept));
+}
+
+/** The store this device runs from now on (null: pick again). */
+export function pick(storeId: string | null): void {
+  const raw = localStorage.getItem(KEPT);
+  if (raw) keep({ ...(JSON.parse(raw) as Kept), store: storeId });
+  store.value = storeId;
 }
 
 /** Renews the session from the kept refresh token; false when there is none or it was refused. */

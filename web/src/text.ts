@@ -6,7 +6,6 @@ const ko = {
   title: "주문 보드",
   email: "이메일",
   password: "비밀번호",
-  store: "매장 ID",
   signIn: "로그인",
   signOut: "로그아웃",
   signInFailed: "로그인할 수 없습니다",
@@ -67,6 +66,12 @@ const ko = {
   download: "CSV 내려받기",
   audit: "감사 기록",
   reportFailed: "매출을 불러올 수 없습니다",
+  pickStore: "매장 선택",
+  changeStore: "매장 변경",
+  noStores: "이 계정으로 운영하는 매장이 없습니다",
+  storesFailed: "매장 목록을 불러올 수 없습니다",
+  owner: "사장님",
+  staff: "직원",
 };
 
 export type Key = keyof typeof ko;
@@ -75,7 +80,6 @@ const en: Partial<Record<Key, string>> = {
   title: "Order board",
   email: "E-mail",
   password: "Password",
-  store: "Store ID",
   signIn: "Sign in",
   signOut: "Sign out",
   signInFailed: "Could not sign in",
@@ -136,6 +140,12 @@ const en: Partial<Record<Key, string>> = {
   download: "Download the CSV",
   audit: "Audit trail",
   reportFailed: "Could not load the figures",
+  pickStore: "Pick a store",
+  changeStore: "Change store",
+  noStores: "This account runs no store",
+  storesFailed: "Could not list your stores",
+  owner: "owner",
+  staff: "staff",
 };
 
 const CHOSEN = "ordersync.language";

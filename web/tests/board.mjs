@@ -10,7 +10,7 @@
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const { BOARD_URL, EMAIL, PASSWORD, STORE, FIRST, SHOTS } = process.env;
+const { BOARD_URL, EMAIL, PASSWORD, FIRST, SHOTS } = process.env;
 const input = createInterface({ input: process.stdin });
 const lines = input[Symbol.asyncIterator]();
 
@@ -38,7 +38,6 @@ try {
     await page.goto(BOARD_URL);
     await page.getByLabel("이메일").fill(EMAIL);
     await page.getByLabel("비밀번호").fill(PASSWORD);
-    await page.getByLabel("매장 ID").fill(STORE);
     if (shot) await page.screenshot({ path: `${SHOTS}/sign-in.png` });
     await page.getByRole("button", { name: "로그인" }).click();
     return page;

@@ -1,12 +1,14 @@
-// Plays the owner's day in Debian's Chromium, driven by tests/web.rs: the owner signs in, opens the
-// sales view and finds the day's figures and its orders by hour as $DAY (the API's daily report)
-// says, the latte among the top items; refunds 1,000 KRW of the order handed over ($COMPLETED)
-// through the refund dialog (REFUNDED), sees the refund in the day's figures, the moves in the audit
-// trail and the day's row in the month's CSV. Then the store's staff signs in: the figures, and none
-// of the owner's tools. Screenshots go to $SHOTS. Any failure exits non-zero with the reason.
+// Plays the owner's day in Debian's Chromium, driven by tests/web.rs: the owner signs in, picks the
+// store ($STORE_NAME) among their two, opens the sales view and finds the day's figures and its
+// orders by hour as $DAY (the API's daily report) says, the latte among the top items; refunds
+// 1,000 KRW of the order handed over ($COMPLETED) through the refund dialog (REFUNDED), sees the
+// refund in the day's figures, the moves in the audit trail and the day's row in the month's CSV;
+// then changes to their other store ($OTHER_NAME), whose day is empty. Then the store's staff signs
+// in: the figures, and none of the owner's tools. Screenshots go to $SHOTS. Any failure exits
+// non-zero with the reason.
 import { chromium } from "playwright-core";
 
-const { BOARD_URL, EMAIL, STAFF_EMAIL, PASSWORD, STORE, COMPLETED, DAY, SHOTS } = process.env;
+const { BOARD_URL, EMAIL, STAFF_EMAIL, PASSWORD, STORE_NAME, OTHER_NAME, COMPLETED, DAY, SHOTS } = process.env;
 const day = JSON.parse(DAY);
 const won = (amount) => `${amount.toLocaleString("ko-KR")}원`;
 
@@ -16,7 +18,8 @@ const browser = await chromium.launch({
 });
 try {
   const errors = [];
-  const signIn = async (email) => {
+  // Signs in; with `storeName`, picks that store among the account's several.
+  const signIn = async (email, storeName) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "ko-KR" });
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
@@ -24,8 +27,12 @@ try {
     await page.goto(BOARD_URL);
     await page.getByLabel("이메일").fill(email);
     await page.getByLabel("비밀번호").fill(PASSWORD);
-    await page.getByLabel("매장 ID").fill(STORE);
     await page.getByRole("button", { name: "로그인" }).click();
+    if (storeName) {
+      await page.getByRole("heading", { name: "매장 선택" }).waitFor();
+      await page.screenshot({ path: `${SHOTS}/store-picker.png` });
+      await page.getByRole("button", { name: storeName }).click();
+    }
     await page.getByRole("heading", { name: "주문 보드" }).waitFor();
     await page.getByRole("button", { name: "매출" }).click();
     return page;
@@ -42,7 +49,7 @@ try {
     throw new Error(`${what} shows ${seen}, not ${text}`);
   };
 
-  const page = await signIn(EMAIL);
+  const page = await signIn(EMAIL, STORE_NAME);
   await expectText(figure(page, "orders"), String(day.orders), "the day's orders");
   await expectText(figure(page, "grossSales"), won(day.grossSales), "gross sales");
   await expectText(figure(page, "refunds"), won(day.refunds), "refunds");
@@ -95,6 +102,15 @@ try {
   const line = `${day.date},${day.orders},${day.grossSales},${day.refunds + 1000},`;
   if (!(await csv.text()).split("\n").some((l) => l.startsWith(line))) {
     throw new Error(`the CSV has no line starting ${line}`);
+  }
+
+  // The owner's other store: its own (empty) day, nothing of the first one.
+  await page.getByRole("button", { name: "매장 변경" }).click();
+  await page.getByRole("button", { name: OTHER_NAME }).click();
+  await page.getByRole("button", { name: "매출" }).click();
+  await expectText(figure(page, "orders"), "0", "the other store's orders");
+  if ((await page.locator(`[data-order="${COMPLETED}"]`).count()) !== 0) {
+    throw new Error("the first store's order shows at the other store");
   }
 
   // The staff see the figures, not the owner's tools.

@@ -4,6 +4,7 @@
 //! exist and 403 for a caller who is neither its owner, its staff (where staff may act), nor an admin.
 
 pub mod hours;
+pub mod places;
 pub mod staff;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,20 @@ pub const MAX_AMOUNT: i64 = 10_000_000;
 pub fn store_pk(store_id: &str) -> String {
     format!("STORE#{store_id}")
 }
+
+/// `USER#<ownerId>` / `OWNS#<storeId>`: the owner's side of a store, written with it, so that
+/// `GET /v1/me/stores` finds the stores a user owns without scanning stores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnsRecord {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub store_id: String,
+}
+
+pub const OWNS_PREFIX: &str = "OWNS#";
 
 /// `STORE#<storeId>` / `STORE`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -278,9 +293,15 @@ pub async fn create(app: &App, caller: &Caller, input: CreateStore) -> Result<St
         version: 1,
     };
     let db = &app.db;
+    let owns = OwnsRecord {
+        pk: crate::auth::users::user_pk(&caller.user_id),
+        sk: format!("{OWNS_PREFIX}{store_id}"),
+        store_id: store_id.clone(),
+    };
     db.transact(vec![
         db.put_new(&store)?,
         db.put_new(&crate::menus::MenuRecord::empty(&store_id))?,
+        db.put_new(&owns)?,
     ])
     .await?;
     Ok(store.view())

@@ -91,8 +91,11 @@ fn staff_sk(user_id: &str) -> String {
     format!("STAFF#{user_id}")
 }
 
+/// The sort keys of a user's `STAFF_AT#` items begin so.
+pub const STAFF_AT_PREFIX: &str = "STAFF_AT#";
+
 fn staff_at_sk(store_id: &str) -> String {
-    format!("STAFF_AT#{store_id}")
+    format!("{STAFF_AT_PREFIX}{store_id}")
 }
 
 fn invited_sk(store_id: &str) -> String {
