@@ -14,7 +14,7 @@ function SignIn({ config }: { config: Config }) {
     const form = new FormData(event.currentTarget as HTMLFormElement);
     try {
       const tokens = await signIn(config, String(form.get("email")), String(form.get("password")));
-      begin(config, tokens, null);
+      begin(config, tokens, null, form.get("keep") === "on");
     } catch {
       setFailed(true);
     }
@@ -28,6 +28,9 @@ function SignIn({ config }: { config: Config }) {
         </label>
         <label>
           {t("password")} <input name="password" type="password" autocomplete="current-password" required />
+        </label>
+        <label class="check">
+          <input name="keep" type="checkbox" /> {t("keepDevice")}
         </label>
         <button type="submit">{t("signIn")}</button>
         {failed && <p role="alert">{t("signInFailed")}</p>}

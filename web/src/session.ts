@@ -1,5 +1,6 @@
-// The signed-in session: the access token in memory only, the refresh token kept so that a store's
-// tablet survives a reload (docs/FRONTEND.md, "Tokens in the browser"), renewed a minute early.
+// The signed-in session: the access token in memory only, the refresh token kept for this tab
+// (sessionStorage) or, on a store's own tablet, for the device (localStorage, chosen at sign-in) so
+// that it survives a restart (docs/FRONTEND.md, "Tokens in the browser"); renewed a minute early.
 
 import { computed, signal } from "@preact/signals";
 import { ApiError, type Config, refresh, type Tokens } from "./api";
@@ -28,7 +29,19 @@ export const role = computed(() => {
 
 let timer: ReturnType<typeof setTimeout> | undefined;
 
-export function begin(config: Config, tokens: Tokens, storeId: string | null): void {
+/** Where the session is kept: the device's storage once it was chosen to be kept, else the tab's. */
+function storage(): Storage {
+  return localStorage.getItem(KEPT) !== null ? localStorage : sessionStorage;
+}
+
+/** Starts a session; `keepDevice` keeps it past this tab (a store's own tablet). */
+export function begin(config: Config, tokens: Tokens, storeId: string | null, keepDevice?: boolean): void {
+  if (keepDevice !== undefined) {
+    // A new sign-in chooses afresh: nothing of an earlier session stays in the other storage.
+    localStorage.removeItem(KEPT);
+    sessionStorage.removeItem(KEPT);
+    (keepDevice ? localStorage : sessionStorage).setItem(KEPT, "{}");
+  }
   accessToken.value = tokens.accessToken;
   store.value = storeId;
   keep({ refreshToken: tokens.refreshToken, store: storeId });
@@ -38,21 +51,22 @@ export function begin(config: Config, tokens: Tokens, storeId: string | null): v
 }
 
 function keep(kept: Kept): void {
-  localStorage.setItem(KEPT, JSON.stringify(kept));
+  storage().setItem(KEPT, JSON.stringify(kept));
 }
 
 /** The store this device runs from now on (null: pick again). */
 export function pick(storeId: string | null): void {
-  const raw = localStorage.getItem(KEPT);
+  const raw = storage().getItem(KEPT);
   if (raw) keep({ ...(JSON.parse(raw) as Kept), store: storeId });
   store.value = storeId;
 }
 
 /** Renews the session from the kept refresh token; false when there is none or it was refused. */
 export async function resume(config: Config): Promise<boolean> {
-  const raw = localStorage.getItem(KEPT);
+  const raw = storage().getItem(KEPT);
   if (!raw) return false;
   const kept = JSON.parse(raw) as Kept;
+  if (!kept.refreshToken) return false;
   try {
     begin(config, await refresh(config, kept.refreshToken), kept.store);
     return true;
@@ -71,6 +85,7 @@ export async function resume(config: Config): Promise<boolean> {
 export function end(): void {
   clearTimeout(timer);
   localStorage.removeItem(KEPT);
+  sessionStorage.removeItem(KEPT);
   accessToken.value = null;
   store.value = null;
 }

@@ -38,6 +38,8 @@ try {
     await page.goto(BOARD_URL);
     await page.getByLabel("이메일").fill(EMAIL);
     await page.getByLabel("비밀번호").fill(PASSWORD);
+    // The store's own tablet: kept signed in on the device.
+    await page.getByLabel("이 기기를 매장용으로 유지").check();
     if (shot) await page.screenshot({ path: `${SHOTS}/sign-in.png` });
     await page.getByRole("button", { name: "로그인" }).click();
     return page;
@@ -48,6 +50,8 @@ try {
   const signedInAt = Date.now();
   const card = on(page);
   await card(FIRST, "PAID").waitFor();
+  const kept = await page.evaluate(() => localStorage.getItem("ordersync.session"));
+  if (!kept?.includes("refreshToken")) throw new Error("the tablet did not keep its session on the device");
   console.log("READY");
 
   const { value: second } = await lines.next();

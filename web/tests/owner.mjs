@@ -1,6 +1,7 @@
 // Plays the owner's day in Debian's Chromium, driven by tests/web.rs: the owner signs in, picks the
-// store ($STORE_NAME) among their two, opens the sales view and finds the day's figures and its
-// orders by hour as $DAY (the API's daily report) says, the latte among the top items; refunds
+// store ($STORE_NAME) among their two (not keeping the device signed in: a reload still is), opens
+// the sales view and finds the day's figures and its orders by hour as $DAY (the API's daily report)
+// says, the latte among the top items; refunds
 // 1,000 KRW of the order handed over ($COMPLETED) through the refund dialog (REFUNDED), sees the
 // refund in the day's figures, the moves in the audit trail and the day's row in the month's CSV;
 // then changes to their other store ($OTHER_NAME), whose day is empty. Then the store's staff signs
@@ -50,6 +51,18 @@ try {
   };
 
   const page = await signIn(EMAIL, STORE_NAME);
+  // Not kept on the device (the box left unticked): kept for the tab, so a reload stays signed in
+  // to the store it picked.
+  const stored = await page.evaluate(() => [
+    localStorage.getItem("ordersync.session"),
+    sessionStorage.getItem("ordersync.session"),
+  ]);
+  if (stored[0] !== null || !stored[1]?.includes("refreshToken")) {
+    throw new Error(`the session is kept as ${JSON.stringify(stored)}`);
+  }
+  await page.reload();
+  await page.getByRole("heading", { name: "주문 보드" }).waitFor();
+  await page.getByRole("button", { name: "매출" }).click();
   await expectText(figure(page, "orders"), String(day.orders), "the day's orders");
   await expectText(figure(page, "grossSales"), won(day.grossSales), "gross sales");
   await expectText(figure(page, "refunds"), won(day.refunds), "refunds");
