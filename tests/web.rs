@@ -336,10 +336,47 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
         .map(|c| c["amount"].as_i64().unwrap())
         .collect();
     assert_eq!(at_toss, [1_000]);
+    // Orders switched off on the board, then no opening hours: a customer is refused each time.
+    let refused = async |why: &str| {
+        let order = stack
+            .order(
+                &customer,
+                &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                    "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
+            )
+            .await;
+        assert_eq!(
+            (order.status, order.code()),
+            (StatusCode::CONFLICT, "STORE_CLOSED"),
+            "{:?}",
+            order.body
+        );
+        let read = stack.get(&format!("/v1/stores/{store}"), None).await;
+        assert_eq!(read.body["status"]["reason"], why, "{:?}", read.body);
+    };
+    board.expect("CLOSED").await;
+    refused("CLOSED_BY_STORE").await;
+    board.tell("on").await;
+    board.expect("NO_HOURS").await;
+    refused("OUTSIDE_HOURS").await;
+    board.tell("hours").await;
     board.expect("DONE").await;
     board.finish().await;
     // The day's figures moved by the refund, and by nothing else.
     let after = stack.get(&daily, Some(&owner)).await.body;
     assert_eq!(after["refunds"], day["refunds"].as_i64().unwrap() + 1_000);
     assert_eq!(after["orders"], 3);
+    // Open again, every day around the clock, as the owner set it on the board.
+    let store_now = stack.get(&format!("/v1/stores/{store}"), None).await.body;
+    assert_eq!(store_now["status"]["open"], true, "{store_now}");
+    assert_eq!(store_now["acceptingOrders"], true, "{store_now}");
+    for day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+        let spans = &store_now["weeklyHours"][day];
+        assert_eq!(spans.as_array().map(Vec::len), Some(1), "{day}: {spans}");
+        assert!(
+            spans[0]["open"].as_str().unwrap().starts_with("00:00")
+                && spans[0]["close"].as_str().unwrap().starts_with("00:00"),
+            "{day}: {spans}"
+        );
+    }
 }

@@ -139,11 +139,40 @@ export function setAvailable(
   );
 }
 
-/** The store as everyone may read it (its name and time zone, for the owner's day). */
+/** One span a store is open, "HH:MM" (a close at or before the open runs past midnight). */
+export interface Interval {
+  open: string;
+  close: string;
+}
+
+export interface WeeklyHours {
+  mon: Interval[];
+  tue: Interval[];
+  wed: Interval[];
+  thu: Interval[];
+  fri: Interval[];
+  sat: Interval[];
+  sun: Interval[];
+}
+
+/** The store as everyone may read it, and whether it takes orders now. */
 export interface Store {
   storeId: string;
   name: string;
   timeZone: string;
+  acceptingOrders: boolean;
+  weeklyHours: WeeklyHours;
+  status: { open: boolean; reason?: "CLOSED_BY_STORE" | "CLOSED_TODAY" | "OUTSIDE_HOURS" };
+}
+
+/** The owner changes some of the store's settings (nothing else is the client's to set). */
+export function updateStore(
+  config: Config,
+  token: string,
+  store: string,
+  patch: Partial<Pick<Store, "acceptingOrders" | "weeklyHours">>,
+): Promise<Store> {
+  return call(config, "PATCH", `/v1/stores/${encodeURIComponent(store)}`, token, patch);
 }
 
 export function storeInfo(config: Config, store: string): Promise<Store> {

@@ -4,8 +4,9 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
-import { accessToken, end, pick, store } from "./session";
+import { accessToken, end, pick, role, store } from "./session";
 import { OwnerDay } from "./day";
+import { loadStore, OpeningHours, StoreState } from "./hours";
 import { MenuSwitches } from "./menu";
 import { chime, soundBlocked, unblock } from "./sound";
 import { choose, language, t, type Key } from "./text";
@@ -182,7 +183,14 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
 
 export function Board({ config }: { config: Config }) {
   useEffect(() => listen(config), [config]);
+  // Whether the store is open moves with the clock: read it now and every minute.
+  useEffect(() => {
+    void loadStore(config);
+    const every = setInterval(() => void loadStore(config), 60_000);
+    return () => clearInterval(every);
+  }, [config]);
   const [showMenu, setShowMenu] = useState(false);
+  const [showHours, setShowHours] = useState(false);
   const [showDay, setShowDay] = useState(false);
   // A notice is news, not a state: it goes by itself (or at a tap).
   const shown = notice.value;
@@ -203,6 +211,11 @@ export function Board({ config }: { config: Config }) {
           <button type="button" aria-pressed={showDay} onClick={() => setShowDay(!showDay)}>
             {t("sales")}
           </button>
+          {role.value === "OWNER" && (
+            <button type="button" aria-pressed={showHours} onClick={() => setShowHours(!showHours)}>
+              {t("hours")}
+            </button>
+          )}
           <button
             type="button"
             class="secondary"
@@ -219,6 +232,8 @@ export function Board({ config }: { config: Config }) {
           </button>
         </div>
       </nav>
+      <StoreState />
+      {showHours && <OpeningHours config={config} onNotice={(text) => (notice.value = text)} />}
       {showMenu && <MenuSwitches config={config} onNotice={(text) => (notice.value = text)} />}
       {offlineSince.value && (
         <p class="banner offline" role="status">

@@ -4,13 +4,17 @@
 // says, the latte among the top items; refunds
 // 1,000 KRW of the order handed over ($COMPLETED) through the refund dialog (REFUNDED), sees the
 // refund in the day's figures, the moves in the audit trail and the day's row in the month's CSV;
-// then changes to their other store ($OTHER_NAME), whose day is empty. Then the store's staff signs
+// switches orders off (CLOSED) and on, saves a week without hours (NO_HOURS) and then every day
+// around the clock; then changes to their other store ($OTHER_NAME), whose day is empty. Then the store's staff signs
 // in: the figures, and none of the owner's tools. Screenshots go to $SHOTS. Any failure exits
 // non-zero with the reason.
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const { BOARD_URL, EMAIL, STAFF_EMAIL, PASSWORD, STORE_NAME, OTHER_NAME, COMPLETED, DAY, SHOTS } = process.env;
 const day = JSON.parse(DAY);
+const input = createInterface({ input: process.stdin });
+const lines = input[Symbol.asyncIterator]();
 const won = (amount) => `${amount.toLocaleString("ko-KR")}원`;
 
 const browser = await chromium.launch({
@@ -117,6 +121,33 @@ try {
     throw new Error(`the CSV has no line starting ${line}`);
   }
 
+  // Opening hours. The owner switches orders off: the board says so (CLOSED; the test's order is
+  // refused), and back on.
+  await page.getByRole("button", { name: "영업 시간" }).click();
+  const taking = page.getByRole("switch", { name: "주문 받기" });
+  await taking.uncheck();
+  await page.locator('[data-store-closed="CLOSED_BY_STORE"]').waitFor();
+  await page.screenshot({ path: `${SHOTS}/owner-hours.png` });
+  console.log("CLOSED");
+  await lines.next();
+  await taking.check();
+  await page.locator("[data-store-closed]").waitFor({ state: "detached" });
+  // A week without hours is closed whatever the switch says (NO_HOURS); then every day around the
+  // clock again.
+  const days = ["월요일", "화요일", "수요일", "목요일", "금요일", "토요일", "일요일"];
+  for (const name of days) await page.getByRole("button", { name: `${name} 1 시간대 삭제` }).click();
+  await page.getByRole("button", { name: "영업 시간 저장" }).click();
+  await page.locator('[data-store-closed="OUTSIDE_HOURS"]').waitFor();
+  console.log("NO_HOURS");
+  await lines.next();
+  for (const name of days) {
+    await page.getByRole("button", { name: `${name} 시간대 추가` }).click();
+    await page.getByLabel(`${name} 1 여는 시간`).fill("00:00");
+    await page.getByLabel(`${name} 1 닫는 시간`).fill("00:00");
+  }
+  await page.getByRole("button", { name: "영업 시간 저장" }).click();
+  await page.locator("[data-store-closed]").waitFor({ state: "detached" });
+
   // The owner's other store: its own (empty) day, nothing of the first one.
   await page.getByRole("button", { name: "매장 변경" }).click();
   await page.getByRole("button", { name: OTHER_NAME }).click();
@@ -140,5 +171,6 @@ try {
   console.error(err);
   process.exitCode = 1;
 } finally {
+  input.close();
   await browser.close();
 }
