@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are their parts.
-.PHONY: bootstrap browser build web dev test lint check bench soak cost sam-build
+.PHONY: bootstrap browser build web dev test lint check bench soak cost sam-build deploy-web
 
 # moto's server, cfn-lint, the SAM CLI and cargo-lambda, in ./.venv (no-op when already installed).
 bootstrap:
@@ -64,6 +64,12 @@ ARCH ?= x86_64
 sam-build: bootstrap
 	PATH="$(CURDIR)/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=ap-northeast-2 \
 		.venv/bin/sam build --beta-features $(FUNCTION) --parameter-overrides Architecture=$(ARCH)
+
+# Uploads the built web app to a deployed stack's WebAppBucket (with its config.json) and has
+# CloudFront forget index.html and config.json: make deploy-web STACK=ordersync-prod. AWS credentials
+# from the environment, as for sam deploy.
+deploy-web: bootstrap web
+	.venv/bin/python infra/web/deploy.py --stack $(STACK)
 
 # What CI runs.
 check: lint test

@@ -380,3 +380,116 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
         );
     }
 }
+
+/// `make deploy-web`'s upload, run against the local stack's copy of the template's WebAppBucket:
+/// every file of the build under `app/` with its type, index.html and config.json never cached,
+/// hashed assets for a year, config.json naming the WebSocket API; and the template's CloudFront
+/// headers send the same Content-Security-Policy as the local runner.
+#[tokio::test]
+async fn the_web_app_deploys_as_cloudfront_serves_it() {
+    let web = built_web();
+    let stack = Stack::start();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&stack.aws().await)
+            .force_path_style(true)
+            .build(),
+    );
+    let buckets = s3.list_buckets().send().await.unwrap();
+    let bucket = buckets
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .find(|name| name.contains("webappbucket"))
+        .expect("the template's WebAppBucket exists locally")
+        .to_owned();
+    let websocket = "wss://example.execute-api.ap-northeast-2.amazonaws.com/prod";
+    let out = std::process::Command::new(root().join(".venv/bin/python"))
+        .arg(root().join("infra/web/deploy.py"))
+        .args(["--bucket", &bucket, "--websocket", websocket])
+        .args(["--endpoint", &stack.emulator])
+        .arg("--dist")
+        .arg(web.join("dist"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("the deploy script runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let object = async |key: &str| {
+        let got = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        let meta = (
+            got.content_type().unwrap_or_default().to_owned(),
+            got.cache_control().unwrap_or_default().to_owned(),
+        );
+        let body = got.body.collect().await.unwrap().into_bytes();
+        (meta, body)
+    };
+    let ((kind, cache), index) = object("app/index.html").await;
+    assert_eq!(
+        (kind.as_str(), cache.as_str()),
+        ("text/html; charset=utf-8", "no-cache")
+    );
+    assert_eq!(
+        index,
+        std::fs::read(web.join("dist/index.html")).unwrap(),
+        "the build's own index.html"
+    );
+    let ((kind, cache), config) = object("app/config.json").await;
+    assert_eq!(
+        (kind.as_str(), cache.as_str()),
+        ("application/json", "no-cache")
+    );
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(config, json!({"api": "", "websocket": websocket}));
+    for entry in std::fs::read_dir(web.join("dist/assets")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let ((kind, cache), _) = object(&format!("app/assets/{name}")).await;
+        assert_eq!(cache, "public, max-age=31536000, immutable", "{name}");
+        let expected = if name.ends_with(".js") {
+            "text/javascript; charset=utf-8"
+        } else if name.ends_with(".css") {
+            "text/css; charset=utf-8"
+        } else {
+            &kind
+        };
+        assert_eq!(kind, expected, "{name}");
+    }
+
+    // One policy, two places: the template's (for CloudFront) and the local runner's.
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let deployed = template
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ContentSecurityPolicy: !Sub "))
+        .expect("the template sets a Content-Security-Policy")
+        .trim_matches('"')
+        .replace(
+            "wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+            &stack.ws,
+        );
+    let local = stack
+        .http()
+        .get(stack.url("/app/"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let directives = |policy: &str| {
+        let mut all: Vec<String> = policy.split(';').map(|d| d.trim().to_owned()).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(directives(&deployed), directives(&local));
+}
