@@ -25,6 +25,7 @@ dev: bootstrap build web
 
 # Everything the tests need, then every test (unit, template, end-to-end through the local runner).
 test: bootstrap browser build web
+	cd web && npm test
 	cargo test --workspace
 
 # Release binaries (the deployment profile), then sizes, cold starts next to a hello-world, handler

@@ -4,9 +4,10 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
+import { type Facts, merge } from "./merge";
 import { accessToken, end, pick, role, store } from "./session";
 import { OwnerDay } from "./day";
-import { loadStore, OpeningHours, StoreState } from "./hours";
+import { current, loadStore, OpeningHours, StoreState } from "./hours";
 import { MenuSwitches } from "./menu";
 import { chime, soundBlocked, unblock } from "./sound";
 import { choose, language, t, type Key } from "./text";
@@ -22,6 +23,14 @@ const orders = signal<Order[]>([]);
 const offlineSince = signal<Date | null>(null);
 const unacknowledged = signal<string[]>([]);
 const notice = signal<string | null>(null);
+
+/** Applies what the API said of an order in place; false when only a listing can tell (merge.ts). */
+function apply(facts: Facts): boolean {
+  const merged = merge(orders.value, facts);
+  if (merged === null) return false;
+  orders.value = merged;
+  return true;
+}
 
 async function reload(config: Config): Promise<void> {
   const token = accessToken.value;
@@ -51,12 +60,12 @@ function listen(config: Config): () => void {
       void reload(config);
     };
     socket.onmessage = (message) => {
-      const push = JSON.parse(String(message.data)) as { type: string; order: { orderId: string } };
+      const push = JSON.parse(String(message.data)) as { type: string; order: Facts };
       if (push.type === "order.paid" && !unacknowledged.value.includes(push.order.orderId)) {
         unacknowledged.value = [...unacknowledged.value, push.order.orderId];
         chime();
       }
-      void reload(config);
+      if (!apply(push.order)) void reload(config);
     };
     socket.onclose = () => {
       if (stopped) return;
@@ -107,14 +116,16 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
       return;
     }
     try {
-      await move(config, accessToken.value, order.orderId, to, extra);
+      const moved = await move(config, accessToken.value, order.orderId, to, extra);
       unacknowledged.value = unacknowledged.value.filter((id) => id !== order.orderId);
+      apply({ orderId: moved.orderId, status: moved.status, orderVersion: moved.version, etaAt: moved.etaAt });
     } catch (err) {
       // Another board moved it first: show where it is now, not an error page.
       if (err instanceof ApiError && err.status === 409) notice.value = t("movedElsewhere");
       else if (err instanceof ApiError && err.status === 0) notice.value = t("offlineRefused");
+      else if (err instanceof ApiError && err.status === 401) end();
+      await reload(config);
     }
-    await reload(config);
   };
   return (
     <article class="card" data-order={order.orderId} data-status={order.status}>
@@ -122,7 +133,20 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
         <strong>
           #{order.orderId.slice(-4).toUpperCase()} {order.orderName}
         </strong>
-        <span>{elapsed(order.createdAt)}</span>
+        <span>
+          {elapsed(order.createdAt)}
+          {order.etaAt && (
+            <span class="eta">
+              {" · "}
+              {t("eta")}{" "}
+              {new Date(order.etaAt).toLocaleTimeString("ko-KR", {
+                hour: "2-digit",
+                minute: "2-digit",
+                timeZone: current.value?.timeZone,
+              })}
+            </span>
+          )}
+        </span>
       </header>
       <ul>
         {order.lines.map((line, index) => (

@@ -34,6 +34,11 @@ try {
     });
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
+    // Counts the board's listings of its orders: each is a request, an invocation and a read.
+    page.listings = 0;
+    page.on("request", (request) => {
+      if (request.url().includes("/orders?status=ACTIVE")) page.listings += 1;
+    });
     page.on("pageerror", (err) => errors.push(String(err)));
     await page.goto(BOARD_URL);
     await page.getByLabel("이메일").fill(EMAIL);
@@ -65,8 +70,13 @@ try {
   await page.screenshot({ path: `${SHOTS}/board-new-order.png` });
   await page.getByRole("button", { name: "확인" }).click();
 
+  // Through the kitchen by clicks: each move's answer and each push move the card in place, with
+  // no listing.
+  const listed = page.listings;
   await card(second, "PAID").getByRole("button", { name: "접수" }).click();
   await card(second, "ACCEPTED").waitFor();
+  // The ETA chosen on accepting (20 minutes, the default) shows on the card.
+  await card(second, "ACCEPTED").getByText("완료 예정").waitFor();
   await card(second, "ACCEPTED").getByRole("button", { name: "조리 시작" }).click();
   await card(second, "PREPARING").waitFor();
   await page.screenshot({ path: `${SHOTS}/board.png` });
@@ -74,6 +84,9 @@ try {
   await card(second, "READY").waitFor();
   await card(second, "READY").getByRole("button", { name: "전달 완료" }).click();
   await card(second, "READY").waitFor({ state: "detached" });
+  // (The last move's push has had time to arrive: the test read it before the card left.)
+  await page.waitForTimeout(1_000);
+  if (page.listings !== listed) throw new Error(`four moves listed the orders ${page.listings - listed} times`);
 
   const other = await tablet(false);
   const otherCard = on(other);

@@ -1,0 +1,31 @@
+// How the board's orders follow what the API says, without asking it again: a push and a move's
+// answer both say where an order is now (its status and version). Pure, so that its rules are
+// unit-tested (merge.test.ts).
+
+import type { Order } from "./api";
+
+/** The statuses the board shows, in its columns' order; an order that leaves them leaves the board. */
+export const ACTIVE = ["PAID", "ACCEPTED", "PREPARING", "READY"];
+
+/** What a push says of its order (the event's public facts: no lines' options, no note). */
+export interface Facts {
+  orderId: string;
+  status: string;
+  orderVersion: number;
+  etaAt?: string;
+}
+
+/**
+ * The board after `facts`, or null when the board must list its orders to know (an order it does
+ * not hold that belongs on it: its options and note come only with the listing). An older or
+ * repeated word changes nothing; a newer one moves the order in place, or off the board.
+ */
+export function merge(orders: Order[], facts: Facts): Order[] | null {
+  const held = orders.find((o) => o.orderId === facts.orderId);
+  if (!held) return ACTIVE.includes(facts.status) ? null : orders;
+  if (facts.orderVersion <= held.version) return orders;
+  if (!ACTIVE.includes(facts.status)) return orders.filter((o) => o !== held);
+  return orders.map((o) =>
+    o === held ? { ...o, status: facts.status, version: facts.orderVersion, etaAt: facts.etaAt ?? o.etaAt } : o,
+  );
+}
