@@ -24,15 +24,20 @@ use tokio::process::Command;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// Two lattes ordered by `customer` for pickup, not yet paid: the order's id and total.
-async fn two_lattes(stack: &Stack, customer: &str, store: &str) -> (String, serde_json::Value) {
-    let placed = stack
+/// `quantity` lattes ordered by `customer` for pickup: the API's answer.
+async fn order_lattes(stack: &Stack, customer: &str, store: &str, quantity: u32) -> e2e::Reply {
+    stack
         .order(
             customer,
-            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
+            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": quantity}],
                 "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
         )
-        .await;
+        .await
+}
+
+/// Two lattes ordered by `customer` for pickup, not yet paid: the order's id and total.
+async fn two_lattes(stack: &Stack, customer: &str, store: &str) -> (String, serde_json::Value) {
+    let placed = order_lattes(stack, customer, store, 2).await;
     assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
     let order = placed.body["orderId"].as_str().unwrap().to_owned();
     (order, placed.body["total"].clone())
@@ -173,13 +178,7 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         panic!("the menu's latte is {seen:?}, not available: {available}");
     };
     latte_becomes(false).await;
-    let refused = stack
-        .order(
-            &customer,
-            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
-                "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
-        )
-        .await;
+    let refused = order_lattes(&stack, &customer, &store, 1).await;
     assert_eq!(
         refused.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -336,13 +335,7 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
     assert_eq!(at_toss, [1_000]);
     // Orders switched off on the board, then no opening hours: a customer is refused each time.
     let refused = async |why: &str| {
-        let order = stack
-            .order(
-                &customer,
-                &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
-                    "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
-            )
-            .await;
+        let order = order_lattes(&stack, &customer, &store, 1).await;
         assert_eq!(
             (order.status, order.code()),
             (StatusCode::CONFLICT, "STORE_CLOSED"),

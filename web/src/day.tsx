@@ -16,9 +16,9 @@ import {
   type ItemSales,
   type Order,
   refund,
-  storeInfo,
   topItems,
 } from "./api";
+import { current } from "./hours";
 import { accessToken, end, role, store } from "./session";
 import { t } from "./text";
 
@@ -127,7 +127,6 @@ function RefundDialog({
 }
 
 export function OwnerDay({ config, onNotice }: { config: Config; onNotice: (text: string) => void }) {
-  const [zone, setZone] = useState("Asia/Seoul");
   const [date, setDate] = useState<string | null>(null);
   const [from, setFrom] = useState<string | null>(null);
   const [report, setReport] = useState<DailyReport | null>(null);
@@ -138,19 +137,14 @@ export function OwnerDay({ config, onNotice }: { config: Config; onNotice: (text
   const [loads, setLoads] = useState(0);
   const owner = role.value === "OWNER";
 
-  // The store's own "today" starts the page.
+  // The store's own "today" starts the page (the board read the store as it opened).
+  const zone = current.value?.timeZone;
   useEffect(() => {
-    if (!store.value) return;
-    void storeInfo(config, store.value).then(
-      (info) => {
-        const day = today(info.timeZone);
-        setZone(info.timeZone);
-        setDate(day);
-        setFrom(shift(day, -6));
-      },
-      () => onNotice(t("reportFailed")),
-    );
-  }, [config]);
+    if (!zone || date) return;
+    const day = today(zone);
+    setDate(day);
+    setFrom(shift(day, -6));
+  }, [zone]);
 
   useEffect(() => {
     const token = accessToken.value;

@@ -58,6 +58,11 @@ export function OpeningHours({ config, onNotice }: { config: Config; onNotice: (
     }
   };
   const setDay = (day: keyof WeeklyHours, spans: Interval[]) => setWeek({ ...editing, [day]: spans });
+  const setSpan = (day: keyof WeeklyHours, index: number, end: keyof Interval, time: string) =>
+    setDay(
+      day,
+      editing[day].map((span, i) => (i === index ? { ...span, [end]: time } : span)),
+    );
   return (
     <section class="hours" aria-label={t("hours")}>
       <label class="switch">
@@ -85,18 +90,14 @@ export function OpeningHours({ config, onNotice }: { config: Config; onNotice: (
                         type="time"
                         aria-label={`${t(day)} ${index + 1} ${t("opens")}`}
                         value={hhmm(span.open)}
-                        onChange={(e) =>
-                          setDay(day, spans.map((s, i) => (i === index ? { ...s, open: e.currentTarget.value } : s)))
-                        }
+                        onChange={(e) => setSpan(day, index, "open", e.currentTarget.value)}
                       />
                       ~
                       <input
                         type="time"
                         aria-label={`${t(day)} ${index + 1} ${t("closes")}`}
                         value={hhmm(span.close)}
-                        onChange={(e) =>
-                          setDay(day, spans.map((s, i) => (i === index ? { ...s, close: e.currentTarget.value } : s)))
-                        }
+                        onChange={(e) => setSpan(day, index, "close", e.currentTarget.value)}
                       />
                       <button
                         type="button"
