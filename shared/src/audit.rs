@@ -409,7 +409,7 @@ pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, A
         }
     }
     let body = gzip.finish().map_err(ApiError::internal)?;
-    app.images
+    app.images()
         .client
         .put_object()
         .bucket(bucket)

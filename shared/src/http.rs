@@ -90,7 +90,7 @@ where
     let deadline = req
         .lambda_context_ref()
         .map(|c| crate::deadline::from_epoch_millis(c.deadline));
-    let kms_before = app.crypto.cache_stats();
+    let kms_before = app.crypto_stats();
     let work = crate::deadline::invocation(deadline, async {
         crate::telemetry::set_request_id(&meta.request_id);
         if req.body().len() > MAX_BODY_BYTES {
@@ -122,7 +122,7 @@ where
         user_id = recorded.user_id.as_deref().unwrap_or(""),
         "request"
     );
-    let kms_after = app.crypto.cache_stats();
+    let kms_after = app.crypto_stats();
     let kms = (
         kms_after.hits.saturating_sub(kms_before.hits),
         kms_after.misses.saturating_sub(kms_before.misses),

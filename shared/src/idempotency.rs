@@ -147,7 +147,7 @@ pub async fn begin(
     ) {
         ("COMPLETED", Some(status), Some(sealed)) => {
             let body = app
-                .crypto
+                .crypto()
                 .open_str(&body_location(app, &pk), &sealed)
                 .await?;
             Ok(Begin::Replay { status, body })
@@ -173,7 +173,7 @@ impl Claim {
     ) -> Result<TransactWriteItem, ApiError> {
         let db = &app.db;
         let sealed = app
-            .crypto
+            .crypto()
             .seal_str(&body_location(app, &self.pk), body)
             .await?;
         let update = Update::builder()

@@ -109,7 +109,7 @@ where
         let cold_start = crate::telemetry::take_cold_start();
         let request_id = event.context.request_id.clone();
         let trace_id = event.context.xray_trace_id.clone().unwrap_or_default();
-        let kms_before = app.crypto.cache_stats();
+        let kms_before = app.crypto_stats();
         let function = crate::telemetry::function_name();
         // Boxed: the handler's future is deep, and the scope around it would nest it deeper still.
         let deadline = crate::deadline::from_epoch_millis(event.context.deadline);
@@ -128,7 +128,7 @@ where
             Ok(_) => tracing::info!(function, %request_id, %trace_id, cold_start, latency_ms, "job"),
             Err(err) => tracing::warn!(function, %request_id, %trace_id, cold_start, latency_ms, code = err.code, "job failed"),
         }
-        let kms_after = app.crypto.cache_stats();
+        let kms_after = app.crypto_stats();
         let kms = (
             kms_after.hits.saturating_sub(kms_before.hits),
             kms_after.misses.saturating_sub(kms_before.misses),

@@ -49,7 +49,7 @@ pub async fn open_cursor(
     let sealed =
         Sealed::from_stored(&format!("{}{cursor}", Sealed::PREFIX)).ok_or_else(invalid_cursor)?;
     let json = app
-        .crypto
+        .crypto()
         .open(&cursor_location(&app.db, scope), &sealed)
         .await
         .map_err(|_| invalid_cursor())?;
@@ -75,7 +75,7 @@ pub async fn seal_cursor(
         .collect();
     let json = serde_json::to_vec(&plain).map_err(ApiError::internal)?;
     let sealed = app
-        .crypto
+        .crypto()
         .seal(&cursor_location(&app.db, scope), &json)
         .await?;
     Ok(sealed.as_str().strip_prefix(Sealed::PREFIX).map(|c| {

@@ -52,6 +52,8 @@ struct Args {
     /// Only the cost meter.
     cost_only: bool,
     batch: usize,
+    /// Only these functions' sizes and cold starts (next to hello-world's), then stop.
+    only: Option<Vec<String>>,
 }
 
 fn args() -> Args {
@@ -61,6 +63,7 @@ fn args() -> Args {
         bin_dir: PathBuf::from("target/release"),
         cost_only: false,
         batch: 20,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,9 +77,10 @@ fn args() -> Args {
             "--starts" => args.starts = value.parse().unwrap_or(20),
             "--requests" => args.requests = value.parse().unwrap_or(1000),
             "--bin-dir" => args.bin_dir = PathBuf::from(value),
+            "--only" => args.only = Some(value.split(',').map(str::to_owned).collect()),
             other => {
                 eprintln!(
-                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] ({other}?)"
+                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] [--only f1,f2] ({other}?)"
                 );
                 std::process::exit(2);
             }
@@ -118,6 +122,7 @@ async fn main() {
     let mut names: Vec<String> = std::fs::read_dir("functions")
         .expect("functions/")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|name| args.only.as_ref().is_none_or(|only| only.contains(name)))
         .collect();
     names.sort();
     binaries.extend(names);
@@ -152,6 +157,10 @@ async fn main() {
             json!({"binary": binary, "bytes": size, "initMs": ms(init), "firstMs": ms(first),
                           "warmMs": ms(warm), "peakRssKb": rss}),
         );
+    }
+    if args.only.is_some() {
+        stack.stop().await;
+        return;
     }
 
     // The order's life first, on a quiet stack: the CPU runs leave thousands of events behind.

@@ -70,7 +70,7 @@ pub async fn authorize(app: &App, req: &Request, roles: &[Role]) -> Result<Calle
 
 /// The caller an access token names, once its signature, issuer, audience and expiry check out.
 pub async fn verify(app: &App, token: &str) -> Result<Caller, ApiError> {
-    let claims = app.tokens.verify(token).await?;
+    let claims = app.tokens().verify(token).await?;
     let caller = Caller {
         user_id: claims.sub,
         role: claims.role,

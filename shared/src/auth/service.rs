@@ -88,16 +88,16 @@ pub async fn signup(
     let table = app.db.table();
     let user = UserRecord {
         email: app
-            .crypto
+            .crypto()
             .seal_str(&UserRecord::location(table, &pk, "email"), &email)
             .await?,
         name: app
-            .crypto
+            .crypto()
             .seal_str(&UserRecord::location(table, &pk, "name"), &name)
             .await?,
         phone: match &phone {
             Some(phone) => Some(
-                app.crypto
+                app.crypto()
                     .seal_str(&UserRecord::location(table, &pk, "phone"), phone)
                     .await?,
             ),
@@ -282,12 +282,12 @@ async fn token_pair(
 ) -> Result<TokenPair, ApiError> {
     Ok(TokenPair {
         access_token: app
-            .tokens
+            .tokens()
             .issue(&user.user_id, user.role, session_id)
             .await?,
         refresh_token,
         token_type: "Bearer".to_owned(),
-        expires_in: app.tokens.access_token_seconds(),
+        expires_in: app.tokens().access_token_seconds(),
     })
 }
 

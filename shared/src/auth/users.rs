@@ -75,16 +75,16 @@ impl UserRecord {
     pub async fn profile(&self, app: &App) -> Result<Profile, ApiError> {
         let table = app.db.table();
         let email = app
-            .crypto
+            .crypto()
             .open_str(&Self::location(table, &self.pk, "email"), &self.email)
             .await?;
         let name = app
-            .crypto
+            .crypto()
             .open_str(&Self::location(table, &self.pk, "name"), &self.name)
             .await?;
         let phone = match &self.phone {
             Some(sealed) => Some(
-                app.crypto
+                app.crypto()
                     .open_str(&Self::location(table, &self.pk, "phone"), sealed)
                     .await?,
             ),

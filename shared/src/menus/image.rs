@@ -27,7 +27,7 @@ pub async fn request_upload(
         return Err(ApiError::not_found("ITEM_NOT_FOUND", "no such item"));
     }
     let key = images::image_key(store_id, item_id);
-    app.images.upload_form(&key, request.content_type).await
+    app.images().upload_form(&key, request.content_type).await
 }
 
 /// What the check did with an uploaded object.
@@ -43,8 +43,8 @@ pub enum Verdict {
 /// names an item that still exists. A good image becomes the item's image (the previous one is
 /// deleted); anything else is deleted.
 pub async fn check_upload(app: &App, key: &str) -> Result<Verdict, ApiError> {
-    let s3 = &app.images.client;
-    let bucket = &app.images.bucket;
+    let images = app.images();
+    let (s3, bucket) = (&images.client, &images.bucket);
     let Some((store_id, item_id)) = images::parse_key(key) else {
         delete(app, key).await?;
         return Ok(Verdict::Deleted(Rejection::NotOurKey));
@@ -116,10 +116,11 @@ async fn collect(body: ByteStream) -> Result<Vec<u8>, ApiError> {
 }
 
 async fn delete(app: &App, key: &str) -> Result<(), ApiError> {
-    app.images
+    let images = app.images();
+    images
         .client
         .delete_object()
-        .bucket(&app.images.bucket)
+        .bucket(&images.bucket)
         .key(key)
         .send()
         .await

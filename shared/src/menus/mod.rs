@@ -95,7 +95,7 @@ async fn render(app: &App, record: MenuRecord, window: i64) -> Result<RenderedMe
     if let Some(items) = view.get_mut("items").and_then(|i| i.as_array_mut()) {
         for (view, item) in items.iter_mut().zip(&menu.items) {
             if let (Some(key), Some(object)) = (&item.image_key, view.as_object_mut()) {
-                let url = app.images.read_url(key, window).await?;
+                let url = app.images().read_url(key, window).await?;
                 object.insert("imageUrl".into(), serde_json::Value::String(url));
             }
         }

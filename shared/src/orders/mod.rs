@@ -210,7 +210,7 @@ impl OrderRecord {
         let open = |field: &'static str, sealed: &Sealed| {
             let at = location(table, &self.pk, field);
             let sealed = sealed.clone();
-            async move { app.crypto.open_str(&at, &sealed).await }
+            async move { app.crypto().open_str(&at, &sealed).await }
         };
         let phone = open("phone", &self.phone).await?;
         let address = match &self.address {
@@ -395,7 +395,7 @@ async fn create(
     let seal = |field: &'static str, value: String| {
         let pk = pk.clone();
         async move {
-            app.crypto
+            app.crypto()
                 .seal_str(&location(table, &pk, field), &value)
                 .await
         }

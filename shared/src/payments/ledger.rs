@@ -345,7 +345,7 @@ async fn adopt(
         // later one replaced): the order's payment is Toss's, and only its key may ever be cancelled.
         tracing::warn!(order_id = %order.order_id(), "settling the payment Toss holds for the order, not the one on record");
         record.payment_key = app
-            .crypto
+            .crypto()
             .seal_str(&key_location(db, &pk, "paymentKey"), &payment.payment_key)
             .await?;
         record.payment_key_digest = digest(&payment.payment_key);
@@ -354,7 +354,7 @@ async fn adopt(
     }
     if let Some(secret) = &payment.secret {
         record.secret = Some(
-            app.crypto
+            app.crypto()
                 .seal_str(&key_location(db, &pk, "secret"), secret)
                 .await?,
         );

@@ -193,7 +193,7 @@ fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -
 }
 
 pub(crate) fn toss(app: &App) -> Result<&TossClient, ApiError> {
-    app.toss.as_ref().ok_or_else(|| {
+    app.toss()?.ok_or_else(|| {
         refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "PAYMENTS_UNAVAILABLE",
@@ -225,7 +225,7 @@ fn key_location<'a>(db: &'a Db, pk: &'a str, field: &'static str) -> Location<'a
 /// The payment key, opened.
 pub(crate) async fn open_key(app: &App, record: &PaymentRecord) -> Result<String, ApiError> {
     let at = key_location(&app.db, &record.pk, "paymentKey");
-    Ok(app.crypto.open_str(&at, &record.payment_key).await?)
+    Ok(app.crypto().open_str(&at, &record.payment_key).await?)
 }
 
 /// A new record for a confirm of `payment_key`, holding the payment until `locked_until`; its
@@ -240,7 +240,7 @@ async fn intent(
 ) -> Result<PaymentRecord, ApiError> {
     let pk = payment_pk(order_id);
     let sealed = app
-        .crypto
+        .crypto()
         .seal_str(&key_location(&app.db, &pk, "paymentKey"), payment_key)
         .await?;
     let record = PaymentRecord {

@@ -155,7 +155,7 @@ async fn deposit_callback(app: &App, data: &serde_json::Value) -> Result<Outcome
         sk: PAYMENT_SK,
         field: "secret",
     };
-    let ours = app.crypto.open_str(&at, sealed).await?;
+    let ours = app.crypto().open_str(&at, sealed).await?;
     if aws_lc_rs::constant_time::verify_slices_are_equal(ours.as_bytes(), secret.as_bytes())
         .is_err()
     {
