@@ -204,6 +204,12 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         .await;
     assert_eq!(read.body["status"], "COMPLETED", "{:?}", read.body);
     assert_eq!(read.body["version"], 6);
+    // The order paid while the board was offline went through the kitchen by keys alone.
+    let by_keys = stack
+        .get(&format!("/v1/orders/{third}"), Some(&staff))
+        .await;
+    assert_eq!(by_keys.body["status"], "COMPLETED", "{:?}", by_keys.body);
+    assert_eq!(by_keys.body["version"], 6);
     // Two tablets accepted the first order at once: it moved once.
     let raced = stack
         .get(&format!("/v1/orders/{first}"), Some(&staff))
@@ -245,6 +251,10 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
     let (store, owner, staff, customer) = stack.staffed_store("day").await;
     // The owner runs a second store: the board asks which.
     stack.store(&owner, json!({"name": "2호점"})).await;
+    // A member of the staff who owns a store of their own: the owner's tools show by place.
+    let (helper_id, helper, _) = stack.account("helper-day@example.com", "OWNER").await;
+    stack.store(&helper, json!({"name": "옆집 분식"})).await;
+    stack.hire(&owner, &store, &helper_id, &helper).await;
     // The day: one order handed over, one turned away (refunded in full), one waiting.
     let handed_over = paid_through_toss(&stack, &customer, &store).await;
     for (to, extra) in [
@@ -312,7 +322,8 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
         &[
             ("BOARD_URL", &url),
             ("EMAIL", "owner-day@example.com"),
-            ("STAFF_EMAIL", "staff-day@example.com"),
+            ("STAFF_EMAIL", "helper-day@example.com"),
+            ("STAFF_OWN_STORE", "옆집 분식"),
             ("PASSWORD", PASSWORD),
             ("STORE_NAME", "김밥천국 종로점"),
             ("OTHER_NAME", "2호점"),

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
 import { type Facts, merge } from "./merge";
-import { accessToken, end, pick, role, store } from "./session";
+import { accessToken, end, pick, place, store } from "./session";
 import { OwnerDay } from "./day";
 import { current, loadStore, OpeningHours, StoreState } from "./hours";
 import { MenuSwitches } from "./menu";
@@ -106,9 +106,55 @@ function elapsed(since: string): string {
   return `${minutes}${t("minutes")}`;
 }
 
+/** The board's cards in reading order (columns left to right, each oldest first). */
+function cards(): HTMLElement[] {
+  return [...document.querySelectorAll<HTMLElement>(".columns article.card")];
+}
+
+/** After a move by key: the same order where it went, or the board's first card once it left. */
+function refocus(orderId: string): void {
+  setTimeout(() => {
+    const card = document.querySelector<HTMLElement>(`.columns article.card[data-order="${orderId}"]`);
+    (card ?? cards()[0])?.focus();
+  }, 0);
+}
+
+/** The board's keys, for a keyboard or a kitchen's bump bar: N goes to the oldest new order (and
+ * acknowledges the alert), ↑ and ↓ go from card to card; on a card, Enter makes its next move and X
+ * rejects it (Card). None while a text field, a list or a dialog has the keys, or with a modifier. */
+function boardKeys(event: KeyboardEvent): void {
+  if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+  const typing = "input:not([type=checkbox]):not([type=radio]), select, textarea, dialog";
+  if ((event.target as Element | null)?.closest?.(typing)) return;
+  const all = cards();
+  if (event.key === "n" || event.key === "N") {
+    unacknowledged.value = [];
+    all.find((card) => card.dataset.status === "PAID")?.focus();
+  } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    const at = all.indexOf(document.activeElement as HTMLElement);
+    const to = event.key === "ArrowDown" ? Math.min(at + 1, all.length - 1) : Math.max(at - 1, 0);
+    all[to]?.focus();
+  } else {
+    return;
+  }
+  event.preventDefault();
+}
+
 function Card({ config, order, next }: { config: Config; order: Order; next?: { to: string; label: Key } }) {
   const [eta, setEta] = useState(20);
   const rejecting = useRef<HTMLDialogElement>(null);
+  const onKey = (event: KeyboardEvent) => {
+    // Keys pressed on the card itself; its buttons and list keep their own.
+    if (event.target !== event.currentTarget || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.key === "Enter" && next) {
+      void act(next.to, next.to === "ACCEPTED" ? { etaMinutes: eta } : {}).then(() => refocus(order.orderId));
+    } else if ((event.key === "x" || event.key === "X") && order.status === "PAID") {
+      rejecting.current?.showModal();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  };
   const act = async (to: string, extra: { etaMinutes?: number; reason?: RejectReason }) => {
     if (!accessToken.value) return;
     if (offlineSince.value) {
@@ -128,7 +174,14 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
     }
   };
   return (
-    <article class="card" data-order={order.orderId} data-status={order.status}>
+    <article
+      class="card"
+      data-order={order.orderId}
+      data-status={order.status}
+      tabIndex={0}
+      aria-keyshortcuts={order.status === "PAID" ? "Enter X" : next ? "Enter" : undefined}
+      onKeyDown={onKey}
+    >
       <header>
         <strong>
           #{order.orderId.slice(-4).toUpperCase()} {order.orderName}
@@ -207,6 +260,10 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
 
 export function Board({ config }: { config: Config }) {
   useEffect(() => listen(config), [config]);
+  useEffect(() => {
+    window.addEventListener("keydown", boardKeys);
+    return () => window.removeEventListener("keydown", boardKeys);
+  }, []);
   // Whether the store is open moves with the clock: read it now and every minute.
   useEffect(() => {
     void loadStore(config);
@@ -235,7 +292,7 @@ export function Board({ config }: { config: Config }) {
           <button type="button" aria-pressed={showDay} onClick={() => setShowDay(!showDay)}>
             {t("sales")}
           </button>
-          {role.value === "OWNER" && (
+          {place.value === "OWNER" && (
             <button type="button" aria-pressed={showHours} onClick={() => setShowHours(!showHours)}>
               {t("hours")}
             </button>
@@ -301,6 +358,9 @@ export function Board({ config }: { config: Config }) {
           );
         })}
       </section>
+      <p class="keys" hidden={showDay}>
+        {t("keys")}
+      </p>
     </main>
   );
 }

@@ -19,8 +19,8 @@ import {
   topItems,
 } from "./api";
 import { current } from "./hours";
-import { accessToken, end, role, store } from "./session";
-import { t } from "./text";
+import { accessToken, end, place, store } from "./session";
+import { t, word } from "./text";
 
 /** The calendar date now in `timeZone` (YYYY-MM-DD): the store's "today", wherever the device is. */
 export function today(timeZone: string, now = new Date()): string {
@@ -135,7 +135,7 @@ export function OwnerDay({ config, onNotice }: { config: Config; onNotice: (text
   const [completed, setCompleted] = useState<Order[]>([]);
   const [download, setDownload] = useState<string | null>(null);
   const [loads, setLoads] = useState(0);
-  const owner = role.value === "OWNER";
+  const owner = place.value === "OWNER";
 
   // The store's own "today" starts the page (the board read the store as it opened).
   const zone = current.value?.timeZone;
@@ -277,13 +277,17 @@ export function OwnerDay({ config, onNotice }: { config: Config; onNotice: (text
                 {audit.map((record, index) => (
                   <tr key={index}>
                     <td>{new Date(record.at).toLocaleString("ko-KR", { timeZone: zone })}</td>
-                    <td>{record.action}</td>
+                    <td data-action={record.action}>{word("action", record.action)}</td>
                     <td>#{record.target.slice(-4).toUpperCase()}</td>
                     <td>
-                      {record.before && record.after ? `${record.before} → ${record.after}` : (record.after ?? "")}
+                      {record.before && record.after
+                        ? `${word("status", record.before)} → ${word("status", record.after)}`
+                        : record.after
+                          ? word("status", record.after)
+                          : ""}
                       {record.amount !== undefined && ` ${won(record.amount)}`}
                     </td>
-                    <td>{record.actor.kind}</td>
+                    <td>{word("actor", record.actor.kind)}</td>
                   </tr>
                 ))}
               </tbody>

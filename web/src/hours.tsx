@@ -2,19 +2,23 @@
 // owner switches orders off and on and sets the week's opening hours (up to two spans a day, for a
 // break). Customers are refused from the moment the API answers.
 
-import { signal } from "@preact/signals";
+import { computed, signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { ApiError, type Config, type Interval, type Store, storeInfo, updateStore, type WeeklyHours } from "./api";
 import { accessToken, end, store } from "./session";
 import { t, type Key } from "./text";
 
-/** The store as last read: its settings and whether it is open now. */
-export const current = signal<Store | null>(null);
+/** The store as last read. */
+const read = signal<Store | null>(null);
+
+/** The picked store's settings and whether it is open now; none of another store's, read before a
+ * change of store, shows while the new one's read is on its way. */
+export const current = computed(() => (read.value?.storeId === store.value ? read.value : null));
 
 export async function loadStore(config: Config): Promise<void> {
   if (!store.value) return;
   try {
-    current.value = await storeInfo(config, store.value);
+    read.value = await storeInfo(config, store.value);
   } catch {
     // The board works without it; the next load tries again.
   }
@@ -48,7 +52,7 @@ export function OpeningHours({ config, onNotice }: { config: Config; onNotice: (
     const token = accessToken.value;
     if (!token || !store.value) return;
     try {
-      current.value = await updateStore(config, token, store.value, patch);
+      read.value = await updateStore(config, token, store.value, patch);
       setWeek(null);
       onNotice(t("hoursSaved"));
     } catch (err) {

@@ -14,7 +14,7 @@ export function StorePicker({ config }: { config: Config }) {
     if (!token) return;
     void myStores(config, token).then(
       (found) => {
-        if (found.length === 1) pick(found[0].storeId);
+        if (found.length === 1) pick(found[0]);
         else setStores(found);
       },
       (err) => {
@@ -32,7 +32,7 @@ export function StorePicker({ config }: { config: Config }) {
         <ul class="stores">
           {stores.map((s) => (
             <li key={s.storeId}>
-              <button type="button" onClick={() => pick(s.storeId)}>
+              <button type="button" onClick={() => pick(s)}>
                 {s.name}
               </button>{" "}
               <small>{t(s.place === "OWNER" ? "owner" : "staff")}</small>

@@ -2,30 +2,27 @@
 // (sessionStorage) or, on a store's own tablet, for the device (localStorage, chosen at sign-in) so
 // that it survives a restart (docs/FRONTEND.md, "Tokens in the browser"); renewed a minute early.
 
-import { computed, signal } from "@preact/signals";
-import { ApiError, type Config, refresh, type Tokens } from "./api";
+import { signal } from "@preact/signals";
+import { ApiError, type Config, type MyStore, refresh, type Tokens } from "./api";
 
 const KEPT = "ordersync.session";
+
+/** The store a device runs and the user's place there. */
+export type Picked = Pick<MyStore, "storeId" | "place">;
 
 interface Kept {
   refreshToken: string;
   /** The store this device runs, once picked. */
   store: string | null;
+  /** The user's place at it (a session kept without one picks again). */
+  place?: MyStore["place"];
 }
 
 export const accessToken = signal<string | null>(null);
 export const store = signal<string | null>(null);
-
-/** The account's role, as its access token says (what to show; the API decides what is allowed). */
-export const role = computed(() => {
-  const payload = accessToken.value?.split(".")[1];
-  if (!payload) return null;
-  try {
-    return (JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))) as { role?: string }).role ?? null;
-  } catch {
-    return null;
-  }
-});
+/** The user's place at the picked store, as `/v1/me/stores` said: the owner's tools show by it (what
+ * to show; the API decides what is allowed). */
+export const place = signal<MyStore["place"] | null>(null);
 
 let timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -35,7 +32,7 @@ function storage(): Storage {
 }
 
 /** Starts a session; `keepDevice` keeps it past this tab (a store's own tablet). */
-export function begin(config: Config, tokens: Tokens, storeId: string | null, keepDevice?: boolean): void {
+export function begin(config: Config, tokens: Tokens, picked: Picked | null, keepDevice?: boolean): void {
   if (keepDevice !== undefined) {
     // A new sign-in chooses afresh: nothing of an earlier session stays in the other storage.
     localStorage.removeItem(KEPT);
@@ -43,8 +40,9 @@ export function begin(config: Config, tokens: Tokens, storeId: string | null, ke
     (keepDevice ? localStorage : sessionStorage).setItem(KEPT, "{}");
   }
   accessToken.value = tokens.accessToken;
-  store.value = storeId;
-  keep({ refreshToken: tokens.refreshToken, store: storeId });
+  store.value = picked?.storeId ?? null;
+  place.value = picked?.place ?? null;
+  keep({ refreshToken: tokens.refreshToken, store: store.value, place: picked?.place });
   clearTimeout(timer);
   const renewIn = Math.max(5, tokens.expiresIn - 60) * 1000;
   timer = setTimeout(() => void resume(config), renewIn);
@@ -55,10 +53,11 @@ function keep(kept: Kept): void {
 }
 
 /** The store this device runs from now on (null: pick again). */
-export function pick(storeId: string | null): void {
+export function pick(picked: Picked | null): void {
   const raw = storage().getItem(KEPT);
-  if (raw) keep({ ...(JSON.parse(raw) as Kept), store: storeId });
-  store.value = storeId;
+  if (raw) keep({ ...(JSON.parse(raw) as Kept), store: picked?.storeId ?? null, place: picked?.place });
+  store.value = picked?.storeId ?? null;
+  place.value = picked?.place ?? null;
 }
 
 /** Renews the session from the kept refresh token; false when there is none or it was refused. */
@@ -68,7 +67,8 @@ export async function resume(config: Config): Promise<boolean> {
   const kept = JSON.parse(raw) as Kept;
   if (!kept.refreshToken) return false;
   try {
-    begin(config, await refresh(config, kept.refreshToken), kept.store);
+    const picked = kept.store && kept.place ? { storeId: kept.store, place: kept.place } : null;
+    begin(config, await refresh(config, kept.refreshToken), picked);
     return true;
   } catch (err) {
     if (err instanceof ApiError && err.status === 0) {
@@ -88,4 +88,5 @@ export function end(): void {
   sessionStorage.removeItem(KEPT);
   accessToken.value = null;
   store.value = null;
+  place.value = null;
 }

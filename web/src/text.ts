@@ -39,6 +39,7 @@ const ko = {
   OTHER: "기타",
   cancel: "취소",
   soundOn: "알림음 켜기",
+  keys: "키보드: N 새 주문으로 · ↑↓ 주문 사이 이동 · Enter 다음 단계 · X 거절",
   sales: "매출",
   date: "날짜",
   reload: "새로 고침",
@@ -94,6 +95,37 @@ const ko = {
   storesFailed: "매장 목록을 불러올 수 없습니다",
   owner: "사장님",
   staff: "직원",
+  // The API's codes in the audit trail: its actions, an order's statuses, who acted.
+  "action:order.placed": "주문 생성",
+  "action:order.paid": "결제 완료",
+  "action:order.accepted": "주문 접수",
+  "action:order.preparing": "조리 시작",
+  "action:order.ready": "준비 완료",
+  "action:order.completed": "전달 완료",
+  "action:order.rejected": "주문 거절",
+  "action:order.canceled": "주문 취소",
+  "action:order.expired": "결제 기한 만료",
+  "action:order.refunded": "환불",
+  "action:user.signed_up": "가입",
+  "action:user.signed_in": "로그인",
+  "action:user.sign_in_failed": "로그인 실패",
+  "action:user.sign_in_locked": "로그인 잠김",
+  "action:user.refresh_reused": "세션 재사용 감지",
+  "action:user.signed_out": "로그아웃",
+  "status:PENDING_PAYMENT": "결제 대기",
+  "status:PAID": "결제 완료",
+  "status:ACCEPTED": "접수",
+  "status:PREPARING": "조리 중",
+  "status:READY": "준비 완료",
+  "status:COMPLETED": "전달 완료",
+  "status:REJECTED": "거절",
+  "status:CANCELED": "취소",
+  "status:EXPIRED": "만료",
+  "actor:CUSTOMER": "손님",
+  "actor:STORE": "매장",
+  "actor:SYSTEM": "시스템",
+  "actor:USER": "사용자",
+  "actor:ANONYMOUS": "익명",
 };
 
 export type Key = keyof typeof ko;
@@ -135,6 +167,7 @@ const en: Partial<Record<Key, string>> = {
   OTHER: "Other",
   cancel: "Cancel",
   soundOn: "Turn the chime on",
+  keys: "Keys: N to the new orders · ↑↓ between orders · Enter next step · X reject",
   sales: "Sales",
   date: "Date",
   reload: "Refresh",
@@ -190,6 +223,36 @@ const en: Partial<Record<Key, string>> = {
   storesFailed: "Could not list your stores",
   owner: "owner",
   staff: "staff",
+  "action:order.placed": "Order placed",
+  "action:order.paid": "Paid",
+  "action:order.accepted": "Accepted",
+  "action:order.preparing": "Preparing",
+  "action:order.ready": "Ready",
+  "action:order.completed": "Handed over",
+  "action:order.rejected": "Rejected",
+  "action:order.canceled": "Canceled",
+  "action:order.expired": "Payment window expired",
+  "action:order.refunded": "Refund",
+  "action:user.signed_up": "Signed up",
+  "action:user.signed_in": "Signed in",
+  "action:user.sign_in_failed": "Sign-in failed",
+  "action:user.sign_in_locked": "Sign-in locked",
+  "action:user.refresh_reused": "Session reuse detected",
+  "action:user.signed_out": "Signed out",
+  "status:PENDING_PAYMENT": "awaiting payment",
+  "status:PAID": "paid",
+  "status:ACCEPTED": "accepted",
+  "status:PREPARING": "preparing",
+  "status:READY": "ready",
+  "status:COMPLETED": "handed over",
+  "status:REJECTED": "rejected",
+  "status:CANCELED": "canceled",
+  "status:EXPIRED": "expired",
+  "actor:CUSTOMER": "customer",
+  "actor:STORE": "store",
+  "actor:SYSTEM": "system",
+  "actor:USER": "user",
+  "actor:ANONYMOUS": "anonymous",
 };
 
 const CHOSEN = "ordersync.language";
@@ -209,4 +272,11 @@ export function choose(chosen: "ko" | "en"): void {
 
 export function t(key: Key): string {
   return (language.value === "en" && en[key]) || ko[key];
+}
+
+/** An API code in words, e.g. `word("status", "PAID")`; a code this catalogue does not know yet
+ * (a newer API than the page) is shown as it is. */
+export function word(kind: "action" | "status" | "actor", code: string): string {
+  const key = `${kind}:${code}`;
+  return key in ko ? t(key as Key) : code;
 }

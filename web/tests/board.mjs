@@ -2,9 +2,10 @@
 // signs in as the store's staff, finds the order paid before it opened, says READY, then takes the
 // id of an order paid while it watches (its alert and chime), and moves that one through the kitchen by clicks. Then a
 // second tablet opens and both accept the first order at once: one wins, the other shows a notice
-// and the order where it now is. Then the network drops (OFFLINE), and the order paid meanwhile
+// and the order where it now is; reopened without a tap, it holds its chime back until one. Then the network drops (OFFLINE), and the order paid meanwhile
 // (its id on stdin) appears once it is back. Then the latte's sold-out switch is flipped
-// (SOLD_OUT), and flipped back on the next line. Then, long past the first access token's end
+// (SOLD_OUT), and flipped back on the next line; the order paid offline goes through the kitchen
+// by keys alone. Then, long past the first access token's end
 // (EXPIRED), an order paid (its id on stdin) appears and is rejected, with a reason. Screenshots go to $SHOTS. Any failure exits non-zero with the
 // reason.
 import { createInterface } from "node:readline";
@@ -23,12 +24,37 @@ try {
   // A tablet of its own (its own storage), signed in as the store's staff.
   const tablet = async (shot) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "ko-KR" });
-    // Counts the chime's tones, as the page's own AudioContext makes them.
+    // Counts the chime's tones, as the page's own AudioContext makes them. And holds the sound back
+    // in a page nobody has tapped, as a tablet's browser does (headless Chromium plays it anyway,
+    // whatever its autoplay flags say, and Playwright's own evaluations count as user activation):
+    // a context made before a real tap or key in this document is suspended, and resumes only after
+    // one (a reload starts a new document, untapped).
     await context.addInitScript(() => {
+      let tapped = false;
+      for (const type of ["pointerdown", "keydown"]) {
+        window.addEventListener(type, (event) => (tapped ||= event.isTrusted), true);
+      }
+      const Real = AudioContext;
+      window.AudioContext = class extends Real {
+        constructor(options) {
+          super(options);
+          this.allowed = tapped;
+          if (!this.allowed) void super.suspend();
+        }
+        get state() {
+          return this.allowed ? super.state : "suspended";
+        }
+        resume() {
+          if (!tapped) return new Promise(() => undefined);
+          this.allowed = true;
+          return super.resume();
+        }
+      };
       window.tones = 0;
       const make = AudioContext.prototype.createOscillator;
       AudioContext.prototype.createOscillator = function () {
         window.tones += 1;
+        window.audio = this;
         return make.call(this);
       };
     });
@@ -101,7 +127,10 @@ try {
   if (told !== 1) throw new Error(`${told} boards told of the conflict, not 1`);
   const loser = (await page.getByText(notice).count()) === 1 ? page : other;
   await loser.screenshot({ path: `${SHOTS}/board-conflict.png` });
-  await other.context().close();
+  // The second tablet reopens, signed in from the device and untouched since: its sound is held
+  // back (it says so when the next order comes, below).
+  await other.reload();
+  await otherCard(FIRST, "ACCEPTED").waitFor();
 
   // The network drops: the board says so and since when, and refuses a move on the spot; an
   // order paid meanwhile appears once the network is back, once.
@@ -118,6 +147,18 @@ try {
   const copies = await page.locator(`[data-order="${third}"]`).count();
   if (copies !== 1) throw new Error(`the order missed offline shows ${copies} times`);
   if ((await card(FIRST, "ACCEPTED").count()) !== 1) throw new Error("the refused move moved");
+  // The untouched tablet heard that order too, and offers to turn the chime on; one tap does.
+  await otherCard(third, "PAID").waitFor();
+  const soundOn = other.getByRole("button", { name: "알림음 켜기" });
+  await soundOn.waitFor();
+  if ((await other.evaluate(() => window.audio?.state)) === "running") {
+    throw new Error("the untouched tablet's sound was not held back");
+  }
+  await other.screenshot({ path: `${SHOTS}/board-sound-off.png` });
+  await soundOn.click();
+  await soundOn.waitFor({ state: "detached" });
+  await other.waitForFunction(() => window.audio?.state === "running");
+  await other.context().close();
 
   // The latte runs out: the staff flip its switch (the test then tries to order one), and flip it
   // back when told.
@@ -131,6 +172,25 @@ try {
   await lines.next();
   await latte.uncheck();
   await latteSoldOut.waitFor({ state: "detached" });
+
+  // By keys (a keyboard, or a kitchen's bump bar): N goes to the new order paid offline; X offers
+  // its reasons to reject (Escape keeps it); Enter takes it through the kitchen, the card keeping
+  // the focus from column to column.
+  const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-order") ?? null);
+  await page.keyboard.press("n");
+  if ((await focused()) !== third) throw new Error(`N went to ${await focused()}, not ${third}`);
+  await page.keyboard.press("x");
+  await page.getByRole("dialog", { name: "거절 사유" }).waitFor();
+  await page.keyboard.press("Escape");
+  await page.getByRole("dialog", { name: "거절 사유" }).waitFor({ state: "hidden" });
+  for (const status of ["ACCEPTED", "PREPARING", "READY"]) {
+    await page.keyboard.press("Enter");
+    await card(third, status).waitFor();
+    await page.waitForFunction((order) => document.activeElement?.getAttribute("data-order") === order, third);
+  }
+  await card(third, "READY").getByText("완료 예정").waitFor();
+  await page.keyboard.press("Enter");
+  await card(third, "READY").waitFor({ state: "detached" });
 
   // Access tokens last 15 s here (with 30 s of leeway): well past the first one's end, the board
   // (which renewed it meanwhile) still hears an order paid and still moves it.

@@ -3,15 +3,17 @@
 // the sales view and finds the day's figures and its orders by hour as $DAY (the API's daily report)
 // says, the latte among the top items; refunds
 // 1,000 KRW of the order handed over ($COMPLETED) through the refund dialog (REFUNDED), sees the
-// refund in the day's figures, the moves in the audit trail and the day's row in the month's CSV;
-// switches orders off (CLOSED) and on, saves a week without hours (NO_HOURS) and then every day
-// around the clock; then changes to their other store ($OTHER_NAME), whose day is empty. Then the store's staff signs
-// in: the figures, and none of the owner's tools. Screenshots go to $SHOTS. Any failure exits
-// non-zero with the reason.
+// refund in the day's figures, the moves in the audit trail (in words, no API code) and the day's
+// row in the month's CSV; switches orders off (CLOSED) and on, saves a week without hours (NO_HOURS)
+// and then every day around the clock; then changes to their other store ($OTHER_NAME), whose day
+// is empty. Then a member of the store's staff who owns another store signs in: the figures and
+// none of the owner's tools here, all of them at their own store. Screenshots go to $SHOTS. Any
+// failure exits non-zero with the reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const { BOARD_URL, EMAIL, STAFF_EMAIL, PASSWORD, STORE_NAME, OTHER_NAME, COMPLETED, DAY, SHOTS } = process.env;
+const { BOARD_URL, EMAIL, STAFF_EMAIL, STAFF_OWN_STORE, PASSWORD, STORE_NAME, OTHER_NAME, COMPLETED, DAY, SHOTS } =
+  process.env;
 const day = JSON.parse(DAY);
 const input = createInterface({ input: process.stdin });
 const lines = input[Symbol.asyncIterator]();
@@ -108,7 +110,20 @@ try {
     await page.waitForTimeout(500);
   }
   await expectText(figure(page, "netSales"), won(day.netSales - 1000), "net sales after the refund");
-  await page.locator(".audit tr").filter({ hasText: "READY → COMPLETED" }).waitFor();
+  // The audit trail, in words: the hand-over as its two statuses, the refund with its amount, and
+  // none of the API's codes (`order.completed`, `READY`, `STORE`) left on the screen.
+  await page.getByRole("button", { name: "새로 고침" }).click();
+  const trail = page.locator(".audit");
+  await trail.locator("tr").filter({ hasText: "준비 완료 → 전달 완료" }).first().waitFor();
+  await trail
+    .locator("tr", { has: page.locator('[data-action="order.refunded"]') })
+    .filter({ hasText: "환불" })
+    .filter({ hasText: won(1000) })
+    .first()
+    .waitFor();
+  const words = await trail.textContent();
+  const code = /order\.|user\.|\b(PENDING_PAYMENT|PAID|ACCEPTED|PREPARING|READY|COMPLETED|STORE|CUSTOMER|SYSTEM)\b/.exec(words);
+  if (code) throw new Error(`the audit trail shows the API's code ${code[0]}: ${words}`);
 
   // The month's CSV: the day's row, as the report counted it.
   await page.getByRole("button", { name: /월 매출 CSV 만들기/ }).click();
@@ -157,14 +172,26 @@ try {
     throw new Error("the first store's order shows at the other store");
   }
 
-  // The staff see the figures, not the owner's tools.
-  const staff = await signIn(STAFF_EMAIL);
+  // The staff see the figures, not the owner's tools: by their place at this store, although they own
+  // a store of their own ($STAFF_OWN_STORE), where the tools are theirs.
+  const staff = await signIn(STAFF_EMAIL, STORE_NAME);
   await expectText(figure(staff, "orders"), String(day.orders), "the staff's figures");
-  for (const tool of ["감사 기록", "완료된 주문", "내보내기"]) {
-    if ((await staff.getByRole("heading", { name: tool }).count()) !== 0) {
-      throw new Error(`the staff see the owner's ${tool}`);
+  const tools = async (page) => {
+    const shown = [];
+    for (const tool of ["감사 기록", "완료된 주문", "내보내기"]) {
+      if ((await page.getByRole("heading", { name: tool }).count()) !== 0) shown.push(tool);
     }
-  }
+    if ((await page.getByRole("button", { name: "영업 시간" }).count()) !== 0) shown.push("영업 시간");
+    return shown;
+  };
+  const staffTools = await tools(staff);
+  if (staffTools.length !== 0) throw new Error(`the staff see the owner's ${staffTools.join(", ")}`);
+  await staff.getByRole("button", { name: "매장 변경" }).click();
+  await staff.getByRole("button", { name: STAFF_OWN_STORE }).click();
+  await staff.getByRole("button", { name: "매출" }).click();
+  await staff.getByRole("heading", { name: "감사 기록" }).waitFor();
+  const ownTools = await tools(staff);
+  if (ownTools.length !== 4) throw new Error(`at their own store the owner's tools are ${ownTools.join(", ")}`);
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {
