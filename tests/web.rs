@@ -235,6 +235,39 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
     );
 }
 
+#[tokio::test]
+async fn tabs_of_one_kept_session_renew_it_in_turn() {
+    let web = built_web();
+    // Access tokens of 15 s: each tab renews every few seconds.
+    let stack = Stack::start_with(&["AccessTokenSeconds=15"]);
+    stack.staffed_store("tabs").await;
+    let url = stack.url("/app/");
+    let mut tabs = Script::start(
+        &web,
+        "tabs.mjs",
+        &[
+            ("BOARD_URL", &url),
+            ("EMAIL", "staff-tabs@example.com"),
+            ("PASSWORD", PASSWORD),
+        ],
+    );
+    tabs.expect("TABS").await;
+    tabs.expect("DONE").await;
+    tabs.finish().await;
+    // Every renewal of the three tabs was answered, none refused as a spent token coming back.
+    let logs = stack.logs();
+    let renewals = |status: &str| {
+        logs.lines()
+            .filter(|l| {
+                l.contains("\"route\":\"POST /v1/auth/refresh\"")
+                    && l.contains(&format!("\"status\":{status}"))
+            })
+            .count()
+    };
+    assert!(renewals("200") >= 6, "{} renewals", renewals("200"));
+    assert_eq!(renewals("401"), 0);
+}
+
 /// The store's calendar date now (the local stack's stores keep Seoul's time).
 fn seoul_today() -> String {
     jiff::Timestamp::now()

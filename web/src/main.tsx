@@ -14,7 +14,7 @@ function SignIn({ config }: { config: Config }) {
     const form = new FormData(event.currentTarget as HTMLFormElement);
     try {
       const tokens = await signIn(config, String(form.get("email")), String(form.get("password")));
-      begin(config, tokens, null, form.get("keep") === "on");
+      await begin(config, tokens, null, form.get("keep") === "on");
     } catch {
       setFailed(true);
     }

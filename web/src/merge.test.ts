@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { Order } from "./api";
-import { type Facts, merge } from "./merge";
+import { ACTIVE, type Facts, merge } from "./merge";
+
+/** What the columns show: the held orders in the active statuses. */
+function onColumns(board: Order[]): Order[] {
+  return board.filter((o) => ACTIVE.includes(o.status));
+}
 
 function order(orderId: string, status: string, version: number): Order {
   return {
@@ -53,9 +58,13 @@ describe("merge", () => {
     expect(merge(board, { ...LIFE[4] })).toBe(board);
   });
 
-  it("takes an order off the board when it leaves the active statuses", () => {
-    expect(merge([order("o1", "READY", 5)], LIFE[4])).toEqual([]);
-    expect(merge([order("o1", "PAID", 2)], { orderId: "o1", status: "REJECTED", orderVersion: 3 })).toEqual([]);
+  it("takes an order off the columns when it leaves the active statuses, and knows it", () => {
+    const done = merge([order("o1", "READY", 5)], LIFE[4])!;
+    expect(onColumns(done)).toEqual([]);
+    const rejected = merge([order("o1", "PAID", 2)], { orderId: "o1", status: "REJECTED", orderVersion: 3 })!;
+    expect(onColumns(rejected)).toEqual([]);
+    // The push of its last move, overtaken by the move's answer, comes late: old news, no listing.
+    expect(merge(done, LIFE[3])).toBe(done);
   });
 
   it("changes nothing for a repeated or older word", () => {
@@ -66,7 +75,8 @@ describe("merge", () => {
 
   // The invariant, after pushes delivered in any order, repeated, with listings in between: the
   // board shows the order as its newest word says (or not at all once it left the board), never an
-  // older state, and never twice.
+  // older state, and never twice; and once it has held the order it never lists for it again (a
+  // listing replaces the board, as the app's does).
   it("ends where the newest word says, whatever the order and repeats of delivery", () => {
     for (let seed = 1; seed <= 500; seed++) {
       const next = random(seed);
@@ -74,20 +84,38 @@ describe("merge", () => {
       deliveries.sort(() => next() - 0.5);
       let board: Order[] = [];
       let newest = 0;
+      let heldOnce = false;
+      let listedAfterHeld = 0;
       for (const facts of deliveries) {
         newest = Math.max(newest, facts.orderVersion);
-        // When the board asks, the listing answers with the order as it now is (its newest
-        // version, if it is still active).
+        // When the board asks, the listing answers with the store's active orders as they now are.
         const now = LIFE.find((f) => f.orderVersion === newest)!;
-        board =
-          merge(board, facts) ??
-          (now.status === "COMPLETED" ? board : [...board, order("o1", now.status, now.orderVersion)]);
-        const shown = board.filter((o) => o.orderId === "o1").map((o) => [o.status, o.version]);
+        const merged = merge(board, facts);
+        if (merged === null && heldOnce) listedAfterHeld += 1;
+        board = merged ?? (now.status === "COMPLETED" ? [] : [order("o1", now.status, now.orderVersion)]);
+        const shown = onColumns(board)
+          .filter((o) => o.orderId === "o1")
+          .map((o) => [o.status, o.version]);
         expect(shown, `seed ${seed}`).toEqual(now.status === "COMPLETED" ? [] : [[now.status, newest]]);
+        heldOnce ||= board.some((o) => o.orderId === "o1");
       }
       const final = LIFE[LIFE.length - 1];
       expect(newest).toBe(final.orderVersion);
-      expect(board.filter((o) => o.orderId === "o1"), `seed ${seed}`).toEqual([]);
+      expect(onColumns(board).filter((o) => o.orderId === "o1"), `seed ${seed}`).toEqual([]);
+      expect(listedAfterHeld, `seed ${seed}`).toBe(0);
     }
+  });
+
+  it("lists once for an order whose words come in order, however late the last push", () => {
+    let board: Order[] = [];
+    let listings = 0;
+    // The moves' answers (versions 3 to 6), each ahead of its push; then the pushes, late.
+    for (const facts of [LIFE[0], ...LIFE.slice(1), ...LIFE.slice(1)]) {
+      const merged = merge(board, facts);
+      if (merged === null) listings += 1;
+      board = merged ?? [order("o1", facts.status, facts.orderVersion)];
+    }
+    expect(listings).toBe(1);
+    expect(onColumns(board)).toEqual([]);
   });
 });

@@ -18,13 +18,14 @@ export interface Facts {
 /**
  * The board after `facts`, or null when the board must list its orders to know (an order it does
  * not hold that belongs on it: its options and note come only with the listing). An older or
- * repeated word changes nothing; a newer one moves the order in place, or off the board.
+ * repeated word changes nothing; a newer one moves the order in place, or off the columns. An
+ * order that left them stays held (out of sight) until the next listing, so that a late word
+ * about it — a push overtaken by the move's own answer — is known to be old and asks for nothing.
  */
 export function merge(orders: Order[], facts: Facts): Order[] | null {
   const held = orders.find((o) => o.orderId === facts.orderId);
   if (!held) return ACTIVE.includes(facts.status) ? null : orders;
   if (facts.orderVersion <= held.version) return orders;
-  if (!ACTIVE.includes(facts.status)) return orders.filter((o) => o !== held);
   return orders.map((o) =>
     o === held ? { ...o, status: facts.status, version: facts.orderVersion, etaAt: facts.etaAt ?? o.etaAt } : o,
   );

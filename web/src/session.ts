@@ -1,11 +1,18 @@
 // The signed-in session: the access token in memory only, the refresh token kept for this tab
-// (sessionStorage) or, on a store's own tablet, for the device (localStorage, chosen at sign-in) so
+// (sessionStorage) or, on a store's own tablet, for the device (IndexedDB, chosen at sign-in) so
 // that it survives a restart (docs/FRONTEND.md, "Tokens in the browser"); renewed a minute early.
+// The tabs of a device's session take turns to renew it: each renewal spends the refresh token, and
+// the API ends a session whose spent token comes back. IndexedDB, not localStorage, because a tab
+// must read the token the last tab left: Chromium's localStorage reaches other tabs a moment later.
 
 import { signal } from "@preact/signals";
+import { createStore, del, get, set } from "idb-keyval";
 import { ApiError, type Config, type MyStore, refresh, type Tokens } from "./api";
 
 const KEPT = "ordersync.session";
+/** Present (in localStorage) while this device keeps the session. */
+const ON_DEVICE = "ordersync.device";
+const device = createStore("ordersync", "session");
 
 /** The store a device runs and the user's place there. */
 export type Picked = Pick<MyStore, "storeId" | "place">;
@@ -26,49 +33,66 @@ export const place = signal<MyStore["place"] | null>(null);
 
 let timer: ReturnType<typeof setTimeout> | undefined;
 
-/** Where the session is kept: the device's storage once it was chosen to be kept, else the tab's. */
-function storage(): Storage {
-  return localStorage.getItem(KEPT) !== null ? localStorage : sessionStorage;
+function onDevice(): boolean {
+  return localStorage.getItem(ON_DEVICE) !== null;
+}
+
+async function read(): Promise<Kept | null> {
+  if (onDevice()) return (await get<Kept>(KEPT, device)) ?? null;
+  const raw = sessionStorage.getItem(KEPT);
+  return raw ? (JSON.parse(raw) as Kept) : null;
+}
+
+async function write(kept: Kept): Promise<void> {
+  if (onDevice()) await set(KEPT, kept, device);
+  else sessionStorage.setItem(KEPT, JSON.stringify(kept));
+}
+
+/** `work` alone among this device's tabs, where they share a session. */
+function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  return onDevice() && navigator.locks ? navigator.locks.request(KEPT, work) : work();
 }
 
 /** Starts a session; `keepDevice` keeps it past this tab (a store's own tablet). */
-export function begin(config: Config, tokens: Tokens, picked: Picked | null, keepDevice?: boolean): void {
+export async function begin(config: Config, tokens: Tokens, picked: Picked | null, keepDevice?: boolean): Promise<void> {
   if (keepDevice !== undefined) {
-    // A new sign-in chooses afresh: nothing of an earlier session stays in the other storage.
-    localStorage.removeItem(KEPT);
+    // A new sign-in chooses afresh: nothing of an earlier session stays in the other place.
     sessionStorage.removeItem(KEPT);
-    (keepDevice ? localStorage : sessionStorage).setItem(KEPT, "{}");
+    await del(KEPT, device);
+    if (keepDevice) localStorage.setItem(ON_DEVICE, "");
+    else localStorage.removeItem(ON_DEVICE);
   }
   accessToken.value = tokens.accessToken;
   store.value = picked?.storeId ?? null;
   place.value = picked?.place ?? null;
-  keep({ refreshToken: tokens.refreshToken, store: store.value, place: picked?.place });
+  await write({ refreshToken: tokens.refreshToken, store: store.value, place: picked?.place });
   clearTimeout(timer);
   const renewIn = Math.max(5, tokens.expiresIn - 60) * 1000;
   timer = setTimeout(() => void resume(config), renewIn);
 }
 
-function keep(kept: Kept): void {
-  storage().setItem(KEPT, JSON.stringify(kept));
-}
-
 /** The store this device runs from now on (null: pick again). */
 export function pick(picked: Picked | null): void {
-  const raw = storage().getItem(KEPT);
-  if (raw) keep({ ...(JSON.parse(raw) as Kept), store: picked?.storeId ?? null, place: picked?.place });
   store.value = picked?.storeId ?? null;
   place.value = picked?.place ?? null;
+  void inTurn(async () => {
+    const kept = await read();
+    if (kept) await write({ ...kept, store: picked?.storeId ?? null, place: picked?.place });
+  });
 }
 
 /** Renews the session from the kept refresh token; false when there is none or it was refused. */
-export async function resume(config: Config): Promise<boolean> {
-  const raw = storage().getItem(KEPT);
-  if (!raw) return false;
-  const kept = JSON.parse(raw) as Kept;
-  if (!kept.refreshToken) return false;
+export function resume(config: Config): Promise<boolean> {
+  // One tab at a time, each with the token the last one left.
+  return inTurn(() => renew(config));
+}
+
+async function renew(config: Config): Promise<boolean> {
+  const kept = await read();
+  if (!kept?.refreshToken) return false;
   try {
     const picked = kept.store && kept.place ? { storeId: kept.store, place: kept.place } : null;
-    begin(config, await refresh(config, kept.refreshToken), picked);
+    await begin(config, await refresh(config, kept.refreshToken), picked);
     return true;
   } catch (err) {
     if (err instanceof ApiError && err.status === 0) {
@@ -84,8 +108,9 @@ export async function resume(config: Config): Promise<boolean> {
 
 export function end(): void {
   clearTimeout(timer);
-  localStorage.removeItem(KEPT);
+  localStorage.removeItem(ON_DEVICE);
   sessionStorage.removeItem(KEPT);
+  void del(KEPT, device);
   accessToken.value = null;
   store.value = null;
   place.value = null;

@@ -81,8 +81,20 @@ try {
   const signedInAt = Date.now();
   const card = on(page);
   await card(FIRST, "PAID").waitFor();
-  const kept = await page.evaluate(() => localStorage.getItem("ordersync.session"));
-  if (!kept?.includes("refreshToken")) throw new Error("the tablet did not keep its session on the device");
+  // Kept in the device's IndexedDB (database "ordersync", store "session"), not in the tab.
+  const kept = await page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const opened = indexedDB.open("ordersync");
+        opened.onerror = () => reject(opened.error);
+        opened.onsuccess = () => {
+          const read = opened.result.transaction("session").objectStore("session").get("ordersync.session");
+          read.onerror = () => reject(read.error);
+          read.onsuccess = () => resolve([read.result?.refreshToken ?? null, sessionStorage.getItem("ordersync.session")]);
+        };
+      }),
+  );
+  if (!kept[0] || kept[1] !== null) throw new Error(`the tablet kept its session as ${JSON.stringify(kept)}`);
   console.log("READY");
 
   const { value: second } = await lines.next();

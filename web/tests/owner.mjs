@@ -60,7 +60,7 @@ try {
   // Not kept on the device (the box left unticked): kept for the tab, so a reload stays signed in
   // to the store it picked.
   const stored = await page.evaluate(() => [
-    localStorage.getItem("ordersync.session"),
+    localStorage.getItem("ordersync.device"),
     sessionStorage.getItem("ordersync.session"),
   ]);
   if (stored[0] !== null || !stored[1]?.includes("refreshToken")) {
