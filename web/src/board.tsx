@@ -155,12 +155,15 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
     }
     event.preventDefault();
   };
+  // A move on its way: a second press (a double tap, a bump bar's bounce) is not a second move.
+  const moving = useRef(false);
   const act = async (to: string, extra: { etaMinutes?: number; reason?: RejectReason }) => {
-    if (!accessToken.value) return;
+    if (!accessToken.value || moving.current) return;
     if (offlineSince.value) {
       notice.value = t("offlineRefused");
       return;
     }
+    moving.current = true;
     try {
       const moved = await move(config, accessToken.value, order.orderId, to, extra);
       unacknowledged.value = unacknowledged.value.filter((id) => id !== order.orderId);
@@ -171,6 +174,8 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
       else if (err instanceof ApiError && err.status === 0) notice.value = t("offlineRefused");
       else if (err instanceof ApiError && err.status === 401) end();
       await reload(config);
+    } finally {
+      moving.current = false;
     }
   };
   return (

@@ -62,8 +62,10 @@ try {
     page.setDefaultTimeout(15_000);
     // Counts the board's listings of its orders: each is a request, an invocation and a read.
     page.listings = 0;
+    page.moves = 0;
     page.on("request", (request) => {
       if (request.url().includes("/orders?status=ACTIVE")) page.listings += 1;
+      if (request.method() === "POST" && request.url().endsWith("/status")) page.moves += 1;
     });
     page.on("pageerror", (err) => errors.push(String(err)));
     await page.goto(BOARD_URL);
@@ -195,7 +197,10 @@ try {
   await page.getByRole("dialog", { name: "거절 사유" }).waitFor();
   await page.keyboard.press("Escape");
   await page.getByRole("dialog", { name: "거절 사유" }).waitFor({ state: "hidden" });
+  const movesBefore = page.moves;
   for (const status of ["ACCEPTED", "PREPARING", "READY"]) {
+    // Twice, as a bump bar's key bounces: one move.
+    await page.keyboard.press("Enter");
     await page.keyboard.press("Enter");
     await card(third, status).waitFor();
     await page.waitForFunction((order) => document.activeElement?.getAttribute("data-order") === order, third);
@@ -203,6 +208,7 @@ try {
   await card(third, "READY").getByText("완료 예정").waitFor();
   await page.keyboard.press("Enter");
   await card(third, "READY").waitFor({ state: "detached" });
+  if (page.moves - movesBefore !== 4) throw new Error(`seven presses made ${page.moves - movesBefore} moves, not 4`);
 
   // Access tokens last 15 s here (with 30 s of leeway): well past the first one's end, the board
   // (which renewed it meanwhile) still hears an order paid and still moves it.
