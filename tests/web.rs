@@ -240,15 +240,21 @@ async fn tabs_of_one_kept_session_renew_it_in_turn() {
     let web = built_web();
     // Access tokens of 15 s: each tab renews every few seconds.
     let stack = Stack::start_with(&["AccessTokenSeconds=15"]);
-    stack.staffed_store("tabs").await;
+    let (store, owner, _, _) = stack.staffed_store("tabs").await;
+    // The owner runs two stores: one tab changes to the other, the rest stay where they are.
+    let other = stack.store(&owner, json!({"name": "2호점"})).await;
     let url = stack.url("/app/");
     let mut tabs = Script::start(
         &web,
         "tabs.mjs",
         &[
             ("BOARD_URL", &url),
-            ("EMAIL", "staff-tabs@example.com"),
+            ("EMAIL", "owner-tabs@example.com"),
             ("PASSWORD", PASSWORD),
+            ("STORE", &store),
+            ("STORE_NAME", "김밥천국 종로점"),
+            ("OTHER", &other),
+            ("OTHER_NAME", "2호점"),
         ],
     );
     tabs.expect("TABS").await;

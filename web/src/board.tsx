@@ -287,7 +287,7 @@ export function Board({ config }: { config: Config }) {
   }, [shown]);
   const oldestFirst = [...orders.value].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return (
-    <main>
+    <main data-store={store.value}>
       <nav>
         <h1>{t("title")}</h1>
         <div class="tools">

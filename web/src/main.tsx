@@ -49,7 +49,8 @@ function App() {
   }, []);
   if (!config) return null;
   if (!accessToken.value) return <SignIn config={config} />;
-  return store.value ? <Board config={config} /> : <StorePicker config={config} />;
+  // One board per store: a change of store starts it afresh (its socket, its listing).
+  return store.value ? <Board key={store.value} config={config} /> : <StorePicker config={config} />;
 }
 
 render(<App />, document.getElementById("app")!);

@@ -91,7 +91,14 @@ async function renew(config: Config): Promise<boolean> {
   const kept = await read();
   if (!kept?.refreshToken) return false;
   try {
-    const picked = kept.store && kept.place ? { storeId: kept.store, place: kept.place } : null;
+    // A tab keeps the store it shows (another tab may have picked another since); a tab that opens
+    // takes the one kept.
+    const picked =
+      store.value && place.value
+        ? { storeId: store.value, place: place.value }
+        : kept.store && kept.place
+          ? { storeId: kept.store, place: kept.place }
+          : null;
     await begin(config, await refresh(config, kept.refreshToken), picked);
     return true;
   } catch (err) {
