@@ -114,8 +114,8 @@ function cards(): HTMLElement[] {
 /** After a move by key: the same order where it went, or the board's first card once it left. */
 function refocus(orderId: string): void {
   setTimeout(() => {
-    const card = document.querySelector<HTMLElement>(`.columns article.card[data-order="${orderId}"]`);
-    (card ?? cards()[0])?.focus();
+    const all = cards();
+    (all.find((card) => card.dataset.order === orderId) ?? all[0])?.focus();
   }, 0);
 }
 

@@ -1,12 +1,13 @@
 // Plays the order board in Debian's Chromium, driven by tests/web.rs over stdin and stdout:
 // signs in as the store's staff, finds the order paid before it opened, says READY, then takes the
-// id of an order paid while it watches (its alert and chime), and moves that one through the kitchen by clicks. Then a
-// second tablet opens and both accept the first order at once: one wins, the other shows a notice
-// and the order where it now is; reopened without a tap, it holds its chime back until one. Then the network drops (OFFLINE), and the order paid meanwhile
-// (its id on stdin) appears once it is back. Then the latte's sold-out switch is flipped
-// (SOLD_OUT), and flipped back on the next line; the order paid offline goes through the kitchen
-// by keys alone. Then, long past the first access token's end
-// (EXPIRED), an order paid (its id on stdin) appears and is rejected, with a reason. Screenshots go to $SHOTS. Any failure exits non-zero with the
+// id of an order paid while it watches (its alert and chime), and moves that one through the
+// kitchen by clicks. Then a second tablet opens and both accept the first order at once: one wins,
+// the other shows a notice and the order where it now is; reopened without a tap, it holds its
+// chime back until one. Then the network drops (OFFLINE), and the order paid meanwhile (its id on
+// stdin) appears once it is back. Then the latte's sold-out switch is flipped (SOLD_OUT), and
+// flipped back on the next line; the order paid offline goes through the kitchen by keys alone.
+// Then, long past the first access token's end (EXPIRED), an order paid (its id on stdin) appears
+// and is rejected, with a reason. Screenshots go to $SHOTS. Any failure exits non-zero with the
 // reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
