@@ -317,6 +317,13 @@ async fn reconciler_runs_never_overlap() {
     // No scheduled runs: the two runs here are the only ones.
     let stack = Stack::start_scheduled(&["TossTimeoutMs=2000"], 3600);
     let (_, order, owner) = paid_order(&stack, "overlap").await;
+    // Two warm instances first: on a loaded machine, a second run that needed a cold start of its
+    // own once began after the first had finished (a full test run saw it).
+    join_all([
+        stack.invoke("PaymentsReconcileFunction", &json!({})),
+        stack.invoke("PaymentsReconcileFunction", &json!({})),
+    ])
+    .await;
     // A refund left pending (its answer lost), then a slow Toss for its retry.
     stack
         .toss_control(json!({"faults": [
