@@ -238,16 +238,36 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
         let (_, access, _) = stack.account(&email, "OWNER").await;
         accounts.push((email, access));
     }
+    // And a customer's delivery order with a note: its contact is sealed as binary.
+    let store = stack.open_store_with_menu(&accounts[0].1, json!({})).await;
+    let (_, customer, _) = stack
+        .account("rotate-customer@example.com", "CUSTOMER")
+        .await;
+    let order = stack
+        .order(
+            &customer,
+            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                "fulfilment": {"type": "DELIVERY", "address": "서울 마포구 월드컵북로 396"},
+                "phone": "010-2222-3333", "note": "벨 누르지 마세요"}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{:?}", order.body);
+    let order_path = format!("/v1/orders/{}", order.body["orderId"].as_str().unwrap());
     let sealed_values =
         |items: &[std::collections::HashMap<String, AttributeValue>]| -> Vec<Sealed> {
             items
                 .iter()
                 .flat_map(|i| i.values())
-                .filter_map(|v| v.as_s().ok().and_then(|s| Sealed::from_stored(s)))
+                .filter_map(|v| match v {
+                    AttributeValue::S(text) => Sealed::from_stored(text),
+                    AttributeValue::B(bytes) => Sealed::from_binary(bytes.as_ref()),
+                    _ => None,
+                })
                 .collect()
         };
-    // An address and a name per account, and the private half of the token-signing key.
-    let sealed = 5 * 2 + 1;
+    // An address and a name per account (six), the private half of the token-signing key, the
+    // order's contact and its creation's stored answer.
+    let sealed = 6 * 2 + 1 + 2;
     let before = sealed_values(&stack.scan().await);
     assert_eq!(before.len(), sealed);
 
@@ -303,6 +323,11 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
         assert_eq!(me.body["email"], email.as_str());
         assert_eq!(me.body["name"], "Test User");
     }
+    let read = stack.get(&order_path, Some(&customer)).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(read.body["phone"], "01022223333");
+    assert_eq!(read.body["address"], "서울 마포구 월드컵북로 396");
+    assert_eq!(read.body["note"], "벨 누르지 마세요");
     // The deployed job, under its own KMS grants (every stored field): a later cut-off
     // re-encrypts every value once more, and a second pass finds nothing left to do.
     tokio::time::sleep(Duration::from_millis(5)).await;

@@ -137,7 +137,9 @@ def _idempotent_transactions(original):
         token = self.body.get("ClientRequestToken") if isinstance(self.body, dict) else None
         if not token:
             return original(self)
-        digest = hashlib.sha256(json.dumps(self.body, sort_keys=True).encode()).hexdigest()
+        # Binary attributes arrive decoded (bytes): hashed as their hex.
+        canonical = json.dumps(self.body, sort_keys=True, default=lambda b: b.hex())
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
         now = time.monotonic()
         with _LOCK:
             for old in [t for t, (_, at, _) in _TOKENS.items() if now - at > _TOKEN_SECONDS]:

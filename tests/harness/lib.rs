@@ -1001,6 +1001,17 @@ impl Stack {
     /// A store with the small menu and a customer's fresh, unpaid 9,000 KRW order (two lattes),
     /// their accounts named after `n`.
     pub async fn latte_order(&self, n: &str) -> LatteOrder {
+        self.latte_order_with(n, serde_json::json!({"type": "PICKUP"}), None)
+            .await
+    }
+
+    /// [`Stack::latte_order`] with the given `fulfilment` and `note`.
+    pub async fn latte_order_with(
+        &self,
+        n: &str,
+        fulfilment: serde_json::Value,
+        note: Option<&str>,
+    ) -> LatteOrder {
         let (_, owner, _) = self
             .account(&format!("owner-{n}@example.com"), "OWNER")
             .await;
@@ -1010,13 +1021,13 @@ impl Stack {
         let store = self
             .open_store_with_menu(&owner, serde_json::json!({}))
             .await;
-        let order = self
-            .order(
-                &customer,
-                &serde_json::json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 2}],
-                    "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"}),
-            )
-            .await;
+        let mut body = serde_json::json!({"storeId": store,
+            "items": [{"itemId": "latte", "quantity": 2}], "fulfilment": fulfilment,
+            "phone": "010-2222-3333"});
+        if let Some(note) = note {
+            body["note"] = note.into();
+        }
+        let order = self.order(&customer, &body).await;
         assert_eq!(order.body["total"], 9000, "{:?}", order.body);
         LatteOrder {
             customer,
@@ -1031,6 +1042,12 @@ impl Stack {
     /// [`Stack::latte_order`], paid with the key `tpk_<n>`.
     pub async fn paid_latte_order(&self, n: &str) -> LatteOrder {
         let latte = self.latte_order(n).await;
+        self.pay(&latte, n).await;
+        latte
+    }
+
+    /// Pays `latte` with the key `tpk_<n>`.
+    pub async fn pay(&self, latte: &LatteOrder, n: &str) {
         let paid = self
             .post(
                 "/v1/payments/confirm",
@@ -1040,7 +1057,6 @@ impl Stack {
             )
             .await;
         assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
-        latte
     }
 
     /// The owner's partial refund of `amount`, named by the idempotency key `key`.

@@ -192,9 +192,17 @@ fn value_size(value: &Value) -> usize {
         return 0;
     };
     match kind.as_str() {
-        "S" => inner.as_str().map_or(0, |s| s.len() + sealed_shortfall(s)),
+        "S" => inner
+            .as_str()
+            .map_or(0, |s| s.len() + sealed_text_shortfall(s)),
         "N" => number_size(inner.as_str().unwrap_or("0")),
-        "B" => inner.as_str().map_or(0, |b| b.len() * 3 / 4),
+        "B" => inner.as_str().map_or(0, |b| {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default();
+            bytes.len() + sealed_shortfall(&bytes)
+        }),
         "BOOL" | "NULL" => 1,
         "SS" => inner.as_array().map_or(0, |a| {
             a.iter().filter_map(Value::as_str).map(str::len).sum()
@@ -225,25 +233,37 @@ fn value_size(value: &Value) -> usize {
 }
 
 /// What AWS KMS's wrapped data key (a `CiphertextBlob` of 184 bytes for an AES-256 key under a
-/// symmetric KMS key) adds to a sealed value (`enc1:…`, shared::crypto::format) over the emulator's
-/// shorter blob: sealed values are sized as they would be on AWS, or items near a kilobyte's edge
-/// would be billed a unit less here than there.
-fn sealed_shortfall(value: &str) -> usize {
-    use base64::Engine;
+/// symmetric KMS key) adds to a sealed value (shared::crypto::format, stored as binary) over the
+/// emulator's shorter blob: sealed values are sized as they would be on AWS, or items near a
+/// kilobyte's edge would be billed a unit less here than there. A binary value that does not begin
+/// as a sealed one does (version 1, key time, the wrapped key's length) is taken as it is.
+fn sealed_shortfall(bytes: &[u8]) -> usize {
     const AWS_WRAPPED_KEY: usize = 184;
+    // Version (1), key time (8), then the wrapped key's length (2).
+    match bytes {
+        [1, _, _, _, _, _, _, _, _, hi, lo, rest @ ..] => {
+            let wrapped = usize::from(u16::from_be_bytes([*hi, *lo]));
+            if rest.len() >= wrapped + 12 + 16 {
+                AWS_WRAPPED_KEY.saturating_sub(wrapped)
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// [`sealed_shortfall`] of a sealed value stored as text: `enc1:` and base64, four characters per
+/// three bytes.
+fn sealed_text_shortfall(value: &str) -> usize {
+    use base64::Engine;
     let Some(encoded) = value.strip_prefix("enc1:") else {
         return 0;
     };
-    // Version (1), key time (8), then the wrapped key's length (2): 11 bytes, 16 base64 characters.
-    let Some(head) = encoded
-        .get(..16)
-        .and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())
-    else {
-        return 0;
-    };
-    let wrapped = usize::from(u16::from_be_bytes([head[9], head[10]]));
-    // In base64, four characters per three bytes.
-    AWS_WRAPPED_KEY.saturating_sub(wrapped).div_ceil(3) * 4
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap_or_default();
+    sealed_shortfall(&bytes).div_ceil(3) * 4
 }
 
 /// A number: about one byte per two significant digits, plus one.
@@ -484,21 +504,28 @@ mod tests {
     #[test]
     fn sealed_values_are_sized_with_awss_wrapped_key() {
         use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
         let sealed = |wrapped: usize| {
             let mut bytes = vec![1u8];
             bytes.extend_from_slice(&7u64.to_be_bytes());
             bytes.extend_from_slice(&(wrapped as u16).to_be_bytes());
             bytes.extend(std::iter::repeat_n(0u8, wrapped + 12 + 20));
-            format!(
-                "enc1:{}",
-                base64::engine::general_purpose::STANDARD.encode(bytes)
-            )
+            bytes
         };
+        let text = |bytes: Vec<u8>| format!("enc1:{}", STANDARD.encode(bytes));
+        assert_eq!(sealed_text_shortfall(&text(sealed(184))), 0);
+        assert_eq!(sealed_text_shortfall(&text(sealed(94))), 120);
+        assert_eq!(sealed_text_shortfall("enc1:"), 0);
+        assert_eq!(sealed_text_shortfall("plain text"), 0);
+        let short = json!({"S": text(sealed(94))});
+        assert_eq!(value_size(&short), text(sealed(184)).len());
+
         assert_eq!(sealed_shortfall(&sealed(184)), 0);
-        assert_eq!(sealed_shortfall(&sealed(94)), 120);
-        assert_eq!(sealed_shortfall("enc1:"), 0);
-        assert_eq!(sealed_shortfall("plain text"), 0);
-        let short = json!({"S": sealed(94)});
+        assert_eq!(sealed_shortfall(&sealed(94)), 90);
+        // Not a whole sealed value: taken as it is.
+        assert_eq!(sealed_shortfall(&sealed(94)[..100]), 0);
+        assert_eq!(sealed_shortfall(b"plain bytes"), 0);
+        let short = json!({"B": STANDARD.encode(sealed(94))});
         assert_eq!(value_size(&short), sealed(184).len());
     }
 

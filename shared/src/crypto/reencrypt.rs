@@ -8,7 +8,9 @@
 //!   still the ones that were read, so a concurrent write is never overwritten (that item is counted
 //!   as `changed`; the writer sealed under a current key anyway).
 //!
-//! Sealed values are recognised by their `enc1:` prefix among an item's top-level string attributes.
+//! Sealed values are recognised among an item's top-level attributes: strings by their `enc1:`
+//! prefix, binary values (`super::binary`) by parsing as the sealed format; each is written back
+//! in the form it was read in.
 
 use std::collections::HashMap;
 
@@ -116,9 +118,15 @@ async fn reencrypt_item<S: KeySource>(
     else {
         return Ok(());
     };
-    let mut replacements: Vec<(String, String, Sealed)> = Vec::new();
+    // (attribute, value as read, value to write)
+    let mut replacements: Vec<(String, AttributeValue, AttributeValue)> = Vec::new();
     for (field, value) in &item {
-        let Some(sealed) = value.as_s().ok().and_then(|v| Sealed::from_stored(v)) else {
+        let sealed = match value {
+            AttributeValue::S(text) => Sealed::from_stored(text),
+            AttributeValue::B(bytes) => Sealed::from_binary(bytes.as_ref()),
+            _ => None,
+        };
+        let Some(sealed) = sealed else {
             continue;
         };
         if sealed.key_time()? >= cutoff_ms {
@@ -132,7 +140,11 @@ async fn reencrypt_item<S: KeySource>(
         };
         let plaintext = envelope.open(&at, &sealed).await?;
         let fresh = envelope.seal(&at, &plaintext).await?;
-        replacements.push((field.clone(), sealed.as_str().to_owned(), fresh));
+        let fresh = match value {
+            AttributeValue::B(_) => AttributeValue::B(fresh.to_binary()?.into()),
+            _ => s(fresh.as_str()),
+        };
+        replacements.push((field.clone(), value.clone(), fresh));
     }
     if replacements.is_empty() {
         return Ok(());
@@ -143,8 +155,8 @@ async fn reencrypt_item<S: KeySource>(
     let mut conditions = Vec::new();
     for (i, (field, old, new)) in replacements.iter().enumerate() {
         names.insert(format!("#f{i}"), field.clone());
-        values.insert(format!(":old{i}"), s(old.clone()));
-        values.insert(format!(":new{i}"), s(new.as_str()));
+        values.insert(format!(":old{i}"), old.clone());
+        values.insert(format!(":new{i}"), new.clone());
         sets.push(format!("#f{i} = :new{i}"));
         conditions.push(format!("#f{i} = :old{i}"));
     }

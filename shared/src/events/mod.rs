@@ -194,7 +194,7 @@ impl OrderFacts {
             order_version: order.version,
             total: order.total,
             order_name: order.order_name.clone(),
-            created_at: order.created_at.clone(),
+            created_at: order.created_at().to_owned(),
             lines: order
                 .lines
                 .iter()
