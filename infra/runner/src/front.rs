@@ -525,10 +525,14 @@ impl Front {
                 .first()
                 .map(meter::kind)
                 .unwrap_or_else(|| "(nothing returned)".into());
-            let read_units = meter::read_units(
-                (bytes as f64 * factor) as usize,
-                consistent || call.operation == "TransactGetItems",
-            );
+            let read_units = if call.operation == "BatchGetItem" {
+                meter::batch_read_units(&request, &response)
+            } else {
+                meter::read_units(
+                    (bytes as f64 * factor) as usize,
+                    consistent || call.operation == "TransactGetItems",
+                )
+            };
             let table = request["TableName"].as_str().unwrap_or_default();
             let place = match request["IndexName"].as_str() {
                 Some(index) => format!("{table}/{index}"),

@@ -292,6 +292,32 @@ pub fn read_units(bytes: usize, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
+/// A `BatchGetItem`'s read units: each item on its own, rounded up to 4 KB (not the batch's bytes
+/// together), a key asked for and not found as a read of nothing (as `GetItem` is billed), strongly
+/// consistent where the table's `RequestItems` entry asks for it. Keys left unprocessed are not
+/// read (the caller asks again, billed then).
+pub fn batch_read_units(request: &Value, response: &Value) -> f64 {
+    let tables = request["RequestItems"].as_object().into_iter().flatten();
+    tables
+        .map(|(table, asked)| {
+            let consistent = asked["ConsistentRead"] == true;
+            let keys = asked["Keys"].as_array().map_or(0, Vec::len);
+            let unprocessed = response["UnprocessedKeys"][table]["Keys"]
+                .as_array()
+                .map_or(0, Vec::len);
+            let found = response["Responses"][table].as_array();
+            let found_units: f64 = found
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .map(|item| read_units(item_size(item), consistent))
+                .sum();
+            let missing = keys.saturating_sub(unprocessed + found.map_or(0, Vec::len));
+            found_units + missing as f64 * read_units(0, consistent)
+        })
+        .sum()
+}
+
 /// A global secondary index, as DescribeTable gives it.
 #[derive(Debug, Clone)]
 pub struct Index {
@@ -499,6 +525,21 @@ mod tests {
         assert_eq!(write_units(1024), 1.0);
         assert_eq!(write_units(1025), 2.0);
         assert_eq!(read_units(5000, false), 1.0);
+    }
+
+    #[test]
+    fn a_batch_read_bills_each_item_and_each_key_not_found() {
+        let small = json!({"PK": {"S": "A"}, "SK": {"S": "1"}});
+        let big = json!({"PK": {"S": "B"}, "SK": {"S": "1"}, "x": {"S": "x".repeat(5000)}});
+        let request = |consistent: bool| {
+            json!({"RequestItems": {"t": {"ConsistentRead": consistent,
+                "Keys": [{"PK": {"S": "A"}}, {"PK": {"S": "B"}}, {"PK": {"S": "C"}}, {"PK": {"S": "D"}}]}}})
+        };
+        let response = json!({"Responses": {"t": [small, big]},
+            "UnprocessedKeys": {"t": {"Keys": [{"PK": {"S": "D"}}]}}});
+        // 1 (small) + 2 (over 4 KB) + 1 (C, not found); D unprocessed.
+        assert_eq!(batch_read_units(&request(true), &response), 4.0);
+        assert_eq!(batch_read_units(&request(false), &response), 2.0);
     }
 
     #[test]
