@@ -336,15 +336,28 @@ async fn create(
     input: CreateOrder,
     claim: &idempotency::Claim,
 ) -> Result<String, ApiError> {
-    let store = stores::find(&app.db, &input.store_id)
-        .await?
-        .ok_or_else(|| {
-            refused(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "STORE_NOT_FOUND",
-                "storeId: no such store",
-            )
-        })?;
+    // The store and its menu, in one round trip. Prices come from the menu as stored, never from a
+    // cache.
+    let (store, menu) = app
+        .db
+        .get_two::<stores::StoreRecord, crate::menus::MenuRecord>(
+            (
+                stores::store_pk(&input.store_id),
+                stores::STORE_SK.to_owned(),
+            ),
+            (
+                stores::store_pk(&input.store_id),
+                crate::menus::MENU_SK.to_owned(),
+            ),
+        )
+        .await?;
+    let store = store.ok_or_else(|| {
+        refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "STORE_NOT_FOUND",
+            "storeId: no such store",
+        )
+    })?;
     let phone = normalize_phone(&input.phone)
         .ok_or_else(|| ApiError::validation("phone", "not a phone number"))?;
     let (fulfilment, address) = match input.fulfilment {
@@ -378,9 +391,7 @@ async fn create(
             format!("the store is not taking orders ({reason})"),
         ));
     }
-    let menu = crate::menus::load(&app.db, &store.store_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("store without a menu"))?;
+    let menu = menu.ok_or_else(|| ApiError::internal("store without a menu"))?;
     let (lines, total) = pricing::price(&menu.menu, &input.items)?;
     if total < store.settings.min_order_amount {
         return Err(refused(

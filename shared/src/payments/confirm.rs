@@ -87,11 +87,23 @@ pub async fn confirm(
     if !super::is_toss_id(&request.order_id) {
         return Err(not_found());
     }
-    let order = orders::find(&app.db, &request.order_id)
-        .await?
+    // The order and its payment record, in one round trip.
+    let (order, record) = app
+        .db
+        .get_two::<OrderRecord, PaymentRecord>(
+            (
+                orders::order_pk(&request.order_id),
+                orders::ORDER_SK.to_owned(),
+            ),
+            (
+                super::payment_pk(&request.order_id),
+                super::PAYMENT_SK.to_owned(),
+            ),
+        )
+        .await?;
+    let order = order
         .filter(|o| o.customer_id() == caller.user_id)
         .ok_or_else(not_found)?;
-    let record = super::find(&app.db, order.order_id()).await?;
     if let Some(r) = record.as_ref().filter(|r| r.is_key(&request.payment_key)) {
         // A retried confirm of a payment already settled: the same answer again.
         match r.state {

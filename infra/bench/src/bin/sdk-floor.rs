@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use serde_json::json;
 
 /// An item of about the size of an order item (sealed fields and all): ~1.8 KB.
@@ -96,6 +96,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     })
     .await;
+    // Two items in one batch, as order create (the store and its menu) and payment confirm (the
+    // order and its payment) read.
+    let batch_get = per_call(n, |_| async {
+        let keys = ["ITEM#00", "ITEM#01"].map(|sk| {
+            HashMap::from([
+                ("PK".to_owned(), AttributeValue::S(partition.clone())),
+                ("SK".to_owned(), AttributeValue::S(sk.to_owned())),
+            ])
+        });
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys.to_vec()))
+            .consistent_read(true)
+            .build()
+            .expect("keys");
+        client
+            .batch_get_item()
+            .request_items(&table, request)
+            .send()
+            .await
+            .expect("BatchGetItem");
+    })
+    .await;
     let query = per_call(n, |_| async {
         client
             .query()
@@ -138,6 +160,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         json!({
             "calls": n,
             "GetItem": get,
+            "BatchGetItem": batch_get,
             "PutItem": put,
             "Query": query,
             "TransactWriteItems": transact,
