@@ -238,21 +238,13 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
         let (_, access, _) = stack.account(&email, "OWNER").await;
         accounts.push((email, access));
     }
-    // And a customer's delivery order with a note: its contact is sealed as binary.
-    let store = stack.open_store_with_menu(&accounts[0].1, json!({})).await;
-    let (_, customer, _) = stack
-        .account("rotate-customer@example.com", "CUSTOMER")
+    // And a customer's delivery order with a note (its owner and customer are two accounts more):
+    // its contact is sealed as binary.
+    let delivery = json!({"type": "DELIVERY", "address": "서울 마포구 월드컵북로 396"});
+    let latte = stack
+        .latte_order_with("rotate", delivery, Some("벨 누르지 마세요"))
         .await;
-    let order = stack
-        .order(
-            &customer,
-            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
-                "fulfilment": {"type": "DELIVERY", "address": "서울 마포구 월드컵북로 396"},
-                "phone": "010-2222-3333", "note": "벨 누르지 마세요"}),
-        )
-        .await;
-    assert_eq!(order.status, StatusCode::CREATED, "{:?}", order.body);
-    let order_path = format!("/v1/orders/{}", order.body["orderId"].as_str().unwrap());
+    let order_path = format!("/v1/orders/{}", latte.order);
     let sealed_values =
         |items: &[std::collections::HashMap<String, AttributeValue>]| -> Vec<Sealed> {
             items
@@ -265,9 +257,9 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
                 })
                 .collect()
         };
-    // An address and a name per account (six), the private half of the token-signing key, the
+    // An address and a name per account (seven), the private half of the token-signing key, the
     // order's contact and its creation's stored answer.
-    let sealed = 6 * 2 + 1 + 2;
+    let sealed = 7 * 2 + 1 + 2;
     let before = sealed_values(&stack.scan().await);
     assert_eq!(before.len(), sealed);
 
@@ -323,7 +315,7 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
         assert_eq!(me.body["email"], email.as_str());
         assert_eq!(me.body["name"], "Test User");
     }
-    let read = stack.get(&order_path, Some(&customer)).await;
+    let read = stack.get(&order_path, Some(&latte.customer)).await;
     assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
     assert_eq!(read.body["phone"], "01022223333");
     assert_eq!(read.body["address"], "서울 마포구 월드컵북로 396");
