@@ -5,6 +5,22 @@
 use e2e::{PASSWORD, Stack, StatusCode};
 use serde_json::{Value, json};
 
+/// Each test's limits use day-long windows, and a test starts its counted requests only when at
+/// least five minutes of the day are left: a fixed window's counter starts afresh at the window's
+/// edge, so requests that straddle it would not all be counted together.
+const WINDOW: &str = "86400";
+
+async fn clear_of_window_edge() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let left = 86_400 - now % 86_400;
+    if left < 300 {
+        tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
+    }
+}
+
 fn refused(reply: &e2e::Reply) {
     assert_eq!(
         (reply.status.as_u16(), reply.code()),
@@ -29,8 +45,10 @@ async fn signup(stack: &Stack, email: &str) -> e2e::Reply {
 /// Every request of a test comes from 127.0.0.1: one source.
 #[tokio::test]
 async fn sign_ups_and_sign_ins_are_limited_per_source_address() {
-    let stack =
-        Stack::start_with(&["RateLimits=sign-up-per-source=2/3600,sign-in-per-source=3/60"]);
+    let stack = Stack::start_with(&[&format!(
+        "RateLimits=sign-up-per-source=2/{WINDOW},sign-in-per-source=3/{WINDOW}"
+    )]);
+    clear_of_window_edge().await;
     assert_eq!(
         signup(&stack, "a@example.com").await.status,
         StatusCode::CREATED
@@ -52,7 +70,7 @@ async fn sign_ups_and_sign_ins_are_limited_per_source_address() {
     );
     let unknown = stack.login("c@example.com", PASSWORD).await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED, "no account c");
-    // The source's fourth sign-in in the minute, to any account, even with the right password.
+    // The source's fourth sign-in in the window, to any account, even with the right password.
     refused(&stack.login("b@example.com", PASSWORD).await);
     let counters: Vec<_> = stack
         .scan()
@@ -66,7 +84,10 @@ async fn sign_ups_and_sign_ins_are_limited_per_source_address() {
 
 #[tokio::test]
 async fn orders_and_connects_are_limited_per_user() {
-    let stack = Stack::start_with(&["RateLimits=orders-per-customer=2/600,connects-per-user=2/60"]);
+    let stack = Stack::start_with(&[&format!(
+        "RateLimits=orders-per-customer=2/{WINDOW},connects-per-user=2/{WINDOW}"
+    )]);
+    clear_of_window_edge().await;
     let (_, owner, _) = stack.account("lim-owner@example.com", "OWNER").await;
     let (_, customer, _) = stack.account("lim-customer@example.com", "CUSTOMER").await;
     let (_, neighbour, _) = stack.account("lim-neighbour@example.com", "CUSTOMER").await;
@@ -111,7 +132,11 @@ async fn orders(stack: &Stack) -> usize {
 /// later) and cost nothing.
 #[tokio::test]
 async fn webhook_lookups_are_limited_per_order() {
-    let stack = Stack::start_scheduled(&["RateLimits=webhooks-per-order=2/60"], 3600);
+    let stack = Stack::start_scheduled(
+        &[&format!("RateLimits=webhooks-per-order=2/{WINDOW}")],
+        3600,
+    );
+    clear_of_window_edge().await;
     // The deliveries in this test are the test's own (the stand-in sends none).
     stack.toss_control(json!({"webhooks": false})).await;
     let order = stack.paid_latte_order("hook").await;
