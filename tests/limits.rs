@@ -5,20 +5,12 @@
 use e2e::{PASSWORD, Stack, StatusCode};
 use serde_json::{Value, json};
 
-/// Each test's limits use day-long windows, and a test starts its counted requests only when at
-/// least five minutes of the day are left: a fixed window's counter starts afresh at the window's
-/// edge, so requests that straddle it would not all be counted together.
+/// Each test's limits use day-long windows, and a test starts its counted requests at least five
+/// minutes before the window's edge: a fixed window's counter starts afresh there.
 const WINDOW: &str = "86400";
 
 async fn clear_of_window_edge() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let left = 86_400 - now % 86_400;
-    if left < 300 {
-        tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
-    }
+    e2e::clear_of_window_edge(86_400, 0, 300).await;
 }
 
 fn refused(reply: &e2e::Reply) {

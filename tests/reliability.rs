@@ -228,6 +228,7 @@ async fn a_stalled_aws_call_is_cut_by_its_time_out_not_the_functions() {
 #[tokio::test]
 async fn events_survive_sqs_and_consumer_failures_and_count_once() {
     let stack = Stack::start();
+    e2e::clear_of_seoul_midnight().await;
     let (store, owner, _, customer) = stack.staffed_store("pipeline").await;
     let mut board = stack.connect(Some(&owner), Some(&store)).await.unwrap();
     // The publisher's sends fail (past the SDK's retries) a few times; the recording consumer's
@@ -440,6 +441,7 @@ fn recorded_before(stack: &Stack) -> f64 {
 #[tokio::test]
 async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
     let stack = Stack::start();
+    e2e::clear_of_seoul_midnight().await;
     let (store, owner, _, customer) = stack.staffed_store("replay").await;
     // The recording consumer is down while an order is placed and paid: as far as the audit trail
     // and the sales report know, its events are lost.

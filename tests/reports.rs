@@ -138,6 +138,7 @@ async fn audit_records(stack: &Stack) -> usize {
 #[tokio::test]
 async fn a_day_of_sales_is_what_was_sold_counted_once() {
     let stack = Stack::start();
+    e2e::clear_of_seoul_midnight().await;
     let (store, owner, staff, customer) = stack.staffed_store("rep").await;
     let today = seoul_today();
 
@@ -363,6 +364,7 @@ async fn a_day_of_sales_is_what_was_sold_counted_once() {
 #[tokio::test]
 async fn the_business_day_turns_at_midnight_in_seoul() {
     let stack = Stack::start();
+    e2e::clear_of_seoul_midnight().await;
     let (store, owner, _staff, customer) = stack.staffed_store("midnight").await;
     let (order, total, _) = place(&stack, &customer, &store, json!([latte(1)])).await;
     pay(&stack, &customer, &order, total).await;

@@ -408,6 +408,27 @@ pub fn metric_sum(logs: &str, function: &str, metric: &str) -> f64 {
         .sum()
 }
 
+/// Waits, when fewer than `margin` seconds are left until the next edge of a fixed window — every
+/// `period` seconds, the first `offset` seconds after the Unix epoch — until just past that edge.
+/// A test whose counts must fall in one window (a rate limit's, a report's day) calls it before
+/// its first counted request, so that its requests do not straddle the edge.
+pub async fn clear_of_window_edge(period: u64, offset: u64, margin: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    let left = period - (now + period - offset % period) % period;
+    if left < margin {
+        tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
+    }
+}
+
+/// [`clear_of_window_edge`] for a store's day in Seoul (midnight is 15:00 UTC), with five minutes
+/// to spare: a test that reads the day's report after placing orders.
+pub async fn clear_of_seoul_midnight() {
+    clear_of_window_edge(86_400, 15 * 3_600, 300).await;
+}
+
 /// Opening hours for every day, around the clock.
 pub fn always_open() -> Value {
     let day = serde_json::json!([{"open": "00:00", "close": "00:00"}]);
