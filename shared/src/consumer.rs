@@ -15,6 +15,7 @@
 //!   it does not exist, so a repeat fails its condition and is a duplicate — idempotent by
 //!   construction. Writes that would count twice (report counters) go in one transaction with it:
 //!   the appended item is their proof of a first delivery, so they need no record of their own.
+//!   From a stream, the counting events of a batch share one transaction, their counters merged.
 //!
 //! Effects outside DynamoDB (a WebSocket push) cannot share a transaction: [`process_outside`]
 //! looks for the event's processed record (`PROCESSED#<consumer>#<eventId>`, kept with a TTL well
@@ -27,11 +28,11 @@ use std::future::Future;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::counters::{CounterUpdate, merged};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::storage::{Db, Item, StorageError};
@@ -99,7 +100,7 @@ pub enum Effect {
     /// made once, committed with it.
     Append {
         record: Item,
-        with: Vec<TransactWriteItem>,
+        with: Vec<CounterUpdate>,
     },
 }
 
@@ -168,6 +169,11 @@ where
 
 /// Handles the events of a stream batch with `handler`, in order, once in effect per event id for
 /// `consumer`; the response names the first that failed (Lambda retries the batch from there).
+///
+/// The events whose effects carry counters are held and made together, in one transaction with
+/// their counters merged ([`Held`]): a batch that pays ten orders of one store writes its day's
+/// counters once. An effect without counters is made at once; if a held event then fails, the
+/// retry from it makes the later ones again, which their own conditions turn into duplicates.
 pub async fn process_stream<H, F>(
     app: &App,
     consumer: &str,
@@ -180,26 +186,124 @@ where
 {
     let events = crate::events::stream::events_in(batch);
     count("BatchSize", events.len() as f64);
-    let mut response = DynamoDbEventResponse::default();
+    let mut held = Held::default();
+    let mut failed: Option<(String, ApiError)> = None;
     for streamed in events {
+        let sequence_number = streamed.sequence_number;
         let made = match handler(streamed.event).await {
+            Ok(Effect::Append { record, with }) if !with.is_empty() => {
+                if !held.has_room_for(&record, &with)
+                    && let Err(failure) = held.make(&app.db).await
+                {
+                    failed = Some(failure);
+                    break;
+                }
+                held.hold(sequence_number, record, with);
+                continue;
+            }
             Ok(effect) => make(&app.db, effect).await,
             Err(err) => Err(err),
         };
         match made {
-            Ok(Handled::Processed) => count("MessagesProcessed", 1.0),
-            Ok(Handled::Duplicate) => count("MessagesDuplicate", 1.0),
+            Ok(handled) => tally(handled, 1),
             Err(err) => {
-                tracing::warn!(consumer, sequence_number = %streamed.sequence_number, code = err.code, error = %err, "event failed; the stream retries from it");
-                count("MessagesFailed", 1.0);
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(streamed.sequence_number);
-                response.batch_item_failures.push(failure);
+                // What was held came earlier in the stream: made first, or failed first.
+                failed = Some(
+                    held.make(&app.db)
+                        .await
+                        .err()
+                        .unwrap_or((sequence_number, err)),
+                );
                 break;
             }
         }
     }
+    if failed.is_none() {
+        failed = held.make(&app.db).await.err();
+    }
+    let mut response = DynamoDbEventResponse::default();
+    if let Some((sequence_number, err)) = failed {
+        tracing::warn!(consumer, sequence_number = %sequence_number, code = err.code, error = %err, "event failed; the stream retries from it");
+        count("MessagesFailed", 1.0);
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(sequence_number);
+        response.batch_item_failures.push(failure);
+    }
     response
+}
+
+fn tally(handled: Handled, events: usize) {
+    match handled {
+        Handled::Processed => count("MessagesProcessed", events as f64),
+        Handled::Duplicate => count("MessagesDuplicate", events as f64),
+    }
+}
+
+/// DynamoDB's limit on the items of one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// Events of a stream batch whose effects carry counters, held to be made in one transaction: each
+/// event's appended record (created only where absent, as alone) and the counters of them all,
+/// merged by item.
+#[derive(Default)]
+struct Held {
+    events: Vec<(String, Item, Vec<CounterUpdate>)>,
+}
+
+impl Held {
+    /// Whether one more event fits one transaction with these (counting each counter update as an
+    /// item of its own, before merging), and its record is not among them already.
+    fn has_room_for(&self, record: &Item, with: &[CounterUpdate]) -> bool {
+        let items: usize = self.events.iter().map(|(_, _, w)| 1 + w.len()).sum();
+        let key = |item: &Item| (item.get("PK").cloned(), item.get("SK").cloned());
+        items + 1 + with.len() <= MAX_TRANSACTION_ITEMS
+            && self
+                .events
+                .iter()
+                .all(|(_, held, _)| key(held) != key(record))
+    }
+
+    fn hold(&mut self, sequence_number: String, record: Item, with: Vec<CounterUpdate>) {
+        self.events.push((sequence_number, record, with));
+    }
+
+    /// Makes the held events' effects and empties the hold; on failure, the first event that was not
+    /// made and why. A transaction that fails because one of the records exists (a batch delivered
+    /// again) is retried event by event, so that each is made once or found made.
+    async fn make(&mut self, db: &Db) -> Result<(), (String, ApiError)> {
+        let events = std::mem::take(&mut self.events);
+        if events.len() > 1 {
+            let mut actions = Vec::new();
+            for (sequence_number, record, _) in &events {
+                let put = db
+                    .put_new_item(record.clone())
+                    .map_err(|err| (sequence_number.clone(), err.into()))?;
+                actions.push(put);
+            }
+            let counters = merged(events.iter().flat_map(|(_, _, with)| with.iter().cloned()));
+            for update in &counters {
+                let action = update
+                    .action(db.table())
+                    .map_err(|err| (events[0].0.clone(), err.into()))?;
+                actions.push(action);
+            }
+            match db.transact(actions).await {
+                Ok(()) => {
+                    tally(Handled::Processed, events.len());
+                    return Ok(());
+                }
+                Err(err) if (0..events.len()).any(|i| err.condition_failed_at(i)) => {}
+                Err(err) => return Err((events[0].0.clone(), err.into())),
+            }
+        }
+        for (sequence_number, record, with) in events {
+            match make(db, Effect::Append { record, with }).await {
+                Ok(handled) => tally(handled, 1),
+                Err(err) => return Err((sequence_number, err)),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Makes `effect` once: [`Handled::Duplicate`] when its record was appended before.
@@ -212,9 +316,12 @@ pub async fn make(db: &Db, effect: Effect) -> Result<Handled, ApiError> {
                 Err(err) => Err(err.into()),
             }
         }
-        Effect::Append { record, mut with } => {
-            with.insert(0, db.put_new_item(record)?);
-            match db.transact(with).await {
+        Effect::Append { record, with } => {
+            let mut actions = vec![db.put_new_item(record)?];
+            for update in &with {
+                actions.push(update.action(db.table())?);
+            }
+            match db.transact(actions).await {
                 Ok(()) => Ok(Handled::Processed),
                 // Another delivery of the same event got there first; its effects stand, ours
                 // were not made.

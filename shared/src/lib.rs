@@ -8,6 +8,7 @@ pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod consumer;
+pub mod counters;
 pub mod crypto;
 pub mod deadline;
 pub mod error;

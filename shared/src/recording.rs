@@ -16,6 +16,6 @@ use crate::reports;
 pub async fn effect(app: &App, event: &Event) -> Result<Effect, ApiError> {
     Ok(Effect::Append {
         record: audit::record_item(event)?,
-        with: reports::record_actions(app, event).await?,
+        with: reports::counter_updates(app, event).await?,
     })
 }

@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::counters::CounterUpdate;
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
-use crate::storage::{StorageError, from_item, key, n, s};
+use crate::storage::{StorageError, from_item, s};
 use crate::stores;
 
 /// The longest range `top-items` sums over.
@@ -35,7 +35,7 @@ pub fn business_hour(at: jiff::Timestamp, zone: &str) -> Result<(jiff::civil::Da
 }
 
 /// The counter updates one event makes, or none.
-pub async fn record_actions(app: &App, event: &Event) -> Result<Vec<TransactWriteItem>, ApiError> {
+pub async fn counter_updates(app: &App, event: &Event) -> Result<Vec<CounterUpdate>, ApiError> {
     let Some(order) = &event.order else {
         return Ok(Vec::new());
     };
@@ -57,70 +57,45 @@ pub async fn record_actions(app: &App, event: &Event) -> Result<Vec<TransactWrit
         .map_err(|_| ApiError::validation("at", "not an RFC 3339 time"))?;
     let (date, hour) = business_hour(at, &store.settings.time_zone)?;
     let pk = report_pk(&order.store_id, date);
-    let table = app.db.table();
-    let day = |expression: String| {
-        Update::builder()
-            .table_name(table)
-            .set_key(Some(key(&pk, "DAY")))
-            .update_expression(expression)
-            .expression_attribute_values(":store", s(&order.store_id))
-            .expression_attribute_values(":date", s(date.to_string()))
-    };
-    let mut actions = Vec::new();
-    let set = "SET storeId = :store, #date = :date";
-    let update = match (event.kind, lost) {
+    let day = CounterUpdate::new(&pk, "DAY")
+        .set("storeId", s(&order.store_id))
+        .set("date", s(date.to_string()));
+    let updates = match (event.kind, lost) {
         (EventType::OrderPaid, _) => {
-            let hour_attr = format!("hour{hour:02}");
-            let update = day(format!(
-                "{set} ADD orders :one, grossSales :total, {hour_attr} :one"
-            ))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":total", n(order.total));
+            let mut updates = vec![
+                day.add("orders", 1)
+                    .add("grossSales", order.total)
+                    .add(format!("hour{hour:02}"), 1),
+            ];
             // One update per item, however many lines carry it.
-            let mut items: BTreeMap<&str, (&str, u64, i64)> = BTreeMap::new();
+            let mut items: BTreeMap<&str, (&str, i64, i64)> = BTreeMap::new();
             for line in &order.lines {
                 let entry = items.entry(&line.item_id).or_insert((&line.name, 0, 0));
-                entry.1 += u64::from(line.quantity);
+                entry.1 += i64::from(line.quantity);
                 entry.2 += line.amount;
             }
             for (item_id, (name, count, revenue)) in items {
-                let item = Update::builder()
-                    .table_name(table)
-                    .set_key(Some(key(&pk, format!("ITEM#{item_id}"))))
-                    .update_expression(
-                        "SET itemId = :id, #name = :name ADD #count :count, revenue :revenue",
-                    )
-                    .expression_attribute_names("#name", "name")
-                    .expression_attribute_names("#count", "count")
-                    .expression_attribute_values(":id", s(item_id))
-                    .expression_attribute_values(":name", s(name))
-                    .expression_attribute_values(":count", n(count))
-                    .expression_attribute_values(":revenue", n(revenue))
-                    .build()
-                    .map_err(ApiError::internal)?;
-                actions.push(TransactWriteItem::builder().update(item).build());
+                updates.push(
+                    CounterUpdate::new(&pk, format!("ITEM#{item_id}"))
+                        .set("itemId", s(item_id))
+                        .set("name", s(name))
+                        .add("count", count)
+                        .add("revenue", revenue),
+                );
             }
-            update
+            updates
         }
         (EventType::OrderRefunded, _) => {
             let amount = order.refund.as_ref().map(|r| r.amount).unwrap_or(0);
-            day(format!("{set} ADD refunds :amount, refundCount :one"))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":amount", n(amount))
+            vec![day.add("refunds", amount).add("refundCount", 1)]
         }
-        (_, Some(kind)) => day(format!(
-            "{set} ADD lost{kind}Orders :one, lost{kind}Sales :total"
-        ))
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":total", n(order.total)),
-        _ => return Ok(Vec::new()),
+        (_, Some(kind)) => vec![
+            day.add(format!("lost{kind}Orders"), 1)
+                .add(format!("lost{kind}Sales"), order.total),
+        ],
+        _ => Vec::new(),
     };
-    let update = update
-        .expression_attribute_names("#date", "date")
-        .build()
-        .map_err(ApiError::internal)?;
-    actions.insert(0, TransactWriteItem::builder().update(update).build());
-    Ok(actions)
+    Ok(updates)
 }
 
 /// `REPORT#…` / `DAY`, as stored: counters by attribute name; a counter never added to is zero.

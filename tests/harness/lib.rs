@@ -710,6 +710,13 @@ impl Stack {
         reading
     }
 
+    /// What the meter has counted so far (inside [`Stack::metered`]'s work). The runner meters a
+    /// write before it answers it, but the table shows the write first: work that waits on a
+    /// consumer's writes polls this until they are counted.
+    pub async fn meter_reading(&self) -> Value {
+        self.local_reading("meter").await
+    }
+
     /// Reads one of the runner's local controls (`meter`, `faults/aws`, `connections`).
     async fn local_reading(&self, path: &str) -> Value {
         self.http
