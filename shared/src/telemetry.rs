@@ -14,8 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -26,21 +25,37 @@ pub const NAMESPACE: &str = "OrderSync";
 /// response body (KMS's plaintext data keys among them).
 pub const MOST_VERBOSE: LevelFilter = LevelFilter::DEBUG;
 
+/// The levels `RUST_LOG` names: a default level and `target=level` pairs (`info,spans=debug`);
+/// unset or unreadable, INFO. (`tracing-subscriber`'s `EnvFilter` also reads span and field
+/// filters, with a regular-expression engine in every binary; a function's logs need levels.)
+fn levels(rust_log: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
+/// Whether `levels` asks for more than [`MOST_VERBOSE`] anywhere.
+fn beyond_most_verbose(levels: &Targets) -> bool {
+    levels
+        .iter()
+        .map(|(_, level)| level)
+        .chain(levels.default_level())
+        .any(|level| level > MOST_VERBOSE)
+}
+
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let capped = filter
-        .max_level_hint()
-        .is_some_and(|level| level > MOST_VERBOSE);
+    let filter = levels(std::env::var("RUST_LOG").ok().as_deref());
+    let capped = beyond_most_verbose(&filter);
     // `try_init`: a second call (tests, a consumer that also serves HTTP) keeps the first subscriber.
     let installed = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .without_time()
+        .with_max_level(MOST_VERBOSE)
         .finish()
-        .with(MOST_VERBOSE)
+        .with(filter)
         .try_init();
     if capped && installed.is_ok() {
         tracing::warn!(
@@ -268,6 +283,27 @@ pub fn emf(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_names_a_default_level_and_levels_by_target() {
+        let board = levels(Some("info,spans=debug"));
+        assert!(board.would_enable("spans", &Level::DEBUG));
+        assert!(!board.would_enable("shared::orders", &Level::DEBUG));
+        assert!(board.would_enable("shared::orders", &Level::INFO));
+        assert!(!beyond_most_verbose(&board));
+        // Unset, or unreadable: INFO.
+        for unread in [None, Some("info,[span{field}]=debug")] {
+            let default = levels(unread);
+            assert!(default.would_enable("shared", &Level::INFO), "{unread:?}");
+            assert!(!default.would_enable("shared", &Level::DEBUG), "{unread:?}");
+        }
+        // Asking for TRACE anywhere is capped (and said so at start).
+        assert!(beyond_most_verbose(&levels(Some("trace"))));
+        assert!(beyond_most_verbose(&levels(Some(
+            "info,aws_smithy_runtime=trace"
+        ))));
+    }
 
     #[tokio::test]
     async fn counts_are_scoped_to_their_request() {
