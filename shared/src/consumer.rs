@@ -207,13 +207,15 @@ where
         match made {
             Ok(handled) => tally(handled, 1),
             Err(err) => {
-                // What was held came earlier in the stream: made first, or failed first.
-                failed = Some(
-                    held.make(&app.db)
-                        .await
-                        .err()
-                        .unwrap_or((sequence_number, err)),
-                );
+                // What was held came earlier in the stream: made first, or failed first (then
+                // the retry from it comes back to this one, which is logged here all the same).
+                failed = Some(match held.make(&app.db).await {
+                    Ok(()) => (sequence_number, err),
+                    Err(earlier) => {
+                        tracing::warn!(consumer, sequence_number = %sequence_number, code = err.code, error = %err, "a later event of the batch failed too");
+                        earlier
+                    }
+                });
                 break;
             }
         }
