@@ -409,6 +409,21 @@ async fn the_business_day_turns_at_midnight_in_seoul() {
 #[tokio::test]
 async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
     let stack = Stack::start();
+    // The trail is kept by UTC month: a test that starts five minutes or less before the next one
+    // waits for it, so that its records and its month are the same.
+    let now = jiff::Timestamp::now();
+    let next_month = now
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .first_of_month()
+        .and_then(|first| first.start_of_day())
+        .unwrap()
+        .checked_add(jiff::Span::new().months(1))
+        .unwrap()
+        .timestamp();
+    let left = now.duration_until(next_month);
+    if left < jiff::SignedDuration::from_mins(5) {
+        tokio::time::sleep((left + jiff::SignedDuration::from_secs(1)).unsigned_abs()).await;
+    }
     let (store, owner, staff, customer) = stack.staffed_store("aud").await;
     let (order, total, _) = place(&stack, &customer, &store, json!([latte(1)])).await;
     pay(&stack, &customer, &order, total).await;
