@@ -28,6 +28,7 @@ use std::future::Future;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use serde::{Deserialize, Serialize};
 
@@ -275,20 +276,12 @@ impl Held {
     async fn make(&mut self, db: &Db) -> Result<(), (String, ApiError)> {
         let events = std::mem::take(&mut self.events);
         if events.len() > 1 {
-            let mut actions = Vec::new();
-            for (sequence_number, record, _) in &events {
-                let put = db
-                    .put_new_item(record.clone())
-                    .map_err(|err| (sequence_number.clone(), err.into()))?;
-                actions.push(put);
-            }
-            let counters = merged(events.iter().flat_map(|(_, _, with)| with.iter().cloned()));
-            for update in &counters {
-                let action = update
-                    .action(db.table())
-                    .map_err(|err| (events[0].0.clone(), err.into()))?;
-                actions.push(action);
-            }
+            let actions = appended_with_counters(
+                db,
+                events.iter().map(|(_, record, _)| record.clone()),
+                &merged(events.iter().flat_map(|(_, _, with)| with.iter().cloned())),
+            )
+            .map_err(|err| (events[0].0.clone(), err.into()))?;
             match db.transact(actions).await {
                 Ok(()) => {
                     tally(Handled::Processed, events.len());
@@ -308,6 +301,23 @@ impl Held {
     }
 }
 
+/// One transaction's items: each record put only where absent (first, so a refused condition's
+/// index is the record's), then the counter updates.
+fn appended_with_counters(
+    db: &Db,
+    records: impl IntoIterator<Item = Item>,
+    counters: &[CounterUpdate],
+) -> Result<Vec<TransactWriteItem>, StorageError> {
+    let mut actions = records
+        .into_iter()
+        .map(|record| db.put_new_item(record))
+        .collect::<Result<Vec<_>, _>>()?;
+    for update in counters {
+        actions.push(update.action(db.table())?);
+    }
+    Ok(actions)
+}
+
 /// Makes `effect` once: [`Handled::Duplicate`] when its record was appended before.
 pub async fn make(db: &Db, effect: Effect) -> Result<Handled, ApiError> {
     match effect {
@@ -319,11 +329,10 @@ pub async fn make(db: &Db, effect: Effect) -> Result<Handled, ApiError> {
             }
         }
         Effect::Append { record, with } => {
-            let mut actions = vec![db.put_new_item(record)?];
-            for update in &with {
-                actions.push(update.action(db.table())?);
-            }
-            match db.transact(actions).await {
+            match db
+                .transact(appended_with_counters(db, [record], &with)?)
+                .await
+            {
                 Ok(()) => Ok(Handled::Processed),
                 // Another delivery of the same event got there first; its effects stand, ours
                 // were not made.

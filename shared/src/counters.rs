@@ -4,7 +4,7 @@
 //! unit (two, in a transaction) saved for every event after the first, and a hot counter's item
 //! written once per batch however busy its store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
@@ -55,43 +55,39 @@ impl CounterUpdate {
     /// The transaction item that makes this update. Every name goes through a placeholder, so a
     /// counter may be called anything (`count`, `date` and `name` are reserved words).
     pub fn action(&self, table: &str) -> Result<TransactWriteItem, StorageError> {
-        let mut update = Update::builder()
-            .table_name(table)
-            .set_key(Some(key(&self.pk, &self.sk)));
-        let mut clauses = Vec::new();
-        let sets: Vec<String> = self
-            .set
-            .iter()
-            .enumerate()
-            .map(|(i, (name, value))| {
-                update = std::mem::take(&mut update)
-                    .expression_attribute_names(format!("#s{i}"), name)
-                    .expression_attribute_values(format!(":s{i}"), value.clone());
-                format!("#s{i} = :s{i}")
-            })
-            .collect();
-        if !sets.is_empty() {
-            clauses.push(format!("SET {}", sets.join(", ")));
-        }
-        let adds: Vec<String> = self
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut clause = |verb: &str, tag: char, entries: Vec<(&String, AttributeValue)>, link| {
+            let parts: Vec<String> = entries
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, value))| {
+                    names.insert(format!("#{tag}{i}"), name.clone());
+                    values.insert(format!(":{tag}{i}"), value);
+                    format!("#{tag}{i}{link}:{tag}{i}")
+                })
+                .collect();
+            (!parts.is_empty()).then(|| format!("{verb} {}", parts.join(", ")))
+        };
+        let sets = self.set.iter().map(|(n, v)| (n, v.clone())).collect();
+        let adds = self
             .add
             .iter()
-            .enumerate()
-            .map(|(i, (name, by))| {
-                update = std::mem::take(&mut update)
-                    .expression_attribute_names(format!("#a{i}"), name)
-                    .expression_attribute_values(
-                        format!(":a{i}"),
-                        AttributeValue::N(by.to_string()),
-                    );
-                format!("#a{i} :a{i}")
-            })
+            .map(|(n, by)| (n, AttributeValue::N(by.to_string())))
             .collect();
-        if !adds.is_empty() {
-            clauses.push(format!("ADD {}", adds.join(", ")));
-        }
-        let update = update
-            .update_expression(clauses.join(" "))
+        let expression: Vec<String> = [
+            clause("SET", 's', sets, " = "),
+            clause("ADD", 'a', adds, " "),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key(&self.pk, &self.sk)))
+            .update_expression(expression.join(" "))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StorageError::Backend(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())
