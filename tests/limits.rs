@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 /// Each test's limits use day-long windows, and a test starts its counted requests at least five
 /// minutes before the window's edge: a fixed window's counter starts afresh there.
-const WINDOW: &str = "86400";
+const WINDOW: u64 = 86_400;
 
 async fn clear_of_window_edge() {
-    e2e::clear_of_window_edge(86_400, 0, 300).await;
+    e2e::clear_of_window_edge(WINDOW, 0, 300).await;
 }
 
 fn refused(reply: &e2e::Reply) {

@@ -225,18 +225,7 @@ async fn a_day_of_sales_is_what_was_sold_counted_once() {
             .collect();
         assert_eq!(by_hour.len(), 24);
         assert_eq!(by_hour.iter().sum::<u64>(), orders);
-        let items: BTreeMap<String, (u64, i64)> = day["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i["itemId"].as_str().unwrap().to_owned(),
-                    (i["count"].as_u64().unwrap(), i["revenue"].as_i64().unwrap()),
-                )
-            })
-            .collect();
-        assert_eq!(items, truth_items);
+        assert_eq!(day_figures(day).3, truth_items);
     };
     check(&day);
 
