@@ -410,7 +410,7 @@ pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, A
     }
     let body = gzip.finish().map_err(ApiError::internal)?;
     app.images()
-        .client
+        .client()
         .put_object()
         .bucket(bucket)
         .key(&key)

@@ -5,10 +5,13 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::sync::OnceLock;
+
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_s3::presigning::PresigningConfig;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -120,12 +123,12 @@ pub fn parse_key(key: &str) -> Option<(&str, &str)> {
     }
 }
 
-/// S3 access for images: the client, the bucket, and how browsers reach it.
+/// S3 access for images: the bucket, how browsers reach it, and (made on first use) the client.
 pub struct Images {
-    pub client: aws_sdk_s3::Client,
     pub bucket: String,
+    sdk: aws_types::SdkConfig,
+    client: OnceLock<aws_sdk_s3::Client>,
     region: String,
-    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     /// Path-style base URL where one is configured (the local emulator); else virtual-hosted S3.
     endpoint: Option<String>,
 }
@@ -135,27 +138,46 @@ impl Images {
         let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
             .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
             .ok();
-        // Objects (images, exports, archives) take longer than an item: S3 gets more time.
-        let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .operation_attempt_timeout(std::time::Duration::from_secs(20))
-            .operation_timeout(std::time::Duration::from_secs(60))
-            .build();
-        let config = aws_sdk_s3::config::Builder::from(sdk)
-            .timeout_config(timeouts)
-            .force_path_style(endpoint.is_some())
-            .interceptor(crate::sdk_calls::SpanRecorder)
-            .build();
         Self {
-            client: aws_sdk_s3::Client::from_conf(config),
             bucket,
+            sdk: sdk.clone(),
+            client: OnceLock::new(),
             region: sdk
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "us-east-1".into()),
-            credentials: sdk.credentials_provider(),
             endpoint,
         }
+    }
+
+    /// The S3 client, built on first use: the menu read only signs URLs, and so neither builds nor
+    /// links it (with its checksum tables, ~1 MB of the binary; docs/PERFORMANCE.md).
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        self.client.get_or_init(|| {
+            // Objects (images, exports, archives) take longer than an item: S3 gets more time.
+            let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(60))
+                .build();
+            let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+                .timeout_config(timeouts)
+                .force_path_style(self.endpoint.is_some())
+                .interceptor(crate::sdk_calls::SpanRecorder)
+                .build();
+            aws_sdk_s3::Client::from_conf(config)
+        })
+    }
+
+    async fn credentials(&self, purpose: &str) -> Result<Credentials, ApiError> {
+        let provider = self
+            .sdk
+            .credentials_provider()
+            .ok_or_else(|| ApiError::internal(format!("no AWS credentials to sign {purpose}")))?;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(ApiError::internal)
     }
 
     fn bucket_url(&self) -> String {
@@ -171,14 +193,7 @@ impl Images {
         key: &str,
         content_type: ImageType,
     ) -> Result<UploadForm, ApiError> {
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("no AWS credentials to sign an upload"))?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(ApiError::internal)?;
+        let credentials = self.credentials("an upload").await?;
         let now = jiff::Timestamp::now();
         let expires = now + jiff::SignedDuration::from_secs(UPLOAD_SECONDS);
         let date = now.strftime("%Y%m%d").to_string();
@@ -230,21 +245,69 @@ impl Images {
     pub async fn read_url(&self, key: &str, window: i64) -> Result<String, ApiError> {
         let start = jiff::Timestamp::from_second(window * URL_WINDOW_SECONDS)
             .map_err(ApiError::internal)?;
-        let config = PresigningConfig::builder()
-            .start_time(SystemTime::from(start))
-            .expires_in(Duration::from_secs(2 * URL_WINDOW_SECONDS as u64))
-            .build()
-            .map_err(ApiError::internal)?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| ApiError::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
-        Ok(request.uri().to_owned())
+        let credentials = self.credentials("an image URL").await?;
+        let url = format!(
+            "{}/{}?x-id=GetObject",
+            self.bucket_url(),
+            utf8_percent_encode(key, KEY_ENCODED)
+        );
+        presign_get(
+            &url,
+            credentials,
+            &self.region,
+            SystemTime::from(start),
+            Duration::from_secs(2 * URL_WINDOW_SECONDS as u64),
+        )
+        .map_err(ApiError::internal)
     }
+}
+
+/// What an object key's path escapes: all but RFC 3986's unreserved characters and `/` (S3's own
+/// encoding of a greedy key label).
+const KEY_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Signs a GET of `url` for S3 the way the SDK's presigner does (SigV4 in the query string, the
+/// payload unsigned, the path as sent), without building an S3 client to do it.
+fn presign_get(
+    url: &str,
+    credentials: Credentials,
+    region: &str,
+    at: SystemTime,
+    valid_for: Duration,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    use aws_sigv4::http_request::{
+        PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+        UriPathNormalizationMode, sign,
+    };
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(valid_for);
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    let identity = credentials.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("s3")
+        .time(at)
+        .settings(settings)
+        .build()?
+        .into();
+    let signable = SignableRequest::new(
+        "GET",
+        url,
+        std::iter::empty(),
+        SignableBody::UnsignedPayload,
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    let mut request = lambda_http::http::Request::get(url).body(())?;
+    instructions.apply_to_request_http1x(&mut request);
+    Ok(request.uri().to_string())
 }
 
 /// The signing window a moment falls in.
@@ -339,6 +402,76 @@ mod tests {
             event_key("stores/s1/items/k/a+b%2Bc"),
             "stores/s1/items/k/a b+c"
         );
+    }
+
+    fn images(endpoint: Option<&str>) -> Images {
+        let credentials = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI",
+            Some("TOKEN".into()),
+            None,
+            "test",
+        );
+        let sdk = aws_types::SdkConfig::builder()
+            .region(aws_types::region::Region::new("ap-northeast-2"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .behavior_version(
+                aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
+            )
+            .build();
+        Images {
+            bucket: "ordersync-images".into(),
+            region: "ap-northeast-2".into(),
+            client: OnceLock::new(),
+            endpoint: endpoint.map(str::to_owned),
+            sdk,
+        }
+    }
+
+    /// The SDK's own presigner, for the same object, moment and window.
+    async fn sdk_url(images: &Images, key: &str, window: i64) -> String {
+        let mut config = aws_sdk_s3::config::Builder::from(&images.sdk)
+            .force_path_style(images.endpoint.is_some());
+        if let Some(endpoint) = &images.endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        let presigning = aws_sdk_s3::presigning::PresigningConfig::builder()
+            .start_time(SystemTime::from(
+                jiff::Timestamp::from_second(window * URL_WINDOW_SECONDS).unwrap(),
+            ))
+            .expires_in(Duration::from_secs(2 * URL_WINDOW_SECONDS as u64))
+            .build()
+            .unwrap();
+        aws_sdk_s3::Client::from_conf(config.build())
+            .get_object()
+            .bucket(&images.bucket)
+            .key(key)
+            .presigned(presigning)
+            .await
+            .unwrap()
+            .uri()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn image_urls_are_signed_as_the_sdk_signs_them() {
+        let window = 493_000;
+        for endpoint in [None, Some("http://127.0.0.1:4566")] {
+            let images = images(endpoint);
+            for key in [
+                "stores/s1/items/kimbap/0f8c2d",
+                "stores/s 1/items/김밥+라면/a~b_c.d-e(1)",
+            ] {
+                let ours = images.read_url(key, window).await.unwrap();
+                assert_eq!(
+                    ours,
+                    sdk_url(&images, key, window).await,
+                    "{endpoint:?} {key}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -373,7 +373,7 @@ pub async fn export(
         "exports/{store_id}/sales-{month}-{}.csv",
         uuid::Uuid::new_v4().simple()
     );
-    let s3 = &app.images().client;
+    let s3 = app.images().client();
     s3.put_object()
         .bucket(bucket)
         .key(&key)

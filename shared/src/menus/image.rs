@@ -44,7 +44,7 @@ pub enum Verdict {
 /// deleted); anything else is deleted.
 pub async fn check_upload(app: &App, key: &str) -> Result<Verdict, ApiError> {
     let images = app.images();
-    let (s3, bucket) = (&images.client, &images.bucket);
+    let (s3, bucket) = (images.client(), &images.bucket);
     let Some((store_id, item_id)) = images::parse_key(key) else {
         delete(app, key).await?;
         return Ok(Verdict::Deleted(Rejection::NotOurKey));
@@ -118,7 +118,7 @@ async fn collect(body: ByteStream) -> Result<Vec<u8>, ApiError> {
 async fn delete(app: &App, key: &str) -> Result<(), ApiError> {
     let images = app.images();
     images
-        .client
+        .client()
         .delete_object()
         .bucket(&images.bucket)
         .key(key)
