@@ -127,11 +127,14 @@ where
         kms_after.hits.saturating_sub(kms_before.hits),
         kms_after.misses.saturating_sub(kms_before.misses),
     );
-    for document in
-        crate::telemetry::emf(&meta.route, status, latency_ms, cold_start, kms, &recorded)
-    {
-        println!("{document}");
-    }
+    crate::telemetry::write_metrics(&crate::telemetry::emf(
+        &meta.route,
+        status,
+        latency_ms,
+        cold_start,
+        kms,
+        &recorded,
+    ));
     response
 }
 

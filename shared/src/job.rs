@@ -134,9 +134,9 @@ where
             kms_after.misses.saturating_sub(kms_before.misses),
         );
         let status = if result.is_ok() { 200 } else { 500 };
-        for document in crate::telemetry::emf("job", status, latency_ms, cold_start, kms, &recorded) {
-            println!("{document}");
-        }
+        crate::telemetry::write_metrics(&crate::telemetry::emf(
+            "job", status, latency_ms, cold_start, kms, &recorded,
+        ));
         result.map_err(|err| lambda_runtime::Error::from(err.to_string()))
     }))
     .await

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -206,16 +206,76 @@ pub fn payment_failure(code: &'static str) {
     with_scope(|r| r.payment_failures.push(code));
 }
 
-fn directive(dimensions: &[&[&str]], metrics: &[(&str, &str)]) -> Value {
-    json!({
-        "Namespace": NAMESPACE,
-        "Dimensions": dimensions,
-        "Metrics": metrics.iter().map(|(name, unit)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
-    })
+/// One metric an EMF directive declares.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metric<'a> {
+    name: &'a str,
+    unit: &'a str,
 }
 
-/// The EMF documents of one finished request: request metrics by function and route, instance and
-/// business counters by function, payment failures by code.
+/// The metrics one set of dimensions carries: CloudWatch reads the document's values by these names.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Directive<'a> {
+    namespace: &'static str,
+    dimensions: &'a [&'a [&'a str]],
+    metrics: Vec<Metric<'a>>,
+}
+
+impl<'a> Directive<'a> {
+    fn new(dimensions: &'a [&'a [&'a str]], metrics: &[(&'a str, &'a str)]) -> Self {
+        Self {
+            namespace: NAMESPACE,
+            dimensions,
+            metrics: metrics
+                .iter()
+                .map(|&(name, unit)| Metric { name, unit })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metadata<'a> {
+    timestamp: i64,
+    cloud_watch_metrics: Vec<Directive<'a>>,
+}
+
+/// A request's metrics document. Typed and borrowed, not built as a `serde_json::Value`: it is
+/// written at the end of every request (docs/PERFORMANCE.md).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RequestDocument<'a> {
+    #[serde(rename = "_aws")]
+    aws: Metadata<'a>,
+    function: &'a str,
+    route: &'a str,
+    latency: f64,
+    requests: u8,
+    status2xx: f64,
+    status4xx: f64,
+    status5xx: f64,
+    cold_start: f64,
+    kms_data_key_cache_hits: u64,
+    kms_data_key_cache_misses: u64,
+    #[serde(flatten)]
+    counts: &'a BTreeMap<&'static str, f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PaymentFailureDocument<'a> {
+    #[serde(rename = "_aws")]
+    aws: Metadata<'a>,
+    function: &'a str,
+    code: &'a str,
+    payment_failures: u8,
+}
+
+/// The EMF documents of one finished request, one per line: request metrics by function and route,
+/// instance and business counters by function, payment failures by code.
 pub fn emf(
     route: &str,
     status: u16,
@@ -223,7 +283,7 @@ pub fn emf(
     cold_start: bool,
     kms_cache: (u64, u64),
     recorded: &Recorded,
-) -> Vec<Value> {
+) -> String {
     let timestamp = jiff::Timestamp::now().as_millisecond();
     let function = function_name();
     let class = |c: u16| f64::from(u8::from(status / 100 == c));
@@ -233,51 +293,64 @@ pub fn emf(
         ("KmsDataKeyCacheMisses", "Count"),
     ];
     counters.extend(recorded.counts.keys().map(|name| (*name, "Count")));
-    let mut request = json!({
-        "_aws": {
-            "Timestamp": timestamp,
-            "CloudWatchMetrics": [
-                directive(
+    let request = RequestDocument {
+        aws: Metadata {
+            timestamp,
+            cloud_watch_metrics: vec![
+                Directive::new(
                     &[&["Function", "Route"]],
-                    &[("Latency", "Milliseconds"), ("Requests", "Count"), ("Status2xx", "Count"),
-                      ("Status4xx", "Count"), ("Status5xx", "Count")],
+                    &[
+                        ("Latency", "Milliseconds"),
+                        ("Requests", "Count"),
+                        ("Status2xx", "Count"),
+                        ("Status4xx", "Count"),
+                        ("Status5xx", "Count"),
+                    ],
                 ),
-                directive(&[&["Function"]], &counters),
+                Directive::new(&[&["Function"]], &counters),
             ],
         },
-        "Function": function,
-        "Route": route,
-        "Latency": latency_ms,
-        "Requests": 1,
-        "Status2xx": class(2),
-        "Status4xx": class(4),
-        "Status5xx": class(5),
-        "ColdStart": f64::from(u8::from(cold_start)),
-        "KmsDataKeyCacheHits": kms_cache.0,
-        "KmsDataKeyCacheMisses": kms_cache.1,
-    });
-    if let Some(object) = request.as_object_mut() {
-        for (name, value) in &recorded.counts {
-            object.insert((*name).to_owned(), json!(value));
-        }
-    }
-    let mut documents = vec![request];
+        function,
+        route,
+        latency: latency_ms,
+        requests: 1,
+        status2xx: class(2),
+        status4xx: class(4),
+        status5xx: class(5),
+        cold_start: f64::from(u8::from(cold_start)),
+        kms_data_key_cache_hits: kms_cache.0,
+        kms_data_key_cache_misses: kms_cache.1,
+        counts: &recorded.counts,
+    };
+    let mut lines = Vec::with_capacity(1024);
+    // Serializing borrowed strings and numbers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut lines, &request);
+    lines.push(b'\n');
     for code in &recorded.payment_failures {
-        documents.push(json!({
-            "_aws": {
-                "Timestamp": timestamp,
+        let failure = PaymentFailureDocument {
+            aws: Metadata {
+                timestamp,
                 // By code, to see why; by function alone, for the alarm.
-                "CloudWatchMetrics": [directive(
+                cloud_watch_metrics: vec![Directive::new(
                     &[&["Function", "Code"], &["Function"]],
                     &[("PaymentFailures", "Count")],
                 )],
             },
-            "Function": function,
-            "Code": code,
-            "PaymentFailures": 1,
-        }));
+            function,
+            code,
+            payment_failures: 1,
+        };
+        let _ = serde_json::to_writer(&mut lines, &failure);
+        lines.push(b'\n');
     }
-    documents
+    String::from_utf8(lines).unwrap_or_default()
+}
+
+/// Writes EMF lines to stdout, where CloudWatch takes them: in one write, and without the panic
+/// `println!` would raise on a closed stdout.
+pub fn write_metrics(lines: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(lines.as_bytes());
 }
 
 #[cfg(test)]
@@ -340,6 +413,10 @@ mod tests {
             (3, 1),
             &recorded,
         );
+        let docs: Vec<serde_json::Value> = docs
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
         assert_eq!(docs.len(), 2);
         for doc in &docs {
             for d in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {

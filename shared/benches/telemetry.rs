@@ -1,0 +1,86 @@
+//! The end of every request: its EMF metric lines, built and written (to a sink here).
+//!
+//!     cargo bench -p shared --bench telemetry
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::io::Write;
+use std::time::Instant;
+
+use shared::telemetry::{Recorded, emf};
+
+const ITERATIONS: u32 = 200_000;
+
+fn main() {
+    let cases = [
+        ("a menu read", Recorded::default()),
+        (
+            "a paid order",
+            Recorded {
+                counts: BTreeMap::from([("OrdersPaid", 1.0), ("Sales", 12_500.0)]),
+                ..Recorded::default()
+            },
+        ),
+        (
+            "a refused payment",
+            Recorded {
+                payment_failures: vec!["REJECT_CARD_PAYMENT"],
+                ..Recorded::default()
+            },
+        ),
+    ];
+    println!("EMF lines of one request, {ITERATIONS} times each (µs per request, mean)");
+    let mut sink = Vec::with_capacity(4096);
+    for (name, recorded) in &cases {
+        let start = Instant::now();
+        for _ in 0..ITERATIONS {
+            sink.clear();
+            let lines = emf(
+                "GET /v1/stores/{storeId}/menu",
+                200,
+                1.25,
+                false,
+                (0, 0),
+                black_box(recorded),
+            );
+            sink.write_all(lines.as_bytes()).expect("sink");
+            black_box(&sink);
+        }
+        let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS);
+        println!("{name:>20} {micros:>8.2} µs  ({} bytes)", sink.len());
+    }
+    request_line();
+}
+
+/// The request's log line, through the functions' subscriber (JSON, no time), to a sink.
+fn request_line() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .with_writer(std::io::sink)
+        .finish()
+        .with(tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    tracing::subscriber::with_default(subscriber, || {
+        let start = Instant::now();
+        for _ in 0..ITERATIONS {
+            tracing::info!(
+                function = "menu-get",
+                route = %"GET /v1/stores/{storeId}/menu",
+                request_id = %"Ab1cDEFghIJKlmN=",
+                lambda_request_id = %"0c6d5a8e-51a4-4a5b-9d0a-6d8cbd1e7f3a",
+                trace_id = %"Root=1-6751b2c3-0123456789abcdef01234567",
+                cold_start = false,
+                status = 200u16,
+                latency_ms = black_box(1.25),
+                user_id = "",
+                "request"
+            );
+        }
+        let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS);
+        println!("{:>20} {micros:>8.2} µs", "the request line");
+    });
+}
