@@ -3,9 +3,8 @@
 //! sniffs the content and deletes anything that is not what it claims — the backstop where a policy
 //! condition is not enforced (moto's S3 does not enforce them). Reads go through presigned GETs.
 
-use std::time::{Duration, SystemTime};
-
 use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
