@@ -43,9 +43,23 @@ fn beyond_most_verbose(levels: &Targets) -> bool {
         .any(|level| level > MOST_VERBOSE)
 }
 
+/// The most verbose level `levels` asks for anywhere, capped at [`MOST_VERBOSE`]: the subscriber's
+/// maximum, so that `tracing`'s global level stays at what was asked (INFO by default) and the
+/// dependencies' debug events and spans stop at its first, static check.
+fn most_verbose_asked(levels: &Targets) -> LevelFilter {
+    levels
+        .iter()
+        .map(|(_, level)| level)
+        .chain(levels.default_level())
+        .max()
+        .unwrap_or(LevelFilter::INFO)
+        .min(MOST_VERBOSE)
+}
+
 pub fn init() {
     let filter = levels(std::env::var("RUST_LOG").ok().as_deref());
     let capped = beyond_most_verbose(&filter);
+    let max_level = most_verbose_asked(&filter);
     // `try_init`: a second call (tests, a consumer that also serves HTTP) keeps the first subscriber.
     let installed = tracing_subscriber::fmt()
         .json()
@@ -53,7 +67,7 @@ pub fn init() {
         .with_span_list(false)
         .with_target(false)
         .without_time()
-        .with_max_level(MOST_VERBOSE)
+        .with_max_level(max_level)
         .finish()
         .with(filter)
         .try_init();
@@ -371,6 +385,14 @@ mod tests {
             assert!(default.would_enable("shared", &Level::INFO), "{unread:?}");
             assert!(!default.would_enable("shared", &Level::DEBUG), "{unread:?}");
         }
+        // The subscriber's maximum is what was asked, not DEBUG everywhere.
+        assert_eq!(most_verbose_asked(&levels(None)), LevelFilter::INFO);
+        assert_eq!(most_verbose_asked(&board), LevelFilter::DEBUG);
+        assert_eq!(most_verbose_asked(&levels(Some("warn"))), LevelFilter::WARN);
+        assert_eq!(
+            most_verbose_asked(&levels(Some("trace"))),
+            LevelFilter::DEBUG
+        );
         // Asking for TRACE anywhere is capped (and said so at start).
         assert!(beyond_most_verbose(&levels(Some("trace"))));
         assert!(beyond_most_verbose(&levels(Some(
