@@ -34,26 +34,26 @@ fn levels(rust_log: Option<&str>) -> Targets {
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
-/// Whether `levels` asks for more than [`MOST_VERBOSE`] anywhere.
-fn beyond_most_verbose(levels: &Targets) -> bool {
-    levels
-        .iter()
-        .map(|(_, level)| level)
-        .chain(levels.default_level())
-        .any(|level| level > MOST_VERBOSE)
-}
-
-/// The most verbose level `levels` asks for anywhere, capped at [`MOST_VERBOSE`]: the subscriber's
-/// maximum, so that `tracing`'s global level stays at what was asked (INFO by default) and the
-/// dependencies' debug events and spans stop at its first, static check.
-fn most_verbose_asked(levels: &Targets) -> LevelFilter {
+/// The most verbose level `levels` asks for anywhere.
+fn most_verbose_in(levels: &Targets) -> LevelFilter {
     levels
         .iter()
         .map(|(_, level)| level)
         .chain(levels.default_level())
         .max()
         .unwrap_or(LevelFilter::INFO)
-        .min(MOST_VERBOSE)
+}
+
+/// Whether `levels` asks for more than [`MOST_VERBOSE`] anywhere.
+fn beyond_most_verbose(levels: &Targets) -> bool {
+    most_verbose_in(levels) > MOST_VERBOSE
+}
+
+/// The most verbose level `levels` asks for anywhere, capped at [`MOST_VERBOSE`]: the subscriber's
+/// maximum, so that `tracing`'s global level stays at what was asked (INFO by default) and the
+/// dependencies' debug events and spans stop at its first, static check.
+fn most_verbose_asked(levels: &Targets) -> LevelFilter {
+    most_verbose_in(levels).min(MOST_VERBOSE)
 }
 
 pub fn init() {
