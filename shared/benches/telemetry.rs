@@ -52,18 +52,12 @@ fn main() {
     request_line();
 }
 
-/// The request's log line, through the functions' subscriber (JSON, no time), to a sink.
+/// The request's log line, through the functions' subscriber at its default level, to a sink.
 fn request_line() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time()
-        .with_writer(std::io::sink)
-        .finish()
-        .with(tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+    let subscriber = shared::telemetry::subscriber(
+        std::io::sink,
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+    );
     tracing::subscriber::with_default(subscriber, || {
         let start = Instant::now();
         for _ in 0..ITERATIONS {

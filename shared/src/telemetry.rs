@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -56,21 +57,29 @@ fn most_verbose_asked(levels: &Targets) -> LevelFilter {
     most_verbose_in(levels).min(MOST_VERBOSE)
 }
 
-pub fn init() {
-    let filter = levels(std::env::var("RUST_LOG").ok().as_deref());
-    let capped = beyond_most_verbose(&filter);
-    let max_level = most_verbose_asked(&filter);
-    // `try_init`: a second call (tests, a consumer that also serves HTTP) keeps the first subscriber.
-    let installed = tracing_subscriber::fmt()
+/// The functions' log subscriber: one JSON object per line, without time or target, writing to
+/// `writer`, at the levels `levels` names (capped at [`MOST_VERBOSE`]).
+pub fn subscriber<W>(writer: W, levels: Targets) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .without_time()
-        .with_max_level(max_level)
+        .with_writer(writer)
+        .with_max_level(most_verbose_asked(&levels))
         .finish()
-        .with(filter)
-        .try_init();
+        .with(levels)
+}
+
+pub fn init() {
+    let filter = levels(std::env::var("RUST_LOG").ok().as_deref());
+    let capped = beyond_most_verbose(&filter);
+    // `try_init`: a second call (tests, a consumer that also serves HTTP) keeps the first subscriber.
+    let installed = subscriber(std::io::stdout, filter).try_init();
     if capped && installed.is_ok() {
         tracing::warn!(
             "RUST_LOG asks for TRACE, which would log raw events and AWS bodies; capped at DEBUG"
