@@ -127,7 +127,6 @@ pub struct Images {
     pub bucket: String,
     sdk: aws_types::SdkConfig,
     client: OnceLock<aws_sdk_s3::Client>,
-    region: String,
     /// Path-style base URL where one is configured (the local emulator); else virtual-hosted S3.
     endpoint: Option<String>,
 }
@@ -141,10 +140,6 @@ impl Images {
             bucket,
             sdk: sdk.clone(),
             client: OnceLock::new(),
-            region: sdk
-                .region()
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "us-east-1".into()),
             endpoint,
         }
     }
@@ -179,10 +174,16 @@ impl Images {
             .map_err(ApiError::internal)
     }
 
+    fn region(&self) -> &str {
+        self.sdk
+            .region()
+            .map_or("us-east-1", |region| region.as_ref())
+    }
+
     fn bucket_url(&self) -> String {
         match &self.endpoint {
             Some(endpoint) => format!("{}/{}", endpoint.trim_end_matches('/'), self.bucket),
-            None => format!("https://{}.s3.{}.amazonaws.com", self.bucket, self.region),
+            None => format!("https://{}.s3.{}.amazonaws.com", self.bucket, self.region()),
         }
     }
 
@@ -200,7 +201,7 @@ impl Images {
         let credential = format!(
             "{}/{date}/{}/s3/aws4_request",
             credentials.access_key_id(),
-            self.region
+            self.region()
         );
         let mut fields = vec![
             ("key".to_owned(), key.to_owned()),
@@ -225,7 +226,7 @@ impl Images {
         let signing_key = aws_sigv4::sign::v4::generate_signing_key(
             credentials.secret_access_key(),
             SystemTime::from(now),
-            &self.region,
+            self.region(),
             "s3",
         );
         let signature = aws_sigv4::sign::v4::calculate_signature(signing_key, policy.as_bytes());
@@ -253,7 +254,7 @@ impl Images {
         presign_get(
             &url,
             credentials,
-            &self.region,
+            self.region(),
             SystemTime::from(start),
             Duration::from_secs(2 * URL_WINDOW_SECONDS as u64),
         )
@@ -422,7 +423,6 @@ mod tests {
             .build();
         Images {
             bucket: "ordersync-images".into(),
-            region: "ap-northeast-2".into(),
             client: OnceLock::new(),
             endpoint: endpoint.map(str::to_owned),
             sdk,
