@@ -122,17 +122,13 @@ where
         user_id = recorded.user_id.as_deref().unwrap_or(""),
         "request"
     );
-    let kms_after = app.crypto_stats();
-    let kms = (
-        kms_after.hits.saturating_sub(kms_before.hits),
-        kms_after.misses.saturating_sub(kms_before.misses),
-    );
+    let kms = app.crypto_stats().since(kms_before);
     crate::telemetry::write_metrics(&crate::telemetry::emf(
         &meta.route,
         status,
         latency_ms,
         cold_start,
-        kms,
+        (kms.hits, kms.misses),
         &recorded,
     ));
     response

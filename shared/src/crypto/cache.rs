@@ -64,6 +64,16 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+impl CacheStats {
+    /// The hits and misses counted since `before` was read: one request's share of the instance's.
+    pub fn since(self, before: CacheStats) -> CacheStats {
+        CacheStats {
+            hits: self.hits.saturating_sub(before.hits),
+            misses: self.misses.saturating_sub(before.misses),
+        }
+    }
+}
+
 pub struct KeyCache {
     policy: CachePolicy,
     encrypting: Mutex<HashMap<KeyContext, Encrypting>>,
@@ -202,6 +212,13 @@ impl KeyCache {
 mod tests {
     use super::*;
     use zeroize::Zeroizing;
+
+    #[test]
+    fn a_requests_share_is_what_the_instance_counted_since() {
+        let before = CacheStats { hits: 7, misses: 2 };
+        let after = CacheStats { hits: 10, misses: 2 };
+        assert_eq!(after.since(before), CacheStats { hits: 3, misses: 0 });
+    }
 
     fn key(n: u8) -> Arc<CachedKey> {
         CachedKey::new(Zeroizing::new([n; 32]), vec![n; 8], 0)
