@@ -216,7 +216,10 @@ mod tests {
     #[test]
     fn a_requests_share_is_what_the_instance_counted_since() {
         let before = CacheStats { hits: 7, misses: 2 };
-        let after = CacheStats { hits: 10, misses: 2 };
+        let after = CacheStats {
+            hits: 10,
+            misses: 2,
+        };
         assert_eq!(after.since(before), CacheStats { hits: 3, misses: 0 });
     }
 
