@@ -50,6 +50,38 @@ fn main() {
         println!("{name:>20} {micros:>8.2} µs  ({} bytes)", sink.len());
     }
     request_line();
+    runtime_span();
+}
+
+/// The span `lambda_runtime::run` (and `lambda_http::run`) wraps every invocation in, through the
+/// functions' subscriber at its default level: made, entered and left once per poll of the
+/// handler's future (a few polls per AWS call), closed.
+fn runtime_span() {
+    use shared::lambda_http::lambda_runtime::{Context, layers::trace::request_span};
+    let subscriber = shared::telemetry::subscriber(
+        std::io::sink,
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+    );
+    let mut context = Context::default();
+    context.request_id = "0c6d5a8e-51a4-4a5b-9d0a-6d8cbd1e7f3a".to_owned();
+    context.xray_trace_id = Some("Root=1-6751b2c3-0123456789abcdef01234567".to_owned());
+    tracing::subscriber::with_default(subscriber, || {
+        for polls in [1, 10] {
+            let start = Instant::now();
+            for _ in 0..ITERATIONS {
+                let span = request_span(black_box(&context));
+                for _ in 0..polls {
+                    let _entered = span.enter();
+                    black_box(&span);
+                }
+            }
+            let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS);
+            println!(
+                "{:>20} {micros:>8.2} µs",
+                format!("runtime span, {polls} polls")
+            );
+        }
+    });
 }
 
 /// The request's log line, through the functions' subscriber at its default level, to a sink.
