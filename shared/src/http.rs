@@ -165,7 +165,11 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
+        // The body itself (a field missing from it, say) is `.` to serde: name it for people.
+        let path = match err.path().to_string() {
+            root if root == "." => "body".to_owned(),
+            path => path,
+        };
         let inner = err.into_inner();
         match inner.classify() {
             // Well-formed JSON of the wrong shape: name the field, as every validation error does.
@@ -462,6 +466,13 @@ mod tests {
         // The error still names the field.
         let err = json(r#"{"to": "ACCEPTED", "etaMinutes": 15.5}"#).unwrap_err();
         assert!(err.message.contains("etaMinutes"), "{}", err.message);
+        // A field missing from the body is named, and the body is called that.
+        let err = json(r#"{"etaMinutes": 15}"#).unwrap_err();
+        assert!(
+            err.message.starts_with("body: missing field `to`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
