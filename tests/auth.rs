@@ -392,3 +392,49 @@ async fn unknown_routes_are_404() {
     let reply = stack.get("/v1/auth/login", None).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
+
+/// A browser app on the template's `CorsAllowedOrigin` (the customer app's dev server by default)
+/// calls the API as it will on AWS: its preflight is answered without a route, its answers carry
+/// the permission; any other origin gets none.
+#[tokio::test]
+async fn a_browser_app_on_the_allowed_origin_may_call_the_api_and_no_other_origin() {
+    const APP: &str = "http://localhost:5173";
+    let stack = Stack::start();
+    let (_, token, _) = stack.account("cors@example.com", "CUSTOMER").await;
+    let preflight = |origin: &'static str| {
+        stack
+            .http()
+            .request(reqwest::Method::OPTIONS, stack.url("/v1/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+    };
+    let allowed = stack.send(preflight(APP)).await;
+    assert_eq!(allowed.status, StatusCode::NO_CONTENT);
+    assert_eq!(allowed.header("access-control-allow-origin"), Some(APP));
+    let methods = allowed.header("access-control-allow-methods").unwrap_or("");
+    assert!(methods.split(',').any(|m| m == "GET"), "{methods}");
+    let headers = allowed.header("access-control-allow-headers").unwrap_or("");
+    assert!(
+        headers.split(',').any(|h| h == "authorization"),
+        "{headers}"
+    );
+    let other = stack.send(preflight("https://evil.example")).await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    let me = |origin: &'static str| {
+        stack
+            .http()
+            .get(stack.url("/v1/me"))
+            .header("origin", origin)
+            .bearer_auth(&token)
+    };
+    let read = stack.send(me(APP)).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(read.body["email"], "cors@example.com");
+    assert_eq!(read.header("access-control-allow-origin"), Some(APP));
+    let exposed = read.header("access-control-expose-headers").unwrap_or("");
+    assert!(exposed.split(',').any(|h| h == "etag"), "{exposed}");
+    let elsewhere = stack.send(me("https://evil.example")).await;
+    assert_eq!(elsewhere.header("access-control-allow-origin"), None);
+}

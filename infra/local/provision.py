@@ -315,6 +315,16 @@ def function_manifest(template, resolver):
     return functions
 
 
+def http_api_cors(template, resolver):
+    """The HTTP API's CorsConfiguration, resolved, for the runner's gateway to apply (or None)."""
+    for res in (template.get("Resources") or {}).values():
+        if res.get("Type") == "AWS::Serverless::HttpApi":
+            cors = (res.get("Properties") or {}).get("CorsConfiguration")
+            if isinstance(cors, dict):
+                return resolver.resolve(cors)
+    return None
+
+
 def kms_grants(props, resolver):
     """The function's policy statements that allow KMS actions, resolved: what the local front lets
     the function do with KMS (infra/runner/src/iam.rs), as IAM would in AWS."""
@@ -375,6 +385,7 @@ def main():
         "endpoint": args.endpoint,
         "resources": resolver.refs | {f"{k[0]}.{k[1]}": v for k, v in resolver.attrs.items()},
         "functions": function_manifest(template, resolver),
+        "cors": http_api_cors(template, resolver),
     }
     json.dump(manifest, sys.stdout, indent=1, default=str)
     sys.stdout.write("\n")

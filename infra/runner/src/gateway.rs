@@ -15,6 +15,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::cors::Cors;
 use crate::lambda::{Function, Outcome, Runtime, plain};
 
 /// API Gateway's own limit on request payloads.
@@ -99,6 +100,7 @@ pub struct Gateway {
     routes: Vec<Route>,
     runtime: Arc<Runtime>,
     web: Option<crate::web::WebApp>,
+    cors: Option<Cors>,
 }
 
 impl Gateway {
@@ -119,12 +121,19 @@ impl Gateway {
             routes,
             runtime,
             web: None,
+            cors: None,
         }
     }
 
     /// Also serves the web app under `/app/` (not an API route: CloudFront serves it deployed).
     pub fn with_web(mut self, web: crate::web::WebApp) -> Self {
         self.web = Some(web);
+        self
+    }
+
+    /// Answers preflights and sets CORS headers as the HTTP API's `CorsConfiguration` says.
+    pub fn with_cors(mut self, cors: Option<Cors>) -> Self {
+        self.cors = cors;
         self
     }
 
@@ -145,6 +154,14 @@ impl Gateway {
         {
             return Ok(web.answer(&path).await);
         }
+        if let Some(preflight) = self
+            .cors
+            .as_ref()
+            .and_then(|cors| cors.preflight(&method, req.headers()))
+        {
+            return Ok(preflight);
+        }
+        let origin = req.headers().get("origin").cloned();
         let Some((route, params)) = self
             .routes
             .iter()
@@ -192,6 +209,9 @@ impl Gateway {
         };
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("apigw-requestid", value);
+        }
+        if let Some(cors) = &self.cors {
+            cors.decorate(origin.as_ref(), response.headers_mut());
         }
         Ok(response)
     }

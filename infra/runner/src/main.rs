@@ -11,6 +11,7 @@
 //! OrderSync local API on http://127.0.0.1:3000 (WebSocket ws://127.0.0.1:3001, AWS emulator http://127.0.0.1:41234, Toss stand-in http://127.0.0.1:41235) — order board: http://127.0.0.1:3000/app/
 //! ```
 
+mod cors;
 mod front;
 mod gateway;
 mod iam;
@@ -184,6 +185,7 @@ async fn run() -> Result<(), String> {
         .to_owned();
 
     let manifest_region = manifest.region.clone();
+    let manifest_cors = manifest.cors.take();
     // Every function reaches the emulator through a front of its own: connections kept open, as
     // AWS's are, and AWS's failures can be switched on (`/__local/faults/aws`).
     let grants = manifest
@@ -262,7 +264,11 @@ async fn run() -> Result<(), String> {
         .unwrap_or(std::path::Path::new("."))
         .join("web/dist");
     let web = web::WebApp::new(dist, &format!("ws://{ws_addr}"));
-    let gateway = Arc::new(gateway::Gateway::new(runtime).with_web(web));
+    let gateway = Arc::new(
+        gateway::Gateway::new(runtime)
+            .with_web(web)
+            .with_cors(manifest_cors),
+    );
     let api_listener = TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;

@@ -12,6 +12,9 @@ use tokio::process::{Child, Command};
 pub struct Manifest {
     pub region: String,
     pub functions: Vec<FunctionSpec>,
+    /// The HTTP API's `CorsConfiguration`, if the template gives one.
+    #[serde(default)]
+    pub cors: Option<crate::cors::Cors>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
