@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::Instant;
 
+use shared::crypto::CacheStats;
 use shared::telemetry::{Recorded, emf};
 
 const ITERATIONS: u32 = 200_000;
@@ -40,7 +41,7 @@ fn main() {
                 200,
                 1.25,
                 false,
-                (0, 0),
+                CacheStats::default(),
                 black_box(recorded),
             );
             sink.write_all(lines.as_bytes()).expect("sink");
@@ -58,10 +59,7 @@ fn main() {
 /// handler's future (a few polls per AWS call), closed.
 fn runtime_span() {
     use shared::lambda_http::lambda_runtime::{Context, layers::trace::request_span};
-    let subscriber = shared::telemetry::subscriber(
-        std::io::sink,
-        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
-    );
+    let subscriber = functions_subscriber();
     let mut context = Context::default();
     context.request_id = "0c6d5a8e-51a4-4a5b-9d0a-6d8cbd1e7f3a".to_owned();
     context.xray_trace_id = Some("Root=1-6751b2c3-0123456789abcdef01234567".to_owned());
@@ -84,12 +82,17 @@ fn runtime_span() {
     });
 }
 
-/// The request's log line, through the functions' subscriber at its default level, to a sink.
-fn request_line() {
-    let subscriber = shared::telemetry::subscriber(
+/// The functions' log subscriber at its default level (INFO), writing to a sink.
+fn functions_subscriber() -> impl tracing::Subscriber + Send + Sync + 'static {
+    shared::telemetry::subscriber(
         std::io::sink,
         tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
-    );
+    )
+}
+
+/// The request's log line, through the functions' subscriber at its default level, to a sink.
+fn request_line() {
+    let subscriber = functions_subscriber();
     tracing::subscriber::with_default(subscriber, || {
         let start = Instant::now();
         for _ in 0..ITERATIONS {

@@ -122,13 +122,12 @@ where
         user_id = recorded.user_id.as_deref().unwrap_or(""),
         "request"
     );
-    let kms = app.crypto_stats().since(kms_before);
     crate::telemetry::write_metrics(&crate::telemetry::emf(
         &meta.route,
         status,
         latency_ms,
         cold_start,
-        (kms.hits, kms.misses),
+        app.crypto_stats().since(kms_before),
         &recorded,
     ));
     response

@@ -128,14 +128,13 @@ where
             Ok(_) => tracing::info!(function, %request_id, %trace_id, cold_start, latency_ms, "job"),
             Err(err) => tracing::warn!(function, %request_id, %trace_id, cold_start, latency_ms, code = err.code, "job failed"),
         }
-        let kms = app.crypto_stats().since(kms_before);
         let status = if result.is_ok() { 200 } else { 500 };
         crate::telemetry::write_metrics(&crate::telemetry::emf(
             "job",
             status,
             latency_ms,
             cold_start,
-            (kms.hits, kms.misses),
+            app.crypto_stats().since(kms_before),
             &recorded,
         ));
         result.map_err(|err| lambda_runtime::Error::from(err.to_string()))

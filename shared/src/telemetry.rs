@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
+
+use crate::crypto::CacheStats;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -304,7 +306,7 @@ pub fn emf(
     status: u16,
     latency_ms: f64,
     cold_start: bool,
-    kms_cache: (u64, u64),
+    kms_cache: CacheStats,
     recorded: &Recorded,
 ) -> String {
     let timestamp = jiff::Timestamp::now().as_millisecond();
@@ -341,8 +343,8 @@ pub fn emf(
         status4xx: class(4),
         status5xx: class(5),
         cold_start: f64::from(u8::from(cold_start)),
-        kms_data_key_cache_hits: kms_cache.0,
-        kms_data_key_cache_misses: kms_cache.1,
+        kms_data_key_cache_hits: kms_cache.hits,
+        kms_data_key_cache_misses: kms_cache.misses,
         counts: &recorded.counts,
     };
     let mut lines = Vec::with_capacity(1024);
@@ -441,7 +443,7 @@ mod tests {
             422,
             12.5,
             true,
-            (3, 1),
+            CacheStats { hits: 3, misses: 1 },
             &recorded,
         );
         let docs: Vec<serde_json::Value> = docs
