@@ -445,8 +445,9 @@ fn sample_event(binary: &str, setup: &Setup) -> Bytes {
     let text =
         std::fs::read_to_string(format!("events/{binary}.json")).unwrap_or_else(|_| "{}".into());
     Bytes::from(
-        text.replace("PASTE_AN_ACCESS_TOKEN", &setup.owner)
-            .replace("st_example", &setup.store),
+        text.replace("PASTE_AN_OWNER_ACCESS_TOKEN", &setup.owner)
+            .replace("PASTE_AN_ACCESS_TOKEN", &setup.owner)
+            .replace("PASTE_A_STORE_ID", &setup.store),
     )
 }
 

@@ -6,8 +6,9 @@
 //! - Functions post to connections through the Management API at the same address:
 //!   `POST /@connections/{id}` sends the body to that client, `DELETE` closes it, `GET` describes it;
 //!   an unknown connection answers 410 `GoneException`, as API Gateway does.
-//! - `POST /__local/functions/{name}/stop` and `…/start` take a function down and bring it back (its
-//!   instances are killed; invocations fail meanwhile), for testing what a crash does;
+//! - `POST /__local/functions/{name}/stop` and `…/start` (`name`: the template's logical id or the
+//!   binary's name) take a function down and bring it back (its instances are killed; invocations
+//!   fail meanwhile), for testing what a crash does;
 //!   `POST /__local/functions/{name}/invoke` invokes it with the request's body, as
 //!   `aws lambda invoke` would, and answers with its result (502 with the error if it failed).
 //! - `POST /__local/faults` with `{"refuse": [..], "hang": [..], "gone": [..]}` makes posts whose
@@ -254,8 +255,16 @@ impl WebSocketApi {
         }
     }
 
+    /// A function by its template logical id (`OrdersStatusFunction`) or its binary (`orders-status`).
+    fn function(&self, name: &str) -> Option<&Arc<Function>> {
+        self.runtime
+            .functions
+            .iter()
+            .find(|f| f.spec.name == name || f.spec.binary == name)
+    }
+
     async fn invoke(&self, name: &str, payload: Bytes) -> Response<Full<Bytes>> {
-        let Some(function) = self.runtime.functions.iter().find(|f| f.spec.name == name) else {
+        let Some(function) = self.function(name) else {
             return plain(StatusCode::NOT_FOUND, "no such function");
         };
         let outcome = self.runtime.invoke_event(function, payload).await;
@@ -274,7 +283,7 @@ impl WebSocketApi {
     }
 
     async fn control(&self, name: &str, action: &str) -> Response<Full<Bytes>> {
-        let Some(function) = self.runtime.functions.iter().find(|f| f.spec.name == name) else {
+        let Some(function) = self.function(name) else {
             return plain(StatusCode::NOT_FOUND, "no such function");
         };
         match action {
