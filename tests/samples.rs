@@ -144,6 +144,9 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     day.route("orders-mine", 200).await;
     day.route("orders-refund", 201).await;
     day.route("ws-connect", 200).await;
+    // API Gateway never repeats a connection id; if it came again it would be refused, not fail.
+    let again = day.route("ws-connect", 409).await;
+    assert_eq!(again["error"]["code"], "CONNECTION_EXISTS", "{again}");
     day.route("ws-disconnect", 200).await;
 
     // The owner's reports and audit trail; an operator's.

@@ -221,8 +221,16 @@ pub async fn connect(
     // Two plain puts, not a transaction (which bills each twice): the connection first, so that a
     // member is never without the record `$disconnect` finds it by; one left alone by a failure in
     // between goes with its TTL (and API Gateway refuses the connection).
-    app.db.put_if_absent(&connection).await?;
-    app.db.put_if_absent(&member).await?;
+    // API Gateway never gives two connections one id: a second `$connect` of an id is a repeat,
+    // refused as such rather than as a failure.
+    let exists = |err: StorageError| match err {
+        StorageError::ConditionFailed => {
+            ApiError::conflict("CONNECTION_EXISTS", "this connection is already open")
+        }
+        err => err.into(),
+    };
+    app.db.put_if_absent(&connection).await.map_err(exists)?;
+    app.db.put_if_absent(&member).await.map_err(exists)?;
     Ok(channel)
 }
 

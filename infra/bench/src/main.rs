@@ -3,7 +3,8 @@
 //! 1. Every function binary (and a hello-world `lambda_runtime` binary built in the same run): its
 //!    size; its cold init — process start until it asks a Lambda Runtime API on loopback for its
 //!    first event — as the median of `--starts` starts; its first and warm handler time for the
-//!    sample event in `events/` (with a real token and store); its peak RSS.
+//!    sample event in `events/` (its placeholders filled: live tokens, a store with the samples'
+//!    menu, its paid order), with what it answered; its peak RSS.
 //! 2. Our own CPU per request over `--requests` warm requests through the local stack for sign-in,
 //!    menu read, order create, payment confirm and status move: the user + system CPU time the
 //!    function's process accrued, divided by the requests. Time spent waiting for DynamoDB, KMS or
@@ -114,7 +115,7 @@ async fn main() {
         args.starts
     );
     println!(
-        "{:<22} {:>8} {:>10} {:>10} {:>10} {:>9}",
+        "{:<22} {:>8} {:>10} {:>10} {:>10} {:>9}  answers (first, then warm)",
         "function", "size MB", "init ms", "first ms", "warm ms", "RSS MB"
     );
     let env = read_env(&out.join("lambda.env"));
@@ -124,7 +125,14 @@ async fn main() {
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|name| args.only.as_ref().is_none_or(|only| only.contains(name)))
         .collect();
-    names.sort();
+    // By name, but what takes the samples' store apart last, so that the others find what they
+    // act on (deleting `kimbap` first would leave its image and availability samples a 404).
+    names.sort_by_key(|name| {
+        (
+            name.ends_with("-delete") || name.ends_with("-remove"),
+            name.clone(),
+        )
+    });
     binaries.extend(names);
     let mut table = Vec::new();
     // `--starts 0` skips this part.
@@ -139,13 +147,18 @@ async fn main() {
             }
         }
         let run = run_binary(&path, binary, &env, Some(event), 20).await;
-        let (first, warm, rss) = match &run {
-            Ok(run) => (run.first, median(&run.warm), run.rss_kb),
-            Err(_) => (Duration::ZERO, Duration::ZERO, 0),
+        let (first, warm, rss, answers) = match &run {
+            Ok(run) => (
+                run.first,
+                median(&run.warm),
+                run.rss_kb,
+                run.answers.join(", "),
+            ),
+            Err(e) => (Duration::ZERO, Duration::ZERO, 0, e.clone()),
         };
         let init = median(&inits);
         println!(
-            "{:<22} {:>8.2} {:>10.2} {:>10.2} {:>10.3} {:>9.1}",
+            "{:<22} {:>8.2} {:>10.2} {:>10.2} {:>10.3} {:>9.1}  {answers}",
             binary,
             size as f64 / 1e6,
             ms(init),
@@ -155,7 +168,7 @@ async fn main() {
         );
         table.push(
             json!({"binary": binary, "bytes": size, "initMs": ms(init), "firstMs": ms(first),
-                          "warmMs": ms(warm), "peakRssKb": rss}),
+                          "warmMs": ms(warm), "peakRssKb": rss, "answers": answers}),
         );
     }
     if args.only.is_some() {
@@ -430,25 +443,42 @@ fn read_env(path: &Path) -> Vec<(String, String)> {
 
 /// What the benchmark set up through the API: who, which store, which order.
 struct Setup {
-    owner: String,
     /// Where the CPU measurements order (its board fills up).
     store: String,
     /// Where the one measured order's life happens.
     quiet_store: String,
+    /// What fills the sample events' placeholders: a store with the samples' menu, its paid order.
+    samples: BTreeMap<&'static str, String>,
 }
 
-/// The sample event of `binary`, made real: a live token and store instead of placeholders.
+/// `events/<binary>.json` with the placeholders in `values` filled in.
+fn sample_text(binary: &str, values: &BTreeMap<&'static str, String>) -> String {
+    let mut text =
+        std::fs::read_to_string(format!("events/{binary}.json")).unwrap_or_else(|_| "{}".into());
+    for (name, value) in values {
+        text = text.replace(name, value);
+    }
+    text
+}
+
+/// The sample event of `binary`, made real: live tokens, store and order instead of placeholders.
 fn sample_event(binary: &str, setup: &Setup) -> Bytes {
     if binary == "hello" {
         return Bytes::from_static(br#"{"hello":"world"}"#);
     }
-    let text =
-        std::fs::read_to_string(format!("events/{binary}.json")).unwrap_or_else(|_| "{}".into());
-    Bytes::from(
-        text.replace("PASTE_AN_OWNER_ACCESS_TOKEN", &setup.owner)
-            .replace("PASTE_AN_ACCESS_TOKEN", &setup.owner)
-            .replace("PASTE_A_STORE_ID", &setup.store),
-    )
+    Bytes::from(sample_text(binary, &setup.samples))
+}
+
+/// What a function answered, for the table: an API route's status, `ok` for any other function's
+/// result, `error` when it failed.
+fn answer_label(path: &str, body: &[u8]) -> String {
+    if path.ends_with("/error") {
+        return "error".into();
+    }
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|answer| answer["statusCode"].as_u64())
+        .map_or_else(|| "ok".into(), |status| status.to_string())
 }
 
 // ------------------------------------------------------------------ one binary under a runtime API
@@ -460,6 +490,8 @@ struct Run {
     rss_kb: u64,
     /// CPU time of the warm invocations.
     warm_cpu_ns: u64,
+    /// The first invocation's answer, then the warm ones' (distinct, in order): `201, 200`.
+    answers: Vec<String>,
 }
 
 type Next = oneshot::Sender<Bytes>;
@@ -478,7 +510,7 @@ async fn run_binary(
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (next_tx, mut next_rx) = mpsc::unbounded_channel::<Next>();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
     let server = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -490,7 +522,12 @@ async fn run_binary(
                     let (next_tx, done_tx) = (next_tx.clone(), done_tx.clone());
                     async move {
                         let path = req.uri().path().to_owned();
-                        let _ = req.into_body().collect().await;
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         if path.ends_with("/invocation/next") {
                             let (tx, rx) = oneshot::channel();
                             let _ = next_tx.send(tx);
@@ -519,7 +556,7 @@ async fn run_binary(
                             );
                         }
                         if path.ends_with("/response") || path.ends_with("/error") {
-                            let _ = done_tx.send(());
+                            let _ = done_tx.send(answer_label(&path, &body));
                         }
                         Ok(Response::builder()
                             .status(202)
@@ -563,6 +600,7 @@ async fn run_binary(
                 warm: Vec::new(),
                 rss_kb: 0,
                 warm_cpu_ns: 0,
+                answers: Vec::new(),
             });
         };
         let invoke = |reply: Next, event: Bytes| {
@@ -571,10 +609,11 @@ async fn run_binary(
             started
         };
         let t = invoke(first_next, event.clone());
-        tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
+        let answer = tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
             .await
             .map_err(|_| "no response")?;
         let first = t.elapsed();
+        let mut answers: Vec<String> = answer.into_iter().collect();
         let cpu_before = child.id().map(process_cpu_ns).unwrap_or(0);
         let mut times = Vec::new();
         for _ in 0..warm {
@@ -583,10 +622,14 @@ async fn run_binary(
                 .map_err(|_| "no /next")?
                 .ok_or("closed")?;
             let t = invoke(next, event.clone());
-            tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
+            let answer = tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
                 .await
                 .map_err(|_| "no response")?;
             times.push(t.elapsed());
+            if let Some(answer) = answer.filter(|a| answers.len() < 2 || !answers[1..].contains(a))
+            {
+                answers.push(answer);
+            }
         }
         let rss_kb = child.id().map(peak_rss_kb).unwrap_or(0);
         let warm_cpu_ns = child
@@ -600,6 +643,7 @@ async fn run_binary(
             warm: times,
             rss_kb,
             warm_cpu_ns,
+            answers,
         })
     }
     .await;
@@ -760,6 +804,12 @@ impl Stack {
     }
 
     async fn login(&self, email: &str) -> String {
+        let body = self.signed_in(email).await;
+        body["accessToken"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The answer to a sign-in: its access and refresh tokens.
+    async fn signed_in(&self, email: &str) -> Value {
         let (_, body) = self
             .call(
                 reqwest::Method::POST,
@@ -769,7 +819,7 @@ impl Stack {
                 None,
             )
             .await;
-        body["accessToken"].as_str().unwrap_or_default().to_owned()
+        body
     }
 
     async fn setup(&self) -> Setup {
@@ -778,8 +828,81 @@ impl Stack {
         Setup {
             store: self.open_store(&owner).await,
             quiet_store: self.open_store(&owner).await,
-            owner,
+            samples: self.samples(&owner).await,
         }
+    }
+
+    /// What fills the sample events' placeholders: the owner; a customer; a staff member invited
+    /// (their id and token); a session of its own for `auth-refresh` (`auth-logout` ends the
+    /// owner's); a store with the samples' menu; the samples' order, paid. Made by playing the
+    /// samples themselves through the API where one does it. No administrator (one is made behind
+    /// the API): `audit-admin-list` is measured refusing a token it cannot read.
+    async fn samples(&self, owner: &str) -> BTreeMap<&'static str, String> {
+        let mut values = BTreeMap::new();
+        values.insert("PASTE_AN_OWNER_ACCESS_TOKEN", owner.to_owned());
+        values.insert("PASTE_AN_ACCESS_TOKEN", owner.to_owned());
+        let customer = self.login("bench-customer@example.com").await;
+        values.insert("PASTE_A_CUSTOMER_ACCESS_TOKEN", customer);
+        self.account("bench-session@example.com", "CUSTOMER").await;
+        let session = self.signed_in("bench-session@example.com").await;
+        let refresh = session["refreshToken"].as_str().unwrap_or_default();
+        values.insert("PASTE_A_REFRESH_TOKEN", refresh.to_owned());
+        let staff = self.account("bench-staff@example.com", "CUSTOMER").await;
+        values.insert("PASTE_THE_INVITED_USERS_ACCESS_TOKEN", staff);
+        let (_, me) = self
+            .call(
+                reqwest::Method::GET,
+                "/v1/me",
+                values
+                    .get("PASTE_THE_INVITED_USERS_ACCESS_TOKEN")
+                    .map(String::as_str),
+                None,
+                None,
+            )
+            .await;
+        values.insert(
+            "PASTE_A_USER_ID",
+            me["userId"].as_str().unwrap_or_default().to_owned(),
+        );
+        values.insert("PASTE_A_STORE_ID", self.open_store(owner).await);
+        // `auth-login`'s account, the invitation `invitations-accept` accepts, the samples' menu.
+        for sample in [
+            "auth-signup",
+            "staff-add",
+            "menu-option-group-put",
+            "menu-category-put",
+            "menu-item-put",
+        ] {
+            self.play(sample, &values).await;
+        }
+        let (_, order) = self.play("orders-create", &values).await;
+        let order = order["orderId"].as_str().unwrap_or_default().to_owned();
+        values.insert("PASTE_AN_ORDER_ID", order);
+        self.play("payments-confirm", &values).await;
+        values
+    }
+
+    /// Sends `binary`'s sample event, placeholders filled, through the API as a client would.
+    async fn play(&self, binary: &str, values: &BTreeMap<&'static str, String>) -> (u16, Value) {
+        let event: Value =
+            serde_json::from_str(&sample_text(binary, values)).unwrap_or(Value::Null);
+        let method = event["requestContext"]["http"]["method"]
+            .as_str()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(reqwest::Method::GET);
+        let mut path = event["rawPath"].as_str().unwrap_or_default().to_owned();
+        if let Some(query) = event["rawQueryString"].as_str().filter(|q| !q.is_empty()) {
+            path = format!("{path}?{query}");
+        }
+        let headers = &event["headers"];
+        let token = headers["authorization"]
+            .as_str()
+            .and_then(|a| a.strip_prefix("Bearer "));
+        let body = event["body"]
+            .as_str()
+            .and_then(|body| serde_json::from_str(body).ok());
+        let key = headers["idempotency-key"].as_str();
+        self.call(method, &path, token, body, key).await
     }
 
     /// A store open around the clock selling one latte.
