@@ -1,15 +1,7 @@
 //! Accounts and sign-in, through the local runner over HTTP.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use e2e::{PASSWORD, Stack, StatusCode};
+use e2e::{PASSWORD, Stack, StatusCode, text_of};
 use serde_json::json;
-
-fn s<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, name: &str) -> &'a str {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .unwrap_or("")
-}
 
 #[tokio::test]
 async fn sign_up_sign_in_and_read_the_profile() {
@@ -44,9 +36,9 @@ async fn sign_up_sign_in_and_read_the_profile() {
     let items = stack.scan().await;
     let profile = items
         .iter()
-        .find(|i| s(i, "PK") == format!("USER#{user_id}"))
+        .find(|i| text_of(i, "PK") == format!("USER#{user_id}"))
         .expect("a profile item");
-    assert!(s(profile, "passwordHash").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(text_of(profile, "passwordHash").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     // Nothing personal is stored in the clear: not the password, the address (in any case), or the name.
     let dump = format!("{items:?}").to_lowercase();
     for secret in [
@@ -58,12 +50,12 @@ async fn sign_up_sign_in_and_read_the_profile() {
     ] {
         assert!(!dump.contains(secret), "{secret} is stored in the clear");
     }
-    assert!(s(profile, "email").starts_with("enc1:"));
-    assert!(s(profile, "name").starts_with("enc1:"));
-    assert!(s(profile, "phone").starts_with("enc1:"));
-    assert!(s(profile, "phoneIndex").starts_with("bi1:"));
+    assert!(text_of(profile, "email").starts_with("enc1:"));
+    assert!(text_of(profile, "name").starts_with("enc1:"));
+    assert!(text_of(profile, "phone").starts_with("enc1:"));
+    assert!(text_of(profile, "phoneIndex").starts_with("bi1:"));
     // Sign-up and sign-in are events (the audit trail is made of them).
-    let actions: Vec<&str> = items.iter().map(|i| s(i, "eventType")).collect();
+    let actions: Vec<&str> = items.iter().map(|i| text_of(i, "eventType")).collect();
     assert!(
         actions.contains(&"user.signed_up") && actions.contains(&"user.signed_in"),
         "{actions:?}"
@@ -170,7 +162,7 @@ async fn bad_sign_ups_are_refused_and_change_nothing() {
             .scan()
             .await
             .iter()
-            .all(|i| s(i, "eventType") != "user.signed_up")
+            .all(|i| text_of(i, "eventType") != "user.signed_up")
     );
     let first = signup(valid("lee@example.com", "CUSTOMER")).await;
     assert_eq!(first.status, StatusCode::CREATED);
@@ -180,7 +172,7 @@ async fn bad_sign_ups_are_refused_and_change_nothing() {
         .scan()
         .await
         .into_iter()
-        .filter(|i| s(i, "SK") == "PROFILE")
+        .filter(|i| text_of(i, "SK") == "PROFILE")
         .count();
     assert_eq!(users, 1);
 }
@@ -226,12 +218,12 @@ async fn refresh_rotates_and_reuse_ends_the_session() {
     assert!(
         items
             .iter()
-            .any(|i| s(i, "eventType") == "user.refresh_reused")
+            .any(|i| text_of(i, "eventType") == "user.refresh_reused")
     );
     assert!(
         items
             .iter()
-            .any(|i| s(i, "SK") == "SESSION" && i.contains_key("revokedAt"))
+            .any(|i| text_of(i, "SK") == "SESSION" && i.contains_key("revokedAt"))
     );
 
     // A new sign-in is a new, independent session.
@@ -273,7 +265,7 @@ async fn logout_ends_the_session() {
             .scan()
             .await
             .iter()
-            .any(|i| s(i, "eventType") == "user.signed_out")
+            .any(|i| text_of(i, "eventType") == "user.signed_out")
     );
 }
 
@@ -303,13 +295,13 @@ async fn five_failures_lock_the_account_for_fifteen_minutes() {
     let items = stack.scan().await;
     let counter = items
         .iter()
-        .find(|i| s(i, "SK") == "LOCKOUT")
+        .find(|i| text_of(i, "SK") == "LOCKOUT")
         .expect("a lockout item");
     assert_eq!(counter["attempts"].as_n().unwrap(), "5");
     assert!(counter.contains_key("expiresAt"));
     let failed = items
         .iter()
-        .filter(|i| s(i, "eventType") == "user.sign_in_failed")
+        .filter(|i| text_of(i, "eventType") == "user.sign_in_failed")
         .count();
     assert_eq!(failed, 5);
 
@@ -366,12 +358,12 @@ async fn concurrent_guesses_cannot_buy_more_than_five_password_checks() {
     let items = stack.scan().await;
     let failed = items
         .iter()
-        .filter(|i| s(i, "eventType") == "user.sign_in_failed")
+        .filter(|i| text_of(i, "eventType") == "user.sign_in_failed")
         .count();
     assert!(failed <= 5, "{failed} failed sign-ins recorded");
     let counter = items
         .iter()
-        .find(|i| s(i, "SK") == "LOCKOUT")
+        .find(|i| text_of(i, "SK") == "LOCKOUT")
         .expect("a lockout item");
     assert_eq!(counter["attempts"].as_n().unwrap(), "5");
 

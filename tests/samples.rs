@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use e2e::{Stack, always_open};
+use e2e::{Stack, always_open, text_of};
 use serde_json::{Value, json};
 
 /// The sample events' placeholders, and what fills them as the day goes on.
@@ -189,22 +189,16 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     // could read that store's reports), and the stream goes on past it.
     day.job("events-record").await;
     let items = day.stack.scan().await;
-    let text = |item: &std::collections::HashMap<String, _>, key: &str| {
-        item.get(key)
-            .and_then(|v: &aws_sdk_dynamodb::types::AttributeValue| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
     assert!(
         items
             .iter()
-            .any(|i| text(i, "SK").ends_with("#ord_0123456789abcdef0123456789abcdef.v2")),
+            .any(|i| text_of(i, "SK").ends_with("#ord_0123456789abcdef0123456789abcdef.v2")),
         "the sample event's audit record"
     );
     assert!(
         !items
             .iter()
-            .any(|i| text(i, "PK").starts_with("REPORT#st_example")),
+            .any(|i| text_of(i, "PK").starts_with("REPORT#st_example")),
         "counters of a store that does not exist"
     );
     for job in [

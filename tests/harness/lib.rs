@@ -430,6 +430,17 @@ pub async fn clear_of_seoul_midnight() {
 }
 
 /// Opening hours for every day, around the clock.
+/// A text attribute of an item read from the table (`""` if it has none).
+pub fn text_of<'a>(
+    item: &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    name: &str,
+) -> &'a str {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
 pub fn always_open() -> Value {
     let day = serde_json::json!([{"open": "00:00", "close": "00:00"}]);
     serde_json::json!({"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day})

@@ -469,6 +469,11 @@ fn sample_event(binary: &str, setup: &Setup) -> Bytes {
     Bytes::from(sample_text(binary, &setup.samples))
 }
 
+/// A text field of a JSON answer (`""` if it has none).
+fn text_field(answer: &Value, name: &str) -> String {
+    answer[name].as_str().unwrap_or_default().to_owned()
+}
+
 /// What a function answered, for the table: an API route's status, `ok` for any other function's
 /// result, `error` when it failed.
 fn answer_label(path: &str, body: &[u8]) -> String {
@@ -791,21 +796,28 @@ impl Stack {
         }
     }
 
+    /// Signs up and in; the access token.
     async fn account(&self, email: &str, role: &str) -> String {
-        self.call(
-            reqwest::Method::POST,
-            "/v1/auth/signup",
-            None,
-            Some(json!({"email": email, "password": PASSWORD, "name": "Bench", "role": role})),
-            None,
-        )
-        .await;
-        self.login(email).await
+        let (_, signed_in) = self.signed_up(email, role).await;
+        text_field(&signed_in, "accessToken")
+    }
+
+    /// Signs up and in; the answers to both (the user's id, the tokens).
+    async fn signed_up(&self, email: &str, role: &str) -> (Value, Value) {
+        let (_, signed_up) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/auth/signup",
+                None,
+                Some(json!({"email": email, "password": PASSWORD, "name": "Bench", "role": role})),
+                None,
+            )
+            .await;
+        (signed_up, self.signed_in(email).await)
     }
 
     async fn login(&self, email: &str) -> String {
-        let body = self.signed_in(email).await;
-        body["accessToken"].as_str().unwrap_or_default().to_owned()
+        text_field(&self.signed_in(email).await, "accessToken")
     }
 
     /// The answer to a sign-in: its access and refresh tokens.
@@ -824,11 +836,11 @@ impl Stack {
 
     async fn setup(&self) -> Setup {
         let owner = self.account("bench-owner@example.com", "OWNER").await;
-        self.account("bench-customer@example.com", "CUSTOMER").await;
+        let customer = self.account("bench-customer@example.com", "CUSTOMER").await;
         Setup {
             store: self.open_store(&owner).await,
             quiet_store: self.open_store(&owner).await,
-            samples: self.samples(&owner).await,
+            samples: self.samples(&owner, customer).await,
         }
     }
 
@@ -837,32 +849,23 @@ impl Stack {
     /// owner's); a store with the samples' menu; the samples' order, paid. Made by playing the
     /// samples themselves through the API where one does it. No administrator (one is made behind
     /// the API): `audit-admin-list` is measured refusing a token it cannot read.
-    async fn samples(&self, owner: &str) -> BTreeMap<&'static str, String> {
+    async fn samples(&self, owner: &str, customer: String) -> BTreeMap<&'static str, String> {
         let mut values = BTreeMap::new();
         values.insert("PASTE_AN_OWNER_ACCESS_TOKEN", owner.to_owned());
         values.insert("PASTE_AN_ACCESS_TOKEN", owner.to_owned());
-        let customer = self.login("bench-customer@example.com").await;
         values.insert("PASTE_A_CUSTOMER_ACCESS_TOKEN", customer);
-        self.account("bench-session@example.com", "CUSTOMER").await;
-        let session = self.signed_in("bench-session@example.com").await;
-        let refresh = session["refreshToken"].as_str().unwrap_or_default();
-        values.insert("PASTE_A_REFRESH_TOKEN", refresh.to_owned());
-        let staff = self.account("bench-staff@example.com", "CUSTOMER").await;
-        values.insert("PASTE_THE_INVITED_USERS_ACCESS_TOKEN", staff);
-        let (_, me) = self
-            .call(
-                reqwest::Method::GET,
-                "/v1/me",
-                values
-                    .get("PASTE_THE_INVITED_USERS_ACCESS_TOKEN")
-                    .map(String::as_str),
-                None,
-                None,
-            )
+        let (_, session) = self
+            .signed_up("bench-session@example.com", "CUSTOMER")
             .await;
         values.insert(
-            "PASTE_A_USER_ID",
-            me["userId"].as_str().unwrap_or_default().to_owned(),
+            "PASTE_A_REFRESH_TOKEN",
+            text_field(&session, "refreshToken"),
+        );
+        let (staff, staff_session) = self.signed_up("bench-staff@example.com", "CUSTOMER").await;
+        values.insert("PASTE_A_USER_ID", text_field(&staff, "userId"));
+        values.insert(
+            "PASTE_THE_INVITED_USERS_ACCESS_TOKEN",
+            text_field(&staff_session, "accessToken"),
         );
         values.insert("PASTE_A_STORE_ID", self.open_store(owner).await);
         // `auth-login`'s account, the invitation `invitations-accept` accepts, the samples' menu.
@@ -876,8 +879,7 @@ impl Stack {
             self.play(sample, &values).await;
         }
         let (_, order) = self.play("orders-create", &values).await;
-        let order = order["orderId"].as_str().unwrap_or_default().to_owned();
-        values.insert("PASTE_AN_ORDER_ID", order);
+        values.insert("PASTE_AN_ORDER_ID", text_field(&order, "orderId"));
         self.play("payments-confirm", &values).await;
         values
     }
@@ -1095,7 +1097,7 @@ impl Stack {
             Some(json!({"storeId": setup.quiet_store, "items": [{"itemId": "latte", "quantity": 1}],
                         "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"})),
             Some(&uuid::Uuid::new_v4().to_string())).await;
-        let order = order["orderId"].as_str().unwrap_or_default().to_owned();
+        let order = text_field(&order, "orderId");
         self.call(
             Method::POST,
             "/v1/payments/confirm",
