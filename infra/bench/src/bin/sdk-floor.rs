@@ -3,15 +3,31 @@
 //! through the same keep-alive front to the same emulator. What a request costs beyond these calls
 //! (and beyond the runtime's per-event floor, the hello-world's) is our own code (issue #20).
 //!
-//! Reads the functions' environment (`AWS_ENDPOINT_URL`, region, credentials, `TABLE_NAME`); takes
-//! the number of calls per kind as its one argument; prints one JSON object: µs of CPU per call.
+//! Reads the functions' environment (`AWS_ENDPOINT_URL`, region, credentials, `TABLE_NAME`). Two ways
+//! to run it:
+//! - alone, with the number of calls per kind as its one argument: the calls back to back, then one
+//!   JSON object on stdout, µs of CPU per call;
+//! - under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` set): a function that makes, for each
+//!   event, the calls it names (`{"GetItem": 2, "PutItem": 1}`) and answers `{}`. The bench gives it
+//!   an operation's calls and times it as it times the operation's function: the same calls with a
+//!   function's runtime, its waits between events and nothing of ours.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
-use serde_json::json;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The items the calls read and write, in a partition of their own.
+struct Calibration {
+    client: Client,
+    table: String,
+    partition: String,
+}
 
 /// An item of about the size of an order item (sealed fields and all): ~1.8 KB.
 fn item(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
@@ -21,6 +37,107 @@ fn item(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
         ("body".to_owned(), AttributeValue::S("x".repeat(1_800))),
         ("version".to_owned(), AttributeValue::N("1".to_owned())),
     ])
+}
+
+impl Calibration {
+    /// The table's client and twenty items to read.
+    async fn new() -> Result<Calibration, Error> {
+        let calibration = Calibration {
+            client: Client::new(&shared::aws::sdk_config()?),
+            table: std::env::var("TABLE_NAME")?,
+            partition: format!("CALIBRATION#{}", uuid::Uuid::new_v4().simple()),
+        };
+        for i in 0..20 {
+            calibration.put(&format!("ITEM#{i:02}")).await?;
+        }
+        Ok(calibration)
+    }
+
+    fn key(&self, sk: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("PK".to_owned(), AttributeValue::S(self.partition.clone())),
+            ("SK".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    }
+
+    async fn get(&self) -> Result<(), Error> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key("ITEM#00")))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Two items in one batch, as order create (the store and its menu) and payment confirm (the
+    /// order and its payment) read.
+    async fn batch_get(&self) -> Result<(), Error> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(vec![self.key("ITEM#00"), self.key("ITEM#01")]))
+            .consistent_read(true)
+            .build()?;
+        self.client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn put(&self, sk: &str) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item(&self.partition, sk)))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn query(&self) -> Result<(), Error> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :item)")
+            .expression_attribute_values(":pk", AttributeValue::S(self.partition.clone()))
+            .expression_attribute_values(":item", AttributeValue::S("ITEM#".into()))
+            .limit(20)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Three puts in one transaction, as an order's move wrote.
+    async fn transact(&self, i: usize) -> Result<(), Error> {
+        let puts = (0..3)
+            .map(|k| {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item(&self.partition, &format!("TX#{i}#{k}"))))
+                    .build()?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(puts))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// One call of `kind`; `i` tells writes apart.
+    async fn call(&self, kind: &str, i: usize) -> Result<(), Error> {
+        match kind {
+            "GetItem" => self.get().await,
+            "BatchGetItem" => self.batch_get().await,
+            "PutItem" => self.put(&format!("PUT#{i}")).await,
+            "Query" => self.query().await,
+            "TransactWriteItems" => self.transact(i).await,
+            other => Err(format!("no such call: {other}").into()),
+        }
+    }
 }
 
 /// User + system CPU time of this process, in ns.
@@ -35,137 +152,63 @@ fn cpu_ns() -> u64 {
     ns(usage.ru_utime) + ns(usage.ru_stime)
 }
 
-/// Runs `call` `n` times after a warm-up; µs of CPU per call.
-async fn per_call<F, Fut>(n: usize, mut call: F) -> f64
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for i in 0..10 {
-        call(usize::MAX - i).await;
+const KINDS: [&str; 5] = [
+    "GetItem",
+    "BatchGetItem",
+    "PutItem",
+    "Query",
+    "TransactWriteItems",
+];
+
+/// Each kind `n` times back to back after ten warm-up calls: µs of CPU per call.
+async fn back_to_back(calibration: &Calibration, n: usize) -> Result<Value, Error> {
+    let started = Instant::now();
+    let mut floor = serde_json::Map::new();
+    for kind in KINDS {
+        for i in 0..10 {
+            calibration.call(kind, usize::MAX - i).await?;
+        }
+        let before = cpu_ns();
+        for i in 0..n {
+            calibration.call(kind, i).await?;
+        }
+        let micros = (cpu_ns() - before) as f64 / n.max(1) as f64 / 1e3;
+        floor.insert(kind.to_owned(), json!(micros));
     }
-    let before = cpu_ns();
-    for i in 0..n {
-        call(i).await;
-    }
-    (cpu_ns() - before) as f64 / n.max(1) as f64 / 1e3
+    floor.insert("calls".into(), json!(n));
+    floor.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
+    Ok(Value::Object(floor))
+}
+
+/// The calls an event names, in the order of `KINDS`.
+async fn as_a_function(calibration: &'static Calibration) -> Result<(), Error> {
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let counter = &counter;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<BTreeMap<String, usize>>| async move {
+            // Writes go to twenty keys over and over: the partition does not grow.
+            let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 20;
+            for kind in KINDS {
+                for _ in 0..event.payload.get(kind).copied().unwrap_or(0) {
+                    calibration.call(kind, i).await?;
+                }
+            }
+            Ok::<_, Error>(json!({}))
+        },
+    ))
+    .await
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let n: usize = std::env::args()
+async fn main() -> Result<(), Error> {
+    let calibration = Calibration::new().await?;
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return as_a_function(Box::leak(Box::new(calibration))).await;
+    }
+    let n = std::env::args()
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(200);
-    let table = std::env::var("TABLE_NAME")?;
-    let client = Client::new(&shared::aws::sdk_config()?);
-    let started = Instant::now();
-    let partition = format!("CALIBRATION#{}", uuid::Uuid::new_v4().simple());
-    for i in 0..20 {
-        client
-            .put_item()
-            .table_name(&table)
-            .set_item(Some(item(&partition, &format!("ITEM#{i:02}"))))
-            .send()
-            .await?;
-    }
-
-    let get = per_call(n, |_| async {
-        client
-            .get_item()
-            .table_name(&table)
-            .key("PK", AttributeValue::S(partition.clone()))
-            .key("SK", AttributeValue::S("ITEM#00".into()))
-            .send()
-            .await
-            .expect("GetItem");
-    })
-    .await;
-    let put = per_call(n, |i| {
-        let item = item(&partition, &format!("PUT#{i}"));
-        let client = &client;
-        let table = &table;
-        async move {
-            client
-                .put_item()
-                .table_name(table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .expect("PutItem");
-        }
-    })
-    .await;
-    // Two items in one batch, as order create (the store and its menu) and payment confirm (the
-    // order and its payment) read.
-    let batch_get = per_call(n, |_| async {
-        let keys = ["ITEM#00", "ITEM#01"].map(|sk| {
-            HashMap::from([
-                ("PK".to_owned(), AttributeValue::S(partition.clone())),
-                ("SK".to_owned(), AttributeValue::S(sk.to_owned())),
-            ])
-        });
-        let request = KeysAndAttributes::builder()
-            .set_keys(Some(keys.to_vec()))
-            .consistent_read(true)
-            .build()
-            .expect("keys");
-        client
-            .batch_get_item()
-            .request_items(&table, request)
-            .send()
-            .await
-            .expect("BatchGetItem");
-    })
-    .await;
-    let query = per_call(n, |_| async {
-        client
-            .query()
-            .table_name(&table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :item)")
-            .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
-            .expression_attribute_values(":item", AttributeValue::S("ITEM#".into()))
-            .limit(20)
-            .send()
-            .await
-            .expect("Query");
-    })
-    .await;
-    // Three puts in one transaction, as an order's move writes.
-    let transact = per_call(n, |i| {
-        let puts: Vec<TransactWriteItem> = (0..3)
-            .map(|k| {
-                let put = Put::builder()
-                    .table_name(&table)
-                    .set_item(Some(item(&partition, &format!("TX#{i}#{k}"))))
-                    .build()
-                    .expect("a put");
-                TransactWriteItem::builder().put(put).build()
-            })
-            .collect();
-        let client = &client;
-        async move {
-            client
-                .transact_write_items()
-                .set_transact_items(Some(puts))
-                .send()
-                .await
-                .expect("TransactWriteItems");
-        }
-    })
-    .await;
-
-    println!(
-        "{}",
-        json!({
-            "calls": n,
-            "GetItem": get,
-            "BatchGetItem": batch_get,
-            "PutItem": put,
-            "Query": query,
-            "TransactWriteItems": transact,
-            "seconds": started.elapsed().as_secs_f64(),
-        })
-    );
+    println!("{}", back_to_back(&calibration, n).await?);
     Ok(())
 }
