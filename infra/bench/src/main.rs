@@ -262,12 +262,13 @@ async fn main() {
                 args.requests,
             )
             .await
-            .and_then(
-                |run| match run.answers.iter().all(|answer| answer == "ok") {
-                    true => Ok(run.warm_cpu_ns as f64 / args.requests.max(1) as f64 / 1e3),
-                    false => Err(format!("answered {}", run.answers.join(", "))),
-                },
-            )
+            .and_then(|run| {
+                if run.answers.iter().all(|answer| answer == "ok") {
+                    Ok(run.warm_cpu_ns as f64 / args.requests.max(1) as f64 / 1e3)
+                } else {
+                    Err(format!("answered {}", run.answers.join(", ")))
+                }
+            })
             .unwrap_or_else(|err| {
                 eprintln!("sdk-floor as a function failed: {err}");
                 f64::NAN
