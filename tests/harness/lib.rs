@@ -429,7 +429,6 @@ pub async fn clear_of_seoul_midnight() {
     clear_of_window_edge(86_400, 15 * 3_600, 300).await;
 }
 
-/// Opening hours for every day, around the clock.
 /// A text attribute of an item read from the table (`""` if it has none).
 pub fn text_of<'a>(
     item: &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
@@ -441,6 +440,7 @@ pub fn text_of<'a>(
         .unwrap_or("")
 }
 
+/// Opening hours for every day, around the clock.
 pub fn always_open() -> Value {
     let day = serde_json::json!([{"open": "00:00", "close": "00:00"}]);
     serde_json::json!({"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day})
