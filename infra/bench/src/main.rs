@@ -9,7 +9,8 @@
 //!    menu read, order create, payment confirm and status move: the user + system CPU time the
 //!    function's process accrued, divided by the requests. Time spent waiting for DynamoDB, KMS or
 //!    Toss is not CPU time — the process sleeps in epoll — so backend latency is excluded by
-//!    construction.
+//!    construction. The table's stream readers and the notifier are stopped meanwhile (as on AWS,
+//!    where they run on machines of their own, they do not share the measured process's cores).
 //! 3. One order's whole life (sign-in → menu → create → confirm → accept → preparing → ready →
 //!    complete, and what the consumers do with its events): Lambda invocations and their durations,
 //!    AWS calls by operation (from the functions' spans), and the cost of a million such orders.
@@ -21,6 +22,9 @@
 //!    code — next to issue #20's targets; cold init and binary size against theirs. Then the same
 //!    calls as a function makes them: `sdk-floor` under a Runtime API, given each operation's
 //!    calls an event at a time, and the excess over that.
+//! 3c. The status move's function rung by rung (`src/bin/status-ladder.rs`): the runtime and
+//!    `lambda_http` alone, then our request wrapper, the token check, the move planned (its reads),
+//!    written, answered. Each rung's CPU per event, and what it adds to the one below.
 //!
 //! 4. With `--cost` (`make cost`, `make bench`): the cost meter's reading of one order's life and of a
 //!    batch of orders at once (`--batch`), priced per million orders next to the target (`cost.rs`).
@@ -150,11 +154,11 @@ async fn main() {
         let event = sample_event(binary, &setup);
         let mut inits = Vec::new();
         for _ in 0..args.starts {
-            if let Ok(run) = run_binary(&path, binary, &env, None, 0).await {
+            if let Ok(run) = run_binary(&path, binary, &env, &[], 0, QUIET, Duration::ZERO).await {
                 inits.push(run.init);
             }
         }
-        let run = run_binary(&path, binary, &env, Some(event), 20).await;
+        let run = run_binary(&path, binary, &env, &[event], 20, QUIET, Duration::ZERO).await;
         let (first, warm, rss, answers) = match &run {
             Ok(run) => (
                 run.first,
@@ -196,15 +200,28 @@ async fn main() {
         "\n== Our own CPU per request ({} warm requests each, through the local stack)",
         args.requests
     );
-    let cpu = stack.cpu_per_request(&setup, args.requests).await;
+    // The stream's readers and the notifier stop until the CPU measurements are done: on AWS they
+    // run on machines of their own, here every write had them share the two cores with the next
+    // requests (0.6 ms a status move, measured on 2026-12-04: docs/PERFORMANCE.md). The stream
+    // keeps their records meanwhile; none of the measured requests waits on them.
+    stack.consumers(false).await;
+    let (cpu, accepted) = stack.cpu_per_request(&setup, args.requests).await;
     // The floor: what the Lambda runtime interface alone costs a process per event (hello-world,
     // under the same kind of Runtime API on loopback). Tens of µs an event, under one 10 ms clock
     // tick over a few hundred events: at least 5,000, which take a second or two.
     let hello = args.bin_dir.join("hello");
     let events = args.requests.max(5_000);
-    let floor = cpu_per_event(&hello, "hello", &env, sample_event("hello", &setup), events)
-        .await
-        .unwrap_or(0.0);
+    let floor = cpu_per_event(
+        &hello,
+        "hello",
+        &env,
+        &[sample_event("hello", &setup)],
+        events,
+        QUIET,
+        Duration::ZERO,
+    )
+    .await
+    .unwrap_or(0.0);
     for (operation, measured) in &cpu {
         println!(
             "{operation:<16} {:<18} {:>8.1} µs",
@@ -248,16 +265,66 @@ async fn main() {
         } else {
             let event = Bytes::from(Value::Object(event).to_string());
             let calibration = args.bin_dir.join("sdk-floor");
-            cpu_per_event(&calibration, "sdk-floor", &env, event, args.requests)
-                .await
-                .unwrap_or_else(|err| {
-                    eprintln!("sdk-floor as a function failed: {err}");
-                    f64::NAN
-                })
+            cpu_per_event(
+                &calibration,
+                "sdk-floor",
+                &env,
+                &[event],
+                args.requests,
+                QUIET,
+                args.pace,
+            )
+            .await
+            .unwrap_or_else(|err| {
+                eprintln!("sdk-floor as a function failed: {err}");
+                f64::NAN
+            })
         };
         println!("{operation:<16} {micros:>8.1} µs");
         function_floor.insert(operation.clone(), micros);
     }
+
+    // Issue #20's question, where a move's excess goes: its function built up rung by rung
+    // (`src/bin/status-ladder.rs`), each rung given a move of each order the status move accepted
+    // (`LADDER`), at the functions' log level.
+    println!(
+        "\n== The status move, rung by rung ({} events each)",
+        args.requests
+    );
+    let sample = std::fs::read_to_string("events/orders-status.json").unwrap_or_default();
+    let mut ladder = Vec::new();
+    let mut below = floor;
+    println!(
+        "{:<12} {floor:>8.1} µs  (hello-world: the runtime's floor)",
+        ""
+    );
+    for (rung, to) in LADDER {
+        // A rung that writes can outlast an access token (15 minutes) on a busy emulator.
+        let owner = stack.login("bench-owner@example.com").await;
+        let moves = ladder_events(&sample, &owner, &accepted, to);
+        let mut env = env.clone();
+        env.push(("RUNG".to_owned(), rung.to_owned()));
+        let ladder_bin = args.bin_dir.join("status-ladder");
+        let micros = cpu_per_event(
+            &ladder_bin,
+            "orders-status",
+            &env,
+            &moves,
+            args.requests,
+            "info",
+            args.pace,
+        )
+        .await
+        .unwrap_or_else(|err| {
+            eprintln!("status-ladder at {rung} failed: {err}");
+            f64::NAN
+        });
+        println!("{rung:<12} {micros:>8.1} µs  {:+8.1}", micros - below);
+        ladder
+            .push(json!({"rung": rung, "to": to, "micros": micros, "addedMicros": micros - below}));
+        below = micros;
+    }
+    stack.consumers(true).await;
 
     println!("\n== Our CPU against the floors (issue #20's targets)");
     let rows = against_floor(&cpu, &sdk_floor, floor, &function_floor);
@@ -330,6 +397,7 @@ async fn main() {
         "lifecycle": lifecycle,
         "sdkFloorMicros": sdk_floor,
         "functionFloorMicros": function_floor,
+        "statusLadder": ladder,
     });
     std::fs::write(
         out.join("results.json"),
@@ -365,6 +433,37 @@ fn function_name(binary: &str) -> String {
 
 fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "not met" }
+}
+
+/// `src/bin/status-ladder.rs`'s rungs, from the bottom, and the status each moves the accepted
+/// orders to: the two rungs that write make a move each (to PREPARING, then to READY), the others
+/// only plan the first.
+const LADDER: [(&str, &str); 6] = [
+    ("lambda-http", "PREPARING"),
+    ("serve", "PREPARING"),
+    ("auth", "PREPARING"),
+    ("plan", "PREPARING"),
+    ("commit", "PREPARING"),
+    ("move", "READY"),
+];
+
+/// The table's stream readers and the notifier, which the stream's events reach.
+const CONSUMERS: [&str; 3] = ["events-publish", "events-record", "notifications-push"];
+
+/// The status move's sample event (`sample`: `events/orders-status.json`) for each of `orders`:
+/// `owner` moves it `to`.
+fn ladder_events(sample: &str, owner: &str, orders: &[String], to: &str) -> Vec<Bytes> {
+    orders
+        .iter()
+        .map(|order| {
+            let text = sample
+                .replace("PASTE_AN_ORDER_ID", order)
+                .replace("PASTE_AN_OWNER_ACCESS_TOKEN", owner);
+            let mut event: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            event["body"] = json!(json!({ "to": to }).to_string());
+            Bytes::from(event.to_string())
+        })
+        .collect()
 }
 
 /// The floor's kind of a call the functions' spans name (an update or delete is a put); `None` for
@@ -570,14 +669,21 @@ struct Run {
 
 type Next = oneshot::Sender<Bytes>;
 
-/// Starts `path` against a Runtime API of our own; measures init, and with an `event`, the first and
-/// `warm` more invocations.
+/// The log level of a binary the bench runs under its own Runtime API, unless the measurement wants
+/// the functions' own (`info`, as the local runner gives them).
+const QUIET: &str = "error";
+
+/// Starts `path` against a Runtime API of our own, with `RUST_LOG` at `log`; measures init, and
+/// with `events`, the first invocation (the first event) and `warm` more (the next events in turn,
+/// round and round), pausing `pace` after each.
 async fn run_binary(
     path: &Path,
     name: &str,
     env: &[(String, String)],
-    event: Option<Bytes>,
+    events: &[Bytes],
     warm: usize,
+    log: &str,
+    pace: Duration,
 ) -> Result<Run, String> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -654,7 +760,7 @@ async fn run_binary(
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -667,7 +773,7 @@ async fn run_binary(
             .map_err(|_| "no first /next".to_owned())?
             .ok_or("runtime API closed")?;
         let init = started.elapsed();
-        let Some(event) = event else {
+        let Some(event) = events.first() else {
             return Ok(Run {
                 init,
                 first: Duration::ZERO,
@@ -683,6 +789,7 @@ async fn run_binary(
             started
         };
         let t = invoke(first_next, event.clone());
+        let mut next_events = events.iter().cycle().skip(1);
         let answer = tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
             .await
             .map_err(|_| "no response")?;
@@ -695,11 +802,15 @@ async fn run_binary(
                 .await
                 .map_err(|_| "no /next")?
                 .ok_or("closed")?;
-            let t = invoke(next, event.clone());
+            let event = next_events.next().cloned().unwrap_or_default();
+            let t = invoke(next, event);
             let answer = tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
                 .await
                 .map_err(|_| "no response")?;
             times.push(t.elapsed());
+            if !pace.is_zero() {
+                tokio::time::sleep(pace).await;
+            }
             if let Some(answer) = answer.filter(|a| answers.len() < 2 || !answers[1..].contains(a))
             {
                 answers.push(answer);
@@ -726,17 +837,24 @@ async fn run_binary(
     result
 }
 
-/// `path` given `event` `n` times under a Runtime API of our own (after a first, unmeasured): its CPU
-/// per event in µs, if it answered every one without an error.
+/// `path` given `n` events under a Runtime API of our own (after a first, unmeasured; `events` in
+/// turn, round and round; a pause of `pace` after each): its CPU per event in µs, if it answered
+/// every one without an error (a route: with a 2xx status).
 async fn cpu_per_event(
     path: &Path,
     name: &str,
     env: &[(String, String)],
-    event: Bytes,
+    events: &[Bytes],
     n: usize,
+    log: &str,
+    pace: Duration,
 ) -> Result<f64, String> {
-    let run = run_binary(path, name, env, Some(event), n).await?;
-    if !run.answers.iter().all(|answer| answer == "ok") {
+    let run = run_binary(path, name, env, events, n, log, pace).await?;
+    if !run
+        .answers
+        .iter()
+        .all(|answer| answer == "ok" || answer.starts_with('2'))
+    {
         return Err(format!("answered {}", run.answers.join(", ")));
     }
     Ok(run.warm_cpu_ns as f64 / n.max(1) as f64 / 1e3)
@@ -1086,7 +1204,25 @@ impl Stack {
         }
     }
 
-    async fn cpu_per_request(&self, setup: &Setup, n: usize) -> BTreeMap<String, Measured> {
+    /// Stops (or starts again) the functions the table's stream reaches (`CONSUMERS`): while they
+    /// are stopped, the stream keeps its records for them.
+    async fn consumers(&self, running: bool) {
+        let action = if running { "start" } else { "stop" };
+        for name in CONSUMERS {
+            let _ = self
+                .http
+                .post(format!("{}/__local/functions/{name}/{action}", self.local))
+                .send()
+                .await;
+        }
+    }
+
+    /// Each operation's CPU per request; and the orders the status move accepted.
+    async fn cpu_per_request(
+        &self,
+        setup: &Setup,
+        n: usize,
+    ) -> (BTreeMap<String, Measured>, Vec<String>) {
         use reqwest::Method;
         let mut results = BTreeMap::new();
         let login = self
@@ -1167,7 +1303,7 @@ impl Stack {
             })
             .await;
         results.insert("status move".to_owned(), accept);
-        results
+        (results, orders)
     }
 
     /// One order's whole life; then the invocations and AWS calls it caused, from the runner's meter.
@@ -1277,5 +1413,25 @@ mod tests {
         // An operation without DynamoDB calls (the cached menu read) gives an empty event: its
         // floor is the runtime's.
         assert!(floor_event(&BTreeMap::from([("kms.Decrypt".to_owned(), 1.0)])).is_empty());
+    }
+
+    #[test]
+    fn the_ladder_moves_each_order_once_as_its_owner() {
+        let sample = include_str!("../../../events/orders-status.json");
+        let orders = ["ord_a".to_owned(), "ord_b".to_owned()];
+        let events = ladder_events(sample, "tok", &orders, "READY");
+        assert_eq!(events.len(), 2);
+        for (event, order) in events.iter().zip(&orders) {
+            assert!(!String::from_utf8_lossy(event).contains("PASTE_"));
+            let event: Value = serde_json::from_slice(event).unwrap();
+            assert_eq!(event["pathParameters"]["orderId"], json!(order));
+            assert_eq!(
+                event["rawPath"],
+                json!(format!("/v1/orders/{order}/status"))
+            );
+            assert_eq!(event["headers"]["authorization"], json!("Bearer tok"));
+            let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body, json!({"to": "READY"}));
+        }
     }
 }

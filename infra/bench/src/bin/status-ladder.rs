@@ -1,0 +1,81 @@
+//! Issue #20's ladder: the status move's function built up rung by rung, so the bench can say which
+//! part of a move's CPU is whose. `RUNG` (in its environment) picks how far it goes; each rung
+//! answers a status move's event with everything the rungs below it do, and then:
+//!
+//! - `lambda-http`: `lambda_http`'s runtime alone: the API Gateway event in, a fixed `{}` out;
+//! - `serve`: our request wrapper around it (`shared::http::serve`: the configuration, telemetry,
+//!   the request's log line, the deadline), still answering `{}`;
+//! - `auth`: the caller's token checked, the path and the body read (`{}`);
+//! - `plan`: the move planned (`orders::plan_move`: the order and the caller's staff place read,
+//!   the move checked and built), not written (`{}`);
+//! - `commit`: the move written (`orders::commit_move`: one conditional update), not answered (`{}`);
+//! - `move` (the default): `orders-status`'s handler itself: the order answered as well (its
+//!   contact opened, its view serialized).
+//!
+//! The bench gives every rung the same events (one order's move each), so the difference between
+//! two rungs is the CPU of what the upper one adds.
+
+use shared::App;
+use shared::auth::{self, Role};
+use shared::http::{self, HttpResult};
+use shared::lambda_http::{self, Body, Error, Request, Response, http::StatusCode, service_fn};
+use shared::orders::{self, MoveRequest};
+use shared::payments::lifecycle;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    match std::env::var("RUNG").as_deref() {
+        Ok("lambda-http") => {
+            lambda_http::run(service_fn(|_: Request| async {
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .map_err(Error::from)
+            }))
+            .await
+        }
+        Ok("serve") => {
+            http::serve(|_, _| async { http::json(StatusCode::OK, &serde_json::json!({})) }).await
+        }
+        Ok("auth") => http::serve(auth_only).await,
+        Ok("plan") => http::serve(plan_only).await,
+        Ok("commit") => http::serve(commit_only).await,
+        _ => http::serve(handler).await,
+    }
+}
+
+async fn auth_only(app: &'static App, req: Request) -> HttpResult {
+    auth::authorize(app, &req, Role::ANY).await?;
+    http::path_param(&req, "orderId")?;
+    let _: MoveRequest = http::json_body(&req)?;
+    http::json(StatusCode::OK, &serde_json::json!({}))
+}
+
+async fn plan_only(app: &'static App, req: Request) -> HttpResult {
+    let caller = auth::authorize(app, &req, Role::ANY).await?;
+    let order_id = http::path_param(&req, "orderId")?;
+    let request: MoveRequest = http::json_body(&req)?;
+    orders::plan_move(app, &caller, &order_id, request).await?;
+    http::json(StatusCode::OK, &serde_json::json!({}))
+}
+
+async fn commit_only(app: &'static App, req: Request) -> HttpResult {
+    let caller = auth::authorize(app, &req, Role::ANY).await?;
+    let order_id = http::path_param(&req, "orderId")?;
+    let request: MoveRequest = http::json_body(&req)?;
+    let planned = orders::plan_move(app, &caller, &order_id, request).await?;
+    orders::commit_move(&app.db, &planned.moved, planned.actions)
+        .await
+        .map_err(shared::error::ApiError::from)?;
+    http::json(StatusCode::OK, &serde_json::json!({}))
+}
+
+/// `functions/orders-status`'s handler, as it is there.
+async fn handler(app: &'static App, req: Request) -> HttpResult {
+    let caller = auth::authorize(app, &req, Role::ANY).await?;
+    let order_id = http::path_param(&req, "orderId")?;
+    let request: MoveRequest = http::json_body(&req)?;
+    let order = lifecycle::move_order(app, &caller, &order_id, request).await?;
+    http::json(StatusCode::OK, &order)
+}
