@@ -15,12 +15,12 @@
 //! The bench gives every rung the same events (one order's move each), so the difference between
 //! two rungs is the CPU of what the upper one adds.
 
-use shared::App;
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
 use shared::lambda_http::{self, Body, Error, Request, Response, http::StatusCode, service_fn};
 use shared::orders::{self, MoveRequest};
 use shared::payments::lifecycle;
+use shared::{ApiError, App};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -52,22 +52,24 @@ async fn auth_only(app: &'static App, req: Request) -> HttpResult {
     http::json(StatusCode::OK, &serde_json::json!({}))
 }
 
+/// The move the request asks for, planned as `move_order` plans it.
+async fn planned(app: &'static App, req: &Request) -> Result<orders::PlannedMove, ApiError> {
+    let caller = auth::authorize(app, req, Role::ANY).await?;
+    let order_id = http::path_param(req, "orderId")?;
+    let request: MoveRequest = http::json_body(req)?;
+    orders::plan_move(app, &caller, &order_id, request).await
+}
+
 async fn plan_only(app: &'static App, req: Request) -> HttpResult {
-    let caller = auth::authorize(app, &req, Role::ANY).await?;
-    let order_id = http::path_param(&req, "orderId")?;
-    let request: MoveRequest = http::json_body(&req)?;
-    orders::plan_move(app, &caller, &order_id, request).await?;
+    planned(app, &req).await?;
     http::json(StatusCode::OK, &serde_json::json!({}))
 }
 
 async fn commit_only(app: &'static App, req: Request) -> HttpResult {
-    let caller = auth::authorize(app, &req, Role::ANY).await?;
-    let order_id = http::path_param(&req, "orderId")?;
-    let request: MoveRequest = http::json_body(&req)?;
-    let planned = orders::plan_move(app, &caller, &order_id, request).await?;
+    let planned = planned(app, &req).await?;
     orders::commit_move(&app.db, &planned.moved, planned.actions)
         .await
-        .map_err(shared::error::ApiError::from)?;
+        .map_err(ApiError::from)?;
     http::json(StatusCode::OK, &serde_json::json!({}))
 }
 
