@@ -6,8 +6,8 @@
 //! - `serve`: our request wrapper around it (`shared::http::serve`: the configuration, telemetry,
 //!   the request's log line, the deadline), still answering `{}`;
 //! - `auth`: the caller's token checked, the path and the body read (`{}`);
-//! - `plan`: the move planned (`orders::plan_move`: the order and the caller's staff place read,
-//!   the move checked and built), not written (`{}`);
+//! - `plan`: the move planned (`orders::plan_move`: the order and its store read, and a staff
+//!   member's place; the move checked and built), not written (`{}`);
 //! - `commit`: the move written (`orders::commit_move`: one conditional update), not answered (`{}`);
 //! - `move` (the default): `orders-status`'s handler itself: the order answered as well (its
 //!   contact opened, its view serialized).
