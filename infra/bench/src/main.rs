@@ -61,8 +61,8 @@ struct Args {
     batch: usize,
     /// Only these functions' sizes and cold starts (next to hello-world's), then stop.
     only: Option<Vec<String>>,
-    /// A pause after each measured request, so that what the consumers do with its events does not
-    /// share the two cores with the next one (0: back to back).
+    /// A pause after each measured request (and after each event of the function floor and the
+    /// ladder): caches go cold between requests, as a quiet store's do (0: back to back).
     pace: Duration,
 }
 
@@ -292,6 +292,7 @@ async fn main() {
         args.requests
     );
     let sample = std::fs::read_to_string("events/orders-status.json").unwrap_or_default();
+    let ladder_bin = args.bin_dir.join("status-ladder");
     let mut ladder = Vec::new();
     let mut below = floor;
     println!(
@@ -304,7 +305,6 @@ async fn main() {
         let moves = ladder_events(&sample, &owner, &accepted, to);
         let mut env = env.clone();
         env.push(("RUNG".to_owned(), rung.to_owned()));
-        let ladder_bin = args.bin_dir.join("status-ladder");
         let micros = cpu_per_event(
             &ladder_bin,
             "orders-status",
@@ -456,9 +456,11 @@ fn ladder_events(sample: &str, owner: &str, orders: &[String], to: &str) -> Vec<
     orders
         .iter()
         .map(|order| {
-            let text = sample
-                .replace("PASTE_AN_ORDER_ID", order)
-                .replace("PASTE_AN_OWNER_ACCESS_TOKEN", owner);
+            let values = BTreeMap::from([
+                ("PASTE_AN_ORDER_ID", order.clone()),
+                ("PASTE_AN_OWNER_ACCESS_TOKEN", owner.to_owned()),
+            ]);
+            let text = filled(sample.to_owned(), &values);
             let mut event: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             event["body"] = json!(json!({ "to": to }).to_string());
             Bytes::from(event.to_string())
@@ -621,8 +623,13 @@ struct Setup {
 
 /// `events/<binary>.json` with the placeholders in `values` filled in.
 fn sample_text(binary: &str, values: &BTreeMap<&'static str, String>) -> String {
-    let mut text =
+    let text =
         std::fs::read_to_string(format!("events/{binary}.json")).unwrap_or_else(|_| "{}".into());
+    filled(text, values)
+}
+
+/// A sample's `text` with the placeholders in `values` filled in.
+fn filled(mut text: String, values: &BTreeMap<&'static str, String>) -> String {
     for (name, value) in values {
         text = text.replace(name, value);
     }
