@@ -1,12 +1,18 @@
 //! The roots of trust for outgoing HTTPS, compiled into the binary.
 //!
-//! By default both the AWS SDK and reqwest read the system's certificate store when a client is
-//! built: a bundle and, where `SSL_CERT_DIR` is set, hundreds of files, parsed once per client. That
-//! was most of every function's cold start (`docs/PERFORMANCE.md`). Mozilla's root program, as the
+//! By default the AWS SDK's HTTPS client reads the system's certificate store when it is built: a
+//! bundle and, where `SSL_CERT_DIR` is set, hundreds of files, parsed once per client. That was most
+//! of every function's cold start (`docs/PERFORMANCE.md`). Mozilla's root program, as the
 //! `webpki-root-certs` crate carries it, needs no file at all.
+//!
+//! Toss is reached through the same HTTP stack as AWS (the SDK's connector: hyper and rustls), so a
+//! function links one, not two (`docs/PERFORMANCE.md`, binary sizes).
 
+use std::time::Duration;
+
+use aws_smithy_http_client::Connector;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpClient};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use webpki_root_certs::TLS_SERVER_ROOT_CERTS;
@@ -19,24 +25,38 @@ const AWS_ROOT_NAMES: [&[u8]; 2] = [
     b"Starfield Services Root Certificate Authority",
 ];
 
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
 /// The HTTPS client for every AWS SDK client, trusting the Amazon Trust Services roots.
-pub fn aws_http_client() -> Result<SharedHttpClient, Box<dyn std::error::Error + Send + Sync>> {
-    let mut store = TrustStore::empty();
-    for cert in aws_roots() {
-        store.add_pem_certificate(pem(cert));
-    }
-    let context = TlsContext::builder().with_trust_store(store).build()?;
+pub fn aws_http_client() -> Result<SharedHttpClient, Error> {
     Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
+        .tls_context(context(aws_roots())?)
         .build_https())
 }
 
-/// Mozilla's roots, for clients of third parties (Toss).
-pub fn public_roots() -> impl Iterator<Item = reqwest::Certificate> {
-    TLS_SERVER_ROOT_CERTS
-        .iter()
-        .filter_map(|cert| reqwest::Certificate::from_der(cert).ok())
+/// A connector for a third party's API (Toss), trusting Mozilla's roots; plain `http://` too (the
+/// local stand-in). It keeps its connections alive between calls.
+pub fn public_connector(connect_timeout: Duration) -> Result<Connector, Error> {
+    let public_roots = TLS_SERVER_ROOT_CERTS.iter().map(|cert| cert.as_ref());
+    Ok(Connector::builder()
+        .connector_settings(
+            HttpConnectorSettings::builder()
+                .connect_timeout(connect_timeout)
+                .build(),
+        )
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context(public_roots)?)
+        .build())
+}
+
+/// A TLS context trusting `roots` (DER) and nothing else.
+fn context<'a>(roots: impl Iterator<Item = &'a [u8]>) -> Result<TlsContext, Error> {
+    let mut store = TrustStore::empty();
+    for cert in roots {
+        store.add_pem_certificate(pem(cert));
+    }
+    Ok(TlsContext::builder().with_trust_store(store).build()?)
 }
 
 fn aws_roots() -> impl Iterator<Item = &'static [u8]> {
@@ -131,13 +151,8 @@ mod tests {
     }
 
     #[test]
-    fn public_roots_build_a_client() {
-        assert!(public_roots().count() > 100);
-        assert!(
-            reqwest::Client::builder()
-                .tls_certs_only(public_roots())
-                .build()
-                .is_ok()
-        );
+    fn a_public_connector_builds_on_mozillas_roots() {
+        assert!(TLS_SERVER_ROOT_CERTS.len() > 100);
+        assert!(public_connector(Duration::from_secs(1)).is_ok());
     }
 }

@@ -5,8 +5,15 @@
 
 use std::time::Duration;
 
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::http::HttpConnector;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 /// Toss's Payment object, the fields we keep.
@@ -69,7 +76,7 @@ impl TossError {
 }
 
 pub struct TossClient {
-    http: reqwest::Client,
+    http: Connector,
     base: String,
     authorization: String,
     timeout: Duration,
@@ -112,13 +119,9 @@ pub fn path_segment(value: &str) -> Result<String, TossError> {
 }
 
 impl TossClient {
-    pub fn new(base: &str, secret_key: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .tls_certs_only(crate::tls::public_roots())
-            .connect_timeout(Duration::from_secs(3).min(timeout))
-            .build()?;
+    pub fn new(base: &str, secret_key: &str, timeout: Duration) -> Result<Self, crate::tls::Error> {
         Ok(Self {
-            http,
+            http: crate::tls::public_connector(Duration::from_secs(3).min(timeout))?,
             base: base.trim_end_matches('/').to_owned(),
             authorization: format!("Basic {}", STANDARD.encode(format!("{secret_key}:"))),
             timeout,
@@ -141,12 +144,12 @@ impl TossClient {
         (timeout >= SHORTEST_ATTEMPT).then_some(timeout)
     }
 
-    /// Sends `request` (built anew per attempt). `operation` names it in spans: URLs carry payment
-    /// keys, which never reach a log.
+    /// Sends `call`, retried as [`ATTEMPTS`] allows. `operation` names it in spans: URLs carry
+    /// payment keys, which never reach a log.
     async fn send(
         &self,
         operation: &'static str,
-        request: impl Fn() -> reqwest::RequestBuilder,
+        call: Call<'_>,
     ) -> Result<Option<Payment>, TossError> {
         let mut last = TossError::Ambiguous("not attempted: no time left".into());
         for attempt in 0..self.attempts {
@@ -157,28 +160,21 @@ impl TossClient {
                 break;
             };
             let started = std::time::Instant::now();
-            let sent = request()
-                .header("authorization", &self.authorization)
-                .timeout(timeout)
-                .send()
-                .await;
-            let ok = sent.as_ref().is_ok_and(|r| r.status().is_success());
+            let answer = tokio::time::timeout(timeout, self.attempt(&call)).await;
+            let ok = matches!(&answer, Ok(Ok((status, _))) if (200..300).contains(status));
             crate::telemetry::span("toss", operation, started.elapsed(), ok);
-            let response = match sent {
-                Ok(response) => response,
-                Err(err) => {
-                    last = TossError::Ambiguous(err.without_url().to_string());
+            let (status, bytes) = match answer {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(reason)) => {
+                    last = TossError::Ambiguous(reason);
+                    continue;
+                }
+                Err(_) => {
+                    last = TossError::Ambiguous(format!("no answer within {timeout:?}"));
                     continue;
                 }
             };
-            let status = response.status();
-            let bytes = match response.bytes().await {
-                Ok(bytes) => bytes,
-                Err(err) => {
-                    last = TossError::Ambiguous(err.without_url().to_string());
-                    continue;
-                }
-            };
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             if status.is_success() {
                 return serde_json::from_slice(&bytes)
                     .map(Some)
@@ -223,14 +219,9 @@ impl TossClient {
         let body =
             serde_json::json!({"paymentKey": payment_key, "orderId": order_id, "amount": amount});
         let url = format!("{}/v1/payments/confirm", self.base);
-        self.send("toss confirm", || {
-            self.http
-                .post(&url)
-                .header("idempotency-key", idempotency_key)
-                .json(&body)
-        })
-        .await?
-        .ok_or_else(|| TossError::Ambiguous("confirm answered not found".into()))
+        self.send("toss confirm", Call::post(&url, idempotency_key, &body))
+            .await?
+            .ok_or_else(|| TossError::Ambiguous("confirm answered not found".into()))
     }
 
     /// The payment of an order, if Toss has one.
@@ -240,13 +231,13 @@ impl TossClient {
             self.base,
             path_segment(order_id)?
         );
-        self.send("toss get-by-order", || self.http.get(&url)).await
+        self.send("toss get-by-order", Call::get(&url)).await
     }
 
     /// A payment by its key, if Toss has it.
     pub async fn by_key(&self, payment_key: &str) -> Result<Option<Payment>, TossError> {
         let url = format!("{}/v1/payments/{}", self.base, path_segment(payment_key)?);
-        self.send("toss get-by-key", || self.http.get(&url)).await
+        self.send("toss get-by-key", Call::get(&url)).await
     }
 
     /// Cancels `amount` of a payment. The amount is always sent: without it Toss cancels everything
@@ -264,18 +255,72 @@ impl TossClient {
             self.base,
             path_segment(payment_key)?
         );
-        self.send("toss cancel", || {
-            self.http
-                .post(&url)
-                .header("idempotency-key", idempotency_key)
-                .json(&body)
-        })
-        .await?
-        .ok_or_else(|| TossError::Refused {
-            status: 404,
-            code: "NOT_FOUND_PAYMENT".into(),
-            message: String::new(),
-        })
+        self.send("toss cancel", Call::post(&url, idempotency_key, &body))
+            .await?
+            .ok_or_else(|| TossError::Refused {
+                status: 404,
+                code: "NOT_FOUND_PAYMENT".into(),
+                message: String::new(),
+            })
+    }
+}
+
+impl TossClient {
+    /// One attempt: the status and the whole body, or why there is none (never the URL).
+    async fn attempt(&self, call: &Call<'_>) -> Result<(u16, Vec<u8>), String> {
+        let mut request = HttpRequest::new(SdkBody::from(call.body.clone()));
+        request.set_method(call.method).map_err(|e| e.to_string())?;
+        request
+            .set_uri(call.url)
+            .map_err(|_| "not a URL".to_owned())?;
+        let headers = request.headers_mut();
+        headers.insert("authorization", self.authorization.clone());
+        if let Some(key) = call.idempotency_key {
+            headers.insert("idempotency-key", key.to_owned());
+        }
+        if !call.body.is_empty() {
+            headers.insert("content-type", "application/json");
+        }
+        let response = self
+            .http
+            .call(request)
+            .await
+            .map_err(|e| DisplayErrorContext(e).to_string())?;
+        let status = response.status().as_u16();
+        let body = ByteStream::new(response.into_body())
+            .collect()
+            .await
+            .map_err(|e| DisplayErrorContext(e).to_string())?;
+        Ok((status, body.to_vec()))
+    }
+}
+
+/// One request to Toss, sent anew by each attempt.
+struct Call<'a> {
+    method: &'static str,
+    url: &'a str,
+    idempotency_key: Option<&'a str>,
+    body: Vec<u8>,
+}
+
+impl<'a> Call<'a> {
+    fn get(url: &'a str) -> Self {
+        Self {
+            method: "GET",
+            url,
+            idempotency_key: None,
+            body: Vec::new(),
+        }
+    }
+
+    /// A write: a JSON body, under the payment's idempotency key.
+    fn post(url: &'a str, idempotency_key: &'a str, body: &serde_json::Value) -> Self {
+        Self {
+            method: "POST",
+            url,
+            idempotency_key: Some(idempotency_key),
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
     }
 }
 
@@ -377,6 +422,156 @@ mod tests {
             assert!(timeout <= Duration::from_secs(3), "{timeout:?}");
         })
         .await;
+    }
+
+    /// A stand-in that answers each request it reads with the next of `answers`, and returns what
+    /// it was sent (head and body), in order.
+    async fn stand_in(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, tokio::task::JoinHandle<Vec<(String, String)>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let served = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut answers = answers.into_iter();
+            while let Some((status, body)) = answers.next() {
+                let (socket, _) = listener.accept().await.unwrap();
+                let mut socket = BufReader::new(socket);
+                // A kept-alive connection carries the next requests too.
+                let mut answer = Some((status, body));
+                while let Some((status, body)) = answer.take().or_else(|| answers.next()) {
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if socket.read_line(&mut line).await.unwrap() == 0 {
+                            return seen;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(str::to_owned)
+                        })
+                        .map_or(0, |n| n.trim().parse().unwrap());
+                    let mut sent = vec![0; length];
+                    socket.read_exact(&mut sent).await.unwrap();
+                    seen.push((head, String::from_utf8(sent).unwrap()));
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    socket.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                }
+            }
+            seen
+        });
+        (base, served)
+    }
+
+    const PAID: &str = r#"{"paymentKey":"tpk_1","orderId":"ord_1","status":"DONE","totalAmount":15000,"balanceAmount":15000}"#;
+
+    #[tokio::test]
+    async fn a_confirm_goes_out_as_toss_documents_it_and_is_retried_after_a_5xx() {
+        let (base, served) = stand_in(vec![
+            (
+                500,
+                r#"{"code":"FAILED_INTERNAL_SYSTEM_PROCESSING","message":"x"}"#,
+            ),
+            (200, PAID),
+        ])
+        .await;
+        let client = TossClient::new(&base, "test_sk_abc", Duration::from_secs(5)).unwrap();
+        let payment = client
+            .confirm("idem-1", "tpk_1", "ord_1", 15000)
+            .await
+            .unwrap();
+        assert_eq!(
+            (payment.status.as_str(), payment.total_amount),
+            ("DONE", 15000)
+        );
+        let seen = served.await.unwrap();
+        assert_eq!(seen.len(), 2, "one retry: {seen:?}");
+        for (head, body) in &seen {
+            let head = head.to_ascii_lowercase();
+            assert!(
+                head.starts_with("post /v1/payments/confirm http/1.1\r\n"),
+                "{head}"
+            );
+            let basic = format!("authorization: basic {}", STANDARD.encode("test_sk_abc:"))
+                .to_ascii_lowercase();
+            assert!(head.contains(&basic), "{head}");
+            assert!(head.contains("idempotency-key: idem-1\r\n"), "{head}");
+            assert!(
+                head.contains("content-type: application/json\r\n"),
+                "{head}"
+            );
+            let sent: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(
+                sent,
+                serde_json::json!({"paymentKey": "tpk_1", "orderId": "ord_1", "amount": 15000})
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn lookups_and_refusals_are_sorted_into_what_the_caller_can_act_on() {
+        let (base, served) = stand_in(vec![
+            (404, r#"{"code":"NOT_FOUND_PAYMENT","message":"none"}"#),
+            (200, PAID),
+            (
+                400,
+                r#"{"code":"NOT_CANCELABLE_AMOUNT","message":"too much"}"#,
+            ),
+        ])
+        .await;
+        let client = TossClient::new(&base, "test_sk_abc", Duration::from_secs(5)).unwrap();
+        assert_eq!(client.by_order("ord 1/..").await, Ok(None));
+        let found = client.by_key("tpk_1").await.unwrap().unwrap();
+        assert_eq!(found.payment_key, "tpk_1");
+        let refused = client.cancel("idem-2", "tpk_1", "sold out", 99_999).await;
+        assert!(
+            matches!(&refused, Err(TossError::Refused { status: 400, code, .. }) if code == "NOT_CANCELABLE_AMOUNT"),
+            "{refused:?}"
+        );
+        let seen = served.await.unwrap();
+        let lines: Vec<&str> = seen
+            .iter()
+            .map(|(head, _)| head.lines().next().unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "GET /v1/payments/orders/ord%201%2F.. HTTP/1.1",
+                "GET /v1/payments/tpk_1 HTTP/1.1",
+                "POST /v1/payments/tpk_1/cancel HTTP/1.1",
+            ]
+        );
+        assert!(
+            seen[0].1.is_empty() && !seen[0].0.to_ascii_lowercase().contains("idempotency-key")
+        );
+        let cancel: serde_json::Value = serde_json::from_str(&seen[2].1).unwrap();
+        assert_eq!(
+            cancel,
+            serde_json::json!({"cancelReason": "sold out", "cancelAmount": 99_999})
+        );
+    }
+
+    #[tokio::test]
+    async fn no_answer_is_ambiguous_never_a_refusal() {
+        let client =
+            TossClient::new("http://127.0.0.1:9", "test_sk_abc", Duration::from_secs(1)).unwrap();
+        let answer = client.confirm("idem-3", "tpk_1", "ord_1", 100).await;
+        assert!(
+            matches!(&answer, Err(TossError::Ambiguous(_))),
+            "{answer:?}"
+        );
     }
 
     #[test]
