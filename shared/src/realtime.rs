@@ -190,8 +190,8 @@ pub async fn connect(
     }
     let (channel, staff_of) = match store_id {
         Some(store_id) => {
-            let store = stores::load_for(app, store_id, caller, Access::Member).await?;
-            let as_staff = !caller.is_admin() && !store.is_owner(caller);
+            let standing = stores::check_access(app, store_id, caller, Access::Member).await?;
+            let as_staff = standing == stores::Standing::Staff;
             (
                 store_channel(store_id),
                 as_staff.then(|| (store_id.to_owned(), caller.user_id.clone())),

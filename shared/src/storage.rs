@@ -220,6 +220,27 @@ impl Db {
         out.item.map(from_item).transpose()
     }
 
+    /// A strongly consistent read of the attributes `projection` names (a `ProjectionExpression`)
+    /// of one item: billed as the whole item, but only these cross the wire and are parsed.
+    pub async fn get_projected<T: DeserializeOwned>(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+        projection: &str,
+    ) -> Result<Option<T>, StorageError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .projection_expression(projection)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        out.item.map(from_item).transpose()
+    }
+
     pub async fn put<T: Serialize>(&self, value: &T) -> Result<(), StorageError> {
         self.client
             .put_item()

@@ -19,7 +19,7 @@ pub async fn request_upload(
     item_id: &str,
     request: UploadRequest,
 ) -> Result<UploadForm, ApiError> {
-    stores::load_for(app, store_id, caller, Access::Owner).await?;
+    stores::check_access(app, store_id, caller, Access::Owner).await?;
     let menu = super::load(&app.db, store_id)
         .await?
         .ok_or_else(|| ApiError::not_found("STORE_NOT_FOUND", "no such store"))?;

@@ -173,7 +173,7 @@ pub async fn update<T>(
     access: Access,
     change: impl FnMut(&mut Menu) -> Result<T, ApiError>,
 ) -> Result<(T, MenuRecord), ApiError> {
-    stores::load_for(app, store_id, caller, access).await?;
+    stores::check_access(app, store_id, caller, access).await?;
     apply(app, store_id, change).await
 }
 

@@ -491,7 +491,7 @@ pub async fn load_for(
     if order.customer_id() == caller.user_id {
         return Ok((order, Actor::Customer));
     }
-    match stores::load_for(app, &order.store_id, caller, Access::Member).await {
+    match stores::check_access(app, &order.store_id, caller, Access::Member).await {
         Ok(_) => Ok((order, Actor::Store)),
         Err(err) if err.status == StatusCode::FORBIDDEN => Err(not_found()),
         Err(err) => Err(err),

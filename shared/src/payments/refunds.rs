@@ -390,7 +390,7 @@ pub async fn partial(
     let order = orders::find(&app.db, order_id)
         .await?
         .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order"))?;
-    match stores::load_for(app, &order.store_id, caller, Access::Owner).await {
+    match stores::check_access(app, &order.store_id, caller, Access::Owner).await {
         Ok(_) => {}
         Err(err) if err.status == StatusCode::FORBIDDEN => {
             return Err(ApiError::not_found("ORDER_NOT_FOUND", "no such order"));
