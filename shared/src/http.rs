@@ -12,9 +12,10 @@
 use std::future::Future;
 use std::time::Instant;
 
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{Body, LambdaEvent, Request, RequestExt, Response, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -56,6 +57,11 @@ impl RequestMeta {
 /// Builds the process-wide [`App`] once (the init phase), then serves events with `handler` until the
 /// runtime stops. Errors become the standard error body; oversized bodies are refused before the
 /// handler runs.
+///
+/// The events are the HTTP API's (payload format 2.0), our only origin. `lambda_http::run` would
+/// serve them too, but it tries each origin's event shape in turn and passes every response body
+/// through a charset decoder (`encoding_rs`, ~0.17 MB of every binary): here the event is read as
+/// what it is, and the response shaped by [`api_gateway_response`].
 pub async fn serve<H, F>(handler: H) -> Result<(), lambda_http::Error>
 where
     H: Fn(&'static App, Request) -> F + Sync,
@@ -64,10 +70,39 @@ where
     crate::telemetry::init();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     let handler = &handler;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(handle(app, req, handler).await)
-    }))
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
+            let req = Request::from(LambdaRequest::ApiGatewayV2(event.payload))
+                .with_lambda_context(event.context);
+            let response = handle(app, req, handler).await;
+            Ok::<_, std::convert::Infallible>(api_gateway_response(response))
+        },
+    ))
     .await
+}
+
+/// `response` as the HTTP API takes it back: a binary body base64-encoded, `Set-Cookie` headers
+/// moved to `cookies` (the format has no repeated headers).
+fn api_gateway_response(response: Response<Body>) -> ApiGatewayV2httpResponse {
+    let (parts, body) = response.into_parts();
+    let mut headers = parts.headers;
+    let cookies = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    let mut shaped = ApiGatewayV2httpResponse::default();
+    shaped.status_code = i64::from(parts.status.as_u16());
+    shaped.is_base64_encoded = matches!(body, Body::Binary(_));
+    shaped.body = match body {
+        Body::Empty => None,
+        body => Some(body),
+    };
+    shaped.headers = headers;
+    shaped.cookies = cookies;
+    shaped
 }
 
 async fn handle<H, F>(app: &'static App, req: Request, handler: &H) -> Response<Body>
@@ -390,6 +425,8 @@ pub fn bearer_token(req: &Request) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
     use serde::Deserialize;
 
     #[test]
@@ -405,6 +442,52 @@ mod tests {
         for id in ["", &"x".repeat(65), "a/b", "a%2Fb", "..", "a b", "주문"] {
             assert!(!is_id(id), "{id}");
         }
+    }
+
+    /// What API Gateway reads back, as the runtime sends it.
+    fn wire(response: Response<Body>) -> serde_json::Value {
+        serde_json::to_value(api_gateway_response(response)).unwrap()
+    }
+
+    #[test]
+    fn responses_reach_the_http_api_as_its_payload_format_2_says() {
+        let json = json(
+            StatusCode::CREATED,
+            &serde_json::json!({"orderId": "주문-1"}),
+        )
+        .unwrap();
+        let sent = wire(json);
+        assert_eq!(sent["statusCode"], 201);
+        assert_eq!(sent["isBase64Encoded"], false);
+        assert_eq!(sent["headers"]["content-type"], "application/json");
+        let body: serde_json::Value = serde_json::from_str(sent["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, serde_json::json!({"orderId": "주문-1"}));
+
+        let bytes = Response::builder()
+            .header("content-type", "text/csv")
+            .header("set-cookie", "a=1; Secure")
+            .header("set-cookie", "b=2; Secure")
+            .body(Body::Binary(vec![0xEF, 0xBB, 0xBF, b'x', 0xFF]))
+            .unwrap();
+        let sent = wire(bytes);
+        assert_eq!(sent["isBase64Encoded"], true);
+        assert_eq!(
+            sent["body"],
+            STANDARD.encode([0xEF, 0xBB, 0xBF, b'x', 0xFF])
+        );
+        assert_eq!(
+            sent["cookies"],
+            serde_json::json!(["a=1; Secure", "b=2; Secure"])
+        );
+        assert!(sent["headers"].get("set-cookie").is_none(), "{sent}");
+
+        let empty = Response::builder().status(204).body(Body::Empty).unwrap();
+        let sent = wire(empty);
+        assert_eq!(sent["statusCode"], 204);
+        assert!(
+            sent.get("body").is_none_or(serde_json::Value::is_null),
+            "{sent}"
+        );
     }
 
     #[derive(Debug, Deserialize)]
