@@ -61,10 +61,11 @@ fn context<'a>(roots: impl Iterator<Item = &'a [u8]>) -> Result<TlsContext, Erro
 
 fn aws_roots() -> impl Iterator<Item = &'static [u8]> {
     // A root's subject is spelled out in its DER (and, self-signed, again as its issuer).
+    let names = AWS_ROOT_NAMES.map(memchr::memmem::Finder::new);
     TLS_SERVER_ROOT_CERTS
         .iter()
         .map(|cert| cert.as_ref())
-        .filter(|der| AWS_ROOT_NAMES.iter().any(|name| contains(der, name)))
+        .filter(move |der| names.iter().any(|name| contains(der, name)))
 }
 
 /// How far into a root certificate its issuer's name ends, at most: the version, serial number and
@@ -72,10 +73,10 @@ fn aws_roots() -> impl Iterator<Item = &'static [u8]> {
 /// far, not the whole of ~120 certificates, took ~0.1 ms off every cold start (docs/PERFORMANCE.md).
 const ISSUER_WITHIN: usize = 320;
 
-fn contains(der: &[u8], name: &[u8]) -> bool {
-    der[..der.len().min(ISSUER_WITHIN)]
-        .windows(name.len())
-        .any(|w| w[0] == name[0] && w == name)
+/// Whether `name` is in `der`'s first [`ISSUER_WITHIN`] bytes. A vectorised search: a byte-by-byte
+/// one over ~150 roots was ~4 % of a function's init CPU (docs/PERFORMANCE.md).
+fn contains(der: &[u8], name: &memchr::memmem::Finder<'_>) -> bool {
+    name.find(&der[..der.len().min(ISSUER_WITHIN)]).is_some()
 }
 
 /// The SDK's trust store takes PEM.
@@ -101,7 +102,7 @@ mod tests {
             .map(|der| {
                 let name = AWS_ROOT_NAMES
                     .iter()
-                    .find(|name| contains(der, name))
+                    .find(|name| contains(der, &memchr::memmem::Finder::new(name)))
                     .expect("matched a name");
                 String::from_utf8_lossy(name).into_owned()
             })
