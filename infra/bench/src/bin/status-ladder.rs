@@ -2,12 +2,13 @@
 //! part of a move's CPU is whose. `RUNG` (in its environment) picks how far it goes; each rung
 //! answers a status move's event with everything the rungs below it do, and then:
 //!
-//! - `lambda-http`: `lambda_http`'s runtime alone: the API Gateway event in, a fixed `{}` out;
-//! - `serve`: our request wrapper around it (`shared::http::serve`: the configuration, telemetry,
-//!   the request's log line, the deadline), still answering `{}`;
+//! - `lambda-http`: `lambda_http`'s own runtime alone (`lambda_http::run`): the API Gateway event
+//!   in, a fixed `{}` out. `serve` no longer runs on it; this rung shows what it would cost;
+//! - `serve`: our request wrapper (`shared::http::serve`: the event read as the HTTP API's, the
+//!   configuration, telemetry, the request's log line, the deadline), still answering `{}`;
 //! - `auth`: the caller's token checked, the path and the body read (`{}`);
-//! - `plan`: the move planned (`orders::plan_move`: the order and its store read, and a staff
-//!   member's place; the move checked and built), not written (`{}`);
+//! - `plan`: the move planned (`orders::plan_move`: the order and its store's owner read, and a
+//!   staff member's place; the move checked and built), not written (`{}`);
 //! - `commit`: the move written (`orders::commit_move`: one conditional update), not answered (`{}`);
 //! - `move` (the default): `orders-status`'s handler itself: the order answered as well (its
 //!   contact opened, its view serialized).
