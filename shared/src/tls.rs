@@ -74,7 +74,7 @@ fn aws_roots() -> impl Iterator<Item = &'static [u8]> {
 const ISSUER_WITHIN: usize = 320;
 
 /// Whether `name` is in `der`'s first [`ISSUER_WITHIN`] bytes. A vectorised search: a byte-by-byte
-/// one over ~150 roots was ~4 % of a function's init CPU (docs/PERFORMANCE.md).
+/// one over ~150 roots was ~2 % of a function's init CPU (docs/PERFORMANCE.md).
 fn contains(der: &[u8], name: &memchr::memmem::Finder<'_>) -> bool {
     name.find(&der[..der.len().min(ISSUER_WITHIN)]).is_some()
 }

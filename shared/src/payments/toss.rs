@@ -161,7 +161,7 @@ impl TossClient {
             };
             let started = std::time::Instant::now();
             let answer = tokio::time::timeout(timeout, self.attempt(&call)).await;
-            let ok = matches!(&answer, Ok(Ok((status, _))) if (200..300).contains(status));
+            let ok = matches!(&answer, Ok(Ok((status, _))) if status.is_success());
             crate::telemetry::span("toss", operation, started.elapsed(), ok);
             let (status, bytes) = match answer {
                 Ok(Ok(answer)) => answer,
@@ -174,7 +174,6 @@ impl TossClient {
                     continue;
                 }
             };
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             if status.is_success() {
                 return serde_json::from_slice(&bytes)
                     .map(Some)
@@ -267,7 +266,7 @@ impl TossClient {
 
 impl TossClient {
     /// One attempt: the status and the whole body, or why there is none (never the URL).
-    async fn attempt(&self, call: &Call<'_>) -> Result<(u16, Vec<u8>), String> {
+    async fn attempt(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), String> {
         let mut request = HttpRequest::new(SdkBody::from(call.body.clone()));
         request.set_method(call.method).map_err(|e| e.to_string())?;
         request
@@ -286,7 +285,9 @@ impl TossClient {
             .call(request)
             .await
             .map_err(|e| DisplayErrorContext(e).to_string())?;
-        let status = response.status().as_u16();
+        // Always a valid code: the connector parsed it.
+        let status =
+            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         let body = ByteStream::new(response.into_body())
             .collect()
             .await
