@@ -208,16 +208,7 @@ impl Db {
         pk: impl Into<String>,
         sk: impl Into<String>,
     ) -> Result<Option<T>, StorageError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StorageError::from_sdk)?;
-        out.item.map(from_item).transpose()
+        self.read(key(pk, sk), None).await
     }
 
     /// A strongly consistent read of the attributes `projection` names (a `ProjectionExpression`)
@@ -228,12 +219,20 @@ impl Db {
         sk: impl Into<String>,
         projection: &str,
     ) -> Result<Option<T>, StorageError> {
+        self.read(key(pk, sk), Some(projection)).await
+    }
+
+    async fn read<T: DeserializeOwned>(
+        &self,
+        key: Item,
+        projection: Option<&str>,
+    ) -> Result<Option<T>, StorageError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .projection_expression(projection)
+            .set_key(Some(key))
+            .set_projection_expression(projection.map(str::to_owned))
             .consistent_read(true)
             .send()
             .await
