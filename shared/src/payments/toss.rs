@@ -206,6 +206,36 @@ impl TossClient {
         Err(last)
     }
 
+    /// One attempt: the status and the whole body, or why there is none (never the URL).
+    async fn attempt(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), String> {
+        let mut request = HttpRequest::new(SdkBody::from(call.body.clone()));
+        request.set_method(call.method).map_err(|e| e.to_string())?;
+        request
+            .set_uri(call.url)
+            .map_err(|_| "not a URL".to_owned())?;
+        let headers = request.headers_mut();
+        headers.insert("authorization", self.authorization.clone());
+        if let Some(key) = call.idempotency_key {
+            headers.insert("idempotency-key", key.to_owned());
+        }
+        if !call.body.is_empty() {
+            headers.insert("content-type", "application/json");
+        }
+        let response = self
+            .http
+            .call(request)
+            .await
+            .map_err(|e| DisplayErrorContext(e).to_string())?;
+        // Always a valid code: the connector parsed it.
+        let status =
+            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let body = ByteStream::new(response.into_body())
+            .collect()
+            .await
+            .map_err(|e| DisplayErrorContext(e).to_string())?;
+        Ok((status, body.to_vec()))
+    }
+
     /// Confirms a payment the customer authorised. Retried under the same idempotency key: Toss runs
     /// it at most once.
     pub async fn confirm(
@@ -261,38 +291,6 @@ impl TossClient {
                 code: "NOT_FOUND_PAYMENT".into(),
                 message: String::new(),
             })
-    }
-}
-
-impl TossClient {
-    /// One attempt: the status and the whole body, or why there is none (never the URL).
-    async fn attempt(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), String> {
-        let mut request = HttpRequest::new(SdkBody::from(call.body.clone()));
-        request.set_method(call.method).map_err(|e| e.to_string())?;
-        request
-            .set_uri(call.url)
-            .map_err(|_| "not a URL".to_owned())?;
-        let headers = request.headers_mut();
-        headers.insert("authorization", self.authorization.clone());
-        if let Some(key) = call.idempotency_key {
-            headers.insert("idempotency-key", key.to_owned());
-        }
-        if !call.body.is_empty() {
-            headers.insert("content-type", "application/json");
-        }
-        let response = self
-            .http
-            .call(request)
-            .await
-            .map_err(|e| DisplayErrorContext(e).to_string())?;
-        // Always a valid code: the connector parsed it.
-        let status =
-            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let body = ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .map_err(|e| DisplayErrorContext(e).to_string())?;
-        Ok((status, body.to_vec()))
     }
 }
 

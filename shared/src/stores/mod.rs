@@ -163,10 +163,6 @@ impl StoreRecord {
             updated_at: self.updated_at.clone(),
         }
     }
-
-    pub fn is_owner(&self, caller: &Caller) -> bool {
-        caller.user_id == self.owner_id
-    }
 }
 
 impl StoreSettings {
