@@ -88,19 +88,7 @@ pub async fn confirm(
         return Err(not_found());
     }
     // The order and its payment record, in one round trip.
-    let (order, record) = app
-        .db
-        .get_two::<OrderRecord, PaymentRecord>(
-            (
-                orders::order_pk(&request.order_id),
-                orders::ORDER_SK.to_owned(),
-            ),
-            (
-                super::payment_pk(&request.order_id),
-                super::PAYMENT_SK.to_owned(),
-            ),
-        )
-        .await?;
+    let (order, record) = super::find_with_order(&app.db, &request.order_id).await?;
     let order = order
         .filter(|o| o.customer_id() == caller.user_id)
         .ok_or_else(not_found)?;
@@ -129,13 +117,7 @@ pub async fn confirm(
     let lease = begin(app, &order, &request.payment_key, record).await?;
     let settled = crate::deadline::within(
         lease.ends,
-        attempt(
-            app,
-            client,
-            &order,
-            &request.payment_key,
-            lease.asked_before,
-        ),
+        attempt(app, client, &request.payment_key, lease),
     )
     .await?;
     answer(app, settled).await
@@ -233,20 +215,21 @@ async fn begin(
 async fn attempt(
     app: &App,
     client: &toss::TossClient,
-    order: &OrderRecord,
     payment_key: &str,
-    asked_before: bool,
+    lease: Lease,
 ) -> Result<Settled, ApiError> {
-    let order_id = order.order_id();
+    let Lease {
+        record,
+        asked_before,
+        ..
+    } = lease;
+    let order_id = &record.order_id.clone();
     let key_digest = digest(payment_key);
     // The order may have stopped being payable while the intent was written (expired, cancelled):
     // then Toss is not asked at all. (Expiry and cancellation check the record in their own
     // transaction, so one of the two always sees the other.)
     let now = orders::find(&app.db, order_id).await?;
-    if now
-        .as_ref()
-        .is_none_or(|o| o.status != Status::PendingPayment)
-    {
+    let Some(order) = now.filter(|o| o.status == Status::PendingPayment) else {
         return ledger::settle(
             app,
             order_id,
@@ -256,17 +239,20 @@ async fn attempt(
             },
         )
         .await;
-    }
+    };
+    let total = order.total;
+    // What this confirm knows of the two, for its settlement's first decision.
+    let known = (order, record);
     if asked_before {
         match client.by_order(order_id).await {
             Ok(Some(payment)) if !matches!(payment.status.as_str(), "READY" | "IN_PROGRESS") => {
-                return ledger::settle(app, order_id, Evidence::Toss(payment)).await;
+                return ledger::settle_known(app, known, Evidence::Toss(payment)).await;
             }
             // Toss never ran it: confirm it now.
             Ok(_) => {}
             Err(err) => {
                 tracing::warn!(order_id, error = %err, "payment still unknown");
-                return ledger::settle(app, order_id, Evidence::NoAnswer { key_digest }).await;
+                return ledger::settle_known(app, known, Evidence::NoAnswer { key_digest }).await;
             }
         }
     }
@@ -275,7 +261,7 @@ async fn attempt(
             &super::confirm_idempotency_key(order_id, payment_key),
             payment_key,
             order_id,
-            order.total,
+            total,
         )
         .await;
     let evidence = match answer {
@@ -299,7 +285,7 @@ async fn attempt(
             Evidence::NoAnswer { key_digest }
         }
     };
-    let settled = ledger::settle(app, order_id, evidence).await?;
+    let settled = ledger::settle_known(app, known, evidence).await?;
     if let Outcome::Ignored(_) = settled.outcome {
         // Toss answered about something else: ask it about this order later.
         return ledger::settle(
@@ -362,9 +348,10 @@ pub(crate) async fn resume(app: &App, record: &PaymentRecord) -> Result<Settled,
     let payment_key = super::open_key(app, record).await?;
     let lease = begin(app, &order, &payment_key, Some(record.clone())).await?;
     debug_assert_eq!(lease.record.state, PaymentState::Pending);
-    crate::deadline::within(
-        lease.ends,
-        attempt(app, client, &order, &payment_key, false),
-    )
-    .await
+    // The reconciler asked Toss already: it has no payment of the order.
+    let lease = Lease {
+        asked_before: false,
+        ..lease
+    };
+    crate::deadline::within(lease.ends, attempt(app, client, &payment_key, lease)).await
 }

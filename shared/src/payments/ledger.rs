@@ -86,6 +86,18 @@ impl Decision {
     fn record(record: PaymentRecord, outcome: Outcome) -> Self {
         Self::Record(Box::new(record), outcome)
     }
+
+    /// Whether carrying it out starts with a write fenced on what it was decided on (`record`, as
+    /// read): all but keeping, and giving back a payment already recorded VOIDING.
+    fn writes_first(&self, record: Option<&PaymentRecord>) -> bool {
+        match self {
+            Decision::Keep(_) => false,
+            Decision::Record(..) | Decision::Pay(_) | Decision::Await(_) => true,
+            Decision::Void(payment) => record
+                .filter(|r| r.is_key(&payment.payment_key))
+                .is_none_or(|r| r.state != PaymentState::Voiding),
+        }
+    }
 }
 
 fn live(status: Status) -> bool {
@@ -377,17 +389,53 @@ async fn adopt(
 
 /// Applies `evidence` to the order's payment; see the module's description.
 pub async fn settle(app: &App, order_id: &str, evidence: Evidence) -> Result<Settled, ApiError> {
+    settle_from(app, order_id, None, evidence).await
+}
+
+/// [`settle`], with its first decision taken on `known` — an unpaid order and the PENDING record of
+/// a confirm's lease, as the confirm last read and wrote them — instead of on a fresh read: two
+/// reads fewer for every confirm. While that record stands, the order cannot leave
+/// PENDING_PAYMENT without the record changing (cancelling and expiring need it settled as not
+/// taken; paying writes it), so a decision's write, fenced on the record's version, succeeds only
+/// if `known` is what a read would have returned. A decision that writes nothing first proves
+/// nothing: it is taken again on a fresh read.
+pub(crate) async fn settle_known(
+    app: &App,
+    known: (OrderRecord, PaymentRecord),
+    evidence: Evidence,
+) -> Result<Settled, ApiError> {
+    let order_id = known.0.order_id().to_owned();
+    settle_from(app, &order_id, Some(known), evidence).await
+}
+
+async fn settle_from(
+    app: &App,
+    order_id: &str,
+    known: Option<(OrderRecord, PaymentRecord)>,
+    evidence: Evidence,
+) -> Result<Settled, ApiError> {
     let db = &app.db;
     let mut evidence = evidence;
     let mut changed = false;
+    let mut known = known.filter(|(order, record)| {
+        order.order_id() == order_id
+            && order.status == Status::PendingPayment
+            && record.state == PaymentState::Pending
+    });
     for _ in 0..ROUNDS {
-        let order = orders::find(db, order_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order"))?;
-        let record = super::find(db, order_id).await?;
+        let (order, record, assumed) = match known.take() {
+            Some((order, record)) => (order, Some(record), true),
+            None => match super::find_with_order(db, order_id).await? {
+                (Some(order), record) => (order, record, false),
+                (None, _) => return Err(ApiError::not_found("ORDER_NOT_FOUND", "no such order")),
+            },
+        };
         let seen = record.as_ref().map(|r| r.version);
         let now = jiff::Timestamp::now();
         let decision = decide(&order, record.as_ref(), &evidence, now.as_second());
+        if assumed && !decision.writes_first(record.as_ref()) {
+            continue;
+        }
         let settled = |outcome, order, changed| {
             Ok(Settled {
                 outcome,
@@ -624,6 +672,70 @@ mod tests {
             ),
             "pay"
         );
+    }
+
+    #[test]
+    fn on_a_confirms_own_knowledge_only_a_decision_that_writes_first_is_taken() {
+        // `settle_known` decides its first round on the confirm's unpaid order and PENDING record:
+        // such a decision counts only through a write fenced on that record, so any other must be
+        // taken again on a fresh read.
+        let unpaid = order(Status::PendingPayment);
+        let pending = PaymentRecord {
+            locked_until: NOW + 60,
+            ..record(S::Pending, "k1")
+        };
+        let mut elsewhere = toss("DONE", "k1");
+        if let Evidence::Toss(payment) = &mut elsewhere {
+            payment.order_id = "o2".into();
+        }
+        let evidence = [
+            toss("DONE", "k1"),
+            toss("WAITING_FOR_DEPOSIT", "k1"),
+            toss("CANCELED", "k1"),
+            toss("ABORTED", "k1"),
+            toss("IN_PROGRESS", "k1"),
+            toss("DONE", "k2"),
+            elsewhere,
+            Evidence::Refused {
+                key_digest: digest("k1"),
+                code: "REJECT_CARD_PAYMENT".into(),
+            },
+            Evidence::NoAnswer {
+                key_digest: digest("k1"),
+            },
+            Evidence::NoPayment,
+        ];
+        let mut kept = 0;
+        for evidence in &evidence {
+            let decision = decide(&unpaid, Some(&pending), evidence, NOW);
+            let keeps = matches!(decision, Decision::Keep(_));
+            kept += usize::from(keeps);
+            assert_eq!(
+                decision.writes_first(Some(&pending)),
+                !keeps,
+                "{evidence:?}"
+            );
+        }
+        // (Toss still running it, another order's payment, and a lease still held keep.)
+        assert_eq!(kept, 3);
+        // Giving back a payment already recorded VOIDING starts at Toss, not with a write.
+        let voiding = record(S::Voiding, "k1");
+        let decision = decide(
+            &order(Status::Canceled),
+            Some(&voiding),
+            &toss("DONE", "k1"),
+            NOW,
+        );
+        assert_eq!(kind(&decision), "void");
+        assert!(!decision.writes_first(Some(&voiding)));
+        let decision = decide(
+            &order(Status::Canceled),
+            Some(&pending),
+            &toss("DONE", "k1"),
+            NOW,
+        );
+        assert_eq!(kind(&decision), "void");
+        assert!(decision.writes_first(Some(&pending)));
     }
 
     #[test]

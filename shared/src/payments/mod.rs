@@ -30,6 +30,7 @@ use self::toss::TossClient;
 use crate::app::App;
 use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
+use crate::orders::{self, OrderRecord};
 use crate::storage::{Db, StorageError};
 
 pub const PAYMENT_SK: &str = "PAYMENT";
@@ -211,6 +212,18 @@ pub fn lease_duration(client: &TossClient) -> Duration {
 
 pub async fn find(db: &Db, order_id: &str) -> Result<Option<PaymentRecord>, StorageError> {
     db.get(payment_pk(order_id), PAYMENT_SK).await
+}
+
+/// The order and its payment record, both strongly consistent, in one round trip.
+pub(crate) async fn find_with_order(
+    db: &Db,
+    order_id: &str,
+) -> Result<(Option<OrderRecord>, Option<PaymentRecord>), StorageError> {
+    db.get_two(
+        (orders::order_pk(order_id), orders::ORDER_SK.to_owned()),
+        (payment_pk(order_id), PAYMENT_SK.to_owned()),
+    )
+    .await
 }
 
 fn key_location<'a>(db: &'a Db, pk: &'a str, field: &'static str) -> Location<'a> {
