@@ -16,7 +16,9 @@
 //!    AWS calls by operation (from the functions' spans), and the cost of a million such orders.
 //!
 //! 3b. The AWS SDK's floor in the same run (`src/bin/sdk-floor.rs`): CPU per GetItem, PutItem,
-//!    Query and TransactWriteItems made as the functions make them, through the same front. Each
+//!    Query and TransactWriteItems made as the functions make them, through the same front, and per
+//!    Toss confirm made with our Toss client to the same stand-in (the stand-in counts a payment
+//!    confirm's Toss calls, the meter its AWS calls). Each
 //!    operation of step 2 is then set against it: its AWS calls per request (from its spans), what
 //!    they cost the SDK, the runtime's per-event floor (hello-world's), and the excess — our own
 //!    code — next to issue #20's targets; cold init and binary size against theirs. Then the same
@@ -131,6 +133,10 @@ async fn main() {
         "function", "size MB", "init ms", "first ms", "warm ms", "RSS MB"
     );
     let env = read_env(&out.join("lambda.env"));
+    stack.toss = env
+        .iter()
+        .find(|(name, _)| name == "TOSS_API_BASE")
+        .map(|(_, base)| base.clone());
     let mut binaries = vec!["hello".to_owned()];
     let mut names: Vec<String> = std::fs::read_dir("functions")
         .expect("functions/")
@@ -243,6 +249,7 @@ async fn main() {
         "PutItem",
         "Query",
         "TransactWriteItems",
+        "TossConfirm",
     ] {
         println!(
             "{kind:<20} {:>8.1} µs",
@@ -469,9 +476,10 @@ fn ladder_events(sample: &str, owner: &str, orders: &[String], to: &str) -> Vec<
 }
 
 /// The floor's kind of a call the functions' spans name (an update or delete is a put); `None` for
-/// KMS and Toss calls, which have no floor of their own.
+/// KMS calls and Toss's other calls, which have no floor of their own.
 fn floor_kind(span: &str) -> Option<&'static str> {
     Some(match span {
+        "toss.confirm" => "TossConfirm",
         "dynamodb.GetItem" => "GetItem",
         // (A listing's page is a batch of up to 100: priced as the floor's batch of two.)
         "dynamodb.BatchGetItem" => "BatchGetItem",
@@ -906,6 +914,9 @@ struct Stack {
     bin_dir: PathBuf,
     /// `--pace-ms`.
     pace: Duration,
+    /// The Toss stand-in the functions call (`TOSS_API_BASE`), whose `/__stats` count its
+    /// confirms and cancels.
+    toss: Option<String>,
 }
 
 impl Stack {
@@ -965,6 +976,7 @@ impl Stack {
             http: reqwest::Client::new(),
             bin_dir: bin_dir.to_owned(),
             pace: Duration::ZERO,
+            toss: None,
         }
     }
 
@@ -1187,28 +1199,56 @@ impl Stack {
         // item before a write to size it) would otherwise crowd the measured process's two cores.
         let counted = n.min(20);
         self.meter(true).await;
+        let toss_before = self.toss_calls().await;
         for i in 0..counted {
             request(n + i).await;
         }
+        let toss_after = self.toss_calls().await;
         let reading = self.meter_reading().await;
         self.meter(false).await;
-        let calls = reading["awsCallsByFunction"][function_name(binary)]
+        let mut calls: BTreeMap<String, f64> = reading["awsCallsByFunction"][function_name(binary)]
             .as_object()
             .map(|calls| {
                 calls
                     .iter()
-                    .map(|(call, count)| {
-                        let count = count.as_f64().unwrap_or(0.0);
-                        (call.clone(), count / counted.max(1) as f64)
-                    })
+                    .map(|(call, count)| (call.clone(), count.as_f64().unwrap_or(0.0)))
                     .collect()
             })
             .unwrap_or_default();
+        // Toss is not behind the meter: its stand-in counts what it ran.
+        for (call, after) in toss_after {
+            let made = after - toss_before.get(&call).copied().unwrap_or(0.0);
+            if made > 0.0 {
+                calls.insert(call, made);
+            }
+        }
+        for count in calls.values_mut() {
+            *count /= counted.max(1) as f64;
+        }
         Measured {
             function: binary.to_owned(),
             micros: after.saturating_sub(before) as f64 / n as f64 / 1e3,
             calls,
         }
+    }
+
+    /// The Toss calls its stand-in has run so far (`toss.confirm`, `toss.cancel`): only calls that
+    /// ran, not repeats it answered from their idempotency key, nor look-ups.
+    async fn toss_calls(&self) -> BTreeMap<String, f64> {
+        let Some(toss) = &self.toss else {
+            return BTreeMap::new();
+        };
+        let stats: Value = match self.http.get(format!("{toss}/__stats")).send().await {
+            Ok(reply) => reply.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        [
+            ("toss.confirm", "confirmsExecuted"),
+            ("toss.cancel", "cancelsExecuted"),
+        ]
+        .into_iter()
+        .filter_map(|(call, field)| Some((call.to_owned(), stats[field].as_f64()?)))
+        .collect()
     }
 
     /// Stops (or starts again) the functions the table's stream reaches (`CONSUMERS`): while they
@@ -1408,15 +1448,18 @@ mod tests {
     #[test]
     fn the_floor_function_makes_an_operations_dynamodb_calls_in_whole_calls() {
         // Calls per request as the meter counts them over twenty requests (a fraction where one
-        // request differed), with a KMS call, which the floor has no kind for.
+        // request differed), with a KMS call and a Toss cancel, which the floor has no kind for,
+        // and a Toss confirm, which it has.
         let calls = BTreeMap::from([
             ("dynamodb.GetItem".to_owned(), 1.95),
             ("dynamodb.UpdateItem".to_owned(), 1.0),
             ("dynamodb.DeleteItem".to_owned(), 0.05),
             ("kms.Decrypt".to_owned(), 0.05),
+            ("toss.confirm".to_owned(), 1.0),
+            ("toss.cancel".to_owned(), 1.0),
         ]);
         let event = Value::Object(floor_event(&calls));
-        assert_eq!(event, json!({"GetItem": 2, "PutItem": 1}));
+        assert_eq!(event, json!({"GetItem": 2, "PutItem": 1, "TossConfirm": 1}));
         // An operation without DynamoDB calls (the cached menu read) gives an empty event: its
         // floor is the runtime's.
         assert!(floor_event(&BTreeMap::from([("kms.Decrypt".to_owned(), 1.0)])).is_empty());

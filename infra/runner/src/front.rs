@@ -474,6 +474,21 @@ impl Front {
                 };
                 billed.by_kind.push((kind, units));
             }
+        } else if ok && call.operation == "BatchGetItem" {
+            // Each key for its own kind and partition.
+            let request: Value = serde_json::from_slice(body).unwrap_or_default();
+            let response: Value = serde_json::from_slice(answered).unwrap_or_default();
+            for read in meter::batch_reads(&request, &response) {
+                let partition = read.key.get("PK").and_then(|pk| pk["S"].as_str());
+                let units = meter::Units {
+                    read_units: read.units,
+                    partitions: partition
+                        .map(|pk| vec![(read.table.clone(), pk.to_owned(), read.units)])
+                        .unwrap_or_default(),
+                    ..meter::Units::default()
+                };
+                billed.by_kind.push((meter::kind(&read.key), units));
+            }
         } else if ok {
             // Reads: billed on what was read.
             let request: Value = serde_json::from_slice(body).unwrap_or_default();
@@ -510,29 +525,21 @@ impl Front {
                             .filter_map(|r| r["Item"].as_object().cloned()),
                     );
                 }
-                "BatchGetItem" => items.extend(
-                    response["Responses"]
-                        .as_object()
-                        .into_iter()
-                        .flat_map(|t| t.values())
-                        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
-                        .filter_map(|i| i.as_object().cloned()),
-                ),
                 _ => return,
             }
             let bytes: usize = items.iter().map(meter::item_size).sum();
-            let kind = items
-                .first()
-                .map(meter::kind)
-                .unwrap_or_else(|| "(nothing returned)".into());
-            let read_units = if call.operation == "BatchGetItem" {
-                meter::batch_read_units(&request, &response)
-            } else {
-                meter::read_units(
-                    (bytes as f64 * factor) as usize,
-                    consistent || call.operation == "TransactGetItems",
-                )
+            // A GetItem is of its key's kind, found or not, projected or whole.
+            let kind = match request["Key"].as_object() {
+                Some(key) if call.operation == "GetItem" => meter::kind(key),
+                _ => items
+                    .first()
+                    .map(meter::kind)
+                    .unwrap_or_else(|| "(nothing returned)".into()),
             };
+            let read_units = meter::read_units(
+                (bytes as f64 * factor) as usize,
+                consistent || call.operation == "TransactGetItems",
+            );
             let table = request["TableName"].as_str().unwrap_or_default();
             let place = match request["IndexName"].as_str() {
                 Some(index) => format!("{table}/{index}"),

@@ -292,30 +292,43 @@ pub fn read_units(bytes: usize, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
-/// A `BatchGetItem`'s read units: each item on its own, rounded up to 4 KB (not the batch's bytes
-/// together), a key asked for and not found as a read of nothing (as `GetItem` is billed), strongly
-/// consistent where the table's `RequestItems` entry asks for it. Keys left unprocessed are not
-/// read (the caller asks again, billed then).
-pub fn batch_read_units(request: &Value, response: &Value) -> f64 {
-    let tables = request["RequestItems"].as_object().into_iter().flatten();
-    tables
-        .map(|(table, asked)| {
-            let consistent = asked["ConsistentRead"] == true;
-            let keys = asked["Keys"].as_array().map_or(0, Vec::len);
-            let unprocessed = response["UnprocessedKeys"][table]["Keys"]
-                .as_array()
-                .map_or(0, Vec::len);
-            let found = response["Responses"][table].as_array();
-            let found_units: f64 = found
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_object)
-                .map(|item| read_units(item_size(item), consistent))
-                .sum();
-            let missing = keys.saturating_sub(unprocessed + found.map_or(0, Vec::len));
-            found_units + missing as f64 * read_units(0, consistent)
-        })
-        .sum()
+/// One key's read in a `BatchGetItem`.
+pub struct BatchRead {
+    pub table: String,
+    pub key: serde_json::Map<String, Value>,
+    pub units: f64,
+}
+
+/// A `BatchGetItem`'s reads, key by key, so that each is counted for its own item kind and
+/// partition (a batch reads a store and its menu, an order and its payment): each item on its own,
+/// rounded up to 4 KB (not the batch's bytes together), a key asked for and not found as a read of
+/// nothing (as `GetItem` is billed), strongly consistent where the table's `RequestItems` entry asks
+/// for it. Keys left unprocessed are not read (the caller asks again, billed then).
+pub fn batch_reads(request: &Value, response: &Value) -> Vec<BatchRead> {
+    let mut reads = Vec::new();
+    for (table, asked) in request["RequestItems"].as_object().into_iter().flatten() {
+        let consistent = asked["ConsistentRead"] == true;
+        let unprocessed = response["UnprocessedKeys"][table]["Keys"].as_array();
+        let found = response["Responses"][table].as_array();
+        let keys = asked["Keys"].as_array().into_iter().flatten();
+        for key in keys.filter_map(Value::as_object) {
+            let is_key = |item: &Value| {
+                item.as_object()
+                    .is_some_and(|item| key.iter().all(|(name, v)| item.get(name) == Some(v)))
+            };
+            if unprocessed.is_some_and(|keys| keys.iter().any(is_key)) {
+                continue;
+            }
+            let item = found.and_then(|items| items.iter().find(|item| is_key(item)));
+            let bytes = item.and_then(Value::as_object).map_or(0, item_size);
+            reads.push(BatchRead {
+                table: table.clone(),
+                key: key.clone(),
+                units: read_units(bytes, consistent),
+            });
+        }
+    }
+    reads
 }
 
 /// A global secondary index, as DescribeTable gives it.
@@ -537,9 +550,26 @@ mod tests {
         };
         let response = json!({"Responses": {"t": [small, big]},
             "UnprocessedKeys": {"t": {"Keys": [{"PK": {"S": "D"}}]}}});
+        let units = |consistent| {
+            batch_reads(&request(consistent), &response)
+                .iter()
+                .map(|read| read.units)
+                .sum::<f64>()
+        };
         // 1 (small) + 2 (over 4 KB) + 1 (C, not found); D unprocessed.
-        assert_eq!(batch_read_units(&request(true), &response), 4.0);
-        assert_eq!(batch_read_units(&request(false), &response), 2.0);
+        assert_eq!(units(true), 4.0);
+        assert_eq!(units(false), 2.0);
+        // Key by key, whatever order the items came back in.
+        let response = json!({"Responses": {"t": [big, small]},
+            "UnprocessedKeys": {"t": {"Keys": [{"PK": {"S": "D"}}]}}});
+        let reads: Vec<(String, f64)> = batch_reads(&request(true), &response)
+            .into_iter()
+            .map(|read| (read.key["PK"]["S"].as_str().unwrap().to_owned(), read.units))
+            .collect();
+        assert_eq!(
+            reads,
+            [("A".into(), 1.0), ("B".into(), 2.0), ("C".into(), 1.0)]
+        );
     }
 
     #[test]

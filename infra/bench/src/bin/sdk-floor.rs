@@ -1,9 +1,12 @@
 //! The AWS SDK's floor: CPU per DynamoDB call of the kinds our functions make, with the same SDK
 //! configuration (`shared::aws::sdk_config`), the same build profile and a current-thread runtime,
-//! through the same keep-alive front to the same emulator. What a request costs beyond these calls
-//! (and beyond the runtime's per-event floor, the hello-world's) is our own code (issue #20).
+//! through the same keep-alive front to the same emulator; and a Toss confirm's, with our Toss client
+//! (`shared::payments::toss`) and its HTTP connector, to the same stand-in. What a request costs
+//! beyond these calls (and beyond the runtime's per-event floor, the hello-world's) is our own code
+//! (issue #20).
 //!
-//! Reads the functions' environment (`AWS_ENDPOINT_URL`, region, credentials, `TABLE_NAME`). Two ways
+//! Reads the functions' environment (`AWS_ENDPOINT_URL`, region, credentials, `TABLE_NAME`,
+//! `TOSS_API_BASE` and `TOSS_SECRET_KEY`; without the last two it makes no Toss calls). Two ways
 //! to run it:
 //! - alone, with the number of calls per kind as its one argument: the calls back to back, then one
 //!   JSON object on stdout, µs of CPU per call;
@@ -15,18 +18,22 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
+use shared::payments::toss::TossClient;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// The items the calls read and write, in a partition of their own.
+/// The items the calls read and write, in a partition of their own; the Toss payment it confirms.
 struct Calibration {
     client: Client,
     table: String,
     partition: String,
+    toss: Option<TossClient>,
 }
 
 /// An item of about the size of an order item (sealed fields and all): ~1.8 KB.
@@ -40,15 +47,28 @@ fn item(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
 }
 
 impl Calibration {
-    /// The table's client and twenty items to read.
+    /// The table's client and twenty items to read; the Toss client, its payment confirmed once.
     async fn new() -> Result<Calibration, Error> {
+        let toss = match (
+            std::env::var("TOSS_API_BASE"),
+            std::env::var("TOSS_SECRET_KEY"),
+        ) {
+            (Ok(base), Ok(secret)) => {
+                Some(TossClient::new(&base, &secret, Duration::from_secs(10))?)
+            }
+            _ => None,
+        };
         let calibration = Calibration {
             client: Client::new(&shared::aws::sdk_config()?),
             table: std::env::var("TABLE_NAME")?,
             partition: format!("CALIBRATION#{}", uuid::Uuid::new_v4().simple()),
+            toss,
         };
         for i in 0..20 {
             calibration.put(&format!("ITEM#{i:02}")).await?;
+        }
+        if calibration.toss.is_some() {
+            calibration.toss_confirm().await?;
         }
         Ok(calibration)
     }
@@ -127,6 +147,22 @@ impl Calibration {
         Ok(())
     }
 
+    /// A confirm of the calibration's payment, the request a payment confirm sends. Toss answers a
+    /// repeat under the same idempotency key with its first answer, without running it again: the
+    /// same request and answer for our client, and no new payment (nor webhook) each time.
+    async fn toss_confirm(&self) -> Result<(), Error> {
+        let toss = self.toss.as_ref().ok_or("no Toss configured")?;
+        let id = self.partition.trim_start_matches("CALIBRATION#");
+        toss.confirm(
+            &format!("os-floor-{id}"),
+            &format!("tpk_floor_{id}"),
+            &format!("ord_floor_{id}"),
+            15_000,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// One call of `kind`; `i` tells writes apart.
     async fn call(&self, kind: &str, i: usize) -> Result<(), Error> {
         match kind {
@@ -135,6 +171,7 @@ impl Calibration {
             "PutItem" => self.put(&format!("PUT#{i}")).await,
             "Query" => self.query().await,
             "TransactWriteItems" => self.transact(i).await,
+            "TossConfirm" => self.toss_confirm().await,
             other => Err(format!("no such call: {other}").into()),
         }
     }
@@ -152,12 +189,13 @@ fn cpu_ns() -> u64 {
     ns(usage.ru_utime) + ns(usage.ru_stime)
 }
 
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 6] = [
     "GetItem",
     "BatchGetItem",
     "PutItem",
     "Query",
     "TransactWriteItems",
+    "TossConfirm",
 ];
 
 /// Each kind `n` times back to back after ten warm-up calls: µs of CPU per call.
@@ -165,6 +203,9 @@ async fn back_to_back(calibration: &Calibration, n: usize) -> Result<Value, Erro
     let started = Instant::now();
     let mut floor = serde_json::Map::new();
     for kind in KINDS {
+        if kind == "TossConfirm" && calibration.toss.is_none() {
+            continue;
+        }
         for i in 0..10 {
             calibration.call(kind, usize::MAX - i).await?;
         }
