@@ -6,7 +6,8 @@
 //! looks — before Toss is called, so that a process dying at any later point leaves a record the
 //! reconciler settles. The lease lasts longer than the work under it may ([`super::lease_duration`],
 //! [`crate::deadline`]); concurrent confirms are told to wait. Whatever Toss answers goes to
-//! [`ledger::settle`].
+//! [`ledger::settle_known`]: the settlement, first decided on the record this confirm wrote and the
+//! order it read after.
 
 use std::time::Instant;
 
