@@ -433,7 +433,8 @@ async fn settle_from(
         let seen = record.as_ref().map(|r| r.version);
         let now = jiff::Timestamp::now();
         let decision = decide(&order, record.as_ref(), &evidence, now.as_second());
-        if assumed && !decision.writes_first(record.as_ref()) {
+        let writes_first = decision.writes_first(record.as_ref());
+        if assumed && !writes_first {
             continue;
         }
         let settled = |outcome, order, changed| {
@@ -502,8 +503,8 @@ async fn settle_from(
                 }
             }
             Decision::Void(payment) => {
-                let this = record.as_ref().filter(|r| r.is_key(&payment.payment_key));
-                if this.is_none_or(|r| r.state != PaymentState::Voiding) {
+                // Unless it is recorded VOIDING already, record that first.
+                if writes_first {
                     let voiding = adopt(
                         app,
                         &order,
@@ -719,23 +720,21 @@ mod tests {
         // (Toss still running it, another order's payment, and a lease still held keep.)
         assert_eq!(kept, 3);
         // Giving back a payment already recorded VOIDING starts at Toss, not with a write.
-        let voiding = record(S::Voiding, "k1");
-        let decision = decide(
-            &order(Status::Canceled),
-            Some(&voiding),
-            &toss("DONE", "k1"),
-            NOW,
-        );
-        assert_eq!(kind(&decision), "void");
-        assert!(!decision.writes_first(Some(&voiding)));
-        let decision = decide(
-            &order(Status::Canceled),
-            Some(&pending),
-            &toss("DONE", "k1"),
-            NOW,
-        );
-        assert_eq!(kind(&decision), "void");
-        assert!(decision.writes_first(Some(&pending)));
+        for (held, writes) in [(record(S::Voiding, "k1"), false), (pending, true)] {
+            let decision = decide(
+                &order(Status::Canceled),
+                Some(&held),
+                &toss("DONE", "k1"),
+                NOW,
+            );
+            assert_eq!(kind(&decision), "void");
+            assert_eq!(
+                decision.writes_first(Some(&held)),
+                writes,
+                "{:?}",
+                held.state
+            );
+        }
     }
 
     #[test]
