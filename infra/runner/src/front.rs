@@ -480,13 +480,7 @@ impl Front {
             let response: Value = serde_json::from_slice(answered).unwrap_or_default();
             for read in meter::batch_reads(&request, &response) {
                 let partition = read.key.get("PK").and_then(|pk| pk["S"].as_str());
-                let units = meter::Units {
-                    read_units: read.units,
-                    partitions: partition
-                        .map(|pk| vec![(read.table.clone(), pk.to_owned(), read.units)])
-                        .unwrap_or_default(),
-                    ..meter::Units::default()
-                };
+                let units = meter::Units::read(read.units, &read.table, partition);
                 billed.by_kind.push((meter::kind(&read.key), units));
             }
         } else if ok {
@@ -550,13 +544,7 @@ impl Front {
                 "Query" => query_partition(&request),
                 _ => None,
             };
-            let units = meter::Units {
-                read_units,
-                partitions: partition
-                    .map(|pk| vec![(place, pk, read_units)])
-                    .unwrap_or_default(),
-                ..meter::Units::default()
-            };
+            let units = meter::Units::read(read_units, &place, partition.as_deref());
             billed.by_kind.push((kind, units));
         }
         meter::dynamodb(&call.operation, billed);

@@ -43,6 +43,20 @@ pub struct Units {
     pub partitions: Vec<(String, String, f64)>,
 }
 
+impl Units {
+    /// A read's units, landed on `partition` (its key value) of `place` (`table` or `table/index`)
+    /// when the read names one.
+    pub fn read(read_units: f64, place: &str, partition: Option<&str>) -> Self {
+        Units {
+            read_units,
+            partitions: partition
+                .map(|pk| vec![(place.to_owned(), pk.to_owned(), read_units)])
+                .unwrap_or_default(),
+            ..Units::default()
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Invocations {
