@@ -543,6 +543,103 @@ async fn a_move_of_an_order_is_billed_one_write_unit() {
     }
 }
 
+/// A move asks the table for the order and nothing else of the store's: its owner, which never
+/// changes, is read once per instance (`stores::owners`). Staff are read on every move, so a staff
+/// member removed is refused at their next one; another store's owner is refused however warm the
+/// instance. Each metered move's calls are counted at the runner's front, by function.
+#[tokio::test]
+async fn a_move_reads_the_stores_owner_once_per_instance_and_its_staff_every_time() {
+    let stack = Stack::start();
+    let (store, owner, staff, customer) = stack.staffed_store("owner-once").await;
+    let (_, stranger, _) = stack
+        .account("owner-once-stranger@example.com", "OWNER")
+        .await;
+    let _their_store = stack.open_store_with_menu(&stranger, json!({})).await;
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        let placed = stack
+            .order(
+                &customer,
+                &pickup(&store, json!([{"itemId": "latte", "quantity": 1}])),
+            )
+            .await;
+        let order = placed.body["orderId"].as_str().unwrap().to_owned();
+        stack.mark_paid(&order).await;
+        orders.push(order);
+    }
+    let accept = json!({"to": "ACCEPTED", "etaMinutes": 10});
+    let status = |order: &str| format!("/v1/orders/{order}/status");
+    // The instance's first move reads the store's owner.
+    let first = stack.post(&status(&orders[0]), &accept, Some(&owner)).await;
+    assert_eq!(first.body["status"], "ACCEPTED", "{:?}", first.body);
+
+    let (calls, read_the_store) = metered_move(&stack, &orders[1], &owner, &accept).await;
+    assert_eq!(
+        calls,
+        json!({"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 1}),
+        "the owner's move reads the order alone"
+    );
+    assert!(!read_the_store);
+    let (calls, read_the_store) = metered_move(&stack, &orders[2], &staff, &accept).await;
+    assert_eq!(
+        calls,
+        json!({"dynamodb.GetItem": 2, "dynamodb.UpdateItem": 1}),
+        "a staff member's move reads the order and their staff record"
+    );
+    assert!(!read_the_store);
+
+    // Another store's owner: refused as if the order did not exist, and it does not move.
+    let prepare = json!({"to": "PREPARING"});
+    let foreign = stack
+        .post(&status(&orders[1]), &prepare, Some(&stranger))
+        .await;
+    assert_eq!(
+        (foreign.status.as_u16(), foreign.code()),
+        (404, "ORDER_NOT_FOUND")
+    );
+    // A staff member removed is refused at their next move.
+    let me = stack.get("/v1/me", Some(&staff)).await;
+    let staff_id = me.body["userId"].as_str().unwrap().to_owned();
+    let removed = stack
+        .delete(
+            &format!("/v1/stores/{store}/staff/{staff_id}"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let after = stack
+        .post(&status(&orders[2]), &prepare, Some(&staff))
+        .await;
+    assert_eq!(
+        (after.status.as_u16(), after.code()),
+        (404, "ORDER_NOT_FOUND")
+    );
+    for order in &orders[1..] {
+        let seen = stack
+            .get(&format!("/v1/orders/{order}"), Some(&owner))
+            .await;
+        assert_eq!(seen.body["status"], "ACCEPTED", "{order}: {:?}", seen.body);
+    }
+}
+
+/// `token`'s move of `order` with `body`, metered: the status function's AWS calls, and whether
+/// anything read the store's item.
+async fn metered_move(stack: &Stack, order: &str, token: &str, body: &Value) -> (Value, bool) {
+    let reading = stack
+        .metered(async {
+            let moved = stack
+                .post(&format!("/v1/orders/{order}/status"), body, Some(token))
+                .await;
+            assert_eq!(moved.body["status"], body["to"], "{:?}", moved.body);
+        })
+        .await;
+    let calls = reading["awsCallsByFunction"]["OrdersStatusFunction"].clone();
+    let read_the_store = reading["dynamodbByKind"]
+        .as_object()
+        .is_some_and(|kinds| kinds.contains_key("STORE/STORE"));
+    (calls, read_the_store)
+}
+
 #[tokio::test]
 async fn unpaid_orders_expire() {
     let stack = Stack::start_with(&["PaymentWindowSeconds=1"]);

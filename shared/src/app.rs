@@ -16,18 +16,21 @@ use crate::images::Images;
 use crate::menus::MenuCache;
 use crate::payments::toss::TossClient;
 use crate::storage::Db;
+use crate::stores::owners::Owners;
 
 /// Field encryption as the functions use it: KMS data keys behind the per-instance cache.
 pub type Crypto = Envelope<KmsKeySource>;
 
-/// What a function reuses across invocations. Only the configuration, the table and the menu cache
-/// are made in the init phase; every other client is made on its first use, so a function builds
+/// What a function reuses across invocations. Only the configuration, the table and the two caches
+/// (menus, store owners; both start empty) are made in the init phase; every other client is made on its first use, so a function builds
 /// (and links) only the clients its requests reach: the menu read never builds KMS's, nor Toss's,
 /// whose trust store of ~150 roots took a share of every function's cold start.
 pub struct App {
     pub config: Config,
     pub db: Db,
     pub menus: MenuCache,
+    /// Each store's owner, once read (it never changes): access checks read it once per instance.
+    pub store_owners: Owners,
     sdk: aws_types::SdkConfig,
     kms: OnceLock<aws_sdk_kms::Client>,
     tokens: OnceLock<TokenService>,
@@ -53,6 +56,7 @@ impl App {
         );
         Ok(Self {
             menus: MenuCache::new(config.menu_cache_ttl),
+            store_owners: Owners::default(),
             config,
             db,
             sdk,
