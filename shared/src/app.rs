@@ -22,9 +22,10 @@ use crate::stores::owners::Owners;
 pub type Crypto = Envelope<KmsKeySource>;
 
 /// What a function reuses across invocations. Only the configuration, the table and the two caches
-/// (menus, store owners; both start empty) are made in the init phase; every other client is made on its first use, so a function builds
-/// (and links) only the clients its requests reach: the menu read never builds KMS's, nor Toss's,
-/// whose trust store of ~150 roots took a share of every function's cold start.
+/// (menus, store owners; both start empty) are made in the init phase; every other client is made
+/// on its first use, so a function builds (and links) only the clients its requests reach: the menu
+/// read never builds KMS's, nor Toss's, whose trust store of ~150 roots took a share of every
+/// function's cold start.
 pub struct App {
     pub config: Config,
     pub db: Db,

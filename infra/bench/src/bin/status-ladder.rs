@@ -7,8 +7,9 @@
 //! - `serve`: our request wrapper (`shared::http::serve`: the event read as the HTTP API's, the
 //!   configuration, telemetry, the request's log line, the deadline), still answering `{}`;
 //! - `auth`: the caller's token checked, the path and the body read (`{}`);
-//! - `plan`: the move planned (`orders::plan_move`: the order and its store's owner read, and a
-//!   staff member's place; the move checked and built), not written (`{}`);
+//! - `plan`: the move planned (`orders::plan_move`: the order read, the access checked — the
+//!   store's owner, read once per instance, and a staff member's place — the move checked and
+//!   built), not written (`{}`);
 //! - `commit`: the move written (`orders::commit_move`: one conditional update), not answered (`{}`);
 //! - `move` (the default): `orders-status`'s handler itself: the order answered as well (its
 //!   contact opened, its view serialized).
