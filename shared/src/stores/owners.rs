@@ -1,8 +1,8 @@
 //! Each store's owner, remembered by the instance that read it.
 //!
 //! Every access check needs the store's owner ([`super::check_access`]). Read from the table, it
-//! was a round trip and half a read unit on every move of an order, every order a store reads, every
-//! menu change. A store's owner is written once, when the store is created, and never again: no
+//! was a round trip and a read unit (strongly consistent) on every move of an order, every order a
+//! store reads, every menu change. A store's owner is written once, when the store is created, and never again: no
 //! route transfers a store or deletes one (`PatchStore` refuses `ownerId`). So an owner this
 //! instance has read cannot go stale, and is kept for the instance's life. Staff, who can be removed
 //! at any moment, are read on every request and never remembered here. A route that ever transfers
