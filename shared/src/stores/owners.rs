@@ -2,11 +2,11 @@
 //!
 //! Every access check needs the store's owner ([`super::check_access`]). Read from the table, it
 //! was a round trip and a read unit (strongly consistent) on every move of an order, every order a
-//! store reads, every menu change. A store's owner is written once, when the store is created, and never again: no
-//! route transfers a store or deletes one (`PatchStore` refuses `ownerId`). So an owner this
-//! instance has read cannot go stale, and is kept for the instance's life. Staff, who can be removed
-//! at any moment, are read on every request and never remembered here. A route that ever transfers
-//! or deletes a store must stop using this.
+//! store reads, every menu change. A store's owner is written once, when the store is created, and
+//! never again: no route transfers a store or deletes one (`PatchStore` refuses `ownerId`). So an
+//! owner this instance has read cannot go stale, and is kept for the instance's life. Staff, who
+//! can be removed at any moment, are read on every request and never remembered here. A route that
+//! ever transfers or deletes a store must stop using this.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
