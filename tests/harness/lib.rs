@@ -793,6 +793,15 @@ impl Stack {
         refunds_in(&self.db_with(&self.aws().await), order_id).await
     }
 
+    /// The store's menu, as stored (not the public read's cached rendering).
+    pub async fn menu_record(&self, store_id: &str) -> shared::menus::MenuRecord {
+        let db = self.db_with(&self.aws().await);
+        shared::menus::load(&db, store_id)
+            .await
+            .expect("read the menu")
+            .expect("the store has a menu")
+    }
+
     /// The order's payment record, as stored.
     pub async fn payment(&self, order_id: &str) -> Option<shared::payments::PaymentRecord> {
         let db = self.db_with(&self.aws().await);

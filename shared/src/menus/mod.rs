@@ -22,7 +22,11 @@ use crate::storage::{Db, StorageError};
 use crate::stores::{self, Access, store_pk};
 
 pub const MENU_SK: &str = "MENU";
-const WRITE_ATTEMPTS: usize = 4;
+/// Optimistic attempts at a menu write before `409 MENU_BUSY`.
+const WRITE_ATTEMPTS: u32 = 5;
+/// The first pause after a lost race; each later one may be twice as long. Writers that lost to
+/// the same winner each draw a pause below it, so they stop colliding in lockstep.
+const FIRST_PAUSE_MS: u64 = 25;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -183,7 +187,12 @@ pub async fn apply<T>(
     store_id: &str,
     mut change: impl FnMut(&mut Menu) -> Result<T, ApiError>,
 ) -> Result<(T, MenuRecord), ApiError> {
-    for _ in 0..WRITE_ATTEMPTS {
+    for attempt in 0..WRITE_ATTEMPTS {
+        if attempt > 0 {
+            let ceiling = FIRST_PAUSE_MS << (attempt - 1);
+            let pause = rand::random_range(0..=ceiling);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
         let current = load(&app.db, store_id)
             .await?
             .ok_or_else(|| ApiError::not_found("STORE_NOT_FOUND", "no such store"))?;
