@@ -11,6 +11,10 @@
 //!    Toss is not CPU time — the process sleeps in epoll — so backend latency is excluded by
 //!    construction. The table's stream readers and the notifier are stopped meanwhile (as on AWS,
 //!    where they run on machines of their own, they do not share the measured process's cores).
+//!
+//!    Where perf's uprobes can be had (`src/allocs.rs`), each operation's allocations per request
+//!    too, counted over its call-counting requests, and those of its calls made by `sdk-floor` as
+//!    a function and of hello-world's events: a count, which this VM's day does not move.
 //! 3. One order's whole life (sign-in → menu → create → confirm → accept → preparing → ready →
 //!    complete, and what the consumers do with its events): Lambda invocations and their durations,
 //!    AWS calls by operation (from the functions' spans), and the cost of a million such orders.
@@ -33,6 +37,7 @@
 //!
 //! Results are printed and written to `target/bench/results.json` (`cost.json` for the meter).
 
+mod allocs;
 mod cost;
 
 use std::collections::BTreeMap;
@@ -66,6 +71,8 @@ struct Args {
     /// A pause after each measured request (and after each event of the function floor and the
     /// ladder): caches go cold between requests, as a quiet store's do (0: back to back).
     pace: Duration,
+    /// Record the call stack of each allocation counted, one `perf.data` per function here.
+    alloc_stacks: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -77,6 +84,7 @@ fn args() -> Args {
         batch: 20,
         only: None,
         pace: Duration::ZERO,
+        alloc_stacks: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -92,9 +100,10 @@ fn args() -> Args {
             "--bin-dir" => args.bin_dir = PathBuf::from(value),
             "--only" => args.only = Some(value.split(',').map(str::to_owned).collect()),
             "--pace-ms" => args.pace = Duration::from_millis(value.parse().unwrap_or(0)),
+            "--alloc-stacks" => args.alloc_stacks = Some(PathBuf::from(value)),
             other => {
                 eprintln!(
-                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] [--only f1,f2] [--pace-ms MS] ({other}?)"
+                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] [--only f1,f2] [--pace-ms MS] [--alloc-stacks DIR] ({other}?)"
                 );
                 std::process::exit(2);
             }
@@ -110,6 +119,10 @@ async fn main() {
     std::fs::create_dir_all(&out).expect("target/bench");
     let mut stack = Stack::start(&args.bin_dir, &out).await;
     stack.pace = args.pace;
+    stack.alloc_stacks = args.alloc_stacks.clone();
+    if let Some(dir) = &args.alloc_stacks {
+        std::fs::create_dir_all(dir).expect("--alloc-stacks' directory");
+    }
     let setup = stack.setup().await;
     if args.cost_only {
         println!("\n== The cost meter (AWS list prices, us-east-1)");
@@ -160,11 +173,11 @@ async fn main() {
         let event = sample_event(binary, &setup);
         let mut inits = Vec::new();
         for _ in 0..args.starts {
-            if let Ok(run) = run_binary(&path, binary, &env, &[], 0, QUIET, Duration::ZERO).await {
+            if let Ok(run) = run_binary(&path, binary, &env, &[], 0, Mode::QUIET).await {
                 inits.push(run.init);
             }
         }
-        let run = run_binary(&path, binary, &env, &[event], 20, QUIET, Duration::ZERO).await;
+        let run = run_binary(&path, binary, &env, &[event], 20, Mode::QUIET).await;
         let (first, warm, rss, answers) = match &run {
             Ok(run) => (
                 run.first,
@@ -211,6 +224,13 @@ async fn main() {
     // requests (0.6 ms a status move, measured on 2026-12-04: docs/PERFORMANCE.md). The stream
     // keeps their records meanwhile; none of the measured requests waits on them.
     stack.consumers(false).await;
+    stack.allocs = match allocs::probes().await {
+        Ok(()) => true,
+        Err(why) => {
+            println!("(allocations not counted: {why})");
+            false
+        }
+    };
     let (cpu, accepted) = stack.cpu_per_request(&setup, args.requests).await;
     // The floor: what the Lambda runtime interface alone costs a process per event (hello-world,
     // under the same kind of Runtime API on loopback). Tens of µs an event, under one 10 ms clock
@@ -289,6 +309,79 @@ async fn main() {
         };
         println!("{operation:<16} {micros:>8.1} µs");
         function_floor.insert(operation.clone(), micros);
+    }
+
+    // Allocations: each operation's, counted over its call-counting requests, against the same
+    // calls' as a function makes them and the runtime's own per event (a count: no day in it).
+    let mut allocations = serde_json::Map::new();
+    if stack.allocs {
+        println!(
+            "\n== Allocations per request (malloc + calloc + realloc; {ALLOC_EVENTS} events of each floor)"
+        );
+        let runtime = allocs_per_event(
+            &hello,
+            "hello",
+            &env,
+            &[sample_event("hello", &setup)],
+            ALLOC_EVENTS,
+        )
+        .await
+        .map(|counts| counts.per_request(ALLOC_EVENTS));
+        println!(
+            "{:<16} {:>9} {:>12} {:>9}",
+            "operation", "ours", "as function", "excess"
+        );
+        for (operation, measured) in &cpu {
+            let Some(ours) = &measured.allocs else {
+                continue;
+            };
+            let event = floor_event(&measured.calls);
+            let floor = if event.is_empty() || operation == "sign-in" {
+                runtime.clone()
+            } else {
+                let event = Bytes::from(Value::Object(event).to_string());
+                allocs_per_event(
+                    &args.bin_dir.join("sdk-floor"),
+                    "sdk-floor",
+                    &env,
+                    &[event],
+                    ALLOC_EVENTS,
+                )
+                .await
+                .map(|counts| counts.per_request(ALLOC_EVENTS))
+            };
+            let row = match (ours, &floor) {
+                (Ok(ours), Ok(floor)) => {
+                    let excess = ours.allocations - floor.allocations;
+                    println!(
+                        "{operation:<16} {:>9.1} {:>12.1} {excess:>9.1}",
+                        ours.allocations, floor.allocations
+                    );
+                    json!({"ours": ours.json(), "functionFloor": floor.json(), "excess": excess})
+                }
+                (ours, floor) => {
+                    let why = [ours.as_ref().err(), floor.as_ref().err()]
+                        .into_iter()
+                        .flatten()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    println!("{operation:<16} not counted: {why}");
+                    json!({"notCounted": why})
+                }
+            };
+            allocations.insert(operation.clone(), row);
+        }
+        match &runtime {
+            Ok(runtime) => {
+                println!(
+                    "{:<16} {:>9.1}  (hello-world: the runtime's floor)",
+                    "runtime floor", runtime.allocations
+                );
+                allocations.insert("runtime floor".to_owned(), runtime.json());
+            }
+            Err(why) => println!("runtime floor not counted: {why}"),
+        }
     }
 
     // Issue #20's question, where a move's excess goes: its function built up rung by rung
@@ -404,6 +497,7 @@ async fn main() {
         "lifecycle": lifecycle,
         "sdkFloorMicros": sdk_floor,
         "functionFloorMicros": function_floor,
+        "allocationsPerRequest": allocations,
         "statusLadder": ladder,
     });
     std::fs::write(
@@ -420,6 +514,8 @@ struct Measured {
     function: String,
     micros: f64,
     calls: BTreeMap<String, f64>,
+    /// Allocations per request, where counted (`allocs`); why not, where they could not be.
+    allocs: Option<Result<allocs::PerRequest, String>>,
 }
 
 /// `orders-create` → `OrdersCreateFunction`, the template's name (and the log's label).
@@ -680,6 +776,27 @@ struct Run {
     warm_cpu_ns: u64,
     /// The first invocation's answer, then the warm ones' (distinct, in order): `201, 200`.
     answers: Vec<String>,
+    /// Allocations over the warm invocations, where counted ([`Mode::allocations`]).
+    allocs: Option<Result<allocs::Counts, String>>,
+}
+
+/// How the bench runs a binary under its Runtime API.
+#[derive(Clone, Copy)]
+struct Mode<'a> {
+    /// `RUST_LOG`.
+    log: &'a str,
+    /// A pause after each warm invocation.
+    pace: Duration,
+    /// Count the warm invocations' allocations (which slows them: their CPU is not a measurement).
+    allocations: bool,
+}
+
+impl Mode<'_> {
+    const QUIET: Mode<'static> = Mode {
+        log: QUIET,
+        pace: Duration::ZERO,
+        allocations: false,
+    };
 }
 
 type Next = oneshot::Sender<Bytes>;
@@ -688,18 +805,26 @@ type Next = oneshot::Sender<Bytes>;
 /// the functions' own (`info`, as the local runner gives them).
 const QUIET: &str = "error";
 
-/// Starts `path` against a Runtime API of our own, with `RUST_LOG` at `log`; measures init, and
-/// with `events`, the first invocation (the first event) and `warm` more (the next events in turn,
-/// round and round), pausing `pace` after each.
+/// Events per floor whose allocations are counted: a count needs no more (each probe hit traps
+/// into the kernel, so a counted event is slow).
+const ALLOC_EVENTS: usize = 200;
+
+/// Starts `path` against a Runtime API of our own, as `mode` says; measures init, and with
+/// `events`, the first invocation (the first event) and `warm` more (the next events in turn,
+/// round and round).
 async fn run_binary(
     path: &Path,
     name: &str,
     env: &[(String, String)],
     events: &[Bytes],
     warm: usize,
-    log: &str,
-    pace: Duration,
+    mode: Mode<'_>,
 ) -> Result<Run, String> {
+    let Mode {
+        log,
+        pace,
+        allocations,
+    } = mode;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -796,6 +921,7 @@ async fn run_binary(
                 rss_kb: 0,
                 warm_cpu_ns: 0,
                 answers: Vec::new(),
+                allocs: None,
             });
         };
         let invoke = |reply: Next, event: Bytes| {
@@ -810,6 +936,14 @@ async fn run_binary(
             .map_err(|_| "no response")?;
         let first = t.elapsed();
         let mut answers: Vec<String> = answer.into_iter().collect();
+        let mut counter = match (allocations, child.id()) {
+            (false, _) => None,
+            (true, None) => Some(Err("the process is gone".to_owned())),
+            (true, Some(pid)) => Some(match allocs::Counter::attach(&[pid], None).await {
+                Ok(mut counter) => counter.start().await.map(|()| counter),
+                Err(err) => Err(err),
+            }),
+        };
         let cpu_before = child.id().map(process_cpu_ns).unwrap_or(0);
         let mut times = Vec::new();
         for _ in 0..warm {
@@ -837,6 +971,15 @@ async fn run_binary(
             .map(process_cpu_ns)
             .unwrap_or(0)
             .saturating_sub(cpu_before);
+        let allocs = match counter.take() {
+            Some(Ok(counter)) => {
+                // What the last invocation frees after its answer is sent is its own too.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some(counter.stop().await)
+            }
+            Some(Err(err)) => Some(Err(err)),
+            None => None,
+        };
         Ok::<_, String>(Run {
             init,
             first,
@@ -844,6 +987,7 @@ async fn run_binary(
             rss_kb,
             warm_cpu_ns,
             answers,
+            allocs,
         })
     }
     .await;
@@ -864,15 +1008,43 @@ async fn cpu_per_event(
     log: &str,
     pace: Duration,
 ) -> Result<f64, String> {
-    let run = run_binary(path, name, env, events, n, log, pace).await?;
-    if !run
+    let mode = Mode {
+        log,
+        pace,
+        allocations: false,
+    };
+    let run = answered(run_binary(path, name, env, events, n, mode).await?)?;
+    Ok(run.warm_cpu_ns as f64 / n.max(1) as f64 / 1e3)
+}
+
+/// [`cpu_per_event`]'s run counting allocations instead: per event, over `n` events.
+async fn allocs_per_event(
+    path: &Path,
+    name: &str,
+    env: &[(String, String)],
+    events: &[Bytes],
+    n: usize,
+) -> Result<allocs::Counts, String> {
+    let mode = Mode {
+        allocations: true,
+        ..Mode::QUIET
+    };
+    answered(run_binary(path, name, env, events, n, mode).await?)?
+        .allocs
+        .unwrap_or_else(|| Err("not counted".to_owned()))
+}
+
+/// The run, if it answered every event without an error (a route: with a 2xx status).
+fn answered(run: Run) -> Result<Run, String> {
+    if run
         .answers
         .iter()
         .all(|answer| answer == "ok" || answer.starts_with('2'))
     {
-        return Err(format!("answered {}", run.answers.join(", ")));
+        Ok(run)
+    } else {
+        Err(format!("answered {}", run.answers.join(", ")))
     }
-    Ok(run.warm_cpu_ns as f64 / n.max(1) as f64 / 1e3)
 }
 
 /// User + system CPU time of a process (all its threads, exited ones included).
@@ -917,6 +1089,10 @@ struct Stack {
     /// The Toss stand-in the functions call (`TOSS_API_BASE`), whose `/__stats` count its
     /// confirms and cancels.
     toss: Option<String>,
+    /// Whether allocations are counted (`allocs::probes` succeeded).
+    allocs: bool,
+    /// `--alloc-stacks`: where each operation's allocations' call stacks are recorded.
+    alloc_stacks: Option<PathBuf>,
 }
 
 impl Stack {
@@ -977,6 +1153,8 @@ impl Stack {
             bin_dir: bin_dir.to_owned(),
             pace: Duration::ZERO,
             toss: None,
+            allocs: false,
+            alloc_stacks: None,
         }
     }
 
@@ -1160,25 +1338,28 @@ impl Stack {
         store
     }
 
+    /// Every live process of `binary`.
+    fn pids(&self, binary: &str) -> Vec<u32> {
+        let target = std::fs::canonicalize(self.bin_dir.join(binary)).unwrap_or_default();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_string_lossy().parse().ok())
+            .filter(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&target)
+            })
+            .collect()
+    }
+
     /// CPU time (ns) of every live process of `binary` (its threads included).
     fn cpu_ns(&self, binary: &str) -> u64 {
-        let target = std::fs::canonicalize(self.bin_dir.join(binary)).unwrap_or_default();
-        let mut total = 0;
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let pid = entry.file_name().to_string_lossy().into_owned();
-            if !pid.chars().all(|c| c.is_ascii_digit()) {
-                continue;
-            }
-            if std::fs::read_link(format!("/proc/{pid}/exe")).ok() != Some(target.clone()) {
-                continue;
-            }
-            total += pid.parse().map(process_cpu_ns).unwrap_or(0);
-        }
-        total
+        self.pids(binary).into_iter().map(process_cpu_ns).sum()
     }
 
     /// Runs `n` requests (after a warm-up): the CPU per request of `binary`, in µs, and the AWS
-    /// calls it made per request (counted by the runner's meter, at its front to the emulator).
+    /// calls it made per request (counted by the runner's meter, at its front to the emulator) and
+    /// its allocations (with `allocs`), both over further requests.
     async fn measure<F, Fut>(&self, binary: &str, n: usize, mut request: F) -> Measured
     where
         F: FnMut(usize) -> Fut,
@@ -1197,12 +1378,35 @@ impl Stack {
         let after = self.cpu_ns(binary);
         // The calls are counted over further requests, apart: the meter's own work (it reads each
         // item before a write to size it) would otherwise crowd the measured process's two cores.
+        // Allocations too, where they can be counted: the same requests, so the same work.
         let counted = n.min(20);
         self.meter(true).await;
         let toss_before = self.toss_calls().await;
+        let stacks = self
+            .alloc_stacks
+            .as_ref()
+            .map(|dir| dir.join(format!("{binary}.perf.data")));
+        let mut counter = match self.allocs {
+            true => Some(
+                match allocs::Counter::attach(&self.pids(binary), stacks.as_deref()).await {
+                    Ok(mut counter) => counter.start().await.map(|()| counter),
+                    Err(err) => Err(err),
+                },
+            ),
+            false => None,
+        };
         for i in 0..counted {
             request(n + i).await;
         }
+        let allocs = match counter.take() {
+            Some(Ok(counter)) => {
+                // What the last request frees after its answer is sent is its own too.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some(counter.stop().await.map(|c| c.per_request(counted)))
+            }
+            Some(Err(err)) => Some(Err(err)),
+            None => None,
+        };
         let toss_after = self.toss_calls().await;
         let reading = self.meter_reading().await;
         self.meter(false).await;
@@ -1229,6 +1433,7 @@ impl Stack {
             function: binary.to_owned(),
             micros: after.saturating_sub(before) as f64 / n as f64 / 1e3,
             calls,
+            allocs,
         }
     }
 
