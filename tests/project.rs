@@ -1,5 +1,6 @@
 //! The project's pieces agree: every function crate is in template.yaml and every template function
-//! has a crate; the OpenAPI spec and the template list the same routes.
+//! has a crate; the OpenAPI spec and the template list the same routes; no route breaks what the
+//! code relies on (a store's owner never changes).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -461,5 +462,46 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
     assert_eq!(
         granted, expected,
         "function: (fields sealed and opened, fields only opened)"
+    );
+}
+
+/// Each instance remembers a store's owner once read (`shared::stores::owners`), which is sound
+/// only while a store's owner never changes: no route deletes a store or hands it to another
+/// owner (the store's update refuses `ownerId`: `tests/stores.rs`). A route that does either must
+/// first make that memory forget (SECURITY.md, "Stores and staff"); this test is where it is
+/// noticed.
+#[test]
+fn no_route_deletes_a_store_or_hands_it_over_while_instances_remember_owners() {
+    let manifest = manifest();
+    let routes: Vec<(String, String)> = manifest["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["routes"].as_array().unwrap().clone())
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        routes
+            .iter()
+            .any(|(_, path)| path == "/v1/stores/{storeId}")
+    );
+    let changes_the_owner: Vec<String> = routes
+        .iter()
+        .filter(|(method, path)| {
+            (method == "DELETE" && path == "/v1/stores/{storeId}")
+                || ["owner", "transfer", "handover"]
+                    .iter()
+                    .any(|word| path.to_lowercase().contains(word))
+        })
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect();
+    assert!(
+        changes_the_owner.is_empty(),
+        "{changes_the_owner:?} may delete a store or change its owner: stores::owners must forget it first"
     );
 }
