@@ -1,6 +1,6 @@
 //! Allocations per request: every call a process makes into glibc's allocator (`malloc`, `calloc`,
 //! `realloc`; `free` apart), counted by the kernel with uprobes (`perf probe` on the C library the
-//! functions link, `perf stat -p` on the process). A count, not a time: it does not move with this
+//! functions link, `perf stat -p` on the process); and its system calls, by their tracepoint. A count, not a time: it does not move with this
 //! VM's day, so two builds compare exactly where their CPU per request does not. Each probe hit
 //! traps into the kernel, so counts are taken over requests of their own, never while CPU is timed.
 //!
@@ -17,12 +17,25 @@ use tokio::process::{Child, Command};
 /// The allocator's entry points counted, as `perf probe` names them.
 const CALLS: [&str; 4] = ["malloc", "calloc", "realloc", "free"];
 
+/// What `perf stat` counts: the allocator's entry points, and every system call (a tracepoint).
+const EVENTS: [&str; 5] = [
+    "probe_libc:malloc",
+    "probe_libc:calloc",
+    "probe_libc:realloc",
+    "probe_libc:free",
+    SYSCALLS,
+];
+
+const SYSCALLS: &str = "raw_syscalls:sys_enter";
+
 /// Counts from one window of requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Counts {
     /// `malloc` + `calloc` + `realloc`: each takes a block (or moves one).
     pub allocations: u64,
     pub frees: u64,
+    /// System calls of every kind.
+    pub syscalls: u64,
 }
 
 impl Counts {
@@ -32,6 +45,7 @@ impl Counts {
         PerRequest {
             allocations: self.allocations as f64 / n,
             frees: self.frees as f64 / n,
+            syscalls: self.syscalls as f64 / n,
         }
     }
 }
@@ -41,11 +55,13 @@ impl Counts {
 pub struct PerRequest {
     pub allocations: f64,
     pub frees: f64,
+    pub syscalls: f64,
 }
 
 impl PerRequest {
     pub fn json(self) -> serde_json::Value {
-        serde_json::json!({"allocations": self.allocations, "frees": self.frees})
+        serde_json::json!({"allocations": self.allocations, "frees": self.frees,
+            "syscalls": self.syscalls})
     }
 }
 
@@ -114,12 +130,12 @@ impl Drop for TempDir {
 }
 
 impl Session {
-    /// `perf <command> <args…> -e <the calls' probes> -p <pids>`, events off until [`Session::on`];
+    /// `perf <command> <args…> -e <events> -p <pids>`, events off until [`Session::on`];
     /// `args` may name files in [`Session::dir`] through `{dir}`.
     async fn attach(
         command: &str,
         args: &[&str],
-        calls: &[&str],
+        events: &[&str],
         pids: &[u32],
     ) -> Result<Session, String> {
         if pids.is_empty() {
@@ -139,11 +155,7 @@ impl Session {
                 return Err(format!("mkfifo {}", fifo.display()));
             }
         }
-        let events = calls
-            .iter()
-            .map(|call| format!("probe_libc:{call}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let events = events.join(",");
         let pids = pids
             .iter()
             .map(u32::to_string)
@@ -229,7 +241,7 @@ pub struct Counter {
 impl Counter {
     /// Attaches to `pids` with counting off; counting starts at [`Counter::start`].
     pub async fn attach(pids: &[u32], stacks: Option<&Path>) -> Result<Counter, String> {
-        let stat = Session::attach("stat", &["-x,", "-o", "{dir}/counts"], &CALLS, pids).await?;
+        let stat = Session::attach("stat", &["-x,", "-o", "{dir}/counts"], &EVENTS, pids).await?;
         let record = match stacks {
             None => None,
             Some(path) => {
@@ -237,8 +249,8 @@ impl Counter {
                 // Every allocation (a probe's period is always 1), 8 KB of stack each: ~20 MB a
                 // thousand allocations, so hundreds of MB for twenty order creates.
                 let args = ["--call-graph", "dwarf,8192", "-o", &path];
-                let calls = &CALLS[..3];
-                Some(Session::attach("record", &args, calls, pids).await?)
+                let allocations = &EVENTS[..3];
+                Some(Session::attach("record", &args, allocations, pids).await?)
             }
         };
         Ok(Counter { stat, record })
@@ -273,9 +285,9 @@ fn parse(text: &str) -> Result<Counts, String> {
         let (Some(count), Some(event)) = (fields.first(), fields.get(2)) else {
             continue;
         };
-        let Some(call) = event.strip_prefix("probe_libc:") else {
+        if !EVENTS.contains(event) {
             continue;
-        };
+        }
         // Not counted: the process did not run while counting was on (so it called nothing).
         let count: u64 = match *count {
             "<not counted>" => 0,
@@ -284,12 +296,13 @@ fn parse(text: &str) -> Result<Counts, String> {
                 .map_err(|_| format!("perf stat counted {event} as {count:?}"))?,
         };
         seen += 1;
-        match call {
-            "free" => counts.frees += count,
+        match *event {
+            "probe_libc:free" => counts.frees += count,
+            SYSCALLS => counts.syscalls += count,
             _ => counts.allocations += count,
         }
     }
-    if seen < CALLS.len() {
+    if seen < EVENTS.len() {
         return Err(format!("perf stat's output lacks counts: {text:?}"));
     }
     Ok(counts)
@@ -305,22 +318,25 @@ mod tests {
             1200,,probe_libc:malloc,812345,100.00,,\n\
             3,,probe_libc:calloc,812345,100.00,,\n\
             40,,probe_libc:realloc,812345,100.00,,\n\
-            1190,,probe_libc:free,812345,100.00,,\n";
+            1190,,probe_libc:free,812345,100.00,,\n\
+            410,,raw_syscalls:sys_enter,812345,100.00,,\n";
         assert_eq!(
             parse(text),
             Ok(Counts {
                 allocations: 1243,
-                frees: 1190
+                frees: 1190,
+                syscalls: 410,
             })
         );
         let per = Counts {
             allocations: 1243,
             frees: 1190,
+            syscalls: 410,
         }
         .per_request(10);
         assert_eq!(
             per.json(),
-            serde_json::json!({"allocations": 124.3, "frees": 119.0})
+            serde_json::json!({"allocations": 124.3, "frees": 119.0, "syscalls": 41.0})
         );
     }
 
@@ -329,7 +345,8 @@ mod tests {
         let text = "<not supported>,,probe_libc:malloc,0,0.00,,\n\
             0,,probe_libc:calloc,0,0.00,,\n\
             0,,probe_libc:realloc,0,0.00,,\n\
-            0,,probe_libc:free,0,0.00,,\n";
+            0,,probe_libc:free,0,0.00,,\n\
+            0,,raw_syscalls:sys_enter,0,0.00,,\n";
         assert!(parse(text).is_err());
         assert!(parse("").is_err());
     }

@@ -283,32 +283,59 @@ async fn main() {
         "\n== The same calls as a function makes them ({} events each)",
         args.requests
     );
-    let mut function_floor = BTreeMap::new();
     // (Sign-in's excess is argon2id, by design: no floor of its own is worth its thousands of calls.)
-    for (operation, measured) in cpu.iter().filter(|(op, _)| *op != "sign-in") {
+    let operations: Vec<(&String, &Measured)> =
+        cpu.iter().filter(|(op, _)| *op != "sign-in").collect();
+    let calibration = args.bin_dir.join("sdk-floor");
+    // Twice: with the floor's plain items (~1.8 KB in four attributes), and with items shaped as an
+    // order the bench created (its nested maps and lists, its sealed fields): what the SDK does
+    // with the functions' own items, which the plain ones understate.
+    let order_shaped = {
+        let mut env = env.clone();
+        if let Some(order) = accepted.first() {
+            env.push(("FLOOR_ITEM_PK".to_owned(), shared::orders::order_pk(order)));
+            env.push((
+                "FLOOR_ITEM_SK".to_owned(),
+                shared::orders::ORDER_SK.to_owned(),
+            ));
+        }
+        env
+    };
+    let mut function_floor = BTreeMap::new();
+    let mut shaped_floor = BTreeMap::new();
+    println!(
+        "{:<16} {:>12} {:>16}",
+        "operation", "plain items", "an order's items"
+    );
+    for (operation, measured) in &operations {
         let event = floor_event(&measured.calls);
-        let micros = if event.is_empty() {
-            floor
-        } else {
+        let mut micros = [floor, floor];
+        if !event.is_empty() {
             let event = Bytes::from(Value::Object(event).to_string());
-            let calibration = args.bin_dir.join("sdk-floor");
-            cpu_per_event(
-                &calibration,
-                "sdk-floor",
-                &env,
-                &[event],
-                args.requests,
-                QUIET,
-                args.pace,
-            )
-            .await
-            .unwrap_or_else(|err| {
-                eprintln!("sdk-floor as a function failed: {err}");
-                f64::NAN
-            })
-        };
-        println!("{operation:<16} {micros:>8.1} µs");
-        function_floor.insert(operation.clone(), micros);
+            for (env, micros) in [&env, &order_shaped].into_iter().zip(&mut micros) {
+                let events = std::slice::from_ref(&event);
+                *micros = cpu_per_event(
+                    &calibration,
+                    "sdk-floor",
+                    env,
+                    events,
+                    args.requests,
+                    QUIET,
+                    args.pace,
+                )
+                .await
+                .unwrap_or_else(|err| {
+                    eprintln!("sdk-floor as a function failed: {err}");
+                    f64::NAN
+                });
+            }
+        }
+        println!(
+            "{operation:<16} {:>9.1} µs {:>13.1} µs",
+            micros[0], micros[1]
+        );
+        function_floor.insert((*operation).clone(), micros[0]);
+        shaped_floor.insert((*operation).clone(), micros[1]);
     }
 
     // Allocations: each operation's, counted over its call-counting requests, against the same
@@ -328,44 +355,51 @@ async fn main() {
         .await
         .map(|counts| counts.per_request(ALLOC_EVENTS));
         println!(
-            "{:<16} {:>9} {:>12} {:>9}",
-            "operation", "ours", "as function", "excess"
+            "{:<16} {:>9} {:>12} {:>9} {:>14} {:>9}   system calls: ours, as function, order-shaped",
+            "operation", "ours", "as function", "excess", "order-shaped", "excess"
         );
         for (operation, measured) in &cpu {
             let Some(ours) = &measured.allocs else {
                 continue;
             };
             let event = floor_event(&measured.calls);
-            let floor = if event.is_empty() || operation == "sign-in" {
-                runtime.clone()
-            } else {
+            let mut floors = [runtime.clone(), runtime.clone()];
+            if !(event.is_empty() || operation == "sign-in") {
                 let event = Bytes::from(Value::Object(event).to_string());
-                allocs_per_event(
-                    &args.bin_dir.join("sdk-floor"),
-                    "sdk-floor",
-                    &env,
-                    &[event],
-                    ALLOC_EVENTS,
-                )
-                .await
-                .map(|counts| counts.per_request(ALLOC_EVENTS))
-            };
-            let row = match (ours, &floor) {
-                (Ok(ours), Ok(floor)) => {
-                    let excess = ours.allocations - floor.allocations;
-                    println!(
-                        "{operation:<16} {:>9.1} {:>12.1} {excess:>9.1}",
-                        ours.allocations, floor.allocations
-                    );
-                    json!({"ours": ours.json(), "functionFloor": floor.json(), "excess": excess})
+                for (env, floor) in [&env, &order_shaped].into_iter().zip(&mut floors) {
+                    let events = std::slice::from_ref(&event);
+                    *floor = allocs_per_event(&calibration, "sdk-floor", env, events, ALLOC_EVENTS)
+                        .await
+                        .map(|counts| counts.per_request(ALLOC_EVENTS));
                 }
-                (ours, floor) => {
-                    let why = [ours.as_ref().err(), floor.as_ref().err()]
-                        .into_iter()
-                        .flatten()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("; ");
+            }
+            let row = match (ours, &floors[0], &floors[1]) {
+                (Ok(ours), Ok(plain), Ok(shaped)) => {
+                    let excess = ours.allocations - plain.allocations;
+                    let over_shaped = ours.allocations - shaped.allocations;
+                    println!(
+                        "{operation:<16} {:>9.1} {:>12.1} {excess:>9.1} {:>14.1} {over_shaped:>9.1}   {:.1}, {:.1}, {:.1}",
+                        ours.allocations,
+                        plain.allocations,
+                        shaped.allocations,
+                        ours.syscalls,
+                        plain.syscalls,
+                        shaped.syscalls
+                    );
+                    json!({"ours": ours.json(), "functionFloor": plain.json(), "excess": excess,
+                        "orderShapedFloor": shaped.json(), "excessOverOrderShaped": over_shaped})
+                }
+                (ours, plain, shaped) => {
+                    let why = [
+                        ours.as_ref().err(),
+                        plain.as_ref().err(),
+                        shaped.as_ref().err(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ");
                     println!("{operation:<16} not counted: {why}");
                     json!({"notCounted": why})
                 }
@@ -375,8 +409,8 @@ async fn main() {
         match &runtime {
             Ok(runtime) => {
                 println!(
-                    "{:<16} {:>9.1}  (hello-world: the runtime's floor)",
-                    "runtime floor", runtime.allocations
+                    "{:<16} {:>9.1}  (hello-world: the runtime's floor; {:.1} system calls)",
+                    "runtime floor", runtime.allocations, runtime.syscalls
                 );
                 allocations.insert("runtime floor".to_owned(), runtime.json());
             }
@@ -497,6 +531,7 @@ async fn main() {
         "lifecycle": lifecycle,
         "sdkFloorMicros": sdk_floor,
         "functionFloorMicros": function_floor,
+        "orderShapedFunctionFloorMicros": shaped_floor,
         "allocationsPerRequest": allocations,
         "statusLadder": ladder,
     });

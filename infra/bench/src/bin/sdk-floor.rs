@@ -6,8 +6,8 @@
 //! (issue #20).
 //!
 //! Reads the functions' environment (`AWS_ENDPOINT_URL`, region, credentials, `TABLE_NAME`,
-//! `TOSS_API_BASE` and `TOSS_SECRET_KEY`; without the last two it makes no Toss calls). Two ways
-//! to run it:
+//! `TOSS_API_BASE` and `TOSS_SECRET_KEY`; without the last two it makes no Toss calls), and with
+//! `FLOOR_ITEM_PK`/`FLOOR_ITEM_SK` reads and writes items shaped like that one. Two ways to run it:
 //! - alone, with the number of calls per kind as its one argument: the calls back to back, then one
 //!   JSON object on stdout, µs of CPU per call;
 //! - under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` set): a function that makes, for each
@@ -33,17 +33,47 @@ struct Calibration {
     client: Client,
     table: String,
     partition: String,
+    /// Every item's attributes but its key.
+    shape: HashMap<String, AttributeValue>,
     toss: Option<TossClient>,
 }
 
-/// An item of about the size of an order item (sealed fields and all): ~1.8 KB.
-fn item(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+/// An item of about the size of an order item (sealed fields and all), ~1.8 KB, in four
+/// attributes: the SDK's work per byte, not per attribute.
+fn plain_shape() -> HashMap<String, AttributeValue> {
     HashMap::from([
-        ("PK".to_owned(), AttributeValue::S(pk.to_owned())),
-        ("SK".to_owned(), AttributeValue::S(sk.to_owned())),
         ("body".to_owned(), AttributeValue::S("x".repeat(1_800))),
         ("version".to_owned(), AttributeValue::N("1".to_owned())),
     ])
+}
+
+/// With `FLOOR_ITEM_PK` and `FLOOR_ITEM_SK` (an order's key, say): that item's own attributes,
+/// read once, so that every call reads and writes items of its shape — its nested maps and lists,
+/// its sealed fields — as the functions' calls do. Its key and index keys are left out: the copies
+/// stay in the calibration's partition and in no listing.
+async fn shape_of(
+    client: &Client,
+    table: &str,
+) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+    let (Ok(pk), Ok(sk)) = (
+        std::env::var("FLOOR_ITEM_PK"),
+        std::env::var("FLOOR_ITEM_SK"),
+    ) else {
+        return Ok(None);
+    };
+    let read = client
+        .get_item()
+        .table_name(table)
+        .key("PK", AttributeValue::S(pk.clone()))
+        .key("SK", AttributeValue::S(sk.clone()))
+        .consistent_read(true)
+        .send()
+        .await?;
+    let mut shape = read
+        .item
+        .ok_or_else(|| format!("no item {pk} / {sk} to take the floor's shape from"))?;
+    shape.retain(|name, _| name != "PK" && name != "SK" && !name.starts_with("GSI"));
+    Ok(Some(shape))
 }
 
 impl Calibration {
@@ -58,10 +88,14 @@ impl Calibration {
             }
             _ => None,
         };
+        let client = Client::new(&shared::aws::sdk_config()?);
+        let table = std::env::var("TABLE_NAME")?;
+        let shape = shape_of(&client, &table).await?.unwrap_or_else(plain_shape);
         let calibration = Calibration {
-            client: Client::new(&shared::aws::sdk_config()?),
-            table: std::env::var("TABLE_NAME")?,
+            client,
+            table,
             partition: format!("CALIBRATION#{}", uuid::Uuid::new_v4().simple()),
+            shape,
             toss,
         };
         for i in 0..20 {
@@ -71,6 +105,12 @@ impl Calibration {
             calibration.toss_confirm().await?;
         }
         Ok(calibration)
+    }
+
+    fn item(&self, sk: &str) -> HashMap<String, AttributeValue> {
+        let mut item = self.shape.clone();
+        item.extend(self.key(sk));
+        item
     }
 
     fn key(&self, sk: &str) -> HashMap<String, AttributeValue> {
@@ -109,7 +149,7 @@ impl Calibration {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item(&self.partition, sk)))
+            .set_item(Some(self.item(sk)))
             .send()
             .await?;
         Ok(())
@@ -134,7 +174,7 @@ impl Calibration {
             .map(|k| {
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(item(&self.partition, &format!("TX#{i}#{k}"))))
+                    .set_item(Some(self.item(&format!("TX#{i}#{k}"))))
                     .build()?;
                 Ok(TransactWriteItem::builder().put(put).build())
             })
