@@ -231,6 +231,29 @@ impl Session {
     }
 }
 
+/// A CPU profile of processes (`perf record -e cpu-clock` with DWARF call stacks) into `path`,
+/// from [`Profile::start`] until [`Profile::stop`]. Sampling costs the process a little CPU: a
+/// profiled run's CPU per request is not a measurement.
+pub struct Profile(Session);
+
+impl Profile {
+    pub async fn attach(pids: &[u32], path: &Path) -> Result<Profile, String> {
+        let path = path.display().to_string();
+        let args = ["-F", "2999", "--call-graph", "dwarf,16384", "-o", &path];
+        Ok(Profile(
+            Session::attach("record", &args, &["cpu-clock"], pids).await?,
+        ))
+    }
+
+    pub async fn start(&mut self) -> Result<(), String> {
+        self.0.on().await
+    }
+
+    pub async fn stop(mut self) -> Result<(), String> {
+        self.0.finish().await
+    }
+}
+
 /// A `perf stat` attached to processes, counting from [`Counter::start`] until [`Counter::stop`];
 /// with `stacks`, a `perf record` beside it keeps the call stack of each allocation in that file.
 pub struct Counter {

@@ -73,6 +73,8 @@ struct Args {
     pace: Duration,
     /// Record the call stack of each allocation counted, one `perf.data` per function here.
     alloc_stacks: Option<PathBuf>,
+    /// Record a CPU profile of each operation's measured requests, one `perf.data` per function.
+    cpu_profiles: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -85,6 +87,7 @@ fn args() -> Args {
         only: None,
         pace: Duration::ZERO,
         alloc_stacks: None,
+        cpu_profiles: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -101,9 +104,10 @@ fn args() -> Args {
             "--only" => args.only = Some(value.split(',').map(str::to_owned).collect()),
             "--pace-ms" => args.pace = Duration::from_millis(value.parse().unwrap_or(0)),
             "--alloc-stacks" => args.alloc_stacks = Some(PathBuf::from(value)),
+            "--cpu-profiles" => args.cpu_profiles = Some(PathBuf::from(value)),
             other => {
                 eprintln!(
-                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] [--only f1,f2] [--pace-ms MS] [--alloc-stacks DIR] ({other}?)"
+                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] [--only f1,f2] [--pace-ms MS] [--alloc-stacks DIR] [--cpu-profiles DIR] ({other}?)"
                 );
                 std::process::exit(2);
             }
@@ -120,8 +124,12 @@ async fn main() {
     let mut stack = Stack::start(&args.bin_dir, &out).await;
     stack.pace = args.pace;
     stack.alloc_stacks = args.alloc_stacks.clone();
-    if let Some(dir) = &args.alloc_stacks {
-        std::fs::create_dir_all(dir).expect("--alloc-stacks' directory");
+    stack.cpu_profiles = args.cpu_profiles.clone();
+    for dir in [&args.alloc_stacks, &args.cpu_profiles]
+        .into_iter()
+        .flatten()
+    {
+        std::fs::create_dir_all(dir).expect("the directory for perf's data");
     }
     let setup = stack.setup().await;
     if args.cost_only {
@@ -1128,6 +1136,8 @@ struct Stack {
     allocs: bool,
     /// `--alloc-stacks`: where each operation's allocations' call stacks are recorded.
     alloc_stacks: Option<PathBuf>,
+    /// `--cpu-profiles`: where each operation's CPU profile is recorded while it is measured.
+    cpu_profiles: Option<PathBuf>,
 }
 
 impl Stack {
@@ -1190,6 +1200,7 @@ impl Stack {
             toss: None,
             allocs: false,
             alloc_stacks: None,
+            cpu_profiles: None,
         }
     }
 
@@ -1403,6 +1414,19 @@ impl Stack {
         for i in 0..5 {
             request(usize::MAX - i).await;
         }
+        let mut profile = match &self.cpu_profiles {
+            None => None,
+            Some(dir) => {
+                let path = dir.join(format!("{binary}.perf.data"));
+                match allocs::Profile::attach(&self.pids(binary), &path).await {
+                    Ok(mut profile) => profile.start().await.ok().map(|()| profile),
+                    Err(err) => {
+                        eprintln!("no CPU profile of {binary}: {err}");
+                        None
+                    }
+                }
+            }
+        };
         let before = self.cpu_ns(binary);
         for i in 0..n {
             request(i).await;
@@ -1411,6 +1435,11 @@ impl Stack {
             }
         }
         let after = self.cpu_ns(binary);
+        if let Some(profile) = profile.take()
+            && let Err(err) = profile.stop().await
+        {
+            eprintln!("the CPU profile of {binary}: {err}");
+        }
         // The calls are counted over further requests, apart: the meter's own work (it reads each
         // item before a write to size it) would otherwise crowd the measured process's two cores.
         // Allocations too, where they can be counted: the same requests, so the same work.
