@@ -584,10 +584,12 @@ fn met(ok: bool) -> &'static str {
 /// `src/bin/status-ladder.rs`'s rungs, from the bottom, and the status each moves the accepted
 /// orders to: the two rungs that write make a move each (to PREPARING, then to READY), the others
 /// only plan the first.
-const LADDER: [(&str, &str); 6] = [
+const LADDER: [(&str, &str); 8] = [
     ("lambda-http", "PREPARING"),
     ("serve", "PREPARING"),
     ("auth", "PREPARING"),
+    ("fetch", "PREPARING"),
+    ("read", "PREPARING"),
     ("plan", "PREPARING"),
     ("commit", "PREPARING"),
     ("move", "READY"),

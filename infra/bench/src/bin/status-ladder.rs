@@ -7,6 +7,10 @@
 //! - `serve`: our request wrapper (`shared::http::serve`: the event read as the HTTP API's, the
 //!   configuration, telemetry, the request's log line, the deadline), still answering `{}`;
 //! - `auth`: the caller's token checked, the path and the body read (`{}`);
+//! - `fetch`: the order's item fetched as the SDK returns it (a strongly consistent `GetItem`, its
+//!   attributes not turned into our types), `{}`;
+//! - `read`: the order read as `orders::find` reads it (the same `GetItem`, the item turned into an
+//!   `OrderRecord`), `{}`;
 //! - `plan`: the move planned (`orders::plan_move`: the order read, the access checked — the
 //!   store's owner, read once per instance, and a staff member's place — the move checked and
 //!   built), not written (`{}`);
@@ -17,6 +21,7 @@
 //! The bench gives every rung the same events (one order's move each), so the difference between
 //! two rungs is the CPU of what the upper one adds.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
 use shared::lambda_http::{self, Body, Error, Request, Response, http::StatusCode, service_fn};
@@ -41,6 +46,8 @@ async fn main() -> Result<(), Error> {
             http::serve(|_, _| async { http::json(StatusCode::OK, &serde_json::json!({})) }).await
         }
         Ok("auth") => http::serve(auth_only).await,
+        Ok("fetch") => http::serve(fetch_only).await,
+        Ok("read") => http::serve(read_only).await,
         Ok("plan") => http::serve(plan_only).await,
         Ok("commit") => http::serve(commit_only).await,
         _ => http::serve(handler).await,
@@ -51,6 +58,40 @@ async fn auth_only(app: &'static App, req: Request) -> HttpResult {
     auth::authorize(app, &req, Role::ANY).await?;
     http::path_param(&req, "orderId")?;
     let _: MoveRequest = http::json_body(&req)?;
+    http::json(StatusCode::OK, &serde_json::json!({}))
+}
+
+/// The id of the order the request names, once the rungs below have run.
+async fn authorized(app: &'static App, req: &Request) -> Result<String, ApiError> {
+    auth::authorize(app, req, Role::ANY).await?;
+    let order_id = http::path_param(req, "orderId")?;
+    let _: MoveRequest = http::json_body(req)?;
+    Ok(order_id)
+}
+
+async fn fetch_only(app: &'static App, req: Request) -> HttpResult {
+    let order_id = authorized(app, &req).await?;
+    app.db
+        .client()
+        .get_item()
+        .table_name(app.db.table())
+        .key("PK", AttributeValue::S(orders::order_pk(&order_id)))
+        .key("SK", AttributeValue::S(orders::ORDER_SK.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(ApiError::internal)?
+        .item
+        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order"))?;
+    http::json(StatusCode::OK, &serde_json::json!({}))
+}
+
+async fn read_only(app: &'static App, req: Request) -> HttpResult {
+    let order_id = authorized(app, &req).await?;
+    orders::find(&app.db, &order_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order"))?;
     http::json(StatusCode::OK, &serde_json::json!({}))
 }
 
