@@ -584,10 +584,11 @@ fn met(ok: bool) -> &'static str {
 /// `src/bin/status-ladder.rs`'s rungs, from the bottom, and the status each moves the accepted
 /// orders to: the two rungs that write make a move each (to PREPARING, then to READY), the others
 /// only plan the first.
-const LADDER: [(&str, &str); 8] = [
+const LADDER: [(&str, &str); 9] = [
     ("lambda-http", "PREPARING"),
     ("serve", "PREPARING"),
     ("auth", "PREPARING"),
+    ("fetch-plain", "PREPARING"),
     ("fetch", "PREPARING"),
     ("read", "PREPARING"),
     ("plan", "PREPARING"),

@@ -9,6 +9,8 @@
 //! - `auth`: the caller's token checked, the path and the body read (`{}`);
 //! - `fetch`: the order's item fetched as the SDK returns it (a strongly consistent `GetItem`, its
 //!   attributes not turned into our types), `{}`;
+//! - `fetch-plain`: `fetch` with a client of our SDK configuration but without the call-counting
+//!   interceptor the functions' clients carry, as `sdk-floor`'s is (`{}`);
 //! - `read`: the order read as `orders::find` reads it (the same `GetItem`, the item turned into an
 //!   `OrderRecord`), `{}`;
 //! - `plan`: the move planned (`orders::plan_move`: the order read, the access checked — the
@@ -47,6 +49,11 @@ async fn main() -> Result<(), Error> {
         }
         Ok("auth") => http::serve(auth_only).await,
         Ok("fetch") => http::serve(fetch_only).await,
+        Ok("fetch-plain") => {
+            let plain = aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config()?);
+            PLAIN.get_or_init(|| plain);
+            http::serve(fetch_plain).await
+        }
         Ok("read") => http::serve(read_only).await,
         Ok("plan") => http::serve(plan_only).await,
         Ok("commit") => http::serve(commit_only).await,
@@ -69,10 +76,27 @@ async fn authorized(app: &'static App, req: &Request) -> Result<String, ApiError
     Ok(order_id)
 }
 
+/// `fetch-plain`'s client.
+static PLAIN: std::sync::OnceLock<aws_sdk_dynamodb::Client> = std::sync::OnceLock::new();
+
 async fn fetch_only(app: &'static App, req: Request) -> HttpResult {
-    let order_id = authorized(app, &req).await?;
-    app.db
-        .client()
+    fetch_with(app, &req, app.db.client()).await
+}
+
+async fn fetch_plain(app: &'static App, req: Request) -> HttpResult {
+    let client = PLAIN
+        .get()
+        .ok_or_else(|| ApiError::internal("no plain client"))?;
+    fetch_with(app, &req, client).await
+}
+
+async fn fetch_with(
+    app: &'static App,
+    req: &Request,
+    client: &aws_sdk_dynamodb::Client,
+) -> HttpResult {
+    let order_id = authorized(app, req).await?;
+    client
         .get_item()
         .table_name(app.db.table())
         .key("PK", AttributeValue::S(orders::order_pk(&order_id)))
