@@ -1,8 +1,9 @@
 //! Allocations per request: every call a process makes into glibc's allocator (`malloc`, `calloc`,
 //! `realloc`; `free` apart), counted by the kernel with uprobes (`perf probe` on the C library the
-//! functions link, `perf stat -p` on the process); and its system calls, by their tracepoint. A count, not a time: it does not move with this
-//! VM's day, so two builds compare exactly where their CPU per request does not. Each probe hit
-//! traps into the kernel, so counts are taken over requests of their own, never while CPU is timed.
+//! functions link, `perf stat -p` on the process); and its system calls, by their tracepoint. A
+//! count, not a time: it does not move with this VM's day, so two builds compare exactly where
+//! their CPU per request does not. Each probe hit traps into the kernel, so counts are taken over
+//! requests of their own, never while CPU is timed.
 //!
 //! Needs root (or `perf_event_paranoid` ≤ 1 and tracefs access) and `perf`; without them the bench
 //! says why and goes on without counts.
