@@ -461,7 +461,7 @@ mod tests {
         }
     }
 
-    /// An HTTP API event as the runtime hands it over: through `serde_path_to_error`, as a raw value.
+    /// An HTTP API event as the runtime hands it over: a raw value, through `serde_path_to_error`.
     fn runtime_reads(event: &str) -> Box<RawValue> {
         let mut json = serde_json::Deserializer::from_str(event);
         serde_path_to_error::deserialize(&mut json).unwrap()
