@@ -15,10 +15,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The allocator's entry points counted, as `perf probe` names them.
-const CALLS: [&str; 4] = ["malloc", "calloc", "realloc", "free"];
-
-/// What `perf stat` counts: the allocator's entry points, and every system call (a tracepoint).
+/// What `perf stat` counts: the allocator's entry points (probes on the C library, which
+/// [`probes`] adds), and every system call (a tracepoint).
 const EVENTS: [&str; 5] = [
     "probe_libc:malloc",
     "probe_libc:calloc",
@@ -28,6 +26,13 @@ const EVENTS: [&str; 5] = [
 ];
 
 const SYSCALLS: &str = "raw_syscalls:sys_enter";
+
+/// The allocator's entry points, as `perf probe` names them.
+fn probed_calls() -> impl Iterator<Item = &'static str> {
+    EVENTS
+        .iter()
+        .filter_map(|event| event.strip_prefix("probe_libc:"))
+}
 
 /// Counts from one window of requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -90,7 +95,7 @@ pub async fn probes() -> Result<(), String> {
         .await
         .map_err(|e| format!("perf: {e}"))?;
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
-    for call in CALLS {
+    for call in probed_calls() {
         if listed.contains(&format!("probe_libc:{call} ")) {
             continue;
         }
@@ -233,21 +238,18 @@ impl Session {
 }
 
 /// A CPU profile of processes (`perf record -e cpu-clock` with DWARF call stacks) into `path`,
-/// from [`Profile::start`] until [`Profile::stop`]. Sampling costs the process a little CPU: a
+/// from [`Profile::started`] until [`Profile::stop`]. Sampling costs the process a little CPU: a
 /// profiled run's CPU per request is not a measurement.
 pub struct Profile(Session);
 
 impl Profile {
-    pub async fn attach(pids: &[u32], path: &Path) -> Result<Profile, String> {
+    /// Attached to `pids` and sampling.
+    pub async fn started(pids: &[u32], path: &Path) -> Result<Profile, String> {
         let path = path.display().to_string();
         let args = ["-F", "2999", "--call-graph", "dwarf,16384", "-o", &path];
-        Ok(Profile(
-            Session::attach("record", &args, &["cpu-clock"], pids).await?,
-        ))
-    }
-
-    pub async fn start(&mut self) -> Result<(), String> {
-        self.0.on().await
+        let mut session = Session::attach("record", &args, &["cpu-clock"], pids).await?;
+        session.on().await?;
+        Ok(Profile(session))
     }
 
     pub async fn stop(mut self) -> Result<(), String> {
@@ -255,7 +257,7 @@ impl Profile {
     }
 }
 
-/// A `perf stat` attached to processes, counting from [`Counter::start`] until [`Counter::stop`];
+/// A `perf stat` attached to processes, counting from [`Counter::started`] until [`Counter::stop`];
 /// with `stacks`, a `perf record` beside it keeps the call stack of each allocation in that file.
 pub struct Counter {
     stat: Session,
@@ -263,8 +265,8 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// Attaches to `pids` with counting off; counting starts at [`Counter::start`].
-    pub async fn attach(pids: &[u32], stacks: Option<&Path>) -> Result<Counter, String> {
+    /// Attached to `pids` and counting.
+    pub async fn started(pids: &[u32], stacks: Option<&Path>) -> Result<Counter, String> {
         let stat = Session::attach("stat", &["-x,", "-o", "{dir}/counts"], &EVENTS, pids).await?;
         let record = match stacks {
             None => None,
@@ -277,19 +279,18 @@ impl Counter {
                 Some(Session::attach("record", &args, allocations, pids).await?)
             }
         };
-        Ok(Counter { stat, record })
-    }
-
-    /// Counting on.
-    pub async fn start(&mut self) -> Result<(), String> {
-        if let Some(record) = &mut self.record {
+        let mut counter = Counter { stat, record };
+        if let Some(record) = &mut counter.record {
             record.on().await?;
         }
-        self.stat.on().await
+        counter.stat.on().await?;
+        Ok(counter)
     }
 
-    /// Counting off; what was counted while it was on.
+    /// Counting off, once what the last request frees after its answer is sent (its own too) has
+    /// been freed; what was counted.
     pub async fn stop(mut self) -> Result<Counts, String> {
+        tokio::time::sleep(Duration::from_millis(50)).await;
         self.stat.finish().await?;
         if let Some(record) = &mut self.record {
             record.finish().await?;
@@ -297,6 +298,14 @@ impl Counter {
         let text =
             std::fs::read_to_string(self.stat.dir.0.join("counts")).map_err(|e| e.to_string())?;
         parse(&text)
+    }
+}
+
+/// A counter's counts, if one was started (or why it could not be).
+pub async fn stopped(counter: Option<Result<Counter, String>>) -> Option<Result<Counts, String>> {
+    match counter? {
+        Ok(counter) => Some(counter.stop().await),
+        Err(err) => Some(Err(err)),
     }
 }
 

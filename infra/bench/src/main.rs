@@ -982,13 +982,10 @@ async fn run_binary(
             .map_err(|_| "no response")?;
         let first = t.elapsed();
         let mut answers: Vec<String> = answer.into_iter().collect();
-        let mut counter = match (allocations, child.id()) {
+        let counter = match (allocations, child.id()) {
             (false, _) => None,
             (true, None) => Some(Err("the process is gone".to_owned())),
-            (true, Some(pid)) => Some(match allocs::Counter::attach(&[pid], None).await {
-                Ok(mut counter) => counter.start().await.map(|()| counter),
-                Err(err) => Err(err),
-            }),
+            (true, Some(pid)) => Some(allocs::Counter::started(&[pid], None).await),
         };
         let cpu_before = child.id().map(process_cpu_ns).unwrap_or(0);
         let mut times = Vec::new();
@@ -1017,15 +1014,7 @@ async fn run_binary(
             .map(process_cpu_ns)
             .unwrap_or(0)
             .saturating_sub(cpu_before);
-        let allocs = match counter.take() {
-            Some(Ok(counter)) => {
-                // What the last invocation frees after its answer is sent is its own too.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Some(counter.stop().await)
-            }
-            Some(Err(err)) => Some(Err(err)),
-            None => None,
-        };
+        let allocs = allocs::stopped(counter).await;
         Ok::<_, String>(Run {
             init,
             first,
@@ -1421,13 +1410,10 @@ impl Stack {
             None => None,
             Some(dir) => {
                 let path = dir.join(format!("{binary}.perf.data"));
-                match allocs::Profile::attach(&self.pids(binary), &path).await {
-                    Ok(mut profile) => profile.start().await.ok().map(|()| profile),
-                    Err(err) => {
-                        eprintln!("no CPU profile of {binary}: {err}");
-                        None
-                    }
-                }
+                allocs::Profile::started(&self.pids(binary), &path)
+                    .await
+                    .inspect_err(|err| eprintln!("no CPU profile of {binary}: {err}"))
+                    .ok()
             }
         };
         let before = self.cpu_ns(binary);
@@ -1453,27 +1439,16 @@ impl Stack {
             .alloc_stacks
             .as_ref()
             .map(|dir| dir.join(format!("{binary}.perf.data")));
-        let mut counter = match self.allocs {
-            true => Some(
-                match allocs::Counter::attach(&self.pids(binary), stacks.as_deref()).await {
-                    Ok(mut counter) => counter.start().await.map(|()| counter),
-                    Err(err) => Err(err),
-                },
-            ),
+        let counter = match self.allocs {
+            true => Some(allocs::Counter::started(&self.pids(binary), stacks.as_deref()).await),
             false => None,
         };
         for i in 0..counted {
             request(n + i).await;
         }
-        let allocs = match counter.take() {
-            Some(Ok(counter)) => {
-                // What the last request frees after its answer is sent is its own too.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Some(counter.stop().await.map(|c| c.per_request(counted)))
-            }
-            Some(Err(err)) => Some(Err(err)),
-            None => None,
-        };
+        let allocs = allocs::stopped(counter)
+            .await
+            .map(|counts| counts.map(|c| c.per_request(counted)));
         let toss_after = self.toss_calls().await;
         let reading = self.meter_reading().await;
         self.meter(false).await;

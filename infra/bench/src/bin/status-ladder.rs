@@ -23,12 +23,12 @@
 //! The bench gives every rung the same events (one order's move each), so the difference between
 //! two rungs is the CPU of what the upper one adds.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
 use shared::lambda_http::{self, Body, Error, Request, Response, http::StatusCode, service_fn};
 use shared::orders::{self, MoveRequest};
 use shared::payments::lifecycle;
+use shared::storage;
 use shared::{ApiError, App};
 
 #[tokio::main(flavor = "current_thread")]
@@ -99,8 +99,10 @@ async fn fetch_with(
     client
         .get_item()
         .table_name(app.db.table())
-        .key("PK", AttributeValue::S(orders::order_pk(&order_id)))
-        .key("SK", AttributeValue::S(orders::ORDER_SK.to_owned()))
+        .set_key(Some(storage::key(
+            orders::order_pk(&order_id),
+            orders::ORDER_SK,
+        )))
         .consistent_read(true)
         .send()
         .await
