@@ -306,6 +306,9 @@ def function_manifest(template, resolver):
             "binary": props["CodeUri"].rstrip("/").rsplit("/", 1)[-1],
             "memory": int(resolver.resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)))),
             "timeout": props.get("Timeout", globals_fn.get("Timeout", 3)),
+            # What Lambda adds to the function's log and to X-Ray, for the cost meter.
+            "tracing": resolver.resolve(props.get("Tracing", globals_fn.get("Tracing", "PassThrough"))),
+            "logging": resolver.resolve(props.get("LoggingConfig", globals_fn.get("LoggingConfig")) or {}),
             "env": env,
             "routes": routes,
             "websocket": ws_routes.get(logical, []),

@@ -31,6 +31,10 @@ impl Prices {
     const WEBSOCKET_MINUTE: f64 = 0.25 / 1e6;
     const S3_WRITE: f64 = 0.005 / 1e3;
     const S3_READ: f64 = 0.0004 / 1e3;
+    /// CloudWatch Logs' standard class: $0.50 per GB ingested, here per KB (the infrequent-access
+    /// class, at half, extracts no EMF metrics).
+    const LOG_KB: f64 = 0.50 / 1e6;
+    const XRAY_TRACE: f64 = 5.00 / 1e6;
 }
 
 impl Stack {
@@ -181,6 +185,13 @@ impl Stack {
                 units["writeUnits"].as_f64().unwrap_or(0.0),
                 units["indexWriteUnits"].as_f64().unwrap_or(0.0),
                 units["readUnits"].as_f64().unwrap_or(0.0)
+            );
+        }
+        println!("\nLog bytes by function, one order's life (ours, then Lambda's own lines):");
+        for (function, logs) in one["logs"].as_object().into_iter().flatten() {
+            println!(
+                "{function:<36} {:>5} lines {:>8} bytes {:>8} bytes",
+                logs["lines"], logs["bytes"], logs["platformBytes"]
             );
         }
         let capacity = capacity(&one);
@@ -395,6 +406,16 @@ fn price(reading: &Value, orders: usize) -> Vec<(String, f64, f64, f64)> {
         ),
         ("S3 writes", per(s3_writes), Prices::S3_WRITE),
         ("S3 reads", per(s3_reads), Prices::S3_READ),
+        (
+            "CloudWatch Logs ingested (KB)",
+            per(sum(&reading["logs"], "bytes") + sum(&reading["logs"], "platformBytes")) / 1e3,
+            Prices::LOG_KB,
+        ),
+        (
+            "X-Ray traces recorded",
+            per(reading["xrayTraces"].as_f64().unwrap_or(0.0)),
+            Prices::XRAY_TRACE,
+        ),
     ];
     lines
         .into_iter()
@@ -444,6 +465,18 @@ fn markdown(
             u["writeUnits"].as_f64().unwrap_or(0.0),
             u["indexWriteUnits"].as_f64().unwrap_or(0.0),
             u["readUnits"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n| function | log lines | their bytes | Lambda's own lines' bytes |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|");
+    for (function, logs) in one["logs"].as_object().into_iter().flatten() {
+        let _ = writeln!(
+            md,
+            "| {function} | {} | {} | {} |",
+            logs["lines"], logs["bytes"], logs["platformBytes"]
         );
     }
     let _ = writeln!(

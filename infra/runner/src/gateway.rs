@@ -437,6 +437,8 @@ mod tests {
             websocket: vec![],
             sources: vec![],
             kms_grants: vec![],
+            tracing: None,
+            logging: Default::default(),
         };
         Runtime::new(vec![spec], "/nonexistent".into(), vec![]).functions[0].clone()
     }

@@ -238,10 +238,10 @@ impl Runtime {
         };
         let label = format!("{}#{id}", spec.name);
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(forward_lines(label.clone(), out));
+            tokio::spawn(forward_lines(label.clone(), spec.name.clone(), out));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(forward_lines(label.clone(), err));
+            tokio::spawn(forward_lines(label.clone(), spec.name.clone(), err));
         }
         let (kill, killed) = oneshot::channel::<()>();
         function.instances.lock().await.insert(id, kill);
@@ -386,6 +386,8 @@ async fn complete(
                 &function.spec.name,
                 function.spec.memory,
                 flight.taken.elapsed().as_secs_f64(),
+                &function.spec.logging,
+                function.spec.traced(),
             );
             let _ = flight.reply.send(outcome);
             plain(StatusCode::ACCEPTED, "")
@@ -409,9 +411,12 @@ pub fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     response
 }
 
-async fn forward_lines(label: String, stream: impl tokio::io::AsyncRead + Unpin) {
+/// Shows a function's output, labelled with its instance; each line is a log event in
+/// CloudWatch, metered.
+async fn forward_lines(label: String, function: String, stream: impl tokio::io::AsyncRead + Unpin) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        crate::meter::log_line(&function, line.len() + 1);
         eprintln!("[{label}] {line}");
     }
 }

@@ -15,6 +15,10 @@
 //! - **API Gateway**: HTTP API requests; WebSocket messages sent and connection-minutes.
 //! - **SQS**: requests, a batch counted per 64 KB of payload (the pollers' receives and deletes too);
 //!   **KMS** and **S3** calls by operation.
+//! - **CloudWatch Logs**: the bytes of every line a function writes (stdout and stderr: each is a
+//!   log event), and of the lines Lambda itself writes around each invocation, as its
+//!   `LoggingConfig` has them ([`platform_log_bytes`]). **X-Ray**: the traces its sampling would
+//!   record, for functions with active tracing ([`XRAY_SAMPLED`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -65,6 +69,15 @@ pub struct Invocations {
     pub memory_mb: u32,
 }
 
+/// A function's log, by the lines it wrote and the lines Lambda wrote around its invocations.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Logs {
+    pub lines: u64,
+    pub bytes: u64,
+    pub platform_bytes: u64,
+}
+
 #[derive(Debug, Default, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
@@ -83,6 +96,77 @@ pub struct Counts {
     /// Every AWS call, by calling function and `service.Operation` (what a benchmark counts per
     /// request, without the functions' own span lines).
     pub aws_calls_by_function: BTreeMap<String, BTreeMap<String, u64>>,
+    pub logs: BTreeMap<String, Logs>,
+    /// The traces X-Ray would record: each invocation of an actively traced function, sampled.
+    pub xray_traces: f64,
+}
+
+/// A function's `LoggingConfig`, as the template gives it.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Logging {
+    /// `Text` (Lambda's default) or `JSON`.
+    pub log_format: Option<String>,
+    /// With `JSON`: `DEBUG`, `INFO` (the default) or `WARN`.
+    pub system_log_level: Option<String>,
+}
+
+/// The share of an actively traced function's invocations X-Ray records: Lambda's sampling rule
+/// takes the first request each second and 5 % of the rest, so 5 % at any volume worth pricing.
+pub const XRAY_SAMPLED: f64 = 0.05;
+
+/// The bytes Lambda writes to a function's log around one invocation (its system log), from
+/// lines as Lambda prints them. Text: `START`, `END` and `REPORT` (X-Ray's ids after it when the
+/// invocation is sampled: counted at [`XRAY_SAMPLED`]). JSON: `platform.start` and
+/// `platform.report` at system level INFO or DEBUG, nothing at WARN. Left out: the init duration
+/// in a cold start's report (~25 bytes once per instance).
+pub fn platform_log_bytes(logging: &Logging, traced: bool) -> u64 {
+    const ID: &str = "8f5a2c1e-0c4f-4b6e-9c1d-2f1c7e8b9a10";
+    const TRACE: &str = "1-6751a2b3-4c5d6e7f8091a2b3c4d5e6f7";
+    const SEGMENT: &str = "0a1b2c3d4e5f6a7b";
+    let json = logging
+        .log_format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    let sampled = |bytes: usize| {
+        if traced {
+            bytes as f64 * XRAY_SAMPLED
+        } else {
+            0.0
+        }
+    };
+    let bytes = if !json {
+        let lines = format!(
+            "START RequestId: {ID} Version: $LATEST\n\
+             END RequestId: {ID}\n\
+             REPORT RequestId: {ID}\tDuration: 12.34 ms\tBilled Duration: 13 ms\t\
+             Memory Size: 128 MB\tMax Memory Used: 20 MB\t\n"
+        );
+        let xray = format!("XRAY TraceId: {TRACE}\tSegmentId: {SEGMENT}\tSampled: true\t\n");
+        lines.len() as f64 + sampled(xray.len())
+    } else if logging
+        .system_log_level
+        .as_deref()
+        .is_some_and(|l| l.eq_ignore_ascii_case("warn"))
+    {
+        0.0
+    } else {
+        let lines = format!(
+            "{{\"time\":\"2026-12-05T11:30:00.000Z\",\"type\":\"platform.start\",\
+             \"record\":{{\"requestId\":\"{ID}\",\"version\":\"$LATEST\"}}}}\n\
+             {{\"time\":\"2026-12-05T11:30:00.013Z\",\"type\":\"platform.report\",\
+             \"record\":{{\"requestId\":\"{ID}\",\"metrics\":{{\"durationMs\":12.34,\
+             \"billedDurationMs\":13,\"memorySizeMB\":128,\"maxMemoryUsedMB\":20}},\
+             \"status\":\"success\"}}}}\n"
+        );
+        // In both records when sampled.
+        let xray = format!(
+            ",\"tracing\":{{\"spanId\":\"{SEGMENT}\",\"type\":\"X-Amzn-Trace-Id\",\
+             \"value\":\"Root={TRACE};Parent={SEGMENT};Sampled=1\"}}"
+        );
+        lines.len() as f64 + sampled(2 * xray.len())
+    };
+    bytes.round() as u64
 }
 
 pub fn on() -> bool {
@@ -111,12 +195,30 @@ fn with(f: impl FnOnce(&mut Counts)) {
     f(counts.get_or_insert_with(Counts::default));
 }
 
-pub fn invocation(function: &str, memory_mb: u32, seconds: f64) {
+/// One invocation of `function`, `seconds` long; Lambda's own log lines around it
+/// ([`platform_log_bytes`]) and its X-Ray trace when the function is actively traced.
+pub fn invocation(function: &str, memory_mb: u32, seconds: f64, logging: &Logging, traced: bool) {
     with(|c| {
         let entry = c.lambda.entry(function.to_owned()).or_default();
         entry.invocations += 1;
         entry.memory_mb = memory_mb;
         entry.gb_seconds += f64::from(memory_mb) / 1024.0 * seconds;
+        c.logs
+            .entry(function.to_owned())
+            .or_default()
+            .platform_bytes += platform_log_bytes(logging, traced);
+        if traced {
+            c.xray_traces += XRAY_SAMPLED;
+        }
+    });
+}
+
+/// One line `function` wrote, `bytes` long with its newline: one log event.
+pub fn log_line(function: &str, bytes: usize) {
+    with(|c| {
+        let entry = c.logs.entry(function.to_owned()).or_default();
+        entry.lines += 1;
+        entry.bytes += bytes as u64;
     });
 }
 
@@ -650,5 +752,25 @@ mod tests {
             .collect();
         assert_eq!(places, [("t", "ORDER#1"), ("t/GSI1", "a"), ("t/GSI3", "P")]);
         assert_eq!(kind(&after), "ORDER/ORDER");
+    }
+
+    #[test]
+    fn lambdas_own_lines_follow_the_logging_config() {
+        let text = Logging::default();
+        let json = |level: Option<&str>| Logging {
+            log_format: Some("JSON".into()),
+            system_log_level: level.map(str::to_owned),
+        };
+        // START, END and REPORT, as Lambda prints them in its default text format.
+        let plain = platform_log_bytes(&text, false);
+        assert!((250..300).contains(&plain), "{plain}");
+        // Sampled 1 in 20, a traced invocation's report carries X-Ray's ids (93 bytes).
+        assert_eq!(platform_log_bytes(&text, true) - plain, 5);
+        assert!((300..400).contains(&platform_log_bytes(&json(None), false)));
+        assert_eq!(
+            platform_log_bytes(&json(Some("INFO")), false),
+            platform_log_bytes(&json(None), false)
+        );
+        assert_eq!(platform_log_bytes(&json(Some("WARN")), true), 0);
     }
 }

@@ -37,6 +37,18 @@ pub struct FunctionSpec {
     /// Its policy's statements that allow KMS actions, enforced by the front.
     #[serde(default, rename = "kmsGrants")]
     pub kms_grants: Vec<crate::iam::KmsGrant>,
+    /// `Active` or `PassThrough` (X-Ray), and its `LoggingConfig`: what Lambda adds to its
+    /// invocations, for the cost meter.
+    #[serde(default)]
+    pub tracing: Option<String>,
+    #[serde(default)]
+    pub logging: crate::meter::Logging,
+}
+
+impl FunctionSpec {
+    pub fn traced(&self) -> bool {
+        self.tracing.as_deref() == Some("Active")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
