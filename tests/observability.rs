@@ -81,6 +81,8 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
     let docs = documents(&logs);
 
     // Request lines: every field that traces a request, and the caller on authenticated routes.
+    // A request's line is also its metrics document: function, route and latency are its
+    // dimensions and metric, so they are not repeated among the fields.
     let requests: Vec<&Value> = docs
         .iter()
         .map(|(_, d)| d)
@@ -90,13 +92,10 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
     for line in &requests {
         let f = &line["fields"];
         for field in [
-            "function",
-            "route",
             "request_id",
             "lambda_request_id",
             "trace_id",
             "status",
-            "latency_ms",
             "cold_start",
         ] {
             assert!(!f[field].is_null(), "{field} missing: {f}");
@@ -105,13 +104,35 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
             f["trace_id"].as_str().unwrap().starts_with("Root=1-"),
             "{f}"
         );
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert!(
+            line["Function"].is_string() && line["Route"].is_string(),
+            "{line}"
+        );
+        assert!(line["Latency"].is_number(), "{line}");
+        assert!(line.get("_aws").is_some(), "{line}");
     }
+    // One line per request: no separate metrics line beside it.
+    let metric_lines = docs.iter().filter(|(_, d)| d.get("_aws").is_some()).count();
+    let failures = docs
+        .iter()
+        .filter(|(_, d)| d.get("PaymentFailures").is_some())
+        .count();
+    let jobs = docs
+        .iter()
+        .filter(|(_, d)| {
+            d["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("job"))
+        })
+        .count();
+    assert_eq!(metric_lines, requests.len() + jobs + failures);
     let create = requests
         .iter()
-        .find(|l| l["fields"]["route"] == "POST /v1/orders")
+        .find(|l| l["Route"] == "POST /v1/orders")
         .unwrap();
     assert_eq!(create["fields"]["user_id"], customer_id.as_str());
-    assert_eq!(create["fields"]["function"], "OrdersCreateFunction");
+    assert_eq!(create["Function"], "OrdersCreateFunction");
     assert!(requests.iter().any(|l| l["fields"]["cold_start"] == true));
     assert!(requests.iter().any(|l| l["fields"]["cold_start"] == false));
 
@@ -135,9 +156,7 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
     assert!(of_create.contains(&"dynamodb.GetItem"), "{of_create:?}");
     let confirm_trace = requests
         .iter()
-        .find(|l| {
-            l["fields"]["route"] == "POST /v1/payments/confirm" && l["fields"]["status"] == 200
-        })
+        .find(|l| l["Route"] == "POST /v1/payments/confirm" && l["fields"]["status"] == 200)
         .unwrap()["fields"]["trace_id"]
         .as_str()
         .unwrap();

@@ -226,7 +226,7 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
         .logs()
         .lines()
         .filter(|l| {
-            l.contains("\"route\":\"POST /v1/auth/refresh\"") && l.contains("\"status\":200")
+            l.contains("\"Route\":\"POST /v1/auth/refresh\"") && l.contains("\"status\":200")
         })
         .count();
     assert!(
@@ -265,7 +265,7 @@ async fn tabs_of_one_kept_session_renew_it_in_turn() {
     let renewals = |status: &str| {
         logs.lines()
             .filter(|l| {
-                l.contains("\"route\":\"POST /v1/auth/refresh\"")
+                l.contains("\"Route\":\"POST /v1/auth/refresh\"")
                     && l.contains(&format!("\"status\":{status}"))
             })
             .count()

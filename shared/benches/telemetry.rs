@@ -1,4 +1,5 @@
-//! The end of every request: its EMF metric lines, built and written (to a sink here).
+//! The end of every request: its line (log fields and EMF metrics), built and written (to a sink
+//! here); and the span the Lambda runtime wraps every invocation in.
 //!
 //!     cargo bench -p shared --bench telemetry
 
@@ -8,7 +9,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use shared::crypto::CacheStats;
-use shared::telemetry::{Recorded, emf};
+use shared::telemetry::{Fields, Recorded, lines};
 
 const ITERATIONS: u32 = 200_000;
 
@@ -30,17 +31,27 @@ fn main() {
             },
         ),
     ];
-    println!("EMF lines of one request, {ITERATIONS} times each (µs per request, mean)");
+    println!("The lines of one request, {ITERATIONS} times each (µs per request, mean)");
+    let fields = Fields {
+        message: "request",
+        request_id: "Ab1cDEFghIJKlmN=",
+        lambda_request_id: "0c6d5a8e-51a4-4a5b-9d0a-6d8cbd1e7f3a",
+        trace_id: "Root=1-6751b2c3-0123456789abcdef01234567",
+        cold_start: false,
+        status: Some(200),
+        user_id: None,
+        code: None,
+    };
     let mut sink = Vec::with_capacity(4096);
     for (name, recorded) in &cases {
         let start = Instant::now();
         for _ in 0..ITERATIONS {
             sink.clear();
-            let lines = emf(
+            let lines = lines(
+                "INFO",
+                black_box(&fields),
                 "GET /v1/stores/{storeId}/menu",
-                200,
                 1.25,
-                false,
                 CacheStats::default(),
                 black_box(recorded),
             );
@@ -50,7 +61,6 @@ fn main() {
         let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS);
         println!("{name:>20} {micros:>8.2} µs  ({} bytes)", sink.len());
     }
-    request_line();
     runtime_span();
 }
 
@@ -88,28 +98,4 @@ fn functions_subscriber() -> impl tracing::Subscriber + Send + Sync + 'static {
         std::io::sink,
         tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
     )
-}
-
-/// The request's log line, through the functions' subscriber at its default level, to a sink.
-fn request_line() {
-    let subscriber = functions_subscriber();
-    tracing::subscriber::with_default(subscriber, || {
-        let start = Instant::now();
-        for _ in 0..ITERATIONS {
-            tracing::info!(
-                function = "menu-get",
-                route = %"GET /v1/stores/{storeId}/menu",
-                request_id = %"Ab1cDEFghIJKlmN=",
-                lambda_request_id = %"0c6d5a8e-51a4-4a5b-9d0a-6d8cbd1e7f3a",
-                trace_id = %"Root=1-6751b2c3-0123456789abcdef01234567",
-                cold_start = false,
-                status = 200u16,
-                latency_ms = black_box(1.25),
-                user_id = "",
-                "request"
-            );
-        }
-        let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS);
-        println!("{:>20} {micros:>8.2} µs", "the request line");
-    });
 }

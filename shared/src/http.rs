@@ -162,23 +162,21 @@ where
     let response = result.unwrap_or_else(|err| error_response(&err, &meta.request_id));
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     let status = response.status().as_u16();
-    tracing::info!(
-        function = crate::telemetry::function_name(),
-        route = %meta.route,
-        request_id = %meta.request_id,
-        lambda_request_id = %lambda_request_id,
-        trace_id = %trace_id,
+    let fields = crate::telemetry::Fields {
+        message: "request",
+        request_id: &meta.request_id,
+        lambda_request_id: &lambda_request_id,
+        trace_id: &trace_id,
         cold_start,
-        status,
-        latency_ms,
-        user_id = recorded.user_id.as_deref().unwrap_or(""),
-        "request"
-    );
-    crate::telemetry::write_metrics(&crate::telemetry::emf(
+        status: Some(status),
+        user_id: recorded.user_id.as_deref(),
+        code: None,
+    };
+    crate::telemetry::write_lines(&crate::telemetry::lines(
+        "INFO",
+        &fields,
         &meta.route,
-        status,
         latency_ms,
-        cold_start,
         app.crypto_stats().since(kms_before),
         &recorded,
     ));

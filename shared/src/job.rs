@@ -122,18 +122,34 @@ where
             work.await
         })
         .await;
-        crate::telemetry::span_in(&trace_id, "handler", function, started.elapsed(), result.is_ok());
+        crate::telemetry::span_in(
+            &trace_id,
+            "handler",
+            function,
+            started.elapsed(),
+            result.is_ok(),
+        );
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        match &result {
-            Ok(_) => tracing::info!(function, %request_id, %trace_id, cold_start, latency_ms, "job"),
-            Err(err) => tracing::warn!(function, %request_id, %trace_id, cold_start, latency_ms, code = err.code, "job failed"),
-        }
-        let status = if result.is_ok() { 200 } else { 500 };
-        crate::telemetry::write_metrics(&crate::telemetry::emf(
-            "job",
-            status,
-            latency_ms,
+        let failed = result.as_ref().err().map(|err| err.code);
+        let fields = crate::telemetry::Fields {
+            message: if failed.is_some() {
+                "job failed"
+            } else {
+                "job"
+            },
+            request_id: &request_id,
+            lambda_request_id: "",
+            trace_id: &trace_id,
             cold_start,
+            status: Some(if failed.is_some() { 500 } else { 200 }),
+            user_id: None,
+            code: failed,
+        };
+        crate::telemetry::write_lines(&crate::telemetry::lines(
+            if failed.is_some() { "WARN" } else { "INFO" },
+            &fields,
+            "job",
+            latency_ms,
             app.crypto_stats().since(kms_before),
             &recorded,
         ));

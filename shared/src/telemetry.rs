@@ -1,13 +1,15 @@
 //! Logs and metrics, as CloudWatch takes them from a Lambda's stdout.
 //!
 //! - Logs: one JSON object per line through `tracing`; the level from `RUST_LOG`, never beyond
-//!   [`MOST_VERBOSE`]. Every request ends with one `request` line: function, API Gateway and Lambda
-//!   request ids, X-Ray trace id, cold start, route, status, latency and the caller's user id —
-//!   never personal data, tokens or keys.
-//! - Metrics: CloudWatch Embedded Metric Format lines (`{"_aws": …}`), one namespace (`OrderSync`),
-//!   bounded dimensions (function, route, our own error codes). Domain code counts what happened
-//!   ([`count`], [`payment_failure`]) into the current request's scope; the scope is flushed once, at
-//!   the end of the request.
+//!   [`MOST_VERBOSE`]. Never personal data, tokens or keys.
+//! - Every request (and job) ends with one line, [`lines`], whatever the level: a CloudWatch
+//!   Embedded Metric Format document (`{"_aws": …}`) that is also the request's log line. Its
+//!   `fields` trace it (API Gateway's and Lambda's request ids, the X-Ray trace id, cold start,
+//!   status, the caller's user id); `Function`, `Route` and `Latency` are its dimensions and
+//!   metric. One namespace (`OrderSync`), bounded dimensions (function, route, our own error
+//!   codes). Domain code counts what happened ([`count`], [`payment_failure`]) into the current
+//!   request's scope; the scope is flushed once, at the end of the request. One line rather than a
+//!   log line and a metrics line: every line is a log event CloudWatch bills by its bytes.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -268,25 +270,49 @@ struct Metadata<'a> {
     cloud_watch_metrics: Vec<Directive<'a>>,
 }
 
-/// A request's metrics document. Typed and borrowed, not built as a `serde_json::Value`: it is
-/// written at the end of every request (docs/PERFORMANCE.md).
+/// What a request's or a job's line says beside its metrics: what traces it. Under `fields`, as in
+/// every other log line.
+#[derive(Debug, Serialize)]
+pub struct Fields<'a> {
+    /// `request`, `job` or `job failed`.
+    pub message: &'static str,
+    /// API Gateway's request id (HTTP), or Lambda's (other invocations).
+    pub request_id: &'a str,
+    /// Lambda's, where it differs from `request_id`.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub lambda_request_id: &'a str,
+    pub trace_id: &'a str,
+    pub cold_start: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<&'a str>,
+    /// A failed job's error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'a str>,
+}
+
+/// A request's one line: its log fields and its metrics, as an EMF document. Typed and borrowed,
+/// not built as a `serde_json::Value`: it is written at the end of every request
+/// (docs/PERFORMANCE.md). Only the metrics with something to count are declared and carried: a
+/// metric a line leaves out counts 0 in a sum, and every declaration costs its bytes in every line
+/// (docs/COST.md).
 #[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
 struct RequestDocument<'a> {
     #[serde(rename = "_aws")]
     aws: Metadata<'a>,
+    level: &'static str,
+    fields: &'a Fields<'a>,
+    #[serde(rename = "Function")]
     function: &'a str,
+    #[serde(rename = "Route")]
     route: &'a str,
+    #[serde(rename = "Latency")]
     latency: f64,
+    #[serde(rename = "Requests")]
     requests: u8,
-    status2xx: f64,
-    status4xx: f64,
-    status5xx: f64,
-    cold_start: f64,
-    kms_data_key_cache_hits: u64,
-    kms_data_key_cache_misses: u64,
     #[serde(flatten)]
-    counts: &'a BTreeMap<&'static str, f64>,
+    values: &'a BTreeMap<&'a str, f64>,
 }
 
 #[derive(Serialize)]
@@ -299,53 +325,60 @@ struct PaymentFailureDocument<'a> {
     payment_failures: u8,
 }
 
-/// The EMF documents of one finished request, one per line: request metrics by function and route,
-/// instance and business counters by function, payment failures by code.
-pub fn emf(
+/// The lines of one finished request or job: the request's own (its fields, and its metrics by
+/// function and route and by function), then one per payment failure, by code.
+pub fn lines(
+    level: &'static str,
+    fields: &Fields<'_>,
     route: &str,
-    status: u16,
     latency_ms: f64,
-    cold_start: bool,
     kms_cache: CacheStats,
     recorded: &Recorded,
 ) -> String {
     let timestamp = jiff::Timestamp::now().as_millisecond();
     let function = function_name();
-    let class = |c: u16| f64::from(u8::from(status / 100 == c));
-    let mut counters: Vec<(&str, &str)> = vec![
-        ("ColdStart", "Count"),
-        ("KmsDataKeyCacheHits", "Count"),
-        ("KmsDataKeyCacheMisses", "Count"),
-    ];
-    counters.extend(recorded.counts.keys().map(|name| (*name, "Count")));
+    let mut values: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut by_route = vec![("Latency", "Milliseconds"), ("Requests", "Count")];
+    // A 304 (a menu the client has) counts in none of the three.
+    let class = match fields.status.unwrap_or(200) / 100 {
+        2 => Some("Status2xx"),
+        4 => Some("Status4xx"),
+        5 => Some("Status5xx"),
+        _ => None,
+    };
+    if let Some(class) = class {
+        values.insert(class, 1.0);
+        by_route.push((class, "Count"));
+    }
+    let mut by_function: Vec<(&str, &str)> = Vec::new();
+    let mut counted = |name: &'static str, value: f64| {
+        if value != 0.0 {
+            values.insert(name, value);
+            by_function.push((name, "Count"));
+        }
+    };
+    counted("ColdStart", f64::from(u8::from(fields.cold_start)));
+    counted("KmsDataKeyCacheHits", kms_cache.hits as f64);
+    counted("KmsDataKeyCacheMisses", kms_cache.misses as f64);
+    for (name, value) in &recorded.counts {
+        counted(name, *value);
+    }
+    let mut directives = vec![Directive::new(&[&["Function", "Route"]], &by_route)];
+    if !by_function.is_empty() {
+        directives.push(Directive::new(&[&["Function"]], &by_function));
+    }
     let request = RequestDocument {
         aws: Metadata {
             timestamp,
-            cloud_watch_metrics: vec![
-                Directive::new(
-                    &[&["Function", "Route"]],
-                    &[
-                        ("Latency", "Milliseconds"),
-                        ("Requests", "Count"),
-                        ("Status2xx", "Count"),
-                        ("Status4xx", "Count"),
-                        ("Status5xx", "Count"),
-                    ],
-                ),
-                Directive::new(&[&["Function"]], &counters),
-            ],
+            cloud_watch_metrics: directives,
         },
+        level,
+        fields,
         function,
         route,
         latency: latency_ms,
         requests: 1,
-        status2xx: class(2),
-        status4xx: class(4),
-        status5xx: class(5),
-        cold_start: f64::from(u8::from(cold_start)),
-        kms_data_key_cache_hits: kms_cache.hits,
-        kms_data_key_cache_misses: kms_cache.misses,
-        counts: &recorded.counts,
+        values: &values,
     };
     let mut lines = Vec::with_capacity(1024);
     // Serializing borrowed strings and numbers into a Vec cannot fail.
@@ -371,9 +404,9 @@ pub fn emf(
     String::from_utf8(lines).unwrap_or_default()
 }
 
-/// Writes EMF lines to stdout, where CloudWatch takes them: in one write, and without the panic
-/// `println!` would raise on a closed stdout.
-pub fn write_metrics(lines: &str) {
+/// Writes a request's [`lines`] to stdout, where CloudWatch takes them: in one write, and without
+/// the panic `println!` would raise on a closed stdout.
+pub fn write_lines(lines: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(lines.as_bytes());
 }
@@ -430,32 +463,39 @@ mod tests {
     }
 
     #[test]
-    fn emf_documents_declare_every_value_they_carry() {
+    fn a_requests_line_declares_every_value_it_carries_and_nothing_it_does_not() {
         let recorded = Recorded {
-            trace_id: String::new(),
-            request_id: String::new(),
-            user_id: None,
             counts: BTreeMap::from([("OrdersPaid", 1.0)]),
             payment_failures: vec!["CARD_REJECTED"],
+            ..Recorded::default()
         };
-        let docs = emf(
-            "POST /v1/payments/confirm",
-            422,
-            12.5,
-            true,
-            CacheStats { hits: 3, misses: 1 },
-            &recorded,
-        );
-        let docs: Vec<serde_json::Value> = docs
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
+        let fields = Fields {
+            message: "request",
+            request_id: "req-1",
+            lambda_request_id: "lam-1",
+            trace_id: "Root=1-abc",
+            cold_start: true,
+            status: Some(422),
+            user_id: Some("u-1"),
+            code: None,
+        };
+        let parse = |text: String| -> Vec<serde_json::Value> {
+            text.lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect()
+        };
+        let stats = CacheStats { hits: 3, misses: 0 };
+        let route = "POST /v1/payments/confirm";
+        let docs = parse(lines("INFO", &fields, route, 12.5, stats, &recorded));
         assert_eq!(docs.len(), 2);
         for doc in &docs {
+            let mut declared = std::collections::BTreeSet::new();
             for d in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
                 assert_eq!(d["Namespace"], NAMESPACE);
                 for m in d["Metrics"].as_array().unwrap() {
-                    assert!(doc.get(m["Name"].as_str().unwrap()).is_some(), "{m}");
+                    let name = m["Name"].as_str().unwrap();
+                    assert!(doc[name].is_number(), "{m}");
+                    declared.insert(name.to_owned());
                 }
                 for set in d["Dimensions"].as_array().unwrap() {
                     for dim in set.as_array().unwrap() {
@@ -463,9 +503,46 @@ mod tests {
                     }
                 }
             }
+            // Every number at the top is a declared metric: nothing is carried for nothing.
+            for (key, value) in doc.as_object().unwrap() {
+                if value.is_number() {
+                    assert!(declared.contains(key), "{key} undeclared");
+                }
+            }
         }
-        assert_eq!(docs[0]["Status4xx"], 1.0);
-        assert_eq!(docs[0]["OrdersPaid"], 1.0);
+        let line = &docs[0];
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["fields"]["message"], "request");
+        assert_eq!(line["fields"]["trace_id"], "Root=1-abc");
+        assert_eq!(line["fields"]["user_id"], "u-1");
+        assert_eq!(line["fields"]["status"], 422);
+        assert_eq!(line["Route"], route);
+        assert_eq!(line["Status4xx"], 1.0);
+        assert_eq!(line["OrdersPaid"], 1.0);
+        assert_eq!(line["ColdStart"], 1.0);
+        assert_eq!(line["KmsDataKeyCacheHits"], 3.0);
+        // Nothing to count: not declared.
+        assert!(line.get("Status2xx").is_none() && line.get("KmsDataKeyCacheMisses").is_none());
         assert_eq!(docs[1]["Code"], "CARD_REJECTED");
+
+        // A warm 304 with nothing counted: latency and the request, on one directive.
+        let quiet = Fields {
+            cold_start: false,
+            status: Some(304),
+            ..fields
+        };
+        let none = CacheStats { hits: 0, misses: 0 };
+        let docs = parse(lines(
+            "INFO",
+            &quiet,
+            "GET /v1/stores/{storeId}/menu",
+            1.0,
+            none,
+            &Recorded::default(),
+        ));
+        assert_eq!(docs.len(), 1);
+        let directives = docs[0]["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 1);
+        assert_eq!(directives[0]["Metrics"].as_array().unwrap().len(), 2);
     }
 }
