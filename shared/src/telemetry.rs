@@ -278,7 +278,7 @@ pub struct Fields<'a> {
     pub message: &'static str,
     /// API Gateway's request id (HTTP), or Lambda's (other invocations).
     pub request_id: &'a str,
-    /// Lambda's, where it differs from `request_id`.
+    /// Lambda's, for a request (a job's `request_id` is Lambda's already: left empty, not printed).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub lambda_request_id: &'a str,
     pub trace_id: &'a str,
