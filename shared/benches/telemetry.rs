@@ -38,7 +38,7 @@ fn main() {
         lambda_request_id: "0c6d5a8e-51a4-4a5b-9d0a-6d8cbd1e7f3a",
         trace_id: "Root=1-6751b2c3-0123456789abcdef01234567",
         cold_start: false,
-        status: Some(200),
+        status: 200,
         user_id: None,
         code: None,
     };

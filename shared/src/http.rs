@@ -168,7 +168,7 @@ where
         lambda_request_id: &lambda_request_id,
         trace_id: &trace_id,
         cold_start,
-        status: Some(status),
+        status,
         user_id: recorded.user_id.as_deref(),
         code: None,
     };

@@ -131,22 +131,22 @@ where
         );
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let failed = result.as_ref().err().map(|err| err.code);
+        let (level, message, status) = match failed {
+            None => ("INFO", "job", 200),
+            Some(_) => ("WARN", "job failed", 500),
+        };
         let fields = crate::telemetry::Fields {
-            message: if failed.is_some() {
-                "job failed"
-            } else {
-                "job"
-            },
+            message,
             request_id: &request_id,
             lambda_request_id: "",
             trace_id: &trace_id,
             cold_start,
-            status: Some(if failed.is_some() { 500 } else { 200 }),
+            status,
             user_id: None,
             code: failed,
         };
         crate::telemetry::write_lines(&crate::telemetry::lines(
-            if failed.is_some() { "WARN" } else { "INFO" },
+            level,
             &fields,
             "job",
             latency_ms,

@@ -283,8 +283,8 @@ pub struct Fields<'a> {
     pub lambda_request_id: &'a str,
     pub trace_id: &'a str,
     pub cold_start: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
+    /// The answer's HTTP status; a job's is 200, or 500 when it failed.
+    pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<&'a str>,
     /// A failed job's error code.
@@ -340,7 +340,7 @@ pub fn lines(
     let mut values: BTreeMap<&str, f64> = BTreeMap::new();
     let mut by_route = vec![("Latency", "Milliseconds"), ("Requests", "Count")];
     // A 304 (a menu the client has) counts in none of the three.
-    let class = match fields.status.unwrap_or(200) / 100 {
+    let class = match fields.status / 100 {
         2 => Some("Status2xx"),
         4 => Some("Status4xx"),
         5 => Some("Status5xx"),
@@ -475,7 +475,7 @@ mod tests {
             lambda_request_id: "lam-1",
             trace_id: "Root=1-abc",
             cold_start: true,
-            status: Some(422),
+            status: 422,
             user_id: Some("u-1"),
             code: None,
         };
@@ -528,7 +528,7 @@ mod tests {
         // A warm 304 with nothing counted: latency and the request, on one directive.
         let quiet = Fields {
             cold_start: false,
-            status: Some(304),
+            status: 304,
             ..fields
         };
         let none = CacheStats { hits: 0, misses: 0 };
