@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod deadline;
 pub mod error;
 pub mod events;
+pub mod heap;
 pub mod http;
 pub mod idempotency;
 pub mod images;

@@ -313,6 +313,9 @@ struct RequestDocument<'a> {
     requests: u8,
     #[serde(flatten)]
     values: &'a BTreeMap<&'a str, f64>,
+    /// The allocations since the previous line, where asked for (`make bench`; never on AWS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heap: Option<crate::heap::Counts>,
 }
 
 #[derive(Serialize)]
@@ -379,6 +382,7 @@ pub fn lines(
         latency: latency_ms,
         requests: 1,
         values: &values,
+        heap: crate::heap::since_last_report(),
     };
     let mut lines = Vec::with_capacity(1024);
     // Serializing borrowed strings and numbers into a Vec cannot fail.

@@ -1,9 +1,15 @@
-//! Allocations per request: every call a process makes into glibc's allocator (`malloc`, `calloc`,
-//! `realloc`; `free` apart), counted by the kernel with uprobes (`perf probe` on the C library the
-//! functions link, `perf stat -p` on the process); and its system calls, by their tracepoint. A
-//! count, not a time: it does not move with this VM's day, so two builds compare exactly where
-//! their CPU per request does not. Each probe hit traps into the kernel, so counts are taken over
-//! requests of their own, never while CPU is timed.
+//! Allocations per request, and system calls. A count, not a time: it does not move with this VM's
+//! day, so two builds compare exactly where their CPU per request does not.
+//!
+//! - Our processes (the functions, `sdk-floor`) allocate with `shared::heap`'s counted mimalloc;
+//!   with `shared::heap::REPORT_VAR` set, each request's line reports what its process allocated
+//!   and freed since the line before ([`reported`]).
+//! - Every call into glibc's `malloc`, `calloc`, `realloc` (`free` apart) is counted by the kernel
+//!   with uprobes (`perf probe` on the C library, `perf stat -p` on the process): all of
+//!   hello-world's allocations, and those our processes' C code (aws-lc) makes beside mimalloc's.
+//!   Each probe hit traps into the kernel, so counts are taken over requests of their own, never
+//!   while CPU is timed.
+//! - System calls, of every process, by their tracepoint.
 //!
 //! Needs root (or `perf_event_paranoid` ≤ 1 and tracefs access) and `perf`; without them the bench
 //! says why and goes on without counts.
@@ -54,6 +60,56 @@ impl Counts {
             syscalls: self.syscalls as f64 / n,
         }
     }
+}
+
+impl Counts {
+    /// These counts (perf's) with what `lines` lines reported for `requests` requests: the
+    /// process's Rust allocations, which go to mimalloc, beside what its C code (aws-lc) still
+    /// asks glibc's `malloc` for, which the probes count. No line reporting (hello-world) leaves
+    /// perf's counts as they are.
+    pub fn with_reported(
+        self,
+        reported: Counts,
+        lines: usize,
+        requests: usize,
+    ) -> Result<Counts, String> {
+        match lines {
+            0 => Ok(self),
+            lines if lines == requests => Ok(Counts {
+                allocations: self.allocations + reported.allocations,
+                frees: self.frees + reported.frees,
+                syscalls: self.syscalls,
+            }),
+            lines => Err(format!(
+                "{lines} lines reported allocations for {requests} requests"
+            )),
+        }
+    }
+}
+
+/// The allocations and frees `lines` report (each a process's line, bare or with the runner's
+/// `[label] ` before it, whose `heap` says what its process counted since its line before),
+/// summed; and how many lines reported them.
+pub fn reported<'a>(lines: impl IntoIterator<Item = &'a str>) -> (Counts, usize) {
+    let mut counts = Counts::default();
+    let mut reporting = 0;
+    for line in lines {
+        let Some(json) = line.find('{').map(|start| &line[start..]) else {
+            continue;
+        };
+        let Ok(line) = serde_json::from_str::<serde_json::Value>(json) else {
+            continue;
+        };
+        let heap = &line["heap"];
+        if let (Some(allocations), Some(frees)) =
+            (heap["allocations"].as_u64(), heap["frees"].as_u64())
+        {
+            counts.allocations += allocations;
+            counts.frees += frees;
+            reporting += 1;
+        }
+    }
+    (counts, reporting)
 }
 
 /// [`Counts`] per request.
@@ -371,6 +427,31 @@ mod tests {
             per.json(),
             serde_json::json!({"allocations": 124.3, "frees": 119.0, "syscalls": 41.0})
         );
+    }
+
+    #[test]
+    fn reported_counts_add_to_the_probes_where_every_request_reported() {
+        let lines = [
+            r#"[OrdersStatusFunction#1] {"level":"INFO","heap":{"allocations":1100,"frees":1098}}"#,
+            r#"[OrdersStatusFunction#1] {"_aws":{},"PaymentFailures":1}"#,
+            r#"{"heap":{"allocations":1102,"frees":1104}}"#,
+            "not a line of ours",
+        ];
+        let (reported, lines) = reported(lines);
+        assert_eq!(lines, 2);
+        let probed = Counts {
+            allocations: 3,
+            frees: 1,
+            syscalls: 42,
+        };
+        let both = Counts {
+            allocations: 2205,
+            frees: 2203,
+            syscalls: 42,
+        };
+        assert_eq!(probed.with_reported(reported, lines, 2), Ok(both));
+        assert_eq!(probed.with_reported(Counts::default(), 0, 2), Ok(probed));
+        assert!(probed.with_reported(reported, lines, 3).is_err());
     }
 
     #[test]

@@ -71,7 +71,9 @@ struct Args {
     /// A pause after each measured request (and after each event of the function floor and the
     /// ladder): caches go cold between requests, as a quiet store's do (0: back to back).
     pace: Duration,
-    /// Record the call stack of each allocation counted, one `perf.data` per function here.
+    /// Record the call stack of each allocation the probes count, one `perf.data` per function
+    /// here: glibc's (hello-world's, our C code's); the Rust heap's go to mimalloc, which stripped
+    /// binaries do not name.
     alloc_stacks: Option<PathBuf>,
     /// Record a CPU profile of each operation's measured requests, one `perf.data` per function.
     cpu_profiles: Option<PathBuf>,
@@ -937,7 +939,8 @@ async fn run_binary(
         }
     });
     let started = Instant::now();
-    let mut child = Command::new(path)
+    let mut command = Command::new(path);
+    command
         .env_clear()
         .envs(env.iter().cloned())
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
@@ -948,11 +951,28 @@ async fn run_binary(
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("RUST_LOG", log)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(match allocations {
+            true => Stdio::piped(),
+            false => Stdio::null(),
+        })
         .stderr(Stdio::null())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    if allocations {
+        // Our binaries report their allocations in their lines (hello-world's are probed).
+        command.env(shared::heap::REPORT_VAR, "1");
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (line_tx, mut line_rx) = mpsc::unbounded_channel::<String>();
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = line_tx.send(line);
+            }
+        });
+    }
     let result = async {
         let first_next = tokio::time::timeout(Duration::from_secs(10), next_rx.recv())
             .await
@@ -1014,7 +1034,17 @@ async fn run_binary(
             .map(process_cpu_ns)
             .unwrap_or(0)
             .saturating_sub(cpu_before);
-        let allocs = allocs::stopped(counter).await;
+        let allocs = allocs::stopped(counter).await.map(|counts| {
+            // The first event's line, then the warm ones': each reports what came since the one
+            // before it.
+            let mut written = Vec::new();
+            while let Ok(line) = line_rx.try_recv() {
+                written.push(line);
+            }
+            let reporting = written.iter().filter(|line| line.contains(r#""heap":"#));
+            let (reported, lines) = allocs::reported(reporting.skip(1).map(String::as_str));
+            counts.and_then(|c| c.with_reported(reported, lines, warm))
+        });
         Ok::<_, String>(Run {
             init,
             first,
@@ -1114,6 +1144,8 @@ fn peak_rss_kb(pid: u32) -> u64 {
 
 struct Stack {
     runner: Child,
+    /// The runner's stderr: its own lines and its functions', each after `[<function>#<instance>] `.
+    log: PathBuf,
     api: String,
     /// The WebSocket API's address over HTTP, where the runner's `/__local` controls are.
     local: String,
@@ -1158,6 +1190,9 @@ impl Stack {
             .arg("--bin-dir")
             .arg(bin_dir)
             .env("RUST_LOG", "info")
+            // Each request's line reports its allocations (a few bytes, which the meter does not
+            // bill): counted where perf can count the process's system calls beside them.
+            .env(shared::heap::REPORT_VAR, "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -1184,6 +1219,7 @@ impl Stack {
             .unwrap_or_default();
         Stack {
             runner,
+            log,
             api,
             local,
             http: reqwest::Client::new(),
@@ -1443,12 +1479,22 @@ impl Stack {
             true => Some(allocs::Counter::started(&self.pids(binary), stacks.as_deref()).await),
             false => None,
         };
+        let log_before = std::fs::metadata(&self.log).map_or(0, |m| m.len());
         for i in 0..counted {
             request(n + i).await;
         }
-        let allocs = allocs::stopped(counter)
-            .await
-            .map(|counts| counts.map(|c| c.per_request(counted)));
+        // After the counter's stop, which waits for the last request's tail: its line is written.
+        let allocs = allocs::stopped(counter).await.map(|counts| {
+            let log = std::fs::read(&self.log).unwrap_or_default();
+            let label = format!("[{}#", function_name(binary));
+            let written =
+                String::from_utf8_lossy(log.get(log_before as usize..).unwrap_or_default());
+            let (reported, lines) =
+                allocs::reported(written.lines().filter(|line| line.starts_with(&label)));
+            counts
+                .and_then(|c| c.with_reported(reported, lines, counted))
+                .map(|c| c.per_request(counted))
+        });
         let toss_after = self.toss_calls().await;
         let reading = self.meter_reading().await;
         self.meter(false).await;

@@ -221,8 +221,12 @@ impl Runtime {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Ok(level) = std::env::var("RUST_LOG") {
-            command.env("RUST_LOG", level);
+        // The log level, and whether each line reports its allocations (`make bench`;
+        // `shared::heap::REPORT_VAR`), as the runner was given them.
+        for var in ["RUST_LOG", "ORDERSYNC_COUNT_ALLOCATIONS"] {
+            if let Some(value) = std::env::var_os(var) {
+                command.env(var, value);
+            }
         }
         // --trace: the functions' span lines (debug, target `spans`) are shown.
         if self.base_env.iter().any(|(k, _)| k == "ORDERSYNC_TRACE") {
@@ -416,7 +420,7 @@ pub fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
 async fn forward_lines(label: String, function: String, stream: impl tokio::io::AsyncRead + Unpin) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        crate::meter::log_line(&function, line.len() + 1);
+        crate::meter::log_line(&function, &line);
         eprintln!("[{label}] {line}");
     }
 }
