@@ -2,8 +2,8 @@
 //!
 //! mimalloc (v2, without transparent huge pages) rather than glibc's `malloc`: the AWS SDK
 //! allocates 400–470 times per call, and glibc's allocator was an eighth of a payment confirm's
-//! CPU; with mimalloc a request costs 7–32 % less CPU, and a start nothing measurable
-//! (docs/PERFORMANCE.md, "mimalloc"). v3 asks for transparent huge pages, whose zeroing cost every
+//! CPU; with mimalloc a write request costs 3–32 % less CPU in the runs measured so far, and a
+//! start nothing `perf stat` can see (docs/PERFORMANCE.md, "mimalloc"). v3 asks for transparent huge pages, whose zeroing cost every
 //! start ~0.4 ms.
 //!
 //! Every allocation and free is counted on the thread that makes it (a thread-local cell: no lock,

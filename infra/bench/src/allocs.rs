@@ -60,9 +60,7 @@ impl Counts {
             syscalls: self.syscalls as f64 / n,
         }
     }
-}
 
-impl Counts {
     /// These counts (perf's) with what `lines` lines reported for `requests` requests: the
     /// process's Rust allocations, which go to mimalloc, beside what its C code (aws-lc) still
     /// asks glibc's `malloc` for, which the probes count. No line reporting (hello-world) leaves
