@@ -82,14 +82,6 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counted<A> {
     }
 }
 
-/// What this thread has counted so far.
-pub fn counted() -> Counts {
-    Counts {
-        allocations: ALLOCATIONS.with(Cell::get),
-        frees: FREES.with(Cell::get),
-    }
-}
-
 /// With [`REPORT_VAR`] set: what this thread counted since the last call (or since it started),
 /// the counts set back to zero. Without it: `None`, so that no line carries them on AWS.
 pub fn since_last_report() -> Option<Counts> {
@@ -106,6 +98,14 @@ pub fn since_last_report() -> Option<Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What this thread has counted so far.
+    fn counted() -> Counts {
+        Counts {
+            allocations: ALLOCATIONS.with(Cell::get),
+            frees: FREES.with(Cell::get),
+        }
+    }
 
     #[test]
     fn every_allocation_and_free_on_this_thread_is_counted() {

@@ -1142,6 +1142,18 @@ fn peak_rss_kb(pid: u32) -> u64 {
 
 // ------------------------------------------------------------------ the local stack
 
+/// What was written to the file at `path` after its first `offset` bytes (only that is read).
+fn log_since(path: &Path, offset: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut written = Vec::new();
+    if let Ok(mut file) = std::fs::File::open(path)
+        && file.seek(SeekFrom::Start(offset)).is_ok()
+    {
+        let _ = file.read_to_end(&mut written);
+    }
+    String::from_utf8_lossy(&written).into_owned()
+}
+
 struct Stack {
     runner: Child,
     /// The runner's stderr: its own lines and its functions', each after `[<function>#<instance>] `.
@@ -1485,10 +1497,8 @@ impl Stack {
         }
         // After the counter's stop, which waits for the last request's tail: its line is written.
         let allocs = allocs::stopped(counter).await.map(|counts| {
-            let log = std::fs::read(&self.log).unwrap_or_default();
+            let written = log_since(&self.log, log_before);
             let label = format!("[{}#", function_name(binary));
-            let written =
-                String::from_utf8_lossy(log.get(log_before as usize..).unwrap_or_default());
             let (reported, lines) =
                 allocs::reported(written.lines().filter(|line| line.starts_with(&label)));
             counts
@@ -1737,6 +1747,17 @@ impl Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_logs_tail_is_what_was_written_after_the_offset() {
+        let path = std::env::temp_dir().join(format!("ordersync-log-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "[A#1] before\n[A#1] after\n").unwrap();
+        assert_eq!(log_since(&path, 13), "[A#1] after\n");
+        assert_eq!(log_since(&path, 0), "[A#1] before\n[A#1] after\n");
+        assert_eq!(log_since(&path, 1_000), "");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(log_since(&path, 0), "");
+    }
 
     #[test]
     fn the_floor_function_makes_an_operations_dynamodb_calls_in_whole_calls() {
