@@ -1,5 +1,5 @@
-//! What every event consumer shares: partial batch failures and exactly-once effects, as Powertools'
-//! batch and idempotency utilities give other languages.
+//! What every event consumer shares: partial batch failures, and effects made once where they are
+//! records, as Powertools' batch and idempotency utilities give other languages.
 //!
 //! From SQS ([`process_outside`]), each message of a batch is handled on its own. A message that
 //! fails — it cannot be read, or its handler errs — is named in the [`SqsBatchResponse`], so SQS
@@ -9,7 +9,7 @@
 //! before it.
 //!
 //! SQS and streams deliver at least once, and the publisher may publish an event again; what a
-//! consumer does must still happen once in effect, and costs only what that effect needs:
+//! consumer records must still happen once, and costs only what that needs:
 //!
 //! - [`Effect::Append`]: one item keyed by the event itself (an audit record), created only where
 //!   it does not exist, so a repeat fails its condition and is a duplicate — idempotent by
@@ -17,11 +17,14 @@
 //!   the appended item is their proof of a first delivery, so they need no record of their own.
 //!   From a stream, the counting events of a batch share one transaction, their counters merged.
 //!
-//! Effects outside DynamoDB (a WebSocket push) cannot share a transaction: [`process_outside`]
-//! looks for the event's processed record (`PROCESSED#<consumer>#<eventId>`, kept with a TTL well
-//! past the queue's retention) before acting and writes it after, with a plain conditional put, and
-//! only when something was done. A crash between the act and the record repeats the act; each push
-//! carries its event id so that a receiver can tell.
+//! Effects outside DynamoDB (a WebSocket push) cannot share a transaction, and a record that
+//! kept them from repeating (looked up before, written after) would cost a read and a write unit
+//! per event for what its receivers can do themselves: [`process_outside`] acts at least once. A
+//! push carries its event id and its order's version, so a receiver drops a repeat (the order board
+//! moves an order only on a newer version). A push repeats only when its consumer crashed or timed
+//! out after acting, SQS delivered its message twice, or the publisher sent its event again (a
+//! stream batch retried from its first unsent event); each message SQS delivers again is counted
+//! (`MessagesRedelivered`).
 
 use std::future::Future;
 
@@ -30,44 +33,12 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use serde::{Deserialize, Serialize};
-
 use crate::app::App;
 use crate::counters::{CounterUpdate, merged};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::storage::{Db, Item, StorageError};
 use crate::telemetry::count;
-
-/// Longer than any queue keeps a message (at most 14 days), so no redelivery outlives its record.
-const PROCESSED_RETENTION_SECONDS: i64 = 15 * 24 * 3600;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProcessedRecord {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    consumer: String,
-    event_id: String,
-    processed_at: String,
-    expires_at: i64,
-}
-
-impl ProcessedRecord {
-    fn new(consumer: &str, event_id: String) -> Self {
-        let now = jiff::Timestamp::now();
-        Self {
-            pk: processed_pk(consumer, &event_id),
-            sk: PROCESSED_SK.to_owned(),
-            consumer: consumer.to_owned(),
-            event_id,
-            processed_at: now.to_string(),
-            expires_at: now.as_second() + PROCESSED_RETENTION_SECONDS,
-        }
-    }
-}
 
 fn parse(message: SqsMessage) -> Result<Event, ApiError> {
     let body = message.body.unwrap_or_default();
@@ -79,12 +50,6 @@ fn parse(message: SqsMessage) -> Result<Event, ApiError> {
         )
     })
 }
-
-fn processed_pk(consumer: &str, event_id: &str) -> String {
-    format!("PROCESSED#{consumer}#{event_id}")
-}
-
-const PROCESSED_SK: &str = "PROCESSED";
 
 /// How one message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,45 +70,30 @@ pub enum Effect {
     },
 }
 
-/// Handles every message of `batch` with `handler`, whose effect is outside DynamoDB: an event
-/// already recorded for `consumer` is skipped; one the handler acted on (it returns `true`) is
-/// recorded after. Reports the messages that failed.
-pub async fn process_outside<H, F>(
-    app: &App,
-    consumer: &str,
-    batch: SqsEvent,
-    handler: H,
-) -> SqsBatchResponse
+/// Handles every message of `batch` with `handler`, whose effect is outside DynamoDB, at least
+/// once (see the module's documentation). Reports the messages that failed.
+pub async fn process_outside<H, F>(consumer: &str, batch: SqsEvent, handler: H) -> SqsBatchResponse
 where
     H: Fn(Event) -> F,
-    F: Future<Output = Result<bool, ApiError>>,
+    F: Future<Output = Result<(), ApiError>>,
 {
     each_message(consumer, batch, |message| async {
-        let event = parse(message)?;
-        let pk = processed_pk(consumer, &event.event_id);
-        // Strongly consistent: a record written by the delivery before a crash is seen.
-        if app
-            .db
-            .get::<ProcessedRecord>(pk.as_str(), PROCESSED_SK)
-            .await?
-            .is_some()
-        {
-            return Ok(Handled::Duplicate);
+        if redelivered(&message) {
+            count("MessagesRedelivered", 1.0);
         }
-        let event_id = event.event_id.clone();
-        if handler(event).await? {
-            match app
-                .db
-                .put_if_absent(&ProcessedRecord::new(consumer, event_id))
-                .await
-            {
-                Ok(()) | Err(StorageError::ConditionFailed) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
+        handler(parse(message)?).await?;
         Ok(Handled::Processed)
     })
     .await
+}
+
+/// Whether SQS has delivered `message` before (Lambda passes its `ApproximateReceiveCount`).
+fn redelivered(message: &SqsMessage) -> bool {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n > 1)
 }
 
 async fn each_message<M, F>(consumer: &str, batch: SqsEvent, per_message: M) -> SqsBatchResponse
@@ -339,6 +289,23 @@ pub async fn make(db: &Db, effect: Effect) -> Result<Handled, ApiError> {
                 Err(err) if err.condition_failed_at(0) => Ok(Handled::Duplicate),
                 Err(err) => Err(err.into()),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_redelivered_from_its_second_receive() {
+        let mut message = SqsMessage::default();
+        assert!(!redelivered(&message), "no count: Lambda always sends one");
+        for (receives, again) in [("1", false), ("2", true), ("17", true), ("many", false)] {
+            message
+                .attributes
+                .insert("ApproximateReceiveCount".to_owned(), receives.to_owned());
+            assert_eq!(redelivered(&message), again, "{receives}");
         }
     }
 }

@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
-import { type Facts, merge } from "./merge";
+import { announces, type Facts, merge } from "./merge";
 import { accessToken, end, pick, place, store } from "./session";
 import { OwnerDay } from "./day";
 import { current, loadStore, OpeningHours, StoreState } from "./hours";
@@ -49,6 +49,8 @@ function listen(config: Config): () => void {
   let attempt = 0;
   let stopped = false;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  // The paid orders announced while this store is on screen, reconnections included.
+  const heard = new Set<string>();
   const connect = () => {
     const url = new URL(config.websocket);
     url.searchParams.set("storeId", store.value ?? "");
@@ -61,7 +63,7 @@ function listen(config: Config): () => void {
     };
     socket.onmessage = (message) => {
       const push = JSON.parse(String(message.data)) as { type: string; order: Facts };
-      if (push.type === "order.paid" && !unacknowledged.value.includes(push.order.orderId)) {
+      if (announces(heard, push.type, push.order.orderId)) {
         unacknowledged.value = [...unacknowledged.value, push.order.orderId];
         chime();
       }

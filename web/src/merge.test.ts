@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Order } from "./api";
-import { ACTIVE, type Facts, merge } from "./merge";
+import { ACTIVE, announces, type Facts, merge } from "./merge";
 
 /** What the columns show: the held orders in the active statuses. */
 function onColumns(board: Order[]): Order[] {
@@ -117,5 +117,17 @@ describe("merge", () => {
     }
     expect(listings).toBe(1);
     expect(onColumns(board)).toEqual([]);
+  });
+});
+
+describe("announces", () => {
+  it("announces a paid order once, however often its push comes", () => {
+    const heard = new Set<string>();
+    expect(announces(heard, "order.paid", "o1")).toBe(true);
+    // The same event again (a push is made at least once), after the staff acknowledged it too.
+    expect(announces(heard, "order.paid", "o1")).toBe(false);
+    expect(announces(heard, "order.paid", "o2")).toBe(true);
+    expect(announces(heard, "order.accepted", "o3")).toBe(false);
+    expect(announces(heard, "order.paid", "o3")).toBe(true);
   });
 });

@@ -30,3 +30,14 @@ export function merge(orders: Order[], facts: Facts): Order[] | null {
     o === held ? { ...o, status: facts.status, version: facts.orderVersion, etaAt: facts.etaAt ?? o.etaAt } : o,
   );
 }
+
+/**
+ * Whether a push of `type` about `orderId` announces a paid order this board has not announced
+ * (`heard` keeps the ones it has). A push is made at least once: a repeat of the same event must
+ * not ring again, nor stand again among the unacknowledged once staff have acknowledged it.
+ */
+export function announces(heard: Set<string>, type: string, orderId: string): boolean {
+  if (type !== "order.paid" || heard.has(orderId)) return false;
+  heard.add(orderId);
+  return true;
+}

@@ -1,6 +1,7 @@
 //! The notifications consumer (SQS): pushes each order event to the WebSocket connections allowed to
-//! see it — the store's staff, the order's customer. Failed messages are reported one by one; an
-//! event pushed before is not pushed again.
+//! see it — the store's staff, the order's customer. Failed messages are reported one by one. A
+//! push is made at least once: it carries its event id and its order's version, by which a receiver
+//! drops a repeat (`shared::consumer`).
 
 use shared::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::consumer;
@@ -14,9 +15,8 @@ async fn main() -> Result<(), Error> {
 
 async fn handler(app: &'static App, batch: SqsEvent) -> Result<SqsBatchResponse, ApiError> {
     Ok(
-        consumer::process_outside(app, "notifications", batch, |event| async move {
-            // Recorded only when something reached a connection: nothing else could repeat.
-            Ok(realtime::push(app, &event).await?.delivered > 0)
+        consumer::process_outside("notifications", batch, |event| async move {
+            realtime::push(app, &event).await.map(drop)
         })
         .await,
     )
