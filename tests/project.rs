@@ -425,7 +425,7 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
     for function in manifest["functions"].as_array().unwrap() {
         let name = function["name"].as_str().unwrap();
         let (mut sealed, mut opened) = (Fields::new(), Fields::new());
-        for grant in function["kmsGrants"].as_array().unwrap() {
+        for grant in function["grants"].as_array().unwrap() {
             let actions = grant["actions"].to_string();
             let on_data_key = grant["resources"].to_string().contains("DataKey");
             if !on_data_key || !(actions.contains("Decrypt") || actions.contains("GenerateDataKey"))

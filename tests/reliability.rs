@@ -513,3 +513,48 @@ async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
     assert_eq!(replayed["deadLettersCleared"], 1, "{replayed}");
     assert!(replayed["events"].as_u64().unwrap() >= 2, "{replayed}");
 }
+
+/// IAM refuses a call its function's policy does not allow, and so does the local stack: a grant
+/// too narrow fails here, not once deployed. The order create's policy without its batch read (the
+/// store and its menu, read in one round trip).
+#[tokio::test]
+async fn a_grant_too_narrow_fails_here_as_it_would_on_aws() {
+    let template = std::fs::read_to_string(e2e::root().join("template.yaml")).unwrap();
+    let function = template
+        .find("\n  OrdersCreateFunction:\n")
+        .expect("the order create's resource");
+    let grant = "dynamodb:BatchGetItem, ";
+    let at = function + template[function..].find(grant).expect("its batch read");
+    let narrowed = format!("{}{}", &template[..at], &template[at + grant.len()..]);
+    let path = e2e::target_dir().join(format!("narrowed-{}.yaml", std::process::id()));
+    std::fs::write(&path, narrowed).unwrap();
+    let stack = Stack::start_from(path.to_str().unwrap());
+    let (store, _, _, customer) = stack.staffed_store("narrowed").await;
+
+    let refused = stack.order(&customer, &latte_order(&store)).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        "{:?}",
+        refused.body
+    );
+    let orders = stack
+        .scan()
+        .await
+        .into_iter()
+        .filter(|item| {
+            item.get("PK")
+                .and_then(|pk| pk.as_s().ok())
+                .is_some_and(|pk| pk.starts_with("ORDER#"))
+        })
+        .count();
+    assert_eq!(orders, 0, "an order was placed without its grant");
+    assert!(
+        stack.logs().contains(
+            "OrdersCreateFunction: dynamodb BatchGetItem (dynamodb:BatchGetItem on \
+             arn:aws:dynamodb:ap-northeast-2:123456789012:table/"
+        ),
+        "the refusal is not in the runner's log"
+    );
+    let _ = std::fs::remove_file(path);
+}

@@ -313,7 +313,7 @@ def function_manifest(template, resolver):
             "routes": routes,
             "websocket": ws_routes.get(logical, []),
             "sources": sources,
-            "kmsGrants": kms_grants(props, resolver),
+            "grants": grants(props, resolver),
         })
     return functions
 
@@ -328,29 +328,29 @@ def http_api_cors(template, resolver):
     return None
 
 
-def kms_grants(props, resolver):
-    """The function's policy statements that allow KMS actions, resolved: what the local front lets
-    the function do with KMS (infra/runner/src/iam.rs), as IAM would in AWS."""
-    grants = []
+def grants(props, resolver):
+    """The function's policy statements that allow actions, resolved: what the local front lets the
+    function do (infra/runner/src/iam.rs), as IAM would in AWS."""
+    granted = []
     for policy in props.get("Policies") or []:
         if not isinstance(policy, dict):
             continue
         for statement in policy.get("Statement") or []:
+            if statement.get("Effect") != "Allow":
+                continue
             actions = statement.get("Action")
             actions = [actions] if isinstance(actions, str) else actions or []
-            if statement.get("Effect") != "Allow" or not any(a.startswith("kms:") for a in actions):
-                continue
             resources = resolver.resolve(statement.get("Resource", "*"))
             conditions = {}
             for operator, tests in resolver.resolve(statement.get("Condition") or {}).items():
                 conditions[operator] = {
                     k: v if isinstance(v, list) else [v] for k, v in tests.items()}
-            grants.append({
-                "actions": [a for a in actions if a.startswith("kms:")],
+            granted.append({
+                "actions": actions,
                 "resources": resources if isinstance(resources, list) else [resources],
                 "conditions": conditions,
             })
-    return grants
+    return granted
 
 
 def wait_for(endpoint, seconds=30):

@@ -77,16 +77,22 @@ impl Stack {
 
     /// A stack whose scheduled functions (expiry, reconciliation) run every `seconds`.
     pub fn start_scheduled(params: &[&str], seconds: u32) -> Stack {
-        Self::spawn(params, seconds, "info")
+        Self::spawn(params, seconds, "info", "template.yaml")
+    }
+
+    /// A stack made from another template (a path from the repository's root): what a change to
+    /// template.yaml would do.
+    pub fn start_from(template: &str) -> Stack {
+        Self::spawn(&[], 1, "info", template)
     }
 
     /// A stack whose functions are started with `RUST_LOG=<rust_log>` (as an operator could set it
     /// on a deployed function, whatever the template allows).
     pub fn start_logging(rust_log: &str) -> Stack {
-        Self::spawn(&[], 1, rust_log)
+        Self::spawn(&[], 1, rust_log, "template.yaml")
     }
 
-    fn spawn(params: &[&str], seconds: u32, rust_log: &str) -> Stack {
+    fn spawn(params: &[&str], seconds: u32, rust_log: &str, template: &str) -> Stack {
         // A test is one client address standing for many clients: per-client limits are lifted,
         // except where a test sets them (tests/limits.rs).
         let lifted = format!("RateLimits={}", shared::limits::Limits::lifted());
@@ -110,7 +116,7 @@ impl Stack {
         let log_file = std::fs::File::create(&log).expect("create log file");
         let mut runner = Command::new(runner_bin)
             .current_dir(root())
-            .args(["--port", "0", "--template", "template.yaml"])
+            .args(["--port", "0", "--template", template])
             .args(params.iter().flat_map(|p| ["--param", p]))
             // Scheduled functions run every few seconds, not every minute.
             .args(["--schedule-interval", &seconds.to_string()])

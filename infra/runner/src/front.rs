@@ -27,8 +27,12 @@
 //!
 //! Each function gets a front of its own (its own port), which is how a rule knows the caller.
 //!
-//! - **The template's KMS grants.** A function's KMS call that its policy statements do not allow
-//!   is refused with `AccessDeniedException`, as IAM refuses it in AWS (see `iam.rs`).
+//! - **The template's grants.** A function's call that its policy statements do not allow — a
+//!   DynamoDB, SQS, S3 or KMS action, on the table, index, queue, object or key it names, or a post
+//!   to (or a close of) a WebSocket connection — is refused with `AccessDenied`, as IAM refuses it
+//!   in AWS (see `iam.rs`). The functions reach the WebSocket API's Management API through their
+//!   front too (`WEBSOCKET_ENDPOINT` is `<front>/<api id>/<stage>`, as AWS's is
+//!   `https://<api id>.execute-api.<region>.amazonaws.com/<stage>`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,7 +48,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::iam::{self, KmsGrant, KmsRequest};
+use crate::iam::{self, AwsRequest, Grant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,35 +120,45 @@ struct Written {
 struct Call {
     service: String,
     operation: String,
+    /// The region it is signed for.
+    region: String,
+    /// The request's method and path (an S3 request's `/<bucket>/<key>`, a Management API
+    /// request's `/<api id>/<stage>/@connections/<id>`).
+    method: String,
+    path: String,
 }
 
 pub struct Front {
     client: reqwest::Client,
     /// The emulator's base URL, without a trailing slash.
     upstream: String,
+    /// The runner's WebSocket API (`http://127.0.0.1:<port>`), whose Management API the
+    /// functions reach through here.
+    websocket: String,
     switchboard: Mutex<Switchboard>,
     /// Tables' keys and indexes, for the cost meter, by table name.
     schemas: tokio::sync::Mutex<HashMap<String, crate::meter::Schema>>,
-    /// Each function's KMS grants, by logical id (the tools' front has none and is not checked).
-    kms_grants: HashMap<String, Vec<KmsGrant>>,
-    /// `LOCAL_KMS_GRANTS=audit`: refusals are logged, not answered (see `iam.rs`).
-    kms_audit: bool,
+    /// Each function's grants, by logical id (the tools' front has none and is not checked).
+    grants: HashMap<String, Vec<Grant>>,
+    /// `LOCAL_GRANTS=audit`: refusals are logged, not answered (see `iam.rs`).
+    grants_audit: bool,
 }
 
 type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
 
 impl Front {
-    pub fn new(upstream: &str, kms_grants: HashMap<String, Vec<KmsGrant>>) -> Arc<Self> {
+    pub fn new(upstream: &str, websocket: &str, grants: HashMap<String, Vec<Grant>>) -> Arc<Self> {
         Arc::new(Self {
             client: reqwest::Client::new(),
             upstream: upstream.trim_end_matches('/').to_owned(),
+            websocket: websocket.trim_end_matches('/').to_owned(),
             switchboard: Mutex::new(Switchboard {
                 rules: Vec::new(),
                 rng: StdRng::from_os_rng(),
             }),
             schemas: tokio::sync::Mutex::new(HashMap::new()),
-            kms_grants,
-            kms_audit: iam::audit_only(),
+            grants,
+            grants_audit: iam::audit_only(),
         })
     }
 
@@ -212,9 +226,7 @@ impl Front {
             .unwrap_or_default();
         let call = identify(&parts);
         crate::meter::aws_call(&function, &call.service, &call.operation);
-        if call.service == "kms"
-            && let Some(refused) = self.authorize(&function, &call, &body)
-        {
+        if let Some(refused) = self.authorize(&function, &call, &body) {
             return Ok(refused);
         }
         let fault = self.fault(&function, &call, &body);
@@ -249,7 +261,7 @@ impl Front {
         } else {
             Vec::new()
         };
-        let (answer, answered) = self.forward(parts, body.clone()).await;
+        let (answer, answered) = self.forward(&call, parts, body.clone()).await;
         if metered {
             self.meter(
                 &call,
@@ -267,12 +279,21 @@ impl Front {
         Ok(answer)
     }
 
-    /// IAM's decision on a KMS call: `None` when the function's grants allow it.
+    /// IAM's decision on a call: `None` when the function's grants allow it.
     fn authorize(&self, function: &str, call: &Call, body: &[u8]) -> Option<Response<Full<Bytes>>> {
-        let grants = self.kms_grants.get(function)?;
-        let body: Value = serde_json::from_slice(body).unwrap_or_default();
-        let request = KmsRequest::from_body(&call.operation, &body);
-        let audit = self.kms_audit;
+        let grants = self.grants.get(function)?;
+        if call.service.is_empty() {
+            // Not signed as a call (a presigned POST policy's upload): see `identify`.
+            return None;
+        }
+        let request = AwsRequest::new(
+            &call.service,
+            &call.operation,
+            &call.region,
+            (&call.method, &call.path),
+            body,
+        );
+        let audit = self.grants_audit;
         if audit && matches!(call.operation.as_str(), "GenerateDataKey" | "Decrypt") {
             eprintln!(
                 "[front] kms-use {function} {} field={}",
@@ -280,30 +301,47 @@ impl Front {
                 request.field()
             );
         }
-        if iam::allowed(grants, &request) {
-            return None;
-        }
+        let refused = iam::refused(grants, &request);
+        let need = refused.first()?;
         eprintln!(
-            "[front] {function}: kms {} field={} ← refused by its grants{}",
+            "[front] {function}: {} {} ({} on {}{}) ← refused by its grants{}",
+            call.service,
             call.operation,
-            request.field(),
+            need.action,
+            need.resource,
+            if call.service == "kms" {
+                format!(", field={}", request.field())
+            } else {
+                String::new()
+            },
             if audit { " (audit only)" } else { "" }
         );
         if audit {
             return None;
         }
-        let key = request.key_id.unwrap_or("*");
         let message = format!(
             "User: arn:aws:sts::123456789012:assumed-role/{function}Role/{function} is not \
-             authorized to perform: kms:{} on resource: {key} because no identity-based policy \
-             allows the kms:{} action",
-            call.operation, call.operation
+             authorized to perform: {} on resource: {} because no identity-based policy \
+             allows the {} action",
+            need.action, need.resource, need.action
         );
-        Some(json_error(
-            StatusCode::BAD_REQUEST,
-            false,
-            &json!({"__type": "AccessDeniedException", "message": message}),
-        ))
+        Some(if call.service == "s3" {
+            respond(
+                StatusCode::FORBIDDEN,
+                "application/xml",
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>\
+                     <Message>{message}</Message><RequestId>local</RequestId></Error>"
+                ),
+            )
+        } else {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                // DynamoDB and SQS speak JSON 1.0, KMS 1.1.
+                call.service != "kms",
+                &json!({"__type": "AccessDeniedException", "message": message}),
+            )
+        })
     }
 
     /// A DynamoDB call of the front's own (for the meter), straight to the emulator.
@@ -553,14 +591,23 @@ impl Front {
     /// The emulator's answer, and its body (for the meter).
     async fn forward(
         &self,
+        call: &Call,
         parts: hyper::http::request::Parts,
         body: Bytes,
     ) -> (Response<Full<Bytes>>, Bytes) {
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut request = self
-            .client
-            .request(parts.method, format!("{}{target}", self.upstream))
-            .body(body);
+        let url = if call.service == "execute-api" {
+            // `/<api id>/<stage>/@connections/<id>`: the runner's WebSocket API serves the stage's
+            // Management API.
+            let under_api = target
+                .trim_start_matches('/')
+                .split_once('/')
+                .map_or("", |(_, rest)| rest);
+            format!("{}/{under_api}", self.websocket)
+        } else {
+            format!("{}{target}", self.upstream)
+        };
+        let mut request = self.client.request(parts.method, url).body(body);
         for (name, value) in &parts.headers {
             if ![HOST, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING].contains(name) {
                 request = request.header(name, value);
@@ -600,14 +647,20 @@ fn identify(parts: &hyper::http::request::Parts) -> Call {
             .unwrap_or_default()
             .to_owned()
     };
-    // `AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, …`
+    // `AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, …`, or a
+    // presigned URL's `X-Amz-Credential=<key>/<date>/<region>/<service>/aws4_request` (which IAM
+    // decides on the signer's grants). A browser's upload by a presigned POST policy carries its
+    // credential in the form: no service is named, and nothing is checked.
     let authorization = header("authorization");
-    let service = authorization
-        .split("Credential=")
-        .nth(1)
-        .and_then(|scope| scope.split('/').nth(3))
-        .unwrap_or_default()
-        .to_owned();
+    let presigned = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+        .find(|(name, _)| name.eq_ignore_ascii_case("X-Amz-Credential"))
+        .map(|(_, credential)| credential.into_owned());
+    let scope = match authorization.split("Credential=").nth(1) {
+        Some(scope) => scope,
+        None => presigned.as_deref().unwrap_or_default(),
+    };
+    let scope_part = |n: usize| scope.split('/').nth(n).unwrap_or_default().to_owned();
+    let (region, service) = (scope_part(2), scope_part(3));
     let target = header("x-amz-target");
     let operation = match target.rsplit_once('.') {
         Some((_, operation)) => operation.to_owned(),
@@ -624,9 +677,22 @@ fn identify(parts: &hyper::http::request::Parts) -> Call {
             }
             .to_owned()
         }
+        None if service == "execute-api" => match parts.method.as_str() {
+            "POST" => "PostToConnection",
+            "DELETE" => "DeleteConnection",
+            "GET" => "GetConnection",
+            _ => "Other",
+        }
+        .to_owned(),
         None => String::new(),
     };
-    Call { service, operation }
+    Call {
+        service,
+        operation,
+        region,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+    }
 }
 
 /// The error AWS answers with, in the service's own protocol.

@@ -436,7 +436,7 @@ mod tests {
             routes: vec![],
             websocket: vec![],
             sources: vec![],
-            kms_grants: vec![],
+            grants: vec![],
             tracing: None,
             logging: Default::default(),
         };

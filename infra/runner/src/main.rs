@@ -120,10 +120,14 @@ async fn run() -> Result<(), String> {
     let args = parse_args()?;
     let template = std::fs::canonicalize(&args.template)
         .map_err(|e| format!("{}: {e}", args.template.display()))?;
+    // The project: the template's directory, or the nearest above it with the local stack's tools
+    // (a test's variant of the template may sit under `target/`).
     let root = template
-        .parent()
+        .ancestors()
+        .skip(1)
+        .find(|dir| dir.join("infra/local/provision.py").exists())
         .map(PathBuf::from)
-        .ok_or("the template has no directory")?;
+        .ok_or("neither the template's directory nor any above it holds infra/local/")?;
     let bin_dir = args.bin_dir.unwrap_or_else(|| {
         std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
@@ -173,11 +177,6 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{ws_port}: {e}"))?;
     let ws_addr = ws_listener.local_addr().map_err(|e| e.to_string())?;
-    for function in &mut manifest.functions {
-        if let Some(endpoint) = function.env.get_mut("WEBSOCKET_ENDPOINT") {
-            *endpoint = format!("http://{ws_addr}");
-        }
-    }
     let stage = params
         .iter()
         .find_map(|p| p.strip_prefix("Stage="))
@@ -191,18 +190,26 @@ async fn run() -> Result<(), String> {
     let grants = manifest
         .functions
         .iter()
-        .map(|f| (f.name.clone(), f.kms_grants.clone()))
+        .map(|f| (f.name.clone(), f.grants.clone()))
         .collect();
-    let front = front::Front::new(&endpoint, grants);
+    let front = front::Front::new(&endpoint, &format!("http://{ws_addr}"), grants);
     let fronts = front::bind_all(&front, manifest.functions.iter().map(|f| f.name.clone())).await?;
+    let functions_endpoint = fronts["local"].clone();
+    // The Management API the template names, reached through the caller's front (which checks
+    // its grants and forwards to the WebSocket API served here); the env file's, through the
+    // tools' front.
+    let mut tools_websocket = None;
     for function in &mut manifest.functions {
         if let Some(url) = fronts.get(&function.name) {
             function
                 .env
                 .insert("AWS_ENDPOINT_URL".to_owned(), url.clone());
+            if let Some(endpoint) = function.env.get_mut("WEBSOCKET_ENDPOINT") {
+                tools_websocket = Some(management_endpoint(endpoint, &functions_endpoint));
+                *endpoint = management_endpoint(endpoint, url);
+            }
         }
     }
-    let functions_endpoint = fronts["local"].clone();
     let mut base_env = vec![
         ("AWS_REGION".to_owned(), manifest.region.clone()),
         ("AWS_DEFAULT_REGION".to_owned(), manifest.region.clone()),
@@ -214,7 +221,7 @@ async fn run() -> Result<(), String> {
         base_env.push(("ORDERSYNC_TRACE".to_owned(), "1".to_owned()));
     }
     if let Some(path) = &args.env_file {
-        write_env_file(path, &base_env, &manifest)?;
+        write_env_file(path, &base_env, &manifest, tools_websocket.as_deref())?;
     }
     let runtime = lambda::Runtime::new(manifest.functions, bin_dir, base_env);
     let missing = runtime.missing_binaries();
@@ -309,10 +316,20 @@ async fn run() -> Result<(), String> {
 
 /// Writes the environment a function needs to reach this stack, for `cargo lambda watch --env-file`
 /// (see the README).
+/// `https://<api id>.execute-api.<region>.amazonaws.com/<stage>` (the template's), as the
+/// Management API under `front`: `<front>/<api id>/<stage>`.
+fn management_endpoint(aws: &str, front: &str) -> String {
+    let rest = aws.split_once("://").map_or(aws, |(_, rest)| rest);
+    let (host, stage) = rest.split_once('/').unwrap_or((rest, ""));
+    let api = host.split('.').next().unwrap_or(host);
+    format!("{front}/{api}/{}", stage.trim_matches('/'))
+}
+
 fn write_env_file(
     path: &std::path::Path,
     base_env: &[(String, String)],
     manifest: &stack::Manifest,
+    websocket: Option<&str>,
 ) -> Result<(), String> {
     let mut vars: std::collections::BTreeMap<&str, &str> = base_env
         .iter()
@@ -324,9 +341,12 @@ fn write_env_file(
             function
                 .env
                 .iter()
-                .filter(|(k, _)| k.as_str() != "AWS_ENDPOINT_URL")
+                .filter(|(k, _)| !matches!(k.as_str(), "AWS_ENDPOINT_URL" | "WEBSOCKET_ENDPOINT"))
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
+    }
+    if let Some(websocket) = websocket {
+        vars.insert("WEBSOCKET_ENDPOINT", websocket);
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -366,5 +386,21 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::management_endpoint;
+
+    #[test]
+    fn the_management_api_is_reached_under_the_front_as_on_aws() {
+        assert_eq!(
+            management_endpoint(
+                "https://localwebsocketapi.execute-api.ap-northeast-2.amazonaws.com/dev",
+                "http://127.0.0.1:4100"
+            ),
+            "http://127.0.0.1:4100/localwebsocketapi/dev"
+        );
     }
 }

@@ -34,9 +34,9 @@ pub struct FunctionSpec {
     /// Non-HTTP event sources (S3, SQS, DynamoDB streams, schedules), as the template gives them.
     #[serde(default)]
     pub sources: Vec<serde_json::Value>,
-    /// Its policy's statements that allow KMS actions, enforced by the front.
-    #[serde(default, rename = "kmsGrants")]
-    pub kms_grants: Vec<crate::iam::KmsGrant>,
+    /// Its policy's `Allow` statements, enforced by the front.
+    #[serde(default)]
+    pub grants: Vec<crate::iam::Grant>,
     /// `Active` or `PassThrough` (X-Ray), and its `LoggingConfig`: what Lambda adds to its
     /// invocations, for the cost meter.
     #[serde(default)]

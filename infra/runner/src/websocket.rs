@@ -3,9 +3,10 @@
 //! - A client connects with a WebSocket upgrade (`ws://127.0.0.1:PORT/?storeId=…`); the runner invokes
 //!   the `$connect` function with API Gateway's event and completes the handshake only on a 200
 //!   answer. When the socket closes, `$disconnect` is invoked.
-//! - Functions post to connections through the Management API at the same address:
-//!   `POST /@connections/{id}` sends the body to that client, `DELETE` closes it, `GET` describes it;
-//!   an unknown connection answers 410 `GoneException`, as API Gateway does.
+//! - Functions post to connections through the Management API at the same address (through their
+//!   front, which checks their grants: `front.rs`): `POST /{stage}/@connections/{id}` sends the
+//!   body to that client, `DELETE` closes it, `GET` describes it; an unknown connection answers 410
+//!   `GoneException`, as API Gateway does.
 //! - `POST /__local/functions/{name}/stop` and `…/start` (`name`: the template's logical id or the
 //!   binary's name) take a function down and bring it back (its instances are killed; invocations
 //!   fail meanwhile), for testing what a crash does;
