@@ -281,6 +281,9 @@ pub struct Fields<'a> {
     /// Lambda's, for a request (a job's `request_id` is Lambda's already: left empty, not printed).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub lambda_request_id: &'a str,
+    /// X-Ray's trace header; the line carries its `Root=…` alone, which is what finds the trace
+    /// (its `Parent` and `Sampled` are for propagating it, which the line does not do).
+    #[serde(serialize_with = "trace_root")]
     pub trace_id: &'a str,
     pub cold_start: bool,
     /// The answer's HTTP status; a job's is 200, or 500 when it failed.
@@ -290,6 +293,10 @@ pub struct Fields<'a> {
     /// A failed job's error code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'a str>,
+}
+
+fn trace_root<S: serde::Serializer>(header: &&str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(header.split(';').next().unwrap_or_default())
 }
 
 /// A request's one line: its log fields and its metrics, as an EMF document. Typed and borrowed,
@@ -307,10 +314,9 @@ struct RequestDocument<'a> {
     function: &'a str,
     #[serde(rename = "Route")]
     route: &'a str,
+    /// Milliseconds, to the microsecond. Its sample count is the route's requests.
     #[serde(rename = "Latency")]
     latency: f64,
-    #[serde(rename = "Requests")]
-    requests: u8,
     #[serde(flatten)]
     values: &'a BTreeMap<&'a str, f64>,
     /// The allocations since the previous line, where asked for (`make bench`; never on AWS).
@@ -341,7 +347,7 @@ pub fn lines(
     let timestamp = jiff::Timestamp::now().as_millisecond();
     let function = function_name();
     let mut values: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut by_route = vec![("Latency", "Milliseconds"), ("Requests", "Count")];
+    let mut by_route = vec![("Latency", "Milliseconds")];
     // A 304 (a menu the client has) counts in none of the three.
     let class = match fields.status / 100 {
         2 => Some("Status2xx"),
@@ -379,8 +385,7 @@ pub fn lines(
         fields,
         function,
         route,
-        latency: latency_ms,
-        requests: 1,
+        latency: (latency_ms * 1000.0).round() / 1000.0,
         values: &values,
         heap: crate::heap::since_last_report(),
     };
@@ -477,7 +482,7 @@ mod tests {
             message: "request",
             request_id: "req-1",
             lambda_request_id: "lam-1",
-            trace_id: "Root=1-abc",
+            trace_id: "Root=1-abc;Parent=d7a9198acd004f47;Sampled=1",
             cold_start: true,
             status: 422,
             user_id: Some("u-1"),
@@ -490,7 +495,14 @@ mod tests {
         };
         let stats = CacheStats { hits: 3, misses: 0 };
         let route = "POST /v1/payments/confirm";
-        let docs = parse(lines("INFO", &fields, route, 12.5, stats, &recorded));
+        let docs = parse(lines(
+            "INFO",
+            &fields,
+            route,
+            12.500_400_000_000_2,
+            stats,
+            &recorded,
+        ));
         assert_eq!(docs.len(), 2);
         for doc in &docs {
             let mut declared = std::collections::BTreeSet::new();
@@ -521,6 +533,7 @@ mod tests {
         assert_eq!(line["fields"]["user_id"], "u-1");
         assert_eq!(line["fields"]["status"], 422);
         assert_eq!(line["Route"], route);
+        assert_eq!(line["Latency"], 12.5);
         assert_eq!(line["Status4xx"], 1.0);
         assert_eq!(line["OrdersPaid"], 1.0);
         assert_eq!(line["ColdStart"], 1.0);
@@ -529,7 +542,7 @@ mod tests {
         assert!(line.get("Status2xx").is_none() && line.get("KmsDataKeyCacheMisses").is_none());
         assert_eq!(docs[1]["Code"], "CARD_REJECTED");
 
-        // A warm 304 with nothing counted: latency and the request, on one directive.
+        // A warm 304 with nothing counted: latency alone (its sample count is the requests).
         let quiet = Fields {
             cold_start: false,
             status: 304,
@@ -547,6 +560,9 @@ mod tests {
         assert_eq!(docs.len(), 1);
         let directives = docs[0]["_aws"]["CloudWatchMetrics"].as_array().unwrap();
         assert_eq!(directives.len(), 1);
-        assert_eq!(directives[0]["Metrics"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            directives[0]["Metrics"],
+            serde_json::json!([{"Name": "Latency", "Unit": "Milliseconds"}])
+        );
     }
 }
