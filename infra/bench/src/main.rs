@@ -30,7 +30,9 @@
 //!    calls an event at a time, and the excess over that.
 //! 3c. The status move's function rung by rung (`src/bin/status-ladder.rs`): the runtime and
 //!    `lambda_http` alone, then our request wrapper, the token check, the move planned (its reads),
-//!    written, answered. Each rung's CPU per event, and what it adds to the one below.
+//!    written, answered. Each rung's CPU per event, and what it adds to the one below. Then the
+//!    order create's (`src/bin/create-ladder.rs`): the token, the customer's limit, the idempotency
+//!    claim, the store and menu read, the board counted, the order made.
 //!
 //! 4. With `--cost` (`make cost`, `make bench`): the cost meter's reading of one order's life and of a
 //!    batch of orders at once (`--batch`), priced per million orders next to the target (`cost.rs`).
@@ -272,7 +274,19 @@ async fn main() {
         "\n== The AWS SDK's floor: CPU per DynamoDB call ({} calls each)",
         args.requests
     );
-    let sdk_floor = sdk_floor(&args.bin_dir, &env, args.requests).await;
+    let sdk_floor = floor_calls(&args.bin_dir, &env, args.requests).await;
+    // The same calls again, each answered WAITED_MS later: what waiting does to the CPU of the
+    // same instructions (the emulator answers some calls in 5 ms, others — a count over a big
+    // board — in 50).
+    stack.dynamodb_latency(WAITED_MS).await;
+    let waited_floor = floor_calls(&args.bin_dir, &env, args.requests.min(500)).await;
+    stack.dynamodb_latency(0).await;
+    println!(
+        "{:<20} {:>8} {:>14}",
+        "",
+        "",
+        format!("+{WAITED_MS} ms a call")
+    );
     for kind in [
         "GetItem",
         "BatchGetItem",
@@ -282,8 +296,9 @@ async fn main() {
         "TossConfirm",
     ] {
         println!(
-            "{kind:<20} {:>8.1} µs",
-            sdk_floor[kind].as_f64().unwrap_or(0.0)
+            "{kind:<20} {:>8.1} µs {:>11.1} µs",
+            sdk_floor[kind].as_f64().unwrap_or(0.0),
+            waited_floor[kind].as_f64().unwrap_or(f64::NAN)
         );
     }
 
@@ -468,6 +483,48 @@ async fn main() {
             .push(json!({"rung": rung, "to": to, "micros": micros, "addedMicros": micros - below}));
         below = micros;
     }
+
+    // The order create's the same way (`src/bin/create-ladder.rs`): each rung given order creates
+    // of the kind measured above, each with an idempotency key of its own.
+    println!(
+        "\n== The order create, rung by rung ({} events each)",
+        args.requests
+    );
+    let sample = std::fs::read_to_string("events/orders-create.json").unwrap_or_default();
+    let create_bin = args.bin_dir.join("create-ladder");
+    let mut create_ladder = Vec::new();
+    let mut below = floor;
+    println!(
+        "{:<12} {floor:>8.1} µs  (hello-world: the runtime's floor)",
+        ""
+    );
+    // A store of its own, whose board is as empty as the measured creates' was (the bench's store
+    // holds the orders paid since: a count over them is a slower call).
+    let owner = stack.login("bench-owner@example.com").await;
+    let ladder_store = stack.open_store(&owner).await;
+    for rung in CREATE_LADDER {
+        let customer = stack.login("bench-customer@example.com").await;
+        let creates = create_events(&sample, &customer, &ladder_store, rung, args.requests + 1);
+        let mut env = env.clone();
+        env.push(("RUNG".to_owned(), rung.to_owned()));
+        let micros = cpu_per_event(
+            &create_bin,
+            "orders-create",
+            &env,
+            &creates,
+            args.requests,
+            "info",
+            args.pace,
+        )
+        .await
+        .unwrap_or_else(|err| {
+            eprintln!("create-ladder at {rung} failed: {err}");
+            f64::NAN
+        });
+        println!("{rung:<12} {micros:>8.1} µs  {:+8.1}", micros - below);
+        create_ladder.push(json!({"rung": rung, "micros": micros, "addedMicros": micros - below}));
+        below = micros;
+    }
     stack.consumers(true).await;
 
     println!("\n== Our CPU against the floors (issue #20's targets)");
@@ -540,10 +597,12 @@ async fn main() {
         "againstFloor": rows,
         "lifecycle": lifecycle,
         "sdkFloorMicros": sdk_floor,
+        "sdkFloorMicrosWaited": {"addedMillis": WAITED_MS, "micros": waited_floor},
         "functionFloorMicros": function_floor,
         "orderShapedFunctionFloorMicros": shaped_floor,
         "allocationsPerRequest": allocations,
         "statusLadder": ladder,
+        "createLadder": create_ladder,
     });
     std::fs::write(
         out.join("results.json"),
@@ -597,6 +656,33 @@ const LADDER: [(&str, &str); 9] = [
     ("commit", "PREPARING"),
     ("move", "READY"),
 ];
+
+/// What the floor's second run adds to every DynamoDB call's answer.
+const WAITED_MS: u64 = 40;
+
+/// `src/bin/create-ladder.rs`'s rungs, from the bottom.
+const CREATE_LADDER: [&str; 6] = ["auth", "limit", "claim", "read", "count", "create"];
+
+/// `n` order creates by `customer` at `store` from the order create's sample event (`sample`:
+/// `events/orders-create.json`), each with an idempotency key of its own (`rung` in it), of the
+/// kind the bench measures (one latte, picked up).
+fn create_events(sample: &str, customer: &str, store: &str, rung: &str, n: usize) -> Vec<Bytes> {
+    let values = BTreeMap::from([("PASTE_A_CUSTOMER_ACCESS_TOKEN", customer.to_owned())]);
+    let event: Value =
+        serde_json::from_str(&filled(sample.to_owned(), &values)).unwrap_or_default();
+    let body = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+        "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"})
+    .to_string();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    (0..n)
+        .map(|i| {
+            let mut event = event.clone();
+            event["headers"]["idempotency-key"] = json!(format!("ladder-{rung}-{run}-{i}"));
+            event["body"] = json!(body);
+            Bytes::from(event.to_string())
+        })
+        .collect()
+}
 
 /// The table's stream readers and the notifier, which the stream's events reach.
 const CONSUMERS: [&str; 3] = ["events-publish", "events-record", "notifications-push"];
@@ -698,7 +784,7 @@ fn against_floor(
 }
 
 /// Runs the calibration binary (`src/bin/sdk-floor.rs`) with the functions' environment.
-async fn sdk_floor(bin_dir: &Path, env: &[(String, String)], calls: usize) -> Value {
+async fn floor_calls(bin_dir: &Path, env: &[(String, String)], calls: usize) -> Value {
     let output = Command::new(bin_dir.join("sdk-floor"))
         .arg(calls.to_string())
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -1556,6 +1642,20 @@ impl Stack {
 
     /// Stops (or starts again) the functions the table's stream reaches (`CONSUMERS`): while they
     /// are stopped, the stream keeps its records for them.
+    /// Adds `millis` to every DynamoDB call's answer, through the front (0: none).
+    async fn dynamodb_latency(&self, millis: u64) {
+        let rules = match millis {
+            0 => json!({"rules": []}),
+            _ => json!({"rules": [{"service": "dynamodb", "fault": "latency", "delayMs": millis}]}),
+        };
+        let _ = self
+            .http
+            .post(format!("{}/__local/faults/aws", self.local))
+            .body(rules.to_string())
+            .send()
+            .await;
+    }
+
     async fn consumers(&self, running: bool) {
         let action = if running { "start" } else { "stop" };
         for name in CONSUMERS {
@@ -1797,5 +1897,27 @@ mod tests {
             let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
             assert_eq!(body, json!({"to": "READY"}));
         }
+    }
+
+    #[test]
+    fn the_create_ladder_places_the_measured_order_each_time_under_a_key_of_its_own() {
+        let sample = include_str!("../../../events/orders-create.json");
+        let events = create_events(sample, "tok", "st_1", "claim", 3);
+        let mut keys = std::collections::BTreeSet::new();
+        for event in &events {
+            assert!(!String::from_utf8_lossy(event).contains("PASTE_"));
+            let event: Value = serde_json::from_slice(event).unwrap();
+            assert_eq!(event["headers"]["authorization"], json!("Bearer tok"));
+            keys.insert(
+                event["headers"]["idempotency-key"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["storeId"], "st_1");
+            assert_eq!(body["items"], json!([{"itemId": "latte", "quantity": 1}]));
+        }
+        assert_eq!(keys.len(), 3, "{keys:?}");
     }
 }
