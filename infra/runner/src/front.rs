@@ -21,7 +21,8 @@
 //!   for S3), `error` (500), `conflict` (a transaction cancelled for `TransactionConflict`; a single
 //!   write's `TransactionConflictException`), `latency` (`delayMs` added), `timeout` (no answer; the
 //!   caller's time-out decides), `reset` (the connection dropped, nothing done), `lost` (done, then
-//!   the connection dropped before the answer). `probability` (default 1) and `times` (default
+//!   the connection dropped before the answer), `pad` (answered no sooner than `delayMs` after the
+//!   call came: every call waits as long, however fast the emulator was — `make bench --pad-ms`). `probability` (default 1) and `times` (default
 //!   unlimited) bound a rule. `{"rules": []}` clears them; `GET /__local/faults/aws` lists them with
 //!   how often each fired.
 //!
@@ -60,6 +61,8 @@ pub enum Fault {
     Timeout,
     Reset,
     Lost,
+    /// Answered no sooner than `delayMs` after the call came: every call waits as long.
+    Pad,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,6 +221,7 @@ impl Front {
 
     /// Serves one AWS call of `function`.
     pub async fn serve(self: Arc<Self>, function: Arc<str>, req: Request<Incoming>) -> Answer {
+        let came = std::time::Instant::now();
         let (parts, body) = req.into_parts();
         let body = body
             .collect()
@@ -246,7 +250,7 @@ impl Front {
                 Fault::Throttle | Fault::Error | Fault::Conflict => {
                     return Ok(refusal(fault, &call, &body));
                 }
-                Fault::Lost => {}
+                Fault::Lost | Fault::Pad => {}
             }
         }
         let metered = crate::meter::on();
@@ -275,6 +279,9 @@ impl Front {
         }
         if matches!(fault, Some((Fault::Lost, _))) {
             return Err(dropped());
+        }
+        if let Some((Fault::Pad, until)) = fault {
+            tokio::time::sleep(until.saturating_sub(came.elapsed())).await;
         }
         Ok(answer)
     }
