@@ -124,11 +124,17 @@ tokio::task_local! {
     static SCOPE: Scope;
 }
 
-/// Runs `future` with a fresh recording scope under `trace_id`; returns its output and what it
-/// recorded.
+/// X-Ray's trace header's `Root=…` alone: what finds the trace (its `Parent` and `Sampled` are for
+/// propagating it, which no line or event of ours does).
+pub fn trace_root(header: &str) -> &str {
+    header.split(';').next().unwrap_or_default()
+}
+
+/// Runs `future` with a fresh recording scope under `trace_id` (its root: the request's line, its
+/// spans and its events all name the same); returns its output and what it recorded.
 pub async fn scoped<F: std::future::Future>(trace_id: &str, future: F) -> (F::Output, Recorded) {
     let scope = Scope(Mutex::new(Recorded {
-        trace_id: trace_id.to_owned(),
+        trace_id: trace_root(trace_id).to_owned(),
         ..Recorded::default()
     }));
     SCOPE
@@ -177,7 +183,7 @@ pub fn span_in(
         span = name,
         duration_ms = duration.as_secs_f64() * 1e3,
         ok,
-        trace_id = %trace_id,
+        trace_id = %trace_root(trace_id),
         "span"
     );
 }
@@ -283,7 +289,7 @@ pub struct Fields<'a> {
     pub lambda_request_id: &'a str,
     /// X-Ray's trace header; the line carries its `Root=…` alone, which is what finds the trace
     /// (its `Parent` and `Sampled` are for propagating it, which the line does not do).
-    #[serde(serialize_with = "trace_root")]
+    #[serde(serialize_with = "root_only")]
     pub trace_id: &'a str,
     pub cold_start: bool,
     /// The answer's HTTP status; a job's is 200, or 500 when it failed.
@@ -295,8 +301,8 @@ pub struct Fields<'a> {
     pub code: Option<&'a str>,
 }
 
-fn trace_root<S: serde::Serializer>(header: &&str, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(header.split(';').next().unwrap_or_default())
+fn root_only<S: serde::Serializer>(header: &&str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(trace_root(header))
 }
 
 /// A request's one line: its log fields and its metrics, as an EMF document. Typed and borrowed,
@@ -455,7 +461,7 @@ mod tests {
 
     #[tokio::test]
     async fn counts_are_scoped_to_their_request() {
-        let ((), recorded) = scoped("Root=1-abc", async {
+        let ((), recorded) = scoped("Root=1-abc;Parent=d7a9198acd004f47;Sampled=1", async {
             set_user("u1");
             count("OrdersCreated", 1.0);
             count("OrdersCreated", 1.0);

@@ -22,9 +22,9 @@
 //!   write's `TransactionConflictException`), `latency` (`delayMs` added), `timeout` (no answer; the
 //!   caller's time-out decides), `reset` (the connection dropped, nothing done), `lost` (done, then
 //!   the connection dropped before the answer), `pad` (answered no sooner than `delayMs` after the
-//!   call came: every call waits as long, however fast the emulator was — `make bench --pad-ms`). `probability` (default 1) and `times` (default
-//!   unlimited) bound a rule. `{"rules": []}` clears them; `GET /__local/faults/aws` lists them with
-//!   how often each fired.
+//!   call came: every call waits as long, however fast the emulator was — `make bench --pad-ms`).
+//!   `probability` (default 1) and `times` (default unlimited) bound a rule. `{"rules": []}` clears
+//!   them; `GET /__local/faults/aws` lists them with how often each fired.
 //!
 //! Each function gets a front of its own (its own port), which is how a rule knows the caller.
 //!
