@@ -181,6 +181,30 @@ pub mod binary {
         deserializer.deserialize_any(SealedVisitor)
     }
 
+    /// The same for an optional value: `#[serde(default, skip_serializing_if = "Option::is_none",
+    /// with = "crate::crypto::binary::option")]`.
+    pub mod option {
+        use serde::{Deserializer, Serializer};
+
+        use super::Sealed;
+
+        pub fn serialize<S: Serializer>(
+            sealed: &Option<Sealed>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match sealed {
+                Some(sealed) => super::serialize(sealed, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Sealed>, D::Error> {
+            super::deserialize(deserializer).map(Some)
+        }
+    }
+
     struct SealedVisitor;
 
     impl Visitor<'_> for SealedVisitor {
@@ -476,6 +500,42 @@ pub(crate) mod tests {
             let item = HashMap::from([("contact".to_owned(), junk)]);
             assert!(crate::storage::from_item::<Record>(item).is_err());
         }
+    }
+
+    #[tokio::test]
+    async fn an_optional_binary_attribute_is_absent_or_binary() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Record {
+            #[serde(
+                default,
+                skip_serializing_if = "Option::is_none",
+                with = "super::binary::option"
+            )]
+            secret: Option<Sealed>,
+        }
+        let sealed = envelope()
+            .seal_str(&at("PAYMENT#1", "secret"), "x")
+            .await
+            .unwrap();
+        let some = Record {
+            secret: Some(sealed.clone()),
+        };
+        let item = crate::storage::to_item(&some).unwrap();
+        assert_eq!(
+            item["secret"].as_b().expect("stored as binary").as_ref(),
+            sealed.bytes().unwrap()
+        );
+        assert_eq!(crate::storage::from_item::<Record>(item).unwrap(), some);
+        let text = HashMap::from([(
+            "secret".to_owned(),
+            AttributeValue::S(sealed.as_str().into()),
+        )]);
+        assert_eq!(crate::storage::from_item::<Record>(text).unwrap(), some);
+
+        let none = Record { secret: None };
+        let item = crate::storage::to_item(&none).unwrap();
+        assert!(!item.contains_key("secret"));
+        assert_eq!(crate::storage::from_item::<Record>(item).unwrap(), none);
     }
 
     #[tokio::test]

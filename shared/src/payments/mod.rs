@@ -97,6 +97,9 @@ pub struct PaymentRecord {
     #[serde(default)]
     pub version: u64,
     pub amount: i64,
+    /// Binary, as all sealed values here: base64's third would put a paid record past a kilobyte,
+    /// which its transaction bills twice (docs/COST.md).
+    #[serde(with = "crate::crypto::binary")]
     pub payment_key: Sealed,
     /// sha256 of the payment key: compares a presented key without opening the sealed one.
     pub payment_key_digest: String,
@@ -110,7 +113,11 @@ pub struct PaymentRecord {
     /// What Toss last said is left of the payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance_amount: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::crypto::binary::option"
+    )]
     pub secret: Option<Sealed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<String>,
