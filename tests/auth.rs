@@ -54,11 +54,20 @@ async fn sign_up_sign_in_and_read_the_profile() {
     assert!(text_of(profile, "name").starts_with("enc1:"));
     assert!(text_of(profile, "phone").starts_with("enc1:"));
     assert!(text_of(profile, "phoneIndex").starts_with("bi1:"));
-    // Sign-up and sign-in are events (the audit trail is made of them).
+    // Sign-up and sign-in are events (the audit trail is made of them): the sign-up an outbox
+    // item, the sign-in its session, stamped with the request that made it.
     let actions: Vec<&str> = items.iter().map(|i| text_of(i, "eventType")).collect();
+    assert!(actions.contains(&"user.signed_up"), "{actions:?}");
+    let session = items
+        .iter()
+        .find(|i| text_of(i, "SK") == "SESSION")
+        .expect("a session item");
+    assert_eq!(text_of(session, "userId"), user_id);
     assert!(
-        actions.contains(&"user.signed_up") && actions.contains(&"user.signed_in"),
-        "{actions:?}"
+        session["signedIn"]
+            .as_m()
+            .is_ok_and(|stamp| stamp.contains_key("requestId")),
+        "{session:?}"
     );
 }
 

@@ -399,6 +399,63 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_and_blocks_nothing() {
     assert!(metric_sum(&stack.logs(), "NotificationsPushFunction", "MessagesFailed") >= 5.0);
 }
 
+/// How many invocations of `function` the runner's log shows (each writes one line that ends it).
+fn jobs(logs: &str, function: &str) -> usize {
+    logs.lines()
+        .filter(|l| l.starts_with(&format!("[{function}#")) && l.contains(r#""message":"job"#))
+        .count()
+}
+
+/// The publisher is invoked only for what a queue takes (its stream filters): not for sign-ups,
+/// sign-ins or a placed order, which the recorder takes all the same.
+#[tokio::test]
+async fn the_publisher_hears_only_what_a_queue_takes() {
+    let stack = Stack::start();
+    let (store, _, _, customer) = stack.staffed_store("quiet").await;
+    let order = place(&stack, &customer, &store).await;
+    let recorded = |action: &'static str| {
+        let stack = &stack;
+        let target = format!("ORDER#{order}");
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                let found = stack.scan().await.iter().any(|i| {
+                    i["PK"].as_s().is_ok_and(|pk| pk.starts_with("AUDIT#"))
+                        && i["target"].as_s().is_ok_and(|t| *t == target)
+                        && i["action"].as_s().is_ok_and(|a| a == action)
+                });
+                if found {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            panic!("{action} never recorded");
+        }
+    };
+    recorded("order.placed").await;
+    // Both readers poll the stream alike: give the publisher its turn.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let logs = stack.logs();
+    assert!(jobs(&logs, "EventsRecordFunction") >= 1);
+    assert_eq!(
+        jobs(&logs, "EventsPublishFunction"),
+        0,
+        "invoked for nothing"
+    );
+
+    stack.mark_paid(&order).await;
+    recorded("order.paid").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while jobs(&stack.logs(), "EventsPublishFunction") == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        metric_sum(&stack.logs(), "EventsPublishFunction", "EventsReceived"),
+        1.0,
+        "the paid order alone"
+    );
+}
+
 #[tokio::test]
 async fn sign_ins_are_events_that_reach_the_audit_trail_without_the_address() {
     let stack = Stack::start();
@@ -408,7 +465,7 @@ async fn sign_ins_are_events_that_reach_the_audit_trail_without_the_address() {
         .await;
     assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
 
-    // The outbox: each event as the queues carry it.
+    // The outbox: each event as the queues carry it; a sign-in is its session's creation instead.
     let items = stack.scan().await;
     let bodies: Vec<Value> = items
         .iter()
@@ -420,19 +477,22 @@ async fn sign_ins_are_events_that_reach_the_audit_trail_without_the_address() {
         .map(|i| serde_json::from_str(i["body"].as_s().unwrap()).unwrap())
         .collect();
     let kinds: Vec<&str> = bodies.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    for kind in ["user.signed_up", "user.signed_in", "user.sign_in_failed"] {
+    for kind in ["user.signed_up", "user.sign_in_failed"] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
-    let signed_in = bodies
+    assert!(!kinds.contains(&"user.signed_in"), "{kinds:?}");
+    let sessions: Vec<_> = items
         .iter()
-        .find(|e| e["type"] == "user.signed_in")
-        .unwrap();
-    assert_eq!(signed_in["user"]["subject"], format!("USER#{user_id}"));
-    assert_eq!(signed_in["actor"], json!({"kind": "USER", "id": user_id}));
-    assert_eq!(signed_in["version"], 1);
-    assert!(signed_in["requestId"].is_string());
+        .filter(|i| i["SK"].as_s().unwrap() == "SESSION")
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let session_id = sessions[0]["sessionId"].as_s().unwrap();
+    let stamp = sessions[0]["signedIn"]
+        .as_m()
+        .expect("the session's sign-in");
+    assert!(stamp["requestId"].as_s().is_ok_and(|id| !id.is_empty()));
 
-    // Through the stream, the publisher, the audit queue and its consumer: audit records.
+    // Through the stream and its recorder (`events-record`): audit records.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut audited = Vec::new();
     while audited.len() < 3 && Instant::now() < deadline {
@@ -451,6 +511,24 @@ async fn sign_ins_are_events_that_reach_the_audit_trail_without_the_address() {
     for kind in ["user.signed_up", "user.signed_in", "user.sign_in_failed"] {
         assert!(actions.contains(&kind), "{kind} not audited: {actions:?}");
     }
+    let signed_in: Vec<_> = audited
+        .iter()
+        .filter(|i| i["action"].as_s().unwrap() == "user.signed_in")
+        .collect();
+    assert_eq!(signed_in.len(), 1, "one sign-in, one record: {signed_in:?}");
+    let signed_in = signed_in[0];
+    assert_eq!(
+        signed_in["eventId"].as_s().unwrap(),
+        &format!("{session_id}.signed_in")
+    );
+    assert_eq!(
+        signed_in["target"].as_s().unwrap(),
+        &format!("USER#{user_id}")
+    );
+    let actor = signed_in["actor"].as_m().unwrap();
+    assert_eq!(actor["kind"].as_s().unwrap(), "USER");
+    assert_eq!(actor["id"].as_s().unwrap(), &user_id);
+    assert_eq!(signed_in["requestId"], stamp["requestId"]);
     for item in items.iter().chain(&audited) {
         assert!(
             !format!("{item:?}").contains("ev-audit@example.com"),

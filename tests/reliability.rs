@@ -418,6 +418,21 @@ async fn audit_actions(stack: &Stack, owner: &str, store: &str, order: &str) -> 
         .collect()
 }
 
+/// The audit trail's records about the account `user_id`, by action (sorted).
+async fn user_audit(stack: &Stack, user_id: &str) -> Vec<String> {
+    let target = format!("USER#{user_id}");
+    let mut actions: Vec<String> = stack
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| i["PK"].as_s().is_ok_and(|pk| pk.starts_with("AUDIT#")))
+        .filter(|i| i["target"].as_s().is_ok_and(|t| *t == target))
+        .filter_map(|i| i["action"].as_s().ok().cloned())
+        .collect();
+    actions.sort();
+    actions
+}
+
 /// The day's report of `store`: its paid orders and gross sales.
 async fn sales(stack: &Stack, owner: &str, store: &str) -> (Option<u64>, Option<i64>) {
     let today = jiff::Timestamp::now()
@@ -452,10 +467,15 @@ async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
     let order = stack.order(&customer, &latte_order(&store)).await;
     let order = order.body["orderId"].as_str().unwrap().to_owned();
     stack.mark_paid(&order).await;
+    // A sign-up (an outbox item) and a sign-in (a new session) are lost with them.
+    let (newcomer, _, _) = stack
+        .account("replay-newcomer@example.com", "CUSTOMER")
+        .await;
     assert_eq!(
         audit_actions(&stack, &owner, &store, &order).await,
         Vec::<String>::new()
     );
+    assert_eq!(user_audit(&stack, &newcomer).await, Vec::<String>::new());
     assert_eq!(sales(&stack, &owner, &store).await.0.unwrap_or(0), 0);
     // The operator replays the time range, twice: the audit records are there once, the sale is
     // counted once.
@@ -468,6 +488,10 @@ async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
     let once = |actions: Vec<String>| actions.iter().filter(|a| *a == "order.paid").count();
     assert_eq!(once(audit_actions(&stack, &owner, &store, &order).await), 1);
     assert_eq!(sales(&stack, &owner, &store).await, (Some(1), Some(9000)));
+    assert_eq!(
+        user_audit(&stack, &newcomer).await,
+        vec!["user.signed_in", "user.signed_up"]
+    );
     // The stream's own delivery comes after all: the paid event was recorded, nothing changes.
     // (The placed event was not replayed — an order carries its latest move only — so the stream
     // records it now.)

@@ -5,10 +5,11 @@
 //! `{"fromDeadLetters": true}`: then each message of the stream's dead-letter queue — Lambda's record
 //! of a batch it gave up on, with the arrival times of its first and last records — names a window,
 //! and is deleted once its window was sent again. The outbox items whose event happened in a window,
-//! and the latest move of every order moved in it, are read from the table, recorded as the
-//! stream's other reader records them (the audit record and the sales it counts, once:
-//! [`crate::recording`]) and sent to the queues again; consumers take each event once and a
-//! recording is keyed by its event, so a replay of events that did arrive changes nothing.
+//! the sessions made in it (their sign-ins) and the latest move of every order moved in it, are read
+//! from the table, recorded as the stream's other reader records them (the audit record and the
+//! sales it counts, once: [`crate::recording`]) and sent to the queues again; consumers take each
+//! event once and a recording is keyed by its event, so a replay of events that did arrive changes
+//! nothing.
 //!
 //! An order carries its latest move only: of an order that moved again within a lost window, the
 //! earlier moves are not replayed (boards and customers get the state they need; the audit trail
@@ -23,7 +24,7 @@ use crate::app::App;
 use crate::consumer;
 use crate::error::ApiError;
 use crate::events::publish::Publisher;
-use crate::events::{ENTITY, Event, stream};
+use crate::events::{ENTITY, Event, SESSION_SK, stream};
 use crate::orders::ORDER_SK;
 use crate::recording;
 use crate::storage::StorageError;
@@ -149,9 +150,10 @@ async fn window_replay(
             .client()
             .scan()
             .table_name(db.table())
-            .filter_expression("entity = :event OR SK = :order")
+            .filter_expression("entity = :event OR SK = :order OR SK = :session")
             .expression_attribute_values(":event", AttributeValue::S(ENTITY.to_owned()))
             .expression_attribute_values(":order", AttributeValue::S(ORDER_SK.to_owned()))
+            .expression_attribute_values(":session", AttributeValue::S(SESSION_SK.to_owned()))
             .set_exclusive_start_key(start.take())
             .send()
             .await

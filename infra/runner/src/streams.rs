@@ -245,13 +245,17 @@ fn normalise(mut record: Value, arn: &str, region: &str) -> Value {
 }
 
 /// Lambda's event filtering, for the patterns templates use: every key of the pattern must be in the
-/// record; a list matches when the record's value is one of it; an object, recursively.
+/// record; a list matches when the record's value is one of it, or starts with a `{"prefix": …}` of
+/// it; an object, recursively.
 fn matches(pattern: &Value, value: &Value) -> bool {
     match pattern {
         Value::Object(fields) => fields
             .iter()
             .all(|(key, sub)| value.get(key).is_some_and(|v| matches(sub, v))),
-        Value::Array(allowed) => allowed.iter().any(|a| a == value),
+        Value::Array(allowed) => allowed.iter().any(|a| match a["prefix"].as_str() {
+            Some(prefix) => value.as_str().is_some_and(|v| v.starts_with(prefix)),
+            None => a == value,
+        }),
         other => other == value,
     }
 }
@@ -271,6 +275,16 @@ mod tests {
         assert!(matches(&pattern, &event));
         assert!(!matches(&pattern, &order));
         assert!(!matches(&pattern, &modified));
+
+        let orders =
+            json!({"dynamodb": {"NewImage": {"eventType": {"S": [{"prefix": "order."}]}}}});
+        let typed = |kind: &str| json!({"dynamodb": {"NewImage": {"eventType": {"S": kind}}}});
+        assert!(matches(&orders, &typed("order.refunded")));
+        assert!(!matches(&orders, &typed("user.signed_in")));
+        assert!(!matches(
+            &orders,
+            &json!({"dynamodb": {"NewImage": {"eventType": {"N": "1"}}}})
+        ));
     }
 
     #[test]

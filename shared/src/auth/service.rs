@@ -10,7 +10,7 @@ use super::{Caller, Role, lockout, password};
 use crate::app::App;
 use crate::crypto::blind_index;
 use crate::error::ApiError;
-use crate::events::{self, Event, EventType, OutboxItem};
+use crate::events::{self, Event, EventType, OutboxItem, SignIn};
 use crate::http::RequestMeta;
 use crate::limits::{self, Limit};
 use crate::storage::{Db, StorageError, key, s};
@@ -194,21 +194,14 @@ pub async fn login(
     };
     lockout::clear(db, &email_key).await?;
 
-    let session = sessions::new_session(&user.user_id, now);
+    let session = sessions::new_session(&user.user_id, now, SignIn::of(meta));
     let (refresh_token, refresh_record) =
         sessions::new_refresh_token(&session.session_id, &user.user_id, session.expires_at);
-    let event = Event::user(
-        EventType::UserSignedIn,
-        Some(&user.user_id),
-        users::user_pk(&user.user_id),
-        meta,
-    );
-    db.transact(vec![
-        db.put_new(&session)?,
-        db.put_new(&refresh_record)?,
-        events::record(db, &event)?,
-    ])
-    .await?;
+    // Two plain writes, not a transaction: the session's creation is the sign-in's event
+    // (`Event::of_session`), so it is written last. A refresh token whose session was never written
+    // refreshes nothing (a refresh checks that its session is alive).
+    db.put_if_absent(&refresh_record).await?;
+    db.put_if_absent(&session).await?;
     token_pair(app, user, &session.session_id, refresh_token).await
 }
 

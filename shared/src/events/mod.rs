@@ -9,8 +9,10 @@
 //! - An order's move is its own event: the order item carries who moved it and from which request
 //!   ([`crate::orders::LastMove`]), and [`Event::of_order`] reads the event off the stream record of
 //!   the move — no second item, no transaction.
-//! - Other events (sign-ins, refunds) are outbox items (`EVENT#<eventId>` / `EVENT`) written with the
-//!   change they describe.
+//! - A sign-in is its session's creation: the session item carries the request's stamp
+//!   ([`SignIn`]), and [`Event::of_session`] reads the event off its stream record.
+//! - Other events (failed sign-ins, sign-outs, refunds) are outbox items (`EVENT#<eventId>` /
+//!   `EVENT`) written with the change they describe.
 
 pub mod publish;
 pub mod stream;
@@ -31,6 +33,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 const OUTBOX_RETENTION_SECONDS: i64 = 2 * 24 * 3600;
 
 pub const ENTITY: &str = "EVENT";
+
+/// The sort key of a session's item (`auth::sessions`, which imports this module: its test holds
+/// the two equal). A session is written once, by a sign-in, so its creation is that sign-in.
+pub const SESSION_SK: &str = "SESSION";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventType {
@@ -248,6 +254,40 @@ pub struct Event {
     pub user: Option<UserFacts>,
 }
 
+/// What a session's item keeps of the sign-in that made it, so that its stream record tells the
+/// sign-in's event ([`Event::of_session`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignIn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+}
+
+impl SignIn {
+    pub fn of(meta: &RequestMeta) -> Self {
+        let (request_id, _) = crate::telemetry::current_ids();
+        Self {
+            request_id: nonempty(request_id).or_else(|| nonempty(meta.request_id.clone())),
+            source_ip: meta.source_ip.clone(),
+        }
+    }
+}
+
+/// The fields of a session's item that its sign-in's event needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionImage {
+    pub session_id: String,
+    pub user_id: String,
+    pub created_at: String,
+    /// Absent from sessions made before sign-ins were read off them (their event was an outbox
+    /// item): no event.
+    #[serde(default)]
+    pub signed_in: Option<SignIn>,
+}
+
 fn nonempty(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
@@ -295,6 +335,29 @@ impl Event {
             trace_id: None,
             order: Some(OrderFacts::of(order, stamp.from)),
             user: None,
+        })
+    }
+
+    /// The sign-in that made `session`, when the session was stamped with it. The id is the
+    /// session's, so one sign-in is one event however often its record is read.
+    pub fn of_session(session: &SessionImage) -> Option<Self> {
+        let stamp = session.signed_in.as_ref()?;
+        Some(Self {
+            event_id: format!("{}.signed_in", session.session_id),
+            kind: EventType::UserSignedIn,
+            version: SCHEMA_VERSION,
+            at: session.created_at.clone(),
+            actor: EventActor {
+                kind: ActorKind::User,
+                id: Some(session.user_id.clone()),
+            },
+            request_id: stamp.request_id.clone(),
+            trace_id: None,
+            order: None,
+            user: Some(UserFacts {
+                subject: format!("USER#{}", session.user_id),
+                source_ip: stamp.source_ip.clone(),
+            }),
         })
     }
 

@@ -1,11 +1,11 @@
 //! Reading events off the table's stream, for every consumer of it (the publisher, the audit
-//! trail): an order's move is read off the order's own record ([`Event::of_order`]); other events
-//! off their outbox items. Records are kept in stream order, each with its sequence number, so a
+//! trail): an order's move is read off the order's own record ([`Event::of_order`]), a sign-in off
+//! its new session's ([`Event::of_session`]); other events off their outbox items. Records are kept in stream order, each with its sequence number, so a
 //! consumer can name the first it could not take and Lambda retries from there.
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 
-use super::{ENTITY, Event, OutboxItem};
+use super::{ENTITY, Event, OutboxItem, SESSION_SK, SessionImage};
 use crate::orders::{ORDER_SK, OrderRecord};
 use crate::telemetry::count;
 
@@ -17,9 +17,9 @@ pub struct Streamed {
     pub body: String,
 }
 
-/// The events of a stream batch, in order: the moves of orders and the new outbox items. Other
-/// records (sessions, an order's change that is no move, updates and removals of event items) are
-/// not events; the templates' filters keep most of them away, and this keeps the rest.
+/// The events of a stream batch, in order: the moves of orders, new sessions and new outbox items.
+/// Other records (an order's change that is no move, a session's revocation, updates and removals
+/// of event items) are not events; the templates' filters keep most of them away, and this keeps the rest.
 pub fn events_in(batch: StreamEvent) -> Vec<Streamed> {
     batch
         .records
@@ -49,8 +49,8 @@ pub fn events_in(batch: StreamEvent) -> Vec<Streamed> {
         .collect()
 }
 
-/// The event an item tells of, with its JSON: an outbox item's event (its JSON as written), or an
-/// order's latest move ([`Event::of_order`]). `None` for any other item, and for one that cannot be
+/// The event an item tells of, with its JSON: an outbox item's event (its JSON as written), an
+/// order's latest move ([`Event::of_order`]) or a session's sign-in ([`Event::of_session`]). `None` for any other item, and for one that cannot be
 /// read — logged and counted, as retrying cannot make it readable and holding the shard for it would
 /// stop every later event: its event is lost unless it is replayed once fixed. For the stream's
 /// images and for items read from the table alike (the replay).
@@ -61,6 +61,13 @@ pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<(Event, String)> {
             .inspect_err(|err| unreadable("order record", err))
             .ok()?;
         let event = Event::of_order(&order)?;
+        let body = serde_json::to_string(&event).ok()?;
+        Some((event, body))
+    } else if text(&item, "SK") == Some(SESSION_SK) {
+        let session: SessionImage = serde_dynamo::from_item(item)
+            .inspect_err(|err| unreadable("session record", err))
+            .ok()?;
+        let event = Event::of_session(&session)?;
         let body = serde_json::to_string(&event).ok()?;
         Some((event, body))
     } else if text(&item, "entity") == Some(ENTITY) {
@@ -141,6 +148,19 @@ mod tests {
         })
     }
 
+    /// A session's item, stamped with its sign-in unless made before sign-ins were kept.
+    fn session_image(id: &str, stamped: bool) -> serde_json::Value {
+        let mut image = serde_json::json!({
+            "PK": {"S": format!("SESSION#{id}")}, "SK": {"S": "SESSION"}, "sessionId": {"S": id},
+            "userId": {"S": "u1"}, "createdAt": {"S": "2026-12-03T10:01:00Z"}, "expiresAt": {"N": "1"}
+        });
+        if stamped {
+            image["signedIn"] = serde_json::json!({"M": {"requestId": {"S": "req-2"},
+                "sourceIp": {"S": "203.0.113.7"}}});
+        }
+        image
+    }
+
     /// The order item's image at `version` in `status`, stamped by the move that made `stamped`.
     fn order_image(status: Status, version: u64, stamped: u64) -> serde_json::Value {
         let mut order = OrderRecord::example(status);
@@ -157,7 +177,7 @@ mod tests {
     }
 
     #[test]
-    fn moves_of_orders_and_new_event_items_are_sent() {
+    fn moves_of_orders_new_sessions_and_new_event_items_are_sent() {
         let accepted = order_image(Status::Accepted, 3, 3);
         let paid = order_image(Status::Paid, 2, 2);
         let batch = serde_json::json!({"Records": [
@@ -175,6 +195,12 @@ mod tests {
             record("INSERT", "10", serde_json::json!({"PK": {"S": "EVENT#e4"}, "SK": {"S": "EVENT"},
                 "entity": {"S": "EVENT"}, "eventType": {"N": "7"}})),
             record("INSERT", "11", serde_json::json!({"PK": {"S": "ORDER#x"}, "SK": {"S": "ORDER"}})),
+            record("INSERT", "12", session_image("s1", true)),
+            // Revoked (signed out): no sign-in.
+            changed("MODIFY", "13", session_image("s1", true), session_image("s1", true)),
+            // Made before sessions were stamped: its sign-in was an outbox item.
+            record("INSERT", "14", session_image("s0", false)),
+            record("INSERT", "15", serde_json::json!({"PK": {"S": "SESSION#s2"}, "SK": {"S": "SESSION"}})),
         ]});
         let event: StreamEvent = serde_json::from_value(batch).unwrap();
         let pending = events_in(event);
@@ -195,8 +221,17 @@ mod tests {
                 ("2", EventType::OrderAccepted, "o1.v3"),
                 ("6", EventType::OrderRefunded, "e1"),
                 ("9", EventType::UserSignedIn, "e3"),
+                ("12", EventType::UserSignedIn, "s1.signed_in"),
             ]
         );
+        let signed_in: Event = serde_json::from_str(&pending[4].body).unwrap();
+        assert_eq!(signed_in, pending[4].event);
+        assert_eq!(signed_in.at, "2026-12-03T10:01:00Z");
+        assert_eq!(signed_in.actor.id.as_deref(), Some("u1"));
+        assert_eq!(signed_in.request_id.as_deref(), Some("req-2"));
+        let user = signed_in.user.unwrap();
+        assert_eq!(user.subject, "USER#u1");
+        assert_eq!(user.source_ip.as_deref(), Some("203.0.113.7"));
         let accepted: Event = serde_json::from_str(&pending[1].body).unwrap();
         assert_eq!(accepted, pending[1].event);
         assert_eq!(accepted.at, "2026-12-03T10:05:00Z");
