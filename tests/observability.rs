@@ -215,6 +215,8 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
         );
     };
     expect("Latency", "Milliseconds", &["Function", "Route"]);
+    // A job's: by function alone (it has no route).
+    expect("Latency", "Milliseconds", &["Function"]);
     expect("Status2xx", "Count", &["Function", "Route"]);
     expect("Status4xx", "Count", &["Function", "Route"]);
     expect("ColdStart", "Count", &["Function"]);

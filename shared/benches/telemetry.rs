@@ -14,10 +14,12 @@ use shared::telemetry::{Fields, Recorded, lines};
 const ITERATIONS: u32 = 200_000;
 
 fn main() {
+    let menu = Some("GET /v1/stores/{storeId}/menu");
     let cases = [
-        ("a menu read", Recorded::default()),
+        ("a menu read", menu, Recorded::default()),
         (
             "a paid order",
+            menu,
             Recorded {
                 counts: BTreeMap::from([("OrdersPaid", 1.0), ("Sales", 12_500.0)]),
                 ..Recorded::default()
@@ -25,8 +27,17 @@ fn main() {
         ),
         (
             "a refused payment",
+            menu,
             Recorded {
                 payment_failures: vec!["REJECT_CARD_PAYMENT"],
+                ..Recorded::default()
+            },
+        ),
+        (
+            "a job",
+            None,
+            Recorded {
+                counts: BTreeMap::from([("EventsPublished", 2.0), ("EventsReceived", 2.0)]),
                 ..Recorded::default()
             },
         ),
@@ -43,14 +54,14 @@ fn main() {
         code: None,
     };
     let mut sink = Vec::with_capacity(4096);
-    for (name, recorded) in &cases {
+    for (name, route, recorded) in &cases {
         let start = Instant::now();
         for _ in 0..ITERATIONS {
             sink.clear();
             let lines = lines(
                 "INFO",
                 black_box(&fields),
-                "GET /v1/stores/{storeId}/menu",
+                *route,
                 1.25,
                 CacheStats::default(),
                 black_box(recorded),
