@@ -5,8 +5,8 @@
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 
-use super::{ENTITY, Event, OutboxItem, SESSION_SK, SessionImage};
-use crate::orders::{ORDER_SK, OrderRecord};
+use super::{ENTITY, Event, OutboxItem, SESSION_SK};
+use crate::orders::ORDER_SK;
 use crate::telemetry::count;
 
 /// An event of a stream record: as consumers read it, and as the queues carry it (an outbox item's
@@ -57,19 +57,9 @@ pub fn events_in(batch: StreamEvent) -> Vec<Streamed> {
 pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<(Event, String)> {
     let item = item.into();
     if text(&item, "SK") == Some(ORDER_SK) {
-        let order: OrderRecord = serde_dynamo::from_item(item)
-            .inspect_err(|err| unreadable("order record", err))
-            .ok()?;
-        let event = Event::of_order(&order)?;
-        let body = serde_json::to_string(&event).ok()?;
-        Some((event, body))
+        derived(item, "order record", Event::of_order)
     } else if text(&item, "SK") == Some(SESSION_SK) {
-        let session: SessionImage = serde_dynamo::from_item(item)
-            .inspect_err(|err| unreadable("session record", err))
-            .ok()?;
-        let event = Event::of_session(&session)?;
-        let body = serde_json::to_string(&event).ok()?;
-        Some((event, body))
+        derived(item, "session record", Event::of_session)
     } else if text(&item, "entity") == Some(ENTITY) {
         let outbox: OutboxItem = serde_dynamo::from_item(item)
             .inspect_err(|err| unreadable("event item", err))
@@ -82,6 +72,20 @@ pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<(Event, String)> {
     } else {
         None
     }
+}
+
+/// The event `tell` reads off an item that is a `T` (an order, a session), with its JSON.
+fn derived<T: serde::de::DeserializeOwned>(
+    item: serde_dynamo::Item,
+    what: &str,
+    tell: impl FnOnce(&T) -> Option<Event>,
+) -> Option<(Event, String)> {
+    let record: T = serde_dynamo::from_item(item)
+        .inspect_err(|err| unreadable(what, err))
+        .ok()?;
+    let event = tell(&record)?;
+    let body = serde_json::to_string(&event).ok()?;
+    Some((event, body))
 }
 
 fn unreadable(what: &str, err: &dyn std::fmt::Display) {
@@ -107,8 +111,8 @@ fn version(image: &serde_dynamo::Item) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::events::EventType;
-    use crate::orders::LastMove;
     use crate::orders::status::{Actor, Status};
+    use crate::orders::{LastMove, OrderRecord};
 
     fn record(name: &str, seq: &str, image: serde_json::Value) -> serde_json::Value {
         changed(name, seq, serde_json::Value::Null, image)
