@@ -458,58 +458,32 @@ async fn main() {
     // Issue #20's question, where a move's excess goes: its function built up rung by rung
     // (`src/bin/status-ladder.rs`), each rung given a move of each order the status move accepted
     // (`LADDER`), at the functions' log level.
-    println!(
-        "\n== The status move, rung by rung ({} events each)",
-        args.requests
-    );
     let sample = std::fs::read_to_string("events/orders-status.json").unwrap_or_default();
-    let ladder_bin = args.bin_dir.join("status-ladder");
-    let mut ladder = Vec::new();
-    let mut below = floor;
-    println!(
-        "{:<12} {floor:>8.1} µs  (hello-world: the runtime's floor)",
-        ""
+    let mut status = Ladder::new(
+        "The status move",
+        &args,
+        &args.bin_dir.join("status-ladder"),
+        floor,
     );
+    let mut ladder = Vec::new();
     for (rung, to) in LADDER {
         // A rung that writes can outlast an access token (15 minutes) on a busy emulator.
         let owner = stack.login("bench-owner@example.com").await;
         let moves = ladder_events(&sample, &owner, &accepted, to);
-        let mut env = env.clone();
-        env.push(("RUNG".to_owned(), rung.to_owned()));
-        let micros = cpu_per_event(
-            &ladder_bin,
-            "orders-status",
-            &env,
-            &moves,
-            args.requests,
-            "info",
-            args.pace,
-        )
-        .await
-        .unwrap_or_else(|err| {
-            eprintln!("status-ladder at {rung} failed: {err}");
-            f64::NAN
-        });
-        println!("{rung:<12} {micros:>8.1} µs  {:+8.1}", micros - below);
-        ladder
-            .push(json!({"rung": rung, "to": to, "micros": micros, "addedMicros": micros - below}));
-        below = micros;
+        let (micros, added) = status.rung("orders-status", &env, rung, &moves).await;
+        ladder.push(json!({"rung": rung, "to": to, "micros": micros, "addedMicros": added}));
     }
 
     // The order create's the same way (`src/bin/create-ladder.rs`): each rung given order creates
     // of the kind measured above, each with an idempotency key of its own.
-    println!(
-        "\n== The order create, rung by rung ({} events each)",
-        args.requests
-    );
     let sample = std::fs::read_to_string("events/orders-create.json").unwrap_or_default();
-    let create_bin = args.bin_dir.join("create-ladder");
-    let mut create_ladder = Vec::new();
-    let mut below = floor;
-    println!(
-        "{:<12} {floor:>8.1} µs  (hello-world: the runtime's floor)",
-        ""
+    let mut create = Ladder::new(
+        "The order create",
+        &args,
+        &args.bin_dir.join("create-ladder"),
+        floor,
     );
+    let mut create_ladder = Vec::new();
     // A store of its own, whose board is as empty as the measured creates' was (the bench's store
     // holds the orders paid since: a count over them is a slower call).
     let owner = stack.login("bench-owner@example.com").await;
@@ -517,25 +491,8 @@ async fn main() {
     for rung in CREATE_LADDER {
         let customer = stack.login("bench-customer@example.com").await;
         let creates = create_events(&sample, &customer, &ladder_store, rung, args.requests + 1);
-        let mut env = env.clone();
-        env.push(("RUNG".to_owned(), rung.to_owned()));
-        let micros = cpu_per_event(
-            &create_bin,
-            "orders-create",
-            &env,
-            &creates,
-            args.requests,
-            "info",
-            args.pace,
-        )
-        .await
-        .unwrap_or_else(|err| {
-            eprintln!("create-ladder at {rung} failed: {err}");
-            f64::NAN
-        });
-        println!("{rung:<12} {micros:>8.1} µs  {:+8.1}", micros - below);
-        create_ladder.push(json!({"rung": rung, "micros": micros, "addedMicros": micros - below}));
-        below = micros;
+        let (micros, added) = create.rung("orders-create", &env, rung, &creates).await;
+        create_ladder.push(json!({"rung": rung, "micros": micros, "addedMicros": added}));
     }
     stack.dynamodb_pad(0).await;
     stack.consumers(true).await;
@@ -653,6 +610,61 @@ fn function_name(binary: &str) -> String {
 
 fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "not met" }
+}
+
+/// A function built up rung by rung (`RUNG`): each rung's CPU per event, printed with what it
+/// added to the rung below (the first, to the runtime's floor).
+struct Ladder {
+    bin: PathBuf,
+    requests: usize,
+    pace: Duration,
+    below: f64,
+}
+
+impl Ladder {
+    fn new(title: &str, args: &Args, bin: &Path, floor: f64) -> Self {
+        println!("\n== {title}, rung by rung ({} events each)", args.requests);
+        println!(
+            "{:<12} {floor:>8.1} µs  (hello-world: the runtime's floor)",
+            ""
+        );
+        Self {
+            bin: bin.to_owned(),
+            requests: args.requests,
+            pace: args.pace,
+            below: floor,
+        }
+    }
+
+    /// The CPU per event at `rung` (NaN when it could not be measured), and what it added.
+    async fn rung(
+        &mut self,
+        function: &str,
+        env: &[(String, String)],
+        rung: &str,
+        events: &[Bytes],
+    ) -> (f64, f64) {
+        let mut env = env.to_vec();
+        env.push(("RUNG".to_owned(), rung.to_owned()));
+        let micros = cpu_per_event(
+            &self.bin,
+            function,
+            &env,
+            events,
+            self.requests,
+            "info",
+            self.pace,
+        )
+        .await
+        .unwrap_or_else(|err| {
+            eprintln!("{} at {rung} failed: {err}", self.bin.display());
+            f64::NAN
+        });
+        let added = micros - self.below;
+        println!("{rung:<12} {micros:>8.1} µs  {added:+8.1}");
+        self.below = micros;
+        (micros, added)
+    }
 }
 
 /// `src/bin/status-ladder.rs`'s rungs, from the bottom, and the status each moves the accepted
