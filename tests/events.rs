@@ -207,28 +207,62 @@ async fn staff_see_paid_orders_and_customers_see_their_own() {
         Vec::<Value>::new()
     );
 
-    // A closed connection is forgotten: its items leave the table.
+    // A closed connection is forgotten by the first push to its channel, which API Gateway answers
+    // 410 for (nothing listens for `$disconnect`); until then, or its two-hour TTL, its member stays.
+    let members = |channel: String| {
+        let stack = &stack;
+        async move {
+            stack
+                .scan()
+                .await
+                .into_iter()
+                .filter(|item| item.get("PK").and_then(|pk| pk.as_s().ok()) == Some(&channel))
+                .collect::<Vec<_>>()
+        }
+    };
     drop(board);
-    drop(phone);
     drop(elsewhere);
+    let mut open = usize::MAX;
+    for _ in 0..50 {
+        open = stack.connection_ids().await.len();
+        if open == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(open, 1, "the phone alone is still connected");
+    let closed = members(format!("WS#STORE#{store}")).await;
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let expires_at: i64 = closed[0]["expiresAt"].as_n().unwrap().parse().unwrap();
+    let in_two_hours = jiff::Timestamp::now().as_second() + 2 * 3600;
+    assert!(
+        (in_two_hours - 60..=in_two_hours).contains(&expires_at),
+        "{expires_at}"
+    );
+    move_to(&stack, &staff, &first, json!({"to": "COMPLETED"})).await;
+    // The store's push met the closed board and forgot it; the customer's phone heard on.
+    assert_eq!(
+        types(
+            &phone
+                .until("order.completed", Duration::from_secs(10))
+                .await
+        ),
+        vec!["order.completed"]
+    );
     let mut left = usize::MAX;
     for _ in 0..50 {
-        left = stack
-            .scan()
-            .await
-            .iter()
-            .filter(|item| {
-                item.get("PK")
-                    .and_then(|pk| pk.as_s().ok())
-                    .is_some_and(|pk| pk.starts_with("WS#STORE#") || pk.starts_with("WSCONN#"))
-            })
-            .count();
+        left = members(format!("WS#STORE#{store}")).await.len();
         if left == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(left, 0, "the subscriptions outlived their connections");
+    assert_eq!(
+        left, 0,
+        "the closed board outlived the push that found it gone"
+    );
+    // The other store heard nothing: its closed board waits for its TTL.
+    assert_eq!(members(format!("WS#STORE#{other_store}")).await.len(), 1);
 }
 
 #[tokio::test]
@@ -604,7 +638,7 @@ async fn boards_stop_hearing_when_their_session_or_staff_place_ends() {
         .scan()
         .await
         .into_iter()
-        .filter(|i| i["PK"].as_s().is_ok_and(|pk| pk.starts_with("WSCONN#")))
+        .filter(|i| i["PK"].as_s().is_ok_and(|pk| pk.starts_with("WS#")))
         .collect();
-    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left.len(), 2, "the owner's board and the phone: {left:?}");
 }

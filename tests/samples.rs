@@ -147,7 +147,6 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     // API Gateway never repeats a connection id; if it came again it would be refused, not fail.
     let again = day.route("ws-connect", 409).await;
     assert_eq!(again["error"]["code"], "CONNECTION_EXISTS", "{again}");
-    day.route("ws-disconnect", 200).await;
 
     // The owner's reports and audit trail; an operator's.
     day.route("reports-daily", 200).await;

@@ -1,12 +1,15 @@
 //! Real-time pushes over API Gateway's WebSocket API.
 //!
 //! A connection subscribes to one channel when it opens: a store's staff to their store
-//! (`?storeId=…`), anyone else to their own orders. Two items record it — the connection
-//! (`WSCONN#<connectionId>`, naming its channel) and the channel's member (`WS#<channel>` /
-//! `CONN#<connectionId>`) — both with a TTL of API Gateway's two-hour connection limit, so a
-//! connection whose `$disconnect` never arrived still goes away. The notifications consumer posts each
-//! order event to the channels that may see it; a connection API Gateway no longer knows (410 Gone)
-//! is deleted on the spot.
+//! (`?storeId=…`), anyone else to their own orders. One item records it, the channel's member
+//! (`WS#<channel>` / `CONN#<connectionId>`), with a TTL of API Gateway's two-hour connection limit.
+//! The notifications consumer posts each order event to the channels that may see it; a
+//! connection API Gateway no longer knows (410 Gone) is deleted on the spot.
+//!
+//! Nothing listens for `$disconnect`: a closed connection's member stays until the next push to
+//! its channel meets the 410 and deletes it, or its TTL removes it (free). Answering `$disconnect`
+//! cost every socket an invocation, a read and two deletes, and a second item to find the member
+//! by; the 410 deletes the same member once, and only when its channel hears something.
 //!
 //! A subscription lasts as long as what entitled it: the session it was opened under (sign-out, a
 //! reused refresh token or the session's end stop it) and, for staff, their place on the staff.
@@ -34,12 +37,6 @@ use crate::stores::{self, Access};
 /// API Gateway closes a WebSocket connection after two hours.
 const CONNECTION_SECONDS: i64 = 2 * 3600;
 
-const CONNECTION_SK: &str = "CONN";
-
-fn connection_pk(connection_id: &str) -> String {
-    format!("WSCONN#{connection_id}")
-}
-
 fn channel_pk(channel: &str) -> String {
     format!("WS#{channel}")
 }
@@ -54,20 +51,6 @@ pub fn store_channel(store_id: &str) -> String {
 
 pub fn user_channel(user_id: &str) -> String {
     format!("USER#{user_id}")
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConnectionRecord {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    connection_id: String,
-    channel: String,
-    user_id: String,
-    connected_at: String,
-    expires_at: i64,
 }
 
 /// A subscriber of a channel, with what entitles it to hear the channel.
@@ -199,17 +182,7 @@ pub async fn connect(
         }
         None => (user_channel(&caller.user_id), None),
     };
-    let now = jiff::Timestamp::now();
-    let expires_at = now.as_second() + CONNECTION_SECONDS;
-    let connection = ConnectionRecord {
-        pk: connection_pk(connection_id),
-        sk: CONNECTION_SK.to_owned(),
-        connection_id: connection_id.to_owned(),
-        channel: channel.clone(),
-        user_id: caller.user_id.clone(),
-        connected_at: now.to_string(),
-        expires_at,
-    };
+    let expires_at = jiff::Timestamp::now().as_second() + CONNECTION_SECONDS;
     let member = MemberRecord {
         pk: channel_pk(&channel),
         sk: member_sk(connection_id),
@@ -218,19 +191,17 @@ pub async fn connect(
         session_id: Some(caller.session_id.clone()),
         staff_of,
     };
-    // Two plain puts, not a transaction (which bills each twice): the connection first, so that a
-    // member is never without the record `$disconnect` finds it by; one left alone by a failure in
-    // between goes with its TTL (and API Gateway refuses the connection).
     // API Gateway never gives two connections one id: a second `$connect` of an id is a repeat,
     // refused as such rather than as a failure.
-    let exists = |err: StorageError| match err {
-        StorageError::ConditionFailed => {
-            ApiError::conflict("CONNECTION_EXISTS", "this connection is already open")
-        }
-        err => err.into(),
-    };
-    app.db.put_if_absent(&connection).await.map_err(exists)?;
-    app.db.put_if_absent(&member).await.map_err(exists)?;
+    app.db
+        .put_if_absent(&member)
+        .await
+        .map_err(|err| match err {
+            StorageError::ConditionFailed => {
+                ApiError::conflict("CONNECTION_EXISTS", "this connection is already open")
+            }
+            err => err.into(),
+        })?;
     Ok(channel)
 }
 
@@ -265,27 +236,9 @@ pub async fn on_connect(
     connect(app, &caller, connection_id, store_id).await
 }
 
-/// `$disconnect`: forgets the connection and its subscription. Forgetting one already forgotten is
-/// fine.
-pub async fn disconnect(app: &App, connection_id: &str) -> Result<(), ApiError> {
-    let Some(connection) = app
-        .db
-        .get::<ConnectionRecord>(connection_pk(connection_id), CONNECTION_SK)
-        .await?
-    else {
-        return Ok(());
-    };
-    forget(app, &channel_pk(&connection.channel), connection_id).await
-}
-
-/// Deletes a connection's member of `channel_pk` and then its record, each on its own (a
-/// transaction would bill both twice): a record left by a failure in between names a member that is
-/// gone, which a later `$disconnect` deletes again, harmlessly; its TTL ends it anyway.
+/// Deletes a connection's member of `channel_pk`.
 async fn forget(app: &App, channel_pk: &str, connection_id: &str) -> Result<(), ApiError> {
     app.db.delete(channel_pk, member_sk(connection_id)).await?;
-    app.db
-        .delete(connection_pk(connection_id), CONNECTION_SK)
-        .await?;
     Ok(())
 }
 
@@ -337,11 +290,13 @@ pub struct Pushed {
     pub ended: u64,
 }
 
-/// Posts `event` to every connection of its audience, each on its own: a connection that fails (after
-/// the SDK's retries) is logged and counted, and the others still get theirs — a client that missed
+/// Posts `event` to every connection of its audience, [`POSTS_AT_ONCE`] at a time, each on its own:
+/// a connection that fails (after the SDK's retries) is logged and counted, and the others still get theirs — a client that missed
 /// one catches up from its order listing. The push fails as a whole only when nothing could be
 /// delivered at all (the Management API is down), so that SQS redelivers it to everyone.
 pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
+    use futures::StreamExt;
+
     let Some(order) = &event.order else {
         return Ok(Pushed::default());
     };
@@ -355,44 +310,26 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
         order,
     })
     .map_err(ApiError::internal)?;
-    let mut pushed = Pushed::default();
-    let mut last_error = String::new();
     let mut subscribers = Vec::new();
     for channel in audience(event) {
         subscribers.extend(members(app, &channel).await?);
     }
     let standing = in_good_standing(app, &subscribers).await?;
-    for (member, good) in subscribers.into_iter().zip(standing) {
-        let connection_id = member.connection_id;
-        if !good {
-            pushed.ended += 1;
-            end(app, client, &member.pk, &connection_id).await;
-            continue;
-        }
-        let posted = client
-            .post_to_connection()
-            .connection_id(&connection_id)
-            .data(Blob::new(message.clone()))
-            .send()
-            .await;
-        match posted {
-            Ok(_) => pushed.delivered += 1,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_gone_exception()) =>
-            {
-                pushed.gone += 1;
-                if let Err(err) = forget(app, &member.pk, &connection_id).await {
-                    // Its TTL removes it anyway.
-                    tracing::warn!(%connection_id, code = err.code, "a gone connection was not forgotten");
-                }
-            }
-            Err(err) => {
+    let outcomes: Vec<Posted> = futures::stream::iter(subscribers.into_iter().zip(standing))
+        .map(|(member, good)| post(app, client, member, good, &message, &event.event_id))
+        .buffer_unordered(POSTS_AT_ONCE)
+        .collect()
+        .await;
+    let mut pushed = Pushed::default();
+    let mut last_error = String::new();
+    for outcome in outcomes {
+        match outcome {
+            Posted::Delivered => pushed.delivered += 1,
+            Posted::Gone => pushed.gone += 1,
+            Posted::Ended => pushed.ended += 1,
+            Posted::Failed(error) => {
                 pushed.failed += 1;
-                last_error =
-                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err).to_string();
-                tracing::warn!(%connection_id, event_id = %event.event_id, error = %last_error, "push failed");
+                last_error = error;
             }
         }
     }
@@ -409,6 +346,61 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
     Ok(pushed)
 }
 
+/// Connections posted to at once: a closed connection's member is found out by its post (410),
+/// which must not hold up the live ones behind it.
+const POSTS_AT_ONCE: usize = 8;
+
+/// What became of one connection's post.
+enum Posted {
+    Delivered,
+    /// API Gateway no longer knows the connection (410): forgotten.
+    Gone,
+    /// Its session or staff place ended: closed and forgotten, not posted to.
+    Ended,
+    /// The post failed after the SDK's retries.
+    Failed(String),
+}
+
+async fn post(
+    app: &App,
+    client: &aws_sdk_apigatewaymanagement::Client,
+    member: MemberRecord,
+    good: bool,
+    message: &[u8],
+    event_id: &str,
+) -> Posted {
+    let connection_id = member.connection_id;
+    if !good {
+        end(app, client, &member.pk, &connection_id).await;
+        return Posted::Ended;
+    }
+    let posted = client
+        .post_to_connection()
+        .connection_id(&connection_id)
+        .data(Blob::new(message))
+        .send()
+        .await;
+    match posted {
+        Ok(_) => Posted::Delivered,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_gone_exception()) =>
+        {
+            if let Err(err) = forget(app, &member.pk, &connection_id).await {
+                // Its TTL removes it anyway.
+                tracing::warn!(%connection_id, code = err.code, "a gone connection was not forgotten");
+            }
+            Posted::Gone
+        }
+        Err(err) => {
+            let error = aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err).to_string();
+            tracing::warn!(%connection_id, %event_id, %error, "push failed");
+            Posted::Failed(error)
+        }
+    }
+}
+
 /// Closes a connection that lost its standing (the client sees the socket close and may sign in
 /// again) and forgets it.
 async fn end(
@@ -417,11 +409,16 @@ async fn end(
     channel_pk: &str,
     connection_id: &str,
 ) {
-    if let Err(err) = client
+    let closed = client
         .delete_connection()
         .connection_id(connection_id)
         .send()
-        .await
+        .await;
+    // Closed already (410) is what was wanted.
+    if let Err(err) = closed
+        && !err
+            .as_service_error()
+            .is_some_and(|e| e.is_gone_exception())
     {
         // Forgotten anyway: nothing is posted to it again.
         tracing::warn!(%connection_id, error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&err), "an ended connection was not closed");

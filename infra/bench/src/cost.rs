@@ -154,8 +154,9 @@ impl Stack {
             .buffer_unordered(orders)
             .collect()
             .await;
-        // The events' consumers and pushes finish; the phones close (their `$disconnect` is the
-        // order's too). The board stays open: it serves the store's whole day.
+        // The events' consumers and pushes finish; the phones close (nothing answers `$disconnect`:
+        // a phone's member goes when the customer's next push finds it gone, in their next life,
+        // or with its TTL). The board stays open: it serves the store's whole day.
         tokio::time::sleep(Duration::from_secs(10)).await;
         drop(phones);
         tokio::time::sleep(Duration::from_secs(2)).await;
