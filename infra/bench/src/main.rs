@@ -160,8 +160,8 @@ async fn main() {
         args.starts
     );
     println!(
-        "{:<22} {:>8} {:>10} {:>10} {:>10} {:>9}  answers (first, then warm)",
-        "function", "size MB", "init ms", "first ms", "warm ms", "RSS MB"
+        "{:<22} {:>8} {:>10} {:>7} {:>10} {:>10} {:>9}  answers (first, then warm)",
+        "function", "size MB", "init ms", "faults", "first ms", "warm ms", "RSS MB"
     );
     let env = read_env(&out.join("lambda.env"));
     stack.toss = env
@@ -189,12 +189,15 @@ async fn main() {
         let path = args.bin_dir.join(binary);
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let event = sample_event(binary, &setup);
-        let mut inits = Vec::new();
+        let (mut inits, mut faults) = (Vec::new(), Vec::new());
         for _ in 0..args.starts {
             if let Ok(run) = run_binary(&path, binary, &env, &[], 0, Mode::QUIET).await {
                 inits.push(run.init);
+                faults.push(run.init_faults);
             }
         }
+        faults.sort_unstable();
+        let init_faults = faults.get(faults.len() / 2).copied().unwrap_or(0);
         let run = run_binary(&path, binary, &env, &[event], 20, Mode::QUIET).await;
         let (first, warm, rss, answers) = match &run {
             Ok(run) => (
@@ -207,16 +210,17 @@ async fn main() {
         };
         let init = median(&inits);
         println!(
-            "{:<22} {:>8.2} {:>10.2} {:>10.2} {:>10.3} {:>9.1}  {answers}",
+            "{:<22} {:>8.2} {:>10.2} {:>7} {:>10.2} {:>10.3} {:>9.1}  {answers}",
             binary,
             size as f64 / 1e6,
             ms(init),
+            init_faults,
             ms(first),
             ms(warm),
             rss as f64 / 1024.0
         );
         table.push(
-            json!({"binary": binary, "bytes": size, "initMs": ms(init), "firstMs": ms(first),
+            json!({"binary": binary, "bytes": size, "initMs": ms(init), "initFaults": init_faults, "firstMs": ms(first),
                           "warmMs": ms(warm), "peakRssKb": rss, "answers": answers}),
         );
     }
@@ -550,6 +554,16 @@ async fn main() {
             slowest["binary"].as_str().unwrap_or_default(),
             slowest["initMs"].as_f64().unwrap_or(0.0),
             met(ratio <= 1.2)
+        );
+        let faults = |b: &Value| b["initFaults"].as_u64().unwrap_or(0);
+        let hello_faults = table
+            .iter()
+            .find(|b| b["binary"] == "hello")
+            .map(faults)
+            .unwrap_or(0);
+        let most = table.iter().map(faults).max().unwrap_or(0);
+        println!(
+            "page faults before the first event: hello-world {hello_faults}, the most {most} (docs/PERFORMANCE.md: where a cold start's extra time goes)"
         );
         println!(
             "binary size: largest {} {mb:.2} MB (target ≤ 8 MB: {})",
@@ -928,6 +942,9 @@ fn answer_label(path: &str, body: &[u8]) -> String {
 
 struct Run {
     init: Duration,
+    /// Page faults the process took before it asked for its first event: a count, which does not
+    /// move with the machine's load as times do.
+    init_faults: u64,
     first: Duration,
     warm: Vec<Duration>,
     rss_kb: u64,
@@ -1090,9 +1107,11 @@ async fn run_binary(
             .map_err(|_| "no first /next".to_owned())?
             .ok_or("runtime API closed")?;
         let init = started.elapsed();
+        let init_faults = child.id().map(minor_faults).unwrap_or(0);
         let Some(event) = events.first() else {
             return Ok(Run {
                 init,
+                init_faults,
                 first: Duration::ZERO,
                 warm: Vec::new(),
                 rss_kb: 0,
@@ -1158,6 +1177,7 @@ async fn run_binary(
         });
         Ok::<_, String>(Run {
             init,
+            init_faults,
             first,
             warm: times,
             rss_kb,
@@ -1223,22 +1243,32 @@ fn answered(run: Run) -> Result<Run, String> {
     }
 }
 
+/// The numeric fields of `/proc/<pid>/stat` after the command's name, from its state on: `[7]` is
+/// minor faults, `[11]` and `[12]` user and system time in clock ticks (proc(5), counted from 3).
+fn stat_fields(pid: u32) -> Vec<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|v| v.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// User + system CPU time of a process (all its threads, exited ones included).
 fn process_cpu_ns(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let fields = stat_fields(pid);
+    let ticks = |i: usize| fields.get(i).copied().unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     (ticks(11) + ticks(12)) * 1_000_000_000 / hz
+}
+
+/// Minor page faults of a process so far (a fresh page, a copy on write, a page of the binary
+/// mapped in).
+fn minor_faults(pid: u32) -> u64 {
+    stat_fields(pid).get(7).copied().unwrap_or(0)
 }
 
 fn peak_rss_kb(pid: u32) -> u64 {
