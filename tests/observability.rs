@@ -227,8 +227,7 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
     expect("OrdersRejected", "Count", &["Function"]);
     expect("PaymentFailures", "Count", &["Function", "Code"]);
     expect("PaymentFailures", "Count", &["Function"]);
-    // The event pipeline: the publisher, and every consumer's batches.
-    expect("EventsPublished", "Count", &["Function"]);
+    // The event pipeline: both stream readers' batches.
     expect("BatchSize", "Count", &["Function"]);
     expect("MessagesProcessed", "Count", &["Function"]);
     let failure = emf

@@ -127,7 +127,9 @@ fn every_function_keeps_logs_for_a_set_time_and_the_flow_is_watched() {
 }
 
 /// Every queue a function consumes: a dead-letter queue with an alarm on its depth, a visibility
-/// timeout at least six times the consumer's timeout, partial batch failures reported.
+/// timeout at least six times the consumer's timeout, partial batch failures reported; and every
+/// stream reader reports partial batch failures and sends what the stream expires to a watched
+/// queue.
 #[test]
 fn every_queue_has_a_watched_dead_letter_queue_and_room_for_retries() {
     let template = python(&[
@@ -186,7 +188,29 @@ fn every_queue_has_a_watched_dead_letter_queue_and_room_for_retries() {
             );
         }
     }
-    assert!(consumed >= 1, "no SQS consumer found");
+    // The table's stream readers: partial batch failures, and a watched destination for the
+    // batches the stream expires before they are taken.
+    for (name, function) in resources {
+        let Some(events) = function["Properties"]["Events"].as_object() else {
+            continue;
+        };
+        for event in events.values().filter(|e| e["Type"] == "DynamoDB") {
+            consumed += 1;
+            let props = &event["Properties"];
+            assert!(
+                props["FunctionResponseTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures")),
+                "{name} does not report batch item failures"
+            );
+            let dlq = getatt_target(&props["DestinationConfig"]["OnFailure"]["Destination"]);
+            assert!(
+                resources.contains_key(&format!("{dlq}DepthAlarm")),
+                "{name}'s stream failures go to {dlq:?}, which no alarm watches"
+            );
+        }
+    }
+    assert!(consumed >= 2, "no queue or stream consumer found");
     // Queues without a consumer yet still have their dead-letter queue and its alarm.
     for (name, queue) in resources
         .iter()

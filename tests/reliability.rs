@@ -226,16 +226,16 @@ async fn a_stalled_aws_call_is_cut_by_its_time_out_not_the_functions() {
 }
 
 #[tokio::test]
-async fn events_survive_sqs_and_consumer_failures_and_count_once() {
+async fn events_survive_stream_reader_failures_and_count_once() {
     let stack = Stack::start();
     e2e::clear_of_seoul_midnight().await;
     let (store, owner, _, customer) = stack.staffed_store("pipeline").await;
     let mut board = stack.connect(Some(&owner), Some(&store)).await.unwrap();
-    // The publisher's sends fail (past the SDK's retries) a few times; the recording consumer's
-    // writes (audit records, sales counters) are throttled a few times.
+    // The notifier's look-ups of who listens fail (past the SDK's retries) a few times; the
+    // recording consumer's writes (audit records, sales counters) are throttled a few times.
     stack
         .aws_faults(json!([
-            {"function": "EventsPublishFunction", "operation": "SendMessageBatch",
+            {"function": "NotificationsPushFunction", "operation": "Query",
              "fault": "error", "times": 4},
             {"function": "EventsRecordFunction", "service": "dynamodb", "fault": "throttle",
              "times": 8}]))

@@ -201,7 +201,6 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
         "counters of a store that does not exist"
     );
     for job in [
-        "events-publish",
         "notifications-push",
         "events-replay",
         "orders-expire",

@@ -1,35 +1,30 @@
 //! What every event consumer shares: partial batch failures, and effects made once where they are
 //! records, as Powertools' batch and idempotency utilities give other languages.
 //!
-//! From SQS ([`process_outside`]), each message of a batch is handled on its own. A message that
-//! fails — it cannot be read, or its handler errs — is named in the [`SqsBatchResponse`], so SQS
-//! redelivers only it; after the queue's `maxReceiveCount` receives it goes to the dead-letter queue
-//! instead of blocking the rest. From the table's stream ([`process_stream`]), events are taken in
-//! order and the first that fails is named: Lambda retries from it, so nothing after it is taken
-//! before it.
+//! Both consumers read the table's stream: events are taken in order and the first that fails is
+//! named in the [`DynamoDbEventResponse`]: Lambda retries from it, so nothing after it is taken
+//! before it, and nothing before it is taken again.
 //!
-//! SQS and streams deliver at least once, and the publisher may publish an event again; what a
-//! consumer records must still happen once, and costs only what that needs:
+//! Streams deliver at least once (a batch whose invocation crashed or timed out comes again
+//! whole); what a consumer records must still happen once, and costs only what that needs:
 //!
 //! - [`Effect::Append`]: one item keyed by the event itself (an audit record), created only where
 //!   it does not exist, so a repeat fails its condition and is a duplicate — idempotent by
 //!   construction. Writes that would count twice (report counters) go in one transaction with it:
 //!   the appended item is their proof of a first delivery, so they need no record of their own.
-//!   From a stream, the counting events of a batch share one transaction, their counters merged.
+//!   The counting events of a batch share one transaction, their counters merged
+//!   ([`process_stream`]).
 //!
 //! Effects outside DynamoDB (a WebSocket push) cannot share a transaction, and a record that
 //! kept them from repeating (looked up before, written after) would cost a read and a write unit
-//! per event for what its receivers can do themselves: [`process_outside`] acts at least once. A
-//! push carries its event id and its order's version, so a receiver drops a repeat (the order board
-//! moves an order only on a newer version). A push repeats only when its consumer crashed or timed
-//! out after acting, SQS delivered its message twice, or the publisher sent its event again (a
-//! stream batch retried from its first unsent event); each message SQS delivers again is counted
-//! (`MessagesRedelivered`).
+//! per event for what its receivers can do themselves: [`process_stream_outside`] acts at least
+//! once. A push carries its event id and its order's version, so a receiver drops a repeat (the
+//! order board moves an order only on a newer version). A push repeats only when its consumer
+//! crashed or timed out after acting: the batch comes again from its start.
 
 use std::future::Future;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
@@ -39,17 +34,6 @@ use crate::error::ApiError;
 use crate::events::Event;
 use crate::storage::{Db, Item, StorageError};
 use crate::telemetry::count;
-
-fn parse(message: SqsMessage) -> Result<Event, ApiError> {
-    let body = message.body.unwrap_or_default();
-    serde_json::from_str(&body).map_err(|err| {
-        ApiError::new(
-            lambda_http::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "MALFORMED_EVENT",
-            format!("not an event: {err}"),
-        )
-    })
-}
 
 /// How one message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,50 +54,32 @@ pub enum Effect {
     },
 }
 
-/// Handles every message of `batch` with `handler`, whose effect is outside DynamoDB, at least
-/// once (see the module's documentation). Reports the messages that failed.
-pub async fn process_outside<H, F>(consumer: &str, batch: SqsEvent, handler: H) -> SqsBatchResponse
+/// Handles the events of a stream batch with `handler`, whose effect is outside DynamoDB, in order
+/// and at least once (see the module's documentation); the response names the first that failed
+/// (Lambda retries the batch from there).
+pub async fn process_stream_outside<H, F>(
+    consumer: &str,
+    batch: StreamEvent,
+    handler: H,
+) -> DynamoDbEventResponse
 where
     H: Fn(Event) -> F,
     F: Future<Output = Result<(), ApiError>>,
 {
-    each_message(consumer, batch, |message| async {
-        if redelivered(&message) {
-            count("MessagesRedelivered", 1.0);
+    let events = crate::events::stream::events_in(batch);
+    count("BatchSize", events.len() as f64);
+    let mut response = DynamoDbEventResponse::default();
+    for streamed in events {
+        if let Err(err) = handler(streamed.event).await {
+            let sequence_number = streamed.sequence_number;
+            tracing::warn!(consumer, sequence_number = %sequence_number, code = err.code, error = %err, "event failed; the stream retries from it");
+            count("MessagesFailed", 1.0);
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence_number);
+            response.batch_item_failures.push(failure);
+            return response;
         }
-        handler(parse(message)?).await?;
-        Ok(Handled::Processed)
-    })
-    .await
-}
-
-/// Whether SQS has delivered `message` before (Lambda passes its `ApproximateReceiveCount`).
-fn redelivered(message: &SqsMessage) -> bool {
-    message
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse::<u32>().ok())
-        .is_some_and(|n| n > 1)
-}
-
-async fn each_message<M, F>(consumer: &str, batch: SqsEvent, per_message: M) -> SqsBatchResponse
-where
-    M: Fn(SqsMessage) -> F,
-    F: Future<Output = Result<Handled, ApiError>>,
-{
-    let mut response = SqsBatchResponse::default();
-    count("BatchSize", batch.records.len() as f64);
-    for message in batch.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        match per_message(message).await {
-            Ok(Handled::Processed) => count("MessagesProcessed", 1.0),
-            Ok(Handled::Duplicate) => count("MessagesDuplicate", 1.0),
-            Err(err) => {
-                tracing::warn!(consumer, message_id = %id, code = err.code, error = %err, "message failed; SQS will redeliver it");
-                count("MessagesFailed", 1.0);
-                response.add_failure(id);
-            }
-        }
+        tally(Handled::Processed, 1);
     }
     response
 }
@@ -297,15 +263,53 @@ pub async fn make(db: &Db, effect: Effect) -> Result<Handled, ApiError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_message_is_redelivered_from_its_second_receive() {
-        let mut message = SqsMessage::default();
-        assert!(!redelivered(&message), "no count: Lambda always sends one");
-        for (receives, again) in [("1", false), ("2", true), ("17", true), ("many", false)] {
-            message
-                .attributes
-                .insert("ApproximateReceiveCount".to_owned(), receives.to_owned());
-            assert_eq!(redelivered(&message), again, "{receives}");
-        }
+    /// A stream batch of new outbox items (`user.signed_up` events), one per id.
+    fn batch(ids: &[&str]) -> StreamEvent {
+        let records: Vec<serde_json::Value> = ids
+            .iter()
+            .enumerate()
+            .map(|(seq, id)| {
+                let body = serde_json::json!({"eventId": id, "type": "user.signed_up", "version": 1,
+                    "at": "2026-12-05T10:00:00Z", "actor": {"kind": "USER", "id": "u1"}});
+                let image = serde_json::json!({
+                    "PK": {"S": format!("EVENT#{id}")}, "SK": {"S": "EVENT"},
+                    "entity": {"S": "EVENT"}, "eventType": {"S": "user.signed_up"},
+                    "eventId": {"S": id}, "body": {"S": body.to_string()}, "expiresAt": {"N": "1"}});
+                serde_json::json!({"eventID": seq.to_string(), "eventName": "INSERT",
+                    "eventSource": "aws:dynamodb", "awsRegion": "ap-northeast-2",
+                    "dynamodb": {"SequenceNumber": format!("{seq}"), "SizeBytes": 10,
+                        "StreamViewType": "NEW_AND_OLD_IMAGES",
+                        "Keys": {"PK": image["PK"].clone(), "SK": image["SK"].clone()},
+                        "NewImage": image}})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_effect_outside_stops_at_its_first_failure_and_names_it() {
+        let handled = std::sync::Mutex::new(Vec::new());
+        let response = process_stream_outside("test", batch(&["a", "b", "c"]), |event| {
+            handled.lock().unwrap().push(event.event_id.clone());
+            async move {
+                match event.event_id.as_str() {
+                    "b" => Err(ApiError::unavailable()),
+                    _ => Ok(()),
+                }
+            }
+        })
+        .await;
+        // Nothing after the failure is taken before it; the retry starts at it.
+        assert_eq!(*handled.lock().unwrap(), ["a", "b"]);
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed, [Some("1".to_owned())]);
+
+        let response =
+            process_stream_outside("test", batch(&["a", "c"]), |_| async { Ok(()) }).await;
+        assert!(response.batch_item_failures.is_empty());
     }
 }

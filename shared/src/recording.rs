@@ -2,7 +2,7 @@
 //! and, for an event that changes a day's sales, the store's report counters, in one write. The
 //! audit record is keyed by the event and created only where absent, so it is also the proof that a
 //! delivery is the first: the counters need no processed-event record, and the sales reports no
-//! queue of their own (a stream allows two readers, the publisher being the other). The replay
+//! queue of their own (a stream allows two readers, the notifier being the other). The replay
 //! ([`crate::replay`]) makes the same effect for the events of a lost window.
 
 use crate::app::App;

@@ -1,6 +1,6 @@
 //! The recording consumer (the table's stream): every event becomes its append-only audit record
 //! and, when it changes a day's sales, the store's report counters, once (shared::recording). It
-//! reads the stream itself, beside the publisher, rather than queues of its own: the stream's reads
+//! reads the stream itself, beside the notifier, rather than queues of its own: the stream's reads
 //! are free, a queue's three requests per event are not.
 
 use shared::aws_lambda_events::event::dynamodb::Event as StreamEvent;

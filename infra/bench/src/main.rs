@@ -723,8 +723,8 @@ fn create_events(sample: &str, customer: &str, store: &str, rung: &str, n: usize
         .collect()
 }
 
-/// The table's stream readers and the notifier, which the stream's events reach.
-const CONSUMERS: [&str; 3] = ["events-publish", "events-record", "notifications-push"];
+/// The table's stream readers: the recorder and the notifier.
+const CONSUMERS: [&str; 2] = ["events-record", "notifications-push"];
 
 /// The status move's sample event (`sample`: `events/orders-status.json`) for each of `orders`:
 /// `owner` moves it `to`.

@@ -1,9 +1,9 @@
 //! Domain events, and the table's stream they leave through.
 //!
 //! No API function sends anything anywhere: a change and its event are one write, and the table's
-//! stream carries it to its two readers ([`stream`]): the publisher ([`publish`]), which hands the
-//! event to the SQS queues subscribed to its type, and the recorder (`events-record`: the audit
-//! trail and the sales reports, [`crate::recording`]). A crash between the write and the send loses
+//! stream carries it to its two readers ([`stream`]): the notifier (`notifications-push`: pushes to
+//! store boards and customers, [`crate::realtime`]) and the recorder (`events-record`: the audit
+//! trail and the sales reports, [`crate::recording`]). A crash between the write and either loses
 //! nothing: the stream keeps the record until both have taken it.
 //!
 //! - An order's move is its own event: the order item carries who moved it and from which request
@@ -14,7 +14,6 @@
 //! - Other events (failed sign-ins, sign-outs, refunds) are outbox items (`EVENT#<eventId>` /
 //!   `EVENT`) written with the change they describe.
 
-pub mod publish;
 pub mod stream;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -74,18 +73,6 @@ pub enum EventType {
     UserSignedOut,
 }
 
-/// The queues events fan out to; each subscribes to some types. (The audit trail and the sales
-/// reports, which take every event, read the stream itself: `events-record`.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Queue {
-    /// Real-time pushes to store boards and customers.
-    Notifications,
-}
-
-impl Queue {
-    pub const ALL: [Queue; 1] = [Queue::Notifications];
-}
-
 impl EventType {
     /// The event a move to `status` is.
     pub fn of_status(status: Status) -> EventType {
@@ -125,14 +112,6 @@ impl EventType {
 
     pub fn is_order(self) -> bool {
         self.name().starts_with("order.")
-    }
-
-    /// Whether `queue` subscribes to this type.
-    pub fn goes_to(self, queue: Queue) -> bool {
-        match queue {
-            // A placed order is no one's news yet (the store hears of it once paid).
-            Queue::Notifications => self.is_order() && self != EventType::OrderPlaced,
-        }
     }
 }
 
@@ -483,14 +462,6 @@ mod tests {
             EventType::of_status(Status::Expired),
             EventType::OrderExpired
         );
-    }
-
-    #[test]
-    fn the_queues_hear_orders_someone_listens_to() {
-        assert!(!EventType::UserSignedIn.goes_to(Queue::Notifications));
-        assert!(!EventType::OrderPlaced.goes_to(Queue::Notifications));
-        assert!(EventType::OrderPaid.goes_to(Queue::Notifications));
-        assert!(EventType::OrderRefunded.goes_to(Queue::Notifications));
     }
 
     #[test]

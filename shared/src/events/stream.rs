@@ -1,4 +1,4 @@
-//! Reading events off the table's stream, for every consumer of it (the publisher, the audit
+//! Reading events off the table's stream, for both its readers (the notifier, the audit
 //! trail): an order's move is read off the order's own record ([`Event::of_order`]), a sign-in off
 //! its new session's ([`Event::of_session`]); other events off their outbox items. Records are kept in stream order, each with its sequence number, so a
 //! consumer can name the first it could not take and Lambda retries from there.
@@ -9,7 +9,7 @@ use super::{ENTITY, Event, OutboxItem, SESSION_SK};
 use crate::orders::ORDER_SK;
 use crate::telemetry::count;
 
-/// An event of a stream record: as consumers read it, and as the queues carry it (an outbox item's
+/// An event of a stream record: as consumers read it, with its JSON (an outbox item's
 /// JSON as written, so fields a newer writer added travel on).
 pub struct Streamed {
     pub sequence_number: String,
