@@ -37,7 +37,7 @@ fn main() {
             "a job",
             None,
             Recorded {
-                counts: BTreeMap::from([("EventsPublished", 2.0), ("EventsReceived", 2.0)]),
+                counts: BTreeMap::from([("PushesDelivered", 2.0), ("MessagesProcessed", 2.0)]),
                 ..Recorded::default()
             },
         ),

@@ -589,7 +589,7 @@ mod tests {
     #[test]
     fn a_jobs_line_has_its_metrics_by_function_alone_and_counts_only_failures() {
         let recorded = Recorded {
-            counts: BTreeMap::from([("EventsPublished", 2.0)]),
+            counts: BTreeMap::from([("PushesDelivered", 2.0)]),
             ..Recorded::default()
         };
         let fields = |status, code| Fields {
@@ -617,11 +617,11 @@ mod tests {
             line["_aws"]["CloudWatchMetrics"],
             serde_json::json!([{"Namespace": NAMESPACE, "Dimensions": [["Function"]],
                 "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"},
-                    {"Name": "EventsPublished", "Unit": "Count"}]}])
+                    {"Name": "PushesDelivered", "Unit": "Count"}]}])
         );
         assert!(line.get("Route").is_none() && line.get("Status2xx").is_none());
         assert_eq!(line["Latency"], 3.25);
-        assert_eq!(line["EventsPublished"], 2.0);
+        assert_eq!(line["PushesDelivered"], 2.0);
 
         let failed = parse(lines(
             "WARN",
