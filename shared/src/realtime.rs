@@ -291,9 +291,10 @@ pub struct Pushed {
 }
 
 /// Posts `event` to every connection of its audience, [`POSTS_AT_ONCE`] at a time, each on its own:
-/// a connection that fails (after the SDK's retries) is logged and counted, and the others still get theirs — a client that missed
-/// one catches up from its order listing. The push fails as a whole only when nothing could be
-/// delivered at all (the Management API is down), so that SQS redelivers it to everyone.
+/// a connection that fails (after the SDK's retries) is logged and counted, and the others still
+/// get theirs — a client that missed one catches up from its order listing. The push fails as a
+/// whole only when nothing could be delivered at all (the Management API is down), so that the
+/// stream retries it for everyone.
 pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
     use futures::StreamExt;
 

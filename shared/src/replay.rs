@@ -137,7 +137,7 @@ async fn window_replay(
     window: (jiff::Timestamp, jiff::Timestamp),
 ) -> Result<u64, ApiError> {
     let db = &app.db;
-    let mut events: Vec<(jiff::Timestamp, (Event, String))> = Vec::new();
+    let mut events: Vec<(jiff::Timestamp, Event)> = Vec::new();
     let mut start = None;
     loop {
         let page = db
@@ -153,14 +153,14 @@ async fn window_replay(
             .await
             .map_err(StorageError::from_sdk)?;
         for item in page.items.unwrap_or_default() {
-            let Some((event, body)) = stream::told_by(item) else {
+            let Some(event) = stream::told_by(item) else {
                 continue;
             };
             let Ok(at) = event.at.parse::<jiff::Timestamp>() else {
                 continue;
             };
             if at >= window.0 && at <= window.1 {
-                events.push((at, (event, body)));
+                events.push((at, event));
             }
         }
         match page.last_evaluated_key {
@@ -169,7 +169,7 @@ async fn window_replay(
         }
     }
     events.sort_by_key(|(at, _)| *at);
-    for (_, (event, _)) in &events {
+    for (_, event) in &events {
         consumer::make(db, recording::effect(app, event).await?).await?;
     }
     crate::telemetry::count("EventsReplayed", events.len() as f64);

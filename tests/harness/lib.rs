@@ -1167,15 +1167,15 @@ impl Stack {
         .await;
     }
 
-    /// Every event the table tells of, as the queues carry it: the outbox's items, and each order's
-    /// latest move (an order's earlier moves are in its stream records only; read them before it
-    /// moves on). What `events-replay` would send.
+    /// Every event the table tells of, as JSON: the outbox's items, each order's latest move and
+    /// each session's sign-in (an order's earlier moves are in its stream records only; read them
+    /// before it moves on). What `events-replay` would record.
     pub async fn events(&self) -> Vec<Value> {
         self.scan()
             .await
             .into_iter()
             .filter_map(shared::events::stream::told_by)
-            .map(|(_, body)| serde_json::from_str(&body).expect("an event's JSON"))
+            .map(|event| serde_json::to_value(event).expect("an event's JSON"))
             .collect()
     }
 

@@ -397,7 +397,7 @@ impl Event {
     }
 }
 
-/// The outbox item of an event: its JSON as the queues will carry it, and the type for filtering.
+/// The outbox item of an event: its JSON, and the type the stream readers' filters match on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxItem {

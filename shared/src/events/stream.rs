@@ -9,12 +9,10 @@ use super::{ENTITY, Event, OutboxItem, SESSION_SK};
 use crate::orders::ORDER_SK;
 use crate::telemetry::count;
 
-/// An event of a stream record: as consumers read it, with its JSON (an outbox item's
-/// JSON as written, so fields a newer writer added travel on).
+/// An event of a stream record, with the record's sequence number.
 pub struct Streamed {
     pub sequence_number: String,
     pub event: Event,
-    pub body: String,
 }
 
 /// The events of a stream batch, in order: the moves of orders, new sessions and new outbox items.
@@ -39,22 +37,21 @@ pub fn events_in(batch: StreamEvent) -> Vec<Streamed> {
             if !fresh {
                 return None;
             }
-            let (event, body) = told_by(change.new_image)?;
+            let event = told_by(change.new_image)?;
             Some(Streamed {
                 sequence_number: change.sequence_number.unwrap_or_default(),
                 event,
-                body,
             })
         })
         .collect()
 }
 
-/// The event an item tells of, with its JSON: an outbox item's event (its JSON as written), an
+/// The event an item tells of: an outbox item's event, an
 /// order's latest move ([`Event::of_order`]) or a session's sign-in ([`Event::of_session`]). `None` for any other item, and for one that cannot be
 /// read — logged and counted, as retrying cannot make it readable and holding the shard for it would
 /// stop every later event: its event is lost unless it is replayed once fixed. For the stream's
 /// images and for items read from the table alike (the replay).
-pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<(Event, String)> {
+pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<Event> {
     let item = item.into();
     if text(&item, "SK") == Some(ORDER_SK) {
         derived(item, "order record", Event::of_order)
@@ -65,27 +62,24 @@ pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<(Event, String)> {
             .inspect_err(|err| unreadable("event item", err))
             .ok()?;
         // A type this build does not know is unreadable too.
-        let event = serde_json::from_str(&outbox.body)
+        serde_json::from_str(&outbox.body)
             .inspect_err(|err| unreadable("event", err))
-            .ok()?;
-        Some((event, outbox.body))
+            .ok()
     } else {
         None
     }
 }
 
-/// The event `tell` reads off an item that is a `T` (an order, a session), with its JSON.
+/// The event `tell` reads off an item that is a `T` (an order, a session).
 fn derived<T: serde::de::DeserializeOwned>(
     item: serde_dynamo::Item,
     what: &str,
     tell: impl FnOnce(&T) -> Option<Event>,
-) -> Option<(Event, String)> {
+) -> Option<Event> {
     let record: T = serde_dynamo::from_item(item)
         .inspect_err(|err| unreadable(what, err))
         .ok()?;
-    let event = tell(&record)?;
-    let body = serde_json::to_string(&event).ok()?;
-    Some((event, body))
+    tell(&record)
 }
 
 fn unreadable(what: &str, err: &dyn std::fmt::Display) {
@@ -228,16 +222,14 @@ mod tests {
                 ("12", EventType::UserSignedIn, "s1.signed_in"),
             ]
         );
-        let signed_in: Event = serde_json::from_str(&pending[4].body).unwrap();
-        assert_eq!(signed_in, pending[4].event);
+        let signed_in = pending[4].event.clone();
         assert_eq!(signed_in.at, "2026-12-03T10:01:00Z");
         assert_eq!(signed_in.actor.id.as_deref(), Some("u1"));
         assert_eq!(signed_in.request_id.as_deref(), Some("req-2"));
         let user = signed_in.user.unwrap();
         assert_eq!(user.subject, "USER#u1");
         assert_eq!(user.source_ip.as_deref(), Some("203.0.113.7"));
-        let accepted: Event = serde_json::from_str(&pending[1].body).unwrap();
-        assert_eq!(accepted, pending[1].event);
+        let accepted = pending[1].event.clone();
         assert_eq!(accepted.at, "2026-12-03T10:05:00Z");
         assert_eq!(accepted.actor.kind, super::super::ActorKind::Store);
         assert_eq!(accepted.actor.id.as_deref(), Some("u1"));
