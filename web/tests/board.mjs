@@ -138,7 +138,14 @@ try {
   await card(FIRST, "ACCEPTED").waitFor();
   await otherCard(FIRST, "ACCEPTED").waitFor();
   const notice = "다른 기기에서 이미 처리한 주문입니다";
-  const told = (await page.getByText(notice).count()) + (await other.getByText(notice).count());
+  const counted = async () => (await page.getByText(notice).count()) + (await other.getByText(notice).count());
+  // The loser's card may move by the winner's push before its own refusal comes back: wait for
+  // the refusal's notice, then count (a notice stays 8 s).
+  let told = await counted();
+  for (let waited = 0; told === 0 && waited < 10_000; waited += 100) {
+    await page.waitForTimeout(100);
+    told = await counted();
+  }
   if (told !== 1) throw new Error(`${told} boards told of the conflict, not 1`);
   const loser = (await page.getByText(notice).count()) === 1 ? page : other;
   await loser.screenshot({ path: `${SHOTS}/board-conflict.png` });
