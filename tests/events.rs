@@ -26,7 +26,8 @@ async fn move_to(stack: &Stack, token: &str, order: &str, body: Value) {
     assert_eq!(reply.status, StatusCode::OK, "{body}: {:?}", reply.body);
 }
 
-/// The pushes' types, sorted: SQS standard queues keep no order, so neither do pushes.
+/// The pushes' types, sorted: an order's pushes keep its moves' order, but different orders' do
+/// not keep each other's (their stream records are read side by side).
 fn types(pushes: &[Value]) -> Vec<&str> {
     let mut types: Vec<&str> = pushes
         .iter()
@@ -80,6 +81,117 @@ async fn await_paid(
             pushes.push(push);
         }
     }
+}
+
+/// A board that names itself (`?device=`, and `device` on its moves) is not pushed the moves it
+/// made — their answers told it, and each push is paid for — but hears every other board's, and
+/// every move that names no board. An order's pushes arrive in the order of its moves (the
+/// stream's), so the first push a board hears after its own move is the move after it.
+#[tokio::test]
+async fn a_board_hears_every_move_but_its_own() {
+    let stack = Stack::start();
+    let (store, _owner, staff, customer) = stack.staffed_store("own").await;
+    let board = |device: Option<&'static str>| {
+        let (stack, staff, store) = (&stack, &staff, &store);
+        async move {
+            stack
+                .connect_as(Some(staff), Some(store), device)
+                .await
+                .expect("staff connect")
+        }
+    };
+    // A device is a short plain name; anything else refuses the connection.
+    for bad in ["tab/1", &"d".repeat(33)] {
+        let refused = stack
+            .connect_as(Some(&staff), Some(&store), Some(bad))
+            .await
+            .err();
+        assert_eq!(refused, Some(422), "{bad}");
+    }
+    let mut counter = board(Some("counter-tab")).await;
+    let mut kitchen = board(Some("kitchen-tab")).await;
+    let mut unnamed = board(None).await;
+
+    let order = place(&stack, &customer, &store).await;
+    let confirmed = stack
+        .post(
+            "/v1/payments/confirm",
+            &json!({"orderId": order, "paymentKey": "tpk_own_1", "amount": 9000}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    let within = Duration::from_secs(10);
+    for board in [&mut counter, &mut kitchen, &mut unnamed] {
+        assert_eq!(
+            types(&board.until("order.paid", within).await),
+            ["order.paid"]
+        );
+    }
+
+    // A move that names a device badly is refused, and moves nothing.
+    let path = format!("/v1/orders/{order}/status");
+    let refused = stack
+        .post(
+            &path,
+            &json!({"to": "ACCEPTED", "etaMinutes": 10, "device": "counter tab"}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["error"]["code"], "VALIDATION_FAILED");
+    let read = stack
+        .get(&format!("/v1/orders/{order}"), Some(&staff))
+        .await;
+    assert_eq!(read.body["status"], "PAID", "{:?}", read.body);
+
+    let by = |device: &str, to: &str| {
+        let mut body = json!({"to": to, "device": device});
+        if to == "ACCEPTED" {
+            body["etaMinutes"] = json!(10);
+        }
+        body
+    };
+    move_to(&stack, &staff, &order, by("counter-tab", "ACCEPTED")).await;
+    move_to(&stack, &staff, &order, by("kitchen-tab", "PREPARING")).await;
+    move_to(&stack, &staff, &order, by("counter-tab", "READY")).await;
+    // A move that names no board is everyone's.
+    move_to(&stack, &staff, &order, json!({"to": "COMPLETED"})).await;
+
+    let heard = |pushes: Vec<Value>| -> Vec<String> {
+        pushes
+            .iter()
+            .map(|p| p["type"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        heard(counter.until("order.completed", within).await),
+        ["order.preparing", "order.completed"]
+    );
+    assert_eq!(
+        heard(kitchen.until("order.completed", within).await),
+        ["order.accepted", "order.ready", "order.completed"]
+    );
+    let all = unnamed.until("order.completed", within).await;
+    assert_eq!(
+        heard(all.clone()),
+        [
+            "order.accepted",
+            "order.preparing",
+            "order.ready",
+            "order.completed"
+        ]
+    );
+    // A board's name is never pushed to anyone.
+    assert!(
+        !Value::from(all).to_string().contains("-tab"),
+        "a device's name was pushed"
+    );
 }
 
 #[tokio::test]

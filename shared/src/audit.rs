@@ -487,6 +487,7 @@ mod tests {
                 }),
             }),
             user: None,
+            device: None,
         }
     }
 

@@ -30,6 +30,7 @@ use crate::auth::Caller;
 use crate::auth::sessions::{self, SESSION_SK, SessionRecord};
 use crate::error::ApiError;
 use crate::events::{Event, EventType, OrderFacts};
+use crate::orders::Device;
 use crate::orders::status::Status;
 use crate::storage::{Item, StorageError, item_key, key, s};
 use crate::stores::{self, Access};
@@ -70,6 +71,9 @@ struct MemberRecord {
     /// `(store, user)` when the subscriber hears a store as its staff (not its owner or an admin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     staff_of: Option<(String, String)>,
+    /// The board's name for itself (`?device=`): the moves it makes are not pushed back to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device: Option<Device>,
 }
 
 impl MemberRecord {
@@ -161,12 +165,14 @@ async fn in_good_standing(app: &App, members: &[MemberRecord]) -> Result<Vec<boo
 }
 
 /// `$connect`: subscribes `connection_id` to `store_id`'s channel (its owner, staff or an admin only)
-/// or, without a store, to the caller's own orders. Returns the channel.
+/// or, without a store, to the caller's own orders, as `device` when the client named itself.
+/// Returns the channel.
 pub async fn connect(
     app: &App,
     caller: &Caller,
     connection_id: &str,
     store_id: Option<&str>,
+    device: Option<Device>,
 ) -> Result<String, ApiError> {
     if connection_id.is_empty() || connection_id.len() > 128 {
         return Err(ApiError::validation("connectionId", "missing or too long"));
@@ -190,6 +196,7 @@ pub async fn connect(
         expires_at,
         session_id: Some(caller.session_id.clone()),
         staff_of,
+        device,
     };
     // API Gateway never gives two connections one id: a second `$connect` of an id is a repeat,
     // refused as such rather than as a failure.
@@ -207,7 +214,7 @@ pub async fn connect(
 
 /// `$connect` as API Gateway delivers it: the access token from `Authorization: Bearer …` or, for
 /// browsers (which cannot set headers on a WebSocket), the `access_token` query parameter; the store
-/// from `storeId`. Returns the channel subscribed to.
+/// from `storeId`, the client's name for itself from `device`. Returns the channel subscribed to.
 pub async fn on_connect(
     app: &App,
     request: &ApiGatewayWebsocketProxyRequest,
@@ -233,7 +240,12 @@ pub async fn on_connect(
         .as_deref()
         .unwrap_or_default();
     let store_id = request.query_string_parameters.first("storeId");
-    connect(app, &caller, connection_id, store_id).await
+    let device = request
+        .query_string_parameters
+        .first("device")
+        .map(|d| Device::try_from(d.to_owned()).map_err(|e| ApiError::validation("device", e)))
+        .transpose()?;
+    connect(app, &caller, connection_id, store_id, device).await
 }
 
 /// Deletes a connection's member of `channel_pk`.
@@ -315,6 +327,8 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
     for channel in audience(event) {
         subscribers.extend(members(app, &channel).await?);
     }
+    // The board that made the move has its answer; a push each is paid for.
+    subscribers.retain(|m| !made_it(m, event));
     let standing = in_good_standing(app, &subscribers).await?;
     let outcomes: Vec<Posted> = futures::stream::iter(subscribers.into_iter().zip(standing))
         .map(|(member, good)| post(app, client, member, good, &message, &event.event_id))
@@ -345,6 +359,11 @@ pub async fn push(app: &App, event: &Event) -> Result<Pushed, ApiError> {
         ));
     }
     Ok(pushed)
+}
+
+/// Whether `member` is the board that made `event` (both named the same device).
+fn made_it(member: &MemberRecord, event: &Event) -> bool {
+    member.device.is_some() && member.device == event.device
 }
 
 /// Connections posted to at once: a closed connection's member is found out by its post (410),
@@ -486,6 +505,7 @@ mod tests {
                 refund: None,
             }),
             user: None,
+            device: None,
         }
     }
 
@@ -510,6 +530,38 @@ mod tests {
         assert_eq!(audience(&abandoned), vec!["USER#c1"]);
         let canceled = event(EventType::OrderCanceled, Some(Status::Paid));
         assert_eq!(audience(&canceled), vec!["STORE#s1", "USER#c1"]);
+    }
+
+    #[test]
+    fn a_board_is_not_pushed_the_move_it_made() {
+        let board = |device: Option<&str>| MemberRecord {
+            pk: "WS#STORE#s1".into(),
+            sk: "CONN#c".into(),
+            connection_id: "c".into(),
+            expires_at: 0,
+            session_id: None,
+            staff_of: None,
+            device: device.map(|d| Device::try_from(d.to_owned()).unwrap()),
+        };
+        let mut moved = event(EventType::OrderAccepted, Some(Status::Paid));
+        moved.device = Some(Device::try_from("tab-a".to_owned()).unwrap());
+        assert!(made_it(&board(Some("tab-a")), &moved));
+        assert!(!made_it(&board(Some("tab-b")), &moved));
+        assert!(!made_it(&board(None), &moved));
+        // A move that names no board is everyone's, a board that named none hears everything.
+        moved.device = None;
+        assert!(!made_it(&board(Some("tab-a")), &moved));
+        assert!(!made_it(&board(None), &moved));
+    }
+
+    #[test]
+    fn a_device_is_a_short_plain_name() {
+        for good in ["a", "Zx9-_q", &"d".repeat(Device::MAX_LEN)] {
+            assert!(Device::try_from(good.to_owned()).is_ok(), "{good}");
+        }
+        for bad in ["", "tab a", "tab/a", "탭", &"d".repeat(Device::MAX_LEN + 1)] {
+            assert!(Device::try_from(bad.to_owned()).is_err(), "{bad}");
+        }
     }
 
     #[test]

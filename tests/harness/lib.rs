@@ -676,10 +676,24 @@ impl Stack {
     /// Opens a push connection with `token` (as a bearer header), subscribed to `store` when given;
     /// the HTTP status of a refused handshake otherwise.
     pub async fn connect(&self, token: Option<&str>, store: Option<&str>) -> Result<Pushes, u16> {
+        self.connect_as(token, store, None).await
+    }
+
+    /// [`Stack::connect`] as a board that names itself `device` (`?device=`).
+    pub async fn connect_as(
+        &self,
+        token: Option<&str>,
+        store: Option<&str>,
+        device: Option<&str>,
+    ) -> Result<Pushes, u16> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = match store {
-            Some(store) => format!("{}/?storeId={store}", self.ws),
-            None => format!("{}/", self.ws),
+        let query: Vec<String> = [("storeId", store), ("device", device)]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
+            .collect();
+        let url = match query.is_empty() {
+            true => format!("{}/", self.ws),
+            false => format!("{}/?{}", self.ws, query.join("&")),
         };
         let mut request = url.into_client_request().expect("a WebSocket URL");
         if let Some(token) = token {

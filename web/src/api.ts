@@ -106,7 +106,7 @@ export function move(
   token: string,
   order: string,
   to: string,
-  extra: { etaMinutes?: number; reason?: RejectReason } = {},
+  extra: { etaMinutes?: number; reason?: RejectReason; device?: string } = {},
 ): Promise<Order> {
   return call(config, "POST", `/v1/orders/${encodeURIComponent(order)}/status`, token, { to, ...extra });
 }

@@ -13,6 +13,9 @@ use crate::{Setup, Stack};
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The store's board's name for itself.
+const BOARD: &str = "bench-board";
+
 /// What a million orders may cost (issue #18); the stretch is $15.
 pub const TARGET_PER_MILLION: f64 = 20.0;
 
@@ -59,9 +62,10 @@ impl Stack {
     }
 
     /// One order's life, as a customer lives it: sign-in, the menu, the order, the payment; the
-    /// store accepts, prepares, readies and completes it. The store's board listens (opened for the
-    /// day), and so does the customer's phone, opened for the order: returned, to be closed once
-    /// the order's pushes have arrived.
+    /// store accepts, prepares, readies and completes it on its board, which names itself on its
+    /// moves as the web board does (so they are not pushed back to it). The store's board listens
+    /// (opened for the day), and so does the customer's phone, opened for the order: returned, to
+    /// be closed once the order's pushes have arrived.
     async fn one_life(&self, setup: &Setup, owner: &str, customer_email: &str) -> Option<Socket> {
         use reqwest::Method;
         // The customer signs in for the order (an access token lasts 15 minutes); the store's
@@ -96,10 +100,10 @@ impl Stack {
         )
         .await;
         for body in [
-            json!({"to": "ACCEPTED", "etaMinutes": 10}),
-            json!({"to": "PREPARING"}),
-            json!({"to": "READY"}),
-            json!({"to": "COMPLETED"}),
+            json!({"to": "ACCEPTED", "etaMinutes": 10, "device": BOARD}),
+            json!({"to": "PREPARING", "device": BOARD}),
+            json!({"to": "READY", "device": BOARD}),
+            json!({"to": "COMPLETED", "device": BOARD}),
         ] {
             self.call(
                 Method::POST,
@@ -117,7 +121,7 @@ impl Stack {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let ws = self.local.replacen("http://", "ws://", 1);
         let url = match store {
-            Some(store) => format!("{ws}/?storeId={store}"),
+            Some(store) => format!("{ws}/?storeId={store}&device={BOARD}"),
             None => format!("{ws}/"),
         };
         let mut request = url.into_client_request().ok()?;

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::http::RequestMeta;
-use crate::orders::OrderRecord;
 use crate::orders::status::{Actor, RejectReason, Status};
+use crate::orders::{Device, OrderRecord};
 use crate::storage::Db;
 
 /// Bumped when a field changes meaning or goes away; consumers read the versions they know.
@@ -231,6 +231,10 @@ pub struct Event {
     pub order: Option<OrderFacts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<UserFacts>,
+    /// The board that made an order's move, when it named itself: the move's pushes skip its
+    /// connections (its answer told it). Never pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Device>,
 }
 
 /// What a session's item keeps of the sign-in that made it, so that its stream record tells the
@@ -284,6 +288,7 @@ impl Event {
             trace_id: nonempty(trace_id),
             order: None,
             user: None,
+            device: None,
         }
     }
 
@@ -314,6 +319,7 @@ impl Event {
             trace_id: None,
             order: Some(OrderFacts::of(order, stamp.from)),
             user: None,
+            device: stamp.device.clone(),
         })
     }
 
@@ -337,6 +343,7 @@ impl Event {
                 subject: format!("USER#{}", session.user_id),
                 source_ip: stamp.source_ip.clone(),
             }),
+            device: None,
         })
     }
 

@@ -169,6 +169,7 @@ mod tests {
             by: Actor::Store,
             by_id: Some("u1".into()),
             request_id: Some("req-1".into()),
+            device: None,
         });
         let item: serde_dynamo::Item = serde_dynamo::to_item(&order).unwrap();
         serde_json::to_value(item).unwrap()

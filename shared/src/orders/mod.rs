@@ -148,6 +148,46 @@ pub struct LastMove {
     /// on every order, and the request id finds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The board that made it, when it named itself: the move's pushes skip its connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Device>,
+}
+
+/// A client's name for itself (a board's page): 1 to [`Device::MAX_LEN`] of `A–Z a–z 0–9 - _`, of
+/// the client's own choosing (random: 8 characters, 48 bits, tell a store's boards apart). A move
+/// that names it is not pushed to the connections opened under it (`?device=`): the move's answer
+/// told that client already, and each push is paid for. Naming another client's device only keeps
+/// that one push from it, and a device is never shown to anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Device(String);
+
+impl Device {
+    /// Every byte is stored on each move that names it, and a byte more can take an order past a
+    /// kilobyte (twice the write units).
+    pub const MAX_LEN: usize = 32;
+}
+
+impl TryFrom<String> for Device {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if (1..=Self::MAX_LEN).contains(&value.len()) && value.chars().all(allowed) {
+            Ok(Self(value))
+        } else {
+            Err(format!(
+                "a device is 1 to {} of A-Z a-z 0-9 - _",
+                Self::MAX_LEN
+            ))
+        }
+    }
+}
+
+impl From<Device> for String {
+    fn from(device: Device) -> String {
+        device.0
+    }
 }
 
 impl LastMove {
@@ -160,6 +200,7 @@ impl LastMove {
             by,
             by_id: by_id.map(String::from),
             request_id: (!request_id.is_empty()).then_some(request_id),
+            device: None,
         }
     }
 }
@@ -507,6 +548,9 @@ pub struct MoveRequest {
     pub eta_minutes: Option<u32>,
     #[serde(default, deserialize_with = "crate::http::present")]
     pub reason: Option<RejectReason>,
+    /// The board making the move (see [`Device`]).
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub device: Option<Device>,
 }
 
 /// A person's move of an order, checked and built but not yet committed: the caller adds what the
@@ -568,6 +612,7 @@ pub async fn plan_move(
     if request.to != Status::Rejected && request.reason.is_some() {
         return Err(ApiError::validation("reason", "only when rejecting"));
     }
+    extra.device = request.device;
     let (actions, moved) = transition_actions(
         &app.db,
         &order,
@@ -589,6 +634,8 @@ pub async fn plan_move(
 pub struct Extra {
     pub eta_at: Option<String>,
     pub reason: Option<RejectReason>,
+    /// The board making the move, stamped on it (not an order's field).
+    pub device: Option<Device>,
 }
 
 /// Moves `order` (as read) to `to`: one conditional update on the status and version read, which
@@ -670,7 +717,10 @@ pub fn transition_actions(
 ) -> Result<(Vec<TransactWriteItem>, OrderRecord), ApiError> {
     let now = crate::storage::stamp(jiff::Timestamp::now());
     let version = order.version + 1;
-    let stamp = LastMove::new(version, Some(order.status), actor, actor_id);
+    let stamp = LastMove {
+        device: extra.device.clone(),
+        ..LastMove::new(version, Some(order.status), actor, actor_id)
+    };
     let stamped = serde_dynamo::to_attribute_value(&stamp).map_err(ApiError::internal)?;
     let mut sets = vec![
         "#status = :to",
