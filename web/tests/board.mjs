@@ -64,6 +64,9 @@ try {
     // Counts the board's listings of its orders: each is a request, an invocation and a read.
     page.listings = 0;
     page.moves = 0;
+    // Counts the pushes the board hears.
+    page.pushes = 0;
+    page.on("websocket", (socket) => socket.on("framereceived", () => (page.pushes += 1)));
     page.on("request", (request) => {
       if (request.url().includes("/orders?status=ACTIVE")) page.listings += 1;
       if (request.method() === "POST" && request.url().endsWith("/status")) page.moves += 1;
@@ -114,6 +117,7 @@ try {
   // Through the kitchen by clicks: each move's answer and each push move the card in place, with
   // no listing.
   const listed = page.listings;
+  const pushed = page.pushes;
   await card(second, "PAID").getByRole("button", { name: "접수" }).click();
   await card(second, "ACCEPTED").waitFor();
   // The ETA chosen on accepting (20 minutes, the default) shows on the card.
@@ -125,9 +129,11 @@ try {
   await card(second, "READY").waitFor();
   await card(second, "READY").getByRole("button", { name: "전달 완료" }).click();
   await card(second, "READY").waitFor({ state: "detached" });
-  // (The last move's push has had time to arrive: the test read it before the card left.)
+  // (A push of the last move would have had time to arrive: the test read it before the card left.)
   await page.waitForTimeout(1_000);
   if (page.listings !== listed) throw new Error(`four moves listed the orders ${page.listings - listed} times`);
+  // The board named itself on its moves: none was pushed back to it (its answers told it).
+  if (page.pushes !== pushed) throw new Error(`the board was pushed ${page.pushes - pushed} of its own moves`);
 
   const other = await tablet(false);
   const otherCard = on(other);
