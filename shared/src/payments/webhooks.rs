@@ -1,5 +1,6 @@
 //! Toss's webhooks. Toss signs none of the payment events, so none is believed: a
-//! `PAYMENT_STATUS_CHANGED` only makes us fetch the payment from Toss and act on Toss's answer; a
+//! `PAYMENT_STATUS_CHANGED` only makes us fetch the payment from Toss and act on Toss's answer (one
+//! that says `DONE` of an order already paid would change nothing, and is not looked up); a
 //! `DEPOSIT_CALLBACK` must carry the `secret` Toss gave us at confirmation. Deliveries are
 //! deduplicated on the transmission id, processing is idempotent, and the answer is 200 once the
 //! delivery is durably handled (also when it is ignored as forged) — 5xx only for transient failures,
@@ -101,8 +102,13 @@ async fn payment_status_changed(app: &App, data: &serde_json::Value) -> Result<O
     let Some(order_id) = data["orderId"].as_str().filter(|id| super::is_toss_id(id)) else {
         return Ok(outcome("ignored: no orderId"));
     };
-    if orders::find(&app.db, order_id).await?.is_none() {
+    let Some(order) = orders::find(&app.db, order_id).await? else {
         return Ok(outcome("ignored: no such order"));
+    };
+    // "Done" for an order already paid tells nothing, true or forged (Toss takes one payment per
+    // order id): no lookup, and none of the lookups' budget. Every paid order's own webhook is one.
+    if data["status"] == "DONE" && order.status.is_paid() {
+        return Ok(outcome("nothing to do: the order is paid"));
     }
     // Each delivery costs a Toss lookup: an order's deliveries are bounded (Toss retries a 429).
     limits::take(app, Limit::WebhooksPerOrder, order_id).await?;
