@@ -105,6 +105,14 @@ async fn orders_and_connects_are_limited_per_user() {
         StatusCode::CREATED
     );
 
+    // A connection refused for its input takes none of the budget.
+    assert_eq!(
+        stack
+            .connect_as(Some(&customer), None, Some("not/a/name"))
+            .await
+            .err(),
+        Some(422)
+    );
     let _first = stack.connect(Some(&customer), None).await.unwrap();
     let _second = stack.connect(Some(&customer), None).await.unwrap();
     assert_eq!(stack.connect(Some(&customer), None).await.err(), Some(429));

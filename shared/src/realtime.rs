@@ -233,6 +233,12 @@ pub async fn on_connect(
             )
         })?;
     let caller = crate::auth::verify(app, token).await?;
+    // Checked before the connection is counted: bad input changes nothing.
+    let device = request
+        .query_string_parameters
+        .first("device")
+        .map(|d| Device::try_from(d.to_owned()).map_err(|e| ApiError::validation("device", e)))
+        .transpose()?;
     crate::limits::take(app, crate::limits::Limit::ConnectsPerUser, &caller.user_id).await?;
     let connection_id = request
         .request_context
@@ -240,11 +246,6 @@ pub async fn on_connect(
         .as_deref()
         .unwrap_or_default();
     let store_id = request.query_string_parameters.first("storeId");
-    let device = request
-        .query_string_parameters
-        .first("device")
-        .map(|d| Device::try_from(d.to_owned()).map_err(|e| ApiError::validation("device", e)))
-        .transpose()?;
     connect(app, &caller, connection_id, store_id, device).await
 }
 
