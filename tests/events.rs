@@ -19,6 +19,18 @@ async fn place(stack: &Stack, customer: &str, store: &str) -> String {
     reply.body["orderId"].as_str().unwrap().to_owned()
 }
 
+/// Pays a placed latte order (9,000 KRW) through the real confirm (the Toss stand-in).
+async fn pay(stack: &Stack, customer: &str, order: &str, payment_key: &str) {
+    let confirmed = stack
+        .post(
+            "/v1/payments/confirm",
+            &json!({"orderId": order, "paymentKey": payment_key, "amount": 9000}),
+            Some(customer),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+}
+
 async fn move_to(stack: &Stack, token: &str, order: &str, body: Value) {
     let reply = stack
         .post(&format!("/v1/orders/{order}/status"), &body, Some(token))
@@ -113,14 +125,7 @@ async fn a_board_hears_every_move_but_its_own() {
     let mut unnamed = board(None).await;
 
     let order = place(&stack, &customer, &store).await;
-    let confirmed = stack
-        .post(
-            "/v1/payments/confirm",
-            &json!({"orderId": order, "paymentKey": "tpk_own_1", "amount": 9000}),
-            Some(&customer),
-        )
-        .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    pay(&stack, &customer, &order, "tpk_own_1").await;
     let within = Duration::from_secs(10);
     for board in [&mut counter, &mut kitchen, &mut unnamed] {
         assert_eq!(
@@ -230,14 +235,7 @@ async fn staff_see_paid_orders_and_customers_see_their_own() {
 
     // Paid through the real confirm (Toss stand-in): the board hears of it.
     let first = place(&stack, &customer, &store).await;
-    let confirmed = stack
-        .post(
-            "/v1/payments/confirm",
-            &json!({"orderId": first, "paymentKey": "tpk_ev_1", "amount": 9000}),
-            Some(&customer),
-        )
-        .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    pay(&stack, &customer, &first, "tpk_ev_1").await;
     let paid_at = Instant::now();
     let pushes = board.until("order.paid", Duration::from_secs(10)).await;
     let latency = paid_at.elapsed();
@@ -279,14 +277,7 @@ async fn staff_see_paid_orders_and_customers_see_their_own() {
 
     // A rejected order: the customer hears why, then that the money went back.
     let second = place(&stack, &customer, &store).await;
-    let confirmed = stack
-        .post(
-            "/v1/payments/confirm",
-            &json!({"orderId": second, "paymentKey": "tpk_ev_2", "amount": 9000}),
-            Some(&customer),
-        )
-        .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    pay(&stack, &customer, &second, "tpk_ev_2").await;
     move_to(
         &stack,
         &staff,
