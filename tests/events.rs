@@ -453,6 +453,14 @@ async fn a_failed_push_holds_back_the_ones_after_it_and_repeats_none_before_it()
         tally(&pushes, "order.paid"),
         BTreeMap::from([(orders[0].as_str(), 1)])
     );
+    // The fault stays until the notifier has given the push up (the SDK retries a refused post
+    // for seconds, and a retry after the fault's end would succeed and report nothing).
+    let mut waited = 0;
+    while metric_sum(&stack.logs(), "NotificationsPushFunction", "MessagesFailed") < 1.0 {
+        assert!(waited < 300, "no failed push reported within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
     stack.local("faults", &json!({})).await;
     await_paid(&mut board, &mut pushes, 4, Duration::from_secs(15)).await;
     pushes.extend(board.drain(Duration::from_secs(2)).await);
