@@ -129,8 +129,8 @@ async fn orders(stack: &Stack) -> usize {
 }
 
 /// A webhook costs a Toss lookup; an order's deliveries beyond the limit get a 429 (Toss retries
-/// later) and cost nothing. A `DONE` for an order already paid is looked up by no one, so it takes
-/// none of the budget.
+/// later) and cost nothing. A `DONE` of the payment that paid the order is looked up by no one, so it
+/// takes none of the budget.
 #[tokio::test]
 async fn webhook_lookups_are_limited_per_order() {
     let stack = Stack::start_scheduled(
@@ -153,7 +153,8 @@ async fn webhook_lookups_are_limited_per_order() {
                         .header("tosspayments-webhook-transmission-id", format!("tx-{n}"))
                         .json(&json!({"eventType": "PAYMENT_STATUS_CHANGED",
                                       "createdAt": "2026-11-29T12:00:00.000000",
-                                      "data": {"orderId": order_id, "status": status}})),
+                                      "data": {"orderId": order_id, "paymentKey": "tpk_hook",
+                                               "status": status}})),
                 )
                 .await
         }
@@ -173,7 +174,10 @@ async fn webhook_lookups_are_limited_per_order() {
     );
     let done = deliver(3, "DONE").await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
-    assert_eq!(done.body["outcome"], "nothing to do: the order is paid");
+    assert_eq!(
+        done.body["outcome"],
+        "nothing to do: this payment paid the order"
+    );
 }
 
 async fn delivery_records(stack: &Stack) -> Vec<Value> {
