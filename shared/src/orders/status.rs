@@ -76,15 +76,6 @@ impl Status {
         }
     }
 
-    /// Paid for and not turned away: its payment went through and stands (a rejection or a cancel
-    /// refunds it; a refund of part of it leaves the order paid).
-    pub fn is_paid(self) -> bool {
-        matches!(
-            self,
-            Status::Paid | Status::Accepted | Status::Preparing | Status::Ready | Status::Completed
-        )
-    }
-
     /// Whether `actor` may move an order from `self` to `to`.
     pub fn may_move(self, to: Status, actor: Actor) -> bool {
         use Status::*;

@@ -23,6 +23,7 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::events::{self, Event};
+use crate::orders::status::Status;
 use crate::orders::{self, OrderRecord};
 use crate::storage::{StorageError, key, n, s};
 use crate::stores::{self, Access};
@@ -419,7 +420,10 @@ pub async fn partial(
             .unwrap_or((0, 0));
         return Ok((StatusCode::OK, view(&existing, amount, refunded)));
     }
-    if !order.status.is_paid() {
+    if !matches!(
+        order.status,
+        Status::Paid | Status::Accepted | Status::Preparing | Status::Ready | Status::Completed
+    ) {
         return Err(ApiError::conflict(
             "NOT_REFUNDABLE",
             "only paid orders are refunded",
