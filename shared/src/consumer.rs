@@ -68,19 +68,24 @@ where
 {
     let events = crate::events::stream::events_in(batch);
     count("BatchSize", events.len() as f64);
-    let mut response = DynamoDbEventResponse::default();
     for streamed in events {
         if let Err(err) = handler(streamed.event).await {
-            let sequence_number = streamed.sequence_number;
-            tracing::warn!(consumer, sequence_number = %sequence_number, code = err.code, error = %err, "event failed; the stream retries from it");
-            count("MessagesFailed", 1.0);
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(sequence_number);
-            response.batch_item_failures.push(failure);
-            return response;
+            return retried_from(consumer, streamed.sequence_number, &err);
         }
         tally(Handled::Processed, 1);
     }
+    DynamoDbEventResponse::default()
+}
+
+/// The response that has Lambda retry a stream batch from `sequence_number`, whose event failed
+/// with `err` (logged and counted).
+fn retried_from(consumer: &str, sequence_number: String, err: &ApiError) -> DynamoDbEventResponse {
+    tracing::warn!(consumer, sequence_number = %sequence_number, code = err.code, error = %err, "event failed; the stream retries from it");
+    count("MessagesFailed", 1.0);
+    let mut failure = DynamoDbBatchItemFailure::default();
+    failure.item_identifier = Some(sequence_number);
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures.push(failure);
     response
 }
 
@@ -140,15 +145,10 @@ where
     if failed.is_none() {
         failed = held.make(&app.db).await.err();
     }
-    let mut response = DynamoDbEventResponse::default();
-    if let Some((sequence_number, err)) = failed {
-        tracing::warn!(consumer, sequence_number = %sequence_number, code = err.code, error = %err, "event failed; the stream retries from it");
-        count("MessagesFailed", 1.0);
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(sequence_number);
-        response.batch_item_failures.push(failure);
+    match failed {
+        Some((sequence_number, err)) => retried_from(consumer, sequence_number, &err),
+        None => DynamoDbEventResponse::default(),
     }
-    response
 }
 
 fn tally(handled: Handled, events: usize) {
