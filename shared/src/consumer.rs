@@ -263,24 +263,18 @@ pub async fn make(db: &Db, effect: Effect) -> Result<Handled, ApiError> {
 mod tests {
     use super::*;
 
-    /// A stream batch of new outbox items (`user.signed_up` events), one per id.
+    /// A stream batch of new outbox items (`user.signed_up` events), one per id, numbered from 0.
     fn batch(ids: &[&str]) -> StreamEvent {
+        use crate::events::stream::fixtures::{event_image, record};
         let records: Vec<serde_json::Value> = ids
             .iter()
             .enumerate()
             .map(|(seq, id)| {
-                let body = serde_json::json!({"eventId": id, "type": "user.signed_up", "version": 1,
-                    "at": "2026-12-05T10:00:00Z", "actor": {"kind": "USER", "id": "u1"}});
-                let image = serde_json::json!({
-                    "PK": {"S": format!("EVENT#{id}")}, "SK": {"S": "EVENT"},
-                    "entity": {"S": "EVENT"}, "eventType": {"S": "user.signed_up"},
-                    "eventId": {"S": id}, "body": {"S": body.to_string()}, "expiresAt": {"N": "1"}});
-                serde_json::json!({"eventID": seq.to_string(), "eventName": "INSERT",
-                    "eventSource": "aws:dynamodb", "awsRegion": "ap-northeast-2",
-                    "dynamodb": {"SequenceNumber": format!("{seq}"), "SizeBytes": 10,
-                        "StreamViewType": "NEW_AND_OLD_IMAGES",
-                        "Keys": {"PK": image["PK"].clone(), "SK": image["SK"].clone()},
-                        "NewImage": image}})
+                record(
+                    "INSERT",
+                    &seq.to_string(),
+                    event_image(id, "user.signed_up"),
+                )
             })
             .collect();
         serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()

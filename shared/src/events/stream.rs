@@ -101,18 +101,16 @@ fn version(image: &serde_dynamo::Item) -> Option<u64> {
     }
 }
 
+/// Stream records for tests, as Lambda delivers them.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::events::EventType;
-    use crate::orders::status::{Actor, Status};
-    use crate::orders::{LastMove, OrderRecord};
-
-    fn record(name: &str, seq: &str, image: serde_json::Value) -> serde_json::Value {
+pub(crate) mod fixtures {
+    /// A record of `image` (`INSERT`, `MODIFY`, `REMOVE`) with no old image.
+    pub fn record(name: &str, seq: &str, image: serde_json::Value) -> serde_json::Value {
         changed(name, seq, serde_json::Value::Null, image)
     }
 
-    fn changed(
+    /// A record of a change from `old` (none when null) to `new`.
+    pub fn changed(
         name: &str,
         seq: &str,
         old: serde_json::Value,
@@ -139,12 +137,22 @@ mod tests {
         .to_string()
     }
 
-    fn event_image(id: &str, kind: &str) -> serde_json::Value {
+    /// A new outbox item of event `id`, of type `kind`.
+    pub fn event_image(id: &str, kind: &str) -> serde_json::Value {
         serde_json::json!({
             "PK": {"S": format!("EVENT#{id}")}, "SK": {"S": "EVENT"}, "entity": {"S": "EVENT"},
             "eventType": {"S": kind}, "eventId": {"S": id}, "body": {"S": body(id, kind)}, "expiresAt": {"N": "1"}
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{changed, event_image, record};
+    use super::*;
+    use crate::events::EventType;
+    use crate::orders::status::{Actor, Status};
+    use crate::orders::{LastMove, OrderRecord};
 
     /// A session's item, stamped with its sign-in unless made before sign-ins were kept.
     fn session_image(id: &str, stamped: bool) -> serde_json::Value {
