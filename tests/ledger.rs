@@ -312,6 +312,116 @@ async fn a_refund_owed_to_the_customer_is_retried_until_toss_takes_it() {
     assert_eq!(at_toss(&ledger, "tpk_owed")["balanceAmount"], 0);
 }
 
+/// Invariant: a cancelled or rejected paid order ends with nothing left at Toss, whatever the
+/// owner's partial refunds were doing when it was cancelled.
+#[tokio::test]
+async fn an_owners_refund_toss_refuses_after_the_order_was_cancelled_still_goes_back() {
+    let stack = Stack::start_with(&["TossTimeoutMs=3000"]);
+    let (customer, order, owner) = paid_order(&stack, "refused-late").await;
+    // Toss holds the owner's refund for a while, then refuses it.
+    stack
+        .toss_control(json!({"faults": [{"orderId": order, "call": "cancel",
+            "mode": "reject-late", "times": 1, "delayMs": 2000}]}))
+        .await;
+    let partial = async { refund(&stack, &owner, &order, "before-cancel", 1000).await };
+    let cancel = async {
+        // Once the owner's 1,000 is reserved (Toss has it), the customer cancels: their refund
+        // is what was left then, 8,000.
+        for _ in 0..40 {
+            if !stack.refunds(&order).await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stack
+            .post(
+                &format!("/v1/orders/{order}/status"),
+                &json!({"to": "CANCELED"}),
+                Some(&customer),
+            )
+            .await
+    };
+    let (partial, cancelled) = tokio::join!(partial, cancel);
+    assert_eq!(cancelled.body["status"], "CANCELED", "{:?}", cancelled.body);
+    // The refusal came after the cancel: the 1,000 is owed to the customer now, and retried
+    // until Toss takes it. Before, it was released: the owner was told REFUND_FAILED, and the
+    // 1,000 stayed at Toss for an order cancelled.
+    settled_and_sound(&stack, std::slice::from_ref(&order)).await;
+    let ledger = stack.toss_ledger().await;
+    assert_eq!(at_toss(&ledger, "tpk_refused-late")["balanceAmount"], 0);
+    let refunds = stack.refunds(&order).await;
+    let amounts: Vec<i64> = refunds.iter().map(|r| r.amount).collect();
+    assert_eq!(amounts.iter().sum::<i64>(), 9000, "{amounts:?}");
+    assert_eq!(partial.status, StatusCode::ACCEPTED, "{:?}", partial.body);
+    assert_eq!(partial.body["state"], "PENDING");
+}
+
+/// The same invariant, the other way round: Toss refuses the owner's refund (and its reservation is
+/// released) after the cancel read what was left but before the cancel's transaction landed.
+#[tokio::test]
+async fn a_cancel_that_read_a_refund_released_meanwhile_still_refunds_everything() {
+    let stack = Stack::start_with(&["TossTimeoutMs=3000"]);
+    let (customer, order, owner) = paid_order(&stack, "released-late").await;
+    // The cancel reads what is left within a few hundred milliseconds of the owner's reservation
+    // (its function is warm: a refused move started it) …
+    let refused = stack
+        .post(
+            &format!("/v1/orders/{order}/status"),
+            &json!({"to": "COOKED"}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // … Toss refuses the owner's refund 1.5 s after it was asked, and the cancel's transaction (the
+    // move with its refund) reaches the table 1.9 s after it was planned: after the release.
+    stack
+        .toss_control(json!({"faults": [{"orderId": order, "call": "cancel",
+            "mode": "reject-late", "times": 1, "delayMs": 1500}]}))
+        .await;
+    stack
+        .aws_faults(
+            json!([{"service": "dynamodb", "operation": "TransactWriteItems",
+            "function": "OrdersStatusFunction", "contains": "REFUND#", "fault": "latency",
+            "delayMs": 1900, "times": 1}]),
+        )
+        .await;
+    let partial = async { refund(&stack, &owner, &order, "released", 1000).await };
+    let cancel = async {
+        for _ in 0..40 {
+            if !stack.refunds(&order).await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stack
+            .post(
+                &format!("/v1/orders/{order}/status"),
+                &json!({"to": "CANCELED"}),
+                Some(&customer),
+            )
+            .await
+    };
+    let (partial, cancelled) = tokio::join!(partial, cancel);
+    assert_eq!(
+        stack.aws_faults_fired().await["rules"][0]["fired"],
+        1,
+        "the cancel was held back"
+    );
+    assert_eq!(cancelled.body["status"], "CANCELED", "{:?}", cancelled.body);
+    // Before, the cancel reserved the 8,000 it had read as left, and the released 1,000 stayed at
+    // Toss.
+    settled_and_sound(&stack, std::slice::from_ref(&order)).await;
+    let ledger = stack.toss_ledger().await;
+    assert_eq!(at_toss(&ledger, "tpk_released-late")["balanceAmount"], 0);
+    assert_eq!(
+        partial.status,
+        StatusCode::BAD_GATEWAY,
+        "{:?}",
+        partial.body
+    );
+    assert_eq!(partial.code(), "REFUND_FAILED");
+}
+
 #[tokio::test]
 async fn reconciler_runs_never_overlap() {
     // No scheduled runs: the two runs here are the only ones.

@@ -26,8 +26,8 @@
 //! client with a shorter time-out cannot know it succeeded); `drop` (does not execute, answers 500
 //! after the delay: the payment stays IN_PROGRESS); `fail` (500 `PROVIDER_ERROR` at once, not
 //! executed); `reject` (a refusal: `REJECT_CARD_PAYMENT` for a confirm, which aborts the session;
-//! `NOT_CANCELABLE_PAYMENT` for a cancel). Faults for one order (`faults`) apply `times` times before
-//! the global mode of the call.
+//! `NOT_CANCELABLE_PAYMENT` for a cancel); `reject-late` (a cancel's refusal, after the delay).
+//! Faults for one order (`faults`) apply `times` times before the global mode of the call.
 //! `GET /__stats` counts executed confirms and cancels; `GET /__ledger` lists every payment, every
 //! executed cancel (with whether its amount was given) and the webhook deliveries.
 //!
@@ -586,7 +586,10 @@ async fn handle(
             );
             return Ok(reply(status, &body));
         }
-        "reject" if call == "cancel" => {
+        "reject" | "reject-late" if call == "cancel" => {
+            if mode == "reject-late" {
+                tokio::time::sleep(delay).await;
+            }
             let (status, body) = error(
                 StatusCode::FORBIDDEN,
                 "NOT_CANCELABLE_PAYMENT",

@@ -76,6 +76,21 @@ impl Status {
         }
     }
 
+    /// Paid, and neither rejected nor cancelled since: the statuses in which what Toss holds for the
+    /// order is the store's, and an owner may refund part of it.
+    pub const PAID_AND_STANDING: [Status; 5] = [
+        Status::Paid,
+        Status::Accepted,
+        Status::Preparing,
+        Status::Ready,
+        Status::Completed,
+    ];
+
+    /// Whether `self` is one of [`Status::PAID_AND_STANDING`].
+    pub fn is_paid_and_standing(self) -> bool {
+        Self::PAID_AND_STANDING.contains(&self)
+    }
+
     /// Whether `actor` may move an order from `self` to `to`.
     pub fn may_move(self, to: Status, actor: Actor) -> bool {
         use Status::*;

@@ -100,13 +100,6 @@ impl Decision {
     }
 }
 
-fn live(status: Status) -> bool {
-    matches!(
-        status,
-        Status::Paid | Status::Accepted | Status::Preparing | Status::Ready | Status::Completed
-    )
-}
-
 /// What a record as it stands means to a caller.
 fn outcome_of(record: Option<&PaymentRecord>) -> Outcome {
     match record.map(|r| r.state) {
@@ -210,7 +203,7 @@ pub(crate) fn decide(
                     if payment.status == "DONE" && order.status == Status::PendingPayment {
                         return Decision::Pay(payment.clone());
                     }
-                    if live(order.status) {
+                    if order.status.is_paid_and_standing() {
                         // Paid otherwise (never by our settlement): leave it to a person.
                         return Decision::Keep(Outcome::Ignored("the order is paid otherwise"));
                     }

@@ -6,13 +6,15 @@
 //! the refund's own idempotency key and always with its amount (without one, Toss would cancel all
 //! that is left, other refunds still pending included). An answer not given in time leaves the refund
 //! `PENDING` for the reconciler, which repeats the same request — Toss runs it once. A definite
-//! refusal releases an owner's partial refund (they are told); a refund owed to the customer (a
-//! rejection or cancellation) is not dropped: it stays `PENDING`, is retried with backoff, and counts
-//! in an alarmed metric until Toss takes it. The outcome is written only over a `PENDING` refund, so
+//! refusal releases an owner's partial refund (they are told) while the order stands paid; a refund
+//! owed to the customer is not dropped: it stays `PENDING`, is retried with backoff, and counts in an
+//! alarmed metric until Toss takes it. Owed are a rejection's or cancellation's, which reserves all
+//! that is left (and holds only over the refunded total it read), and an owner's refund the order
+//! was rejected or cancelled beside: that full refund left its amount to it. The outcome is written only over a `PENDING` refund, so
 //! concurrent executions record it, and its event, once. The balance can never go below zero,
 //! whatever runs concurrently.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -53,8 +55,9 @@ pub struct RefundRecord {
     pub reason: String,
     pub state: RefundState,
     pub idempotency_key: String,
-    /// Owed to the customer (a rejection or cancellation): all that was left when it was reserved.
-    /// Never dropped on a refusal.
+    /// Owed to the customer, never dropped on a refusal: a rejection's or cancellation's (all that was
+    /// left when it was reserved), or an owner's refund whose order was rejected or cancelled before
+    /// Toss took it.
     pub full: bool,
     pub requested_by: String,
     pub created_at: String,
@@ -172,7 +175,9 @@ pub async fn reserve_actions(
     };
     // The refunded total may only grow up to what was paid: never a negative balance. (A paid record
     // always has `refundedAmount`; one without it was read above, so `amount` is within what was
-    // paid.) The version moves too, so no settlement decided on the record before this write lands.
+    // paid.) A full refund is all that was left as read: it holds only over the refunded total it
+    // read, so an owner's refund released meanwhile (Toss refused it) is not left behind at Toss.
+    // The version moves too, so no settlement decided on the record before this write lands.
     let reserve = Update::builder()
         .table_name(db.table())
         .set_key(Some(key(payment_pk(order.order_id()), PAYMENT_SK)))
@@ -180,17 +185,26 @@ pub async fn reserve_actions(
             "SET refundedAmount = if_not_exists(refundedAmount, :zero) + :amount, \
              version = if_not_exists(version, :zero) + :one",
         )
-        .condition_expression(
-            "#state = :done AND (attribute_not_exists(refundedAmount) OR refundedAmount <= :limit)",
-        )
         .expression_attribute_names("#state", "state")
         .expression_attribute_values(":zero", n(0))
         .expression_attribute_values(":one", n(1))
         .expression_attribute_values(":amount", n(amount))
-        .expression_attribute_values(":done", s("DONE"))
-        .expression_attribute_values(":limit", n(payment.amount - amount))
-        .build()
-        .map_err(ApiError::internal)?;
+        .expression_attribute_values(":done", s("DONE"));
+    let reserve = match (full, payment.refunded_amount) {
+        (true, Some(seen)) => reserve
+            .condition_expression("#state = :done AND refundedAmount = :seen")
+            .expression_attribute_values(":seen", n(seen)),
+        (true, None) => {
+            reserve.condition_expression("#state = :done AND attribute_not_exists(refundedAmount)")
+        }
+        (false, _) => reserve
+            .condition_expression(
+                "#state = :done AND (attribute_not_exists(refundedAmount) OR refundedAmount <= :limit)",
+            )
+            .expression_attribute_values(":limit", n(payment.amount - amount)),
+    }
+    .build()
+    .map_err(ApiError::internal)?;
     let actions = vec![
         TransactWriteItem::builder().update(reserve).build(),
         db.put_new(&refund)?,
@@ -216,23 +230,11 @@ pub async fn execute(app: &App, refund: RefundRecord) -> Result<RefundRecord, Ap
         .await;
     match answer {
         Ok(toss_payment) => record_done(app, refund, &payment, toss_payment).await,
-        Err(TossError::Refused { code, .. }) if refund.full => {
-            // Owed to the customer: never dropped. Retried with backoff; the metric is alarmed.
-            tracing::error!(order_id = %refund.order_id, toss_code = %code, attempts = refund.attempts + 1, "Toss refused a refund owed to the customer; retrying later");
-            crate::telemetry::count("RefundsRefused", 1.0);
-            let mut next = refund.clone();
-            next.attempts = refund.attempts + 1;
-            next.failure_code = Some(code);
-            next.next_attempt_at =
-                jiff::Timestamp::now().as_second() + backoff_seconds(refund.attempts);
-            write_if_pending(db, vec![], &next, refund.attempts).await
-        }
+        Err(TossError::Refused { code, .. }) if refund.full => owe(db, &refund, code).await,
         Err(TossError::Refused { code, .. }) => {
-            tracing::warn!(order_id = %refund.order_id, toss_code = %code, "refund refused");
-            crate::telemetry::count("RefundsRefused", 1.0);
             let mut failed = refund.clone();
             failed.state = RefundState::Failed;
-            failed.failure_code = Some(code);
+            failed.failure_code = Some(code.clone());
             failed.gsi3pk = None;
             failed.gsi3sk = None;
             let release = Update::builder()
@@ -245,13 +247,26 @@ pub async fn execute(app: &App, refund: RefundRecord) -> Result<RefundRecord, Ap
                 .expression_attribute_values(":one", n(1))
                 .build()
                 .map_err(ApiError::internal)?;
-            write_if_pending(
+            let actions = over_pending(
                 db,
-                vec![TransactWriteItem::builder().update(release).build()],
+                vec![
+                    TransactWriteItem::builder().update(release).build(),
+                    still_paid_and_standing(db, &refund.order_id)?,
+                ],
                 &failed,
                 refund.attempts,
-            )
-            .await
+            )?;
+            match db.transact(actions).await {
+                Ok(()) => {
+                    tracing::warn!(order_id = %refund.order_id, toss_code = %code, "refund refused");
+                    crate::telemetry::count("RefundsRefused", 1.0);
+                    Ok(failed)
+                }
+                // Rejected or cancelled since it was reserved: the full refund took what was left
+                // beside this one, so what this one holds is owed to the customer too.
+                Err(err) if err.condition_failed_at(2) => owe(db, &refund, code).await,
+                Err(err) => as_recorded(db, &refund, err).await,
+            }
         }
         Err(TossError::Ambiguous(reason)) => {
             tracing::warn!(order_id = %refund.order_id, %reason, "refund outcome unknown; the reconciler retries");
@@ -328,14 +343,71 @@ async fn record_done(
     Ok(written)
 }
 
+/// Toss refused a refund owed to the customer: it stays PENDING and is retried with backoff; the
+/// metric is alarmed. Never dropped.
+async fn owe(
+    db: &crate::storage::Db,
+    refund: &RefundRecord,
+    code: String,
+) -> Result<RefundRecord, ApiError> {
+    tracing::error!(order_id = %refund.order_id, toss_code = %code, attempts = refund.attempts + 1, "Toss refused a refund owed to the customer; retrying later");
+    crate::telemetry::count("RefundsRefused", 1.0);
+    let mut next = refund.clone();
+    next.full = true;
+    next.attempts = refund.attempts + 1;
+    next.failure_code = Some(code);
+    next.next_attempt_at = jiff::Timestamp::now().as_second() + backoff_seconds(refund.attempts);
+    write_if_pending(db, vec![], &next, refund.attempts).await
+}
+
+/// A transaction item that holds only while the order is paid and neither rejected nor cancelled.
+fn still_paid_and_standing(
+    db: &crate::storage::Db,
+    order_id: &str,
+) -> Result<TransactWriteItem, ApiError> {
+    let standing = Status::PAID_AND_STANDING.map(|status| s(status.name()));
+    let check = ConditionCheck::builder()
+        .table_name(db.table())
+        .set_key(Some(key(orders::order_pk(order_id), orders::ORDER_SK)))
+        .condition_expression("#status IN (:s0, :s1, :s2, :s3, :s4)")
+        .expression_attribute_names("#status", "status")
+        .set_expression_attribute_values(Some(
+            standing
+                .into_iter()
+                .enumerate()
+                .map(|(i, status)| (format!(":s{i}"), status))
+                .collect(),
+        ))
+        .build()
+        .map_err(ApiError::internal)?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
 /// Writes `refund` (with `actions`) if the stored refund is still PENDING at the attempts it was read
 /// with; otherwise returns the refund as someone else recorded it.
 async fn write_if_pending(
     db: &crate::storage::Db,
-    mut actions: Vec<TransactWriteItem>,
+    actions: Vec<TransactWriteItem>,
     refund: &RefundRecord,
     seen_attempts: u32,
 ) -> Result<RefundRecord, ApiError> {
+    match db
+        .transact(over_pending(db, actions, refund, seen_attempts)?)
+        .await
+    {
+        Ok(()) => Ok(refund.clone()),
+        Err(err) => as_recorded(db, refund, err).await,
+    }
+}
+
+/// `actions`, after a put of `refund` that holds only over the stored refund still PENDING at the
+/// attempts it was read with.
+fn over_pending(
+    db: &crate::storage::Db,
+    mut actions: Vec<TransactWriteItem>,
+    refund: &RefundRecord,
+    seen_attempts: u32,
+) -> Result<Vec<TransactWriteItem>, ApiError> {
     let put = aws_sdk_dynamodb::types::Put::builder()
         .table_name(db.table())
         .set_item(Some(crate::storage::to_item(refund)?))
@@ -348,14 +420,22 @@ async fn write_if_pending(
         .build()
         .map_err(ApiError::internal)?;
     actions.insert(0, TransactWriteItem::builder().put(put).build());
-    match db.transact(actions).await {
-        Ok(()) => Ok(refund.clone()),
-        Err(err) if err.condition_failed_at(0) => db
-            .get::<RefundRecord>(&refund.pk, &refund.sk)
-            .await?
-            .ok_or_else(|| ApiError::internal("refund vanished")),
-        Err(err) => Err(err.into()),
+    Ok(actions)
+}
+
+/// After a write [`over_pending`] failed: the refund as someone else recorded it when it was no
+/// longer PENDING at those attempts; otherwise the error.
+async fn as_recorded(
+    db: &crate::storage::Db,
+    refund: &RefundRecord,
+    err: StorageError,
+) -> Result<RefundRecord, ApiError> {
+    if !err.condition_failed_at(0) {
+        return Err(err.into());
     }
+    db.get::<RefundRecord>(&refund.pk, &refund.sk)
+        .await?
+        .ok_or_else(|| ApiError::internal("refund vanished"))
 }
 
 fn view(refund: &RefundRecord, payment_amount: i64, refunded: i64) -> RefundView {
@@ -420,10 +500,7 @@ pub async fn partial(
             .unwrap_or((0, 0));
         return Ok((StatusCode::OK, view(&existing, amount, refunded)));
     }
-    if !matches!(
-        order.status,
-        Status::Paid | Status::Accepted | Status::Preparing | Status::Ready | Status::Completed
-    ) {
+    if !order.status.is_paid_and_standing() {
         return Err(ApiError::conflict(
             "NOT_REFUNDABLE",
             "only paid orders are refunded",
