@@ -116,6 +116,44 @@ async fn an_order_is_placed_once_whatever_fails_under_its_write() {
     assert_eq!(placed, expected, "one order.placed per order");
 }
 
+#[tokio::test]
+async fn an_order_whose_idempotency_claim_answer_is_lost_is_placed_at_once() {
+    let stack = Stack::start();
+    let (store, _, _, customer) = stack.staffed_store("claim-lost").await;
+    let body = latte_order(&store);
+    // The claim lands, its answer is lost, and the SDK sends it again: the repeat finds the claim
+    // standing. Before, that was a duplicate's: 409 REQUEST_IN_PROGRESS for 30 s, to this request and
+    // every retry of it.
+    stack
+        .aws_faults(
+            json!([{"function": "OrdersCreateFunction", "service": "dynamodb",
+            "operation": "PutItem", "contains": "IDEMPOTENCY#", "fault": "lost", "times": 1}]),
+        )
+        .await;
+    let placed = place(&stack, &customer, "claim-lost", &body).await;
+    assert_eq!(
+        stack.aws_faults_fired().await["rules"][0]["fired"],
+        1,
+        "the claim's answer was lost"
+    );
+    assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+    let again = place(&stack, &customer, "claim-lost", &body).await;
+    assert_eq!(again.body, placed.body, "a replay is the first answer");
+    // A duplicate while another request holds the key is still refused.
+    let other = place(&stack, &customer, "claim-other", &body);
+    let same = place(&stack, &customer, "claim-other", &body);
+    let (other, same) = tokio::join!(other, same);
+    let mut statuses = [other.status.as_u16(), same.status.as_u16()];
+    statuses.sort();
+    assert!(
+        statuses == [201, 409] || (statuses == [201, 201] && other.body == same.body),
+        "{statuses:?}: {:?} {:?}",
+        other.body,
+        same.body
+    );
+    assert_eq!(placed_events(&stack).await.len(), 2, "one order per key");
+}
+
 /// A paid order of a new store, and its owner's token; the next status move's `UpdateItem` meets
 /// `fault` once.
 async fn paid_order_whose_move_meets(stack: &Stack, fault: &str) -> (String, String) {

@@ -5,15 +5,20 @@
 //!
 //! The record is claimed `IN_PROGRESS` with a conditional write before any work, and completed inside
 //! the operation's own transaction (see [`Claim::complete`]), so the result and the record commit
-//! together or not at all. The stored response is sealed (`crate::crypto`): responses carry personal
+//! together or not at all. A claim carries its request's random token: when the claim's answer is
+//! lost, the SDK sends it again, and the claim it then finds standing is its own, not a duplicate's
+//! (which would have refused the request with 409 until the claim expired). The stored response is sealed (`crate::crypto`): responses carry personal
 //! data, which never rests in the table in the clear. It is deflated first and stored as binary, so
 //! a completed record stays under a kilobyte: the completion is written in a transaction, which
 //! bills twice per kilobyte.
 
 use std::cell::RefCell;
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
@@ -37,6 +42,10 @@ struct Record {
     sk: String,
     status: String,
     request_hash: String,
+    /// The claiming request's own random token: a claim whose answer was lost, and which the SDK's
+    /// retry then found standing, is told apart from another request's. 0 in records from before.
+    #[serde(default)]
+    claim: u64,
     in_progress_until: i64,
     expires_at: i64,
     #[serde(default)]
@@ -153,7 +162,7 @@ pub fn inflate(deflated: &[u8]) -> Result<String, ApiError> {
 #[derive(Debug, Clone)]
 pub struct Claim {
     pk: String,
-    request_hash: String,
+    token: u64,
 }
 
 pub enum Begin {
@@ -200,11 +209,14 @@ pub async fn begin(
         "IDEMPOTENCY#{:x}",
         Sha256::digest(format!("{scope}\n{key}"))
     );
+    // Never 0, the token of records from before tokens.
+    let token = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
     let record = Record {
         pk: pk.clone(),
         sk: SK.to_owned(),
         status: "IN_PROGRESS".to_owned(),
         request_hash: request_hash.clone(),
+        claim: token,
         in_progress_until: now + IN_PROGRESS_SECONDS,
         expires_at: now + RECORD_SECONDS,
         response_status: None,
@@ -222,18 +234,34 @@ pub async fn begin(
         .expression_attribute_names("#status", "status")
         .expression_attribute_values(":now", n(now))
         .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
-        .await
-        .map_err(StorageError::from_sdk);
-    match claimed {
-        Ok(_) => return Ok(Begin::Run(Claim { pk, request_hash })),
-        Err(StorageError::ConditionFailed) => {}
-        Err(err) => return Err(err.into()),
+        .await;
+    let run = || {
+        Ok(Begin::Run(Claim {
+            pk: pk.clone(),
+            token,
+        }))
+    };
+    let standing = match claimed {
+        Ok(_) => return run(),
+        Err(err) => match err.as_service_error() {
+            // The record that stands comes back with the refusal.
+            Some(PutItemError::ConditionalCheckFailedException(refused)) => refused.item().cloned(),
+            _ => return Err(StorageError::from_sdk(err).into()),
+        },
+    };
+    let existing: Record = match standing {
+        Some(item) => crate::storage::from_item(item)?,
+        None => db
+            .get::<Record>(&pk, SK)
+            .await?
+            .ok_or_else(|| ApiError::conflict("REQUEST_IN_PROGRESS", "retry in a moment"))?,
+    };
+    if existing.status == "IN_PROGRESS" && existing.claim == token {
+        // Ours: the claim landed, its answer was lost, and the SDK's retry found it standing.
+        return run();
     }
-    let existing = db
-        .get::<Record>(&pk, SK)
-        .await?
-        .ok_or_else(|| ApiError::conflict("REQUEST_IN_PROGRESS", "retry in a moment"))?;
     if existing.request_hash != request_hash {
         return Err(ApiError::new(
             lambda_http::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -266,8 +294,8 @@ pub async fn begin(
 }
 
 impl Claim {
-    /// The transaction action that records the response; fails the transaction if the claim was
-    /// lost (expired and taken over).
+    /// The transaction action that records the response; fails the transaction if the claim is no
+    /// longer this request's (it expired and another request took it over).
     pub async fn complete(
         &self,
         app: &App,
@@ -284,11 +312,11 @@ impl Claim {
             .table_name(db.table())
             .set_key(Some(key(&self.pk, SK)))
             .update_expression("SET #status = :completed, responseStatus = :rs, responseBody = :rb")
-            .condition_expression("#status = :in_progress AND requestHash = :hash")
+            .condition_expression("#status = :in_progress AND claim = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", s("COMPLETED"))
             .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
-            .expression_attribute_values(":hash", s(&self.request_hash))
+            .expression_attribute_values(":token", n(self.token))
             .expression_attribute_values(":rs", n(status))
             .expression_attribute_values(":rb", AttributeValue::B(Blob::new(sealed)))
             .build()
@@ -296,7 +324,8 @@ impl Claim {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Releases the claim after a failure, so the client may retry with the same key.
+    /// Releases the claim after a failure, so the client may retry with the same key (unless it
+    /// expired and another request holds it now).
     pub async fn abandon(self, app: &App) {
         let db = &app.db;
         let released = db
@@ -304,9 +333,10 @@ impl Claim {
             .delete_item()
             .table_name(db.table())
             .set_key(Some(key(&self.pk, SK)))
-            .condition_expression("#status = :in_progress")
+            .condition_expression("#status = :in_progress AND claim = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+            .expression_attribute_values(":token", n(self.token))
             .send()
             .await;
         if let Err(err) = released {
@@ -360,6 +390,7 @@ mod tests {
                 sk: SK.to_owned(),
                 status: "COMPLETED".to_owned(),
                 request_hash: "h".to_owned(),
+                claim: 7,
                 in_progress_until: 0,
                 expires_at: 0,
                 response_status: Some(201),
