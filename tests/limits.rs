@@ -129,7 +129,8 @@ async fn orders(stack: &Stack) -> usize {
 }
 
 /// A webhook costs a Toss lookup; an order's deliveries beyond the limit get a 429 (Toss retries
-/// later) and cost nothing.
+/// later) and cost nothing. A `DONE` of the payment that paid the order is looked up by no one, so it
+/// takes none of the budget.
 #[tokio::test]
 async fn webhook_lookups_are_limited_per_order() {
     let stack = Stack::start_scheduled(
@@ -140,7 +141,7 @@ async fn webhook_lookups_are_limited_per_order() {
     // The deliveries in this test are the test's own (the stand-in sends none).
     stack.toss_control(json!({"webhooks": false})).await;
     let order = stack.paid_latte_order("hook").await;
-    let deliver = |n: u32| {
+    let deliver = |n: u32, status: &'static str| {
         let stack = &stack;
         let order_id = order.order.clone();
         async move {
@@ -152,21 +153,30 @@ async fn webhook_lookups_are_limited_per_order() {
                         .header("tosspayments-webhook-transmission-id", format!("tx-{n}"))
                         .json(&json!({"eventType": "PAYMENT_STATUS_CHANGED",
                                       "createdAt": "2026-11-29T12:00:00.000000",
-                                      "data": {"orderId": order_id, "status": "DONE"}})),
+                                      "data": {"orderId": order_id, "paymentKey": "tpk_hook",
+                                               "status": status}})),
                 )
                 .await
         }
     };
+    // (Toss's own account, looked up, says DONE: nothing changes.)
     for n in 0..2 {
-        let reply = deliver(n).await;
+        let reply = deliver(n, "CANCELED").await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.body["outcome"], "nothing to do");
     }
     let deliveries = delivery_records(&stack).await;
-    refused(&deliver(2).await);
+    refused(&deliver(2, "CANCELED").await);
     assert_eq!(
         delivery_records(&stack).await,
         deliveries,
         "a refused delivery is not recorded"
+    );
+    let done = deliver(3, "DONE").await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(
+        done.body["outcome"],
+        "nothing to do: this payment paid the order"
     );
 }
 

@@ -19,7 +19,18 @@ async fn toss(stack: &Stack, control: Value) {
 }
 
 async fn confirms_executed(stack: &Stack) -> u64 {
-    let stats: Value = stack
+    toss_stats(stack).await["confirmsExecuted"]
+        .as_u64()
+        .unwrap()
+}
+
+/// How many times a payment was looked up at Toss by its order.
+async fn lookups(stack: &Stack) -> u64 {
+    toss_stats(stack).await["lookupsByOrder"].as_u64().unwrap()
+}
+
+async fn toss_stats(stack: &Stack) -> Value {
+    stack
         .http()
         .get(format!("{}/__stats", stack.toss))
         .send()
@@ -27,8 +38,7 @@ async fn confirms_executed(stack: &Stack) -> u64 {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    stats["confirmsExecuted"].as_u64().unwrap()
+        .unwrap()
 }
 
 /// A customer with a fresh 9,000 KRW order (two lattes): (customer token, order id, owner token).
@@ -434,6 +444,23 @@ async fn webhooks_are_believed_only_as_toss_confirms_them_and_only_once() {
             .starts_with("duplicate")
     );
     assert_eq!(confirms_executed(&stack).await, 1);
+    // Another "DONE" of the payment that paid the order (as Toss sends after every confirm that
+    // answered) tells nothing, true or forged: answered without asking Toss.
+    let looked_up = lookups(&stack).await;
+    let told = webhook(&stack, Some("tx-1b"), event.clone()).await;
+    assert_eq!(told.status, StatusCode::OK, "{:?}", told.body);
+    assert_eq!(
+        told.body["outcome"],
+        "nothing to do: this payment paid the order"
+    );
+    assert_eq!(lookups(&stack).await, looked_up);
+    // A "DONE" of another payment of the paid order would be a second charge: Toss is asked.
+    let mut other = event.clone();
+    other["data"]["paymentKey"] = json!("tpk_other");
+    let asked = webhook(&stack, Some("tx-1c"), other).await;
+    assert_eq!(asked.status, StatusCode::OK, "{:?}", asked.body);
+    assert_eq!(asked.body["outcome"], "nothing to do");
+    assert_eq!(lookups(&stack).await, looked_up + 1);
 
     // Forged: a "DONE" for an order Toss never charged changes nothing.
     let (customer2, unpaid, _) = unpaid_order(&stack, "hook-forged").await;

@@ -79,6 +79,8 @@ struct State {
     faults: Vec<Fault>,
     confirms_executed: u64,
     cancels_executed: u64,
+    /// Payments looked up by order (`GET /v1/payments/orders/{orderId}`).
+    lookups_by_order: u64,
     /// Executed confirms per order.
     confirms_by_order: HashMap<String, u64>,
     /// Every executed cancel: paymentKey, orderId, amount, whether the amount was given.
@@ -610,6 +612,7 @@ async fn handle(
                 cancel(s, &percent_decode(payment_key), &body)
             }
             (&Method::GET, ["v1", "payments", "orders", order_id]) => {
+                s.lookups_by_order += 1;
                 let found = match s.of_order(&percent_decode(order_id)) {
                     Some(p) => (StatusCode::OK, p.clone()),
                     None => error(
@@ -780,7 +783,7 @@ fn control(state: &Shared, method: &Method, parts: &[&str], body: &Value) -> (St
         (&Method::GET, ["__stats"]) => (
             StatusCode::OK,
             json!({"confirmsExecuted": s.confirms_executed, "cancelsExecuted": s.cancels_executed,
-                "confirmsByOrder": s.confirms_by_order}),
+                "confirmsByOrder": s.confirms_by_order, "lookupsByOrder": s.lookups_by_order}),
         ),
         (&Method::GET, ["__ledger"]) => {
             let mut payments: Vec<&Value> = s.payments.values().collect();

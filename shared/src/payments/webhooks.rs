@@ -1,5 +1,7 @@
 //! Toss's webhooks. Toss signs none of the payment events, so none is believed: a
-//! `PAYMENT_STATUS_CHANGED` only makes us fetch the payment from Toss and act on Toss's answer; a
+//! `PAYMENT_STATUS_CHANGED` only makes us fetch the payment from Toss and act on Toss's answer (one
+//! that says `DONE` of the payment that paid the order would change nothing, and is not looked
+//! up); a
 //! `DEPOSIT_CALLBACK` must carry the `secret` Toss gave us at confirmation. Deliveries are
 //! deduplicated on the transmission id, processing is idempotent, and the answer is 200 once the
 //! delivery is durably handled (also when it is ignored as forged) — 5xx only for transient failures,
@@ -8,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ledger::{self, Evidence, Outcome as Settlement};
-use super::{PAYMENT_SK, find, toss};
+use super::{PAYMENT_SK, PaymentState, find, toss};
 use crate::app::App;
 use crate::crypto::Location;
 use crate::error::ApiError;
@@ -101,6 +103,18 @@ async fn payment_status_changed(app: &App, data: &serde_json::Value) -> Result<O
     let Some(order_id) = data["orderId"].as_str().filter(|id| super::is_toss_id(id)) else {
         return Ok(outcome("ignored: no orderId"));
     };
+    // "Done" of the very payment that paid the order tells nothing, true or forged: no lookup, and
+    // none of the lookups' budget (every card payment's own webhook is one). "Done" of any other
+    // payment is looked up: Toss takes one payment per order id, and a second would be a mismatch
+    // to raise.
+    if data["status"] == "DONE"
+        && let Some(claimed) = data["paymentKey"].as_str()
+        && let Some(paid) = find(&app.db, order_id).await?
+        && paid.is_key(claimed)
+        && matches!(paid.state, PaymentState::Done | PaymentState::Canceled)
+    {
+        return Ok(outcome("nothing to do: this payment paid the order"));
+    }
     if orders::find(&app.db, order_id).await?.is_none() {
         return Ok(outcome("ignored: no such order"));
     }
