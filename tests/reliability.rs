@@ -154,6 +154,73 @@ async fn an_order_whose_idempotency_claim_answer_is_lost_is_placed_at_once() {
     assert_eq!(placed_events(&stack).await.len(), 2, "one order per key");
 }
 
+/// A conditional put has no token: when its answer is lost, the SDK's repeat meets the item the first
+/// attempt wrote. Met with itself, it is written — not a conflict, not a duplicate. (`function`'s next
+/// `PutItem` whose request contains `contains` lands and loses its answer.)
+async fn next_put_loses_its_answer(stack: &Stack, function: &str, contains: &str) {
+    stack
+        .aws_faults(
+            json!([{"function": function, "service": "dynamodb", "operation": "PutItem",
+            "contains": contains, "fault": "lost", "times": 1}]),
+        )
+        .await;
+}
+
+async fn the_answer_was_lost(stack: &Stack) {
+    assert_eq!(
+        stack.aws_faults_fired().await["rules"][0]["fired"],
+        1,
+        "the put's answer was lost"
+    );
+}
+
+#[tokio::test]
+async fn a_store_change_whose_answer_is_lost_is_told_as_made() {
+    let stack = Stack::start();
+    let (store, owner, _, _) = stack.staffed_store("put-lost").await;
+    // Put over the version read. Before: 409 STORE_CHANGED for a change made.
+    next_put_loses_its_answer(&stack, "StoresUpdateFunction", "STORE#").await;
+    let updated = stack
+        .patch(
+            &format!("/v1/stores/{store}"),
+            &json!({"name": "Lost Answers"}),
+            Some(&owner),
+        )
+        .await;
+    the_answer_was_lost(&stack).await;
+    assert_eq!(updated.status, StatusCode::OK, "{:?}", updated.body);
+    let read = stack.get(&format!("/v1/stores/{store}"), None).await;
+    assert_eq!(read.body["name"], "Lost Answers");
+    assert_eq!(
+        read.body["updatedAt"], updated.body["updatedAt"],
+        "changed once"
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_whose_session_answer_is_lost_signs_in() {
+    let stack = Stack::start();
+    // Put where none is. Before: the sign-in failed.
+    next_put_loses_its_answer(&stack, "AuthLoginFunction", "SESSION#").await;
+    let (_, token, _) = stack.account("put-lost@example.com", "CUSTOMER").await;
+    the_answer_was_lost(&stack).await;
+    assert_eq!(
+        stack.get("/v1/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_socket_whose_place_answer_is_lost_opens() {
+    let stack = Stack::start();
+    let (_, customer, _) = stack.account("put-lost-ws@example.com", "CUSTOMER").await;
+    // Its place in its channel. Before: 409 CONNECTION_EXISTS, the socket refused.
+    next_put_loses_its_answer(&stack, "WsConnectFunction", "").await;
+    let socket = stack.connect(Some(&customer), None).await;
+    the_answer_was_lost(&stack).await;
+    assert!(socket.is_ok(), "{:?}", socket.err());
+}
+
 /// A paid order of a new store, and its owner's token; the next status move's `UpdateItem` meets
 /// `fault` once.
 async fn paid_order_whose_move_meets(stack: &Stack, fault: &str) -> (String, String) {

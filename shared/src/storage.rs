@@ -5,7 +5,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -274,15 +278,12 @@ impl Db {
 
     /// [`Self::put_if_absent`] for an item already in DynamoDB's form.
     pub async fn put_item_if_absent(&self, item: Item) -> Result<(), StorageError> {
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(StorageError::from_sdk)?;
-        Ok(())
+            .condition_expression("attribute_not_exists(PK)");
+        self.put_once(put, item).await
     }
 
     /// Replaces the item with `value` if its stored `version` is still `seen` (optimistic
@@ -293,16 +294,35 @@ impl Db {
         value: &T,
         seen: u64,
     ) -> Result<(), StorageError> {
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(value)?))
             .condition_expression("version = :seen")
-            .expression_attribute_values(":seen", n(seen))
+            .expression_attribute_values(":seen", n(seen));
+        self.put_once(put, to_item(value)?).await
+    }
+
+    /// Sends a conditional put of `item`. A put has no token: when its answer is lost the SDK sends
+    /// it again, and the repeat meets the item the first attempt wrote. So a refusal whose standing
+    /// item (DynamoDB returns it with the refusal, at no cost) is `item` itself counts as written.
+    async fn put_once(&self, put: PutItemFluentBuilder, item: Item) -> Result<(), StorageError> {
+        let sent = put
+            .set_item(Some(item.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(StorageError::from_sdk)?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(refused))
+                    if refused.item() == Some(&item) =>
+                {
+                    Ok(())
+                }
+                _ => Err(StorageError::from_sdk(err)),
+            },
+        }
     }
 
     /// A transaction item that creates `value` only where no item with its key exists yet.
