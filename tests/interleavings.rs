@@ -324,7 +324,6 @@ async fn the_ledger_holds_after_randomized_interleavings_and_faults() {
                      "probability": 0.02},
                     {"service": "dynamodb", "fault": "error", "probability": 0.01},
                     {"service": "dynamodb", "fault": "lost", "probability": 0.005},
-                    {"service": "sqs", "fault": "error", "probability": 0.02},
                     {"service": "kms", "fault": "throttle", "probability": 0.01},
                     {"fault": "latency", "delayMs": 300, "probability": 0.02}]}),
             )
