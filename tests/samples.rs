@@ -144,9 +144,24 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     day.route("orders-mine", 200).await;
     day.route("orders-refund", 201).await;
     day.route("ws-connect", 200).await;
-    // API Gateway never repeats a connection id; if it came again it would be refused, not fail.
-    let again = day.route("ws-connect", 409).await;
-    assert_eq!(again["error"]["code"], "CONNECTION_EXISTS", "{again}");
+    // API Gateway never repeats a connection id; if it came again, under the same session, it
+    // would be the same connection. Under another session it is refused, not failed.
+    day.route("ws-connect", 200).await;
+    let again = day.invoke("auth-login").await;
+    let other_session: Value = serde_json::from_str(again["body"].as_str().unwrap()).unwrap();
+    let mut connect = day.values.sample("ws-connect");
+    connect["headers"]["Authorization"] = json!(format!(
+        "Bearer {}",
+        other_session["accessToken"].as_str().unwrap()
+    ));
+    let refused = day.stack.invoke("ws-connect", &connect).await;
+    assert_eq!(refused["statusCode"], 409, "{refused}");
+    assert!(
+        refused["body"]
+            .as_str()
+            .is_some_and(|body| body.contains("CONNECTION_EXISTS")),
+        "{refused}"
+    );
 
     // The owner's reports and audit trail; an operator's.
     day.route("reports-daily", 200).await;

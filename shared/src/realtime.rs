@@ -198,17 +198,18 @@ pub async fn connect(
         staff_of,
         device,
     };
-    // API Gateway never gives two connections one id: a second `$connect` of an id is a repeat,
-    // refused as such rather than as a failure.
-    app.db
-        .put_if_absent(&member)
-        .await
-        .map_err(|err| match err {
-            StorageError::ConditionFailed => {
-                ApiError::conflict("CONNECTION_EXISTS", "this connection is already open")
-            }
-            err => err.into(),
-        })?;
+    // API Gateway never gives two connections one id: a member of this id under this session is
+    // this connection already (a repeated `$connect`, or the SDK's repeat of a put whose answer was
+    // lost), and is told as made. Under another session it is refused, not failed.
+    if let Some(standing) = app.db.put_if_absent_or_standing(&member).await? {
+        let standing: MemberRecord = crate::storage::from_item(standing)?;
+        if standing.session_id != member.session_id {
+            return Err(ApiError::conflict(
+                "CONNECTION_EXISTS",
+                "this connection is already open",
+            ));
+        }
+    }
     Ok(channel)
 }
 

@@ -178,6 +178,14 @@ pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StorageError> {
     serde_dynamo::to_item(value).map_err(|e| StorageError::Malformed(e.to_string()))
 }
 
+/// A conditional put's outcome as a result: `ConditionFailed` when another item stood in its way.
+fn written(standing: Option<Item>) -> Result<(), StorageError> {
+    match standing {
+        None => Ok(()),
+        Some(_) => Err(StorageError::ConditionFailed),
+    }
+}
+
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StorageError> {
     serde_dynamo::from_item(item).map_err(|e| StorageError::Malformed(e.to_string()))
 }
@@ -278,12 +286,24 @@ impl Db {
 
     /// [`Self::put_if_absent`] for an item already in DynamoDB's form.
     pub async fn put_item_if_absent(&self, item: Item) -> Result<(), StorageError> {
-        let put = self
-            .client
+        written(self.put_or_standing(self.absent_put(), item).await?)
+    }
+
+    /// [`Self::put_if_absent`] that says what stands in its way: `Some(item)` when an item other than
+    /// `value` has its key.
+    pub async fn put_if_absent_or_standing<T: Serialize>(
+        &self,
+        value: &T,
+    ) -> Result<Option<Item>, StorageError> {
+        self.put_or_standing(self.absent_put(), to_item(value)?)
+            .await
+    }
+
+    fn absent_put(&self) -> PutItemFluentBuilder {
+        self.client
             .put_item()
             .table_name(&self.table)
-            .condition_expression("attribute_not_exists(PK)");
-        self.put_once(put, item).await
+            .condition_expression("attribute_not_exists(PK)")
     }
 
     /// Replaces the item with `value` if its stored `version` is still `seen` (optimistic
@@ -300,28 +320,34 @@ impl Db {
             .table_name(&self.table)
             .condition_expression("version = :seen")
             .expression_attribute_values(":seen", n(seen));
-        self.put_once(put, to_item(value)?).await
+        written(self.put_or_standing(put, to_item(value)?).await?)
     }
 
-    /// Sends a conditional put of `item`. A put has no token: when its answer is lost the SDK sends
-    /// it again, and the repeat meets the item the first attempt wrote. So a refusal whose standing
-    /// item (DynamoDB returns it with the refusal, at no cost) is `item` itself counts as written.
-    async fn put_once(&self, put: PutItemFluentBuilder, item: Item) -> Result<(), StorageError> {
+    /// Sends a conditional put of `item`: `None` when it was written, else the item that stands
+    /// (DynamoDB returns it with the refusal, at no cost; `ConditionFailed` when none does). A put has no token: when its answer is
+    /// lost the SDK sends it again, and the repeat meets the item the first attempt wrote — so a
+    /// standing item that is `item` itself counts as written.
+    async fn put_or_standing(
+        &self,
+        put: PutItemFluentBuilder,
+        item: Item,
+    ) -> Result<Option<Item>, StorageError> {
         let sent = put
             .set_item(Some(item.clone()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match sent {
-            Ok(_) => Ok(()),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(refused))
-                    if refused.item() == Some(&item) =>
-                {
-                    Ok(())
-                }
-                _ => Err(StorageError::from_sdk(err)),
+        let Err(err) = sent else {
+            return Ok(None);
+        };
+        match err.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(refused)) => match refused.item() {
+                Some(standing) if *standing == item => Ok(None),
+                Some(standing) => Ok(Some(standing.clone())),
+                // No item stands (a version put over one deleted meanwhile).
+                None => Err(StorageError::ConditionFailed),
             },
+            _ => Err(StorageError::from_sdk(err)),
         }
     }
 
