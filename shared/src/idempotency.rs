@@ -7,8 +7,10 @@
 //! the operation's own transaction (see [`Claim::complete`]), so the result and the record commit
 //! together or not at all. A claim carries its request's random token: when the claim's answer is
 //! lost, the SDK sends it again, and the claim it then finds standing is its own, not a duplicate's
-//! (which would have refused the request with 409 until the claim expired). The stored response is sealed (`crate::crypto`): responses carry personal
-//! data, which never rests in the table in the clear. It is deflated first and stored as binary, so
+//! (which would have refused the request with 409 until the claim expired).
+//!
+//! The stored response is sealed (`crate::crypto`): responses carry personal data, which never rests
+//! in the table in the clear. It is deflated first and stored as binary, so
 //! a completed record stays under a kilobyte: the completion is written in a transaction, which
 //! bills twice per kilobyte.
 

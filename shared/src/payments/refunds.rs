@@ -10,11 +10,13 @@
 //! owed to the customer is not dropped: it stays `PENDING`, is retried with backoff, and counts in an
 //! alarmed metric until Toss takes it. Owed are a rejection's or cancellation's, which reserves all
 //! that is left (and holds only over the refunded total it read), and an owner's refund the order
-//! was rejected or cancelled beside: that full refund left its amount to it. The outcome is written only over a `PENDING` refund, so
-//! concurrent executions record it, and its event, once. The balance can never go below zero,
+//! was rejected or cancelled beside: that full refund left its amount to it. The outcome is written
+//! only over a `PENDING` refund, so concurrent executions record it, and its event, once. The balance can never go below zero,
 //! whatever runs concurrently.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -365,19 +367,19 @@ fn still_paid_and_standing(
     db: &crate::storage::Db,
     order_id: &str,
 ) -> Result<TransactWriteItem, ApiError> {
-    let standing = Status::PAID_AND_STANDING.map(|status| s(status.name()));
+    let standing: HashMap<String, AttributeValue> = Status::PAID_AND_STANDING
+        .iter()
+        .enumerate()
+        .map(|(i, status)| (format!(":s{i}"), s(status.name())))
+        .collect();
+    let names: Vec<&str> = standing.keys().map(String::as_str).collect();
+    let condition = format!("#status IN ({})", names.join(", "));
     let check = ConditionCheck::builder()
         .table_name(db.table())
         .set_key(Some(key(orders::order_pk(order_id), orders::ORDER_SK)))
-        .condition_expression("#status IN (:s0, :s1, :s2, :s3, :s4)")
+        .condition_expression(condition)
         .expression_attribute_names("#status", "status")
-        .set_expression_attribute_values(Some(
-            standing
-                .into_iter()
-                .enumerate()
-                .map(|(i, status)| (format!(":s{i}"), status))
-                .collect(),
-        ))
+        .set_expression_attribute_values(Some(standing))
         .build()
         .map_err(ApiError::internal)?;
     Ok(TransactWriteItem::builder().condition_check(check).build())
