@@ -312,6 +312,33 @@ async fn a_refund_owed_to_the_customer_is_retried_until_toss_takes_it() {
     assert_eq!(at_toss(&ledger, "tpk_owed")["balanceAmount"], 0);
 }
 
+/// The owner refunds 1,000 of `order` under `key`; once that is reserved (Toss has it), the
+/// customer cancels the order, so their refund is what was left then, 8,000. Both answers.
+async fn refund_beside_a_cancel(
+    stack: &Stack,
+    (owner, customer): (&str, &str),
+    order: &str,
+    key: &str,
+) -> (e2e::Reply, e2e::Reply) {
+    let partial = refund(stack, owner, order, key, 1000);
+    let cancel = async {
+        for _ in 0..40 {
+            if !stack.refunds(order).await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stack
+            .post(
+                &format!("/v1/orders/{order}/status"),
+                &json!({"to": "CANCELED"}),
+                Some(customer),
+            )
+            .await
+    };
+    tokio::join!(partial, cancel)
+}
+
 /// Invariant: a cancelled or rejected paid order ends with nothing left at Toss, whatever the
 /// owner's partial refunds were doing when it was cancelled.
 #[tokio::test]
@@ -323,25 +350,8 @@ async fn an_owners_refund_toss_refuses_after_the_order_was_cancelled_still_goes_
         .toss_control(json!({"faults": [{"orderId": order, "call": "cancel",
             "mode": "reject-late", "times": 1, "delayMs": 2000}]}))
         .await;
-    let partial = async { refund(&stack, &owner, &order, "before-cancel", 1000).await };
-    let cancel = async {
-        // Once the owner's 1,000 is reserved (Toss has it), the customer cancels: their refund
-        // is what was left then, 8,000.
-        for _ in 0..40 {
-            if !stack.refunds(&order).await.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        stack
-            .post(
-                &format!("/v1/orders/{order}/status"),
-                &json!({"to": "CANCELED"}),
-                Some(&customer),
-            )
-            .await
-    };
-    let (partial, cancelled) = tokio::join!(partial, cancel);
+    let (partial, cancelled) =
+        refund_beside_a_cancel(&stack, (&owner, &customer), &order, "before-cancel").await;
     assert_eq!(cancelled.body["status"], "CANCELED", "{:?}", cancelled.body);
     // The refusal came after the cancel: the 1,000 is owed to the customer now, and retried
     // until Toss takes it. Before, it was released: the owner was told REFUND_FAILED, and the
@@ -385,23 +395,8 @@ async fn a_cancel_that_read_a_refund_released_meanwhile_still_refunds_everything
             "delayMs": 1900, "times": 1}]),
         )
         .await;
-    let partial = async { refund(&stack, &owner, &order, "released", 1000).await };
-    let cancel = async {
-        for _ in 0..40 {
-            if !stack.refunds(&order).await.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        stack
-            .post(
-                &format!("/v1/orders/{order}/status"),
-                &json!({"to": "CANCELED"}),
-                Some(&customer),
-            )
-            .await
-    };
-    let (partial, cancelled) = tokio::join!(partial, cancel);
+    let (partial, cancelled) =
+        refund_beside_a_cancel(&stack, (&owner, &customer), &order, "released").await;
     assert_eq!(
         stack.aws_faults_fired().await["rules"][0]["fired"],
         1,
