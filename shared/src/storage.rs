@@ -324,9 +324,9 @@ impl Db {
     }
 
     /// Sends a conditional put of `item`: `None` when it was written, else the item that stands
-    /// (DynamoDB returns it with the refusal, at no cost; `ConditionFailed` when none does). A put has no token: when its answer is
-    /// lost the SDK sends it again, and the repeat meets the item the first attempt wrote — so a
-    /// standing item that is `item` itself counts as written.
+    /// (DynamoDB returns it with the refusal, at no cost; `ConditionFailed` when none does). A put
+    /// has no token: when its answer is lost the SDK sends it again, and the repeat meets the item
+    /// the first attempt wrote — so a standing item that is `item` itself counts as written.
     async fn put_or_standing(
         &self,
         put: PutItemFluentBuilder,
