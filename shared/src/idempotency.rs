@@ -5,9 +5,9 @@
 //!
 //! The record is claimed `IN_PROGRESS` with a conditional write before any work, and completed inside
 //! the operation's own transaction (see [`Claim::complete`]), so the result and the record commit
-//! together or not at all. A claim carries its request's random token: when the claim's answer is
-//! lost, the SDK sends it again, and the claim it then finds standing is its own, not a duplicate's
-//! (which would have refused the request with 409 until the claim expired).
+//! together or not at all. A claim carries its request's random token, so when the claim's answer is
+//! lost and the SDK sends it again, the claim it then finds standing is known for its own, not a
+//! duplicate's (which would have refused the request with 409 until the claim expired).
 //!
 //! The stored response is sealed (`crate::crypto`): responses carry personal data, which never rests
 //! in the table in the clear. It is deflated first and stored as binary, so
@@ -16,11 +16,8 @@
 
 use std::cell::RefCell;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
@@ -44,8 +41,10 @@ struct Record {
     sk: String,
     status: String,
     request_hash: String,
-    /// The claiming request's own random token: a claim whose answer was lost, and which the SDK's
-    /// retry then found standing, is told apart from another request's. 0 in records from before.
+    /// The claiming request's own random token. It makes each claim's item unique, so a claim that
+    /// meets its very item (`Db::put_or_standing`: the SDK's repeat of a claim whose answer was
+    /// lost) is this request's, never a concurrent one's with the same key and body; completing or
+    /// abandoning a claim holds only over it. 0 in records from before.
     #[serde(default)]
     claim: u64,
     in_progress_until: i64,
@@ -224,46 +223,32 @@ pub async fn begin(
         response_status: None,
         response_body: None,
     };
-    let claimed = db
+    let claim = db
         .client()
         .put_item()
         .table_name(db.table())
-        .set_item(Some(crate::storage::to_item(&record)?))
         .condition_expression(
             "attribute_not_exists(PK) OR expiresAt < :now \
              OR (#status = :in_progress AND inProgressUntil < :now)",
         )
         .expression_attribute_names("#status", "status")
         .expression_attribute_values(":now", n(now))
-        .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
-    let run = || {
-        Ok(Begin::Run(Claim {
-            pk: pk.clone(),
-            token,
-        }))
+        .expression_attribute_values(":in_progress", s("IN_PROGRESS"));
+    let existing: Record = match db
+        .put_or_standing(claim, crate::storage::to_item(&record)?)
+        .await
+    {
+        Ok(None) => return Ok(Begin::Run(Claim { pk, token })),
+        Ok(Some(standing)) => crate::storage::from_item(standing)?,
+        // Refused, and yet no record stands: it went meanwhile.
+        Err(StorageError::ConditionFailed) => {
+            return Err(ApiError::conflict(
+                "REQUEST_IN_PROGRESS",
+                "retry in a moment",
+            ));
+        }
+        Err(err) => return Err(err.into()),
     };
-    let standing = match claimed {
-        Ok(_) => return run(),
-        Err(err) => match err.as_service_error() {
-            // The record that stands comes back with the refusal.
-            Some(PutItemError::ConditionalCheckFailedException(refused)) => refused.item().cloned(),
-            _ => return Err(StorageError::from_sdk(err).into()),
-        },
-    };
-    let existing: Record = match standing {
-        Some(item) => crate::storage::from_item(item)?,
-        None => db
-            .get::<Record>(&pk, SK)
-            .await?
-            .ok_or_else(|| ApiError::conflict("REQUEST_IN_PROGRESS", "retry in a moment"))?,
-    };
-    if existing.status == "IN_PROGRESS" && existing.claim == token {
-        // Ours: the claim landed, its answer was lost, and the SDK's retry found it standing.
-        return run();
-    }
     if existing.request_hash != request_hash {
         return Err(ApiError::new(
             lambda_http::http::StatusCode::UNPROCESSABLE_ENTITY,

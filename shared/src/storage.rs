@@ -323,11 +323,13 @@ impl Db {
         written(self.put_or_standing(put, to_item(value)?).await?)
     }
 
-    /// Sends a conditional put of `item`: `None` when it was written, else the item that stands
-    /// (DynamoDB returns it with the refusal, at no cost; `ConditionFailed` when none does). A put
-    /// has no token: when its answer is lost the SDK sends it again, and the repeat meets the item
-    /// the first attempt wrote — so a standing item that is `item` itself counts as written.
-    async fn put_or_standing(
+    /// Sends `put` (a conditional put, its condition set) of `item`: `None` when it was written, else
+    /// the item that stands (DynamoDB returns it with the refusal, at no cost; `ConditionFailed`
+    /// when none does). A put has no token: when its answer is lost the SDK sends it again, and the
+    /// repeat meets the item the first attempt wrote — so a standing item that is `item` itself
+    /// counts as written. (An item that two writers could both make must carry a token of its
+    /// writer's, or one would take the other's for its own.)
+    pub async fn put_or_standing(
         &self,
         put: PutItemFluentBuilder,
         item: Item,
