@@ -86,18 +86,24 @@ async fn orders_and_connects_are_limited_per_user() {
     let store = stack.open_store_with_menu(&owner, json!({})).await;
     let order = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
                        "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"});
-    for _ in 0..2 {
-        assert_eq!(
-            stack.order(&customer, &order).await.status,
-            StatusCode::CREATED
-        );
-    }
+    let first = stack.order_keyed(&customer, "lim-1", &order).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(
+        stack.order(&customer, &order).await.status,
+        StatusCode::CREATED
+    );
     let orders_before = orders(&stack).await;
     refused(&stack.order(&customer, &order).await);
     assert_eq!(
         orders(&stack).await,
         orders_before,
         "the refused order wrote nothing"
+    );
+    // A retry of an order placed is answered, the limit spent or not: it places nothing.
+    let again = stack.order_keyed(&customer, "lim-1", &order).await;
+    assert_eq!(
+        (again.status, &again.body),
+        (StatusCode::CREATED, &first.body)
     );
     // Another customer is not held back by this one.
     assert_eq!(

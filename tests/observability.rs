@@ -149,10 +149,7 @@ async fn an_order_flow_is_traceable_measurable_and_discreet() {
         .map(|s| s["fields"]["span"].as_str().unwrap())
         .collect();
     assert!(of_create.contains(&"POST /v1/orders"), "{of_create:?}");
-    assert!(
-        of_create.contains(&"dynamodb.TransactWriteItems"),
-        "{of_create:?}"
-    );
+    assert!(of_create.contains(&"dynamodb.PutItem"), "{of_create:?}");
     assert!(of_create.contains(&"dynamodb.GetItem"), "{of_create:?}");
     let confirm_trace = requests
         .iter()

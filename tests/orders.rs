@@ -236,18 +236,7 @@ async fn idempotency_replays_refuses_mismatches_and_survives_races() {
     let send = |key: &'static str, body: Value| {
         let stack = &stack;
         let customer = customer.clone();
-        async move {
-            stack
-                .send(
-                    stack
-                        .http()
-                        .post(stack.url("/v1/orders"))
-                        .bearer_auth(&customer)
-                        .header("idempotency-key", key)
-                        .json(&body),
-                )
-                .await
-        }
+        async move { stack.order_keyed(&customer, key, &body).await }
     };
 
     let first = send("key-1", body.clone()).await;
@@ -265,20 +254,13 @@ async fn idempotency_replays_refuses_mismatches_and_survives_races() {
         (422, "IDEMPOTENCY_KEY_REUSED")
     );
 
-    // Twelve identical requests at once: one order; the rest replay it or are told to retry.
+    // Twelve identical requests at once: one order, which every one of them answers.
     let racers: Vec<_> = (0..12).map(|_| send("key-race", body.clone())).collect();
     let replies = join_all(racers).await;
-    let mut orders = HashSet::new();
     for reply in &replies {
-        match reply.status.as_u16() {
-            201 => {
-                orders.insert(reply.body["orderId"].as_str().unwrap().to_owned());
-            }
-            409 => assert_eq!(reply.code(), "REQUEST_IN_PROGRESS"),
-            other => panic!("unexpected {other}: {:?}", reply.body),
-        }
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        assert_eq!(reply.body, replies[0].body);
     }
-    assert_eq!(orders.len(), 1, "{orders:?}");
     let mine = stack.get("/v1/me/orders", Some(&customer)).await;
     assert_eq!(
         mine.body["orders"].as_array().unwrap().len(),
@@ -288,18 +270,29 @@ async fn idempotency_replays_refuses_mismatches_and_survives_races() {
 
     // Keys are per customer: another customer's same key is their own.
     let (_, someone, _) = stack.account("idem-other@example.com", "CUSTOMER").await;
-    let theirs = stack
-        .send(
-            stack
-                .http()
-                .post(stack.url("/v1/orders"))
-                .bearer_auth(&someone)
-                .header("idempotency-key", "key-1")
-                .json(&body),
-        )
-        .await;
+    let theirs = stack.order_keyed(&someone, "key-1", &body).await;
     assert_eq!(theirs.status, StatusCode::CREATED);
     assert_ne!(theirs.body["orderId"], first.body["orderId"]);
+
+    // The key names its order for good: a retry after the order moved on, and after the store
+    // closed, is answered with the order as it stands — not refused, not placed again.
+    let order_id = first.body["orderId"].as_str().unwrap();
+    stack.mark_paid(order_id).await;
+    stack
+        .patch(
+            &format!("/v1/stores/{store}"),
+            &json!({"acceptingOrders": false}),
+            Some(&owner),
+        )
+        .await;
+    let later = send("key-1", body.clone()).await;
+    assert_eq!(later.status, StatusCode::CREATED, "{:?}", later.body);
+    assert_eq!(later.body["orderId"], first.body["orderId"]);
+    assert_eq!(later.body["status"], "PAID");
+    let fresh = send("key-2", body.clone()).await;
+    assert_eq!((fresh.status.as_u16(), fresh.code()), (409, "STORE_CLOSED"));
+    let mine = stack.get("/v1/me/orders", Some(&customer)).await;
+    assert_eq!(mine.body["orders"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -410,7 +410,7 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
         ),
         ("AuthRefreshFunction", "tokenSigningKey", ""),
         ("MeFunction", "", "email name phone"),
-        ("OrdersCreateFunction", "contact responseBody", ""),
+        ("OrdersCreateFunction", "contact", ""),
         ("OrdersGetFunction", "", "contact"),
         ("OrdersStatusFunction", "", "contact paymentKey"),
         ("OrdersMineFunction", "cursor", "contact"),

@@ -15,16 +15,7 @@ fn latte_order(store: &str) -> Value {
 }
 
 async fn place(stack: &Stack, customer: &str, key: &str, body: &Value) -> e2e::Reply {
-    stack
-        .send(
-            stack
-                .http()
-                .post(stack.url("/v1/orders"))
-                .bearer_auth(customer)
-                .header("idempotency-key", key)
-                .json(body),
-        )
-        .await
+    stack.order_keyed(customer, key, body).await
 }
 
 /// The order ids of every `order.placed` event in the table.
@@ -53,9 +44,10 @@ async fn an_order_is_placed_once_whatever_fails_under_its_write() {
     let stack = Stack::start_with(&["AwsAttemptTimeoutMs=1000", "AwsOperationTimeoutMs=3500"]);
     let (store, _, _, customer) = stack.staffed_store("create-faults").await;
     let body = latte_order(&store);
-    // (fault, how many calls it hits, what the client is told first). Throttling and 5xx past the
-    // SDK's three attempts are a 503; a conflict is a 409 to retry; a lost answer is made good by the
-    // transaction's token on the SDK's retry; a stalled or dropped attempt is retried by the SDK.
+    // (fault, how many calls it hits, what the client is told first), on the order's one conditional
+    // put. Throttling and 5xx past the SDK's three attempts are a 503; a conflict is a 409 to retry;
+    // a lost answer is made good by the SDK's retry meeting the order it put; a stalled or dropped
+    // attempt is retried by the SDK.
     let faults = [
         ("throttle", 5, 503),
         ("error", 5, 503),
@@ -68,8 +60,11 @@ async fn an_order_is_placed_once_whatever_fails_under_its_write() {
     let mut orders = Vec::new();
     for (fault, times, told) in faults {
         stack
-            .aws_faults(json!([{"function": "OrdersCreateFunction", "service": "dynamodb",
-                "operation": "TransactWriteItems", "fault": fault, "times": times, "delayMs": 1500}]))
+            .aws_faults(
+                json!([{"function": "OrdersCreateFunction", "service": "dynamodb",
+                "operation": "PutItem", "contains": "ORDER#", "fault": fault, "times": times,
+                "delayMs": 1500}]),
+            )
             .await;
         let key = format!("create-{fault}");
         let first = place(&stack, &customer, &key, &body).await;
@@ -117,40 +112,34 @@ async fn an_order_is_placed_once_whatever_fails_under_its_write() {
 }
 
 #[tokio::test]
-async fn an_order_whose_idempotency_claim_answer_is_lost_is_placed_at_once() {
+async fn an_order_whose_answer_is_lost_is_placed_once() {
     let stack = Stack::start();
-    let (store, _, _, customer) = stack.staffed_store("claim-lost").await;
+    let (store, _, _, customer) = stack.staffed_store("put-lost").await;
     let body = latte_order(&store);
-    // The claim lands, its answer is lost, and the SDK sends it again: the repeat finds the claim
-    // standing. Before, that was a duplicate's: 409 REQUEST_IN_PROGRESS for 30 s, to this request and
-    // every retry of it.
-    stack
-        .aws_faults(
-            json!([{"function": "OrdersCreateFunction", "service": "dynamodb",
-            "operation": "PutItem", "contains": "IDEMPOTENCY#", "fault": "lost", "times": 1}]),
-        )
-        .await;
-    let placed = place(&stack, &customer, "claim-lost", &body).await;
-    assert_eq!(
-        stack.aws_faults_fired().await["rules"][0]["fired"],
-        1,
-        "the claim's answer was lost"
-    );
+    // The order's conditional put lands, its answer is lost, and the SDK sends it again: the repeat
+    // meets the order it made, which is this request's, not a duplicate's.
+    next_put_loses_its_answer(&stack, "OrdersCreateFunction", "ORDER#").await;
+    let placed = place(&stack, &customer, "put-lost", &body).await;
+    the_answer_was_lost(&stack).await;
     assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
-    let again = place(&stack, &customer, "claim-lost", &body).await;
-    assert_eq!(again.body, placed.body, "a replay is the first answer");
-    // A duplicate while another request holds the key is still refused.
-    let other = place(&stack, &customer, "claim-other", &body);
-    let same = place(&stack, &customer, "claim-other", &body);
+    let again = place(&stack, &customer, "put-lost", &body).await;
+    assert_eq!(
+        (again.status, &again.body),
+        (StatusCode::CREATED, &placed.body),
+        "a retry answers the order its key placed"
+    );
+    // Two requests with one key at once: one order, which both answer.
+    let other = place(&stack, &customer, "put-other", &body);
+    let same = place(&stack, &customer, "put-other", &body);
     let (other, same) = tokio::join!(other, same);
-    let mut statuses = [other.status.as_u16(), same.status.as_u16()];
-    statuses.sort();
-    assert!(
-        statuses == [201, 409] || (statuses == [201, 201] && other.body == same.body),
-        "{statuses:?}: {:?} {:?}",
+    assert_eq!(
+        (other.status, same.status),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{:?} {:?}",
         other.body,
         same.body
     );
+    assert_eq!(other.body, same.body);
     assert_eq!(placed_events(&stack).await.len(), 2, "one order per key");
 }
 

@@ -41,9 +41,6 @@ impl KeySource for CountingKeys {
 
 const ITERATIONS: u32 = 20_000;
 
-/// An order create's response: a latte with an option, picked up.
-const ORDER_RESPONSE: &str = r#"{"orderId":"ord_8d073cd10eff41cc8be0260587a3ca96","storeId":"278987d848454479afdcb2c7634b6314","customerId":"fb95a687-50e0-4acb-80b0-0a35e1af1b68","status":"PENDING_PAYMENT","version":1,"lines":[{"itemId":"latte","name":"카페라떼","quantity":2,"unitPrice":5000,"options":[{"groupId":"size","valueId":"large","name":"Large","price":500}],"lineTotal":11000}],"total":11000,"orderName":"카페라떼 외 0건","menuVersion":3,"fulfilment":{"type":"PICKUP"},"phone":"010-1234-5678","createdAt":"2026-12-05T19:30:12.345Z","updatedAt":"2026-12-05T19:30:12.345Z","paymentDueAt":"2026-12-05T19:45:12.345Z"}"#;
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -84,55 +81,6 @@ fn main() {
                 sealed.as_str().len()
             );
         }
-
-        // An order create's response as its idempotency record keeps it: sealed as text (before
-        // 2026-12-05), or deflated, sealed and stored as binary (`shared::idempotency`).
-        let envelope = Envelope::new(CountingKeys::default(), CachePolicy::default());
-        let at = Location {
-            table: "ordersync-bench",
-            pk: "IDEMPOTENCY#0123456789",
-            sk: "IDEMPOTENCY",
-            field: "responseBody",
-        };
-        let response = ORDER_RESPONSE.as_bytes();
-        let start = Instant::now();
-        let mut text_len = 0;
-        for _ in 0..ITERATIONS {
-            let sealed = envelope.seal(&at, black_box(response)).await.expect("seal");
-            text_len = sealed.as_str().len();
-            black_box(sealed);
-        }
-        let text = start.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS);
-        let start = Instant::now();
-        let mut binary_len = 0;
-        for _ in 0..ITERATIONS {
-            let deflated =
-                shared::idempotency::deflate(black_box(ORDER_RESPONSE)).expect("deflate");
-            let sealed = envelope.seal(&at, &deflated).await.expect("seal");
-            let binary = sealed.to_binary().expect("binary");
-            binary_len = binary.len();
-            black_box(binary);
-        }
-        let deflated = start.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS);
-        let sealed = envelope
-            .seal(
-                &at,
-                &shared::idempotency::deflate(ORDER_RESPONSE).expect("deflate"),
-            )
-            .await
-            .expect("seal");
-        let start = Instant::now();
-        for _ in 0..ITERATIONS {
-            let opened = envelope.open(&at, black_box(&sealed)).await.expect("open");
-            black_box(shared::idempotency::inflate(&opened).expect("inflate"));
-        }
-        let replay = start.elapsed().as_secs_f64() * 1e6 / f64::from(ITERATIONS);
-        println!(
-            "an order's response ({} B): sealed as text {text:.2} µs ({text_len} B); deflated, \
-             sealed, binary {deflated:.2} µs ({binary_len} B); its replay opened and inflated \
-             {replay:.2} µs",
-            ORDER_RESPONSE.len()
-        );
 
         // KMS calls per 1,000 operations, default policy: a writer instance and a cold reader.
         let writer = Envelope::new(CountingKeys::default(), CachePolicy::default());

@@ -347,7 +347,7 @@ pub fn is_id(value: &str) -> bool {
 }
 
 /// The `Idempotency-Key` header of the operations that must never run twice (an order, a refund);
-/// its format is checked where the key is claimed (`idempotency::validate_key`).
+/// its format is checked where it names what the request makes (`idempotency::validate_key`).
 pub fn idempotency_key(req: &Request) -> Result<String, ApiError> {
     req.headers()
         .get("idempotency-key")

@@ -505,18 +505,28 @@ impl Db {
         a: (String, String),
         b: (String, String),
     ) -> Result<(Option<A>, Option<B>), StorageError> {
-        let items = self
-            .get_many(vec![key(a.0.clone(), a.1.clone()), key(b.0, b.1)])
+        let [first, second] = self.get_each([a, b]).await?;
+        Ok((
+            first.map(from_item).transpose()?,
+            second.map(from_item).transpose()?,
+        ))
+    }
+
+    /// The items at `keys` (`PK`, `SK`), strongly consistent, in one `BatchGetItem`: each in its
+    /// key's place, `None` where there is none.
+    pub async fn get_each<const N: usize>(
+        &self,
+        keys: [(String, String); N],
+    ) -> Result<[Option<Item>; N], StorageError> {
+        let mut found = self
+            .get_many(keys.iter().map(|(pk, sk)| key(pk, sk)).collect())
             .await?;
-        let (mut first, mut second) = (None, None);
-        for item in items {
-            if item_key(&item).as_ref() == Some(&a) {
-                first = Some(from_item(item)?);
-            } else {
-                second = Some(from_item(item)?);
-            }
-        }
-        Ok((first, second))
+        Ok(keys.map(|wanted| {
+            found
+                .iter()
+                .position(|item| item_key(item).as_ref() == Some(&wanted))
+                .map(|at| found.swap_remove(at))
+        }))
     }
 
     /// Sends a transaction's update on its own, as a plain `UpdateItem`: half the write units of a

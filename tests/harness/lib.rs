@@ -583,6 +583,11 @@ impl Stack {
     /// Places an order as the customer holding `token`, with a fresh idempotency key.
     pub async fn order(&self, token: &str, body: &Value) -> Reply {
         let key = format!("test-{}", uuid_like_counter_global());
+        self.order_keyed(token, &key, body).await
+    }
+
+    /// Places an order as the customer holding `token`, under the idempotency key `key`.
+    pub async fn order_keyed(&self, token: &str, key: &str, body: &Value) -> Reply {
         self.send(
             self.http
                 .post(self.url("/v1/orders"))

@@ -31,8 +31,8 @@
 //! 3c. The status move's function rung by rung (`src/bin/status-ladder.rs`): the runtime and
 //!    `lambda_http` alone, then our request wrapper, the token check, the move planned (its reads),
 //!    written, answered. Each rung's CPU per event, and what it adds to the one below. Then the
-//!    order create's (`src/bin/create-ladder.rs`): the token, the customer's limit, the idempotency
-//!    claim, the store and menu read, the board counted, the order made.
+//!    order create's (`src/bin/create-ladder.rs`): the token, the store, menu and order read, the
+//!    customer's limit, the board counted, the order made.
 //!
 //! 4. With `--cost` (`make cost`, `make bench`): the cost meter's reading of one order's life and of a
 //!    batch of orders at once (`--batch`), priced per million orders next to the target (`cost.rs`).
@@ -700,7 +700,7 @@ const LADDER: [(&str, &str); 9] = [
 const WAITED_MS: u64 = 40;
 
 /// `src/bin/create-ladder.rs`'s rungs, from the bottom.
-const CREATE_LADDER: [&str; 6] = ["auth", "limit", "claim", "read", "count", "create"];
+const CREATE_LADDER: [&str; 5] = ["auth", "read", "limit", "count", "create"];
 
 /// `n` order creates by `customer` at `store` from the order create's sample event (`sample`:
 /// `events/orders-create.json`), each with an idempotency key of its own (`rung` in it), of the
@@ -1967,7 +1967,7 @@ mod tests {
     #[test]
     fn the_create_ladder_places_the_measured_order_each_time_under_a_key_of_its_own() {
         let sample = include_str!("../../../events/orders-create.json");
-        let events = create_events(sample, "tok", "st_1", "claim", 3);
+        let events = create_events(sample, "tok", "st_1", "read", 3);
         let mut keys = std::collections::BTreeSet::new();
         for event in &events {
             assert!(!String::from_utf8_lossy(event).contains("PASTE_"));

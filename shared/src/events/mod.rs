@@ -178,7 +178,7 @@ impl OrderFacts {
             status: order.status,
             order_version: order.version,
             total: order.total,
-            order_name: order.order_name.clone(),
+            order_name: order.order_name(),
             created_at: order.created_at().to_owned(),
             lines: order
                 .lines

@@ -8,6 +8,7 @@ pub mod status;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use self::pricing::{Line, LineRequest};
@@ -17,7 +18,7 @@ use crate::auth::Caller;
 use crate::crypto::blind_index::normalize_phone;
 use crate::crypto::{CryptoError, Location, Sealed};
 use crate::error::ApiError;
-use crate::idempotency::{self, Begin};
+use crate::idempotency::{self, RequestDigest};
 use crate::limits::{self, Limit};
 use crate::storage::{Db, StorageError, key, n, s};
 use crate::stores::{self, Access};
@@ -76,7 +77,8 @@ pub struct OrderRecord {
     pub version: u64,
     pub lines: Vec<Line>,
     pub total: i64,
-    pub order_name: String,
+    // Its name ("카페라떼 외 1건") is made from its lines when shown (`order_name()`), not stored:
+    // 20-odd bytes of an item that must stay under a kilobyte.
     pub menu_version: u64,
     pub fulfilment: Fulfilment,
     /// The customer's phone, the delivery address and the note ([`Contact`]), sealed together.
@@ -111,6 +113,15 @@ pub struct OrderRecord {
     /// Who made the latest move, and from where.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_move: Option<LastMove>,
+    /// The digest of the request that placed it, against which a request with its
+    /// `Idempotency-Key` (which names the order: [`order_id_for`]) is checked. `None` in orders
+    /// from before 2026-12-06, whose ids were random.
+    #[serde(
+        rename = "requestHash",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request: Option<RequestDigest>,
 }
 
 /// What an order keeps of its customer, sealed as one value: one data key, one wrapped key (184
@@ -251,6 +262,11 @@ fn location<'a>(table: &'a str, pk: &'a str, field: &'a str) -> Location<'a> {
 }
 
 impl OrderRecord {
+    /// What Toss and the store call the order: its first item's name, and how many more.
+    pub fn order_name(&self) -> String {
+        pricing::order_name(&self.lines)
+    }
+
     /// The order's id, from its key (`ORDER#<orderId>`).
     pub fn order_id(&self) -> &str {
         self.pk.strip_prefix("ORDER#").unwrap_or_default()
@@ -285,7 +301,7 @@ impl OrderRecord {
             version: self.version,
             lines: self.lines.clone(),
             total: self.total,
-            order_name: self.order_name.clone(),
+            order_name: self.order_name(),
             menu_version: self.menu_version,
             fulfilment: self.fulfilment,
             phone,
@@ -314,7 +330,6 @@ impl OrderRecord {
             version: 3,
             lines: Vec::new(),
             total: 9000,
-            order_name: "Latte".into(),
             menu_version: 1,
             fulfilment: Fulfilment::Pickup,
             contact: crate::crypto::format::encode(1, &[0; 4], &[0; 12], &[0; 16])
@@ -332,6 +347,7 @@ impl OrderRecord {
             gsi3pk: None,
             gsi3sk: None,
             last_move: None,
+            request: None,
         }
     }
 }
@@ -340,8 +356,18 @@ fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -
     ApiError::new(status, code, message.into())
 }
 
-/// `POST /v1/orders` with its `Idempotency-Key`: the response to send (status, JSON body), which is
-/// the first response again when the key was used before with this body.
+/// The id of the order a customer's `Idempotency-Key` places: the key names its order
+/// ([`crate::idempotency`]), so a retry meets the order it made, however long after.
+pub fn order_id_for(customer_id: &str, idempotency_key: &str) -> String {
+    let digest = Sha256::digest(format!("orders.create\n{customer_id}\n{idempotency_key}"));
+    let mut id = format!("ord_{digest:x}");
+    id.truncate(4 + 32);
+    id
+}
+
+/// `POST /v1/orders` with its `Idempotency-Key`: the response to send (status, JSON body). A key
+/// used before with this body is answered with the order it placed, as it stands, whatever the
+/// store, its menu or the customer's limit say now; with another body it is refused.
 pub async fn create_idempotent(
     app: &App,
     caller: &Caller,
@@ -349,49 +375,81 @@ pub async fn create_idempotent(
     raw_body: &[u8],
     input: CreateOrder,
 ) -> Result<(StatusCode, String), ApiError> {
+    idempotency::validate_key(idempotency_key)?;
+    let request = RequestDigest::of(raw_body);
+    let order_id = order_id_for(&caller.user_id, idempotency_key);
+    // The store, its menu and the order this key names, in one round trip. Prices come from the
+    // menu as stored, never from a cache.
+    let store_pk = stores::store_pk(&input.store_id);
+    let [store, menu, placed] = app
+        .db
+        .get_each([
+            (store_pk.clone(), stores::STORE_SK.to_owned()),
+            (store_pk, crate::menus::MENU_SK.to_owned()),
+            (order_pk(&order_id), ORDER_SK.to_owned()),
+        ])
+        .await?;
+    if let Some(placed) = placed {
+        return again(app, crate::storage::from_item(placed)?, request).await;
+    }
     limits::take(app, Limit::OrdersPerCustomer, &caller.user_id).await?;
-    let scope = format!("orders.create#{}", caller.user_id);
-    let hash = idempotency::request_hash(raw_body);
-    let claim = match idempotency::begin(app, &scope, idempotency_key, hash).await? {
-        Begin::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
-            return Ok((status, body));
-        }
-        Begin::Run(claim) => claim,
-    };
-    match create(app, caller, input, &claim).await {
-        Ok(body) => {
+    let order = create(
+        app,
+        caller,
+        input,
+        Placing {
+            order_id,
+            request,
+            store: store.map(crate::storage::from_item).transpose()?,
+            menu: menu.map(crate::storage::from_item).transpose()?,
+        },
+    )
+    .await?;
+    // Made here, or by a request with this key that got there first (or by this one, whose first
+    // answer was lost: `Db::put_or_standing`).
+    match app.db.put_if_absent_or_standing(&order).await? {
+        None => {
             crate::telemetry::count("OrdersCreated", 1.0);
+            let body =
+                serde_json::to_string(&order.view(app).await?).map_err(ApiError::internal)?;
             Ok((StatusCode::CREATED, body))
         }
-        Err(err) => {
-            claim.abandon(app).await;
-            Err(err)
-        }
+        Some(standing) => again(app, crate::storage::from_item(standing)?, request).await,
     }
 }
 
+/// The answer to a key used before: its order as it stands, if this is the request that placed it.
+async fn again(
+    app: &App,
+    placed: OrderRecord,
+    request: RequestDigest,
+) -> Result<(StatusCode, String), ApiError> {
+    request.check_same(placed.request)?;
+    let body = serde_json::to_string(&placed.view(app).await?).map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, body))
+}
+
+/// What an order create has read before it builds the order.
+struct Placing {
+    order_id: String,
+    request: RequestDigest,
+    store: Option<stores::StoreRecord>,
+    menu: Option<crate::menus::MenuRecord>,
+}
+
+/// The order `input` asks for, checked against its store and priced from its menu.
 async fn create(
     app: &App,
     caller: &Caller,
     input: CreateOrder,
-    claim: &idempotency::Claim,
-) -> Result<String, ApiError> {
-    // The store and its menu, in one round trip. Prices come from the menu as stored, never from a
-    // cache.
-    let (store, menu) = app
-        .db
-        .get_two::<stores::StoreRecord, crate::menus::MenuRecord>(
-            (
-                stores::store_pk(&input.store_id),
-                stores::STORE_SK.to_owned(),
-            ),
-            (
-                stores::store_pk(&input.store_id),
-                crate::menus::MENU_SK.to_owned(),
-            ),
-        )
-        .await?;
+    placing: Placing,
+) -> Result<OrderRecord, ApiError> {
+    let Placing {
+        order_id,
+        request,
+        store,
+        menu,
+    } = placing;
     let store = store.ok_or_else(|| {
         refused(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -456,7 +514,6 @@ async fn create(
         });
     }
 
-    let order_id = format!("ord_{}", uuid::Uuid::new_v4().simple());
     let pk = order_pk(&order_id);
     let contact = Zeroizing::new(
         serde_json::to_vec(&Contact {
@@ -479,7 +536,6 @@ async fn create(
         store_id: store.store_id.clone(),
         status: Status::PendingPayment,
         version: 1,
-        order_name: pricing::order_name(&lines),
         lines,
         total,
         menu_version: menu.version,
@@ -500,17 +556,9 @@ async fn create(
             Actor::Customer,
             Some(&caller.user_id),
         )),
+        request: Some(request),
     };
-    let body = serde_json::to_string(&order.view(app).await?).map_err(ApiError::internal)?;
-    let db = &app.db;
-    db.transact(vec![
-        db.put_new(&order)?,
-        claim
-            .complete(app, StatusCode::CREATED.as_u16(), &body)
-            .await?,
-    ])
-    .await?;
-    Ok(body)
+    Ok(order)
 }
 
 pub async fn find(db: &Db, order_id: &str) -> Result<Option<OrderRecord>, StorageError> {
@@ -595,7 +643,7 @@ pub async fn plan_move(
                     ApiError::validation("etaMinutes", "between 1 and 240 when accepting")
                 })?;
             let eta = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(i64::from(minutes));
-            extra.eta_at = Some(eta.to_string());
+            extra.eta_at = Some(crate::storage::stamp(eta));
         }
         Status::Rejected => {
             extra.reason = Some(

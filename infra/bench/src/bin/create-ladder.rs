@@ -4,34 +4,33 @@
 //! event with everything the rungs below it do, and then:
 //!
 //! - `auth`: the caller's token checked, the `Idempotency-Key` and the body read (`{}`);
+//! - `read`: the store, its menu and the order the key names read as the create reads them (one
+//!   `BatchGetItem` of three keys, the store and the menu turned into ours), the body digested, the
+//!   order priced, `{}`;
 //! - `limit`: the customer's order limit taken (`limits::take`: one `UpdateItem`), `{}`;
-//! - `claim`: the idempotency key claimed (`idempotency::begin`: the body hashed, one conditional
-//!   `PutItem`), left claimed, `{}`;
-//! - `read`: the store and its menu read as the create reads them (one `BatchGetItem`, both items
-//!   turned into ours), the order priced, `{}`;
 //! - `count`: the store's board counted (`orders::listing::count_active`: one `Query`, `COUNT`),
 //!   `{}`;
 //! - `create` (the default): `orders-create`'s handler itself — all of the above, then the order
-//!   built (its contact sealed, its view), written with the claim's answer in one transaction, and
-//!   answered.
+//!   built (its contact sealed), put where no order has its id (one conditional `PutItem`), and
+//!   answered with its view.
 //!
 //! The bench gives every rung the same kind of event, each with an idempotency key of its own, so
 //! the difference between two rungs is the CPU of what the upper one adds.
 
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
-use shared::idempotency::{self, Begin};
+use shared::idempotency::RequestDigest;
 use shared::lambda_http::{Error, Request, http::StatusCode};
 use shared::limits::{self, Limit};
 use shared::menus::{MENU_SK, MenuRecord};
-use shared::orders::{self, CreateOrder};
+use shared::orders::{self, CreateOrder, ORDER_SK};
 use shared::stores::{STORE_SK, StoreRecord, store_pk};
 use shared::{ApiError, App};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     match std::env::var("RUNG").as_deref() {
-        Ok(rung @ ("auth" | "limit" | "claim" | "read" | "count")) => {
+        Ok(rung @ ("auth" | "read" | "limit" | "count")) => {
             let top = Rung::ALL.iter().position(|r| r.name() == rung).unwrap_or(0);
             TOP.get_or_init(|| Rung::ALL[top]);
             http::serve(up_to).await
@@ -43,27 +42,19 @@ async fn main() -> Result<(), Error> {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Rung {
     Auth,
-    Limit,
-    Claim,
     Read,
+    Limit,
     Count,
 }
 
 impl Rung {
-    const ALL: [Rung; 5] = [
-        Rung::Auth,
-        Rung::Limit,
-        Rung::Claim,
-        Rung::Read,
-        Rung::Count,
-    ];
+    const ALL: [Rung; 4] = [Rung::Auth, Rung::Read, Rung::Limit, Rung::Count];
 
     fn name(self) -> &'static str {
         match self {
             Rung::Auth => "auth",
-            Rung::Limit => "limit",
-            Rung::Claim => "claim",
             Rung::Read => "read",
+            Rung::Limit => "limit",
             Rung::Count => "count",
         }
     }
@@ -78,28 +69,31 @@ async fn up_to(app: &'static App, req: Request) -> HttpResult {
     let caller = auth::authorize(app, &req, Role::BUYERS).await?;
     let key = http::idempotency_key(&req)?;
     let input: CreateOrder = http::json_body(&req)?;
-    if top >= Rung::Limit {
-        limits::take(app, Limit::OrdersPerCustomer, &caller.user_id).await?;
-    }
-    if top >= Rung::Claim {
-        let scope = format!("orders.create#{}", caller.user_id);
-        let hash = idempotency::request_hash(req.body().as_ref());
-        if let Begin::Replay { .. } = idempotency::begin(app, &scope, &key, hash).await? {
-            return Err(ApiError::internal("a ladder event was replayed"));
-        }
-    }
     if top >= Rung::Read {
+        RequestDigest::of(req.body().as_ref());
         let pk = store_pk(&input.store_id);
-        let (store, menu) = app
+        let [store, menu, placed] = app
             .db
-            .get_two::<StoreRecord, MenuRecord>(
+            .get_each([
                 (pk.clone(), STORE_SK.to_owned()),
                 (pk, MENU_SK.to_owned()),
-            )
+                (
+                    orders::order_pk(&orders::order_id_for(&caller.user_id, &key)),
+                    ORDER_SK.to_owned(),
+                ),
+            ])
             .await?;
+        if placed.is_some() {
+            return Err(ApiError::internal("a ladder event was replayed"));
+        }
         let (store, menu) = store
             .zip(menu)
             .ok_or_else(|| ApiError::internal("the bench's store or its menu is missing"))?;
+        let store: StoreRecord = shared::storage::from_item(store)?;
+        let menu: MenuRecord = shared::storage::from_item(menu)?;
+        if top >= Rung::Limit {
+            limits::take(app, Limit::OrdersPerCustomer, &caller.user_id).await?;
+        }
         orders::pricing::price(&menu.menu, &input.items)?;
         if top >= Rung::Count {
             orders::listing::count_active(&app.db, &store.store_id).await?;
