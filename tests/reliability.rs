@@ -143,6 +143,113 @@ async fn an_order_whose_answer_is_lost_is_placed_once() {
     assert_eq!(placed_events(&stack).await.len(), 2, "one order per key");
 }
 
+/// The invariant of an order's `Idempotency-Key`, however requests under one key interleave and
+/// whatever AWS does to their calls (answers lost, throttles, conflicts, delays): the key places at
+/// most one order; every 201 under it names that order, and answers a request with the body that
+/// placed it; a request with another body is refused (422) and places nothing; every other answer
+/// is a documented refusal to retry. Randomized; `ORDERS_SEED` replays a run.
+#[tokio::test]
+async fn a_key_places_one_order_whatever_interleaves_and_fails() {
+    use futures::StreamExt;
+    use rand::{Rng, SeedableRng};
+    let seed = std::env::var("ORDERS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond() as u64);
+    eprintln!("ORDERS_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let stack = Stack::start_with(&[
+        "AwsAttemptTimeoutMs=1000",
+        "AwsOperationTimeoutMs=3500",
+        "RateLimits=orders-per-customer=1000/60",
+    ]);
+    let (store, _, _, customer) = stack.staffed_store("key-mix").await;
+    let body = |quantity: u32| {
+        json!({"storeId": store, "items": [{"itemId": "latte", "quantity": quantity}],
+            "fulfilment": {"type": "PICKUP"}, "phone": "010-2222-3333"})
+    };
+    stack
+        .local(
+            "faults/aws",
+            &json!({"seed": seed, "rules": [
+                {"function": "OrdersCreateFunction", "service": "dynamodb", "operation": "PutItem",
+                 "fault": "lost", "probability": 0.3},
+                {"function": "OrdersCreateFunction", "service": "dynamodb", "operation": "PutItem",
+                 "fault": "conflict", "probability": 0.05},
+                {"function": "OrdersCreateFunction", "service": "dynamodb", "fault": "throttle",
+                 "probability": 0.05},
+                {"function": "OrdersCreateFunction", "service": "dynamodb", "fault": "latency",
+                 "delayMs": 200, "probability": 0.2}]}),
+        )
+        .await;
+    // 48 requests over 8 keys, twelve in flight at a time; one in five with another quantity.
+    let asked: Vec<(usize, u32)> = (0..48)
+        .map(|_| {
+            let quantity = if rng.random_bool(0.2) { 2 } else { 1 };
+            (rng.random_range(0..8), quantity)
+        })
+        .collect();
+    let replies: Vec<(usize, u32, e2e::Reply)> = futures::stream::iter(asked)
+        .map(|(key, quantity)| {
+            let (stack, customer, body) = (&stack, &customer, body(quantity));
+            async move {
+                let reply = place(stack, customer, &format!("mix-{key}"), &body).await;
+                (key, quantity, reply)
+            }
+        })
+        .buffer_unordered(12)
+        .collect()
+        .await;
+    let fired = stack.aws_faults_fired().await;
+    stack.aws_faults(json!([])).await;
+
+    // Each key's order, asked for again with each body, without faults: the body that placed it is
+    // answered 201, the other 422 (a key no request placed is placed now).
+    let mut orders = Vec::new();
+    for key in 0..8 {
+        let key_name = format!("mix-{key}");
+        let one = place(&stack, &customer, &key_name, &body(1)).await;
+        let two = place(&stack, &customer, &key_name, &body(2)).await;
+        let (order, quantity) = match (one.status.as_u16(), two.status.as_u16()) {
+            (201, 422) => (one.body["orderId"].clone(), 1),
+            (422, 201) => (two.body["orderId"].clone(), 2),
+            other => panic!("key {key}: {other:?} {:?} {:?}", one.body, two.body),
+        };
+        for (_, asked, reply) in replies.iter().filter(|(k, _, _)| *k == key) {
+            match reply.status.as_u16() {
+                201 => {
+                    assert_eq!(reply.body["orderId"], order, "key {key}: another order");
+                    assert_eq!(
+                        (*asked, reply.body["lines"][0]["quantity"].as_u64()),
+                        (quantity, Some(u64::from(quantity))),
+                        "key {key}: answered a body that did not place it"
+                    );
+                }
+                422 => {
+                    assert_eq!(reply.code(), "IDEMPOTENCY_KEY_REUSED");
+                    assert_ne!(*asked, quantity, "key {key}: its own body refused");
+                }
+                _ => assert!(
+                    documented(reply, 201),
+                    "key {key}: {} {:?}",
+                    reply.status,
+                    reply.body
+                ),
+            }
+        }
+        orders.push(order.as_str().unwrap().to_owned());
+    }
+    // One order per key in the table, each placed once.
+    let mut placed = placed_events(&stack).await;
+    placed.sort();
+    orders.sort();
+    assert_eq!(placed, orders, "one order per key ({fired})");
+    assert!(
+        fired["rules"][0]["fired"].as_u64().unwrap_or(0) > 0,
+        "no answer was lost: {fired}"
+    );
+}
+
 /// A conditional put has no token: when its answer is lost, the SDK's repeat meets the item the first
 /// attempt wrote. Met with itself, it is written — not a conflict, not a duplicate. (`function`'s next
 /// `PutItem` whose request contains `contains` lands and loses its answer.)
