@@ -257,9 +257,9 @@ async fn after_rotation_everything_is_reencrypted_and_still_reads() {
                 })
                 .collect()
         };
-    // An address and a name per account (seven), the private half of the token-signing key, the
-    // order's contact and its creation's stored answer.
-    let sealed = 7 * 2 + 1 + 2;
+    // An address and a name per account (seven), the private half of the token-signing key and the
+    // order's contact.
+    let sealed = 7 * 2 + 1 + 1;
     let before = sealed_values(&stack.scan().await);
     assert_eq!(before.len(), sealed);
 
