@@ -105,6 +105,7 @@ async fn orders_and_connects_are_limited_per_user() {
         (again.status, &again.body),
         (StatusCode::CREATED, &first.body)
     );
+    assert_eq!(orders(&stack).await, orders_before);
     // Another customer is not held back by this one.
     assert_eq!(
         stack.order(&neighbour, &order).await.status,
