@@ -284,16 +284,13 @@ fn check_answer(what: &str, reply: &e2e::Reply, allowed: &[u16]) {
 
 #[tokio::test]
 async fn the_ledger_holds_after_randomized_interleavings_and_faults() {
-    let seed: u64 = std::env::var("LEDGER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
+    let seed = e2e::seed("LEDGER_SEED");
     let orders: usize = std::env::var("LEDGER_ORDERS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
     let aws_faults = std::env::var("LEDGER_AWS_FAULTS").is_ok_and(|v| v == "1");
-    eprintln!("LEDGER_SEED={seed} LEDGER_ORDERS={orders} LEDGER_AWS_FAULTS={aws_faults}");
+    eprintln!("LEDGER_ORDERS={orders} LEDGER_AWS_FAULTS={aws_faults}");
     let mut rng = StdRng::seed_from_u64(seed);
     let scripts: Vec<Script> = (0..orders).map(|_| script(&mut rng)).collect();
 

@@ -414,11 +414,7 @@ async fn racing_menu_writes_are_each_applied_once_or_refused() {
         .await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     let start = first.body["menuVersion"].as_u64().unwrap();
-    let seed: u64 = std::env::var("MENU_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("MENU_SEED={seed}");
+    let seed = e2e::seed("MENU_SEED");
     let mut rng = StdRng::seed_from_u64(seed);
     let writes: Vec<(String, u64, i64)> = (0..12)
         .map(|i| {

@@ -152,11 +152,7 @@ async fn an_order_whose_answer_is_lost_is_placed_once() {
 async fn a_key_places_one_order_whatever_interleaves_and_fails() {
     use futures::StreamExt;
     use rand::{Rng, SeedableRng};
-    let seed = std::env::var("ORDERS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond() as u64);
-    eprintln!("ORDERS_SEED={seed}");
+    let seed = e2e::seed("ORDERS_SEED");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let stack = Stack::start_with(&[
         "AwsAttemptTimeoutMs=1000",

@@ -670,11 +670,7 @@ fn day_figures(day: &Value) -> (u64, i64, u64, BTreeMap<String, (u64, i64)>) {
 #[tokio::test]
 async fn a_batch_of_sales_is_counted_in_one_write_and_once() {
     use rand::{Rng, SeedableRng};
-    let seed = std::env::var("REPORTS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond() as u64);
-    eprintln!("REPORTS_SEED={seed}");
+    let seed = e2e::seed("REPORTS_SEED");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let stack = Stack::start();
     e2e::clear_of_seoul_midnight().await;

@@ -435,6 +435,17 @@ pub async fn clear_of_seoul_midnight() {
     clear_of_window_edge(86_400, 15 * 3_600, 300).await;
 }
 
+/// A randomized test's seed: the environment variable `var` when set (to replay a run), a fresh
+/// one otherwise, printed as `var=<seed>` either way.
+pub fn seed(var: &str) -> u64 {
+    let seed = std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{var}={seed}");
+    seed
+}
+
 /// A text attribute of an item read from the table (`""` if it has none).
 pub fn text_of<'a>(
     item: &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
