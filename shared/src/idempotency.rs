@@ -25,6 +25,14 @@ pub fn validate_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The id a key names: the first `digits` hex digits of the SHA-256 of `parts` (the caller, the
+/// key, and what scopes them) joined by newlines.
+pub fn id_for(parts: &[&str], digits: usize) -> String {
+    let mut id = format!("{:x}", Sha256::digest(parts.join("\n")));
+    id.truncate(digits);
+    id
+}
+
 /// A request's body, compared: the first 12 bytes of the SHA-256 of its JSON document in canonical
 /// form (keys sorted, no whitespace), so formatting does not count as a different body. It only
 /// tells a client's mistake (a key used again for another order) from a retry, which 96 bits do
@@ -89,6 +97,16 @@ impl<'de> Deserialize<'de> for RequestDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ids_keys_name_never_change() {
+        // Orders and refunds already stored carry these: a retry must meet them after any deploy.
+        assert_eq!(
+            crate::orders::order_id_for("c1", "key-1"),
+            "ord_e320551728eb5a82ee6170e4caf71068"
+        );
+        assert_eq!(id_for(&["c1", "key-1"], 24), "d60b3f9794584179acf3e831");
+    }
 
     #[test]
     fn formatting_does_not_change_the_digest_but_content_does() {

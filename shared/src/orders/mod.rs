@@ -8,7 +8,6 @@ pub mod status;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use self::pricing::{Line, LineRequest};
@@ -359,10 +358,8 @@ fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -
 /// The id of the order a customer's `Idempotency-Key` places: the key names its order
 /// ([`crate::idempotency`]), so a retry meets the order it made, however long after.
 pub fn order_id_for(customer_id: &str, idempotency_key: &str) -> String {
-    let digest = Sha256::digest(format!("orders.create\n{customer_id}\n{idempotency_key}"));
-    let mut id = format!("ord_{digest:x}");
-    id.truncate(4 + 32);
-    id
+    let id = idempotency::id_for(&["orders.create", customer_id, idempotency_key], 32);
+    format!("ord_{id}")
 }
 
 /// `POST /v1/orders` with its `Idempotency-Key`: the response to send (status, JSON body). A key

@@ -479,11 +479,7 @@ pub async fn partial(
         }
         Err(err) => return Err(err),
     }
-    let refund_id = format!(
-        "{:x}",
-        Sha256::digest(format!("{}\n{idempotency_key}", caller.user_id))
-    )[..24]
-        .to_owned();
+    let refund_id = crate::idempotency::id_for(&[&caller.user_id, idempotency_key], 24);
     if let Some(existing) = app
         .db
         .get::<RefundRecord>(payment_pk(order_id), refund_sk(&refund_id))
