@@ -519,3 +519,71 @@ fn no_route_deletes_a_store_or_hands_it_over_while_instances_remember_owners() {
         "{changes_the_owner:?} may delete a store or change its owner: stores::owners must forget it first"
     );
 }
+
+/// Every metric of ours that an alarm or the dashboard reads is one a function writes, by the
+/// dimensions it writes it with: a line declares its metrics by `Function` alone (each route is a
+/// function of its own), and payment failures also by `Function` and `Code`. A dashboard that asks
+/// for a dimension no line carries draws nothing, and an alarm on it never fires.
+#[test]
+fn the_alarms_and_the_dashboard_read_metrics_the_functions_write() {
+    let read = python(&[
+        "-c",
+        r#"
+import json, re, sys
+sys.path.insert(0, 'infra/local')
+import provision
+t = provision.load_template('template.yaml')
+out = []
+def metric(m):
+    if m.get('Namespace') == 'OrderSync':
+        out.append([m['MetricName'], [d['Name'] for d in m.get('Dimensions', [])]])
+for r in t['Resources'].values():
+    p = r.get('Properties') or {}
+    if r['Type'] == 'AWS::CloudWatch::Alarm':
+        metric(p)
+        for q in p.get('Metrics', []):
+            metric((q.get('MetricStat') or {}).get('Metric') or {})
+    if r['Type'] == 'AWS::CloudWatch::Dashboard':
+        body = json.loads(re.sub(r'\$\{[^}]*\}', 'x', p['DashboardBody']['Fn::Sub']))
+        for w in body['widgets']:
+            for row in w['properties'].get('metrics', []):
+                if row[0] == 'OrderSync':
+                    dims = [x for x in row[2:] if not isinstance(x, dict)]
+                    out.append([row[1], dims[0::2]])
+json.dump(out, sys.stdout)
+"#,
+    ]);
+    let read = read.as_array().unwrap();
+    assert!(read.len() >= 8, "{read:?}");
+    let mut sources = String::new();
+    for dir in ["shared/src", "functions"] {
+        let out = Command::new("grep")
+            .current_dir(e2e::root())
+            .args(["-rhoE", "\"[A-Z][A-Za-z0-9]+\"", "--include=*.rs", dir])
+            .output()
+            .unwrap();
+        sources.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    for entry in read {
+        let name = entry[0].as_str().unwrap();
+        let dims: Vec<&str> = entry[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        let written_by = if name == "PaymentFailures" {
+            vec![vec!["Function"], vec!["Function", "Code"]]
+        } else {
+            vec![vec!["Function"]]
+        };
+        assert!(
+            written_by.contains(&dims),
+            "{name} is read by {dims:?}, written by {written_by:?}"
+        );
+        assert!(
+            sources.lines().any(|l| l == format!("\"{name}\"")),
+            "no function writes {name}"
+        );
+    }
+}

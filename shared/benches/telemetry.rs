@@ -9,17 +9,17 @@ use std::io::Write;
 use std::time::Instant;
 
 use shared::crypto::CacheStats;
-use shared::telemetry::{Fields, Recorded, lines};
+use shared::telemetry::{Fields, Invocation, Recorded, lines};
 
 const ITERATIONS: u32 = 200_000;
 
 fn main() {
-    let menu = Some("GET /v1/stores/{storeId}/menu");
+    let request = Invocation::Request;
     let cases = [
-        ("a menu read", menu, Recorded::default()),
+        ("a menu read", request, Recorded::default()),
         (
             "a paid order",
-            menu,
+            request,
             Recorded {
                 counts: BTreeMap::from([("OrdersPaid", 1.0), ("Sales", 12_500.0)]),
                 ..Recorded::default()
@@ -27,7 +27,7 @@ fn main() {
         ),
         (
             "a refused payment",
-            menu,
+            request,
             Recorded {
                 payment_failures: vec!["REJECT_CARD_PAYMENT"],
                 ..Recorded::default()
@@ -35,7 +35,7 @@ fn main() {
         ),
         (
             "a job",
-            None,
+            Invocation::Job,
             Recorded {
                 counts: BTreeMap::from([("PushesDelivered", 2.0), ("MessagesProcessed", 2.0)]),
                 ..Recorded::default()
@@ -54,14 +54,14 @@ fn main() {
         code: None,
     };
     let mut sink = Vec::with_capacity(4096);
-    for (name, route, recorded) in &cases {
+    for (name, invocation, recorded) in &cases {
         let start = Instant::now();
         for _ in 0..ITERATIONS {
             sink.clear();
             let lines = lines(
                 "INFO",
                 black_box(&fields),
-                *route,
+                *invocation,
                 1.25,
                 CacheStats::default(),
                 black_box(recorded),

@@ -175,7 +175,7 @@ where
     crate::telemetry::write_lines(&crate::telemetry::lines(
         "INFO",
         &fields,
-        Some(&meta.route),
+        crate::telemetry::Invocation::Request,
         latency_ms,
         app.crypto_stats().since(kms_before),
         &recorded,

@@ -148,7 +148,7 @@ where
         crate::telemetry::write_lines(&crate::telemetry::lines(
             level,
             &fields,
-            None,
+            crate::telemetry::Invocation::Job,
             latency_ms,
             app.crypto_stats().since(kms_before),
             &recorded,

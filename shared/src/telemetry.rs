@@ -4,13 +4,15 @@
 //!   [`MOST_VERBOSE`]. Never personal data, tokens or keys.
 //! - Every request (and job) ends with one line, [`lines`], whatever the level: a CloudWatch
 //!   Embedded Metric Format document (`{"_aws": …}`) that is also the request's log line. Its
-//!   `fields` trace it (API Gateway's and Lambda's request ids, the X-Ray trace id, cold start,
-//!   status, the caller's user id); `Function`, `Route` and `Latency` are its dimensions and
-//!   metric (a job's, `Function` and `Latency`: a job has no route, and it counts `Status5xx` only
-//!   when it failed). One namespace (`OrderSync`), bounded dimensions (function, route, our own error
-//!   codes). Domain code counts what happened ([`count`], [`payment_failure`]) into the current
-//!   request's scope; the scope is flushed once, at the end of the request. One line rather than a
-//!   log line and a metrics line: every line is a log event CloudWatch bills by its bytes.
+//!   `fields` trace it (API Gateway's and Lambda's request ids, the X-Ray trace id, status, the
+//!   caller's user id); `Function` and `Latency` are its dimension and metric. Each API route is a
+//!   function of its own, so the function names the route: a line carries no `Route`. A request
+//!   counts its status class, a job only `Status5xx` when it failed; a cold start is the
+//!   `ColdStart` metric, not a field beside it. One namespace (`OrderSync`), bounded dimensions
+//!   (function, our own error codes). Domain code counts what happened ([`count`],
+//!   [`payment_failure`]) into the current request's scope; the scope is flushed once, at the end
+//!   of the request. One line rather than a log line and a metrics line: every line is a log event
+//!   CloudWatch bills by its bytes.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -240,12 +242,14 @@ pub fn payment_failure(code: &'static str) {
     with_scope(|r| r.payment_failures.push(code));
 }
 
-/// One metric an EMF directive declares.
+/// One metric an EMF directive declares. A count declares no unit (CloudWatch's `None`: the
+/// alarms name none, and `"Unit":"Count"` was 15 bytes of every count in every line).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Metric<'a> {
     name: &'a str,
-    unit: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'static str>,
 }
 
 /// The metrics one set of dimensions carries: CloudWatch reads the document's values by these names.
@@ -258,14 +262,11 @@ struct Directive<'a> {
 }
 
 impl<'a> Directive<'a> {
-    fn new(dimensions: &'a [&'a [&'a str]], metrics: &[(&'a str, &'a str)]) -> Self {
+    fn new(dimensions: &'a [&'a [&'a str]], metrics: Vec<Metric<'a>>) -> Self {
         Self {
             namespace: NAMESPACE,
             dimensions,
-            metrics: metrics
-                .iter()
-                .map(|&(name, unit)| Metric { name, unit })
-                .collect(),
+            metrics,
         }
     }
 }
@@ -292,6 +293,8 @@ pub struct Fields<'a> {
     /// (its `Parent` and `Sampled` are for propagating it, which the line does not do).
     #[serde(serialize_with = "root_only")]
     pub trace_id: &'a str,
+    /// Carried as the line's `ColdStart` metric (present, 1, only when cold), not as a field too.
+    #[serde(skip)]
     pub cold_start: bool,
     /// The answer's HTTP status; a job's is 200, or 500 when it failed.
     pub status: u16,
@@ -319,9 +322,7 @@ struct RequestDocument<'a> {
     fields: &'a Fields<'a>,
     #[serde(rename = "Function")]
     function: &'a str,
-    #[serde(rename = "Route", skip_serializing_if = "Option::is_none")]
-    route: Option<&'a str>,
-    /// Milliseconds, to the microsecond. Its sample count is the route's requests.
+    /// Milliseconds, to the microsecond. Its sample count is the function's requests (or runs).
     #[serde(rename = "Latency")]
     latency: f64,
     #[serde(flatten)]
@@ -341,14 +342,22 @@ struct PaymentFailureDocument<'a> {
     payment_failures: u8,
 }
 
+/// What a line is of: a request, which counts its status class, or a job (a stream reader's
+/// batch, a socket's `$connect`, a scheduled sweep), which counts only its failures (its runs are
+/// its latency's sample count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invocation {
+    Request,
+    Job,
+}
+
 /// The lines of one finished request or job: the request's own (its fields, and its metrics by
-/// function and route and by function), then one per payment failure, by code. A job (`route`
-/// `None`) has its metrics by function alone, and no success count: its runs are its latency's
-/// sample count, its failures `Status5xx` — each job's line ~90 bytes shorter (docs/COST.md).
+/// function), then one per payment failure, by code. Only what the line has to count is declared
+/// and carried: a warm request that sealed nothing declares its latency and its status class.
 pub fn lines(
     level: &'static str,
     fields: &Fields<'_>,
-    route: Option<&str>,
+    invocation: Invocation,
     latency_ms: f64,
     kms_cache: CacheStats,
     recorded: &Recorded,
@@ -356,44 +365,34 @@ pub fn lines(
     let timestamp = jiff::Timestamp::now().as_millisecond();
     let function = function_name();
     let mut values: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut by_route = vec![("Latency", "Milliseconds")];
+    let mut metrics = vec![Metric {
+        name: "Latency",
+        unit: Some("Milliseconds"),
+    }];
+    let mut counted = |name: &'static str, value: f64| {
+        if value != 0.0 {
+            values.insert(name, value);
+            metrics.push(Metric { name, unit: None });
+        }
+    };
     // A 304 (a menu the client has) counts in none of the three.
     let class = match fields.status / 100 {
-        2 if route.is_some() => Some("Status2xx"),
+        2 if invocation == Invocation::Request => Some("Status2xx"),
         4 => Some("Status4xx"),
         5 => Some("Status5xx"),
         _ => None,
     };
     if let Some(class) = class {
-        values.insert(class, 1.0);
-        by_route.push((class, "Count"));
+        counted(class, 1.0);
     }
-    let mut by_function: Vec<(&str, &str)> = Vec::new();
-    let mut counted = |name: &'static str, value: f64| {
-        if value != 0.0 {
-            values.insert(name, value);
-            by_function.push((name, "Count"));
-        }
-    };
     counted("ColdStart", f64::from(u8::from(fields.cold_start)));
-    counted("KmsDataKeyCacheHits", kms_cache.hits as f64);
+    // A miss is a KMS call; a hit is a request that sealed or opened a value, which its function
+    // says already.
     counted("KmsDataKeyCacheMisses", kms_cache.misses as f64);
     for (name, value) in &recorded.counts {
         counted(name, *value);
     }
-    let directives = match route {
-        Some(_) => {
-            let mut directives = vec![Directive::new(&[&["Function", "Route"]], &by_route)];
-            if !by_function.is_empty() {
-                directives.push(Directive::new(&[&["Function"]], &by_function));
-            }
-            directives
-        }
-        None => {
-            by_route.extend(by_function);
-            vec![Directive::new(&[&["Function"]], &by_route)]
-        }
-    };
+    let directives = vec![Directive::new(&[&["Function"]], metrics)];
     let request = RequestDocument {
         aws: Metadata {
             timestamp,
@@ -402,7 +401,6 @@ pub fn lines(
         level,
         fields,
         function,
-        route,
         latency: (latency_ms * 1000.0).round() / 1000.0,
         values: &values,
         heap: crate::heap::since_last_report(),
@@ -418,7 +416,10 @@ pub fn lines(
                 // By code, to see why; by function alone, for the alarm.
                 cloud_watch_metrics: vec![Directive::new(
                     &[&["Function", "Code"], &["Function"]],
-                    &[("PaymentFailures", "Count")],
+                    vec![Metric {
+                        name: "PaymentFailures",
+                        unit: None,
+                    }],
                 )],
             },
             function,
@@ -513,12 +514,11 @@ mod tests {
             user_id: Some("u-1"),
             code: None,
         };
-        let stats = CacheStats { hits: 3, misses: 0 };
-        let route = "POST /v1/payments/confirm";
+        let stats = CacheStats { hits: 3, misses: 1 };
         let docs = parse(lines(
             "INFO",
             &fields,
-            Some(route),
+            Invocation::Request,
             12.500_400_000_000_2,
             stats,
             &recorded,
@@ -552,15 +552,29 @@ mod tests {
         assert_eq!(line["fields"]["trace_id"], "Root=1-abc");
         assert_eq!(line["fields"]["user_id"], "u-1");
         assert_eq!(line["fields"]["status"], 422);
-        assert_eq!(line["Route"], route);
         assert_eq!(line["Latency"], 12.5);
         assert_eq!(line["Status4xx"], 1.0);
         assert_eq!(line["OrdersPaid"], 1.0);
         assert_eq!(line["ColdStart"], 1.0);
-        assert_eq!(line["KmsDataKeyCacheHits"], 3.0);
-        // Nothing to count: not declared.
-        assert!(line.get("Status2xx").is_none() && line.get("KmsDataKeyCacheMisses").is_none());
+        assert_eq!(line["KmsDataKeyCacheMisses"], 1.0);
+        // The function names the route; a cold start is a metric, not a field too; a count has no
+        // unit; a cache hit is not counted; nothing to count is not declared.
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"],
+            serde_json::json!([{"Namespace": NAMESPACE, "Dimensions": [["Function"]],
+                "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "Status4xx"},
+                    {"Name": "ColdStart"}, {"Name": "KmsDataKeyCacheMisses"},
+                    {"Name": "OrdersPaid"}]}])
+        );
+        for absent in ["Route", "KmsDataKeyCacheHits", "Status2xx"] {
+            assert!(line.get(absent).is_none(), "{absent}");
+        }
+        assert!(line["fields"].get("cold_start").is_none());
         assert_eq!(docs[1]["Code"], "CARD_REJECTED");
+        assert_eq!(
+            docs[1]["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            serde_json::json!([{"Name": "PaymentFailures"}])
+        );
 
         // A warm 304 with nothing counted: latency alone (its sample count is the requests).
         let quiet = Fields {
@@ -572,7 +586,7 @@ mod tests {
         let docs = parse(lines(
             "INFO",
             &quiet,
-            Some("GET /v1/stores/{storeId}/menu"),
+            Invocation::Request,
             1.0,
             none,
             &Recorded::default(),
@@ -606,7 +620,7 @@ mod tests {
         let ok = parse(lines(
             "INFO",
             &fields(200, None),
-            None,
+            Invocation::Job,
             3.25,
             none,
             &recorded,
@@ -617,16 +631,16 @@ mod tests {
             line["_aws"]["CloudWatchMetrics"],
             serde_json::json!([{"Namespace": NAMESPACE, "Dimensions": [["Function"]],
                 "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"},
-                    {"Name": "PushesDelivered", "Unit": "Count"}]}])
+                    {"Name": "PushesDelivered"}]}])
         );
-        assert!(line.get("Route").is_none() && line.get("Status2xx").is_none());
+        assert!(line.get("Status2xx").is_none());
         assert_eq!(line["Latency"], 3.25);
         assert_eq!(line["PushesDelivered"], 2.0);
 
         let failed = parse(lines(
             "WARN",
             &fields(500, Some("DEPENDENCY_FAILED")),
-            None,
+            Invocation::Job,
             3.25,
             none,
             &Recorded::default(),
@@ -637,7 +651,7 @@ mod tests {
         assert_eq!(
             line["_aws"]["CloudWatchMetrics"][0]["Metrics"],
             serde_json::json!([{"Name": "Latency", "Unit": "Milliseconds"},
-                {"Name": "Status5xx", "Unit": "Count"}])
+                {"Name": "Status5xx"}])
         );
     }
 }
