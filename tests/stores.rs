@@ -78,6 +78,42 @@ async fn a_store_round_trip() {
     assert_eq!(after.body["ownerId"], owner_id.as_str());
     assert_eq!(after.body["minOrderAmount"], 12000);
 
+    // A day that ends at midnight may say so as people do; a time that is none is refused in
+    // words, naming where it is.
+    let until_midnight = stack
+        .patch(
+            &path,
+            &json!({"weeklyHours": {"sat": [{"open": "11:00", "close": "24:00"}]}}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        until_midnight.status,
+        StatusCode::OK,
+        "{:?}",
+        until_midnight.body
+    );
+    assert_eq!(
+        until_midnight.body["weeklyHours"]["sat"],
+        json!([{"open": "11:00:00", "close": "00:00:00"}])
+    );
+    let not_a_time = stack
+        .patch(
+            &path,
+            &json!({"weeklyHours": {"sat": [{"open": "24:00", "close": "02:00"}]}}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        (not_a_time.status.as_u16(), not_a_time.code()),
+        (422, "VALIDATION_FAILED")
+    );
+    let message = not_a_time.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("weeklyHours.sat[0].open: a time of day, HH:MM"),
+        "{message}"
+    );
+
     let missing = stack.get("/v1/stores/nope", None).await;
     assert_eq!(
         (missing.status.as_u16(), missing.code()),

@@ -18,8 +18,35 @@ const MAX_EXCEPTIONS: usize = 366;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interval {
+    #[serde(deserialize_with = "time_of_day")]
     pub open: Time,
+    /// `24:00` is taken as the midnight that ends the day: `00:00`, which a close not after its
+    /// open makes the next midnight (`09:00`–`24:00` closes at midnight; `00:00`–`24:00` is around
+    /// the clock). Stored and answered as `00:00:00`.
+    #[serde(deserialize_with = "closing_time")]
     pub close: Time,
+}
+
+/// What a time of day must look like, said once for both fields.
+const TIME_OF_DAY: &str = "a time of day, HH:MM from 00:00 to 23:59 (a close may be 24:00)";
+
+/// A time of day as `HH:MM` (or `HH:MM:SS`, as stored), refused with [`TIME_OF_DAY`] — not the
+/// parser's own words.
+fn time_of_day<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Time, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse()
+        .map_err(|_| serde::de::Error::custom(TIME_OF_DAY))
+}
+
+/// [`time_of_day`], or `24:00` (`24:00:00`) for the midnight that ends the day.
+fn closing_time<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Time, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.as_str() {
+        "24:00" | "24:00:00" => Ok(Time::midnight()),
+        other => other
+            .parse()
+            .map_err(|_| serde::de::Error::custom(TIME_OF_DAY)),
+    }
 }
 
 impl Interval {
@@ -208,6 +235,43 @@ mod tests {
             fri: intervals.clone(),
             sat: intervals.clone(),
             sun: intervals,
+        }
+    }
+
+    #[test]
+    fn times_of_day_read_as_people_write_them_and_midnight_may_end_a_day() {
+        let read = |json: &str| serde_json::from_str::<Interval>(json);
+        let stored = read(r#"{"open":"09:00:00","close":"21:30:00"}"#).unwrap();
+        assert_eq!(stored, iv(time(9, 0, 0, 0), time(21, 30, 0, 0)));
+        assert_eq!(read(r#"{"open":"09:00","close":"21:30"}"#).unwrap(), stored);
+        // 24:00 closes at the day's end: the same as 00:00.
+        for close in ["24:00", "24:00:00"] {
+            let until_midnight = read(&format!(r#"{{"open":"09:00","close":"{close}"}}"#)).unwrap();
+            assert_eq!(until_midnight, iv(time(9, 0, 0, 0), Time::midnight()));
+        }
+        let all_day = read(r#"{"open":"00:00","close":"24:00"}"#).unwrap();
+        let weekly = weekly_every_day(vec![all_day]);
+        let s = Schedule {
+            weekly: &weekly,
+            exceptions: &[],
+            accepting_orders: true,
+        };
+        for hour in [0, 9, 23] {
+            assert!(s.status_at(&at("Asia/Seoul", 2026, 11, 26, hour, 59)).open);
+        }
+        assert_eq!(
+            serde_json::to_value(all_day).unwrap(),
+            serde_json::json!({"open": "00:00:00", "close": "00:00:00"})
+        );
+        // Anything else is refused in words a person can act on, not the parser's.
+        for bad in [
+            r#"{"open":"24:00","close":"02:00"}"#,
+            r#"{"open":"09:00","close":"24:30"}"#,
+            r#"{"open":"9am","close":"21:00"}"#,
+            r#"{"open":"09:00","close":"25:00"}"#,
+        ] {
+            let message = read(bad).unwrap_err().to_string();
+            assert!(message.starts_with(TIME_OF_DAY), "{bad}: {message}");
         }
     }
 
