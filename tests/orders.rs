@@ -274,6 +274,36 @@ async fn idempotency_replays_refuses_mismatches_and_survives_races() {
     assert_eq!(theirs.status, StatusCode::CREATED);
     assert_ne!(theirs.body["orderId"], first.body["orderId"]);
 
+    // A key that is none is refused before anything is read or placed: missing, too long, or not
+    // visible ASCII (sent, so not "missing"). The count of orders at the end holds them to it.
+    let bare = stack.post("/v1/orders", &body, Some(&customer)).await;
+    assert_eq!(
+        (bare.status.as_u16(), bare.code()),
+        (400, "IDEMPOTENCY_KEY_REQUIRED")
+    );
+    let too_long = stack.order_keyed(&customer, &"k".repeat(256), &body).await;
+    assert_eq!(
+        (too_long.status.as_u16(), too_long.code()),
+        (400, "IDEMPOTENCY_KEY_INVALID")
+    );
+    let korean = stack
+        .send(
+            stack
+                .http()
+                .post(stack.url("/v1/orders"))
+                .bearer_auth(&customer)
+                .header(
+                    "idempotency-key",
+                    reqwest::header::HeaderValue::from_bytes("한글키".as_bytes()).unwrap(),
+                )
+                .json(&body),
+        )
+        .await;
+    assert_eq!(
+        (korean.status.as_u16(), korean.code()),
+        (400, "IDEMPOTENCY_KEY_INVALID")
+    );
+
     // The key names its order for good: a retry after the order moved on, and after the store
     // closed, is answered with the order as it stands — not refused, not placed again.
     let order_id = first.body["orderId"].as_str().unwrap();

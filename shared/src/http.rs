@@ -349,13 +349,14 @@ pub fn is_id(value: &str) -> bool {
 /// The `Idempotency-Key` header of the operations that must never run twice (an order, a refund);
 /// its format is checked where it names what the request makes (`idempotency::validate_key`).
 pub fn idempotency_key(req: &Request) -> Result<String, ApiError> {
-    req.headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
+    let value = req.headers().get("idempotency-key").ok_or_else(|| {
+        ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
+    })?;
+    // Sent, but with bytes beyond visible ASCII (`한글키`, say): invalid, not missing.
+    value
+        .to_str()
         .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
-        })
+        .map_err(|_| crate::idempotency::invalid_key())
 }
 
 /// Whether an `If-None-Match` header value matches `etag`.
@@ -636,6 +637,16 @@ mod tests {
         req.headers_mut()
             .insert("idempotency-key", HeaderValue::from_static("order-1"));
         assert_eq!(idempotency_key(&req).unwrap(), "order-1");
+        // Sent, but not text a key can be: invalid, not missing.
+        req.headers_mut().insert(
+            "idempotency-key",
+            HeaderValue::from_bytes("한글키".as_bytes()).unwrap(),
+        );
+        let err = idempotency_key(&req).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.code),
+            (400, "IDEMPOTENCY_KEY_INVALID")
+        );
     }
 
     fn code_of(result: Result<Login, ApiError>) -> (u16, &'static str) {

@@ -15,14 +15,15 @@ use crate::error::ApiError;
 
 pub fn validate_key(key: &str) -> Result<(), ApiError> {
     let ok = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "IDEMPOTENCY_KEY_INVALID",
-            "Idempotency-Key: 1 to 255 visible ASCII characters",
-        ))
-    }
+    if ok { Ok(()) } else { Err(invalid_key()) }
+}
+
+/// 400 `IDEMPOTENCY_KEY_INVALID`: a key sent, but not one [`validate_key`] takes.
+pub fn invalid_key() -> ApiError {
+    ApiError::bad_request(
+        "IDEMPOTENCY_KEY_INVALID",
+        "Idempotency-Key: 1 to 255 visible ASCII characters",
+    )
 }
 
 /// The id a key names: the first `digits` hex digits of the SHA-256 of `parts` (the caller, the
