@@ -228,7 +228,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
                 // made integers.
                 match integral_floats_as_integers(body) {
                     Ok(Some(value)) => Ok(value),
-                    Ok(None) => Err(ApiError::validation(&path, inner)),
+                    Ok(None) => Err(ApiError::validation(&path, in_plain_words(&inner))),
                     Err(syntax) => Err(malformed(syntax)),
                 }
             }
@@ -243,6 +243,19 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     // Trailing garbage after the document is malformed JSON too.
     deserializer.end().map_err(malformed)?;
     Ok(value)
+}
+
+/// What serde says of a body of the wrong shape, for the people who read it: without the place in
+/// the text (the field's path says where), and an integer as a whole number, not as Rust's type.
+fn in_plain_words(err: &serde_json::Error) -> String {
+    let said = err.to_string();
+    let place = format!(" at line {} column {}", err.line(), err.column());
+    let said = said.strip_suffix(&place).unwrap_or(&said);
+    ["i64", "u64", "i32", "u32", "u16", "u8"]
+        .iter()
+        .fold(said.to_owned(), |said, int| {
+            said.replace(&format!("expected {int}"), "expected a whole number")
+        })
 }
 
 /// For an optional field of a request body: it may be left out, but `null` is not a value (serde
@@ -624,6 +637,42 @@ mod tests {
         let err = json(r#"{"note": null}"#).unwrap_err();
         assert_eq!((err.status.as_u16(), err.code), (422, "VALIDATION_FAILED"));
         assert!(err.message.contains("note"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_is_refused_in_plain_words() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Item {
+            price: i64,
+            quantity: u32,
+        }
+        let message = |body: &str| {
+            json_body::<Item>(&request(Some("application/json"), body))
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(
+            message(r#"{"price": 1500.5, "quantity": 1}"#),
+            "price: invalid type: floating point `1500.5`, expected a whole number"
+        );
+        assert_eq!(
+            message(r#"{"price": 1500, "quantity": "two"}"#),
+            "quantity: invalid type: string \"two\", expected a whole number"
+        );
+        assert_eq!(
+            message(r#"{"price": 1500, "quantity": 1, "total": 1}"#),
+            "total: unknown field `total`, expected `price` or `quantity`"
+        );
+        // Still integers when written as floats that are whole.
+        assert!(
+            json_body::<Item>(&request(
+                Some("application/json"),
+                r#"{"price": 1500.0, "quantity": 1}"#
+            ))
+            .is_ok()
+        );
     }
 
     #[test]
