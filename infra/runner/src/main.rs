@@ -135,6 +135,17 @@ async fn run() -> Result<(), String> {
             .join("debug")
     });
 
+    // Both ports first: a port in use is said at once, before the emulator starts and the stack is
+    // provisioned. The WebSocket API is served on the next port; functions that post to
+    // connections are pointed at it.
+    let ws_port = args.ws_port.unwrap_or(if args.port == 0 {
+        0
+    } else {
+        args.port.saturating_add(1)
+    });
+    let api_listener = listen(args.port).await?;
+    let ws_listener = listen(ws_port).await?;
+
     // The emulator child is killed when `_emulator` drops, on every way out of this function.
     let (_emulator, endpoint) = match args.endpoint {
         Some(endpoint) => (None, endpoint),
@@ -167,15 +178,6 @@ async fn run() -> Result<(), String> {
     }
     let mut manifest = stack::provision(&root, &template, &endpoint, &params).await?;
 
-    // The WebSocket API is served here; functions that post to connections are pointed at it.
-    let ws_port = args.ws_port.unwrap_or(if args.port == 0 {
-        0
-    } else {
-        args.port.saturating_add(1)
-    });
-    let ws_listener = TcpListener::bind(("127.0.0.1", ws_port))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{ws_port}: {e}"))?;
     let ws_addr = ws_listener.local_addr().map_err(|e| e.to_string())?;
     let stage = params
         .iter()
@@ -276,9 +278,6 @@ async fn run() -> Result<(), String> {
             .with_web(web)
             .with_cors(manifest_cors),
     );
-    let api_listener = TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
     for route in gateway.routes() {
         eprintln!("  {}", route.route_key());
@@ -318,6 +317,19 @@ async fn run() -> Result<(), String> {
 /// (see the README).
 /// `https://<api id>.execute-api.<region>.amazonaws.com/<stage>` (the template's), as the
 /// Management API under `front`: `<front>/<api id>/<stage>`.
+/// A listener on loopback, or why not: a port in use names the usual cause and the way around it.
+async fn listen(port: u16) -> Result<TcpListener, String> {
+    TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another `make dev` running? `PORT=8080 make dev` serves the API on 8080 and the \
+             WebSocket API on 8081)"
+        } else {
+            ""
+        };
+        format!("cannot listen on 127.0.0.1:{port}: {e}{hint}")
+    })
+}
+
 fn management_endpoint(aws: &str, front: &str) -> String {
     let rest = aws.split_once("://").map_or(aws, |(_, rest)| rest);
     let (host, stage) = rest.split_once('/').unwrap_or((rest, ""));
