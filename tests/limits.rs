@@ -126,6 +126,37 @@ async fn orders_and_connects_are_limited_per_user() {
     assert!(stack.connect(Some(&neighbour), None).await.is_ok());
 }
 
+/// A count whose answer is lost (made, then its answer dropped, so the SDK sends it again) counts
+/// once: the customer still places every order the limit allows, and no more.
+#[tokio::test]
+async fn a_count_whose_answer_is_lost_counts_once() {
+    let stack = Stack::start_with(&[&format!("RateLimits=orders-per-customer=2/{WINDOW}")]);
+    clear_of_window_edge().await;
+    let (_, owner, _) = stack.account("lost-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("lost-customer@example.com", "CUSTOMER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let order = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                       "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"});
+    stack
+        .aws_faults(
+            json!([{"function": "OrdersCreateFunction", "service": "dynamodb",
+            "operation": "UpdateItem", "contains": "RATE#", "fault": "lost", "times": 1}]),
+        )
+        .await;
+    let first = stack.order(&customer, &order).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(
+        stack.aws_faults_fired().await["rules"][0]["fired"],
+        1,
+        "the count's answer was lost"
+    );
+    stack.aws_faults(json!([])).await;
+    let second = stack.order(&customer, &order).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    refused(&stack.order(&customer, &order).await);
+    assert_eq!(orders(&stack).await, 2);
+}
+
 async fn orders(stack: &Stack) -> usize {
     stack
         .scan()

@@ -5,14 +5,18 @@
 //!
 //! A limit is a fixed-window counter in the table — `RATE#<limit>#<key>` / `W#<window start>`,
 //! counted and refused by one conditional `UpdateItem` (so concurrency cannot exceed it) and
-//! removed by TTL. API Gateway's HTTP APIs cannot carry a WAF web ACL (only REST APIs, CloudFront
+//! removed by TTL. A count carries a token of its own, so the SDK's retry of a count whose answer
+//! was lost is known for the count already made. API Gateway's HTTP APIs cannot carry a WAF web ACL (only REST APIs, CloudFront
 //! and load balancers can), so the per-client limits live here, next to the stage throttle that
 //! protects the whole API. Operators tune them without a build: `RATE_LIMITS` (the template's
 //! `RateLimits`) overrides any of them, as `name=max/seconds,…`.
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::storage::{StorageError, key, n};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
+use crate::storage::{StorageError, key, n, s};
 
 /// What is limited, and by what key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +142,10 @@ pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), Ap
     let window_start = now - now.rem_euclid(window_seconds);
     let window_end = window_start + window_seconds;
     let db = &app.db;
+    // The count carries a token of its own (`last`): when its answer is lost and the SDK sends it
+    // again, the repeat meets that token and is known for the count already made — neither counted
+    // twice nor refused as one too many.
+    let token = format!("{:016x}", rand::random::<u64>());
     let counted = db
         .client()
         .update_item()
@@ -146,26 +154,43 @@ pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), Ap
             format!("RATE#{}#{key_of_client}", limit.name()),
             format!("W#{window_start}"),
         )))
-        .update_expression("ADD #count :one SET expiresAt = if_not_exists(expiresAt, :expires)")
-        .condition_expression("attribute_not_exists(#count) OR #count < :max")
+        .update_expression(
+            "ADD #count :one SET expiresAt = if_not_exists(expiresAt, :expires), #last = :token",
+        )
+        .condition_expression(
+            "(attribute_not_exists(#count) OR #count < :max) \
+             AND (attribute_not_exists(#last) OR #last <> :token)",
+        )
         .expression_attribute_names("#count", "count")
+        .expression_attribute_names("#last", "last")
         .expression_attribute_values(":one", n(1))
         .expression_attribute_values(":max", n(max))
+        .expression_attribute_values(":token", s(&token))
         // Kept a minute past its window; TTL removes it.
         .expression_attribute_values(":expires", n(window_end + 60))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
-    match counted.map_err(StorageError::from_sdk) {
-        Ok(_) => Ok(()),
-        Err(StorageError::ConditionFailed) => {
-            crate::telemetry::count("RateLimited", 1.0);
-            Err(ApiError::too_many_requests(
-                format!("too many requests ({}); try again later", limit.name()),
-                (window_end - now).max(1) as u64,
-            ))
-        }
-        Err(err) => Err(err.into()),
+    let Err(err) = counted else {
+        return Ok(());
+    };
+    let Some(UpdateItemError::ConditionalCheckFailedException(refused)) = err.as_service_error()
+    else {
+        return Err(StorageError::from_sdk(err).into());
+    };
+    let made_by_this_count = refused
+        .item()
+        .and_then(|standing| standing.get("last"))
+        .and_then(|last| last.as_s().ok())
+        .is_some_and(|last| *last == token);
+    if made_by_this_count {
+        return Ok(());
     }
+    crate::telemetry::count("RateLimited", 1.0);
+    Err(ApiError::too_many_requests(
+        format!("too many requests ({}); try again later", limit.name()),
+        (window_end - now).max(1) as u64,
+    ))
 }
 
 #[cfg(test)]
