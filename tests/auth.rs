@@ -323,6 +323,48 @@ async fn five_failures_lock_the_account_for_fifteen_minutes() {
     );
 }
 
+/// An attempt whose count loses its answer (made, then its answer dropped, so the SDK sends it
+/// again) is counted once: the window's start, and a count into an open window. Five wrong
+/// passwords are still five checks, the sixth sign-in the first refused.
+#[tokio::test]
+async fn an_attempt_whose_answer_is_lost_is_counted_once() {
+    let stack = Stack::start();
+    stack.account("lost@example.com", "CUSTOMER").await;
+    stack
+        .aws_faults(json!([
+            {"function": "AuthLoginFunction", "service": "dynamodb", "operation": "PutItem",
+             "contains": "LOCKOUT#", "fault": "lost", "times": 1},
+            {"function": "AuthLoginFunction", "service": "dynamodb", "operation": "UpdateItem",
+             "contains": "LOCKOUT#", "fault": "lost", "times": 1}
+        ]))
+        .await;
+    for attempt in 1..=5 {
+        let reply = stack.login("lost@example.com", "wrong password!").await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (401, "INVALID_CREDENTIALS"),
+            "attempt {attempt}"
+        );
+    }
+    let fired = stack.aws_faults_fired().await;
+    for rule in 0..2 {
+        assert_eq!(fired["rules"][rule]["fired"], 1, "{fired}");
+    }
+    stack.aws_faults(json!([])).await;
+    let locked = stack.login("lost@example.com", PASSWORD).await;
+    assert_eq!(
+        (locked.status.as_u16(), locked.code()),
+        (429, "TOO_MANY_REQUESTS")
+    );
+    let counter = stack
+        .scan()
+        .await
+        .into_iter()
+        .find(|i| text_of(i, "SK") == "LOCKOUT")
+        .expect("a lockout item");
+    assert_eq!(counter["attempts"].as_n().unwrap(), "5");
+}
+
 /// Invariant: however many sign-ins arrive at once, at most five passwords are checked per account
 /// and window — each refusal beyond them is a 429 that checked nothing.
 #[tokio::test]

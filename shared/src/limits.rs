@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
-use crate::storage::{StorageError, key, n, s};
+use crate::storage::{StorageError, carries, key, n, s, write_token};
 
 /// What is limited, and by what key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), Ap
     // The count carries a token of its own (`last`): when its answer is lost and the SDK sends it
     // again, the repeat meets that token and is known for the count already made — neither counted
     // twice nor refused as one too many.
-    let token = format!("{:016x}", rand::random::<u64>());
+    let token = write_token();
     let counted = db
         .client()
         .update_item()
@@ -178,12 +178,7 @@ pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), Ap
     else {
         return Err(StorageError::from_sdk(err).into());
     };
-    let made_by_this_count = refused
-        .item()
-        .and_then(|standing| standing.get("last"))
-        .and_then(|last| last.as_s().ok())
-        .is_some_and(|last| *last == token);
-    if made_by_this_count {
+    if carries(refused.item(), "last", &token) {
         return Ok(());
     }
     crate::telemetry::count("RateLimited", 1.0);

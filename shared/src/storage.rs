@@ -194,6 +194,22 @@ pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+/// A token for a counter's write that has none of its own (an `UpdateItem` or a `PutItem` carries
+/// no client token): set beside the count and required to differ, so that the SDK's retry of a
+/// write whose answer was lost meets it and is known by [`carries`] for the write already made.
+pub fn write_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Whether `standing` — the item a refused write met, as DynamoDB returns it with the refusal
+/// (`ReturnValuesOnConditionCheckFailure`) — carries `token` in `attribute`: that write's own.
+pub fn carries(standing: Option<&Item>, attribute: &str, token: &str) -> bool {
+    standing
+        .and_then(|item| item.get(attribute))
+        .and_then(|value| value.as_s().ok())
+        .is_some_and(|value| value == token)
+}
+
 pub fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
@@ -578,6 +594,18 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_is_known_by_its_token() {
+        let token = write_token();
+        assert_eq!(token.len(), 16);
+        assert_ne!(token, write_token());
+        let standing: Item = [("last".to_owned(), s(&token))].into();
+        assert!(carries(Some(&standing), "last", &token));
+        assert!(!carries(Some(&standing), "last", &write_token()));
+        assert!(!carries(Some(&standing), "attempt", &token));
+        assert!(!carries(None, "last", &token));
+    }
 
     #[test]
     fn condition_failure_is_located_by_action_index() {

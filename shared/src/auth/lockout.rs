@@ -6,15 +6,20 @@
 //! refuses it when the budget is spent: however many requests arrive at once, at most
 //! `MAX_ATTEMPTS` of them get a password checked. (Reading the count first and counting failures
 //! afterwards let every concurrent request pass the read: ~200 guesses per window, not 5.) A
-//! successful sign-in clears the counter.
+//! successful sign-in clears the counter. Each write of an attempt carries the attempt's token, so
+//! the SDK's retry of a write whose answer was lost is known for the count already made.
 //!
 //! The counter is a DynamoDB item with a TTL; TTL deletion is lazy (it can lag by hours), so expiry
 //! is decided by the stored window start, never by the item's presence.
 
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, key, n, s};
+use crate::storage::{Db, StorageError, carries, key, n, s, write_token};
 
 pub const MAX_ATTEMPTS: u32 = 5;
 pub const WINDOW_SECONDS: i64 = 15 * 60;
@@ -52,6 +57,10 @@ fn locked(seconds: u64) -> ApiError {
 /// window's budget is spent. Call it before checking the password; [`clear`] after a success.
 pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiError> {
     let cutoff = now - WINDOW_SECONDS;
+    // Each write of this attempt carries its token (`attempt`): when a write's answer is lost and
+    // the SDK sends it again, the repeat meets the token and is known for the count already made,
+    // not counted a second time (a lost answer would otherwise spend two of the five checks).
+    let token = write_token();
     for _ in 0..ROUNDS {
         // The common case (no failure lately: a success deleted the counter) first: start a
         // window with this attempt, unless one is open. One write, where trying the count first
@@ -65,14 +74,22 @@ pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiE
             .item("attempts", n(1))
             .item("windowStart", n(now))
             .item("expiresAt", n(now + WINDOW_SECONDS))
+            .item("attempt", s(&token))
             .condition_expression("attribute_not_exists(PK) OR windowStart <= :cutoff")
             .expression_attribute_values(":cutoff", n(cutoff))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match started.map_err(StorageError::from_sdk) {
+        match started {
             Ok(_) => return Ok(()),
-            Err(StorageError::ConditionFailed) => {}
-            Err(other) => return Err(other.into()),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(refused)) => {
+                    if carries(refused.item(), "attempt", &token) {
+                        return Ok(());
+                    }
+                }
+                _ => return Err(StorageError::from_sdk(err).into()),
+            },
         }
         // A window is open with budget left (someone failed lately): count into it.
         let counted = db
@@ -80,19 +97,28 @@ pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiE
             .update_item()
             .table_name(db.table())
             .set_key(Some(key(pk(email_key), SK)))
-            .update_expression("ADD attempts :one")
+            .update_expression("ADD attempts :one SET attempt = :token")
             .condition_expression(
-                "windowStart > :cutoff AND (attribute_not_exists(attempts) OR attempts < :max)",
+                "windowStart > :cutoff AND (attribute_not_exists(attempts) OR attempts < :max) \
+                 AND (attribute_not_exists(attempt) OR attempt <> :token)",
             )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":cutoff", n(cutoff))
             .expression_attribute_values(":max", n(MAX_ATTEMPTS))
+            .expression_attribute_values(":token", s(&token))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match counted.map_err(StorageError::from_sdk) {
+        match counted {
             Ok(_) => return Ok(()),
-            Err(StorageError::ConditionFailed) => {}
-            Err(other) => return Err(other.into()),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    if carries(refused.item(), "attempt", &token) {
+                        return Ok(());
+                    }
+                }
+                _ => return Err(StorageError::from_sdk(err).into()),
+            },
         }
         // A window is open: spent, or it changed between the two writes.
         if let Some(record) = db.get::<LockoutRecord>(pk(email_key), SK).await?
