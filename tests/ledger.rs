@@ -669,6 +669,45 @@ async fn an_unsettled_payment_holds_its_order_until_toss_answers() {
     settled_and_sound(&stack, &[order]).await;
 }
 
+/// A run whose lease's answer is lost (taken, then its answer dropped, so the SDK sends it again)
+/// knows the lease for its own, runs, and gives it back — not skipped as if another run held it.
+#[tokio::test]
+async fn a_run_whose_lease_answer_is_lost_still_runs() {
+    let stack = Stack::start_scheduled(&[], 3600);
+    stack
+        .aws_faults(
+            json!([{"function": "OrdersExpireFunction", "service": "dynamodb",
+            "operation": "UpdateItem", "contains": "JOB#", "fault": "lost", "times": 1}]),
+        )
+        .await;
+    let event = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    stack.invoke("OrdersExpireFunction", &event).await;
+    assert_eq!(
+        stack.aws_faults_fired().await["rules"][0]["fired"],
+        1,
+        "the lease's answer was lost"
+    );
+    stack.aws_faults(json!([])).await;
+    let logs = stack
+        .logs_with("\"Function\":\"OrdersExpireFunction\"")
+        .await;
+    assert!(
+        !logs.contains("the previous run still holds the job"),
+        "the run took its own lease for another's"
+    );
+    let lease = stack
+        .scan()
+        .await
+        .into_iter()
+        .find(|i| e2e::text_of(i, "PK") == "JOB#orders-expire")
+        .expect("the job's lease");
+    assert_eq!(
+        lease["lockedUntil"].as_n().unwrap(),
+        "0",
+        "given back: {lease:?}"
+    );
+}
+
 #[tokio::test]
 async fn no_scheduled_job_runs_while_another_run_holds_it() {
     // Schedules do not wait for the last run: each job holds a lease (`JOB#<function>`) while it

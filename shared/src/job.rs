@@ -3,13 +3,15 @@
 
 use std::future::Future;
 
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, key, n, s};
+use crate::storage::{Db, StorageError, carries, key, n, s};
 
 /// A run without a deadline (a tool, a test) holds its job this long at most.
 const UNBOUNDED_RUN_SECONDS: i64 = 15 * 60;
@@ -41,12 +43,19 @@ where
         .expression_attribute_values(":until", n(until))
         .expression_attribute_values(":holder", s(&holder))
         .expression_attribute_values(":now", n(now))
+        // A lease whose answer was lost is met by the SDK's retry: returned with the refusal, its
+        // holder says it is this run's own.
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
-        .await
-        .map_err(StorageError::from_sdk);
-    match taken {
-        Ok(_) => {}
-        Err(StorageError::ConditionFailed) => {
+        .await;
+    if let Err(err) = taken {
+        let held_by_another = match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                !carries(refused.item(), "holder", &holder)
+            }
+            _ => return Err(StorageError::from_sdk(err).into()),
+        };
+        if held_by_another {
             tracing::info!(
                 job,
                 "the previous run still holds the job; this one does nothing"
@@ -54,7 +63,6 @@ where
             crate::telemetry::count("JobRunsSkipped", 1.0);
             return Ok(None);
         }
-        Err(err) => return Err(err.into()),
     }
     let result = work.await;
     let released = db
