@@ -3,15 +3,13 @@
 
 use std::future::Future;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, carries, key, n, s};
+use crate::storage::{Db, StorageError, key, n, s, update_once};
 
 /// A run without a deadline (a tool, a test) holds its job this long at most.
 const UNBOUNDED_RUN_SECONDS: i64 = 15 * 60;
@@ -33,7 +31,7 @@ where
     };
     let holder = uuid::Uuid::new_v4().simple().to_string();
     let pk = format!("JOB#{job}");
-    let taken = db
+    let take = db
         .client()
         .update_item()
         .table_name(db.table())
@@ -42,20 +40,12 @@ where
         .condition_expression("attribute_not_exists(lockedUntil) OR lockedUntil < :now")
         .expression_attribute_values(":until", n(until))
         .expression_attribute_values(":holder", s(&holder))
-        .expression_attribute_values(":now", n(now))
-        // A lease whose answer was lost is met by the SDK's retry: returned with the refusal, its
-        // holder says it is this run's own.
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
-    if let Err(err) = taken {
-        let held_by_another = match err.as_service_error() {
-            Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
-                !carries(refused.item(), "holder", &holder)
-            }
-            _ => return Err(StorageError::from_sdk(err).into()),
-        };
-        if held_by_another {
+        .expression_attribute_values(":now", n(now));
+    // The holder is the write's token: a lease this run took, whose answer was lost, is met by the
+    // SDK's retry (it is held, so refused) and known for this run's own.
+    match update_once(take, "holder", &holder).await {
+        Ok(()) => {}
+        Err(StorageError::ConditionFailed) => {
             tracing::info!(
                 job,
                 "the previous run still holds the job; this one does nothing"
@@ -63,6 +53,7 @@ where
             crate::telemetry::count("JobRunsSkipped", 1.0);
             return Ok(None);
         }
+        Err(err) => return Err(err.into()),
     }
     let result = work.await;
     let released = db

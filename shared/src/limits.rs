@@ -6,17 +6,14 @@
 //! A limit is a fixed-window counter in the table — `RATE#<limit>#<key>` / `W#<window start>`,
 //! counted and refused by one conditional `UpdateItem` (so concurrency cannot exceed it) and
 //! removed by TTL. A count carries a token of its own, so the SDK's retry of a count whose answer
-//! was lost is known for the count already made. API Gateway's HTTP APIs cannot carry a WAF web ACL (only REST APIs, CloudFront
-//! and load balancers can), so the per-client limits live here, next to the stage throttle that
-//! protects the whole API. Operators tune them without a build: `RATE_LIMITS` (the template's
+//! was lost is known for the count already made. API Gateway's HTTP APIs cannot carry a WAF web
+//! ACL (only REST APIs, CloudFront and load balancers can), so the per-client limits live here,
+//! next to the stage throttle that protects the whole API. Operators tune them without a build: `RATE_LIMITS` (the template's
 //! `RateLimits`) overrides any of them, as `name=max/seconds,…`.
 
 use crate::app::App;
 use crate::error::ApiError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
-
-use crate::storage::{StorageError, carries, key, n, s, write_token};
+use crate::storage::{StorageError, key, n, s, update_once, write_token};
 
 /// What is limited, and by what key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +143,7 @@ pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), Ap
     // again, the repeat meets that token and is known for the count already made — neither counted
     // twice nor refused as one too many.
     let token = write_token();
-    let counted = db
+    let count = db
         .client()
         .update_item()
         .table_name(db.table())
@@ -167,25 +164,18 @@ pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), Ap
         .expression_attribute_values(":max", n(max))
         .expression_attribute_values(":token", s(&token))
         // Kept a minute past its window; TTL removes it.
-        .expression_attribute_values(":expires", n(window_end + 60))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
-    let Err(err) = counted else {
-        return Ok(());
-    };
-    let Some(UpdateItemError::ConditionalCheckFailedException(refused)) = err.as_service_error()
-    else {
-        return Err(StorageError::from_sdk(err).into());
-    };
-    if carries(refused.item(), "last", &token) {
-        return Ok(());
+        .expression_attribute_values(":expires", n(window_end + 60));
+    match update_once(count, "last", &token).await {
+        Ok(()) => Ok(()),
+        Err(StorageError::ConditionFailed) => {
+            crate::telemetry::count("RateLimited", 1.0);
+            Err(ApiError::too_many_requests(
+                format!("too many requests ({}); try again later", limit.name()),
+                (window_end - now).max(1) as u64,
+            ))
+        }
+        Err(err) => Err(err.into()),
     }
-    crate::telemetry::count("RateLimited", 1.0);
-    Err(ApiError::too_many_requests(
-        format!("too many requests ({}); try again later", limit.name()),
-        (window_end - now).max(1) as u64,
-    ))
 }
 
 #[cfg(test)]

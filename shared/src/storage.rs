@@ -7,6 +7,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -194,16 +196,82 @@ pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-/// A token for a counter's write that has none of its own (an `UpdateItem` or a `PutItem` carries
-/// no client token): set beside the count and required to differ, so that the SDK's retry of a
-/// write whose answer was lost meets it and is known by [`carries`] for the write already made.
+/// A token for a conditional write that has none of its own (an `UpdateItem` or a `PutItem` carries
+/// no client token), for [`update_once`] and [`put_once`].
 pub fn write_token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// Whether `standing` — the item a refused write met, as DynamoDB returns it with the refusal
-/// (`ReturnValuesOnConditionCheckFailure`) — carries `token` in `attribute`: that write's own.
-pub fn carries(standing: Option<&Item>, attribute: &str, token: &str) -> bool {
+/// Sends `update`, a conditional `UpdateItem` that sets `attribute` to `token` and whose condition
+/// refuses an item carrying it already. Made — by this send, or by an earlier send of the same
+/// write whose answer was lost, which the SDK's retry meets (DynamoDB returns the item with the
+/// refusal) — is `Ok`; refused by an item that does not carry `token`, `ConditionFailed`.
+pub async fn update_once(
+    update: UpdateItemFluentBuilder,
+    attribute: &str,
+    token: &str,
+) -> Result<(), StorageError> {
+    let sent = update
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    made_once(
+        sent,
+        |err| match err {
+            UpdateItemError::ConditionalCheckFailedException(refused) => refused.item(),
+            _ => None,
+        },
+        attribute,
+        token,
+    )
+}
+
+/// [`update_once`] for a conditional `PutItem` whose item carries `token` in `attribute`.
+pub async fn put_once(
+    put: PutItemFluentBuilder,
+    attribute: &str,
+    token: &str,
+) -> Result<(), StorageError> {
+    let sent = put
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    made_once(
+        sent,
+        |err| match err {
+            PutItemError::ConditionalCheckFailedException(refused) => refused.item(),
+            _ => None,
+        },
+        attribute,
+        token,
+    )
+}
+
+/// What [`update_once`] and [`put_once`] sent: made, or refused by an item that carries `token` in
+/// `attribute` (`refused` reads it off a refusal); else the error.
+fn made_once<O, E, R>(
+    sent: Result<O, SdkError<E, R>>,
+    refused: fn(&E) -> Option<&Item>,
+    attribute: &str,
+    token: &str,
+) -> Result<(), StorageError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let Err(err) = sent else {
+        return Ok(());
+    };
+    if carries(err.as_service_error().and_then(refused), attribute, token) {
+        Ok(())
+    } else {
+        Err(StorageError::from_sdk(err))
+    }
+}
+
+/// Whether `standing` — the item a refused write met, as DynamoDB returns it with the refusal —
+/// carries `token` in `attribute`: that write's own.
+fn carries(standing: Option<&Item>, attribute: &str, token: &str) -> bool {
     standing
         .and_then(|item| item.get(attribute))
         .and_then(|value| value.as_s().ok())

@@ -313,10 +313,6 @@ async fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// Writes the environment a function needs to reach this stack, for `cargo lambda watch --env-file`
-/// (see the README).
-/// `https://<api id>.execute-api.<region>.amazonaws.com/<stage>` (the template's), as the
-/// Management API under `front`: `<front>/<api id>/<stage>`.
 /// A listener on loopback, or why not: a port in use names the usual cause and the way around it.
 async fn listen(port: u16) -> Result<TcpListener, String> {
     TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
@@ -330,6 +326,8 @@ async fn listen(port: u16) -> Result<TcpListener, String> {
     })
 }
 
+/// `https://<api id>.execute-api.<region>.amazonaws.com/<stage>` (the template's), as the
+/// Management API under `front`: `<front>/<api id>/<stage>`.
 fn management_endpoint(aws: &str, front: &str) -> String {
     let rest = aws.split_once("://").map_or(aws, |(_, rest)| rest);
     let (host, stage) = rest.split_once('/').unwrap_or((rest, ""));
@@ -337,6 +335,8 @@ fn management_endpoint(aws: &str, front: &str) -> String {
     format!("{front}/{api}/{}", stage.trim_matches('/'))
 }
 
+/// Writes the environment a function needs to reach this stack, for `cargo lambda watch --env-file`
+/// (see the README).
 fn write_env_file(
     path: &std::path::Path,
     base_env: &[(String, String)],

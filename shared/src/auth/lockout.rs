@@ -14,12 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
-
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, carries, key, n, s, write_token};
+use crate::storage::{Db, StorageError, key, n, put_once, s, update_once, write_token};
 
 pub const MAX_ATTEMPTS: u32 = 5;
 pub const WINDOW_SECONDS: i64 = 15 * 60;
@@ -65,7 +61,7 @@ pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiE
         // The common case (no failure lately: a success deleted the counter) first: start a
         // window with this attempt, unless one is open. One write, where trying the count first
         // cost a failed conditional write (billed too) on every honest sign-in.
-        let started = db
+        let start = db
             .client()
             .put_item()
             .table_name(db.table())
@@ -76,23 +72,14 @@ pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiE
             .item("expiresAt", n(now + WINDOW_SECONDS))
             .item("attempt", s(&token))
             .condition_expression("attribute_not_exists(PK) OR windowStart <= :cutoff")
-            .expression_attribute_values(":cutoff", n(cutoff))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match started {
-            Ok(_) => return Ok(()),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(refused)) => {
-                    if carries(refused.item(), "attempt", &token) {
-                        return Ok(());
-                    }
-                }
-                _ => return Err(StorageError::from_sdk(err).into()),
-            },
+            .expression_attribute_values(":cutoff", n(cutoff));
+        match put_once(start, "attempt", &token).await {
+            Ok(()) => return Ok(()),
+            Err(StorageError::ConditionFailed) => {}
+            Err(other) => return Err(other.into()),
         }
         // A window is open with budget left (someone failed lately): count into it.
-        let counted = db
+        let count = db
             .client()
             .update_item()
             .table_name(db.table())
@@ -105,20 +92,11 @@ pub async fn take_attempt(db: &Db, email_key: &str, now: i64) -> Result<(), ApiE
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":cutoff", n(cutoff))
             .expression_attribute_values(":max", n(MAX_ATTEMPTS))
-            .expression_attribute_values(":token", s(&token))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match counted {
-            Ok(_) => return Ok(()),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
-                    if carries(refused.item(), "attempt", &token) {
-                        return Ok(());
-                    }
-                }
-                _ => return Err(StorageError::from_sdk(err).into()),
-            },
+            .expression_attribute_values(":token", s(&token));
+        match update_once(count, "attempt", &token).await {
+            Ok(()) => return Ok(()),
+            Err(StorageError::ConditionFailed) => {}
+            Err(other) => return Err(other.into()),
         }
         // A window is open: spent, or it changed between the two writes.
         if let Some(record) = db.get::<LockoutRecord>(pk(email_key), SK).await?
