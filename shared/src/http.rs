@@ -246,16 +246,38 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 }
 
 /// What serde says of a body of the wrong shape, for the people who read it: without the place in
-/// the text (the field's path says where), and an integer as a whole number, not as Rust's type.
+/// the text (the field's path says where), and an integer as a whole number, not as Rust's type —
+/// with the type's range when the number is whole but outside it (`-1` for a `u32` is a whole
+/// number; `99999999999999999999` is one too, though serde reads it as a float).
 fn in_plain_words(err: &serde_json::Error) -> String {
+    const RANGES: [(&str, &str); 6] = [
+        ("u8", "0 to 255"),
+        ("u16", "0 to 65535"),
+        ("u32", "0 to 4294967295"),
+        ("u64", "0 to 18446744073709551615"),
+        ("i32", "-2147483648 to 2147483647"),
+        ("i64", "-9223372036854775808 to 9223372036854775807"),
+    ];
     let said = err.to_string();
     let place = format!(" at line {} column {}", err.line(), err.column());
     let said = said.strip_suffix(&place).unwrap_or(&said);
-    ["i64", "u64", "i32", "u32", "u16", "u8"]
-        .iter()
-        .fold(said.to_owned(), |said, int| {
-            said.replace(&format!("expected {int}"), "expected a whole number")
-        })
+    let Some((head, range)) = RANGES.iter().find_map(|(int, range)| {
+        said.strip_suffix(int)
+            .and_then(|head| head.strip_suffix("expected "))
+            .map(|head| (head, range))
+    }) else {
+        return said.to_owned();
+    };
+    // serde's "invalid value: integer `-1`" or "invalid type: floating point `1e+20`".
+    let number = head.split('`').nth(1).unwrap_or_default();
+    let whole = head.starts_with("invalid value: integer")
+        || (head.starts_with("invalid type: floating point")
+            && number.parse::<f64>().is_ok_and(|n| n.fract() == 0.0));
+    if whole {
+        format!("{number} is out of range, expected a whole number from {range}")
+    } else {
+        format!("{head}expected a whole number")
+    }
 }
 
 /// For an optional field of a request body: it may be left out, but `null` is not a value (serde
@@ -660,6 +682,16 @@ mod tests {
         assert_eq!(
             message(r#"{"price": 1500, "quantity": "two"}"#),
             "quantity: invalid type: string \"two\", expected a whole number"
+        );
+        // Whole, but not of the field's type: its range is said, not "a whole number".
+        assert_eq!(
+            message(r#"{"price": 1500, "quantity": -1}"#),
+            "quantity: -1 is out of range, expected a whole number from 0 to 4294967295"
+        );
+        assert_eq!(
+            message(r#"{"price": 99999999999999999999, "quantity": 1}"#),
+            "price: 1e+20 is out of range, expected a whole number from \
+             -9223372036854775808 to 9223372036854775807"
         );
         assert_eq!(
             message(r#"{"price": 1500, "quantity": 1, "total": 1}"#),
