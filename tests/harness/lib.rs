@@ -44,6 +44,8 @@ pub struct Stack {
     http: reqwest::Client,
     /// The SDK configuration pointed at the emulator, loaded once.
     aws: tokio::sync::OnceCell<aws_config::SdkConfig>,
+    /// Every answer of the API through [`Stack::send`], for [`Stack::answers`].
+    answers: std::sync::Mutex<Vec<Value>>,
 }
 
 /// What a client saw.
@@ -162,6 +164,7 @@ impl Stack {
             log: log.clone(),
             http: reqwest::Client::new(),
             aws: tokio::sync::OnceCell::new(),
+            answers: std::sync::Mutex::new(Vec::new()),
         };
         if stack.base_url.is_empty() {
             stack.stop();
@@ -186,7 +189,10 @@ impl Stack {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("the runner answers");
+        let (client, request) = request.build_split();
+        let request = request.expect("a well-formed request");
+        let asked = (request.method().clone(), request.url().clone());
+        let response = client.execute(request).await.expect("the runner answers");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a body");
@@ -196,11 +202,61 @@ impl Stack {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
+        if asked.1.as_str().starts_with(&self.base_url) {
+            self.answers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(serde_json::json!({
+                    "method": asked.0.as_str(),
+                    "path": asked.1.path(),
+                    "status": status.as_u16(),
+                    "body": body,
+                }));
+        }
         Reply {
             status,
             headers,
             body,
         }
+    }
+
+    /// Every answer so far is as docs/openapi.yaml has it: a status its operation lists, a body
+    /// its schema there accepts, and no field the document does not name (tests/documented.py,
+    /// run with `.venv`'s Python). A test that plays much of the API ends with it.
+    pub fn assert_answers_documented(&self) {
+        let answers = self.answers();
+        let file = target_dir().join("e2e-logs").join(format!(
+            "answers-{}-{}.json",
+            std::process::id(),
+            uuid_like_counter()
+        ));
+        std::fs::write(
+            &file,
+            serde_json::to_vec(&answers).expect("answers as JSON"),
+        )
+        .expect("write the answers");
+        let output = Command::new(root().join(".venv/bin/python"))
+            .arg(root().join("tests/documented.py"))
+            .arg(root().join("docs/openapi.yaml"))
+            .arg(&file)
+            .output()
+            .expect("run tests/documented.py with .venv's Python (make bootstrap installs it)");
+        assert!(
+            output.status.success(),
+            "answers not as docs/openapi.yaml has them ({}):\n{}{}",
+            file.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// What the API answered through [`Stack::send`] so far, in order: `{method, path, status,
+    /// body}` each (tests/documented.py checks them against docs/openapi.yaml).
+    pub fn answers(&self) -> Vec<Value> {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
