@@ -72,6 +72,10 @@ def operations(document):
 
 def check(document, answer, known):
     method, path, status = answer["method"].lower(), answer["path"], str(answer["status"])
+    if path == "/app" or path.startswith("/app/"):
+        # The order board's files, which the local runner serves beside the API (a bucket's
+        # on AWS): not the API.
+        return []
     for op_method, template, pattern, operation in known:
         if op_method == method and pattern.match(path):
             break
