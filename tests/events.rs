@@ -197,7 +197,6 @@ async fn a_board_hears_every_move_but_its_own() {
         !Value::from(all).to_string().contains("-tab"),
         "a device's name was pushed"
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -367,7 +366,6 @@ async fn staff_see_paid_orders_and_customers_see_their_own() {
     );
     // The other store heard nothing: its closed board waits for its TTL.
     assert_eq!(members(format!("WS#STORE#{other_store}")).await.len(), 1);
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -431,7 +429,6 @@ async fn a_notifier_down_loses_nothing_and_one_that_crashed_pushes_in_order_agai
         expected,
         "each paid order pushed as one event: {pushes:?}"
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -479,7 +476,6 @@ async fn a_failed_push_holds_back_the_ones_after_it_and_repeats_none_before_it()
         metric_sum(&logs, "NotificationsPushFunction", "MessagesProcessed"),
         4.0
     );
-    stack.assert_answers_documented();
 }
 
 /// How many invocations of `function` the runner's log shows (each writes one line that ends it).
@@ -537,7 +533,6 @@ async fn the_notifier_hears_only_what_it_pushes() {
         1.0,
         "the paid order alone"
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -619,7 +614,6 @@ async fn sign_ins_are_events_that_reach_the_audit_trail_without_the_address() {
             "an address stored: {item:?}"
         );
     }
-    stack.assert_answers_documented();
 }
 
 /// A subscription ends with what entitled it: the boards of a staff member who signs out and of one
@@ -692,5 +686,4 @@ async fn boards_stop_hearing_when_their_session_or_staff_place_ends() {
         .filter(|i| i["PK"].as_s().is_ok_and(|pk| pk.starts_with("WS#")))
         .collect();
     assert_eq!(left.len(), 2, "the owner's board and the phone: {left:?}");
-    stack.assert_answers_documented();
 }

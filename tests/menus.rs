@@ -112,7 +112,6 @@ async fn a_menu_round_trip_with_etags() {
         )
         .await;
     assert_eq!(stale_tag.status, StatusCode::OK);
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -291,7 +290,6 @@ async fn invalid_menus_are_refused_naming_the_field() {
             .status,
         StatusCode::NO_CONTENT
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -394,7 +392,6 @@ async fn every_menu_write_refuses_other_stores_people() {
     assert_eq!(store_now.body["name"], "김밥천국 종로점");
     let stack_menu = stack.get(&base, None).await;
     assert_eq!(stack_menu.body["version"], version);
-    stack.assert_answers_documented();
 }
 
 /// An owner's writes racing on one menu (two tablets, a script): the menu is one item written under

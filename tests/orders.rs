@@ -75,7 +75,6 @@ async fn totals_are_computed_by_the_server() {
     // Personal fields are sealed in the table.
     let dump = format!("{:?}", stack.scan().await);
     assert!(!dump.contains("01012345678") && !dump.contains("1234-5678"));
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -225,7 +224,6 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
         (closed.status.as_u16(), closed.code()),
         (409, "STORE_CLOSED")
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -325,7 +323,6 @@ async fn idempotency_replays_refuses_mismatches_and_survives_races() {
     assert_eq!((fresh.status.as_u16(), fresh.code()), (409, "STORE_CLOSED"));
     let mine = stack.get("/v1/me/orders", Some(&customer)).await;
     assert_eq!(mine.body["orders"].as_array().unwrap().len(), 2);
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -523,7 +520,6 @@ async fn the_lifecycle_with_twenty_racing_moves() {
             .collect();
         assert_eq!(ids, [order.as_str()], "{status}: {:?}", listed.body);
     }
-    stack.assert_answers_documented();
 }
 
 /// An order's item stays under a kilobyte as DynamoDB sizes it on AWS (the meter sizes sealed
@@ -944,5 +940,4 @@ async fn orders_are_private_to_their_customer_and_store() {
         )
         .await;
     assert_eq!(accepted.body["status"], "ACCEPTED");
-    stack.assert_answers_documented();
 }

@@ -109,7 +109,6 @@ async fn an_order_is_placed_once_whatever_fails_under_its_write() {
     let mut expected = orders.clone();
     expected.sort();
     assert_eq!(placed, expected, "one order.placed per order");
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -142,7 +141,6 @@ async fn an_order_whose_answer_is_lost_is_placed_once() {
     );
     assert_eq!(other.body, same.body);
     assert_eq!(placed_events(&stack).await.len(), 2, "one order per key");
-    stack.assert_answers_documented();
 }
 
 /// The invariant of an order's `Idempotency-Key`, however requests under one key interleave and
@@ -246,7 +244,6 @@ async fn a_key_places_one_order_whatever_interleaves_and_fails() {
         fired["rules"][0]["fired"].as_u64().unwrap_or(0) > 0,
         "no answer was lost: {fired}"
     );
-    stack.assert_answers_documented();
 }
 
 /// A conditional put has no token: when its answer is lost, the SDK's repeat meets the item the first
@@ -290,7 +287,6 @@ async fn a_store_change_whose_answer_is_lost_is_told_as_made() {
         read.body["updatedAt"], updated.body["updatedAt"],
         "changed once"
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -304,7 +300,6 @@ async fn a_sign_in_whose_session_answer_is_lost_signs_in() {
         stack.get("/v1/me", Some(&token)).await.status,
         StatusCode::OK
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -316,7 +311,6 @@ async fn a_socket_whose_place_answer_is_lost_opens() {
     let socket = stack.connect(Some(&customer), None).await;
     the_answer_was_lost(&stack).await;
     assert!(socket.is_ok(), "{:?}", socket.err());
-    stack.assert_answers_documented();
 }
 
 /// A paid order of a new store, and its owner's token; the next status move's `UpdateItem` meets
@@ -360,7 +354,6 @@ async fn a_move_lost_to_a_transaction_conflict_is_told_to_retry() {
         retried.body["version"], 3,
         "paid, then accepted: nothing in between"
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -393,7 +386,6 @@ async fn a_move_whose_answer_is_lost_is_made_once_and_told_as_made() {
     assert_eq!(accepted[0]["actor"]["kind"], "STORE");
     assert_eq!(accepted[0]["order"]["from"], "PAID");
     // (A move that really lost its race is 409 ORDER_STATUS_CHANGED: tests/orders.rs, racing moves.)
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -428,7 +420,6 @@ async fn a_stalled_aws_call_is_cut_by_its_time_out_not_the_functions() {
         .get(&format!("/v1/stores/{store}"), Some(&owner))
         .await;
     assert_eq!(fine.status, StatusCode::OK);
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -515,7 +506,6 @@ async fn events_survive_stream_reader_failures_and_count_once() {
     for rule in fired["rules"].as_array().unwrap() {
         assert!(rule["fired"].as_u64().unwrap() > 0, "{rule}");
     }
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -561,7 +551,6 @@ async fn one_failing_connection_does_not_keep_the_others_from_their_pushes() {
         logs.contains("\"PushesFailed\":1"),
         "the failure is counted"
     );
-    stack.assert_answers_documented();
 }
 
 #[tokio::test]
@@ -610,7 +599,6 @@ async fn the_expiry_sweep_goes_on_past_an_order_it_cannot_expire() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(status(stuck).await, "EXPIRED");
-    stack.assert_answers_documented();
 }
 
 /// The actions of the store's audit trail about `order`.
@@ -745,7 +733,6 @@ async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
         .await;
     assert_eq!(replayed["deadLettersCleared"], 1, "{replayed}");
     assert!(replayed["events"].as_u64().unwrap() >= 2, "{replayed}");
-    stack.assert_answers_documented();
 }
 
 /// IAM refuses a call its function's policy does not allow, and so does the local stack: a grant
@@ -791,5 +778,4 @@ async fn a_grant_too_narrow_fails_here_as_it_would_on_aws() {
         "the refusal is not in the runner's log"
     );
     let _ = std::fs::remove_file(path);
-    stack.assert_answers_documented();
 }

@@ -222,7 +222,7 @@ impl Stack {
 
     /// Every answer so far is as docs/openapi.yaml has it: a status its operation lists, a body
     /// its schema there accepts, and no field the document does not name (tests/documented.py,
-    /// run with `.venv`'s Python). A test that plays much of the API ends with it.
+    /// run with `.venv`'s Python). Every stack checks its answers as it goes (`Drop`).
     pub fn assert_answers_documented(&self) {
         let answers = self.answers();
         let file = target_dir().join("e2e-logs").join(format!(
@@ -348,8 +348,13 @@ impl Stack {
 }
 
 impl Drop for Stack {
+    /// Every test's answers are checked against the document as its stack goes, unless the test
+    /// failed already (its own failure is the one to read).
     fn drop(&mut self) {
         self.stop();
+        if !std::thread::panicking() && !self.answers().is_empty() {
+            self.assert_answers_documented();
+        }
     }
 }
 
