@@ -56,7 +56,7 @@ def undocumented(document, schema, value, at):
 
 
 def operations(document):
-    """(method, path pattern, operation) for every operation, literal paths first."""
+    """(method, template, its pattern, operation) for every operation, literal paths first."""
     found = []
     for template, item in document["paths"].items():
         pattern = re.compile(
