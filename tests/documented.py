@@ -3,7 +3,8 @@
     documented.py <openapi.yaml> <answers.json>
 
 `answers.json` is a list of `{"method", "path", "status", "body"}` (what a client sent and was
-answered; `path` without the query). Each answer must have a status its operation lists, and a body
+answered; `path` without the query), or of `{"schema", "body"}` for a message that is no HTTP
+answer (a WebSocket push: `Push`). Each answer must have a status its operation lists, and a body
 that its schema there accepts — with no field in an object that the document describes by its
 `properties` but does not name. The document itself stays open to additions, as clients are told
 (unknown fields are to be ignored); this check is what keeps it complete. Prints every mismatch and
@@ -80,7 +81,24 @@ GATEWAY = {
 }
 
 
+def conforms(document, schema, body, where):
+    """What keeps `body` from being `schema`'s: its errors, and the fields it does not name."""
+    root = dict(resolve(document, schema))
+    root["components"] = document["components"]
+    validator = Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    problems = [f"{where}: at {error.json_path}: {error.message}" for error in validator.iter_errors(body)]
+    problems += [
+        f"{where}: {field} is not in the document"
+        for field in undocumented(document, schema, body, "$")
+    ]
+    return problems
+
+
 def check(document, answer, known):
+    if "schema" in answer:
+        # A message that is no HTTP answer (a WebSocket push): the named schema's.
+        name = answer["schema"]
+        return conforms(document, {"$ref": f"#/components/schemas/{name}"}, answer["body"], name)
     method, path, status = answer["method"].lower(), answer["path"], str(answer["status"])
     if method == "options":
         # A CORS preflight: API Gateway answers it from the API's `CorsConfiguration`
@@ -106,20 +124,7 @@ def check(document, answer, known):
     body = answer["body"]
     if content is None:
         return [] if body is None else [f"{where}: a body where none is documented: {body!r}"]
-    schema = dict(resolve(document, content.get("schema", {})))
-    schema["components"] = document["components"]
-    validator = Draft202012Validator(
-        schema, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
-    problems = [
-        f"{where}: at {error.json_path}: {error.message}"
-        for error in validator.iter_errors(body)
-    ]
-    problems += [
-        f"{where}: {field} is not in the document"
-        for field in undocumented(document, content.get("schema", {}), body, "$")
-    ]
-    return problems
+    return conforms(document, content.get("schema", {}), body, where)
 
 
 def main():

@@ -224,30 +224,7 @@ impl Stack {
     /// its schema there accepts, and no field the document does not name (tests/documented.py,
     /// run with `.venv`'s Python). Every stack checks its answers as it goes (`Drop`).
     pub fn assert_answers_documented(&self) {
-        let answers = self.answers();
-        let file = target_dir().join("e2e-logs").join(format!(
-            "answers-{}-{}.json",
-            std::process::id(),
-            uuid_like_counter()
-        ));
-        std::fs::write(
-            &file,
-            serde_json::to_vec(&answers).expect("answers as JSON"),
-        )
-        .expect("write the answers");
-        let output = Command::new(root().join(".venv/bin/python"))
-            .arg(root().join("tests/documented.py"))
-            .arg(root().join("docs/openapi.yaml"))
-            .arg(&file)
-            .output()
-            .expect("run tests/documented.py with .venv's Python (make bootstrap installs it)");
-        assert!(
-            output.status.success(),
-            "answers not as docs/openapi.yaml has them ({}):\n{}{}",
-            file.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_documented(&self.answers());
     }
 
     /// What the API answered through [`Stack::send`] so far, in order: `{method, path, status,
@@ -356,6 +333,31 @@ impl Drop for Stack {
             self.assert_answers_documented();
         }
     }
+}
+
+/// `entries` (`{method, path, status, body}` answers, or `{schema, body}` messages) are as
+/// docs/openapi.yaml has them (tests/documented.py).
+fn assert_documented(entries: &[Value]) {
+    let file = target_dir().join("e2e-logs").join(format!(
+        "answers-{}-{}.json",
+        std::process::id(),
+        uuid_like_counter()
+    ));
+    std::fs::write(&file, serde_json::to_vec(entries).expect("answers as JSON"))
+        .expect("write the answers");
+    let output = Command::new(root().join(".venv/bin/python"))
+        .arg(root().join("tests/documented.py"))
+        .arg(root().join("docs/openapi.yaml"))
+        .arg(&file)
+        .output()
+        .expect("run tests/documented.py with .venv's Python (make bootstrap installs it)");
+    assert!(
+        output.status.success(),
+        "answers not as docs/openapi.yaml has them ({}):\n{}{}",
+        file.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The table name template.yaml gives the `dev` stage.
@@ -705,6 +707,16 @@ pub struct Pushes {
     socket: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
+    /// Every push received, checked against the document's `Push` as the socket goes (`Drop`).
+    received: Vec<Value>,
+}
+
+impl Drop for Pushes {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && !self.received.is_empty() {
+            assert_documented(&self.received);
+        }
+    }
 }
 
 impl Pushes {
@@ -717,7 +729,12 @@ impl Pushes {
                 .await
                 .ok()??;
             if let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = frame {
-                return serde_json::from_str(text.as_str()).ok();
+                let push: Option<Value> = serde_json::from_str(text.as_str()).ok();
+                self.received.push(serde_json::json!({
+                    "schema": "Push",
+                    "body": push.clone().unwrap_or_else(|| Value::String(text.to_string())),
+                }));
+                return push;
             }
         }
     }
@@ -780,7 +797,10 @@ impl Stack {
             );
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((socket, _)) => Ok(Pushes { socket }),
+            Ok((socket, _)) => Ok(Pushes {
+                socket,
+                received: Vec::new(),
+            }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 Err(response.status().as_u16())
             }
