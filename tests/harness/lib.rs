@@ -191,7 +191,7 @@ impl Stack {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let (client, request) = request.build_split();
         let request = request.expect("a well-formed request");
-        let asked = (request.method().clone(), request.url().clone());
+        let (method, url) = (request.method().clone(), request.url().clone());
         let response = client.execute(request).await.expect("the runner answers");
         let status = response.status();
         let headers = response.headers().clone();
@@ -202,13 +202,13 @@ impl Stack {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        if asked.1.as_str().starts_with(&self.base_url) {
+        if url.as_str().starts_with(&self.base_url) {
             self.answers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(serde_json::json!({
-                    "method": asked.0.as_str(),
-                    "path": asked.1.path(),
+                    "method": method.as_str(),
+                    "path": url.path(),
                     "status": status.as_u16(),
                     "body": body,
                 }));
@@ -329,8 +329,9 @@ impl Drop for Stack {
     /// failed already (its own failure is the one to read).
     fn drop(&mut self) {
         self.stop();
-        if !std::thread::panicking() && !self.answers().is_empty() {
-            self.assert_answers_documented();
+        let answers = self.answers();
+        if !std::thread::panicking() && !answers.is_empty() {
+            assert_documented(&answers);
         }
     }
 }
