@@ -17,11 +17,14 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Body, LambdaEvent, Request, RequestExt, Response, service_fn};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::app::App;
 use crate::error::ApiError;
+
+mod body;
+
+pub use body::{json_body, present};
 
 /// Largest request body accepted; API Gateway allows 10 MB, our JSON documents need far less.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -183,140 +186,6 @@ where
     response
 }
 
-/// Parses a JSON body into `T`. Syntax errors are 400 `MALFORMED_JSON`; well-formed JSON of the wrong
-/// shape (a missing or unknown field, a wrong type) is 422 `VALIDATION_FAILED` naming the problem.
-pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    let body: &[u8] = req.body().as_ref();
-    if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "MALFORMED_JSON",
-            "a JSON body is required",
-        ));
-    }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send the body as application/json",
-        ));
-    }
-    let malformed = |err: serde_json::Error| {
-        ApiError::bad_request(
-            "MALFORMED_JSON",
-            format!("the body is not valid JSON: {err}"),
-        )
-    };
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        // The body itself (a field missing from it, say) is `.` to serde: name it for people.
-        let path = match err.path().to_string() {
-            root if root == "." => "body".to_owned(),
-            path => path,
-        };
-        let inner = err.into_inner();
-        match inner.classify() {
-            // Well-formed JSON of the wrong shape: name the field, as every validation error does.
-            serde_json::error::Category::Data => {
-                // `154.0` is an integer to JSON Schema (and to JavaScript); serde's integers
-                // refuse it. Only on that slow path is the body read again with such numbers
-                // made integers.
-                match integral_floats_as_integers(body) {
-                    Ok(Some(value)) => Ok(value),
-                    Ok(None) => Err(ApiError::validation(&path, in_plain_words(&inner))),
-                    Err(syntax) => Err(malformed(syntax)),
-                }
-            }
-            _ => Err(malformed(inner)),
-        }
-    });
-    let value = match value {
-        Ok(value) => value,
-        Err(Ok(value)) => return Ok(value),
-        Err(Err(err)) => return Err(err),
-    };
-    // Trailing garbage after the document is malformed JSON too.
-    deserializer.end().map_err(malformed)?;
-    Ok(value)
-}
-
-/// What serde says of a body of the wrong shape, for the people who read it: without the place in
-/// the text (the field's path says where), and an integer as a whole number, not as Rust's type —
-/// with the type's range when the number is whole but outside it (`-1` for a `u32` is a whole
-/// number; `99999999999999999999` is one too, though serde reads it as a float).
-fn in_plain_words(err: &serde_json::Error) -> String {
-    const RANGES: [(&str, &str); 6] = [
-        ("u8", "0 to 255"),
-        ("u16", "0 to 65535"),
-        ("u32", "0 to 4294967295"),
-        ("u64", "0 to 18446744073709551615"),
-        ("i32", "-2147483648 to 2147483647"),
-        ("i64", "-9223372036854775808 to 9223372036854775807"),
-    ];
-    let said = err.to_string();
-    let place = format!(" at line {} column {}", err.line(), err.column());
-    let said = said.strip_suffix(&place).unwrap_or(&said);
-    let Some((head, range)) = RANGES.iter().find_map(|(int, range)| {
-        said.strip_suffix(int)
-            .and_then(|head| head.strip_suffix("expected "))
-            .map(|head| (head, range))
-    }) else {
-        return said.to_owned();
-    };
-    // serde's "invalid value: integer `-1`" or "invalid type: floating point `1e+20`".
-    let number = head.split('`').nth(1).unwrap_or_default();
-    let whole = head.starts_with("invalid value: integer")
-        || (head.starts_with("invalid type: floating point")
-            && number.parse::<f64>().is_ok_and(|n| n.fract() == 0.0));
-    if whole {
-        format!("{number} is out of range, expected a whole number from {range}")
-    } else {
-        format!("{head}expected a whole number")
-    }
-}
-
-/// For an optional field of a request body: it may be left out, but `null` is not a value (serde
-/// reads `null` as "left out" by default, which the API document does not allow):
-/// `#[serde(default, deserialize_with = "http::present")]`.
-pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
-
-/// The body as `T`, with every number that has no fractional part (`154.0`, `1e2`) read as the
-/// integer it equals; `None` if it is still not a `T`, an error if it is not JSON at all.
-fn integral_floats_as_integers<T: DeserializeOwned>(
-    body: &[u8],
-) -> Result<Option<T>, serde_json::Error> {
-    fn walk(value: &mut serde_json::Value) {
-        match value {
-            serde_json::Value::Number(n) if n.is_f64() => {
-                if let Some(f) = n.as_f64()
-                    && f.fract() == 0.0
-                    && f.abs() < 9.007_199_254_740_992e15
-                {
-                    // Exact: |f| < 2^53.
-                    *value = serde_json::Value::from(f as i64);
-                }
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            serde_json::Value::Object(fields) => fields.values_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    let mut value: serde_json::Value = serde_json::from_slice(body)?;
-    walk(&mut value);
-    Ok(serde_json::from_value(value).ok())
-}
-
 /// A JSON response.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HttpResult {
     let body = serde_json::to_string(value).map_err(ApiError::internal)?;
@@ -475,10 +344,10 @@ pub fn bearer_token(req: &Request) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use super::body::tests::request;
     use super::*;
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
-    use serde::Deserialize;
 
     #[test]
     fn ids_are_short_and_url_safe() {
@@ -578,135 +447,6 @@ mod tests {
         );
     }
 
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Login {
-        #[allow(dead_code)]
-        email: String,
-    }
-
-    fn request(content_type: Option<&str>, body: &str) -> Request {
-        let mut builder = lambda_http::http::Request::builder()
-            .method("POST")
-            .uri("/x");
-        if let Some(ct) = content_type {
-            builder = builder.header("content-type", ct);
-        }
-        builder.body(Body::Text(body.to_owned())).unwrap()
-    }
-
-    #[test]
-    fn integral_numbers_written_as_floats_are_integers() {
-        #[derive(Debug, serde::Deserialize, PartialEq)]
-        #[serde(deny_unknown_fields)]
-        struct Move {
-            to: String,
-            #[serde(rename = "etaMinutes")]
-            eta_minutes: u32,
-        }
-        let json = |body: &str| json_body::<Move>(&request(Some("application/json"), body));
-        for body in [
-            r#"{"to": "ACCEPTED", "etaMinutes": 15}"#,
-            r#"{"to": "ACCEPTED", "etaMinutes": 15.0}"#,
-            r#"{"to": "ACCEPTED", "etaMinutes": 1.5e1}"#,
-        ] {
-            assert_eq!(json(body).unwrap().eta_minutes, 15, "{body}");
-        }
-        for (body, code) in [
-            (
-                r#"{"to": "ACCEPTED", "etaMinutes": 15.5}"#,
-                "VALIDATION_FAILED",
-            ),
-            (
-                r#"{"to": "ACCEPTED", "etaMinutes": -1.0}"#,
-                "VALIDATION_FAILED",
-            ),
-            (
-                r#"{"to": "ACCEPTED", "etaMinutes": 15.0, "x": 1}"#,
-                "VALIDATION_FAILED",
-            ),
-            (
-                r#"{"to": "ACCEPTED", "etaMinutes": 15.0} x"#,
-                "MALFORMED_JSON",
-            ),
-        ] {
-            let err = json(body).unwrap_err();
-            assert_eq!(err.code, code, "{body}");
-        }
-        // The error still names the field.
-        let err = json(r#"{"to": "ACCEPTED", "etaMinutes": 15.5}"#).unwrap_err();
-        assert!(err.message.contains("etaMinutes"), "{}", err.message);
-        // A field missing from the body is named, and the body is called that.
-        let err = json(r#"{"etaMinutes": 15}"#).unwrap_err();
-        assert!(
-            err.message.starts_with("body: missing field `to`"),
-            "{}",
-            err.message
-        );
-    }
-
-    #[test]
-    fn optional_fields_may_be_left_out_but_not_null() {
-        #[derive(Debug, serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Patch {
-            #[serde(default, deserialize_with = "present")]
-            note: Option<String>,
-        }
-        let json = |body: &str| json_body::<Patch>(&request(Some("application/json"), body));
-        assert_eq!(json("{}").unwrap().note, None);
-        assert_eq!(json(r#"{"note": "x"}"#).unwrap().note.as_deref(), Some("x"));
-        let err = json(r#"{"note": null}"#).unwrap_err();
-        assert_eq!((err.status.as_u16(), err.code), (422, "VALIDATION_FAILED"));
-        assert!(err.message.contains("note"), "{}", err.message);
-    }
-
-    #[test]
-    fn a_body_of_the_wrong_shape_is_refused_in_plain_words() {
-        #[derive(Debug, serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        struct Item {
-            price: i64,
-            quantity: u32,
-        }
-        let message = |body: &str| {
-            json_body::<Item>(&request(Some("application/json"), body))
-                .unwrap_err()
-                .message
-        };
-        assert_eq!(
-            message(r#"{"price": 1500.5, "quantity": 1}"#),
-            "price: invalid type: floating point `1500.5`, expected a whole number"
-        );
-        assert_eq!(
-            message(r#"{"price": 1500, "quantity": "two"}"#),
-            "quantity: invalid type: string \"two\", expected a whole number"
-        );
-        // Whole, but not of the field's type: its range is said, not "a whole number".
-        assert_eq!(
-            message(r#"{"price": 1500, "quantity": -1}"#),
-            "quantity: -1 is out of range, expected a whole number from 0 to 4294967295"
-        );
-        assert_eq!(
-            message(r#"{"price": 99999999999999999999, "quantity": 1}"#),
-            "price: 1e+20 is out of range, expected a whole number from \
-             -9223372036854775808 to 9223372036854775807"
-        );
-        assert_eq!(
-            message(r#"{"price": 1500, "quantity": 1, "total": 1}"#),
-            "total: unknown field `total`, expected `price` or `quantity`"
-        );
-        // Still integers when written as floats that are whole.
-        assert!(
-            json_body::<Item>(&request(
-                Some("application/json"),
-                r#"{"price": 1500.0, "quantity": 1}"#
-            ))
-            .is_ok()
-        );
-    }
-
     #[test]
     fn idempotency_key_is_required() {
         let mut req = request(Some("application/json"), "{}");
@@ -728,40 +468,6 @@ mod tests {
             (err.status.as_u16(), err.code),
             (400, "IDEMPOTENCY_KEY_INVALID")
         );
-    }
-
-    fn code_of(result: Result<Login, ApiError>) -> (u16, &'static str) {
-        let err = result.unwrap_err();
-        (err.status.as_u16(), err.code)
-    }
-
-    #[test]
-    fn body_errors_have_distinct_codes() {
-        let json = Some("application/json; charset=utf-8");
-        assert_eq!(
-            code_of(json_body(&request(json, "{"))),
-            (400, "MALFORMED_JSON")
-        );
-        assert_eq!(
-            code_of(json_body(&request(json, ""))),
-            (400, "MALFORMED_JSON")
-        );
-        assert_eq!(
-            code_of(json_body(&request(
-                json,
-                r#"{"email":"a@b.c","role":"ADMIN"}"#
-            ))),
-            (422, "VALIDATION_FAILED")
-        );
-        assert_eq!(
-            code_of(json_body(&request(json, r#"{"email":7}"#))),
-            (422, "VALIDATION_FAILED")
-        );
-        assert_eq!(
-            code_of(json_body(&request(Some("text/plain"), r#"{"email":"a"}"#))),
-            (415, "UNSUPPORTED_MEDIA_TYPE")
-        );
-        assert!(json_body::<Login>(&request(json, r#"{"email":"a@b.c"}"#)).is_ok());
     }
 
     #[test]
