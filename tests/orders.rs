@@ -350,6 +350,11 @@ async fn the_lifecycle_with_twenty_racing_moves() {
         (early.status.as_u16(), early.code()),
         (409, "TRANSITION_NOT_ALLOWED")
     );
+    assert_eq!(
+        early.body["error"]["message"],
+        "a store cannot move an order from PENDING_PAYMENT to ACCEPTED; \
+         no move from PENDING_PAYMENT is a store's"
+    );
     stack.mark_paid(&order).await;
 
     // Ten accept and ten reject at once: exactly one wins.
@@ -454,6 +459,11 @@ async fn the_lifecycle_with_twenty_racing_moves() {
         )
         .await;
     assert_eq!(customer_accepts.code(), "TRANSITION_NOT_ALLOWED");
+    // The refusal says where the caller may move it instead.
+    assert_eq!(
+        customer_accepts.body["error"]["message"],
+        "a customer cannot move an order from PAID to ACCEPTED; from PAID it may move it to CANCELED"
+    );
     let accepted = stack
         .post(
             &status,

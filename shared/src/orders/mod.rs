@@ -622,12 +622,7 @@ pub async fn plan_move(
         return Err(refused(
             StatusCode::CONFLICT,
             "TRANSITION_NOT_ALLOWED",
-            format!(
-                "{:?} cannot move an order from {} to {}",
-                actor,
-                order.status.name(),
-                request.to.name()
-            ),
+            status::refused_move(order.status, request.to, actor),
         ));
     }
     let mut extra = Extra::default();

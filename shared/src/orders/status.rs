@@ -52,6 +52,18 @@ impl Bucket {
 }
 
 impl Status {
+    pub const ALL: [Status; 9] = [
+        Status::PendingPayment,
+        Status::Paid,
+        Status::Accepted,
+        Status::Preparing,
+        Status::Ready,
+        Status::Completed,
+        Status::Rejected,
+        Status::Canceled,
+        Status::Expired,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Status::PendingPayment => "PENDING_PAYMENT",
@@ -106,6 +118,50 @@ impl Status {
                 | (Ready, Completed, Actor::Store)
         )
     }
+
+    /// Where `actor` may move an order from `self`, in the lifecycle's order.
+    pub fn moves_for(self, actor: Actor) -> impl Iterator<Item = Status> {
+        Self::ALL
+            .into_iter()
+            .filter(move |&to| self.may_move(to, actor))
+    }
+}
+
+impl Actor {
+    /// Who the actor is, in a sentence.
+    pub fn described(self) -> &'static str {
+        match self {
+            Actor::Customer => "a customer",
+            Actor::Store => "a store",
+            Actor::System => "the system",
+        }
+    }
+}
+
+/// Why `actor` may not move an order from `from` to `to`, and where they may move it instead: a
+/// client learns the lifecycle from the refusal.
+pub fn refused_move(from: Status, to: Status, actor: Actor) -> String {
+    let mut said = format!(
+        "{} cannot move an order from {} to {}",
+        actor.described(),
+        from.name(),
+        to.name()
+    );
+    let instead: Vec<&str> = from.moves_for(actor).map(Status::name).collect();
+    match instead.as_slice() {
+        [] => said.push_str(&format!(
+            "; no move from {} is {}'s",
+            from.name(),
+            actor.described()
+        )),
+        [one] => said.push_str(&format!("; from {} it may move it to {one}", from.name())),
+        [first @ .., last] => said.push_str(&format!(
+            "; from {} it may move it to {} or {last}",
+            from.name(),
+            first.join(", ")
+        )),
+    }
+    said
 }
 
 /// Why a store rejects an order.
@@ -125,17 +181,7 @@ mod tests {
 
     #[test]
     fn only_the_drawn_moves_exist() {
-        let all = [
-            PendingPayment,
-            Paid,
-            Accepted,
-            Preparing,
-            Ready,
-            Completed,
-            Rejected,
-            Canceled,
-            Expired,
-        ];
+        let all = Status::ALL;
         let actors = [Actor::Customer, Actor::Store, Actor::System];
         let mut allowed = 0;
         for from in all {
@@ -160,6 +206,22 @@ mod tests {
             "only payments mark orders paid"
         );
         assert!(!Completed.may_move(Ready, Actor::Store), "no going back");
+    }
+
+    #[test]
+    fn a_refused_move_says_where_the_order_may_go() {
+        assert_eq!(
+            refused_move(Accepted, Ready, Actor::Store),
+            "a store cannot move an order from ACCEPTED to READY; from ACCEPTED it may move it to PREPARING"
+        );
+        assert_eq!(
+            refused_move(Paid, Completed, Actor::Store),
+            "a store cannot move an order from PAID to COMPLETED; from PAID it may move it to ACCEPTED or REJECTED"
+        );
+        assert_eq!(
+            refused_move(Accepted, Canceled, Actor::Customer),
+            "a customer cannot move an order from ACCEPTED to CANCELED; no move from ACCEPTED is a customer's"
+        );
     }
 
     #[test]
