@@ -117,6 +117,28 @@ impl Stack {
         phone
     }
 
+    /// Has the Toss stand-in send a payment's webhook a second after its confirm, not at once: by
+    /// then our confirm has recorded the payment, and the webhook's "done" of it costs one read
+    /// (`payments::webhooks`). Sent at once, it races the confirm; when it wins, it counts against
+    /// the order's webhook budget, asks Toss and settles: a write unit and three read units more
+    /// (docs/COST.md). Without this, which one the meter read depended on the build's speed.
+    async fn webhooks_after_confirms(&self) {
+        let Some(toss) = &self.toss else {
+            return;
+        };
+        let told = self
+            .http
+            .post(format!("{toss}/__control"))
+            .json(&json!({"webhookDelayMs": 1000}))
+            .send()
+            .await
+            .is_ok_and(|reply| reply.status().is_success());
+        assert!(
+            told,
+            "the Toss stand-in at {toss} did not take its webhook delay"
+        );
+    }
+
     async fn socket(&self, token: &str, store: Option<&str>) -> Option<Socket> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let ws = self.local.replacen("http://", "ws://", 1);
@@ -172,6 +194,7 @@ impl Stack {
 
     /// The meter's reading of one order's life and of a batch, priced.
     pub async fn cost(&self, setup: &Setup, batch: usize) -> Value {
+        self.webhooks_after_confirms().await;
         let one = self.metered(setup, 1).await;
         let many = self.metered(setup, batch).await;
         let one_priced = price(&one, 1);

@@ -141,6 +141,11 @@ async fn main() {
     {
         std::fs::create_dir_all(dir).expect("the directory for perf's data");
     }
+    let env = read_env(&out.join("lambda.env"));
+    stack.toss = env
+        .iter()
+        .find(|(name, _)| name == "TOSS_API_BASE")
+        .map(|(_, base)| base.clone());
     let setup = stack.setup().await;
     if args.cost_only {
         println!("\n== The cost meter (AWS list prices, us-east-1)");
@@ -163,11 +168,6 @@ async fn main() {
         "{:<22} {:>8} {:>10} {:>7} {:>10} {:>10} {:>9}  answers (first, then warm)",
         "function", "size MB", "init ms", "faults", "first ms", "warm ms", "RSS MB"
     );
-    let env = read_env(&out.join("lambda.env"));
-    stack.toss = env
-        .iter()
-        .find(|(name, _)| name == "TOSS_API_BASE")
-        .map(|(_, base)| base.clone());
     let mut binaries = vec!["hello".to_owned()];
     let mut names: Vec<String> = std::fs::read_dir("functions")
         .expect("functions/")
