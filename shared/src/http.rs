@@ -334,7 +334,12 @@ pub fn empty(status: StatusCode) -> HttpResult {
 
 /// The bearer token of the `Authorization` header, if there is one.
 pub fn bearer_token(req: &Request) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer(req.headers().get(header::AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// The token of an `Authorization` header's value, if its scheme is Bearer (in any case: RFC 9110
+/// makes the scheme case-insensitive).
+pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -482,6 +487,12 @@ mod tests {
             .body(Body::Empty)
             .unwrap();
         assert_eq!(bearer_token(&basic), None);
+        for value in ["Bearer abc.def", "BEARER abc.def", "bearer  abc.def "] {
+            assert_eq!(bearer(value), Some("abc.def"), "{value}");
+        }
+        for value in ["Bearer", "Bearer ", "Bearerabc.def", "Token abc.def"] {
+            assert_eq!(bearer(value), None, "{value}");
+        }
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub async fn on_connect(
         .headers
         .get(lambda_http::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(crate::http::bearer);
     let token = header
         .or_else(|| request.query_string_parameters.first("access_token"))
         .ok_or_else(|| {
@@ -234,7 +234,14 @@ pub async fn on_connect(
             )
         })?;
     let caller = crate::auth::verify(app, token).await?;
-    // Checked before the connection is counted: bad input changes nothing.
+    // Checked before the connection is counted: bad input changes nothing. A store's id is checked
+    // before a key is built from it, as a path's is: one past DynamoDB's key limit would be a 500.
+    let store_id = request.query_string_parameters.first("storeId");
+    if let Some(store_id) = store_id
+        && !crate::http::is_id(store_id)
+    {
+        return Err(ApiError::validation("storeId", crate::http::ID_RULE));
+    }
     let device = request
         .query_string_parameters
         .first("device")
@@ -246,7 +253,6 @@ pub async fn on_connect(
         .connection_id
         .as_deref()
         .unwrap_or_default();
-    let store_id = request.query_string_parameters.first("storeId");
     connect(app, &caller, connection_id, store_id, device).await
 }
 

@@ -781,21 +781,32 @@ impl Stack {
         store: Option<&str>,
         device: Option<&str>,
     ) -> Result<Pushes, u16> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let query: Vec<String> = [("storeId", store), ("device", device)]
             .into_iter()
             .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
             .collect();
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        self.connect_raw(&query.join("&"), authorization.as_deref())
+            .await
+    }
+
+    /// Opens a push connection with `query` (without its `?`) and the `Authorization` header's
+    /// value as given; the HTTP status of a refused handshake otherwise.
+    pub async fn connect_raw(
+        &self,
+        query: &str,
+        authorization: Option<&str>,
+    ) -> Result<Pushes, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = match query.is_empty() {
             true => format!("{}/", self.ws),
-            false => format!("{}/?{}", self.ws, query.join("&")),
+            false => format!("{}/?{query}", self.ws),
         };
         let mut request = url.into_client_request().expect("a WebSocket URL");
-        if let Some(token) = token {
-            request.headers_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("a header value"),
-            );
+        if let Some(value) = authorization {
+            request
+                .headers_mut()
+                .insert("authorization", value.parse().expect("a header value"));
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((socket, _)) => Ok(Pushes {
