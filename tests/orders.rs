@@ -140,6 +140,18 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
             422,
             "STORE_NOT_FOUND",
         ),
+        // An id no store can have is refused before a key is built from it: on AWS, one over
+        // DynamoDB's 2 KB key limit would fail the read (the emulator does not enforce it).
+        (
+            pickup(&"s".repeat(3000), json!([kimbap(1, "regular", &[])])),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            pickup("a/b", json!([kimbap(1, "regular", &[])])),
+            422,
+            "VALIDATION_FAILED",
+        ),
         (
             json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}], "fulfilment": {"type": "PICKUP"},
                 "phone": "010-1234-5678", "total": 1}),
