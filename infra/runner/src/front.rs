@@ -28,6 +28,9 @@
 //!
 //! Each function gets a front of its own (its own port), which is how a rule knows the caller.
 //!
+//! - **DynamoDB's key limits.** A call naming a key over DynamoDB's size limits is refused with the
+//!   `ValidationException` DynamoDB sends (`key_limits.rs`); the emulator answers reads of such keys
+//!   as if the item were missing.
 //! - **The template's grants.** A function's call that its policy statements do not allow — a
 //!   DynamoDB, SQS, S3 or KMS action, on the table, index, queue, object or key it names, or a post
 //!   to (or a close of) a WebSocket connection — is refused with `AccessDenied`, as IAM refuses it
@@ -50,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::iam::{self, AwsRequest, Grant};
+use crate::key_limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -233,6 +237,19 @@ impl Front {
         if let Some(refused) = self.authorize(&function, &call, &body) {
             return Ok(refused);
         }
+        let authorization = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if call.service == "dynamodb"
+            && let Some(refused) = self
+                .oversized_key(&function, &call.operation, &body, &authorization)
+                .await
+        {
+            return Ok(refused);
+        }
         let fault = self.fault(&function, &call, &body);
         if let Some((fault, delay)) = fault {
             eprintln!(
@@ -254,12 +271,6 @@ impl Front {
             }
         }
         let metered = crate::meter::on();
-        let authorization = parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
         let before = if metered && call.service == "dynamodb" {
             self.images(&call.operation, &body, &authorization).await
         } else {
@@ -349,6 +360,38 @@ impl Front {
                 &json!({"__type": "AccessDeniedException", "message": message}),
             )
         })
+    }
+
+    /// DynamoDB's refusal of a call that names a key over its size limits, which the emulator
+    /// leaves out of reads (`key_limits`).
+    async fn oversized_key(
+        &self,
+        function: &str,
+        operation: &str,
+        body: &[u8],
+        authorization: &str,
+    ) -> Option<Response<Full<Bytes>>> {
+        let request: Value = serde_json::from_slice(body).ok()?;
+        let mut schemas = HashMap::new();
+        for table in key_limits::tables(operation, &request) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = schemas.entry(table) {
+                let schema = self.schema(entry.key(), authorization).await;
+                entry.insert(schema);
+            }
+        }
+        let said = key_limits::refusal(operation, &request, |table| {
+            let keys = &schemas.get(table)?.keys;
+            Some(key_limits::TableKeys {
+                partition: keys.first()?,
+                sort: keys.get(1).map(String::as_str),
+            })
+        })?;
+        eprintln!("[front] {function}: dynamodb {operation} ← refused as DynamoDB would: {said}");
+        Some(json_error(
+            StatusCode::BAD_REQUEST,
+            true,
+            &json!({"__type": "com.amazon.coral.validate#ValidationException", "message": said}),
+        ))
     }
 
     /// A DynamoDB call of the front's own (for the meter), straight to the emulator.

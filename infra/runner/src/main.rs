@@ -15,6 +15,7 @@ mod cors;
 mod front;
 mod gateway;
 mod iam;
+mod key_limits;
 mod lambda;
 mod meter;
 mod queues;
