@@ -52,6 +52,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::dynamodb_items::{self, Named};
 use crate::iam::{self, AwsRequest, Grant};
 use crate::key_limits;
 
@@ -434,49 +435,19 @@ impl Front {
         let Ok(request) = serde_json::from_slice::<Value>(body) else {
             return Vec::new();
         };
-        let mut named: Vec<(String, Value, bool, bool)> = Vec::new();
-        let table = |v: &Value| v["TableName"].as_str().unwrap_or_default().to_owned();
-        match operation {
-            "PutItem" => named.push((table(&request), request["Item"].clone(), false, false)),
-            "UpdateItem" | "DeleteItem" => {
-                named.push((table(&request), request["Key"].clone(), false, false))
-            }
-            "TransactWriteItems" => {
-                for entry in request["TransactItems"].as_array().into_iter().flatten() {
-                    for (action, key) in [
-                        ("Put", "Item"),
-                        ("Update", "Key"),
-                        ("Delete", "Key"),
-                        ("ConditionCheck", "Key"),
-                    ] {
-                        let op = &entry[action];
-                        if op.is_object() {
-                            named.push((
-                                table(op),
-                                op[key].clone(),
-                                true,
-                                action == "ConditionCheck",
-                            ));
-                        }
-                    }
-                }
-            }
-            "BatchWriteItem" => {
-                for (name, requests) in request["RequestItems"].as_object().into_iter().flatten() {
-                    for r in requests.as_array().into_iter().flatten() {
-                        let key = if r["PutRequest"].is_object() {
-                            r["PutRequest"]["Item"].clone()
-                        } else {
-                            r["DeleteRequest"]["Key"].clone()
-                        };
-                        named.push((name.clone(), key, false, false));
-                    }
-                }
-            }
-            _ => {}
-        }
         let mut images = Vec::new();
-        for (table, item, transactional, check) in named {
+        let written = dynamodb_items::named(operation, &request)
+            .into_iter()
+            .filter(|named| !named.read);
+        for Named {
+            table,
+            key: item,
+            transactional,
+            check,
+            ..
+        } in written
+        {
+            let table = table.to_owned();
             let schema = self.schema(&table, authorization).await;
             let key: serde_json::Map<String, Value> = schema
                 .keys

@@ -7,7 +7,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::dynamodb_items::{Named, named};
 
 pub const PARTITION_KEY_BYTES: usize = 2048;
 pub const SORT_KEY_BYTES: usize = 1024;
@@ -20,9 +22,9 @@ pub struct TableKeys<'a> {
 
 /// The tables a DynamoDB call names.
 pub fn tables(operation: &str, request: &Value) -> Vec<String> {
-    named_keys(operation, request)
+    named(operation, request)
         .into_iter()
-        .map(|(table, _)| table.to_owned())
+        .map(|item| item.table.to_owned())
         .chain(
             (operation == "Query")
                 .then(|| request["TableName"].as_str().map(String::from))
@@ -42,7 +44,7 @@ pub fn refusal<'a>(
                              exceeded the maximum size limit of2048 bytes";
     const SORT: &str = "One or more parameter values were invalid: Aggregated size of all range \
                         keys has exceeded the size limit of 1024 bytes";
-    for (table, key) in named_keys(operation, request) {
+    for Named { table, key, .. } in named(operation, request) {
         let Some(keys) = keys_of(table) else {
             continue;
         };
@@ -77,47 +79,6 @@ fn mentions(expression: &str, name: &str) -> bool {
             .next()
             .is_some_and(|c| c.is_alphanumeric() || c == '_')
     })
-}
-
-/// The items' keys (or whole items, for puts) a call names, with their tables.
-fn named_keys<'r>(operation: &str, request: &'r Value) -> Vec<(&'r str, &'r Map<String, Value>)> {
-    let table = |v: &'r Value| v["TableName"].as_str().unwrap_or_default();
-    let mut keys = Vec::new();
-    let mut push = |table: &'r str, key: &'r Value| {
-        if let Some(key) = key.as_object() {
-            keys.push((table, key));
-        }
-    };
-    match operation {
-        "GetItem" | "DeleteItem" | "UpdateItem" => push(table(request), &request["Key"]),
-        "PutItem" => push(table(request), &request["Item"]),
-        "BatchGetItem" | "BatchWriteItem" => {
-            for (name, asked) in request["RequestItems"].as_object().into_iter().flatten() {
-                for key in asked["Keys"].as_array().into_iter().flatten() {
-                    push(name, key);
-                }
-                for write in asked.as_array().into_iter().flatten() {
-                    push(name, &write["PutRequest"]["Item"]);
-                    push(name, &write["DeleteRequest"]["Key"]);
-                }
-            }
-        }
-        "TransactGetItems" | "TransactWriteItems" => {
-            for item in request["TransactItems"].as_array().into_iter().flatten() {
-                for (kind, field) in [
-                    ("Get", "Key"),
-                    ("Put", "Item"),
-                    ("Update", "Key"),
-                    ("Delete", "Key"),
-                    ("ConditionCheck", "Key"),
-                ] {
-                    push(table(&item[kind]), &item[kind][field]);
-                }
-            }
-        }
-        _ => {}
-    }
-    keys
 }
 
 /// An attribute value's size as DynamoDB counts a key's: a string's UTF-8 bytes, a binary's bytes.

@@ -12,6 +12,7 @@
 //! ```
 
 mod cors;
+mod dynamodb_items;
 mod front;
 mod gateway;
 mod iam;
