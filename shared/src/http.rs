@@ -233,17 +233,25 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
             ApiError::not_found("NOT_FOUND", format!("missing path parameter {name}"))
         })?;
     // Checked before any key is built from it: an id past DynamoDB's key limit would be a 500.
-    if !is_id(value) {
-        return Err(ApiError::validation(name, ID_RULE));
-    }
+    validate_id(name, value)?;
     Ok(value.to_owned())
 }
 
 /// What every id in a path is: the ids we make (`ord_…`, UUIDs) and those a client chooses (menu
 /// entries) alike.
-pub const ID_RULE: &str = "use 1 to 64 letters, digits, '-' or '_'";
+const ID_RULE: &str = "use 1 to 64 letters, digits, '-' or '_'";
 
-pub fn is_id(value: &str) -> bool {
+/// An id the client sent (in a path, a body or a query), checked before a key is built from it:
+/// 422 naming `field` when it is not one.
+pub fn validate_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if is_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(field, ID_RULE))
+    }
+}
+
+fn is_id(value: &str) -> bool {
     (1..=64).contains(&value.len())
         && value
             .bytes()

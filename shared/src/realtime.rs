@@ -237,10 +237,8 @@ pub async fn on_connect(
     // Checked before the connection is counted: bad input changes nothing. A store's id is checked
     // before a key is built from it, as a path's is: one past DynamoDB's key limit would be a 500.
     let store_id = request.query_string_parameters.first("storeId");
-    if let Some(store_id) = store_id
-        && !crate::http::is_id(store_id)
-    {
-        return Err(ApiError::validation("storeId", crate::http::ID_RULE));
+    if let Some(store_id) = store_id {
+        crate::http::validate_id("storeId", store_id)?;
     }
     let device = request
         .query_string_parameters

@@ -244,9 +244,13 @@ impl Front {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        if call.service == "dynamodb"
+        // A DynamoDB call's request, read once for its key limits and the meter.
+        let dynamodb = (call.service == "dynamodb")
+            .then(|| serde_json::from_slice::<Value>(&body).ok())
+            .flatten();
+        if let Some(request) = &dynamodb
             && let Some(refused) = self
-                .oversized_key(&function, &call.operation, &body, &authorization)
+                .oversized_key(&function, &call.operation, request, &authorization)
                 .await
         {
             return Ok(refused);
@@ -272,10 +276,9 @@ impl Front {
             }
         }
         let metered = crate::meter::on();
-        let before = if metered && call.service == "dynamodb" {
-            self.images(&call.operation, &body, &authorization).await
-        } else {
-            Vec::new()
+        let before = match &dynamodb {
+            Some(request) if metered => self.images(&call.operation, request, &authorization).await,
+            _ => Vec::new(),
         };
         let (answer, answered) = self.forward(&call, parts, body.clone()).await;
         if metered {
@@ -369,18 +372,17 @@ impl Front {
         &self,
         function: &str,
         operation: &str,
-        body: &[u8],
+        request: &Value,
         authorization: &str,
     ) -> Option<Response<Full<Bytes>>> {
-        let request: Value = serde_json::from_slice(body).ok()?;
         let mut schemas = HashMap::new();
-        for table in key_limits::tables(operation, &request) {
+        for table in key_limits::tables(operation, request) {
             if let std::collections::hash_map::Entry::Vacant(entry) = schemas.entry(table) {
                 let schema = self.schema(entry.key(), authorization).await;
                 entry.insert(schema);
             }
         }
-        let said = key_limits::refusal(operation, &request, |table| {
+        let said = key_limits::refusal(operation, request, |table| {
             let keys = &schemas.get(table)?.keys;
             Some(key_limits::TableKeys {
                 partition: keys.first()?,
@@ -431,12 +433,9 @@ impl Front {
 
     /// The items a write names — (table, key, transactional, a condition check) — with their
     /// images as they are now.
-    async fn images(&self, operation: &str, body: &[u8], authorization: &str) -> Vec<Written> {
-        let Ok(request) = serde_json::from_slice::<Value>(body) else {
-            return Vec::new();
-        };
+    async fn images(&self, operation: &str, request: &Value, authorization: &str) -> Vec<Written> {
         let mut images = Vec::new();
-        let written = dynamodb_items::named(operation, &request)
+        let written = dynamodb_items::named(operation, request)
             .into_iter()
             .filter(|named| !named.read);
         for Named {

@@ -120,15 +120,6 @@ pub struct OptionGroupInput {
     pub values: Vec<OptionValue>,
 }
 
-/// Ids are chosen by the client (PUT by id): short, URL-safe.
-pub fn validate_id(field: &str, id: &str) -> Result<(), ApiError> {
-    if crate::http::is_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::validation(field, crate::http::ID_RULE))
-    }
-}
-
 fn price(field: &str, value: i64) -> Result<i64, ApiError> {
     if (0..=MAX_PRICE).contains(&value) {
         Ok(value)
@@ -142,7 +133,7 @@ fn price(field: &str, value: i64) -> Result<i64, ApiError> {
 
 impl CategoryInput {
     pub fn into_category(self, id: &str) -> Result<Category, ApiError> {
-        validate_id("categoryId", id)?;
+        crate::http::validate_id("categoryId", id)?;
         Ok(Category {
             id: id.to_owned(),
             name: text("name", &self.name, 1..=100, Lines::One)?,
@@ -153,8 +144,8 @@ impl CategoryInput {
 
 impl ItemInput {
     pub fn into_item(self, id: &str, image_key: Option<String>) -> Result<MenuItem, ApiError> {
-        validate_id("itemId", id)?;
-        validate_id("categoryId", &self.category_id)?;
+        crate::http::validate_id("itemId", id)?;
+        crate::http::validate_id("categoryId", &self.category_id)?;
         if self.option_group_ids.len() > MAX_GROUPS_PER_ITEM {
             return Err(ApiError::validation(
                 "optionGroupIds",
@@ -162,7 +153,7 @@ impl ItemInput {
             ));
         }
         for (i, group) in self.option_group_ids.iter().enumerate() {
-            validate_id(&format!("optionGroupIds[{i}]"), group)?;
+            crate::http::validate_id(&format!("optionGroupIds[{i}]"), group)?;
             if self.option_group_ids[..i].contains(group) {
                 return Err(ApiError::validation(
                     &format!("optionGroupIds[{i}]"),
@@ -186,14 +177,14 @@ impl ItemInput {
 
 impl OptionGroupInput {
     pub fn into_group(self, id: &str) -> Result<OptionGroup, ApiError> {
-        validate_id("groupId", id)?;
+        crate::http::validate_id("groupId", id)?;
         let name = text("name", &self.name, 1..=100, Lines::One)?;
         if self.values.len() > MAX_VALUES {
             return Err(ApiError::validation("values", "at most 30 values a group"));
         }
         let mut values = Vec::with_capacity(self.values.len());
         for (i, value) in self.values.into_iter().enumerate() {
-            validate_id(&format!("values[{i}].id"), &value.id)?;
+            crate::http::validate_id(&format!("values[{i}].id"), &value.id)?;
             if values.iter().any(|v: &OptionValue| v.id == value.id) {
                 return Err(ApiError::validation(
                     &format!("values[{i}].id"),

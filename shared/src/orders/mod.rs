@@ -374,9 +374,7 @@ pub async fn create_idempotent(
 ) -> Result<(StatusCode, String), ApiError> {
     idempotency::validate_key(idempotency_key)?;
     // Checked before a key is built from it, as a path's id is.
-    if !crate::http::is_id(&input.store_id) {
-        return Err(ApiError::validation("storeId", crate::http::ID_RULE));
-    }
+    crate::http::validate_id("storeId", &input.store_id)?;
     let request = RequestDigest::of(raw_body);
     let order_id = order_id_for(&caller.user_id, idempotency_key);
     // The store, its menu and the order this key names, in one round trip. Prices come from the
