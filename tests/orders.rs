@@ -367,6 +367,18 @@ async fn the_lifecycle_with_twenty_racing_moves() {
         "a store cannot move an order from PENDING_PAYMENT to ACCEPTED; \
          no move from PENDING_PAYMENT is a store's"
     );
+    // A move the document's schema refuses is 422 whatever the order's state, before it is read.
+    for body in [
+        json!({"to": "ACCEPTED"}),
+        json!({"to": "PREPARING", "reason": "TOO_BUSY"}),
+    ] {
+        let malformed = stack.post(&status, &body, Some(&owner)).await;
+        assert_eq!(
+            (malformed.status.as_u16(), malformed.code()),
+            (422, "VALIDATION_FAILED"),
+            "{body}"
+        );
+    }
     stack.mark_paid(&order).await;
 
     // Ten accept and ten reject at once: exactly one wins.

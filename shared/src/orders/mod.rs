@@ -600,6 +600,42 @@ pub struct MoveRequest {
     pub device: Option<Device>,
 }
 
+impl MoveRequest {
+    /// What the move sets besides the status, from the request alone: `etaMinutes` (1–240) comes
+    /// with an acceptance and only then, `reason` with a rejection and only then. Checked before
+    /// the order is read, so such a request is refused with 422 whatever state the order is in,
+    /// as the document's schema refuses it.
+    fn extra(self) -> Result<Extra, ApiError> {
+        let eta_at = match (self.to, self.eta_minutes) {
+            (Status::Accepted, Some(minutes @ 1..=240)) => {
+                let eta = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(minutes.into());
+                Some(crate::storage::stamp(eta))
+            }
+            (Status::Accepted, _) => {
+                return Err(ApiError::validation(
+                    "etaMinutes",
+                    "between 1 and 240 when accepting",
+                ));
+            }
+            (_, Some(_)) => return Err(ApiError::validation("etaMinutes", "only when accepting")),
+            (_, None) => None,
+        };
+        let reason = match (self.to, self.reason) {
+            (Status::Rejected, None) => {
+                return Err(ApiError::validation("reason", "required when rejecting"));
+            }
+            (Status::Rejected, reason) => reason,
+            (_, Some(_)) => return Err(ApiError::validation("reason", "only when rejecting")),
+            (_, None) => None,
+        };
+        Ok(Extra {
+            eta_at,
+            reason,
+            device: self.device,
+        })
+    }
+}
+
 /// A person's move of an order, checked and built but not yet committed: the caller adds what the
 /// move owes (a refund, a payment check; see `payments::lifecycle`) and commits it.
 pub struct PlannedMove {
@@ -619,50 +655,18 @@ pub async fn plan_move(
     order_id: &str,
     request: MoveRequest,
 ) -> Result<PlannedMove, ApiError> {
+    let to = request.to;
+    let extra = request.extra()?;
     let (order, actor) = load_for(app, caller, order_id).await?;
-    if !order.status.may_move(request.to, actor) {
+    if !order.status.may_move(to, actor) {
         return Err(refused(
             StatusCode::CONFLICT,
             "TRANSITION_NOT_ALLOWED",
-            status::refused_move(order.status, request.to, actor),
+            status::refused_move(order.status, to, actor),
         ));
     }
-    let mut extra = Extra::default();
-    match request.to {
-        Status::Accepted => {
-            let minutes = request
-                .eta_minutes
-                .filter(|m| (1..=240).contains(m))
-                .ok_or_else(|| {
-                    ApiError::validation("etaMinutes", "between 1 and 240 when accepting")
-                })?;
-            let eta = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(i64::from(minutes));
-            extra.eta_at = Some(crate::storage::stamp(eta));
-        }
-        Status::Rejected => {
-            extra.reason = Some(
-                request
-                    .reason
-                    .ok_or_else(|| ApiError::validation("reason", "required when rejecting"))?,
-            );
-        }
-        _ => {}
-    }
-    if request.to != Status::Accepted && request.eta_minutes.is_some() {
-        return Err(ApiError::validation("etaMinutes", "only when accepting"));
-    }
-    if request.to != Status::Rejected && request.reason.is_some() {
-        return Err(ApiError::validation("reason", "only when rejecting"));
-    }
-    extra.device = request.device;
-    let (actions, moved) = transition_actions(
-        &app.db,
-        &order,
-        request.to,
-        actor,
-        Some(&caller.user_id),
-        extra,
-    )?;
+    let (actions, moved) =
+        transition_actions(&app.db, &order, to, actor, Some(&caller.user_id), extra)?;
     Ok(PlannedMove {
         order,
         actor,
@@ -822,4 +826,70 @@ pub fn transition_actions(
         vec![TransactWriteItem::builder().update(update).build()],
         moved,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extra(body: serde_json::Value) -> Result<Extra, (String, String)> {
+        let request: MoveRequest = serde_json::from_value(body).unwrap();
+        request.extra().map_err(|err| {
+            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
+            (err.code.to_owned(), err.message.into_owned())
+        })
+    }
+
+    #[test]
+    fn an_acceptance_has_an_eta_and_a_rejection_a_reason_and_nothing_else_has_either() {
+        let accepted = extra(serde_json::json!({"to": "ACCEPTED", "etaMinutes": 240})).unwrap();
+        assert!(accepted.eta_at.is_some() && accepted.reason.is_none());
+        let rejected = extra(serde_json::json!({"to": "REJECTED", "reason": "TOO_BUSY"})).unwrap();
+        assert_eq!(rejected.reason, Some(RejectReason::TooBusy));
+        assert!(rejected.eta_at.is_none());
+        let ready = extra(serde_json::json!({"to": "READY", "device": "counter"})).unwrap();
+        assert!(ready.eta_at.is_none() && ready.reason.is_none());
+        assert_eq!(ready.device.map(String::from).as_deref(), Some("counter"));
+
+        for (body, message) in [
+            (
+                serde_json::json!({"to": "ACCEPTED"}),
+                "etaMinutes: between 1 and 240 when accepting",
+            ),
+            (
+                serde_json::json!({"to": "ACCEPTED", "etaMinutes": 0}),
+                "etaMinutes: between 1 and 240 when accepting",
+            ),
+            (
+                serde_json::json!({"to": "ACCEPTED", "etaMinutes": 241}),
+                "etaMinutes: between 1 and 240 when accepting",
+            ),
+            (
+                serde_json::json!({"to": "ACCEPTED", "etaMinutes": 10, "reason": "OTHER"}),
+                "reason: only when rejecting",
+            ),
+            (
+                serde_json::json!({"to": "REJECTED"}),
+                "reason: required when rejecting",
+            ),
+            (
+                serde_json::json!({"to": "REJECTED", "reason": "OTHER", "etaMinutes": 10}),
+                "etaMinutes: only when accepting",
+            ),
+            (
+                serde_json::json!({"to": "PREPARING", "etaMinutes": 10}),
+                "etaMinutes: only when accepting",
+            ),
+            (
+                serde_json::json!({"to": "CANCELED", "reason": "OTHER"}),
+                "reason: only when rejecting",
+            ),
+        ] {
+            assert_eq!(
+                extra(body.clone()).err(),
+                Some(("VALIDATION_FAILED".to_owned(), message.to_owned())),
+                "{body}"
+            );
+        }
+    }
 }
