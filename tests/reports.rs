@@ -664,7 +664,10 @@ fn day_figures(day: &Value) -> (u64, i64, u64, BTreeMap<String, (u64, i64)>) {
 /// The sales a stream batch carries are counted in one transaction, each report item written once
 /// (not once per paid order), and once in effect whatever befalls that transaction: its answer lost
 /// after it was made (the batch comes again, and the events are found made one by one), a conflict,
-/// a throttle. Invariant, after every round: the day's report equals the sum of what was paid.
+/// a throttle; or the audit records the batch appends side by side: an answer lost, errors past
+/// the SDK's retries (the batch comes again from the first event not made, and what was made after
+/// it is found made). Invariants, after every round: the day's report equals the sum of what was
+/// paid; at the end, the audit trail holds each order's placing and payment once.
 /// Each round pays a random number of random orders while the recording consumer is stopped, so
 /// they reach it as one batch when it starts (`REPORTS_SEED=<n>` replays a run).
 #[tokio::test]
@@ -677,10 +680,17 @@ async fn a_batch_of_sales_is_counted_in_one_write_and_once() {
     let (store, owner, _staff, customer) = stack.staffed_store("batch").await;
     let today = seoul_today();
     let mut truth = (0u64, 0i64, 0u64, BTreeMap::<String, (u64, i64)>::new());
-    for (round, fault) in [None, Some("lost"), Some("conflict"), Some("throttle"), None]
-        .into_iter()
-        .enumerate()
-    {
+    let mut orders = Vec::new();
+    let rounds = [
+        None,
+        Some(("TransactWriteItems", "lost", 1)),
+        Some(("TransactWriteItems", "conflict", 1)),
+        Some(("TransactWriteItems", "throttle", 1)),
+        Some(("PutItem", "lost", 2)),
+        Some(("PutItem", "error", 12)),
+        None,
+    ];
+    for (round, fault) in rounds.into_iter().enumerate() {
         stack
             .local("functions/EventsRecordFunction/stop", &json!({}))
             .await;
@@ -700,6 +710,7 @@ async fn a_batch_of_sales_is_counted_in_one_write_and_once() {
             };
             let (order, total, lines) = place(&stack, &customer, &store, items).await;
             pay(&stack, &customer, &order, total).await;
+            orders.push(order);
             truth.0 += 1;
             truth.1 += total;
             truth.2 += 1;
@@ -709,10 +720,10 @@ async fn a_batch_of_sales_is_counted_in_one_write_and_once() {
                 entry.1 += amount;
             }
         }
-        if let Some(fault) = fault {
+        if let Some((operation, fault, times)) = fault {
             stack
                 .aws_faults(json!([{"function": "EventsRecordFunction",
-                                    "operation": "TransactWriteItems", "fault": fault, "times": 1}]))
+                                    "operation": operation, "fault": fault, "times": times}]))
                 .await;
         }
         let mut day = Value::Null;
@@ -743,9 +754,9 @@ async fn a_batch_of_sales_is_counted_in_one_write_and_once() {
             truth,
             "round {round} ({fault:?}): {day:#}"
         );
-        if fault.is_some() {
+        if let Some((_, _, times)) = fault {
             let fired = stack.aws_faults_fired().await;
-            assert_eq!(fired["rules"][0]["fired"], 1, "round {round}: {fired}");
+            assert_eq!(fired["rules"][0]["fired"], times, "round {round}: {fired}");
             stack.aws_faults(json!([])).await;
         } else {
             // The paid orders reached the consumer in one or two batches (the first may be what it
@@ -766,4 +777,24 @@ async fn a_batch_of_sales_is_counted_in_one_write_and_once() {
         day_figures(&report(&stack, &owner, &store, &today).await),
         truth
     );
+    let audit = stack
+        .get(&format!("/v1/stores/{store}/audit?limit=200"), Some(&owner))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    let mut trail = BTreeMap::<(String, String), u32>::new();
+    for record in audit.body["records"].as_array().unwrap() {
+        let key = (
+            record["target"].as_str().unwrap().to_owned(),
+            record["action"].as_str().unwrap().to_owned(),
+        );
+        *trail.entry(key).or_default() += 1;
+    }
+    let expected: BTreeMap<_, _> = orders
+        .iter()
+        .flat_map(|order| {
+            ["order.placed", "order.paid"]
+                .map(|action| ((format!("ORDER#{order}"), action.to_owned()), 1))
+        })
+        .collect();
+    assert_eq!(trail, expected);
 }
