@@ -3,8 +3,9 @@
 //!
 //! Both consumers read the table's stream, and the first event that fails is named in the
 //! [`DynamoDbEventResponse`]: Lambda retries from it, and nothing before it is taken again. The
-//! notifier takes events one at a time (a push must not overtake an earlier one); the recorder's
-//! effects are keyed by their events, so it makes them side by side ([`process_stream`]), and
+//! notifier takes each order's events one at a time (a push must not overtake an earlier one of
+//! its order) and different orders' side by side ([`process_stream_outside`]); the recorder's
+//! effects are keyed by their events, so it makes them all side by side ([`process_stream`]), and
 //! what it made after the failure comes again and is found made.
 //!
 //! Streams deliver at least once (a batch whose invocation crashed or timed out comes again
@@ -24,6 +25,7 @@
 //! order board moves an order only on a newer version). A push repeats only when its consumer
 //! crashed or timed out after acting: the batch comes again from its start.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use futures::{StreamExt, stream};
@@ -36,6 +38,7 @@ use crate::app::App;
 use crate::counters::{CounterUpdate, merged};
 use crate::error::ApiError;
 use crate::events::Event;
+use crate::events::stream::Streamed;
 use crate::storage::{Db, Item, StorageError};
 use crate::telemetry::count;
 
@@ -58,9 +61,12 @@ pub enum Effect {
     },
 }
 
-/// Handles the events of a stream batch with `handler`, whose effect is outside DynamoDB, in order
-/// and at least once (see the module's documentation); the response names the first that failed
-/// (Lambda retries the batch from there).
+/// Handles the events of a stream batch with `handler`, whose effect is outside DynamoDB, at least
+/// once (see the module's documentation): each order's events one after another in the stream's
+/// order, different orders' side by side, [`IN_FLIGHT`] at a time (as Lambda's
+/// `ParallelizationFactor` does across a shard's batches). The response names the first that
+/// failed in the stream's order: everything before it was handled; an order's events after it were
+/// not (they must not overtake it), other orders' may have been, and come again.
 pub async fn process_stream_outside<H, F>(
     consumer: &str,
     batch: StreamEvent,
@@ -72,13 +78,40 @@ where
 {
     let events = crate::events::stream::events_in(batch);
     count("BatchSize", events.len() as f64);
-    for streamed in events {
-        if let Err(err) = handler(streamed.event).await {
-            return retried_from(consumer, streamed.sequence_number, &err);
-        }
-        tally(Handled::Processed, 1);
+    // One lane per order; an event about no order is a lane of its own.
+    let mut lanes: Vec<Vec<(usize, Streamed)>> = Vec::new();
+    let mut lane_of_order: HashMap<String, usize> = HashMap::new();
+    for (index, streamed) in events.into_iter().enumerate() {
+        let lane = match &streamed.event.order {
+            Some(order) => *lane_of_order
+                .entry(order.order_id.clone())
+                .or_insert_with(|| {
+                    lanes.push(Vec::new());
+                    lanes.len() - 1
+                }),
+            None => {
+                lanes.push(Vec::new());
+                lanes.len() - 1
+            }
+        };
+        lanes[lane].push((index, streamed));
     }
-    DynamoDbEventResponse::default()
+    let handler = &handler;
+    let failures: Vec<Failure> = stream::iter(lanes)
+        .map(|lane| async move {
+            for (index, streamed) in lane {
+                if let Err(err) = handler(streamed.event).await {
+                    return Some((index, streamed.sequence_number, err));
+                }
+                tally(Handled::Processed, 1);
+            }
+            None
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .filter_map(|failed| async { failed })
+        .collect()
+        .await;
+    retried_from_first(consumer, failures)
 }
 
 /// The response that has Lambda retry a stream batch from `sequence_number`, whose event failed
@@ -347,20 +380,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_effect_outside_stops_at_its_first_failure_and_names_it() {
+    async fn an_effect_outside_stops_an_order_at_its_first_failure_and_names_it() {
+        use crate::events::stream::fixtures::{order_event_image, record};
+        // Order A's first event fails; A's second must wait for it; order B's go on.
+        let orders: StreamEvent = serde_json::from_value(serde_json::json!({"Records": [
+            record("INSERT", "0", order_event_image("b1", "order.refunded", "B")),
+            record("INSERT", "1", order_event_image("a1", "order.refunded", "A")),
+            record("INSERT", "2", order_event_image("a2", "order.refunded", "A")),
+            record("INSERT", "3", order_event_image("b2", "order.refunded", "B")),
+        ]}))
+        .unwrap();
         let handled = std::sync::Mutex::new(Vec::new());
-        let response = process_stream_outside("test", batch(&["a", "b", "c"]), |event| {
+        let response = process_stream_outside("test", orders, |event| {
             handled.lock().unwrap().push(event.event_id.clone());
             async move {
                 match event.event_id.as_str() {
-                    "b" => Err(ApiError::unavailable()),
+                    "a1" => Err(ApiError::unavailable()),
                     _ => Ok(()),
                 }
             }
         })
         .await;
-        // Nothing after the failure is taken before it; the retry starts at it.
-        assert_eq!(*handled.lock().unwrap(), ["a", "b"]);
+        let mut handled = handled.into_inner().unwrap();
+        handled.sort();
+        assert_eq!(handled, ["a1", "b1", "b2"]);
         let failed: Vec<_> = response
             .batch_item_failures
             .iter()

@@ -137,6 +137,17 @@ pub(crate) mod fixtures {
         .to_string()
     }
 
+    /// A new outbox item of event `id`, of type `kind`, about order `order_id`.
+    pub fn order_event_image(id: &str, kind: &str, order_id: &str) -> serde_json::Value {
+        let mut body: serde_json::Value = serde_json::from_str(&body(id, kind)).unwrap();
+        body["order"] = serde_json::json!({"orderId": order_id, "storeId": "s1",
+            "customerId": "u1", "status": "PAID", "orderVersion": 2, "total": 4500,
+            "orderName": "Latte", "createdAt": "2026-12-03T10:00:00Z", "lines": []});
+        let mut image = event_image(id, kind);
+        image["body"] = serde_json::json!({"S": body.to_string()});
+        image
+    }
+
     /// A new outbox item of event `id`, of type `kind`.
     pub fn event_image(id: &str, kind: &str) -> serde_json::Value {
         serde_json::json!({
