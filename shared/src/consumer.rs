@@ -126,9 +126,10 @@ fn retried_from(consumer: &str, sequence_number: String, err: &ApiError) -> Dyna
     response
 }
 
-/// How many of a batch's events are worked out, or their records appended, at once. Each is a
-/// round trip to DynamoDB: one at a time, a shard's reader took ~5 ms an event (~200 events/s),
-/// fewer than one busy partition's stream record can carry.
+/// How much of a batch a consumer has in hand at once: the recorder's events worked out or
+/// appended, the notifier's orders pushed. Each event is a round trip or more (~5 ms to DynamoDB,
+/// ~20 ms for a push): one at a time, a shard's reader took ~200 events/s at best, fewer than
+/// one busy partition's stream can carry.
 const IN_FLIGHT: usize = 16;
 
 /// Handles the events of a stream batch with `handler`, once in effect per event id for
