@@ -335,6 +335,31 @@ async fn partial_refunds_never_exceed_what_was_paid() {
         (too_much.status.as_u16(), too_much.code()),
         (422, "REFUND_EXCEEDS_BALANCE")
     );
+    // A reason is free text like any other: trimmed, 1 to 200 characters as sent, no control
+    // characters. Refused before Toss hears of it.
+    for reason in [
+        "   ".to_owned(),
+        "cold\u{7}soup".to_owned(),
+        "cold\nsoup".to_owned(),
+        format!("  {}", "x".repeat(200)),
+    ] {
+        let refused = stack
+            .send(
+                stack
+                    .http()
+                    .post(stack.url(&format!("/v1/orders/{order}/refunds")))
+                    .bearer_auth(&owner)
+                    .header("idempotency-key", "refund-bad-reason")
+                    .json(&json!({"amount": 100, "reason": reason})),
+            )
+            .await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.code()),
+            (422, "VALIDATION_FAILED"),
+            "{reason:?}: {:?}",
+            refused.body
+        );
+    }
     assert_eq!(
         toss_payment(&stack, &order).await["cancels"]
             .as_array()

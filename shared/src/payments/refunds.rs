@@ -462,10 +462,8 @@ pub async fn partial(
     request: RefundRequest,
 ) -> Result<(StatusCode, RefundView), ApiError> {
     crate::idempotency::validate_key(idempotency_key)?;
-    let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 200 {
-        return Err(ApiError::validation("reason", "use 1 to 200 characters"));
-    }
+    let reason = crate::text::text("reason", &request.reason, 1..=200, crate::text::Lines::One)?;
+    let reason = reason.as_str();
     if request.amount <= 0 {
         return Err(ApiError::validation("amount", "a positive amount in KRW"));
     }
