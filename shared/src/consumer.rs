@@ -142,7 +142,8 @@ const IN_FLIGHT: usize = 16;
 ///
 /// The events whose effects carry counters are held and made together, one transaction after
 /// another, with their counters merged ([`Held`]): a batch that pays ten orders of one store
-/// writes its day's counters once (and two transactions never meet on one counter).
+/// writes its day's counters once, and its transactions never meet each other on a counter
+/// (another shard's batch may still meet them: a conflict fails that event, and it is retried).
 pub async fn process_stream<H, F>(
     app: &App,
     consumer: &str,
