@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make dev` and `make test`; the rest are their parts.
-.PHONY: bootstrap browser build web dev test lint check bench soak cost sam-build deploy-web
+.PHONY: bootstrap browser build web dev test lint check bench soak cost load sam-build deploy-web
 
 # moto's server, cfn-lint, the SAM CLI and cargo-lambda, in ./.venv (no-op when already installed).
 bootstrap:
@@ -50,6 +50,16 @@ cost: bootstrap build
 ORDERS ?= 400
 soak: bootstrap build
 	LEDGER_ORDERS=$(ORDERS) LEDGER_AWS_FAULTS=1 cargo test -p e2e --test interleavings -- --nocapture
+
+# Many customers ordering at once from one store (CUSTOMERS, ORDERS_EACH orders each) with every
+# consumer running, the store's board and each customer's phone listening; then every order,
+# payment, refund, push and the day's report checked, and the answers' and pushes' delays printed
+# (infra/bench/src/load.rs; docs/PERFORMANCE.md). SEED= replays a run's draws. Exit status 1 when
+# something did not hold; its timings gate nothing.
+CUSTOMERS ?= 40
+ORDERS_EACH ?= 5
+load: bootstrap build
+	./target/debug/ordersync-bench --bin-dir target/debug --load $(CUSTOMERS)x$(ORDERS_EACH) $(if $(SEED),--seed $(SEED))
 
 lint: bootstrap
 	cargo fmt --all -- --check

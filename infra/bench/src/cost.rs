@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 
 use crate::{Setup, Stack};
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The store's board's name for itself.
-const BOARD: &str = "bench-board";
+pub(crate) const BOARD: &str = "bench-board";
 
 /// What a million orders may cost (issue #18); the stretch is $15.
 pub const TARGET_PER_MILLION: f64 = 20.0;
@@ -139,7 +139,7 @@ impl Stack {
         );
     }
 
-    async fn socket(&self, token: &str, store: Option<&str>) -> Option<Socket> {
+    pub(crate) async fn socket(&self, token: &str, store: Option<&str>) -> Option<Socket> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let ws = self.local.replacen("http://", "ws://", 1);
         let url = match store {

@@ -36,11 +36,14 @@
 //!
 //! 4. With `--cost` (`make cost`, `make bench`): the cost meter's reading of one order's life and of a
 //!    batch of orders at once (`--batch`), priced per million orders next to the target (`cost.rs`).
+//! 5. With `--load CUSTOMERSxORDERS` (`make load`): many customers ordering at once, every consumer
+//!    running, then every order, payment, refund, push and the day's report checked (`load.rs`).
 //!
 //! Results are printed and written to `target/bench/results.json` (`cost.json` for the meter).
 
 mod allocs;
 mod cost;
+mod load;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +86,10 @@ struct Args {
     /// made (0: as the emulator answers): ours and the floors' calls wait alike, however large
     /// the table has grown (a longer wait costs the same call more CPU: docs/PERFORMANCE.md).
     pad_ms: u64,
+    /// Only the load run (`load.rs`): this many customers ordering at once, this many orders each.
+    load: Option<load::Shape>,
+    /// The load run's draws (its orders' fates); random when not given.
+    seed: Option<u64>,
 }
 
 fn args() -> Args {
@@ -97,6 +104,8 @@ fn args() -> Args {
         alloc_stacks: None,
         cpu_profiles: None,
         pad_ms: 0,
+        load: None,
+        seed: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -115,9 +124,17 @@ fn args() -> Args {
             "--pad-ms" => args.pad_ms = value.parse().unwrap_or(0),
             "--alloc-stacks" => args.alloc_stacks = Some(PathBuf::from(value)),
             "--cpu-profiles" => args.cpu_profiles = Some(PathBuf::from(value)),
+            "--load" => match value.parse() {
+                Ok(shape) => args.load = Some(shape),
+                Err(why) => {
+                    eprintln!("--load {why}");
+                    std::process::exit(2);
+                }
+            },
+            "--seed" => args.seed = value.parse().ok(),
             other => {
                 eprintln!(
-                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] [--only f1,f2] [--pace-ms MS] [--pad-ms MS] [--alloc-stacks DIR] [--cpu-profiles DIR] ({other}?)"
+                    "usage: ordersync-bench [--starts N] [--requests N] [--bin-dir DIR] [--cost] [--batch N] [--only f1,f2] [--pace-ms MS] [--pad-ms MS] [--alloc-stacks DIR] [--cpu-profiles DIR] [--load CUSTOMERSxORDERS] [--seed N] ({other}?)"
                 );
                 std::process::exit(2);
             }
@@ -146,6 +163,29 @@ async fn main() {
         .iter()
         .find(|(name, _)| name == "TOSS_API_BASE")
         .map(|(_, base)| base.clone());
+    if let Some(shape) = args.load {
+        stack.dynamodb_pad(args.pad_ms).await;
+        let seed = args.seed.unwrap_or_else(rand::random);
+        let (figures, problems) = stack.load(shape, seed).await;
+        std::fs::write(
+            out.join("load.json"),
+            serde_json::to_string_pretty(&json!({"commit": commit(), "machine": machine(),
+                "at": now(), "seed": seed, "padMs": args.pad_ms, "figures": figures, "problems": problems}))
+            .unwrap_or_default(),
+        )
+        .expect("write load.json");
+        println!("\nwritten to target/bench/load.json");
+        stack.stop().await;
+        if !problems.is_empty() {
+            println!("\n{} problems (seed {seed}):", problems.len());
+            for problem in &problems {
+                println!("- {problem}");
+            }
+            std::process::exit(1);
+        }
+        println!("every order, payment, refund, push and report held (seed {seed})");
+        return;
+    }
     let setup = stack.setup().await;
     if args.cost_only {
         println!("\n== The cost meter (AWS list prices, us-east-1)");
@@ -861,6 +901,15 @@ fn now() -> String {
         .arg("+%Y-%m-%dT%H:%M:%SZ")
         .output();
     out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The commit measured (`git describe`: `-dirty` when the tree has changes).
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
 }
 
