@@ -678,6 +678,15 @@ async fn a_batch_of_sales_is_counted_in_one_write_and_once() {
     let stack = Stack::start();
     e2e::clear_of_seoul_midnight().await;
     let (store, owner, _staff, customer) = stack.staffed_store("batch").await;
+    // Up to 35 paid orders stay waiting for the store (the default queue holds 30).
+    let roomier = stack
+        .patch(
+            &format!("/v1/stores/{store}"),
+            &json!({"maxQueuedOrders": 50}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(roomier.status, StatusCode::OK, "{:?}", roomier.body);
     let today = seoul_today();
     let mut truth = (0u64, 0i64, 0u64, BTreeMap::<String, (u64, i64)>::new());
     let mut orders = Vec::new();
