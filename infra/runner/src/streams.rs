@@ -2,21 +2,32 @@
 //! order, records that do not match the mapping's `FilterCriteria` are dropped, and the rest go to
 //! the function in batches. A batch is retried until the function takes it (`MaximumRetryAttempts:
 //! -1`); with `ReportBatchItemFailures`, from the first record it names. Nothing after a failing record
-//! is delivered before it: the shard waits, as on Lambda.
+//! is delivered before it: its lane waits, as on Lambda.
+//!
+//! `ParallelizationFactor` N splits a shard into N lanes by the record's partition key, as Lambda
+//! does: a key's records stay in order in their lane, and the lanes' batches run at once, each
+//! waiting only on its own failures (until a stuck lane's backlog fills and the shard's reading
+//! waits for it). `MaximumBatchingWindowInSeconds` has a lane gather records until its batch is
+//! full or the window, counted from the batch's first record, has passed.
 //!
 //! The stream is read through its JSON API (DynamoDB Streams' wire format is the event's record
 //! format), so records reach the function as they left the emulator.
 
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::lambda::{Function, Outcome, Runtime};
 
 const POLL: Duration = Duration::from_millis(100);
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Pages of records a lane may have waiting before the shard's reading waits for it.
+const LANE_BACKLOG: usize = 64;
 
 pub fn start(runtime: &Arc<Runtime>, endpoint: &str, region: &str) {
     for function in &runtime.functions {
@@ -35,7 +46,18 @@ pub fn start(runtime: &Arc<Runtime>, endpoint: &str, region: &str) {
                     api,
                     Mapping {
                         arn: arn.to_owned(),
-                        batch_size: source["BatchSize"].as_u64().unwrap_or(100).clamp(1, 1000),
+                        batch_size: source["BatchSize"].as_u64().unwrap_or(100).clamp(1, 1000)
+                            as usize,
+                        lanes: source["ParallelizationFactor"]
+                            .as_u64()
+                            .unwrap_or(1)
+                            .clamp(1, 10) as usize,
+                        window: Duration::from_secs(
+                            source["MaximumBatchingWindowInSeconds"]
+                                .as_u64()
+                                .unwrap_or(0)
+                                .min(300),
+                        ),
                         filters: source["FilterCriteria"]["Filters"]
                             .as_array()
                             .map(|f| {
@@ -57,7 +79,11 @@ pub fn start(runtime: &Arc<Runtime>, endpoint: &str, region: &str) {
 
 struct Mapping {
     arn: String,
-    batch_size: u64,
+    batch_size: usize,
+    /// `ParallelizationFactor`: batches of a shard at once.
+    lanes: usize,
+    /// `MaximumBatchingWindowInSeconds`.
+    window: Duration,
     filters: Vec<Value>,
     reports_failures: bool,
 }
@@ -119,6 +145,7 @@ impl StreamsApi {
 
 async fn poll(runtime: Arc<Runtime>, function: Arc<Function>, api: StreamsApi, mapping: Mapping) {
     let name = function.spec.name.clone();
+    let mapping = Arc::new(mapping);
     // The local table has one shard.
     let (shard, mut iterator) = loop {
         let started = async {
@@ -140,6 +167,18 @@ async fn poll(runtime: Arc<Runtime>, function: Arc<Function>, api: StreamsApi, m
             }
         }
     };
+    let lanes: Vec<mpsc::Sender<Vec<Value>>> = (0..mapping.lanes)
+        .map(|_| {
+            let (pages, taken) = mpsc::channel(LANE_BACKLOG);
+            tokio::spawn(lane(
+                runtime.clone(),
+                function.clone(),
+                mapping.clone(),
+                taken,
+            ));
+            pages
+        })
+        .collect();
     loop {
         let page = match api
             .call(
@@ -175,8 +214,72 @@ async fn poll(runtime: Arc<Runtime>, function: Arc<Function>, api: StreamsApi, m
             }
             continue;
         }
-        deliver(&runtime, &function, &mapping, records).await;
+        let mut by_lane = vec![Vec::new(); lanes.len()];
+        for record in records {
+            by_lane[lane_of(&record, lanes.len())].push(record);
+        }
+        for (lane, records) in lanes.iter().zip(by_lane) {
+            if !records.is_empty() && lane.send(records).await.is_err() {
+                return;
+            }
+        }
     }
+}
+
+/// The lane of a record: by its partition key, so that a key's records stay in order.
+fn lane_of(record: &Value, lanes: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    record["dynamodb"]["Keys"]["PK"]
+        .to_string()
+        .hash(&mut hasher);
+    (hasher.finish() % lanes.max(1) as u64) as usize
+}
+
+/// Takes a lane's records in batches, in order.
+async fn lane(
+    runtime: Arc<Runtime>,
+    function: Arc<Function>,
+    mapping: Arc<Mapping>,
+    mut pages: mpsc::Receiver<Vec<Value>>,
+) {
+    let mut waiting = VecDeque::new();
+    while let Some(batch) =
+        next_batch(&mut waiting, &mut pages, mapping.batch_size, mapping.window).await
+    {
+        deliver(&runtime, &function, &mapping, batch).await;
+    }
+}
+
+/// The lane's next batch: what is waiting, and what arrives until the batch is full or `window`
+/// (from when the batch began) has passed; at most `batch_size` records, the rest left waiting.
+/// `None` once the lane is closed and empty.
+async fn next_batch(
+    waiting: &mut VecDeque<Value>,
+    pages: &mut mpsc::Receiver<Vec<Value>>,
+    batch_size: usize,
+    window: Duration,
+) -> Option<Vec<Value>> {
+    if waiting.is_empty() {
+        waiting.extend(pages.recv().await?);
+    }
+    let window_ends = tokio::time::Instant::now() + window;
+    while waiting.len() < batch_size {
+        let page = match pages.try_recv() {
+            Ok(page) => Some(page),
+            Err(mpsc::error::TryRecvError::Empty) if !window.is_zero() => {
+                tokio::time::timeout_at(window_ends, pages.recv())
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            Err(_) => None,
+        };
+        match page {
+            Some(page) => waiting.extend(page),
+            None => break,
+        }
+    }
+    Some(waiting.drain(..waiting.len().min(batch_size)).collect())
 }
 
 /// Delivers `records` until the function has taken all of them.
@@ -302,5 +405,76 @@ mod tests {
             None
         );
         assert_eq!(first_failed(b"not json", &records), Some(0));
+    }
+
+    fn records(sequence: std::ops::Range<u64>) -> Vec<Value> {
+        sequence
+            .map(|n| json!({"dynamodb": {"SequenceNumber": n.to_string()}}))
+            .collect()
+    }
+
+    fn numbers(batch: &[Value]) -> Vec<u64> {
+        batch
+            .iter()
+            .filter_map(|r| r["dynamodb"]["SequenceNumber"].as_str()?.parse().ok())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn without_a_window_a_batch_is_what_waits_up_to_its_size() {
+        let (pages, mut taken) = mpsc::channel(8);
+        let mut waiting = VecDeque::new();
+        pages.send(records(0..3)).await.unwrap();
+        pages.send(records(3..5)).await.unwrap();
+        let batch = next_batch(&mut waiting, &mut taken, 4, Duration::ZERO).await;
+        assert_eq!(numbers(&batch.unwrap()), [0, 1, 2, 3]);
+        let batch = next_batch(&mut waiting, &mut taken, 4, Duration::ZERO).await;
+        assert_eq!(
+            numbers(&batch.unwrap()),
+            [4],
+            "the rest, at once: nothing else waits"
+        );
+        drop(pages);
+        assert!(
+            next_batch(&mut waiting, &mut taken, 4, Duration::ZERO)
+                .await
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_window_gathers_what_arrives_until_the_batch_is_full() {
+        let (pages, mut taken) = mpsc::channel(8);
+        let mut waiting = VecDeque::new();
+        pages.send(records(0..2)).await.unwrap();
+        let later = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            pages.send(records(2..4)).await.unwrap();
+            tokio::task::yield_now().await;
+            pages.send(records(4..7)).await.unwrap();
+            pages
+        });
+        // A window no test waits out: the batch ends when it is full.
+        let batch = next_batch(&mut waiting, &mut taken, 5, Duration::from_secs(3600)).await;
+        assert_eq!(numbers(&batch.unwrap()), [0, 1, 2, 3, 4]);
+        let pages = later.await.unwrap();
+        // What is left goes when the window passes with nothing more arriving.
+        let batch = next_batch(&mut waiting, &mut taken, 5, Duration::from_millis(20)).await;
+        assert_eq!(numbers(&batch.unwrap()), [5, 6]);
+        drop(pages);
+    }
+
+    #[test]
+    fn a_partition_keys_records_share_a_lane() {
+        let keyed = |pk: &str| json!({"dynamodb": {"Keys": {"PK": {"S": pk}, "SK": {"S": "x"}}}});
+        let lanes: std::collections::BTreeSet<usize> = (0..100)
+            .map(|n| lane_of(&keyed(&format!("ORDER#{n}")), 10))
+            .collect();
+        assert!(lanes.len() > 5, "keys spread over the lanes: {lanes:?}");
+        for n in 0..100 {
+            let pk = format!("ORDER#{n}");
+            assert_eq!(lane_of(&keyed(&pk), 10), lane_of(&keyed(&pk), 10));
+        }
+        assert_eq!(lane_of(&keyed("ORDER#1"), 1), 0);
     }
 }
