@@ -16,6 +16,12 @@ pub(crate) type Socket =
 /// The store's board's name for itself.
 pub(crate) const BOARD: &str = "bench-board";
 
+/// The pause between one life's steps: longer than the recorder's batching window (a second,
+/// template.yaml), so that a quiet store's events travel alone, as they do when a customer reads
+/// the menu before ordering and an order cooks for minutes between its moves. Played back to back,
+/// a life's events would share one of the recorder's batches and the meter bill too little.
+const STEP: Duration = Duration::from_millis(1_500);
+
 /// What a million orders may cost (issue #18); the stretch is $15.
 pub const TARGET_PER_MILLION: f64 = 20.0;
 
@@ -72,6 +78,7 @@ impl Stack {
         // owner signed in for the day.
         let customer = self.login(customer_email).await;
         let phone = self.socket(&customer, None).await;
+        tokio::time::sleep(STEP).await;
         self.call(
             Method::GET,
             &format!("/v1/stores/{}/menu", setup.quiet_store),
@@ -80,6 +87,7 @@ impl Stack {
             None,
         )
         .await;
+        tokio::time::sleep(STEP).await;
         let (_, order) = self
             .call(
                 Method::POST,
@@ -91,6 +99,7 @@ impl Stack {
             )
             .await;
         let order = order["orderId"].as_str().unwrap_or_default().to_owned();
+        tokio::time::sleep(STEP).await;
         self.call(
             Method::POST,
             "/v1/payments/confirm",
@@ -105,6 +114,7 @@ impl Stack {
             json!({"to": "READY", "device": BOARD}),
             json!({"to": "COMPLETED", "device": BOARD}),
         ] {
+            tokio::time::sleep(STEP).await;
             self.call(
                 Method::POST,
                 &format!("/v1/orders/{order}/status"),
