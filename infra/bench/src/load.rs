@@ -17,7 +17,8 @@
 //!   refunded exactly a rejected or cancelled order's amount, nothing of a completed one's;
 //! - the day's report counts every paid order, its sales and its refunds;
 //! - the board hears every paid order (and every customer's cancel), and each phone what its
-//!   customer needs of their orders (docs/ARCHITECTURE.md#events-and-pushes).
+//!   customer needs of their orders (docs/ARCHITECTURE.md#events-and-pushes), and no phone hears of
+//!   another customer's order.
 //!
 //! Timings are this machine's, against the emulator: for comparing runs, not AWS.
 
@@ -120,9 +121,32 @@ impl Fate {
     }
 }
 
+/// One order to play, as drawn.
+struct Plan {
+    fate: Fate,
+    quantity: u32,
+    /// Its create sent again with the same `Idempotency-Key`.
+    retry_create: bool,
+    /// Its confirm sent twice at once.
+    double_tap: bool,
+}
+
+impl Plan {
+    fn drawn(rng: &mut StdRng) -> Plan {
+        Plan {
+            fate: Fate::drawn(rng),
+            quantity: rng.random_range(1..=3),
+            retry_create: rng.random_bool(0.3),
+            double_tap: rng.random_bool(0.3),
+        }
+    }
+}
+
 /// One order as played: what it must end as.
 struct Played {
     order: String,
+    /// The customer who placed it (their index).
+    customer: usize,
     fate: Fate,
     total: i64,
     /// When the request that makes each of its events was answered (the first, for a double tap).
@@ -133,7 +157,17 @@ struct Played {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Listener {
     Board,
-    Phone,
+    /// A customer's phone (their index).
+    Phone(usize),
+}
+
+impl Listener {
+    fn kind(self) -> &'static str {
+        match self {
+            Listener::Board => "board",
+            Listener::Phone(_) => "phones",
+        }
+    }
 }
 
 /// A push heard: who, the order, the event type, when.
@@ -203,18 +237,22 @@ impl Stack {
         });
     }
 
-    /// One customer's orders, one after another.
-    #[allow(clippy::too_many_arguments)]
+    /// One customer's orders (`who`, their token), one after another.
     async fn customer_orders(
         &self,
         answers: &Shared<Answers>,
-        store: &str,
-        owner: &str,
-        customer: &str,
-        fates: Vec<(Fate, u32, bool, bool)>,
+        (store, owner): (&str, &str),
+        (who, customer): (usize, &str),
+        plans: Vec<Plan>,
     ) -> Vec<Played> {
         let mut played = Vec::new();
-        for (fate, quantity, retry_create, double_tap) in fates {
+        for Plan {
+            fate,
+            quantity,
+            retry_create,
+            double_tap,
+        } in plans
+        {
             let key = uuid::Uuid::new_v4().to_string();
             let body = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": quantity}],
                 "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"});
@@ -332,6 +370,7 @@ impl Stack {
             }
             played.push(Played {
                 order: id,
+                customer: who,
                 fate,
                 total,
                 answered,
@@ -367,21 +406,14 @@ impl Stack {
             .buffer_unordered(8)
             .collect()
             .await;
-        for customer in &customers {
+        for (who, customer) in customers.iter().enumerate() {
             let phone = self.socket(customer, None).await.expect("a phone connects");
-            Self::listen(phone, Listener::Phone, heard.clone());
+            Self::listen(phone, Listener::Phone(who), heard.clone());
         }
-        let plans: Vec<Vec<(Fate, u32, bool, bool)>> = (0..shape.customers)
+        let plans: Vec<Vec<Plan>> = (0..shape.customers)
             .map(|_| {
                 (0..shape.orders_each)
-                    .map(|_| {
-                        (
-                            Fate::drawn(&mut rng),
-                            rng.random_range(1..=3),
-                            rng.random_bool(0.3),
-                            rng.random_bool(0.3),
-                        )
-                    })
+                    .map(|_| Plan::drawn(&mut rng))
                     .collect()
             })
             .collect();
@@ -389,9 +421,11 @@ impl Stack {
         let answers: Shared<Answers> = Arc::default();
         let started = Instant::now();
         let played: Vec<Played> =
-            futures::future::join_all(customers.iter().zip(plans).map(|(customer, plan)| {
-                self.customer_orders(&answers, &store, &owner, customer, plan)
-            }))
+            futures::future::join_all(customers.iter().enumerate().zip(plans).map(
+                |((who, customer), plans)| {
+                    self.customer_orders(&answers, (&store, &owner), (who, customer), plans)
+                },
+            ))
             .await
             .into_iter()
             .flatten()
@@ -410,7 +444,8 @@ impl Stack {
                 .iter()
                 .flat_map(|p| {
                     let board = p.fate.board_hears().iter().map(|k| (Listener::Board, *k));
-                    let phone = p.fate.phone_hears().iter().map(|k| (Listener::Phone, *k));
+                    let phone =
+                        (p.fate.phone_hears().iter()).map(|k| (Listener::Phone(p.customer), *k));
                     board
                         .chain(phone)
                         .map(move |(who, kind)| (who, p.order.as_str(), kind))
@@ -478,6 +513,7 @@ impl Stack {
             ));
         }
         problems.extend(self.checked(&played, &owner).await);
+        problems.extend(overheard(&played, &lock(&heard)));
 
         let delays = push_delays(&played, &lock(&heard));
         let figures = figures(
@@ -563,12 +599,32 @@ impl Stack {
     }
 }
 
+/// Pushes a listener must not have heard: a phone hears only its own customer's orders, the board
+/// only its store's (every order played is; no other order is in the run).
+fn overheard(played: &[Played], heard: &[(Listener, String, String, Instant)]) -> Vec<String> {
+    let customer_of: HashMap<&str, usize> = played
+        .iter()
+        .map(|p| (p.order.as_str(), p.customer))
+        .collect();
+    heard
+        .iter()
+        .filter(
+            |(who, order, _, _)| match (who, customer_of.get(order.as_str())) {
+                (_, None) => true,
+                (Listener::Board, Some(_)) => false,
+                (Listener::Phone(phone), Some(customer)) => phone != customer,
+            },
+        )
+        .map(|(who, order, kind, _)| format!("{who:?} heard {kind} of {order}, not theirs"))
+        .collect()
+}
+
 /// How long after the answer that made each event its listener heard it (its first hearing; 0 when
 /// the push came before the answer did).
 fn push_delays(
     played: &[Played],
     heard: &[(Listener, String, String, Instant)],
-) -> BTreeMap<Listener, Vec<Duration>> {
+) -> BTreeMap<&'static str, Vec<Duration>> {
     let answered: HashMap<(&str, &str), Instant> = played
         .iter()
         .flat_map(|p| {
@@ -584,11 +640,11 @@ fn push_delays(
             .and_modify(|t| *t = (*t).min(*at))
             .or_insert(*at);
     }
-    let mut delays: BTreeMap<Listener, Vec<Duration>> = BTreeMap::new();
+    let mut delays: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
     for ((who, order, kind), at) in first {
         if let Some(answer) = answered.get(&(order, kind)) {
             delays
-                .entry(who)
+                .entry(who.kind())
                 .or_default()
                 .push(at.saturating_duration_since(*answer));
         }
@@ -612,7 +668,7 @@ fn figures(
     shape: Shape,
     played: &[Played],
     played_for: Duration,
-    delays: &BTreeMap<Listener, Vec<Duration>>,
+    delays: &BTreeMap<&'static str, Vec<Duration>>,
     pushes_after: Option<Duration>,
     report_after: Option<Duration>,
 ) -> Value {
@@ -661,11 +717,11 @@ fn figures(
             quantile(&mut list, 1.0),
         );
         println!(
-            "{who:?} heard {} pushes: p50 {p50:.0} ms, p95 {p95:.0} ms, max {max:.0} ms after the answer that made them",
+            "the {who} heard {} pushes: p50 {p50:.0} ms, p95 {p95:.0} ms, max {max:.0} ms after the answer that made them",
             list.len()
         );
         heard.insert(
-            format!("{who:?}").to_lowercase(),
+            (*who).to_owned(),
             json!({"pushes": list.len(), "p50Ms": p50, "p95Ms": p95, "maxMs": max}),
         );
     }
@@ -701,6 +757,28 @@ mod tests {
         assert!("0x5".parse::<Shape>().is_err());
         assert!("40x".parse::<Shape>().is_err());
         assert!("fortyx5".parse::<Shape>().is_err());
+    }
+
+    #[test]
+    fn a_phone_may_hear_only_its_customers_orders() {
+        let played = |order: &str, customer| Played {
+            order: order.into(),
+            customer,
+            fate: Fate::Completed,
+            total: 4500,
+            answered: HashMap::new(),
+        };
+        let played = [played("a", 0), played("b", 1)];
+        let now = Instant::now();
+        let heard = |who, order: &str| (who, order.to_owned(), "order.ready".to_owned(), now);
+        let fine = [
+            heard(Listener::Phone(0), "a"),
+            heard(Listener::Phone(1), "b"),
+            heard(Listener::Board, "a"),
+        ];
+        assert!(overheard(&played, &fine).is_empty());
+        let wrong = [heard(Listener::Phone(1), "a"), heard(Listener::Board, "c")];
+        assert_eq!(overheard(&played, &wrong).len(), 2);
     }
 
     #[test]
