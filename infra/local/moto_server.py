@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """moto's server, with DynamoDB made safe for concurrent clients and cheap to transact on.
 
-Three changes to moto's DynamoDB, nothing else:
+Four changes to moto's DynamoDB, nothing else:
 
 - One lock around every DynamoDB operation. moto runs requests on threads, and its tables are plain
   dicts: a read can even insert into one (a `defaultdict` lookup), so a request iterating a table
@@ -16,6 +16,15 @@ Three changes to moto's DynamoDB, nothing else:
   twice (the SDK sends one token per call and repeats it on every retry, so a transaction whose
   answer was lost is not refused by its own first run); with other parameters it is refused with
   `IdempotentParameterMismatchException`.
+- A query reads what it needs. moto's `Table.query` lists every item of the table, sorted, for
+  every query: the table's, to keep one partition of it; an index's, to keep its matches and sort
+  them again by the index's keys. Here a query of the table is given its partition alone, and an
+  index's the items unsorted (its own sort, by the index's keys and then the table's, is a total
+  order): the same answers, without sorting the whole table on every query — a third of the
+  emulator's time under `make load`.
+
+And no line is logged per request: the local runner discards moto's output, and formatting and
+writing werkzeug's request lines took ~7 % of its time.
 
     moto_server.py -H 127.0.0.1 -p PORT      (the arguments of moto_server)
     moto_server.py -H 127.0.0.1 -p 0         (a free port, bound here and printed: "port N")
@@ -29,6 +38,7 @@ import functools
 import hashlib
 import inspect
 import json
+import logging
 import os
 import signal
 import sys
@@ -156,6 +166,38 @@ def _idempotent_transactions(original):
     return handler
 
 
+def _items_of(table, bucket):
+    """The items of one of `table.items`' values: a partition (a dict by sort key), or an item."""
+    return list(bucket.values()) if table.range_key_attr else [bucket]
+
+
+def _query_reads_what_it_needs(original):
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def query(self, *args, **kwargs):
+        call = signature.bind(self, *args, **kwargs)
+        hash_key = call.arguments.get("hash_key")
+        if call.arguments.get("index_name"):
+            items = [item for bucket in self.items.values() for item in _items_of(self, bucket)]
+        elif hash_key is not None:
+            # `.get`, not `[]`: the items are a defaultdict, and a lookup must not insert.
+            bucket = self.items.get(hash_key)
+            items = _items_of(self, bucket) if bucket is not None else []
+        else:
+            return original(self, *args, **kwargs)
+        # Read by `original` as `self.all_items()`; the backend's lock keeps other requests out
+        # meanwhile (every DynamoDBBackend operation takes it).
+        self.all_items = lambda: items
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    return query
+
+
+Table.query = _query_reads_what_it_needs(Table.query)
 DynamoHandler.transact_write_items = _idempotent_transactions(DynamoHandler.transact_write_items)
 dynamodb_models.copy = _TablesAreNotCopied
 DynamoDBBackend.transact_write_items = _transact_with_item_rollback(
@@ -164,6 +206,9 @@ DynamoDBBackend.transact_write_items = _transact_with_item_rollback(
 for _name, _attr in list(vars(DynamoDBBackend).items()):
     if not _name.startswith("_") and inspect.isfunction(_attr):
         setattr(DynamoDBBackend, _name, _serialised(_attr))
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
 
 def _serve_on_a_free_port(host):
     """moto's `main`, on a port the OS picks and this process holds from the start."""
