@@ -154,7 +154,7 @@ struct Played {
 }
 
 /// Who heard a push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Listener {
     Board,
     /// A customer's phone (their index).
@@ -521,7 +521,7 @@ impl Stack {
             shape,
             &played,
             played_for,
-            &delays,
+            delays,
             pushes_after,
             report_after,
         );
@@ -653,22 +653,31 @@ fn push_delays(
 }
 
 /// The `q` quantile of `values` (sorted here), in ms.
-fn quantile(values: &mut [Duration], q: f64) -> f64 {
-    values.sort_unstable();
-    let Some(last) = values.len().checked_sub(1) else {
-        return 0.0;
-    };
-    let at = ((last as f64) * q).round() as usize;
-    crate::ms(values[at.min(last)])
+/// Durations sorted once, read at quantiles.
+struct Spread(Vec<Duration>);
+
+impl Spread {
+    fn of(mut values: Vec<Duration>) -> Spread {
+        values.sort_unstable();
+        Spread(values)
+    }
+
+    /// The `q` quantile, in ms (0 when there is none).
+    fn at(&self, q: f64) -> f64 {
+        let Some(last) = self.0.len().checked_sub(1) else {
+            return 0.0;
+        };
+        let at = ((last as f64) * q).round() as usize;
+        crate::ms(self.0[at.min(last)])
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn figures(
     answers: &Answers,
     shape: Shape,
     played: &[Played],
     played_for: Duration,
-    delays: &BTreeMap<&'static str, Vec<Duration>>,
+    delays: BTreeMap<&'static str, Vec<Duration>>,
     pushes_after: Option<Duration>,
     report_after: Option<Duration>,
 ) -> Value {
@@ -687,17 +696,12 @@ fn figures(
     );
     let mut routes = serde_json::Map::new();
     for (route, list) in &answers.by_route {
-        let mut took: Vec<Duration> = list.iter().map(|(_, d)| *d).collect();
+        let took = Spread::of(list.iter().map(|(_, d)| *d).collect());
         let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
         for (status, _) in list {
             *statuses.entry(*status).or_default() += 1;
         }
-        let (p50, p95, p99, max) = (
-            quantile(&mut took, 0.5),
-            quantile(&mut took, 0.95),
-            quantile(&mut took, 0.99),
-            quantile(&mut took, 1.0),
-        );
+        let (p50, p95, p99, max) = (took.at(0.5), took.at(0.95), took.at(0.99), took.at(1.0));
         println!(
             "{route:<32} {:>8} {p50:>8.1} {p95:>8.1} {p99:>8.1} {max:>8.1}  {statuses:?}",
             list.len()
@@ -710,19 +714,15 @@ fn figures(
     }
     let mut heard = serde_json::Map::new();
     for (who, list) in delays {
-        let mut list = list.clone();
-        let (p50, p95, max) = (
-            quantile(&mut list, 0.5),
-            quantile(&mut list, 0.95),
-            quantile(&mut list, 1.0),
-        );
+        let list = Spread::of(list);
+        let (p50, p95, max) = (list.at(0.5), list.at(0.95), list.at(1.0));
         println!(
             "the {who} heard {} pushes: p50 {p50:.0} ms, p95 {p95:.0} ms, max {max:.0} ms after the answer that made them",
-            list.len()
+            list.0.len()
         );
         heard.insert(
-            (*who).to_owned(),
-            json!({"pushes": list.len(), "p50Ms": p50, "p95Ms": p95, "maxMs": max}),
+            who.to_owned(),
+            json!({"pushes": list.0.len(), "p50Ms": p50, "p95Ms": p95, "maxMs": max}),
         );
     }
     let after = |d: Option<Duration>| d.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0);
@@ -783,9 +783,9 @@ mod tests {
 
     #[test]
     fn quantiles_pick_from_the_sorted_values() {
-        let mut values: Vec<Duration> = [5, 1, 4, 2, 3].map(Duration::from_millis).to_vec();
-        assert_eq!(quantile(&mut values, 0.5), 3.0);
-        assert_eq!(quantile(&mut values, 1.0), 5.0);
-        assert_eq!(quantile(&mut [], 0.5), 0.0);
+        let values = Spread::of([5, 1, 4, 2, 3].map(Duration::from_millis).to_vec());
+        assert_eq!(values.at(0.5), 3.0);
+        assert_eq!(values.at(1.0), 5.0);
+        assert_eq!(Spread::of(Vec::new()).at(0.5), 0.0);
     }
 }
