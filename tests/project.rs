@@ -408,7 +408,11 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
             "blind-index-secret tokenSigningKey",
             "",
         ),
-        ("AuthRefreshFunction", "tokenSigningKey", ""),
+        (
+            "AuthRefreshFunction",
+            "tokenSigningKey",
+            "blind-index-secret",
+        ),
         ("MeFunction", "", "email name phone"),
         ("OrdersCreateFunction", "contact", ""),
         ("OrdersGetFunction", "", "contact"),

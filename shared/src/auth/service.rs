@@ -1,10 +1,11 @@
 //! Sign-up, sign-in, refresh, sign-out and the caller's profile: the rules behind the auth routes.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::sessions::{self, REFRESH_SK, RefreshRecord, SESSION_SK};
+use super::sessions::{self, RefreshToken, SESSION_SK, SessionRecord};
 use super::users::{self, EmailRecord, PROFILE_SK, Profile, UserRecord};
 use super::{Caller, Role, lockout, password};
 use crate::app::App;
@@ -13,7 +14,7 @@ use crate::error::ApiError;
 use crate::events::{self, Event, EventType, OutboxItem, SignIn};
 use crate::http::RequestMeta;
 use crate::limits::{self, Limit};
-use crate::storage::{Db, StorageError, key, s};
+use crate::storage::{self, Db, StorageError, from_item, key, n, s};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -157,7 +158,8 @@ pub async fn login(
 ) -> Result<TokenPair, ApiError> {
     let db = &app.db;
     // Addresses appear only as their blind index: in keys, in the lockout counter, in audit records.
-    let email_key = users::email_key(app.blind_index().await?, &input.email);
+    let index = app.blind_index().await?;
+    let email_key = users::email_key(index, &input.email);
     let now = jiff::Timestamp::now();
 
     if let Some(source) = &meta.source_ip {
@@ -194,14 +196,11 @@ pub async fn login(
     };
     lockout::clear(db, &email_key).await?;
 
+    // One write: the session's creation is the sign-in's event (`Event::of_session`), and it
+    // keeps the generation of the one refresh token it accepts.
     let session = sessions::new_session(&user.user_id, now, SignIn::of(meta));
-    let (refresh_token, refresh_record) =
-        sessions::new_refresh_token(&session.session_id, &user.user_id, session.expires_at);
-    // Two plain writes, not a transaction: the session's creation is the sign-in's event
-    // (`Event::of_session`), so it is written last. A refresh token whose session was never written
-    // refreshes nothing (a refresh checks that its session is alive).
-    db.put_if_absent(&refresh_record).await?;
     db.put_if_absent(&session).await?;
+    let refresh_token = RefreshToken::first(&session).to_text(index.refresh_token_key());
     token_pair(app, user, &session.session_id, refresh_token).await
 }
 
@@ -212,58 +211,95 @@ pub async fn refresh(
 ) -> Result<TokenPair, ApiError> {
     let db = &app.db;
     let now = jiff::Timestamp::now();
-    let old_pk = sessions::refresh_pk(&input.refresh_token);
-    let Some(old) = db.get::<RefreshRecord>(&old_pk, REFRESH_SK).await? else {
+    let key = app.blind_index().await?.refresh_token_key();
+    let Some(presented) = RefreshToken::from_text(&input.refresh_token, key) else {
         return Err(invalid_refresh_token());
     };
-    if old.expires_at <= now.as_second() {
-        return Err(invalid_refresh_token());
-    }
-    if old.used_at.is_some() {
-        return Err(reuse_detected(db, &old, meta).await);
-    }
-    let Some(user) = users::find_by_id(db, &old.user_id).await? else {
-        return Err(invalid_refresh_token());
-    };
-
-    let (refresh_token, successor) =
-        sessions::new_refresh_token(&old.session_id, &old.user_id, old.expires_at);
-    let spend = Update::builder()
-        .table_name(db.table())
-        .set_key(Some(key(&old_pk, REFRESH_SK)))
-        .update_expression("SET usedAt = :now")
-        .condition_expression("attribute_exists(PK) AND attribute_not_exists(usedAt)")
-        .expression_attribute_values(":now", s(now.to_string()))
-        .build()
-        .map_err(ApiError::internal)?;
-    let session_alive = ConditionCheck::builder()
-        .table_name(db.table())
-        .set_key(Some(key(sessions::session_pk(&old.session_id), SESSION_SK)))
-        .condition_expression("attribute_exists(PK) AND attribute_not_exists(revokedAt)")
-        .build()
-        .map_err(ApiError::internal)?;
-    match db
-        .transact(vec![
-            TransactWriteItem::builder().update(spend).build(),
-            db.put_new(&successor)?,
-            TransactWriteItem::builder()
-                .condition_check(session_alive)
-                .build(),
-        ])
-        .await
-    {
-        Ok(()) => {}
-        // Another request spent this token between our read and our write: that is reuse too.
-        Err(err) if err.condition_failed_at(0) => return Err(reuse_detected(db, &old, meta).await),
-        Err(err) if err.condition_failed_at(2) => {
+    let session = match spend(db, &presented, now.as_second()).await? {
+        Spent::Made(session) => session,
+        Spent::Refused(None) => return Err(invalid_refresh_token()),
+        Spent::Refused(Some(session)) if session.revoked_at.is_some() => {
             return Err(ApiError::unauthorized(
                 "SESSION_REVOKED",
                 "this session has ended; sign in again",
             ));
         }
-        Err(err) => return Err(err.into()),
-    }
-    token_pair(app, &user, &old.session_id, refresh_token).await
+        Spent::Refused(Some(session)) if session.expires_at <= now.as_second() => {
+            return Err(invalid_refresh_token());
+        }
+        // Only our key makes a token, so one of an earlier generation was handed out and spent:
+        // presented again — or spent by another request at the same moment — it was copied.
+        Spent::Refused(Some(session))
+            if session
+                .refresh_generation
+                .is_some_and(|accepted| accepted > presented.generation) =>
+        {
+            return Err(reuse_detected(db, &session, meta).await);
+        }
+        Spent::Refused(Some(_)) => return Err(invalid_refresh_token()),
+    };
+    let Some(user) = users::find_by_id(db, &session.user_id).await? else {
+        return Err(invalid_refresh_token());
+    };
+    let refresh_token = presented.successor().to_text(key);
+    token_pair(app, &user, &session.session_id, refresh_token).await
+}
+
+/// What spending a refresh token met.
+enum Spent {
+    /// The session, moved on to the token's successor.
+    Made(SessionRecord),
+    /// The session as it stood when it refused the token (`None`: no such session).
+    Refused(Option<SessionRecord>),
+}
+
+/// Spends `token`: one conditional write moves its session on to the successor's generation, if
+/// the session accepts this one and is neither revoked nor expired. The write carries a token of
+/// its own, so that the SDK's retry of a send whose answer was lost finds it made, not refused (a
+/// refusal here ends the session as a reuse).
+async fn spend(db: &Db, token: &RefreshToken, now: i64) -> Result<Spent, StorageError> {
+    let write = storage::write_token();
+    let sent = db
+        .client()
+        .update_item()
+        .table_name(db.table())
+        .set_key(Some(key(
+            sessions::session_pk(&token.session_id),
+            SESSION_SK,
+        )))
+        .update_expression("SET refreshGeneration = :next, refreshWrite = :write")
+        .condition_expression(
+            "refreshGeneration = :generation AND attribute_not_exists(revokedAt) AND expiresAt > :now",
+        )
+        .expression_attribute_values(":generation", n(token.generation))
+        .expression_attribute_values(":next", n(token.generation + 1))
+        .expression_attribute_values(":write", s(write.as_str()))
+        .expression_attribute_values(":now", n(now))
+        .return_values(ReturnValue::AllNew)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    let err = match sent {
+        Ok(made) => return Ok(Spent::Made(from_item(made.attributes.unwrap_or_default())?)),
+        Err(err) => err,
+    };
+    let Some(UpdateItemError::ConditionalCheckFailedException(refused)) = err.as_service_error()
+    else {
+        return Err(StorageError::from_sdk(err));
+    };
+    let Some(standing) = refused.item() else {
+        return Ok(Spent::Refused(None));
+    };
+    let ours = standing
+        .get("refreshWrite")
+        .and_then(|value| value.as_s().ok())
+        .is_some_and(|value| *value == write);
+    let session = from_item(standing.clone())?;
+    Ok(if ours {
+        Spent::Made(session)
+    } else {
+        Spent::Refused(Some(session))
+    })
 }
 
 /// A fresh access token for `user`, sent with the session's current refresh token.
@@ -285,13 +321,13 @@ async fn token_pair(
 }
 
 /// A spent refresh token came back: end its whole session and say so.
-async fn reuse_detected(db: &Db, token: &RefreshRecord, meta: &RequestMeta) -> ApiError {
-    tracing::warn!(session_id = %token.session_id, "refresh token reuse; revoking the session");
-    let revoked = revoke_session(db, &token.session_id).await;
+async fn reuse_detected(db: &Db, session: &SessionRecord, meta: &RequestMeta) -> ApiError {
+    tracing::warn!(session_id = %session.session_id, "refresh token reuse; revoking the session");
+    let revoked = revoke_session(db, &session.session_id).await;
     let event = Event::user(
         EventType::UserRefreshReused,
         None,
-        users::user_pk(&token.user_id),
+        users::user_pk(&session.user_id),
         meta,
     );
     let outbox = match OutboxItem::of(&event) {

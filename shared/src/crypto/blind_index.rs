@@ -4,6 +4,9 @@
 //!
 //! The secret is a KMS data key stored wrapped in the table (`CONFIG#BLIND_INDEX` / `v1`): made on
 //! first use, unwrapped once per cold start, never in plaintext at rest or in configuration.
+//!
+//! The same secret keys refresh tokens' MACs (`auth::sessions`) through a key derived from it under
+//! a label of its own, so a sign-in unwraps one secret, not two.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -36,13 +39,28 @@ impl Kind {
 
 pub struct BlindIndex {
     key: hmac::Key,
+    refresh_tokens: hmac::Key,
 }
+
+/// The label the refresh tokens' key is derived under. Index values are MACs over a kind's label,
+/// a zero byte and a value; this label has no zero byte, so no index value is ever the derived key.
+const REFRESH_TOKENS: &[u8] = b"ordersync refresh-token key v1";
 
 impl BlindIndex {
     pub fn from_secret(secret: &[u8]) -> Self {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        // HMAC as a key-derivation function (HKDF's expand step, one block): the derived key says
+        // nothing of the secret, and the two uses' MACs nothing of each other.
+        let derived = hmac::sign(&key, REFRESH_TOKENS);
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            refresh_tokens: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            key,
         }
+    }
+
+    /// The key refresh tokens are MACed under (`auth::sessions::RefreshToken`).
+    pub fn refresh_token_key(&self) -> &hmac::Key {
+        &self.refresh_tokens
     }
 
     /// The index of an already-normalised value.
