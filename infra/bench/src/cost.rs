@@ -67,17 +67,29 @@ impl Stack {
             .expect("a reading")
     }
 
-    /// One order's life, as a customer lives it: sign-in, the menu, the order, the payment; the
-    /// store accepts, prepares, readies and completes it on its board, which names itself on its
-    /// moves as the web board does (so they are not pushed back to it). The store's board listens
-    /// (opened for the day), and so does the customer's phone, opened for the order: returned, to
-    /// be closed once the order's pushes have arrived.
-    async fn one_life(&self, setup: &Setup, owner: &str, customer_email: &str) -> Option<Socket> {
+    /// One order's life, as a customer lives it: back in the app (their session's refresh
+    /// token renewed), the menu, the order, the payment; the store accepts, prepares, readies and
+    /// completes it on its board, which names itself on its moves as the web board does (so they
+    /// are not pushed back to it). The store's board listens (opened for the day), and so does the
+    /// customer's phone, opened for the order: returned, to be closed once the order's pushes have
+    /// arrived, with the customer's next refresh token.
+    async fn one_life(
+        &self,
+        setup: &Setup,
+        owner: &str,
+        refresh_token: &str,
+    ) -> (Option<Socket>, String) {
         use reqwest::Method;
-        // The customer signs in for the order (an access token lasts 15 minutes); the store's
+        // The customer's session lasts 30 days and an access token 15 minutes: a customer who
+        // signed in before renews it (what a sign-in would add instead: `entries`). The store's
         // owner signed in for the day.
-        let customer = self.login(customer_email).await;
-        let phone = self.socket(&customer, None).await;
+        let renewed = self.refreshed(refresh_token).await;
+        let customer = renewed["accessToken"].as_str().unwrap_or_default();
+        let next = renewed["refreshToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let phone = self.socket(customer, None).await;
         tokio::time::sleep(STEP).await;
         self.call(
             Method::GET,
@@ -92,7 +104,7 @@ impl Stack {
             .call(
                 Method::POST,
                 "/v1/orders",
-                Some(&customer),
+                Some(customer),
                 Some(json!({"storeId": setup.quiet_store, "items": [{"itemId": "latte", "quantity": 1}],
                     "fulfilment": {"type": "PICKUP"}, "phone": "010-1234-5678"})),
                 Some(&uuid::Uuid::new_v4().to_string()),
@@ -103,7 +115,7 @@ impl Stack {
         self.call(
             Method::POST,
             "/v1/payments/confirm",
-            Some(&customer),
+            Some(customer),
             Some(json!({"orderId": order, "paymentKey": format!("tpk_{order}"), "amount": 4500})),
             None,
         )
@@ -124,7 +136,7 @@ impl Stack {
             )
             .await;
         }
-        phone
+        (phone, next)
     }
 
     /// Has the Toss stand-in send a payment's webhook a second after its confirm, not at once: by
@@ -170,23 +182,25 @@ impl Stack {
     async fn metered(&self, setup: &Setup, orders: usize) -> Value {
         let owner = self.login("bench-owner@example.com").await;
         let board = self.socket(&owner, Some(&setup.quiet_store)).await;
+        // Each customer signed in on an earlier day: their session's refresh token.
         let mut customers = Vec::new();
         for i in 0..orders {
             let email = format!("bench-cost-{i}@example.com");
-            self.account(&email, "CUSTOMER").await;
-            customers.push(email);
+            let (_, signed_in) = self.signed_up(&email, "CUSTOMER").await;
+            customers.push(crate::text_field(&signed_in, "refreshToken"));
         }
         // Warm: every function has an instance with its keys and clients (the steady state, where
         // KMS is asked once per thousand values), then the sign-ups' and sockets' events drain.
-        if let Some(email) = customers.first() {
-            let phone = self.one_life(setup, &owner, email).await;
+        if let Some(token) = customers.first_mut() {
+            let (phone, next) = self.one_life(setup, &owner, token).await;
+            *token = next;
             tokio::time::sleep(Duration::from_secs(2)).await;
             drop(phone);
         }
         tokio::time::sleep(Duration::from_secs(8)).await;
         self.meter(true).await;
         let phones: Vec<_> = futures::stream::iter(customers.iter())
-            .map(|email| self.one_life(setup, &owner, email))
+            .map(|token| self.one_life(setup, &owner, token))
             .buffer_unordered(orders)
             .collect()
             .await;
@@ -202,15 +216,67 @@ impl Stack {
         reading
     }
 
+    /// The answer to a refresh of `refresh_token`: the next access and refresh tokens.
+    async fn refreshed(&self, refresh_token: &str) -> Value {
+        let (_, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/auth/refresh",
+                None,
+                Some(json!({"refreshToken": refresh_token})),
+                None,
+            )
+            .await;
+        body
+    }
+
+    /// A customer's two ways in, each metered alone with its events recorded: a sign-in (the
+    /// first order of a 30-day session, or a customer who signed out) and the refresh an order's
+    /// life begins with instead.
+    async fn entries(&self) -> (Value, Value) {
+        let email = "bench-cost-entry@example.com";
+        self.signed_up(email, "CUSTOMER").await;
+        // Warm: the sign-in's and the refresh's instances hold their keys.
+        let warm = self.signed_in(email).await;
+        self.refreshed(&crate::text_field(&warm, "refreshToken"))
+            .await;
+        tokio::time::sleep(STEP * 2).await;
+        self.meter(true).await;
+        let signed_in = self.signed_in(email).await;
+        tokio::time::sleep(STEP * 2).await;
+        let sign_in = self.meter_reading().await;
+        self.meter(false).await;
+        self.meter(true).await;
+        self.refreshed(&crate::text_field(&signed_in, "refreshToken"))
+            .await;
+        tokio::time::sleep(STEP * 2).await;
+        let refresh = self.meter_reading().await;
+        self.meter(false).await;
+        (sign_in, refresh)
+    }
+
     /// The meter's reading of one order's life and of a batch, priced.
     pub async fn cost(&self, setup: &Setup, batch: usize) -> Value {
         self.webhooks_after_confirms().await;
         let one = self.metered(setup, 1).await;
         let many = self.metered(setup, batch).await;
+        let (sign_in, refresh) = self.entries().await;
         let one_priced = price(&one, 1);
         let many_priced = price(&many, batch);
-        print_priced("one order's life", &one_priced);
-        print_priced(&format!("{batch} orders at once, per order"), &many_priced);
+        let (sign_in_priced, refresh_priced) = (price(&sign_in, 1), price(&refresh, 1));
+        print_priced("one order's life", &one_priced, true);
+        print_priced(
+            &format!("{batch} orders at once, per order"),
+            &many_priced,
+            true,
+        );
+        print_priced("a sign-in, alone", &sign_in_priced, false);
+        print_priced("a refresh, alone", &refresh_priced, false);
+        let signing_in = total(&sign_in_priced) - total(&refresh_priced);
+        println!(
+            "\na customer who signs in for the order instead of renewing their session: \
+             ${signing_in:+.2} per million orders"
+        );
         println!("\nDynamoDB units by item kind, one order's life:");
         println!(
             "{:<24} {:>6} {:>8} {:>8} {:>10}",
@@ -233,11 +299,18 @@ impl Stack {
             );
         }
         let capacity = capacity(&one);
-        let markdown = markdown(&one, &one_priced, batch, &many_priced, &capacity);
+        let mut markdown = markdown(&one, &one_priced, batch, &many_priced, &capacity);
+        markdown.push_str(&entries_markdown(&[
+            ("a sign-in", &sign_in_priced),
+            ("a refresh", &refresh_priced),
+        ]));
         let _ = std::fs::write("target/bench/cost.md", markdown);
         println!("\nthe tables, in markdown: target/bench/cost.md");
         json!({"capacity": capacity, "one": {"reading": one, "priced": one_priced},
             "batch": {"orders": batch, "reading": many, "priced": many_priced},
+            "entries": {"signIn": {"reading": sign_in, "priced": sign_in_priced},
+                "refresh": {"reading": refresh, "priced": refresh_priced},
+                "signingInPerMillion": signing_in},
             "targetPerMillion": TARGET_PER_MILLION})
     }
 }
@@ -548,27 +621,62 @@ fn markdown(
     md
 }
 
-fn print_priced(title: &str, lines: &[(String, f64, f64, f64)]) {
+/// A priced reading's total, per million.
+fn total(lines: &Priced) -> f64 {
+    lines.iter().map(|line| line.3).sum()
+}
+
+/// A reading priced: (item, per order, unit price, per million orders), as `price` makes them.
+type Priced = [(String, f64, f64, f64)];
+
+/// The ways in, side by side, for docs/COST.md.
+fn entries_markdown(entries: &[(&str, &Priced)]) -> String {
+    use std::fmt::Write;
+    let mut md = String::from(
+        "\n| way in, alone | write units | read units | Lambda requests | GB-seconds | log KB | per million |\n|---|---|---|---|---|---|---|\n",
+    );
+    for (name, priced) in entries {
+        let quantity = |item: &str| {
+            priced
+                .iter()
+                .find(|line| line.0.starts_with(item))
+                .map_or(0.0, |line| line.1)
+        };
+        let _ = writeln!(
+            md,
+            "| {name} | {:.1} | {:.1} | {:.0} | {:.3} | {:.2} | ${:.2} |",
+            quantity("DynamoDB write"),
+            quantity("DynamoDB read"),
+            quantity("Lambda requests"),
+            quantity("Lambda GB"),
+            quantity("CloudWatch"),
+            total(priced)
+        );
+    }
+    md
+}
+
+/// Prints a priced reading; `whole` when it is an order's whole life, to be held to the target.
+fn print_priced(title: &str, lines: &Priced, whole: bool) {
     println!("\n{title}:");
     println!(
         "{:<30} {:>12} {:>14} {:>14}",
         "item", "per order", "unit price", "$ per million"
     );
-    let mut total = 0.0;
     for (what, quantity, price, per_million) in lines {
-        total += per_million;
         println!("{what:<30} {quantity:>12.3} {price:>14.3e} {per_million:>14.2}");
     }
+    let total = total(lines);
+    let target = match (whole, total <= TARGET_PER_MILLION) {
+        (false, _) => String::new(),
+        (true, met) => format!(
+            "   (target ≤ {TARGET_PER_MILLION:.2}: {})",
+            if met { "met" } else { "not met" }
+        ),
+    };
     println!(
-        "{:<30} {:>12} {:>14} {total:>14.2}   (target ≤ {TARGET_PER_MILLION:.2}: {})",
-        "total",
-        "",
-        "",
-        if total <= TARGET_PER_MILLION {
-            "met"
-        } else {
-            "not met"
-        }
+        "{:<30} {:>12} {:>14} {total:>14.2}{target}",
+        "total", "", ""
     );
 }
 
