@@ -459,19 +459,19 @@ async fn webhooks_are_believed_only_as_toss_confirms_them_and_only_once() {
             .body["status"],
         "PAID"
     );
-    // Toss delivers it again: recognised, nothing happens twice.
+    // Toss delivers it again: now a "DONE" of the payment that paid the order, which tells
+    // nothing; nothing happens twice.
+    let looked_up = lookups(&stack).await;
     let again = webhook(&stack, Some("tx-1"), event.clone()).await;
     assert_eq!(again.status, StatusCode::OK);
-    assert!(
-        again.body["outcome"]
-            .as_str()
-            .unwrap()
-            .starts_with("duplicate")
+    assert_eq!(
+        again.body["outcome"],
+        "nothing to do: this payment paid the order"
     );
     assert_eq!(confirms_executed(&stack).await, 1);
     // Another "DONE" of the payment that paid the order (as Toss sends after every confirm that
-    // answered) tells nothing, true or forged: answered without asking Toss.
-    let looked_up = lookups(&stack).await;
+    // answered) tells nothing, true or forged: answered without asking Toss, and without a record
+    // of its delivery.
     let told = webhook(&stack, Some("tx-1b"), event.clone()).await;
     assert_eq!(told.status, StatusCode::OK, "{:?}", told.body);
     assert_eq!(
@@ -479,6 +479,18 @@ async fn webhooks_are_believed_only_as_toss_confirms_them_and_only_once() {
         "nothing to do: this payment paid the order"
     );
     assert_eq!(lookups(&stack).await, looked_up);
+    let delivered: Vec<String> = stack
+        .scan()
+        .await
+        .iter()
+        .filter_map(|i| i["PK"].as_s().ok().cloned())
+        .filter(|pk| pk.starts_with("WEBHOOK#"))
+        .collect();
+    assert_eq!(
+        delivered,
+        ["WEBHOOK#tx-1"],
+        "the delivery that paid the order, alone"
+    );
     // A "DONE" of another payment of the paid order would be a second charge: Toss is asked.
     let mut other = event.clone();
     other["data"]["paymentKey"] = json!("tpk_other");
@@ -491,9 +503,18 @@ async fn webhooks_are_believed_only_as_toss_confirms_them_and_only_once() {
     let (customer2, unpaid, _) = unpaid_order(&stack, "hook-forged").await;
     let forged = json!({"eventType": "PAYMENT_STATUS_CHANGED",
         "data": {"paymentKey": "tpk_fake", "orderId": unpaid, "status": "DONE", "totalAmount": 9000}});
-    let reply = webhook(&stack, Some("tx-forged"), forged).await;
+    let reply = webhook(&stack, Some("tx-forged"), forged.clone()).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["outcome"], "ignored: Toss has no such payment");
+    // Delivered again: recognised by its transmission id, and Toss is not asked twice.
+    let looked_up = lookups(&stack).await;
+    let again = webhook(&stack, Some("tx-forged"), forged).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        again.body["outcome"],
+        "duplicate of a delivery that was ignored: Toss has no such payment"
+    );
+    assert_eq!(lookups(&stack).await, looked_up);
     assert_eq!(
         stack
             .get(&format!("/v1/orders/{unpaid}"), Some(&customer2))

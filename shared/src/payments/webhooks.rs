@@ -3,7 +3,8 @@
 //! that says `DONE` of the payment that paid the order would change nothing, and is not looked
 //! up); a
 //! `DEPOSIT_CALLBACK` must carry the `secret` Toss gave us at confirmation. Deliveries are
-//! deduplicated on the transmission id, processing is idempotent, and the answer is 200 once the
+//! deduplicated on the transmission id (all but a `DONE` of the payment that paid the order, which
+//! is answered first and recorded nowhere), processing is idempotent, and the answer is 200 once the
 //! delivery is durably handled (also when it is ignored as forged) — 5xx only for transient failures,
 //! so that Toss retries exactly those.
 
@@ -69,6 +70,12 @@ pub async fn receive(
             "tosspayments-webhook-transmission-id is required",
         ));
     }
+    // Toss's "done" of the very payment that paid the order, sent after every card payment,
+    // changes nothing however often it comes: answered before the deduplication's read and
+    // without a record of its delivery (a read, where the two cost a read and a write more).
+    if webhook.event_type == "PAYMENT_STATUS_CHANGED" && paid_by(app, &webhook.data).await? {
+        return Ok(outcome(PAID_BY_IT));
+    }
     let pk = format!("WEBHOOK#{transmission_id}");
     if let Some(seen) = app.db.get::<DeliveryRecord>(&pk, "WEBHOOK").await? {
         return Ok(outcome(&format!(
@@ -103,18 +110,7 @@ async fn payment_status_changed(app: &App, data: &serde_json::Value) -> Result<O
     let Some(order_id) = data["orderId"].as_str().filter(|id| super::is_toss_id(id)) else {
         return Ok(outcome("ignored: no orderId"));
     };
-    // "Done" of the very payment that paid the order tells nothing, true or forged: no lookup, and
-    // none of the lookups' budget (every card payment's own webhook is one). "Done" of any other
-    // payment is looked up: Toss takes one payment per order id, and a second would be a mismatch
-    // to raise.
-    if data["status"] == "DONE"
-        && let Some(claimed) = data["paymentKey"].as_str()
-        && let Some(paid) = find(&app.db, order_id).await?
-        && paid.is_key(claimed)
-        && matches!(paid.state, PaymentState::Done | PaymentState::Canceled)
-    {
-        return Ok(outcome("nothing to do: this payment paid the order"));
-    }
+    // (`receive` answered "done" of the payment that paid the order already: `paid_by`.)
     if orders::find(&app.db, order_id).await?.is_none() {
         return Ok(outcome("ignored: no such order"));
     }
@@ -146,6 +142,27 @@ async fn payment_status_changed(app: &App, data: &serde_json::Value) -> Result<O
         (Settlement::Voiding, _) => "being refunded: the order cannot take it".to_owned(),
         (Settlement::Ignored(why), _) => format!("ignored: {why}"),
         _ => "nothing to do".to_owned(),
+    }))
+}
+
+const PAID_BY_IT: &str = "nothing to do: this payment paid the order";
+
+/// Whether `data` says "done" of the very payment that paid its order: that tells nothing, true or
+/// forged — no lookup, and none of the lookups' budget (every card payment's own webhook is one).
+/// "Done" of any other payment is looked up: Toss takes one payment per order id, and a second
+/// would be a mismatch to raise.
+async fn paid_by(app: &App, data: &serde_json::Value) -> Result<bool, ApiError> {
+    let (Some(order_id), Some(claimed)) = (
+        data["orderId"].as_str().filter(|id| super::is_toss_id(id)),
+        data["paymentKey"].as_str(),
+    ) else {
+        return Ok(false);
+    };
+    if data["status"] != "DONE" {
+        return Ok(false);
+    }
+    Ok(find(&app.db, order_id).await?.is_some_and(|paid| {
+        paid.is_key(claimed) && matches!(paid.state, PaymentState::Done | PaymentState::Canceled)
     }))
 }
 
