@@ -272,7 +272,7 @@ async fn spend(db: &Db, token: &RefreshToken, now: i64) -> Result<Spent, Storage
             "refreshGeneration = :generation AND attribute_not_exists(revokedAt) AND expiresAt > :now",
         )
         .expression_attribute_values(":generation", n(token.generation))
-        .expression_attribute_values(":next", n(token.generation + 1))
+        .expression_attribute_values(":next", n(token.successor().generation))
         .expression_attribute_values(":write", s(write.as_str()))
         .expression_attribute_values(":now", n(now))
         .return_values(ReturnValue::AllNew)

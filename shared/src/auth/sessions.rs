@@ -85,11 +85,12 @@ impl RefreshToken {
         }
     }
 
-    /// The token that succeeds this one.
+    /// The token that succeeds this one. (Saturating, so that no request can make it overflow: the
+    /// last generation is 2^64 refreshes away, out of a 30-day session's reach.)
     pub fn successor(&self) -> Self {
         Self {
             session_id: self.session_id.clone(),
-            generation: self.generation + 1,
+            generation: self.generation.saturating_add(1),
         }
     }
 
