@@ -211,19 +211,46 @@ pub async fn update_once(
     attribute: &str,
     token: &str,
 ) -> Result<(), StorageError> {
+    match update_once_telling(update, attribute, token).await? {
+        Once::Made(_) => Ok(()),
+        Once::Refused(_) => Err(StorageError::ConditionFailed),
+    }
+}
+
+/// What an [`update_once_telling`] met.
+pub enum Once {
+    /// Made, by this send or by the earlier one the SDK retried: the attributes the update's
+    /// `ReturnValues` asked for, or the item standing with this write's token (empty when neither).
+    Made(Item),
+    /// Refused by an item that does not carry the write's token (`None`: no item).
+    Refused(Option<Item>),
+}
+
+/// [`update_once`], telling what it met: the item as the update left it, or the item that refused
+/// it, as DynamoDB returns it with the refusal (a caller tells why from it).
+pub async fn update_once_telling(
+    update: UpdateItemFluentBuilder,
+    attribute: &str,
+    token: &str,
+) -> Result<Once, StorageError> {
     let sent = update
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
-    made_once(
-        sent,
-        |err| match err {
-            UpdateItemError::ConditionalCheckFailedException(refused) => refused.item(),
-            _ => None,
-        },
-        attribute,
-        token,
-    )
+    let err = match sent {
+        Ok(made) => return Ok(Once::Made(made.attributes.unwrap_or_default())),
+        Err(err) => err,
+    };
+    let Some(UpdateItemError::ConditionalCheckFailedException(refused)) = err.as_service_error()
+    else {
+        return Err(StorageError::from_sdk(err));
+    };
+    let standing = refused.item();
+    Ok(if carries(standing, attribute, token) {
+        Once::Made(standing.cloned().unwrap_or_default())
+    } else {
+        Once::Refused(standing.cloned())
+    })
 }
 
 /// [`update_once`] for a conditional `PutItem` whose item carries `token` in `attribute`.

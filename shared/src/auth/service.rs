@@ -1,7 +1,6 @@
 //! Sign-up, sign-in, refresh, sign-out and the caller's profile: the rules behind the auth routes.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValue;
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +13,7 @@ use crate::error::ApiError;
 use crate::events::{self, Event, EventType, OutboxItem, SignIn};
 use crate::http::RequestMeta;
 use crate::limits::{self, Limit};
-use crate::storage::{self, Db, StorageError, from_item, key, n, s};
+use crate::storage::{self, Db, Once, StorageError, from_item, key, n, s};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -259,7 +258,7 @@ enum Spent {
 /// refusal here ends the session as a reuse).
 async fn spend(db: &Db, token: &RefreshToken, now: i64) -> Result<Spent, StorageError> {
     let write = storage::write_token();
-    let sent = db
+    let update = db
         .client()
         .update_item()
         .table_name(db.table())
@@ -275,31 +274,14 @@ async fn spend(db: &Db, token: &RefreshToken, now: i64) -> Result<Spent, Storage
         .expression_attribute_values(":next", n(token.successor().generation))
         .expression_attribute_values(":write", s(write.as_str()))
         .expression_attribute_values(":now", n(now))
-        .return_values(ReturnValue::AllNew)
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
-    let err = match sent {
-        Ok(made) => return Ok(Spent::Made(from_item(made.attributes.unwrap_or_default())?)),
-        Err(err) => err,
-    };
-    let Some(UpdateItemError::ConditionalCheckFailedException(refused)) = err.as_service_error()
-    else {
-        return Err(StorageError::from_sdk(err));
-    };
-    let Some(standing) = refused.item() else {
-        return Ok(Spent::Refused(None));
-    };
-    let ours = standing
-        .get("refreshWrite")
-        .and_then(|value| value.as_s().ok())
-        .is_some_and(|value| *value == write);
-    let session = from_item(standing.clone())?;
-    Ok(if ours {
-        Spent::Made(session)
-    } else {
-        Spent::Refused(Some(session))
-    })
+        .return_values(ReturnValue::AllNew);
+    Ok(
+        match storage::update_once_telling(update, "refreshWrite", &write).await? {
+            Once::Made(session) => Spent::Made(from_item(session)?),
+            Once::Refused(None) => Spent::Refused(None),
+            Once::Refused(Some(session)) => Spent::Refused(Some(from_item(session)?)),
+        },
+    )
 }
 
 /// A fresh access token for `user`, sent with the session's current refresh token.
