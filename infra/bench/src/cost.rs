@@ -188,25 +188,22 @@ impl Stack {
         // the hour has their first push find the old socket gone and delete its member (a write
         // unit and a read more: docs/COST.md).
         let mut customers = Vec::new();
-        for i in 0..=orders {
+        for i in 0..orders * 2 {
             let email = format!("bench-cost-{orders}-{i}@example.com");
             let (_, signed_in) = self.signed_up(&email, "CUSTOMER").await;
             customers.push(crate::text_field(&signed_in, "refreshToken"));
         }
-        // Warm: every function has an instance with its keys and clients (the steady state, where
-        // KMS is asked once per thousand values), then the sign-ups' and sockets' events drain.
-        if let Some(token) = customers.pop() {
-            let (phone, _) = self.one_life(setup, &owner, &token).await;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            drop(phone);
-        }
+        // Warm, with as many lives at once as the reading plays: every function has the instances
+        // the reading will use, each with its keys and clients (the steady state, where KMS is
+        // asked once per thousand values and a burst meets instances that served the last one),
+        // then the sign-ups' and sockets' events drain.
+        let warm = customers.split_off(orders);
+        let phones = self.lives(setup, &owner, &warm).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(phones);
         tokio::time::sleep(Duration::from_secs(8)).await;
         self.meter(true).await;
-        let phones: Vec<_> = futures::stream::iter(customers.iter())
-            .map(|token| self.one_life(setup, &owner, token))
-            .buffer_unordered(orders)
-            .collect()
-            .await;
+        let phones = self.lives(setup, &owner, &customers).await;
         // The events' consumers and pushes finish; the phones close (nothing answers `$disconnect`:
         // a phone's member goes with its TTL, or when the customer's next push finds it gone). The
         // board stays open: it serves the store's whole day.
@@ -217,6 +214,15 @@ impl Stack {
         self.meter(false).await;
         drop(board);
         reading
+    }
+
+    /// One life for each customer, all at once: their phones, to be closed when the pushes are in.
+    async fn lives(&self, setup: &Setup, owner: &str, customers: &[String]) -> Vec<Option<Socket>> {
+        futures::stream::iter(customers)
+            .map(|token| async move { self.one_life(setup, owner, token).await.0 })
+            .buffer_unordered(customers.len().max(1))
+            .collect()
+            .await
     }
 
     /// The answer to a refresh of `refresh_token`: the next access and refresh tokens.
