@@ -870,6 +870,21 @@ impl Stack {
     }
 
     /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).
+    /// The lane of `function`'s stream that `partition_key`'s records take (its
+    /// `ParallelizationFactor`): a failure holds back only the records of its own lane.
+    pub async fn stream_lane(&self, function: &str, partition_key: &str) -> u64 {
+        let response = self
+            .http
+            .get(self.local_url(&format!("functions/{function}/lane")))
+            .query(&[("key", partition_key)])
+            .send()
+            .await
+            .expect("runner control");
+        assert!(response.status().is_success(), "{}", response.status());
+        let body: Value = response.json().await.expect("a lane");
+        body["lane"].as_u64().expect("a lane")
+    }
+
     pub async fn local(&self, path: &str, body: &Value) {
         let url = self.local_url(path);
         let response = self

@@ -48,10 +48,7 @@ pub fn start(runtime: &Arc<Runtime>, endpoint: &str, region: &str) {
                         arn: arn.to_owned(),
                         batch_size: source["BatchSize"].as_u64().unwrap_or(100).clamp(1, 1000)
                             as usize,
-                        lanes: source["ParallelizationFactor"]
-                            .as_u64()
-                            .unwrap_or(1)
-                            .clamp(1, 10) as usize,
+                        lanes: lanes(source),
                         window: Duration::from_secs(
                             source["MaximumBatchingWindowInSeconds"]
                                 .as_u64()
@@ -75,6 +72,26 @@ pub fn start(runtime: &Arc<Runtime>, endpoint: &str, region: &str) {
             }
         }
     }
+}
+
+/// A stream source's `ParallelizationFactor`: 1 to 10 lanes.
+fn lanes(source: &Value) -> usize {
+    source["ParallelizationFactor"]
+        .as_u64()
+        .unwrap_or(1)
+        .clamp(1, 10) as usize
+}
+
+/// The lane of `function`'s stream that a partition key's records take, for tests that must
+/// know which records wait on which (`GET /__local/functions/{name}/lane?key=…`). `None` when
+/// the function reads no stream.
+pub fn lane_of_key(function: &Function, key: &str) -> Option<usize> {
+    let source = function
+        .spec
+        .sources
+        .iter()
+        .find(|s| s["type"] == "DynamoDB")?;
+    Some(lane_of_partition(key, lanes(source)))
 }
 
 struct Mapping {
@@ -228,10 +245,15 @@ async fn poll(runtime: Arc<Runtime>, function: Arc<Function>, api: StreamsApi, m
 
 /// The lane of a record: by its partition key, so that a key's records stay in order.
 fn lane_of(record: &Value, lanes: usize) -> usize {
+    let key = record["dynamodb"]["Keys"]["PK"]["S"]
+        .as_str()
+        .unwrap_or_default();
+    lane_of_partition(key, lanes)
+}
+
+fn lane_of_partition(key: &str, lanes: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    record["dynamodb"]["Keys"]["PK"]
-        .to_string()
-        .hash(&mut hasher);
+    key.hash(&mut hasher);
     (hasher.finish() % lanes.max(1) as u64) as usize
 }
 
@@ -476,5 +498,10 @@ mod tests {
             assert_eq!(lane_of(&keyed(&pk), 10), lane_of(&keyed(&pk), 10));
         }
         assert_eq!(lane_of(&keyed("ORDER#1"), 1), 0);
+        // What the runner tells a test of a key is where its records go.
+        for n in 0..100 {
+            let pk = format!("ORDER#{n}");
+            assert_eq!(lane_of(&keyed(&pk), 10), lane_of_partition(&pk, 10));
+        }
     }
 }

@@ -12,6 +12,9 @@
 //!   fail meanwhile), for testing what a crash does;
 //!   `POST /__local/functions/{name}/invoke` invokes it with the request's body, as
 //!   `aws lambda invoke` would, and answers with its result (502 with the error if it failed).
+//! - `GET /__local/functions/{name}/lane?key={partition key}` tells which of the function's
+//!   stream lanes (`ParallelizationFactor`) a key's records take: records wait only on a failure
+//!   in their own lane (`streams.rs`).
 //! - `POST /__local/faults` with `{"refuse": [..], "hang": [..], "gone": [..]}` makes posts whose
 //!   connection id or body contains one of the strings fail: `refuse` at once with a 500, `hang` only
 //!   once the faults are replaced (and then with a 500, undelivered) — a poster that dies meanwhile
@@ -157,6 +160,21 @@ impl WebSocketApi {
             }
             (Method::POST, ["__local", "functions", name, action]) => {
                 self.control(name, action).await
+            }
+            (Method::GET, ["__local", "functions", name, "lane"]) => {
+                let key = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+                    .find(|(k, _)| k == "key")
+                    .map(|(_, v)| v.into_owned());
+                match (self.function(name), key) {
+                    (None, _) => plain(StatusCode::NOT_FOUND, "no such function"),
+                    (_, None) => plain(StatusCode::BAD_REQUEST, "?key= is the partition key"),
+                    (Some(function), Some(key)) => {
+                        match crate::streams::lane_of_key(function, &key) {
+                            Some(lane) => json_response(StatusCode::OK, &json!({"lane": lane})),
+                            None => plain(StatusCode::NOT_FOUND, "the function reads no stream"),
+                        }
+                    }
+                }
             }
             (Method::POST, ["__local", "faults", "aws"]) => {
                 let body = body_bytes(req).await;
