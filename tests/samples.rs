@@ -238,3 +238,39 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
         "a sample event this test does not play"
     );
 }
+
+/// The README's "A first order, by hand", run as it is written there: the shell block under that
+/// heading, against the local API, prints each answer's status from the payment to the handover.
+#[tokio::test]
+async fn the_readmes_first_order_by_hand_runs_as_written() {
+    let readme = std::fs::read_to_string(e2e::root().join("README.md")).expect("README.md");
+    let section = readme
+        .split_once("### A first order, by hand")
+        .expect("the README's walkthrough")
+        .1;
+    let block = section
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .expect("its shell block")
+        .0;
+    let stack = Stack::start();
+    let run = tokio::process::Command::new("bash")
+        .args(["-eu", "-o", "pipefail", "-c", block])
+        .env("API", &stack.base_url)
+        .output()
+        .await
+        .expect("bash");
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}\n{printed}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        ["PAID", "ACCEPTED", "PREPARING", "READY", "COMPLETED"],
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
