@@ -869,7 +869,6 @@ impl Stack {
             .unwrap_or_else(|err| panic!("{path}: {err}"))
     }
 
-    /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).
     /// The lane of `function`'s stream that `partition_key`'s records take (its
     /// `ParallelizationFactor`): a failure holds back only the records of its own lane.
     pub async fn stream_lane(&self, function: &str, partition_key: &str) -> u64 {
@@ -885,6 +884,7 @@ impl Stack {
         body["lane"].as_u64().expect("a lane")
     }
 
+    /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).
     pub async fn local(&self, path: &str, body: &Value) {
         let url = self.local_url(path);
         let response = self

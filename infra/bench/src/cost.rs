@@ -195,8 +195,8 @@ impl Stack {
         }
         // Warm, with as many lives at once as the reading plays: every function has the instances
         // the reading will use, each with its keys and clients (the steady state, where KMS is
-        // asked once per thousand values and a burst meets instances that served the last one),
-        // then the sign-ups' and sockets' events drain.
+        // asked once per data key, which seals for five minutes, and a burst meets instances that
+        // served the last one), then the sign-ups' and sockets' events drain.
         let warm = customers.split_off(orders);
         let phones = self.lives(setup, &owner, &warm).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
