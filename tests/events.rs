@@ -473,31 +473,33 @@ async fn a_failed_push_holds_back_only_its_lane_and_repeats_none_before_it() {
         let stack = &stack;
         async move { stack.stream_lane(push, &key).await }
     };
-    let refused_lane = lane(&orders[1]).await;
+    let mut lanes = Vec::new();
+    for order in &orders {
+        lanes.push(lane(order).await);
+    }
+    let refused_lane = lanes[1];
     // At least one order after the refused one in another lane (almost always among the first
     // four), so the test shows it not held back.
-    let mut others_after = 0;
-    for order in &orders[2..] {
-        others_after += usize::from(lane(order).await != refused_lane);
-    }
-    while others_after == 0 && orders.len() < 20 {
+    let another_after = |lanes: &[u64]| lanes[2..].iter().any(|l| *l != refused_lane);
+    while !another_after(&lanes) && orders.len() < 20 {
         let order = place(&stack, &customer, &store).await;
         stack.mark_paid(&order).await;
-        others_after += usize::from(lane(&order).await != refused_lane);
+        lanes.push(lane(&order).await);
         orders.push(order);
     }
     assert!(
-        others_after > 0,
+        another_after(&lanes),
         "no order in another lane than the refused one"
     );
     // Pushed while the fault lasts: every order before the refused one, and every order of
     // another lane. Those of its lane after it may wait for it (if a later batch holds them).
-    let mut unhindered = std::collections::BTreeSet::new();
-    for (i, order) in orders.iter().enumerate() {
-        if i < 1 || lane(order).await != refused_lane {
-            unhindered.insert(order.as_str());
-        }
-    }
+    let unhindered: std::collections::BTreeSet<&str> = orders
+        .iter()
+        .zip(&lanes)
+        .enumerate()
+        .filter(|(i, (_, lane))| *i < 1 || **lane != refused_lane)
+        .map(|(_, (order, _))| order.as_str())
+        .collect();
     // Pushes of the second order fail.
     stack.local("faults", &json!({"refuse": [orders[1]]})).await;
     stack
@@ -506,11 +508,10 @@ async fn a_failed_push_holds_back_only_its_lane_and_repeats_none_before_it() {
     let mut pushes = Vec::new();
     // A deadline, not a timing: generous, for a machine busy with the rest of the suite.
     let deadline = Instant::now() + Duration::from_secs(45);
-    while !unhindered
-        .iter()
-        .all(|o| tally(&pushes, "order.paid").contains_key(o))
-        && Instant::now() < deadline
-    {
+    while Instant::now() < deadline && {
+        let heard = tally(&pushes, "order.paid");
+        !unhindered.iter().all(|o| heard.contains_key(o))
+    } {
         if let Some(push) = board.next(Duration::from_secs(1)).await {
             pushes.push(push);
         }

@@ -263,33 +263,14 @@ pub async fn put_once(
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
-    made_once(
-        sent,
-        |err| match err {
-            PutItemError::ConditionalCheckFailedException(refused) => refused.item(),
-            _ => None,
-        },
-        attribute,
-        token,
-    )
-}
-
-/// What [`update_once`] and [`put_once`] sent: made, or refused by an item that carries `token` in
-/// `attribute` (`refused` reads it off a refusal); else the error.
-fn made_once<O, E, R>(
-    sent: Result<O, SdkError<E, R>>,
-    refused: fn(&E) -> Option<&Item>,
-    attribute: &str,
-    token: &str,
-) -> Result<(), StorageError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
     let Err(err) = sent else {
         return Ok(());
     };
-    if carries(err.as_service_error().and_then(refused), attribute, token) {
+    let standing = match err.as_service_error() {
+        Some(PutItemError::ConditionalCheckFailedException(refused)) => refused.item(),
+        _ => None,
+    };
+    if carries(standing, attribute, token) {
         Ok(())
     } else {
         Err(StorageError::from_sdk(err))

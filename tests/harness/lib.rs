@@ -845,7 +845,7 @@ impl Stack {
     pub async fn metered<F: std::future::Future<Output = ()>>(&self, work: F) -> Value {
         self.local("meter", &serde_json::json!({"on": true})).await;
         work.await;
-        let reading = self.local_reading("meter").await;
+        let reading = self.local_reading("meter", &[]).await;
         self.local("meter", &serde_json::json!({"on": false})).await;
         reading
     }
@@ -854,13 +854,14 @@ impl Stack {
     /// write before it answers it, but the table shows the write first: work that waits on a
     /// consumer's writes polls this until they are counted.
     pub async fn meter_reading(&self) -> Value {
-        self.local_reading("meter").await
+        self.local_reading("meter", &[]).await
     }
 
     /// Reads one of the runner's local controls (`meter`, `faults/aws`, `connections`).
-    async fn local_reading(&self, path: &str) -> Value {
+    async fn local_reading(&self, path: &str, query: &[(&str, &str)]) -> Value {
         self.http
             .get(self.local_url(path))
+            .query(query)
             .send()
             .await
             .expect("runner control")
@@ -872,16 +873,10 @@ impl Stack {
     /// The lane of `function`'s stream that `partition_key`'s records take (its
     /// `ParallelizationFactor`): a failure holds back only the records of its own lane.
     pub async fn stream_lane(&self, function: &str, partition_key: &str) -> u64 {
-        let response = self
-            .http
-            .get(self.local_url(&format!("functions/{function}/lane")))
-            .query(&[("key", partition_key)])
-            .send()
-            .await
-            .expect("runner control");
-        assert!(response.status().is_success(), "{}", response.status());
-        let body: Value = response.json().await.expect("a lane");
-        body["lane"].as_u64().expect("a lane")
+        let path = format!("functions/{function}/lane");
+        self.local_reading(&path, &[("key", partition_key)]).await["lane"]
+            .as_u64()
+            .expect("a lane")
     }
 
     /// Calls one of the runner's local controls (`functions/<Name>/stop`, `faults`, …).
@@ -1326,12 +1321,12 @@ impl Stack {
 
     /// The AWS fault rules, with how often each fired.
     pub async fn aws_faults_fired(&self) -> Value {
-        self.local_reading("faults/aws").await
+        self.local_reading("faults/aws", &[]).await
     }
 
     /// The ids of the open WebSocket connections, oldest first.
     pub async fn connection_ids(&self) -> Vec<String> {
-        self.local_reading("connections").await["connections"]
+        self.local_reading("connections", &[]).await["connections"]
             .as_array()
             .expect("connections")
             .iter()
