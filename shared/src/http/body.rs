@@ -9,7 +9,10 @@ use std::fmt;
 use lambda_http::Request;
 use lambda_http::http::{StatusCode, header};
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::value::{MapDeserializer, SeqDeserializer};
+use serde::de::{
+    self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::error::Category;
 use serde_json::{Map, Value};
 
@@ -40,27 +43,10 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             "send the body as application/json",
         ));
     }
-    // serde also reads a struct from an array of its fields in order; every body the API takes is
-    // an object, and the document says so.
-    let first = body
-        .iter()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(&b'{') {
-        let found = Lenient::read(body)?.value;
-        return Err(ApiError::validation(
-            "body",
-            in_plain_words(&de::Error::invalid_type(unexpected(&found), &"an object")),
-        ));
-    }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize(&mut deserializer) {
-        Ok(value) => {
-            // Trailing garbage after the document is malformed JSON too.
-            deserializer.end().map_err(malformed)?;
-            Ok(value)
-        }
-        Err(typed) => second_look(body, typed),
-    }
+    let value = Lenient::read(body)?;
+    // Read again to say where: only refused bodies pay for the path.
+    T::deserialize(Strict(&value))
+        .or_else(|_| serde_path_to_error::deserialize(Strict(&value)).map_err(refusal))
 }
 
 /// For an optional field of a request body: it may be left out, but `null` is not a value (serde
@@ -74,41 +60,29 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-/// A body that the typed reading refused, read again as a JSON value: to take it after all when the
-/// refusal was only a whole number written as a float, and otherwise to say why it is refused.
-/// Only refused bodies pay for this second reading.
-fn second_look<T: DeserializeOwned>(body: &[u8], typed: Refused) -> Result<T, ApiError> {
-    let lenient = Lenient::read(body)?;
-    if lenient.renumbered || typed.inner().classify() != Category::Data {
-        // serde_json's typed reading calls some well-formed JSON malformed (a number where one of
-        // a list of names is expected); read from the value, the error says what was found.
-        return serde_path_to_error::deserialize(lenient.value).map_err(refusal);
-    }
-    Err(refusal(typed))
-}
-
 /// The body as a JSON value, with each whole number written with a fraction or an exponent
 /// (`154.0`, `1e2`) as the integer it is: JSON Schema and JavaScript take it for one, serde's
-/// integer types do not. An object that names a field twice is refused here, as the typed reading
-/// refuses it (serde_json's own `Value` would keep the last and hide it).
-struct Lenient {
-    value: Value,
-    /// Whether any number was made an integer.
-    renumbered: bool,
-}
+/// integer types do not. An object that names a field twice is refused here (serde_json's own
+/// `Value` would keep the last and hide it).
+struct Lenient(Value);
 
 impl Lenient {
-    fn read(body: &[u8]) -> Result<Self, ApiError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
-        let lenient = serde_path_to_error::deserialize(&mut deserializer).map_err(refusal)?;
-        deserializer.end().map_err(malformed)?;
-        Ok(lenient)
-    }
-
-    fn kept(value: Value) -> Self {
-        Self {
-            value,
-            renumbered: false,
+    fn read(body: &[u8]) -> Result<Value, ApiError> {
+        match serde_json::from_slice(body) {
+            Ok(Lenient(value)) => Ok(value),
+            Err(err) if err.classify() != Category::Data => Err(malformed(err)),
+            // A field named twice: read again to say where (only such bodies pay for the path).
+            Err(err) => {
+                let mut deserializer = serde_json::Deserializer::from_slice(body);
+                Err(
+                    serde_path_to_error::deserialize::<_, Lenient>(&mut deserializer)
+                        .err()
+                        .map_or_else(
+                            || ApiError::validation("body", in_plain_words(&err)),
+                            refusal,
+                        ),
+                )
+            }
         }
     }
 }
@@ -129,69 +103,172 @@ impl<'de> Visitor<'de> for LenientVisitor {
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<Lenient, E> {
-        Ok(Lenient::kept(v.into()))
+        Ok(Lenient(v.into()))
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<Lenient, E> {
-        Ok(Lenient::kept(v.into()))
+        Ok(Lenient(v.into()))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Lenient, E> {
-        Ok(Lenient::kept(v.into()))
+        Ok(Lenient(v.into()))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Lenient, E> {
         // Exact: |v| < 2^53.
         if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
-            return Ok(Lenient {
-                value: (v as i64).into(),
-                renumbered: true,
-            });
+            return Ok(Lenient((v as i64).into()));
         }
-        Ok(Lenient::kept(v.into()))
+        Ok(Lenient(v.into()))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Lenient, E> {
-        Ok(Lenient::kept(v.into()))
+        Ok(Lenient(v.into()))
     }
 
     fn visit_string<E>(self, v: String) -> Result<Lenient, E> {
-        Ok(Lenient::kept(v.into()))
+        Ok(Lenient(v.into()))
     }
 
     fn visit_unit<E>(self) -> Result<Lenient, E> {
-        Ok(Lenient::kept(Value::Null))
+        Ok(Lenient(Value::Null))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lenient, A::Error> {
-        let mut items = Vec::new();
-        let mut renumbered = false;
-        while let Some(item) = seq.next_element::<Lenient>()? {
-            renumbered |= item.renumbered;
-            items.push(item.value);
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(Lenient(item)) = seq.next_element()? {
+            items.push(item);
         }
-        Ok(Lenient {
-            value: Value::Array(items),
-            renumbered,
-        })
+        Ok(Lenient(Value::Array(items)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lenient, A::Error> {
         let mut fields = Map::new();
-        let mut renumbered = false;
         while let Some(key) = map.next_key::<String>()? {
             if fields.contains_key(&key) {
                 return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
             }
-            let field = map.next_value::<Lenient>()?;
-            renumbered |= field.renumbered;
-            fields.insert(key, field.value);
+            let Lenient(field) = map.next_value()?;
+            fields.insert(key, field);
         }
-        Ok(Lenient {
-            value: Value::Object(fields),
-            renumbered,
-        })
+        Ok(Lenient(Value::Object(fields)))
     }
+}
+
+/// A JSON value read into a route's type as the API document reads it. serde's derive also takes
+/// a struct from an array of its fields in order (`[["kimbap", 2]]` for `[{"itemId": "kimbap",
+/// "quantity": 2}]`, `["PICKUP"]` for `{"type": "PICKUP"}`); every object in a body the API takes
+/// is an object, and the document says so. Otherwise this reads as serde_json's `Value` does.
+struct Strict<'a>(&'a Value);
+
+impl<'de> Deserializer<'de> for Strict<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_unit(),
+            Value::Bool(b) => visitor.visit_bool(*b),
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => visitor.visit_u64(u),
+                (None, Some(i)) => visitor.visit_i64(i),
+                (None, None) => visitor.visit_f64(n.as_f64().unwrap_or_default()),
+            },
+            Value::String(s) => visitor.visit_borrowed_str(s),
+            // An internally tagged enum (`{"type": "PICKUP"}`) is read through here, not as a
+            // struct: its derive would take its tag from an array's first element.
+            Value::Array(_) if expects_an_object(&visitor) => {
+                Err(de::Error::invalid_type(de::Unexpected::Seq, &visitor))
+            }
+            Value::Array(_) => self.deserialize_seq(visitor),
+            Value::Object(fields) => {
+                let mut map =
+                    MapDeserializer::new(fields.iter().map(|(k, v)| (k.as_str(), Strict(v))));
+                let read = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(read)
+            }
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Object(_) => self.deserialize_any(visitor),
+            other => Err(de::Error::invalid_type(unexpected(other), &visitor)),
+        }
+    }
+
+    // A list is read here, not through `deserialize_any`, which asks its visitor what it expects.
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Array(items) => {
+                let mut seq = SeqDeserializer::new(items.iter().map(Strict));
+                let read = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(read)
+            }
+            other => Err(de::Error::invalid_type(unexpected(other), &visitor)),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    /// Every enum a body takes is one of a list of names (`"OWNER"`); the one with fields, a
+    /// fulfilment, is tagged inside its object and read through `deserialize_any`.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::String(name) => visitor.visit_enum(name.as_str().into_deserializer()),
+            other => Err(de::Error::invalid_type(unexpected(other), &"a string")),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct tuple tuple_struct map identifier
+    }
+}
+
+impl<'de> IntoDeserializer<'de, serde_json::Error> for Strict<'de> {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+/// Whether a visitor reads an object only: serde's derive names what it expects, and a visitor
+/// that takes any JSON value (`serde_json::Value`, a webhook's `data`) names something else.
+fn expects_an_object(visitor: &dyn de::Expected) -> bool {
+    let expected = visitor.to_string();
+    ["struct ", "internally tagged enum "]
+        .iter()
+        .any(|object| expected.starts_with(object))
 }
 
 /// What a JSON value is, as serde names what it found.
@@ -251,23 +328,13 @@ fn in_plain_words(err: &serde_json::Error) -> String {
     let said = said
         .replacen("invalid type: sequence,", "invalid type: array,", 1)
         .replacen("invalid type: map,", "invalid type: object,", 1)
-        .replacen("expected a sequence", "expected an array", 1)
-        // An object where one of a list of names (an enum) is expected.
-        .replacen(
-            "invalid value: map, expected map with a single key",
-            "invalid type: object, expected a string",
-            1,
-        );
+        .replacen("expected a sequence", "expected an array", 1);
     // "expected struct OrderLine", "… with 2 elements", "expected internally tagged enum …".
     if let Some(at) = ["expected struct ", "expected internally tagged enum "]
         .iter()
         .find_map(|rust| said.find(rust))
     {
         return format!("{}expected an object", &said[..at]);
-    }
-    // A choice of names (an enum), read from a value: its names are in the document.
-    if let Some(head) = said.strip_suffix("expected string or map") {
-        return format!("{head}expected a string");
     }
     let Some((head, range)) = RANGES.iter().find_map(|(int, range)| {
         said.strip_suffix(int)
@@ -541,6 +608,45 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn an_object_inside_a_body_is_an_object_too() {
+        // serde's derive would read each of these as the object whose fields it lists in order.
+        for (field, value, said) in [
+            (
+                "lines",
+                r#"[["latte", 1]]"#,
+                "lines[0]: invalid type: array, expected an object",
+            ),
+            (
+                "fulfilment",
+                r#"["PICKUP"]"#,
+                "fulfilment: invalid type: array, expected an object",
+            ),
+            (
+                "fulfilment",
+                r#"["DELIVERY", "Seoul"]"#,
+                "fulfilment: invalid type: array, expected an object",
+            ),
+        ] {
+            assert_eq!(
+                refused(field, value),
+                (422, "VALIDATION_FAILED", said.to_owned()),
+                "{field}: {value}"
+            );
+        }
+        // A field that takes any JSON value (a webhook's `data`) still takes an array.
+        #[derive(Debug, Deserialize)]
+        struct Webhook {
+            data: Value,
+        }
+        let webhook = json_body::<Webhook>(&request(
+            Some("application/json"),
+            r#"{"data": [1, {"a": [2.0]}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(webhook.data, serde_json::json!([1, {"a": [2]}]));
+    }
+
+    #[test]
     fn a_field_named_twice_is_refused_wherever_it_is() {
         let read = |body: &str| json_body::<Order>(&request(Some("application/json"), body));
         for (body, said) in [
@@ -585,7 +691,7 @@ pub(super) mod tests {
     #[test]
     fn a_value_of_the_wrong_kind_is_named_as_json_names_it() {
         for (field, value, said) in [
-            // serde_json's typed reading calls these malformed JSON; they are well-formed.
+            // Well-formed JSON, so never malformed (serde_json's typed reading called these so).
             (
                 "role",
                 "5",
@@ -595,6 +701,13 @@ pub(super) mod tests {
             (
                 "role",
                 "{}",
+                "role: invalid type: object, expected a string",
+            ),
+            // serde reads a variant from an object of one field; every enum a body takes is a
+            // name.
+            (
+                "role",
+                r#"{"OWNER": null}"#,
                 "role: invalid type: object, expected a string",
             ),
             (
