@@ -188,7 +188,7 @@ async fn a_store_moves_a_new_order_through_the_kitchen_on_the_board() {
     assert_eq!(refused.body["error"]["code"], "ITEM_SOLD_OUT");
     board.tell("back").await;
     // Long past the first access token's end, the board hears an order paid and rejects it (too
-    // busy).
+    // busy): its first try is refused 401, and it renews its session and tries again.
     board.expect("EXPIRED").await;
     latte_becomes(true).await;
     // The test's own tokens lapsed too: the customer signs in again.

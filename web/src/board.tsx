@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { activeOrders, ApiError, type Config, move, type Order, REJECT_REASONS, type RejectReason } from "./api";
 import { announces, type Facts, merge } from "./merge";
-import { accessToken, end, pick, place, store } from "./session";
+import { accessToken, end, pick, place, store, withToken } from "./session";
 import { OwnerDay } from "./day";
 import { current, loadStore, OpeningHours, StoreState } from "./hours";
 import { MenuSwitches } from "./menu";
@@ -43,11 +43,10 @@ function apply(facts: Facts): boolean {
 }
 
 async function reload(config: Config): Promise<void> {
-  const token = accessToken.value;
   const storeId = store.value;
-  if (!token || !storeId) return;
+  if (!accessToken.value || !storeId) return;
   try {
-    orders.value = await activeOrders(config, token, storeId);
+    orders.value = await withToken(config, (token) => activeOrders(config, token, storeId));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) end();
   }
@@ -178,7 +177,7 @@ function Card({ config, order, next }: { config: Config; order: Order; next?: { 
     }
     moving.current = true;
     try {
-      const moved = await move(config, accessToken.value, order.orderId, to, { ...extra, device });
+      const moved = await withToken(config, (token) => move(config, token, order.orderId, to, { ...extra, device }));
       unacknowledged.value = unacknowledged.value.filter((id) => id !== order.orderId);
       apply({ orderId: moved.orderId, status: moved.status, orderVersion: moved.version, etaAt: moved.etaAt });
     } catch (err) {

@@ -19,7 +19,7 @@ import {
   topItems,
 } from "./api";
 import { current } from "./hours";
-import { accessToken, end, place, store } from "./session";
+import { accessToken, end, place, store, withToken } from "./session";
 import { t, word } from "./text";
 
 /** The calendar date now in `timeZone` (YYYY-MM-DD): the store's "today", wherever the device is. */
@@ -77,16 +77,10 @@ function RefundDialog({
   const submit = async (event: Event) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
-    const token = accessToken.value;
-    if (!token) return;
+    if (!accessToken.value) return;
     try {
-      const done = await refund(
-        config,
-        token,
-        order.orderId,
-        key.current,
-        Number(form.get("amount")),
-        String(form.get("reason")),
+      const done = await withToken(config, (token) =>
+        refund(config, token, order.orderId, key.current, Number(form.get("amount")), String(form.get("reason"))),
       );
       key.current = crypto.randomUUID();
       dialog.current?.close();
@@ -147,26 +141,25 @@ export function OwnerDay({ config, onNotice }: { config: Config; onNotice: (text
   }, [zone]);
 
   useEffect(() => {
-    const token = accessToken.value;
     const storeId = store.value;
-    if (!token || !storeId || !date || !from) return;
+    if (!accessToken.value || !storeId || !date || !from) return;
     const failed = (err: unknown) => {
       if (err instanceof ApiError && err.status === 401) end();
       else onNotice(t("reportFailed"));
     };
-    void dailyReport(config, token, storeId, date).then(setReport, failed);
-    void topItems(config, token, storeId, from, date).then(setBest, failed);
+    void withToken(config, (token) => dailyReport(config, token, storeId, date)).then(setReport, failed);
+    void withToken(config, (token) => topItems(config, token, storeId, from, date)).then(setBest, failed);
     if (owner) {
-      void auditTrail(config, token, storeId).then(setAudit, failed);
-      void completedOrders(config, token, storeId).then(setCompleted, failed);
+      void withToken(config, (token) => auditTrail(config, token, storeId)).then(setAudit, failed);
+      void withToken(config, (token) => completedOrders(config, token, storeId)).then(setCompleted, failed);
     }
   }, [config, date, from, loads, owner]);
 
   const exportIt = async () => {
-    const token = accessToken.value;
-    if (!token || !store.value || !date) return;
+    const storeId = store.value;
+    if (!accessToken.value || !storeId || !date) return;
     try {
-      setDownload((await exportMonth(config, token, store.value, date.slice(0, 7))).url);
+      setDownload((await withToken(config, (token) => exportMonth(config, token, storeId, date.slice(0, 7)))).url);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) end();
       else onNotice(t("reportFailed"));

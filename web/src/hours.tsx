@@ -5,7 +5,7 @@
 import { computed, signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { ApiError, type Config, type Interval, type Store, storeInfo, updateStore, type WeeklyHours } from "./api";
-import { accessToken, end, store } from "./session";
+import { accessToken, end, store, withToken } from "./session";
 import { t, type Key } from "./text";
 
 /** The store as last read. */
@@ -49,10 +49,10 @@ export function OpeningHours({ config, onNotice }: { config: Config; onNotice: (
   if (!now) return null;
   const editing = week ?? now.weeklyHours;
   const save = async (patch: Partial<Pick<Store, "acceptingOrders" | "weeklyHours">>) => {
-    const token = accessToken.value;
-    if (!token || !store.value) return;
+    const storeId = store.value;
+    if (!accessToken.value || !storeId) return;
     try {
-      read.value = await updateStore(config, token, store.value, patch);
+      read.value = await withToken(config, (token) => updateStore(config, token, storeId, patch));
       setWeek(null);
       onNotice(t("hoursSaved"));
     } catch (err) {

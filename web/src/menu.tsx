@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, type Config, type MenuItem, menuItems, setAvailable } from "./api";
-import { accessToken, end, store } from "./session";
+import { accessToken, end, store, withToken } from "./session";
 import { t } from "./text";
 
 export function MenuSwitches({ config, onNotice }: { config: Config; onNotice: (text: string) => void }) {
@@ -12,10 +12,10 @@ export function MenuSwitches({ config, onNotice }: { config: Config; onNotice: (
     if (store.value) void menuItems(config, store.value).then(setItems, () => onNotice(t("menuFailed")));
   }, [config]);
   const flip = async (item: MenuItem, soldOut: boolean) => {
-    const token = accessToken.value;
-    if (!token || !store.value) return;
+    const storeId = store.value;
+    if (!accessToken.value || !storeId) return;
     try {
-      const saved = await setAvailable(config, token, store.value, item.id, !soldOut);
+      const saved = await withToken(config, (token) => setAvailable(config, token, storeId, item.id, !soldOut));
       setItems((now) => now?.map((i) => (i.id === saved.id ? { ...i, available: saved.available } : i)) ?? null);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) end();

@@ -3,16 +3,15 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, type Config, type MyStore, myStores } from "./api";
-import { accessToken, end, pick } from "./session";
+import { accessToken, end, pick, withToken } from "./session";
 import { t } from "./text";
 
 export function StorePicker({ config }: { config: Config }) {
   const [stores, setStores] = useState<MyStore[] | null>(null);
   const [failed, setFailed] = useState(false);
   useEffect(() => {
-    const token = accessToken.value;
-    if (!token) return;
-    void myStores(config, token).then(
+    if (!accessToken.value) return;
+    void withToken(config, (token) => myStores(config, token)).then(
       (found) => {
         if (found.length === 1) pick(found[0]);
         else setStores(found);

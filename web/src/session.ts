@@ -113,6 +113,31 @@ async function renew(config: Config): Promise<boolean> {
   }
 }
 
+let renewal: Promise<boolean> | null = null;
+
+/**
+ * Calls the API with the access token. A 401 — the token ran out while the tablet slept or its
+ * renewal came late — is met with one renewal and one more try before the session ends: a
+ * kitchen's board is not signed out while its refresh token is good. The first try was refused
+ * before anything happened, so trying again is safe. Calls refused at once share one renewal.
+ */
+export async function withToken<T>(config: Config, call: (token: string) => Promise<T>): Promise<T> {
+  const token = accessToken.value;
+  if (!token) throw new ApiError(401, "UNAUTHENTICATED", "signed out");
+  try {
+    return await call(token);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) throw err;
+    if (accessToken.value === token) {
+      renewal ??= resume(config).finally(() => (renewal = null));
+      await renewal;
+    }
+    const renewed = accessToken.value;
+    if (!renewed || renewed === token) throw err;
+    return await call(renewed);
+  }
+}
+
 export function end(): void {
   clearTimeout(timer);
   localStorage.removeItem(ON_DEVICE);

@@ -7,7 +7,8 @@
 // stdin) appears once it is back. Then the latte's sold-out switch is flipped (SOLD_OUT), and
 // flipped back on the next line; the order paid offline goes through the kitchen by keys alone.
 // Then, long past the first access token's end (EXPIRED), an order paid (its id on stdin) appears
-// and is rejected, with a reason. Screenshots go to $SHOTS. Any failure exits non-zero with the
+// and is rejected, with a reason (its first try refused 401: the board renews its session and tries
+// again, signed in still). Screenshots go to $SHOTS. Any failure exits non-zero with the
 // reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
@@ -231,13 +232,28 @@ try {
   console.log("EXPIRED");
   const { value: fourth } = await lines.next();
   await card(fourth, "PAID").waitFor();
-  // The kitchen is swamped: the staff turn it away, with the reason.
+  // The kitchen is swamped: the staff turn it away, with the reason. The API refuses the first try
+  // with 401, as it does a token that ran out while the tablet slept: the board renews its session
+  // and tries again, and no one is signed out.
+  let refused = 0;
+  await page.route("**/v1/orders/*/status", (route) => {
+    if (refused > 0) return route.continue();
+    refused += 1;
+    return route.fulfill({
+      status: 401,
+      contentType: "application/json",
+      body: JSON.stringify({ error: { code: "TOKEN_EXPIRED", message: "the access token has expired", requestId: "-" } }),
+    });
+  });
   await card(fourth, "PAID").getByRole("button", { name: "거절", exact: true }).click();
   const why = page.getByRole("dialog", { name: "거절 사유" });
   await why.waitFor();
   await page.screenshot({ path: `${SHOTS}/board-reject.png` });
   await why.getByRole("button", { name: "주문 폭주" }).click();
   await card(fourth, "PAID").waitFor({ state: "detached" });
+  if (refused !== 1) throw new Error(`the move was refused ${refused} times, not once`);
+  await page.getByRole("heading", { name: "주문 보드" }).waitFor();
+  await page.unroute("**/v1/orders/*/status");
 
   // English, for a staff member who reads it better; and back.
   await page.getByRole("button", { name: "English" }).click();
