@@ -312,8 +312,10 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
     let record = items
         .iter()
         .find(|i| {
-            i["PK"].as_s().is_ok_and(|pk| pk == "CONFIG#TOKEN_KEY")
-                && i["SK"].as_s().is_ok_and(|sk| *sk == kid)
+            i["PK"]
+                .as_s()
+                .is_ok_and(|pk| *pk == format!("TOKEN_KEY#{kid}"))
+                && i["SK"].as_s().is_ok_and(|sk| sk == "KEY")
         })
         .expect("the signing key's item");
     assert!(
@@ -349,8 +351,8 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
             dynamodb
                 .put_item()
                 .table_name(e2e::TABLE)
-                .item("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
-                .item("SK", AttributeValue::S(kid.clone()))
+                .item("PK", AttributeValue::S(format!("TOKEN_KEY#{kid}")))
+                .item("SK", AttributeValue::S("KEY".into()))
                 .item("kid", AttributeValue::S(kid))
                 .item("certificate", AttributeValue::S(certificate))
                 .item("tokenSigningKey", AttributeValue::S("enc1:AAAA".into()))
@@ -421,6 +423,188 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
         me(access).await.status,
         StatusCode::OK,
         "the previous key's token"
+    );
+}
+
+/// A token naming a signing key that is not there costs a read before it is refused, and anyone can
+/// send one. Each such read lands in a partition of its own (`TOKEN_KEY#<kid>`), spread over the
+/// table as any other read; the one partition where earlier releases kept every key is looked in
+/// at most once a second per instance, however many such tokens come.
+#[tokio::test]
+async fn forged_key_ids_spread_their_reads_over_the_table() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+
+    let stack = Stack::start();
+    let (user_id, _, _) = stack.account("spread@example.com", "CUSTOMER").await;
+    let attacker = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let forged: Vec<String> = (0..20)
+        .map(|_| {
+            let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": fresh_key_id()});
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(json!(claims(&user_id, "s-1")).to_string())
+            );
+            let signature = attacker
+                .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+                .unwrap();
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        })
+        .collect();
+    stack.crash("MeFunction").await;
+    let reading = stack
+        .metered(async {
+            for token in &forged {
+                let reply = stack.get("/v1/me", Some(token)).await;
+                assert_eq!(
+                    (reply.status, reply.code()),
+                    (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
+                    "{:?}",
+                    reply.body
+                );
+            }
+        })
+        .await;
+    let reads = reading["readUnitsByPartition"]
+        .as_object()
+        .expect("read units by partition");
+    let own = reads
+        .keys()
+        .filter(|place| place.starts_with(&format!("{}|TOKEN_KEY#tk_", e2e::TABLE)))
+        .count();
+    assert_eq!(
+        own, 20,
+        "one read in each forged key's own place: {reads:?}"
+    );
+    let shared = reads
+        .get(&format!("{}|CONFIG#TOKEN_KEY", e2e::TABLE))
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    // Twenty tokens, one after another, in an instance or two: a read a second each at most.
+    assert!(
+        (1.0..=5.0).contains(&shared),
+        "{shared} read units on the shared place: {reads:?}"
+    );
+}
+
+/// Releases before 2026-12-07 kept every signing key at `CONFIG#TOKEN_KEY` / `<kid>`, one partition
+/// for all. A deployment that upgrades signs with the key current then, and its tokens verify in
+/// fresh instances, until it rotates; the next key is kept under a partition key of its own.
+#[tokio::test]
+async fn a_key_kept_where_earlier_releases_kept_keys_signs_and_verifies_until_it_rotates() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    let stack = Stack::start();
+    stack.account("earlier@example.com", "CUSTOMER").await;
+    let forger = Forger::new(&stack).await;
+    let root = token_signing_root(&forger.kms).await;
+    let dynamodb = forger.db.client().clone();
+
+    // A key as an earlier release made it: certified by the root, its private half sealed at its
+    // place there, and named current.
+    let kid = fresh_key_id();
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let point = pair.public_key().as_ref().to_vec();
+    let now = jiff::Timestamp::now().as_second();
+    let certificate = forger
+        .es256(
+            &root,
+            &json!({"alg": "ES256", "typ": "key+jwt", "kid": root}),
+            &json!({"iss": ISSUER, "aud": "ordersync-token-keys", "sub": kid,
+                "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+                "nbf": now - 60, "exp": now + 3 * 3600}),
+        )
+        .await;
+    let sealed = Envelope::new(
+        KmsKeySource::new(forger.kms.clone(), "alias/ordersync-dev-data"),
+        CachePolicy::default(),
+    )
+    .seal(
+        &shared::crypto::Location {
+            table: e2e::TABLE,
+            pk: "CONFIG#TOKEN_KEY",
+            sk: &kid,
+            field: "tokenSigningKey",
+        },
+        pair.to_pkcs8v1().unwrap().as_ref(),
+    )
+    .await
+    .unwrap();
+    dynamodb
+        .put_item()
+        .table_name(e2e::TABLE)
+        .item("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
+        .item("SK", AttributeValue::S(kid.clone()))
+        .item("kid", AttributeValue::S(kid.clone()))
+        .item("certificate", AttributeValue::S(certificate))
+        .item("tokenSigningKey", AttributeValue::S(sealed.as_str().into()))
+        .item("rotateAt", AttributeValue::N((now + 3600).to_string()))
+        .item("expiresAt", AttributeValue::N((now + 86400).to_string()))
+        .send()
+        .await
+        .unwrap();
+    dynamodb
+        .update_item()
+        .table_name(e2e::TABLE)
+        .key("PK", AttributeValue::S("CONFIG#TOKEN_KEY".into()))
+        .key("SK", AttributeValue::S("CURRENT".into()))
+        .update_expression("SET kid = :kid, rotateAt = :at, version = version + :one")
+        .expression_attribute_values(":kid", AttributeValue::S(kid.clone()))
+        .expression_attribute_values(":at", AttributeValue::N((now + 3600).to_string()))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+
+    // Fresh instances sign with it and believe what it signed.
+    stack.crash("AuthLoginFunction").await;
+    stack.crash("MeFunction").await;
+    let login = stack.login("earlier@example.com", e2e::PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    let token = login.body["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(header_of(&token)["kid"], kid.as_str());
+    let me = stack.get("/v1/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
+
+    // It falls due: the next key is kept in a place of its own, and the earlier key's token is
+    // still good.
+    forger.make_current_key_due().await;
+    stack.crash("AuthLoginFunction").await;
+    let login = stack.login("earlier@example.com", e2e::PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    let rotated = login.body["accessToken"].as_str().unwrap().to_owned();
+    let next_kid = header_of(&rotated)["kid"].as_str().unwrap().to_owned();
+    assert_ne!(next_kid, kid);
+    let places: Vec<(String, String)> = stack
+        .scan()
+        .await
+        .iter()
+        // The key's item (the current pointer names it too, with no certificate).
+        .filter(|i| {
+            i.contains_key("certificate")
+                && i.get("kid").and_then(|k| k.as_s().ok()) == Some(&next_kid)
+        })
+        .map(|i| {
+            (
+                i["PK"].as_s().unwrap().clone(),
+                i["SK"].as_s().unwrap().clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        vec![(format!("TOKEN_KEY#{next_kid}"), "KEY".to_owned())]
+    );
+    stack.crash("MeFunction").await;
+    assert_eq!(
+        stack.get("/v1/me", Some(&rotated)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        stack.get("/v1/me", Some(&token)).await.status,
+        StatusCode::OK,
+        "the earlier key's token"
     );
 }
 

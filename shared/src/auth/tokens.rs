@@ -15,8 +15,9 @@
 //! - Signing keys **rotate daily**: the first signer past the current key's `rotateAt` makes the
 //!   next one. A key verifies until two hours past its rotation; tokens live 15 minutes.
 //!
-//! Items: `CONFIG#TOKEN_KEY` / `<kid>` (a key: certificate and sealed private half) and
-//! `CONFIG#TOKEN_KEY` / `CURRENT` (which key signs). Tokens whose `kid` names a root key directly
+//! Items: `TOKEN_KEY#<kid>` / `KEY` (a key: certificate and sealed private half; each key under a
+//! partition key of its own, see [`KeyPlace`]) and `CONFIG#TOKEN_KEY` / `CURRENT` (which key
+//! signs). Tokens whose `kid` names a root key directly
 //! (signed in KMS, as before signing keys existed) are still verified against that root.
 //!
 //! Verification follows RFC 8725: the algorithm is pinned to ES256 (so `alg: none` and an HMAC token
@@ -65,6 +66,10 @@ const _: () = assert!(
 
 const KEY_PK: &str = "CONFIG#TOKEN_KEY";
 const CURRENT_SK: &str = "CURRENT";
+const OWN_KEY_PREFIX: &str = "TOKEN_KEY#";
+const OWN_KEY_SK: &str = "KEY";
+/// How often an instance may look for a key where releases before 2026-12-07 kept keys.
+const SHARED_LOOKUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 const PRIVATE_KEY_FIELD: &str = "tokenSigningKey";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,7 +108,30 @@ struct JwsHeader<'a> {
     kid: &'a str,
 }
 
-/// `CONFIG#TOKEN_KEY` / `<kid>`.
+/// Where a signing key is kept. Each under a partition key of its own: a `kid` that no key has —
+/// what a forged token names, with no account needed — is then a read anywhere in the table, as
+/// any other, not one more on a partition that every key shares (DynamoDB serves 3,000 read
+/// units a second per partition key; docs/SECURITY.md, "What a refused request still costs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyPlace {
+    /// `TOKEN_KEY#<kid>` / `KEY`.
+    Own,
+    /// `CONFIG#TOKEN_KEY` / `<kid>`: where releases before 2026-12-07 made their keys. Such a key
+    /// signs until its `rotateAt` (a day at most) and verifies two hours more; read here only when
+    /// a key is not in its own place, and by a verifier at most once a second.
+    Shared,
+}
+
+impl KeyPlace {
+    fn key(self, kid: &str) -> (String, String) {
+        match self {
+            Self::Own => (format!("{OWN_KEY_PREFIX}{kid}"), OWN_KEY_SK.to_owned()),
+            Self::Shared => (KEY_PK.to_owned(), kid.to_owned()),
+        }
+    }
+}
+
+/// A signing key as stored, at [`KeyPlace::key`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct KeyRecord {
@@ -161,6 +189,8 @@ pub struct TokenService {
     signing: Mutex<Option<Arc<SigningKey>>>,
     /// Access tokens this instance verified, until they lapse.
     verified: Verified,
+    /// When this instance last looked for a key in [`KeyPlace::Shared`].
+    shared_lookup: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Past this many remembered tokens the memory starts over (one instance, bounded).
@@ -195,17 +225,27 @@ fn invalid(message: &'static str) -> ApiError {
     ApiError::unauthorized("INVALID_TOKEN", message)
 }
 
+/// Whether a look that was last made at `last` may be made again at `now` (and if so, it is).
+fn may_look_again(last: &mut Option<std::time::Instant>, now: std::time::Instant) -> bool {
+    if last.is_some_and(|at| now.saturating_duration_since(at) < SHARED_LOOKUP_INTERVAL) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
 /// Whether `kid` has the form of a signing key's id (`tk_` and 32 hex digits).
 fn is_signing_key_id(kid: &str) -> bool {
     kid.strip_prefix("tk_")
         .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn private_key_location<'a>(db: &'a Db, kid: &'a str) -> Location<'a> {
+/// Where a key's private half is sealed: its item's own key (part of what it is sealed with).
+fn private_key_location<'a>(db: &'a Db, pk: &'a str, sk: &'a str) -> Location<'a> {
     Location {
         table: db.table(),
-        pk: KEY_PK,
-        sk: kid,
+        pk,
+        sk,
         field: PRIVATE_KEY_FIELD,
     }
 }
@@ -222,6 +262,7 @@ impl TokenService {
             verifying: RwLock::new(HashMap::new()),
             signing: Mutex::new(None),
             verified: Verified::default(),
+            shared_lookup: std::sync::Mutex::new(None),
         }
     }
 
@@ -379,14 +420,15 @@ impl TokenService {
         let pkcs8 = pair
             .to_pkcs8v1()
             .map_err(|_| ApiError::internal("could not encode a signing key"))?;
+        let (pk, sk) = KeyPlace::Own.key(&kid);
         let private_key = self
             .sealing
-            .seal(&private_key_location(&self.db, &kid), pkcs8.as_ref())
+            .seal(&private_key_location(&self.db, &pk, &sk), pkcs8.as_ref())
             .await?;
         self.db
             .put_if_absent(&KeyRecord {
-                pk: KEY_PK.to_owned(),
-                sk: kid.clone(),
+                pk,
+                sk,
                 kid: kid.clone(),
                 certificate,
                 private_key,
@@ -402,14 +444,17 @@ impl TokenService {
     }
 
     async fn unseal(&self, kid: &str) -> Result<SigningKey, ApiError> {
-        let record = self
-            .db
-            .get::<KeyRecord>(KEY_PK, kid)
-            .await?
-            .ok_or_else(|| ApiError::internal("the current token-signing key is missing"))?;
+        let record = match self.key_record(kid, KeyPlace::Own).await? {
+            Some(record) => Some(record),
+            None => self.key_record(kid, KeyPlace::Shared).await?,
+        }
+        .ok_or_else(|| ApiError::internal("the current token-signing key is missing"))?;
         let pkcs8 = self
             .sealing
-            .open(&private_key_location(&self.db, kid), &record.private_key)
+            .open(
+                &private_key_location(&self.db, &record.pk, &record.sk),
+                &record.private_key,
+            )
             .await?;
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
             .map_err(|_| ApiError::internal("the token-signing key does not parse"))?;
@@ -492,11 +537,14 @@ impl TokenService {
         if let Some(key) = self.verifying.read().await.get(kid) {
             return Ok(key.clone());
         }
-        let record = self
-            .db
-            .get::<KeyRecord>(KEY_PK, kid)
-            .await?
-            .ok_or_else(|| invalid("token signed by an unknown key"))?;
+        let record = match self.key_record(kid, KeyPlace::Own).await? {
+            Some(record) => Some(record),
+            None if self.may_look_in_shared_place() => {
+                self.key_record(kid, KeyPlace::Shared).await?
+            }
+            None => None,
+        }
+        .ok_or_else(|| invalid("token signed by an unknown key"))?;
         let header = jsonwebtoken::decode_header(&record.certificate)
             .map_err(|_| invalid("the signing key's certificate is malformed"))?;
         let root = header
@@ -525,6 +573,19 @@ impl TokenService {
             .await
             .insert(kid.to_owned(), key.clone());
         Ok(key)
+    }
+
+    async fn key_record(&self, kid: &str, place: KeyPlace) -> Result<Option<KeyRecord>, ApiError> {
+        let (pk, sk) = place.key(kid);
+        Ok(self.db.get::<KeyRecord>(pk, sk).await?)
+    }
+
+    /// Whether a verifier may look in [`KeyPlace::Shared`] now: once a second per instance, so
+    /// that forged `kid`s cannot pile reads onto its one partition. A real key found there is kept
+    /// by the instance, which does not look for it again.
+    fn may_look_in_shared_place(&self) -> bool {
+        let mut last = self.shared_lookup.lock().unwrap_or_else(|e| e.into_inner());
+        may_look_again(&mut last, std::time::Instant::now())
     }
 
     async fn root_key(&self, kid: &str) -> Result<Arc<DecodingKey>, ApiError> {
@@ -678,6 +739,23 @@ mod tests {
         ] {
             assert!(!is_signing_key_id(kid), "{kid}");
         }
+    }
+
+    #[test]
+    fn the_shared_place_is_looked_in_at_most_once_a_second() {
+        let start = std::time::Instant::now();
+        let mut last = None;
+        assert!(may_look_again(&mut last, start));
+        for later_ms in [0, 1, 500, 999] {
+            let at = start + std::time::Duration::from_millis(later_ms);
+            assert!(!may_look_again(&mut last, at), "{later_ms} ms later");
+        }
+        // A refused look does not push the next one back.
+        assert!(may_look_again(&mut last, start + SHARED_LOOKUP_INTERVAL));
+        assert!(!may_look_again(
+            &mut last,
+            start + SHARED_LOOKUP_INTERVAL + std::time::Duration::from_millis(10)
+        ));
     }
 
     #[test]
