@@ -60,6 +60,25 @@ fn tally<'a>(pushes: &'a [Value], kind: &str) -> BTreeMap<&'a str, usize> {
     seen
 }
 
+/// The lane of the notifier's stream that `order`'s events take (its `ParallelizationFactor`).
+async fn lane_of(stack: &Stack, order: &str) -> u64 {
+    stack
+        .stream_lane("NotificationsPushFunction", &format!("ORDER#{order}"))
+        .await
+}
+
+/// The orders a push stuck on `orders[stuck]` does not hold back: those before it, and every order
+/// of another lane (`lanes[i]` is `orders[i]`'s). Those of its lane after it wait for it.
+fn not_held_back<'a>(orders: &'a [String], lanes: &[u64], stuck: usize) -> Vec<&'a str> {
+    orders
+        .iter()
+        .zip(lanes)
+        .enumerate()
+        .filter(|(i, (_, lane))| *i < stuck || **lane != lanes[stuck])
+        .map(|(_, (order, _))| order.as_str())
+        .collect()
+}
+
 /// Stops the notifier, places and pays four orders (their events wait in the stream), and returns
 /// the orders; the notifier stays down until started again.
 async fn paid_while_the_notifier_is_down(
@@ -407,14 +426,11 @@ async fn a_notifier_down_loses_nothing_and_one_that_crashed_pushes_in_order_agai
     let push = "NotificationsPushFunction";
     let mut lanes = Vec::new();
     for order in &orders {
-        lanes.push(stack.stream_lane(push, &format!("ORDER#{order}")).await);
+        lanes.push(lane_of(&stack, order).await);
     }
-    let pushed_while_hung: BTreeMap<&str, usize> = orders
-        .iter()
-        .zip(&lanes)
-        .enumerate()
-        .filter(|(i, (_, lane))| *i < 2 || **lane != lanes[2])
-        .map(|(_, (order, _))| (order.as_str(), 1))
+    let pushed_while_hung: BTreeMap<&str, usize> = not_held_back(&orders, &lanes, 2)
+        .into_iter()
+        .map(|order| (order, 1))
         .collect();
     stack.local("faults", &json!({"hang": [orders[2]]})).await;
     stack
@@ -477,14 +493,9 @@ async fn a_failed_push_holds_back_only_its_lane_and_repeats_none_before_it() {
 
     let mut orders = paid_while_the_notifier_is_down(&stack, &customer, &store).await;
     let push = "NotificationsPushFunction";
-    let lane = |order: &String| {
-        let key = format!("ORDER#{order}");
-        let stack = &stack;
-        async move { stack.stream_lane(push, &key).await }
-    };
     let mut lanes = Vec::new();
     for order in &orders {
-        lanes.push(lane(order).await);
+        lanes.push(lane_of(&stack, order).await);
     }
     let refused_lane = lanes[1];
     // At least one order after the refused one in another lane (almost always among the first
@@ -493,7 +504,7 @@ async fn a_failed_push_holds_back_only_its_lane_and_repeats_none_before_it() {
     while !another_after(&lanes) && orders.len() < 20 {
         let order = place(&stack, &customer, &store).await;
         stack.mark_paid(&order).await;
-        lanes.push(lane(&order).await);
+        lanes.push(lane_of(&stack, &order).await);
         orders.push(order);
     }
     assert!(
@@ -502,13 +513,8 @@ async fn a_failed_push_holds_back_only_its_lane_and_repeats_none_before_it() {
     );
     // Pushed while the fault lasts: every order before the refused one, and every order of
     // another lane. Those of its lane after it may wait for it (if a later batch holds them).
-    let unhindered: std::collections::BTreeSet<&str> = orders
-        .iter()
-        .zip(&lanes)
-        .enumerate()
-        .filter(|(i, (_, lane))| *i < 1 || **lane != refused_lane)
-        .map(|(_, (order, _))| order.as_str())
-        .collect();
+    let unhindered: std::collections::BTreeSet<&str> =
+        not_held_back(&orders, &lanes, 1).into_iter().collect();
     // Pushes of the second order fail.
     stack.local("faults", &json!({"refuse": [orders[1]]})).await;
     stack

@@ -30,6 +30,14 @@ impl Forger {
         }
     }
 
+    /// The envelope the functions seal signing keys with (the table's data key).
+    fn envelope(&self) -> Envelope<KmsKeySource> {
+        Envelope::new(
+            KmsKeySource::new(self.kms.clone(), "alias/ordersync-dev-data"),
+            CachePolicy::default(),
+        )
+    }
+
     /// A token service whose root is `key_id` (a KMS key).
     fn service(&self, key_id: &str) -> TokenService {
         self.service_trusting(key_id, &[])
@@ -43,10 +51,7 @@ impl Forger {
         TokenService::new(
             self.kms.clone(),
             self.db.clone(),
-            Envelope::new(
-                KmsKeySource::new(self.kms.clone(), "alias/ordersync-dev-data"),
-                CachePolicy::default(),
-            ),
+            self.envelope(),
             JwtConfig {
                 issuer: ISSUER.into(),
                 audience: AUDIENCE.into(),
@@ -282,6 +287,27 @@ fn header_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(first).unwrap()).unwrap()
 }
 
+/// What a certificate says of signing key `kid`, whose public point (uncompressed) is `point`:
+/// good from a minute before `now` for an hour.
+fn key_claims(kid: &str, point: &[u8], now: i64) -> Value {
+    json!({"iss": ISSUER, "aud": "ordersync-token-keys", "sub": kid,
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        "nbf": now - 60, "exp": now + 3600})
+}
+
+/// An access token for `user_id` naming signing key `kid`, signed (ES256) with `key`.
+fn signed_with(key: &aws_lc_rs::signature::EcdsaKeyPair, kid: &str, user_id: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "typ": "at+jwt", "kid": kid}).to_string()),
+        URL_SAFE_NO_PAD.encode(json!(claims(user_id, "s-1")).to_string())
+    );
+    let signature = key
+        .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+        .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+}
+
 fn fresh_key_id() -> String {
     format!("tk_{}", uuid::Uuid::new_v4().simple())
 }
@@ -340,11 +366,6 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
     let attacker = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let point = attacker.public_key().as_ref().to_vec();
     let now = jiff::Timestamp::now().as_second();
-    let key_claims = |kid: &str| {
-        json!({"iss": ISSUER, "aud": "ordersync-token-keys", "sub": kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
-            "nbf": now - 60, "exp": now + 3600})
-    };
     let plant = |kid: String, certificate: String| {
         let dynamodb = dynamodb.clone();
         async move {
@@ -363,18 +384,7 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
                 .unwrap();
         }
     };
-    let by_attacker = |kid: &str| {
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD
-                .encode(json!({"alg": "ES256", "typ": "at+jwt", "kid": kid}).to_string()),
-            URL_SAFE_NO_PAD.encode(json!(claims(&user_id, "s-1")).to_string())
-        );
-        let signature = attacker
-            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
-    };
+    let by_attacker = |kid: &str| signed_with(&attacker, kid, &user_id);
 
     let mut attacks: Vec<(&str, String)> = Vec::new();
     // Certified by a root this deployment does not trust.
@@ -383,7 +393,7 @@ async fn signing_keys_are_believed_only_through_the_roots_certificate() {
     plant(
         untrusted.clone(),
         forger
-            .es256(&rogue_root, &header, &key_claims(&untrusted))
+            .es256(&rogue_root, &header, &key_claims(&untrusted, &point, now))
             .await,
     )
     .await;
@@ -438,18 +448,7 @@ async fn forged_key_ids_spread_their_reads_over_the_table() {
     let (user_id, _, _) = stack.account("spread@example.com", "CUSTOMER").await;
     let attacker = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let forged: Vec<String> = (0..20)
-        .map(|_| {
-            let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": fresh_key_id()});
-            let input = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(header.to_string()),
-                URL_SAFE_NO_PAD.encode(json!(claims(&user_id, "s-1")).to_string())
-            );
-            let signature = attacker
-                .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
-                .unwrap();
-            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
-        })
+        .map(|_| signed_with(&attacker, &fresh_key_id(), &user_id))
         .collect();
     stack.crash("MeFunction").await;
     let reading = stack
@@ -511,26 +510,22 @@ async fn a_key_kept_where_earlier_releases_kept_keys_signs_and_verifies_until_it
         .es256(
             &root,
             &json!({"alg": "ES256", "typ": "key+jwt", "kid": root}),
-            &json!({"iss": ISSUER, "aud": "ordersync-token-keys", "sub": kid,
-                "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
-                "nbf": now - 60, "exp": now + 3 * 3600}),
+            &key_claims(&kid, &point, now),
         )
         .await;
-    let sealed = Envelope::new(
-        KmsKeySource::new(forger.kms.clone(), "alias/ordersync-dev-data"),
-        CachePolicy::default(),
-    )
-    .seal(
-        &shared::crypto::Location {
-            table: e2e::TABLE,
-            pk: "CONFIG#TOKEN_KEY",
-            sk: &kid,
-            field: "tokenSigningKey",
-        },
-        pair.to_pkcs8v1().unwrap().as_ref(),
-    )
-    .await
-    .unwrap();
+    let sealed = forger
+        .envelope()
+        .seal(
+            &shared::crypto::Location {
+                table: e2e::TABLE,
+                pk: "CONFIG#TOKEN_KEY",
+                sk: &kid,
+                field: "tokenSigningKey",
+            },
+            pair.to_pkcs8v1().unwrap().as_ref(),
+        )
+        .await
+        .unwrap();
     dynamodb
         .put_item()
         .table_name(e2e::TABLE)

@@ -112,7 +112,7 @@ struct JwsHeader<'a> {
 /// what a forged token names, with no account needed — is then a read anywhere in the table, as
 /// any other, not one more on a partition that every key shares (DynamoDB serves 3,000 read
 /// units a second per partition key; docs/SECURITY.md, "What a refused request still costs").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum KeyPlace {
     /// `TOKEN_KEY#<kid>` / `KEY`.
     Own,
@@ -444,11 +444,10 @@ impl TokenService {
     }
 
     async fn unseal(&self, kid: &str) -> Result<SigningKey, ApiError> {
-        let record = match self.key_record(kid, KeyPlace::Own).await? {
-            Some(record) => Some(record),
-            None => self.key_record(kid, KeyPlace::Shared).await?,
-        }
-        .ok_or_else(|| ApiError::internal("the current token-signing key is missing"))?;
+        let record = self
+            .find_key(kid, || true)
+            .await?
+            .ok_or_else(|| ApiError::internal("the current token-signing key is missing"))?;
         let pkcs8 = self
             .sealing
             .open(
@@ -537,14 +536,10 @@ impl TokenService {
         if let Some(key) = self.verifying.read().await.get(kid) {
             return Ok(key.clone());
         }
-        let record = match self.key_record(kid, KeyPlace::Own).await? {
-            Some(record) => Some(record),
-            None if self.may_look_in_shared_place() => {
-                self.key_record(kid, KeyPlace::Shared).await?
-            }
-            None => None,
-        }
-        .ok_or_else(|| invalid("token signed by an unknown key"))?;
+        let record = self
+            .find_key(kid, || self.may_look_in_shared_place())
+            .await?
+            .ok_or_else(|| invalid("token signed by an unknown key"))?;
         let header = jsonwebtoken::decode_header(&record.certificate)
             .map_err(|_| invalid("the signing key's certificate is malformed"))?;
         let root = header
@@ -575,9 +570,24 @@ impl TokenService {
         Ok(key)
     }
 
-    async fn key_record(&self, kid: &str, place: KeyPlace) -> Result<Option<KeyRecord>, ApiError> {
-        let (pk, sk) = place.key(kid);
-        Ok(self.db.get::<KeyRecord>(pk, sk).await?)
+    /// A key's record: in its own place, else where earlier releases kept keys if `shared` says
+    /// it may be looked for there now.
+    async fn find_key(
+        &self,
+        kid: &str,
+        shared: impl FnOnce() -> bool,
+    ) -> Result<Option<KeyRecord>, ApiError> {
+        let read = |place: KeyPlace| {
+            let (pk, sk) = place.key(kid);
+            self.db.get::<KeyRecord>(pk, sk)
+        };
+        if let Some(record) = read(KeyPlace::Own).await? {
+            return Ok(Some(record));
+        }
+        if !shared() {
+            return Ok(None);
+        }
+        Ok(read(KeyPlace::Shared).await?)
     }
 
     /// Whether a verifier may look in [`KeyPlace::Shared`] now: once a second per instance, so
