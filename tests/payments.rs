@@ -1,7 +1,7 @@
 //! Payments through the local runner and the Toss stand-in: paid exactly once, amounts checked before
 //! Toss is called, ambiguous answers settled by asking Toss, refusals with our own codes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::{Stack, StatusCode};
 use futures::future::join_all;
@@ -154,6 +154,56 @@ async fn a_hundred_concurrent_confirms_charge_once() {
         .get(&format!("/v1/orders/{order}"), Some(&customer))
         .await;
     assert_eq!(read.body["status"], "PAID");
+    assert_eq!(
+        read.body["version"], 2,
+        "paid once: one move in the history"
+    );
+}
+
+#[tokio::test]
+async fn a_confirm_that_loses_the_race_to_its_twin_gets_the_twins_answer() {
+    // The app sends its confirm twice (a double tap). The first one's intent reaches the table
+    // four seconds late: the second writes its own, is charged and settles the order meanwhile.
+    // The first, refused its write, reads the payment settled by the same key: it answers as its
+    // twin did, not that the order "was paid with another payment".
+    let stack = Stack::start();
+    let (customer, order, _) = unpaid_order(&stack, "twins").await;
+    stack
+        .aws_faults(
+            json!([{"function": "PaymentsConfirmFunction", "service": "dynamodb",
+            "operation": "PutItem", "contains": "PAYMENT#", "fault": "latency",
+            "delayMs": 4000, "times": 1}]),
+        )
+        .await;
+    let body = confirm(&order, "tpk_twins", 9000);
+    let first = async {
+        let reply = stack
+            .post("/v1/payments/confirm", &body, Some(&customer))
+            .await;
+        (reply, Instant::now())
+    };
+    let second = async {
+        for _ in 0..80 {
+            if stack.aws_faults_fired().await["rules"][0]["fired"] == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let reply = stack
+            .post("/v1/payments/confirm", &body, Some(&customer))
+            .await;
+        (reply, Instant::now())
+    };
+    let ((first, first_at), (second, second_at)) = tokio::join!(first, second);
+    assert!(second_at < first_at, "the second confirm settled first");
+    for reply in [&second, &first] {
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.body["status"], "PAID");
+    }
+    assert_eq!(confirms_executed(&stack).await, 1, "one charge");
+    let read = stack
+        .get(&format!("/v1/orders/{order}"), Some(&customer))
+        .await;
     assert_eq!(
         read.body["version"], 2,
         "paid once: one move in the history"

@@ -93,17 +93,12 @@ pub async fn confirm(
     let order = order
         .filter(|o| o.customer_id() == caller.user_id)
         .ok_or_else(not_found)?;
-    if let Some(r) = record.as_ref().filter(|r| r.is_key(&request.payment_key)) {
-        // A retried confirm of a payment already settled: the same answer again.
-        match r.state {
-            PaymentState::Done | PaymentState::Canceled => {
-                return Ok(Confirmed::Paid(order.view(app).await?));
-            }
-            PaymentState::AwaitingDeposit => {
-                return Ok(Confirmed::AwaitingDeposit(order.view(app).await?));
-            }
-            _ => {}
-        }
+    // A retried confirm of a payment already settled: the same answer again.
+    if let Some(settled) = record
+        .as_ref()
+        .and_then(|r| AlreadySettled::of(r, &request.payment_key))
+    {
+        return settled.answer(app, &order).await;
     }
     if order.status != Status::PendingPayment {
         return Err(not_payable(&order, ""));
@@ -115,13 +110,66 @@ pub async fn confirm(
             "amount: differs from the order's total",
         ));
     }
-    let lease = begin(app, &order, &request.payment_key, record).await?;
+    let lease = match begin(app, &order, &request.payment_key, record).await? {
+        Begun::Leased(lease) => *lease,
+        // A concurrent confirm of this key settled it after this one read the order: its answer,
+        // on the order as it is now.
+        Begun::Settled(settled) => {
+            let now = orders::find(&app.db, order.order_id())
+                .await?
+                .ok_or_else(not_found)?;
+            return settled.answer(app, &now).await;
+        }
+    };
     let settled = crate::deadline::within(
         lease.ends,
         attempt(app, client, &request.payment_key, lease),
     )
     .await?;
     answer(app, settled).await
+}
+
+/// How a payment of this key that is settled already answers its confirm.
+#[derive(Debug, Clone, Copy)]
+enum AlreadySettled {
+    Paid,
+    AwaitingDeposit,
+}
+
+impl AlreadySettled {
+    fn of(record: &PaymentRecord, payment_key: &str) -> Option<Self> {
+        if !record.is_key(payment_key) {
+            return None;
+        }
+        match record.state {
+            PaymentState::Done | PaymentState::Canceled => Some(Self::Paid),
+            PaymentState::AwaitingDeposit => Some(Self::AwaitingDeposit),
+            _ => None,
+        }
+    }
+
+    fn outcome(self) -> Outcome {
+        match self {
+            Self::Paid => Outcome::Paid,
+            Self::AwaitingDeposit => Outcome::AwaitingDeposit,
+        }
+    }
+
+    async fn answer(self, app: &App, order: &OrderRecord) -> Result<Confirmed, ApiError> {
+        let view = order.view(app).await?;
+        Ok(match self {
+            Self::Paid => Confirmed::Paid(view),
+            Self::AwaitingDeposit => Confirmed::AwaitingDeposit(view),
+        })
+    }
+}
+
+/// What [`begin`] came to.
+enum Begun {
+    /// This confirm holds the payment.
+    Leased(Box<Lease>),
+    /// Another confirm of the same key settled it meanwhile.
+    Settled(AlreadySettled),
 }
 
 /// A confirm's hold on the payment.
@@ -141,10 +189,17 @@ async fn begin(
     order: &OrderRecord,
     payment_key: &str,
     mut record: Option<PaymentRecord>,
-) -> Result<Lease, ApiError> {
+) -> Result<Begun, ApiError> {
     let client = super::toss(app)?;
     let length = super::lease_duration(client);
     for _ in 0..3 {
+        // Read again after a lost write: a confirm of this key that raced this one settled it.
+        if let Some(settled) = record
+            .as_ref()
+            .and_then(|r| AlreadySettled::of(r, payment_key))
+        {
+            return Ok(Begun::Settled(settled));
+        }
         let now = jiff::Timestamp::now();
         let ends = Instant::now() + length;
         let locked_until = now.as_second() + length.as_secs() as i64 + 1;
@@ -201,11 +256,11 @@ async fn begin(
             },
         };
         if ledger::write(&app.db, &next, seen).await? {
-            return Ok(Lease {
+            return Ok(Begun::Leased(Box::new(Lease {
                 record: next,
                 ends,
                 asked_before,
-            });
+            })));
         }
         record = super::find(&app.db, order.order_id()).await?;
     }
@@ -347,7 +402,20 @@ pub(crate) async fn resume(app: &App, record: &PaymentRecord) -> Result<Settled,
         .await?
         .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order"))?;
     let payment_key = super::open_key(app, record).await?;
-    let lease = begin(app, &order, &payment_key, Some(record.clone())).await?;
+    let lease = match begin(app, &order, &payment_key, Some(record.clone())).await? {
+        Begun::Leased(lease) => *lease,
+        // The customer's own confirm settled it meanwhile.
+        Begun::Settled(settled) => {
+            let order = orders::find(&app.db, &record.order_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("ORDER_NOT_FOUND", "no such order"))?;
+            return Ok(Settled {
+                outcome: settled.outcome(),
+                order,
+                changed: false,
+            });
+        }
+    };
     debug_assert_eq!(lease.record.state, PaymentState::Pending);
     // The reconciler asked Toss already: it has no payment of the order.
     let lease = Lease {
