@@ -204,7 +204,8 @@ pub async fn invitations(app: &App, caller: &Caller) -> Result<Vec<InvitationVie
 }
 
 /// The caller accepts the store's invitation and joins its staff: the invitation is spent and both
-/// staff items are written in one transaction. No invitation (or a lapsed one): 404.
+/// staff items are written in one transaction. No invitation (or a lapsed one): 404, unless the
+/// caller is on the staff already — a retried acceptance whose answer was lost is answered again.
 pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standing, ApiError> {
     let db = &app.db;
     let now = jiff::Timestamp::now();
@@ -222,13 +223,31 @@ pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standi
             "no open invitation from this store; ask its owner to invite you",
         )
     };
-    let invitation = db
+    let on_staff = || Standing {
+        store_id: store_id.to_owned(),
+        user_id: caller.user_id.clone(),
+        status: StaffStatus::Staff,
+        expires_at: None,
+    };
+    // Read only when there is no invitation to spend: the acceptance itself costs nothing more.
+    let already_staff = || async {
+        match db
+            .get::<StaffOfRecord>(&user_pk, staff_at_sk(store_id))
+            .await?
+        {
+            Some(_) => Ok(on_staff()),
+            None => Err(not_invited()),
+        }
+    };
+    let Some(invitation) = db
         .get::<InvitationRecord>(&user_pk, invited_sk(store_id))
         .await?
         .filter(|i| i.expires_at > now.as_second())
-        .ok_or_else(not_invited)?;
+    else {
+        return already_staff().await;
+    };
     // The spend's condition decides between two acceptances racing for one invitation.
-    let joined = db
+    let written = db
         .transact(vec![
             TransactWriteItem::builder().delete(spend).build(),
             db.put_action(
@@ -251,14 +270,10 @@ pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standi
             )?,
         ])
         .await;
-    match joined {
-        Ok(()) => Ok(Standing {
-            store_id: store_id.to_owned(),
-            user_id: caller.user_id.clone(),
-            status: StaffStatus::Staff,
-            expires_at: None,
-        }),
-        Err(err) if err.condition_failed_at(0) => Err(not_invited()),
+    match written {
+        Ok(()) => Ok(on_staff()),
+        // Spent meanwhile: by a twin of this acceptance, or withdrawn.
+        Err(err) if err.condition_failed_at(0) => already_staff().await,
         Err(err) => Err(err.into()),
     }
 }
