@@ -292,6 +292,7 @@ async fn a_day_of_sales_is_what_was_sold_counted_once() {
         "from=2026-01-01&to=2026-06-01",
         "from=2026-11-01&to=2026-11-02&limit=0",
         "from=yesterday&to=2026-11-01",
+        "from=2026-11-1&to=2026-11-02",
     ] {
         let refused = stack
             .get(
@@ -324,6 +325,15 @@ async fn a_day_of_sales_is_what_was_sold_counted_once() {
             .await
             .status,
         StatusCode::FORBIDDEN
+    );
+    // A month as written, only: `+` is a space in a query, and ` 202-12` is not a month.
+    let odd = format!("/v1/stores/{store}/reports/export?month=+202-12");
+    let refused = stack.post(&odd, &json!({}), Some(&owner)).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (422, "VALIDATION_FAILED"),
+        "{:?}",
+        refused.body
     );
     let export = stack.post(&export_path, &json!({}), Some(&owner)).await;
     assert_eq!(export.status, StatusCode::CREATED, "{:?}", export.body);

@@ -173,11 +173,12 @@ fn month_pk(month: &str, shard: u32) -> String {
     format!("AUDIT#{month}#{shard}")
 }
 
-/// A `yyyy-mm` month, checked.
+/// A `yyyy-mm` month, checked: only as it is written back (a query's `+202-12` is ` 202-12`, which
+/// `strptime` takes).
 pub fn parse_month(month: &str) -> Result<jiff::civil::Date, ApiError> {
     jiff::civil::Date::strptime("%Y-%m-%d", format!("{month}-01"))
         .ok()
-        .filter(|_| month.len() == 7)
+        .filter(|first| month.len() == 7 && first.strftime("%Y-%m").to_string() == month)
         .ok_or_else(|| ApiError::validation("month", "a month as YYYY-MM"))
 }
 
@@ -553,6 +554,8 @@ mod tests {
         );
         assert!(parse_month("2026-13").is_err());
         assert!(parse_month("2026-1").is_err());
+        assert!(parse_month(" 202-12").is_err(), "a query's +202-12");
+        assert!(parse_month("+202-12").is_err());
         assert!(parse_month("2026-02").is_ok());
     }
 }

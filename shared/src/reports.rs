@@ -172,9 +172,13 @@ pub struct DailyReport {
     pub items: Vec<ItemSales>,
 }
 
+/// A `YYYY-MM-DD` date, checked: only as it is written back, not as `strptime` would also take it
+/// (`2026-1-7`, ` 026-01-07`).
 pub fn parse_date(field: &'static str, value: &str) -> Result<jiff::civil::Date, ApiError> {
     jiff::civil::Date::strptime("%Y-%m-%d", value)
-        .map_err(|_| ApiError::validation(field, "a date as YYYY-MM-DD"))
+        .ok()
+        .filter(|date| value.len() == 10 && date.strftime("%Y-%m-%d").to_string() == value)
+        .ok_or_else(|| ApiError::validation(field, "a date as YYYY-MM-DD"))
 }
 
 /// `GET /v1/stores/{storeId}/reports/daily?date=…` (the caller is checked by the route).
@@ -411,6 +415,25 @@ pub async fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_taken_only_as_yyyy_mm_dd() {
+        let date = parse_date("date", "2026-01-07").unwrap();
+        assert_eq!(date, jiff::civil::date(2026, 1, 7));
+        for refused in [
+            "2026-1-7",
+            "2026-01-7",
+            "2026-02-30",
+            "",
+            " 2026-01-07",
+            " 026-01-07",
+            "+026-01-07",
+            "2026/01/07",
+        ] {
+            let err = parse_date("date", refused).unwrap_err();
+            assert_eq!(err.code, "VALIDATION_FAILED", "{refused:?}");
+        }
+    }
 
     #[test]
     fn the_business_day_turns_at_midnight_in_the_store_zone() {
