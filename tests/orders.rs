@@ -176,6 +176,19 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
             422,
             "VALIDATION_FAILED",
         ),
+        // Text the store reads as it was typed: no control character, no bidirectional override.
+        (
+            json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                "fulfilment": {"type": "DELIVERY", "address": "1 Main St\u{1b}[2J"}, "phone": "010-1234-5678"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}], "fulfilment": {"type": "PICKUP"},
+                "phone": "010-1234-5678", "note": "no onions \u{202E}sdrawkcab"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
         // Objects written as arrays of their fields, which serde's derive would take.
         (
             json!({"storeId": store, "items": [["latte", 1]], "fulfilment": {"type": "PICKUP"},

@@ -1,5 +1,7 @@
 //! Free text a person types (names, addresses, descriptions): trimmed of surrounding whitespace,
-//! bounded in characters, no control characters (a newline only where the text may have lines).
+//! bounded in characters, no control characters (a newline only where the text may have lines) and
+//! none of Unicode's bidirectional embeddings, overrides or isolates, which would make a name read
+//! backwards, or its neighbours on a board (Trojan Source, CVE-2021-42574).
 //! One rule for every such field, as docs/openapi.yaml states it (`Text100`, and the patterns of
 //! `address` and `description`).
 
@@ -36,7 +38,19 @@ pub fn text(
             "control characters are not allowed",
         ));
     }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(ApiError::validation(
+            field,
+            "bidirectional embedding, override and isolate characters are not allowed",
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// U+202A–U+202E and U+2066–U+2069 (the marks U+200E and U+200F stay: they change no order but
+/// their own neighbours', as right-to-left names need).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -56,6 +70,15 @@ mod tests {
             assert_eq!(err.code, "VALIDATION_FAILED", "{refused:?}");
             assert!(err.message.starts_with("name"), "{}", err.message);
         }
+        for reversed in ["\u{202E}kim", "k\u{2066}i\u{2069}m", "k\u{202A}m"] {
+            let err = one(reversed).unwrap_err();
+            assert!(err.message.contains("bidirectional"), "{reversed:?}");
+        }
+        assert_eq!(
+            one("\u{200F}كيم").unwrap(),
+            "\u{200F}كيم",
+            "a right-to-left mark stays"
+        );
         let many = |v: &str| text("description", v, 0..=20, Lines::Many);
         assert_eq!(many("").unwrap(), "");
         assert_eq!(many("two\nlines\n").unwrap(), "two\nlines");

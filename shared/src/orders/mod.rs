@@ -21,6 +21,7 @@ use crate::idempotency::{self, RequestDigest};
 use crate::limits::{self, Limit};
 use crate::storage::{Db, StorageError, key, n, s};
 use crate::stores::{self, Access};
+use crate::text::{Lines, text};
 
 pub const ORDER_SK: &str = "ORDER";
 /// Pending orders are spread over this many index partitions, so the expiry index never has a hot
@@ -460,24 +461,17 @@ async fn create(
         .ok_or_else(|| ApiError::validation("phone", "not a phone number"))?;
     let (fulfilment, address) = match input.fulfilment {
         FulfilmentRequest::Pickup => (Fulfilment::Pickup, None),
-        FulfilmentRequest::Delivery { address } => {
-            let address = address.trim().to_owned();
-            if address.is_empty() || address.chars().count() > 300 {
-                return Err(ApiError::validation(
-                    "fulfilment.address",
-                    "use 1 to 300 characters",
-                ));
-            }
-            (Fulfilment::Delivery, Some(address))
-        }
+        // The store reads (and prints) both as the customer typed them, lines and all.
+        FulfilmentRequest::Delivery { address } => (
+            Fulfilment::Delivery,
+            Some(text("fulfilment.address", &address, 1..=300, Lines::Many)?),
+        ),
     };
     let note = input
         .note
-        .map(|n| n.trim().to_owned())
+        .map(|n| text("note", &n, 0..=500, Lines::Many))
+        .transpose()?
         .filter(|n| !n.is_empty());
-    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
-        return Err(ApiError::validation("note", "at most 500 characters"));
-    }
 
     let now = jiff::Timestamp::now();
     let status = store.status_at(now);
