@@ -265,6 +265,49 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn an_order_toss_could_not_take_is_not_placed() {
+    // Toss takes no card payment under 100 KRW: a free item alone would make an order that waits
+    // out its payment time, never paid and never seen by the store.
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("free-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("free-customer@example.com", "CUSTOMER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let water = stack
+        .put(
+            &format!("/v1/stores/{store}/menu/items/water"),
+            &json!({"categoryId": "main", "name": "Water", "price": 0}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(water.status, StatusCode::CREATED, "{:?}", water.body);
+    let free = stack
+        .order(
+            &customer,
+            &pickup(&store, json!([{"itemId": "water", "quantity": 2}])),
+        )
+        .await;
+    assert_eq!(
+        (free.status.as_u16(), free.code()),
+        (422, "BELOW_MINIMUM_AMOUNT"),
+        "{:?}",
+        free.body
+    );
+    let mine = stack.get("/v1/me/orders", Some(&customer)).await;
+    assert_eq!(mine.body["orders"], json!([]), "nothing was placed");
+    // With something to pay for, the water comes along.
+    let lunch = stack
+        .order(
+            &customer,
+            &pickup(
+                &store,
+                json!([{"itemId": "water", "quantity": 1}, {"itemId": "latte", "quantity": 1}]),
+            ),
+        )
+        .await;
+    assert_eq!(lunch.status, StatusCode::CREATED, "{:?}", lunch.body);
+}
+
+#[tokio::test]
 async fn idempotency_replays_refuses_mismatches_and_survives_races() {
     let stack = Stack::start();
     let (_, owner, _) = stack.account("idem-owner@example.com", "OWNER").await;

@@ -29,6 +29,10 @@ pub const ORDER_SK: &str = "ORDER";
 /// WCU/s per partition at 10,000 orders/s (docs/COST.md, capacity).
 pub const PENDING_SHARDS: u32 = 32;
 
+/// The least an order may come to: Toss takes no card payment under 100 KRW (a transfer, 200), so
+/// a smaller order could never be paid — it would wait out its payment time unseen by the store.
+pub const PAYABLE_MINIMUM: i64 = 100;
+
 pub fn order_pk(order_id: &str) -> String {
     format!("ORDER#{order_id}")
 }
@@ -493,6 +497,13 @@ async fn create(
                 "the store's minimum order is {} KRW",
                 store.settings.min_order_amount
             ),
+        ));
+    }
+    if total < PAYABLE_MINIMUM {
+        return Err(refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "BELOW_MINIMUM_AMOUNT",
+            format!("an order is paid by card: at least {PAYABLE_MINIMUM} KRW"),
         ));
     }
     let queued = listing::count_active(&app.db, &store.store_id).await?;
