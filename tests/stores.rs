@@ -113,6 +113,23 @@ async fn a_store_round_trip() {
         message.starts_with("weeklyHours.sat[0].open: a time of day, HH:MM"),
         "{message}"
     );
+    // A date as written, said in the same words; a zone as the time zone database spells it.
+    let not_a_date = stack
+        .patch(
+            &path,
+            &json!({"exceptions": [{"date": "2026-12-2"}]}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        not_a_date.body["error"]["message"], "exceptions[0].date: a date as YYYY-MM-DD",
+        "{:?}",
+        not_a_date.body
+    );
+    let zoned = stack
+        .patch(&path, &json!({"timeZone": "asia/seoul"}), Some(&owner))
+        .await;
+    assert_eq!(zoned.body["timeZone"], "Asia/Seoul", "{:?}", zoned.body);
 
     let missing = stack.get("/v1/stores/nope", None).await;
     assert_eq!(

@@ -172,12 +172,9 @@ pub struct DailyReport {
     pub items: Vec<ItemSales>,
 }
 
-/// A `YYYY-MM-DD` date, checked: only as it is written back, not as `strptime` would also take it
-/// (`2026-1-7`, ` 026-01-07`).
+/// A `YYYY-MM-DD` date ([`stores::hours::calendar_date`]), refused naming `field`.
 pub fn parse_date(field: &'static str, value: &str) -> Result<jiff::civil::Date, ApiError> {
-    jiff::civil::Date::strptime("%Y-%m-%d", value)
-        .ok()
-        .filter(|date| value.len() == 10 && date.strftime("%Y-%m-%d").to_string() == value)
+    stores::hours::calendar_date(value)
         .ok_or_else(|| ApiError::validation(field, "a date as YYYY-MM-DD"))
 }
 
@@ -428,6 +425,8 @@ mod tests {
             " 2026-01-07",
             " 026-01-07",
             "+026-01-07",
+            "+002026-01-07",
+            "20260107",
             "2026/01/07",
         ] {
             let err = parse_date("date", refused).unwrap_err();

@@ -49,6 +49,20 @@ fn closing_time<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tim
     }
 }
 
+/// A `YYYY-MM-DD` date, taken only as it is written back: not `2026-1-7` (which `strptime` takes),
+/// `20261225` or `+002026-12-25` (which jiff's ISO 8601 parser takes).
+pub fn calendar_date(text: &str) -> Option<Date> {
+    text.parse::<Date>()
+        .ok()
+        .filter(|date| text.len() == 10 && date.to_string() == text)
+}
+
+/// A date exception's date, by [`calendar_date`], refused in our words rather than the parser's.
+fn date_as_written<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    calendar_date(&text).ok_or_else(|| serde::de::Error::custom("a date as YYYY-MM-DD"))
+}
+
 impl Interval {
     fn overnight(&self) -> bool {
         self.close <= self.open
@@ -117,6 +131,7 @@ impl WeeklyHours {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DateException {
+    #[serde(deserialize_with = "date_as_written")]
     pub date: Date,
     /// The date's hours; empty: closed all day.
     #[serde(default)]
@@ -235,6 +250,28 @@ mod tests {
             fri: intervals.clone(),
             sat: intervals.clone(),
             sun: intervals,
+        }
+    }
+
+    #[test]
+    fn exception_dates_are_taken_only_as_written() {
+        let read = |json: &str| serde_json::from_str::<DateException>(json);
+        let christmas = read(r#"{"date":"2026-12-25"}"#).unwrap();
+        assert_eq!(christmas.date, date(2026, 12, 25));
+        for bad in [
+            "2026-12-2",
+            "20261225",
+            "+002026-12-25",
+            "2026-02-30",
+            "12/25",
+        ] {
+            let message = read(&format!(r#"{{"date":"{bad}"}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.starts_with("a date as YYYY-MM-DD"),
+                "{bad}: {message}"
+            );
         }
     }
 

@@ -173,12 +173,13 @@ impl StoreSettings {
         self.address = text("address", &self.address, 1..=300, Lines::One)?;
         self.phone = normalize_phone(&self.phone)
             .ok_or_else(|| ApiError::validation("phone", "not a phone number"))?;
-        if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
-            return Err(ApiError::validation(
-                "timeZone",
-                "not an IANA time zone, e.g. Asia/Seoul",
-            ));
-        }
+        // Kept as the time zone database spells it (`asia/seoul` is found, and stored `Asia/Seoul`).
+        self.time_zone = jiff::tz::TimeZone::get(&self.time_zone)
+            .ok()
+            .and_then(|zone| zone.iana_name().map(str::to_owned))
+            .ok_or_else(|| {
+                ApiError::validation("timeZone", "not an IANA time zone, e.g. Asia/Seoul")
+            })?;
         hours::validate(&self.weekly_hours, &self.exceptions)?;
         if !(1..=240).contains(&self.prep_minutes) {
             return Err(ApiError::validation("prepMinutes", "between 1 and 240"));
@@ -404,6 +405,11 @@ mod tests {
         let ok = settings().validated().unwrap();
         assert_eq!(ok.name, "김밥천국");
         assert_eq!(ok.phone, "021234567");
+        let lower = StoreSettings {
+            time_zone: "asia/seoul".into(),
+            ..settings()
+        };
+        assert_eq!(lower.validated().unwrap().time_zone, "Asia/Seoul");
         type Breaker = fn(&mut StoreSettings);
         let cases: [(Breaker, &str); 6] = [
             (|s| s.name = " ".into(), "name"),
