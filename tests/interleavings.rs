@@ -167,6 +167,14 @@ async fn play(
                 .post("/v1/payments/confirm", &body, Some(customer))
                 .await;
             check_answer("confirm", &reply, &[200, 202, 409, 422, 503]);
+            // Every confirm of a script sends the one key: none is told its payment is another's
+            // (a confirm that lost its write to a twin once was, CI 2026-12-07).
+            let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.contains("another payment"),
+                "confirm: {:?}",
+                reply.body
+            );
         }
     });
     let webhooks = script.forged_webhooks.iter().map(|ms| {
