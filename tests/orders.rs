@@ -532,6 +532,21 @@ async fn the_lifecycle_with_twenty_racing_moves() {
         .await;
     assert_eq!(read.body["status"], won.as_str());
     assert_eq!(read.body["version"], 3);
+    // The winning move sent again (its answer lost, or a second tablet's): the order is there.
+    let winning = if won == "ACCEPTED" {
+        json!({"to": "ACCEPTED", "etaMinutes": 15})
+    } else {
+        json!({"to": "REJECTED", "reason": "TOO_BUSY"})
+    };
+    let again = stack.post(&status, &winning, Some(&owner)).await;
+    assert_eq!(
+        (again.status.as_u16(), again.code()),
+        (409, "ORDER_STATUS_CHANGED")
+    );
+    assert_eq!(
+        again.body["error"]["message"],
+        format!("the order is already {won}")
+    );
 
     // A full run on a second order: accept with an ETA, prepare, ready, complete.
     let second = stack.order(&customer, &latte).await.body["orderId"]

@@ -663,6 +663,14 @@ pub async fn plan_move(
     let to = request.to;
     let extra = request.extra()?;
     let (order, actor) = load_for(app, caller, order_id).await?;
+    if order.status == to {
+        // Made already: by this move, sent again after its answer was lost, or by another board.
+        return Err(refused(
+            StatusCode::CONFLICT,
+            "ORDER_STATUS_CHANGED",
+            format!("the order is already {}", to.name()),
+        ));
+    }
     if !order.status.may_move(to, actor) {
         return Err(refused(
             StatusCode::CONFLICT,
