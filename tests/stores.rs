@@ -534,6 +534,131 @@ async fn each_user_lists_the_stores_they_run_and_no_others() {
     assert!(listed(&staff).await.is_empty());
 }
 
+/// An owner's `Idempotency-Key` opens one store, however often and however concurrently the
+/// request is sent, and whatever happens to its answers: every 201 under the key names that store,
+/// the owner lists it once, the table holds one store, one menu and one `OWNS#` item for it; the
+/// key with another body is refused and opens nothing; another owner's same key is their own.
+/// Without a key, each request opens a store.
+#[tokio::test]
+async fn a_key_opens_one_store_however_often_it_is_sent() {
+    use futures::StreamExt;
+    let stack = Stack::start();
+    let (owner_id, owner, _) = stack.account("owner-key@example.com", "OWNER").await;
+    let (other_owner_id, other_owner, _) = stack.account("owner-key2@example.com", "OWNER").await;
+    let body =
+        |name: &str| json!({"name": name, "phone": "02-123-4567", "address": "서울 종로구 1"});
+    let open = |token: String, key: &'static str, body: serde_json::Value| {
+        let stack = &stack;
+        async move {
+            let request = stack
+                .http()
+                .post(stack.url("/v1/stores"))
+                .header("idempotency-key", key)
+                .bearer_auth(token)
+                .json(&body);
+            stack.send(request).await
+        }
+    };
+    // The first transaction lands and its answer is lost; its twins wait on DynamoDB meanwhile.
+    stack
+        .aws_faults(json!([
+            {"function": "StoresCreateFunction", "service": "dynamodb",
+             "operation": "TransactWriteItems", "fault": "lost", "times": 1},
+            {"function": "StoresCreateFunction", "service": "dynamodb", "operation": "GetItem",
+             "fault": "latency", "delayMs": 300, "times": 3}]))
+        .await;
+    let replies: Vec<e2e::Reply> = futures::stream::iter(0..6)
+        .map(|_| open(owner.clone(), "open-kimbap", body("김밥천국")))
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    let fired = stack.aws_faults_fired().await;
+    stack.aws_faults(json!([])).await;
+    assert!(
+        fired["rules"][0]["fired"].as_u64().unwrap_or(0) > 0,
+        "no answer was lost: {fired}"
+    );
+    let store_id = replies[0].body["storeId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        assert_eq!(reply.body["storeId"], store_id.as_str());
+        assert_eq!(reply.body["name"], "김밥천국");
+    }
+    // Long after, and after a change: the store as it stands.
+    let renamed = stack
+        .patch(
+            &format!("/v1/stores/{store_id}"),
+            &json!({"name": "김밥천국 종로점"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    let again = open(owner.clone(), "open-kimbap", body("김밥천국")).await;
+    assert_eq!(
+        (again.status, &again.body["storeId"], &again.body["name"]),
+        (
+            StatusCode::CREATED,
+            &json!(store_id),
+            &json!("김밥천국 종로점")
+        )
+    );
+    let reused = open(owner.clone(), "open-kimbap", body("Cafe Latte")).await;
+    assert_eq!(
+        (reused.status.as_u16(), reused.code()),
+        (422, "IDEMPOTENCY_KEY_REUSED")
+    );
+    let invalid = open(owner.clone(), "open kimbap", body("Cafe Latte")).await;
+    assert_eq!(
+        (invalid.status.as_u16(), invalid.code()),
+        (400, "IDEMPOTENCY_KEY_INVALID")
+    );
+    let theirs = open(other_owner.clone(), "open-kimbap", body("김밥천국")).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{:?}", theirs.body);
+    assert_ne!(theirs.body["storeId"], store_id.as_str());
+    assert_eq!(theirs.body["ownerId"], other_owner_id.as_str());
+    // No key: each request is a store of its own.
+    let first = stack.store(&owner, json!({"name": "Cafe Latte"})).await;
+    let second = stack.store(&owner, json!({"name": "Cafe Latte"})).await;
+    assert_ne!(first, second);
+
+    let mine = stack.get("/v1/me/stores", Some(&owner)).await;
+    let mut listed: Vec<&str> = mine.body["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["storeId"].as_str())
+        .collect();
+    listed.sort_unstable();
+    let mut expected = vec![store_id.as_str(), first.as_str(), second.as_str()];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    let items = stack.scan().await;
+    let count = |pk: &str, sk: &str| {
+        items
+            .iter()
+            .filter(|item| {
+                item["PK"].as_s().is_ok_and(|p| p == pk) && item["SK"].as_s().is_ok_and(|s| s == sk)
+            })
+            .count()
+    };
+    let store_pk = format!("STORE#{store_id}");
+    assert_eq!(count(&store_pk, "STORE"), 1);
+    assert_eq!(count(&store_pk, "MENU"), 1);
+    assert_eq!(
+        count(&format!("USER#{owner_id}"), &format!("OWNS#{store_id}")),
+        1
+    );
+    let owned_by_owner = items
+        .iter()
+        .filter(|item| item["SK"].as_s().is_ok_and(|s| s == "STORE"))
+        .filter(|item| item.get("ownerId").and_then(|o| o.as_s().ok()) == Some(&owner_id))
+        .count();
+    assert_eq!(owned_by_owner, 3, "the key's store and the two without one");
+}
+
 /// Every id in a path is checked before a key is built from it: an id DynamoDB could not take as a
 /// key (over 2 KB) is a 422 naming the parameter, never a 500, and changes nothing.
 #[tokio::test]

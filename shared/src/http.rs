@@ -261,14 +261,23 @@ fn is_id(value: &str) -> bool {
 /// The `Idempotency-Key` header of the operations that must never run twice (an order, a refund);
 /// its format is checked where it names what the request makes (`idempotency::validate_key`).
 pub fn idempotency_key(req: &Request) -> Result<String, ApiError> {
-    let value = req.headers().get("idempotency-key").ok_or_else(|| {
+    idempotency_key_if_sent(req)?.ok_or_else(|| {
         ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
-    })?;
+    })
+}
+
+/// The `Idempotency-Key` header where it is optional (opening a store): `None` if not sent.
+pub fn idempotency_key_if_sent(req: &Request) -> Result<Option<String>, ApiError> {
     // Sent, but with bytes beyond visible ASCII (`한글키`, say): invalid, not missing.
-    value
-        .to_str()
-        .map(str::to_owned)
-        .map_err(|_| crate::idempotency::invalid_key())
+    req.headers()
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| crate::idempotency::invalid_key())
+        })
+        .transpose()
 }
 
 /// Whether an `If-None-Match` header value matches `etag`.

@@ -1,11 +1,11 @@
 //! Idempotent requests. A client's `Idempotency-Key` names what its request makes: the new thing's
 //! id is derived from the caller and the key (an order's: `orders::order_id_for`; a refund's:
-//! `payments::refunds`), so running a request again is making an item that exists already. One
-//! conditional write refuses it, DynamoDB returns the standing item with the refusal, and the
-//! request is answered with that. Nothing is written beside the thing itself: no record of the
-//! request, no claim before the work, nothing that expires. The same key with another body is
-//! refused (422 `IDEMPOTENCY_KEY_REUSED`): the thing keeps the [`RequestDigest`] of the request that
-//! made it.
+//! `payments::refunds`; a store's: `stores::store_id_for`), so running a request again is making
+//! an item that exists already. One conditional write refuses it, DynamoDB returns the standing
+//! item with the refusal (a store, opened by a transaction, is read again), and the request is
+//! answered with that. Nothing is written beside the thing itself: no record of the request, no
+//! claim before the work, nothing that expires. The same key with another body is refused (422
+//! `IDEMPOTENCY_KEY_REUSED`): the thing keeps the [`RequestDigest`] of the request that made it.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -107,6 +107,10 @@ mod tests {
             "ord_e320551728eb5a82ee6170e4caf71068"
         );
         assert_eq!(id_for(&["c1", "key-1"], 24), "d60b3f9794584179acf3e831");
+        assert_eq!(
+            crate::stores::store_id_for("o1", "key-1"),
+            "ed697567be778e0a15643fc7881b3eac"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::crypto::blind_index::normalize_phone;
 use crate::error::ApiError;
+use crate::idempotency::{self, RequestDigest};
 use crate::storage::{Db, StorageError};
 use crate::text::{Lines, text};
 
@@ -58,6 +59,10 @@ pub struct StoreRecord {
     pub updated_at: String,
     /// Bumped by every change; changes are conditional on it.
     pub version: u64,
+    /// The request that opened it, when it came with an `Idempotency-Key` (which then names the
+    /// store: [`store_id_for`]); a retry with another body is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestDigest>,
 }
 
 /// What an owner sets.
@@ -315,7 +320,40 @@ pub async fn get(app: &App, store_id: &str) -> Result<StoreView, ApiError> {
     Ok(find(&app.db, store_id).await?.ok_or_else(not_found)?.view())
 }
 
-pub async fn create(app: &App, caller: &Caller, input: CreateStore) -> Result<StoreView, ApiError> {
+/// The id of the store an owner's `Idempotency-Key` opens ([`crate::idempotency`]): a retry meets
+/// the store it opened, however long after.
+pub fn store_id_for(owner_id: &str, idempotency_key: &str) -> String {
+    idempotency::id_for(&["stores.create", owner_id, idempotency_key], 32)
+}
+
+/// A `POST /v1/stores` request: its settings, and the `Idempotency-Key` it came with, if any.
+pub struct Opening<'a> {
+    pub input: CreateStore,
+    /// The key and the raw body it was sent with.
+    pub idempotency: Option<(&'a str, &'a [u8])>,
+}
+
+/// `POST /v1/stores`. With an `Idempotency-Key`, the key names the store: a request sent again
+/// (its answer lost, say) is answered with the store it opened, as it stands, and opens no second
+/// one; the same key with another body is refused. Without one, every request opens a store.
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    opening: Opening<'_>,
+) -> Result<StoreView, ApiError> {
+    let (store_id, request) = match opening.idempotency {
+        Some((key, body)) => {
+            idempotency::validate_key(key)?;
+            let store_id = store_id_for(&caller.user_id, key);
+            let request = RequestDigest::of(body);
+            if let Some(opened) = find(&app.db, &store_id).await? {
+                return again(opened, request);
+            }
+            (store_id, Some(request))
+        }
+        None => (uuid::Uuid::new_v4().simple().to_string(), None),
+    };
+    let input = opening.input;
     let settings = StoreSettings {
         name: input.name,
         phone: input.phone,
@@ -331,7 +369,6 @@ pub async fn create(app: &App, caller: &Caller, input: CreateStore) -> Result<St
         max_queued_orders: input.max_queued_orders.unwrap_or(30),
     }
     .validated()?;
-    let store_id = uuid::Uuid::new_v4().simple().to_string();
     let now = jiff::Timestamp::now().to_string();
     let store = StoreRecord {
         pk: store_pk(&store_id),
@@ -342,6 +379,7 @@ pub async fn create(app: &App, caller: &Caller, input: CreateStore) -> Result<St
         created_at: now.clone(),
         updated_at: now,
         version: 1,
+        request,
     };
     let db = &app.db;
     let owns = OwnsRecord {
@@ -349,13 +387,30 @@ pub async fn create(app: &App, caller: &Caller, input: CreateStore) -> Result<St
         sk: format!("{OWNS_PREFIX}{store_id}"),
         store_id: store_id.clone(),
     };
-    db.transact(vec![
-        db.put_new(&store)?,
-        db.put_new(&crate::menus::MenuRecord::empty(&store_id))?,
-        db.put_new(&owns)?,
-    ])
-    .await?;
-    Ok(store.view())
+    let opened = db
+        .transact(vec![
+            db.put_new(&store)?,
+            db.put_new(&crate::menus::MenuRecord::empty(&store_id))?,
+            db.put_new(&owns)?,
+        ])
+        .await;
+    match (opened, request) {
+        (Ok(()), _) => Ok(store.view()),
+        // A request with this key got there first, or is writing it now.
+        (Err(err @ StorageError::TransactionCanceled(_)), Some(request)) => {
+            match find(db, &store_id).await? {
+                Some(opened) => again(opened, request),
+                None => Err(err.into()),
+            }
+        }
+        (Err(err), _) => Err(err.into()),
+    }
+}
+
+/// The answer to a key used before: its store as it stands, if this is the request that opened it.
+fn again(opened: StoreRecord, request: RequestDigest) -> Result<StoreView, ApiError> {
+    request.check_same(opened.request)?;
+    Ok(opened.view())
 }
 
 pub async fn patch(
