@@ -334,6 +334,165 @@ async fn refund(stack: &Stack, owner: &str, order: &str, key: &str, amount: i64)
     stack.refund(owner, order, key, amount).await
 }
 
+/// An order's refunds as its customer and its store see them: what was paid, what went back, what
+/// is left, each refund with its state, oldest first, matching Toss's ledger. An owner's partial
+/// refunds stop at twenty, a refused one included (the next is refused here, Toss never asked), and
+/// a rejection after them still refunds all that is left. Nobody else sees them.
+#[tokio::test]
+async fn an_orders_refunds_are_listed_and_partial_ones_stop_at_twenty() {
+    let stack = Stack::start();
+    let (customer, order, owner) = paid_order(&stack, "listed").await;
+    let path = format!("/v1/orders/{order}/refunds");
+    let listed = |token: String| {
+        let (stack, path) = (&stack, &path);
+        async move {
+            let reply = stack.get(path, Some(&token)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body
+        }
+    };
+    assert_eq!(
+        listed(customer.clone()).await,
+        json!({"orderId": order, "paidAmount": 9000, "refundedAmount": 0, "balanceAmount": 9000,
+            "refunds": []})
+    );
+
+    // The first, Toss refuses: listed FAILED, nothing went back, and it counts.
+    stack
+        .toss_control(json!({"faults": [{"orderId": order, "call": "cancel", "mode": "reject"}]}))
+        .await;
+    let refused = refund(&stack, &owner, &order, "listed-0", 100).await;
+    assert_eq!(refused.code(), "REFUND_FAILED", "{:?}", refused.body);
+    for n in 1..20 {
+        let made = refund(&stack, &owner, &order, &format!("listed-{n}"), 100).await;
+        assert_eq!(made.status, StatusCode::CREATED, "{n}: {:?}", made.body);
+    }
+    let over = refund(&stack, &owner, &order, "listed-20", 100).await;
+    assert_eq!(
+        (over.status.as_u16(), over.code()),
+        (422, "REFUND_LIMIT_REACHED"),
+        "{:?}",
+        over.body
+    );
+    let at_toss = toss_payment(&stack, &order).await;
+    assert_eq!(at_toss["cancels"].as_array().unwrap().len(), 19);
+    assert_eq!(at_toss["balanceAmount"], 9000 - 1900);
+
+    let by_owner = listed(owner.clone()).await;
+    assert_eq!(by_owner, listed(customer.clone()).await);
+    assert_eq!(
+        (
+            &by_owner["paidAmount"],
+            &by_owner["refundedAmount"],
+            &by_owner["balanceAmount"]
+        ),
+        (&json!(9000), &json!(1900), &json!(7100))
+    );
+    let refunds = by_owner["refunds"].as_array().unwrap();
+    let states: Vec<&str> = refunds.iter().filter_map(|r| r["state"].as_str()).collect();
+    assert_eq!(states.len(), 20);
+    assert_eq!(states[0], "FAILED");
+    assert!(states[1..].iter().all(|s| *s == "DONE"), "{states:?}");
+    assert!(
+        refunds
+            .iter()
+            .all(|r| r["amount"] == 100 && r["reason"] == "cold soup")
+    );
+    let times: Vec<&str> = refunds
+        .iter()
+        .filter_map(|r| r["createdAt"].as_str())
+        .collect();
+    assert!(times.is_sorted(), "{times:?}");
+
+    // Past the limit, a rejection still gives back all that is left.
+    let rejected = stack
+        .post(
+            &format!("/v1/orders/{order}/status"),
+            &json!({"to": "REJECTED", "reason": "OTHER"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(rejected.body["status"], "REJECTED", "{:?}", rejected.body);
+    assert_eq!(toss_payment(&stack, &order).await["balanceAmount"], 0);
+    let after = listed(customer.clone()).await;
+    assert_eq!(
+        (&after["refundedAmount"], &after["balanceAmount"]),
+        (&json!(9000), &json!(0))
+    );
+    let last = &after["refunds"][20];
+    assert_eq!(
+        (&last["amount"], &last["state"]),
+        (&json!(7100), &json!("DONE"))
+    );
+
+    // Twenty-six at once on another order: the bound holds under the race too. What is granted is
+    // what Toss refunded and what the listing shows; the rest are told why, and Toss never asked.
+    let (_, raced, raced_owner) = paid_order(&stack, "listed-race").await;
+    let keys: Vec<String> = (0..26).map(|n| format!("race-{n}")).collect();
+    let replies = join_all(
+        keys.iter()
+            .map(|key| refund(&stack, &raced_owner, &raced, key, 100)),
+    )
+    .await;
+    let granted = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let conflicts = replies
+        .iter()
+        .filter(|r| r.code() == "TRANSACTION_CONFLICT")
+        .count();
+    // Twenty; fewer only if no request was refused for the bound, all the others having lost to a
+    // conflict and reserved nothing (the emulator serialises transactions: none do here).
+    assert!(
+        granted == 20 || granted + conflicts == replies.len(),
+        "{granted} granted, {conflicts} conflicts"
+    );
+    for reply in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert!(
+            ["REFUND_LIMIT_REACHED", "TRANSACTION_CONFLICT"].contains(&reply.code()),
+            "{:?}",
+            reply.body
+        );
+    }
+    let at_toss = toss_payment(&stack, &raced).await;
+    assert_eq!(at_toss["cancels"].as_array().unwrap().len(), granted);
+    let shown = stack
+        .get(&format!("/v1/orders/{raced}/refunds"), Some(&raced_owner))
+        .await
+        .body;
+    assert_eq!(shown["refunds"].as_array().unwrap().len(), granted);
+    assert_eq!(shown["refundedAmount"], 100 * granted as i64);
+    assert_eq!(shown["balanceAmount"], at_toss["balanceAmount"]);
+
+    // An unpaid order: nothing taken, nothing to give back.
+    let unpaid = stack.latte_order("listed-unpaid").await;
+    let reply = stack
+        .get(
+            &format!("/v1/orders/{}/refunds", unpaid.order),
+            Some(&unpaid.customer),
+        )
+        .await;
+    assert_eq!(
+        reply.body,
+        json!({"orderId": unpaid.order, "paidAmount": 0, "refundedAmount": 0, "balanceAmount": 0,
+            "refunds": []})
+    );
+
+    // Another customer and another store's owner: no such order.
+    let (_, stranger, _) = stack
+        .account("listed-stranger@example.com", "CUSTOMER")
+        .await;
+    let (_, other_owner, _) = stack.account("listed-other@example.com", "OWNER").await;
+    for token in [stranger, other_owner] {
+        let refused = stack.get(&path, Some(&token)).await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.code()),
+            (404, "ORDER_NOT_FOUND")
+        );
+    }
+}
+
 #[tokio::test]
 async fn rejecting_or_cancelling_a_paid_order_refunds_it_in_full() {
     let stack = Stack::start();

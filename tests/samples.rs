@@ -143,6 +143,12 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     day.route("orders-store-list", 200).await;
     day.route("orders-mine", 200).await;
     day.route("orders-refund", 201).await;
+    let refunds = day.route("orders-refund-list", 200).await;
+    assert_eq!(
+        refunds["refunds"].as_array().map(Vec::len),
+        Some(1),
+        "{refunds}"
+    );
     day.route("ws-connect", 200).await;
     // API Gateway never repeats a connection id; if it came again, under the same session, it
     // would be the same connection. Under another session it is refused, not failed.

@@ -603,6 +603,7 @@ mod tests {
             secret: None,
             failure_code: None,
             refunded_amount: None,
+            refund_count: None,
             cancels: Vec::new(),
             updated_at: String::new(),
             gsi3pk: None,

@@ -124,6 +124,10 @@ pub struct PaymentRecord {
     /// The total of refunds made or reserved (never more than `amount`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded_amount: Option<i64>,
+    /// Refunds reserved so far, refused ones included: an owner's partial refunds stop at
+    /// [`refunds::MAX_PARTIAL_REFUNDS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_count: Option<u32>,
     /// Toss's record of cancellations.
     #[serde(default)]
     pub cancels: Vec<toss::Cancel>,
@@ -280,6 +284,7 @@ async fn intent(
         secret: None,
         failure_code: None,
         refunded_amount: None,
+        refund_count: None,
         cancels: Vec::new(),
         updated_at: String::new(),
         gsi3pk: None,

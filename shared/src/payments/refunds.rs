@@ -35,6 +35,13 @@ use crate::stores::{self, Access};
 /// Pending refunds are spread over this many index partitions.
 pub const PENDING_SHARDS: u32 = 8;
 
+/// An owner's partial refunds of one order, refused ones included, at most. Each refund rewrites
+/// the payment with Toss's list of its cancellations, and lists them all: without a bound, enough
+/// small refunds would take the payment past DynamoDB's 400 KB item limit, where no refund — not
+/// even the full one a rejection owes the customer — could be recorded. A rejection's or a
+/// cancellation's full refund is never refused by it.
+pub const MAX_PARTIAL_REFUNDS: u32 = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RefundState {
@@ -116,6 +123,30 @@ fn exceeds_balance() -> ApiError {
     )
 }
 
+/// 422 `REFUND_LIMIT_REACHED`: [`MAX_PARTIAL_REFUNDS`] made already.
+fn limit_reached() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "REFUND_LIMIT_REACHED",
+        format!(
+            "an order takes at most {MAX_PARTIAL_REFUNDS} partial refunds; rejecting or cancelling \
+             it refunds all that is left"
+        ),
+    )
+}
+
+/// Why a reservation read as possible was refused by its condition: the payment as it stands now.
+fn refused_reservation(payment: Option<&PaymentRecord>, amount: i64) -> ApiError {
+    match payment {
+        Some(p)
+            if p.refundable() >= amount && p.refund_count.unwrap_or(0) >= MAX_PARTIAL_REFUNDS =>
+        {
+            limit_reached()
+        }
+        _ => exceeds_balance(),
+    }
+}
+
 /// How long an owed refund that Toss refused waits before the next attempt: doubling from five
 /// seconds, at most an hour.
 fn backoff_seconds(attempts: u32) -> i64 {
@@ -148,6 +179,9 @@ pub async fn reserve_actions(
     }
     if amount <= 0 {
         return Ok(None);
+    }
+    if !full && payment.refund_count.unwrap_or(0) >= MAX_PARTIAL_REFUNDS {
+        return Err(limit_reached());
     }
     let now = jiff::Timestamp::now().to_string();
     let refund = RefundRecord {
@@ -185,6 +219,7 @@ pub async fn reserve_actions(
         .set_key(Some(key(payment_pk(order.order_id()), PAYMENT_SK)))
         .update_expression(
             "SET refundedAmount = if_not_exists(refundedAmount, :zero) + :amount, \
+             refundCount = if_not_exists(refundCount, :zero) + :one, \
              version = if_not_exists(version, :zero) + :one",
         )
         .expression_attribute_names("#state", "state")
@@ -201,9 +236,11 @@ pub async fn reserve_actions(
         }
         (false, _) => reserve
             .condition_expression(
-                "#state = :done AND (attribute_not_exists(refundedAmount) OR refundedAmount <= :limit)",
+                "#state = :done AND (attribute_not_exists(refundedAmount) OR refundedAmount <= :limit) \
+                 AND (attribute_not_exists(refundCount) OR refundCount < :most)",
             )
-            .expression_attribute_values(":limit", n(payment.amount - amount)),
+            .expression_attribute_values(":limit", n(payment.amount - amount))
+            .expression_attribute_values(":most", n(MAX_PARTIAL_REFUNDS)),
     }
     .build()
     .map_err(ApiError::internal)?;
@@ -452,6 +489,103 @@ fn view(refund: &RefundRecord, payment_amount: i64, refunded: i64) -> RefundView
     }
 }
 
+/// `GET /v1/orders/{orderId}/refunds`: what an order's payment took and what went back of it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRefunds {
+    pub order_id: String,
+    /// KRW Toss took for the order: 0 while it is unpaid, and for a payment given back because the
+    /// order could not take it.
+    pub paid_amount: i64,
+    /// KRW given back: the refunds Toss made.
+    pub refunded_amount: i64,
+    /// KRW that can still be refunded: paid, less the refunds made and those under way.
+    pub balance_amount: i64,
+    /// Every refund, oldest first: at most [`MAX_PARTIAL_REFUNDS`] and a rejection's or
+    /// cancellation's.
+    pub refunds: Vec<RefundEntry>,
+}
+
+/// One refund in [`OrderRefunds`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundEntry {
+    pub refund_id: String,
+    pub amount: i64,
+    pub reason: String,
+    pub state: RefundState,
+    pub created_at: String,
+}
+
+impl OrderRefunds {
+    fn of(order_id: &str, payment: Option<&PaymentRecord>, mut refunds: Vec<RefundRecord>) -> Self {
+        let paid =
+            payment.filter(|p| matches!(p.state, PaymentState::Done | PaymentState::Canceled));
+        refunds.sort_by(|a, b| (&a.created_at, &a.refund_id).cmp(&(&b.created_at, &b.refund_id)));
+        Self {
+            order_id: order_id.to_owned(),
+            paid_amount: paid.map_or(0, |p| p.amount),
+            refunded_amount: refunds
+                .iter()
+                .filter(|r| r.state == RefundState::Done)
+                .map(|r| r.amount)
+                .sum(),
+            balance_amount: paid.map_or(0, PaymentRecord::refundable),
+            refunds: refunds
+                .into_iter()
+                .map(|r| RefundEntry {
+                    refund_id: r.refund_id,
+                    amount: r.amount,
+                    reason: r.reason,
+                    state: r.state,
+                    created_at: r.created_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /v1/orders/{orderId}/refunds`, for the order's customer and its store's owner and staff
+/// (404 for anyone else, as the order itself): the payment and its refunds, which share one
+/// partition, in one strongly consistent query (a refund just made is listed).
+pub async fn list(app: &App, caller: &Caller, order_id: &str) -> Result<OrderRefunds, ApiError> {
+    orders::load_for(app, caller, order_id).await?;
+    let db = &app.db;
+    let (mut payment, mut refunds) = (None, Vec::new());
+    let mut start = None;
+    loop {
+        let page = db
+            .client()
+            .query()
+            .table_name(db.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(payment_pk(order_id)))
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(StorageError::from_sdk)?;
+        for item in page.items.unwrap_or_default() {
+            match item
+                .get("SK")
+                .and_then(|sk| sk.as_s().ok())
+                .map(String::as_str)
+            {
+                Some(PAYMENT_SK) => payment = Some(crate::storage::from_item(item)?),
+                Some(sk) if sk.starts_with("REFUND#") => {
+                    refunds.push(crate::storage::from_item(item)?);
+                }
+                _ => {}
+            }
+        }
+        match page.last_evaluated_key {
+            Some(key) => start = Some(key),
+            None => break,
+        }
+    }
+    Ok(OrderRefunds::of(order_id, payment.as_ref(), refunds))
+}
+
 /// `POST /v1/orders/{orderId}/refunds`: the store's owner refunds part of a paid order. The
 /// `Idempotency-Key` names the refund: repeating it returns that refund, never a second one.
 pub async fn partial(
@@ -519,7 +653,10 @@ pub async fn partial(
     };
     match app.db.transact(actions).await {
         Ok(()) => {}
-        Err(err) if err.condition_failed_at(0) => return Err(exceeds_balance()),
+        Err(err) if err.condition_failed_at(0) => {
+            let payment = super::find(&app.db, order_id).await?;
+            return Err(refused_reservation(payment.as_ref(), request.amount));
+        }
         Err(err) if err.condition_failed_at(1) => {
             return Err(ApiError::conflict(
                 "REFUND_IN_PROGRESS",
