@@ -276,6 +276,19 @@ export function refund(
   return call(config, "POST", `/v1/orders/${encodeURIComponent(order)}/refunds`, token, { amount, reason }, key);
 }
 
+/** What an order's payment took and every refund of it, oldest first. */
+export interface OrderRefunds {
+  paidAmount: number;
+  refundedAmount: number;
+  /** What can still be refunded: paid, less the refunds made and those under way. */
+  balanceAmount: number;
+  refunds: { refundId: string; amount: number; reason: string; state: Refund["state"]; createdAt: string }[];
+}
+
+export function orderRefunds(config: Config, token: string, order: string): Promise<OrderRefunds> {
+  return call(config, "GET", `/v1/orders/${encodeURIComponent(order)}/refunds`, token);
+}
+
 /** A store the signed-in user may run. */
 export interface MyStore {
   storeId: string;

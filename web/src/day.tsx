@@ -15,6 +15,8 @@ import {
   exportMonth,
   type ItemSales,
   type Order,
+  type OrderRefunds,
+  orderRefunds,
   refund,
   topItems,
 } from "./api";
@@ -74,27 +76,44 @@ function RefundDialog({
   // One key per refund the owner means: a retry of the same submission never refunds twice.
   const key = useRef(crypto.randomUUID());
   const [failed, setFailed] = useState<string | null>(null);
+  // The order's refunds so far, read each time the dialog opens: what is left bounds the amount.
+  const [made, setMade] = useState<OrderRefunds | null>(null);
+  const open = async () => {
+    setFailed(null);
+    setMade(null);
+    dialog.current?.showModal();
+    try {
+      setMade(await withToken(config, (token) => orderRefunds(config, token, order.orderId)));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) end();
+      // Unread, the refund can still be asked for: the server bounds it.
+    }
+  };
   const submit = async (event: Event) => {
     event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const element = event.currentTarget as HTMLFormElement;
+    const form = new FormData(element);
     if (!accessToken.value) return;
     try {
       const done = await withToken(config, (token) =>
         refund(config, token, order.orderId, key.current, Number(form.get("amount")), String(form.get("reason"))),
       );
       key.current = crypto.randomUUID();
+      element.reset();
       dialog.current?.close();
       onDone(`${t(done.state === "DONE" ? "refunded" : "refundPending")}: ${won(done.amount)}`);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) end();
       else if (err instanceof ApiError && err.code === "REFUND_EXCEEDS_BALANCE") setFailed(t("refundExceeds"));
+      else if (err instanceof ApiError && err.code === "REFUND_LIMIT_REACHED") setFailed(t("refundLimit"));
       else if (err instanceof ApiError && err.status === 0) setFailed(t("offlineRefused"));
       else setFailed(t("refundFailed"));
     }
   };
+  const left = made ? made.balanceAmount : order.total;
   return (
     <>
-      <button type="button" class="secondary" onClick={() => (setFailed(null), dialog.current?.showModal())}>
+      <button type="button" class="secondary" onClick={() => void open()}>
         {t("refund")}
       </button>
       <dialog ref={dialog} aria-label={t("refund")}>
@@ -102,15 +121,37 @@ function RefundDialog({
           <h3>
             {t("refund")} · {order.orderName}
           </h3>
+          {made && made.refunds.length > 0 && (
+            <ul class="refunds" aria-label={t("refundsMade")}>
+              {made.refunds.map((r) => (
+                <li key={r.refundId} data-state={r.state}>
+                  <span>{won(r.amount)}</span> <span>{r.reason}</span> <span>{t(`refundState:${r.state}`)}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+          {made && <p data-figure="refundable">{`${t("refundable")}: ${won(made.balanceAmount)}`}</p>}
           <label>
             {t("refundAmount")}{" "}
-            <input name="amount" type="number" min={1} max={order.total} step={1} value={order.total} required />
+            <input
+              key={left}
+              name="amount"
+              type="number"
+              min={1}
+              max={left}
+              step={1}
+              value={left}
+              disabled={left === 0}
+              required
+            />
           </label>
           <label>
             {t("refundReason")} <input name="reason" maxLength={200} required />
           </label>
           {failed && <p role="alert">{failed}</p>}
-          <button type="submit">{t("refundSubmit")}</button>
+          <button type="submit" disabled={left === 0}>
+            {t("refundSubmit")}
+          </button>
           <button type="button" class="secondary" onClick={() => dialog.current?.close()}>
             {t("cancel")}
           </button>

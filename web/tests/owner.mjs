@@ -2,8 +2,8 @@
 // store ($STORE_NAME) among their two (not keeping the device signed in: a reload still is), opens
 // the sales view and finds the day's figures and its orders by hour as $DAY (the API's daily report)
 // says, the latte among the top items; refunds
-// 1,000 KRW of the order handed over ($COMPLETED) through the refund dialog (REFUNDED), sees the
-// refund in the day's figures, the moves in the audit trail (in words, no API code) and the day's
+// 1,000 KRW of the order handed over ($COMPLETED) through the refund dialog (REFUNDED), finds it
+// listed there when the dialog opens again, with what is left offered; sees the refund in the day's figures, the moves in the audit trail (in words, no API code) and the day's
 // row in the month's CSV; switches orders off (CLOSED) and on, saves a week without hours (NO_HOURS)
 // and then every day around the clock; then changes to their other store ($OTHER_NAME), whose day
 // is empty. Then a member of the store's staff who owns another store signs in: the figures and
@@ -95,11 +95,23 @@ try {
   const dialog = page.getByRole("dialog", { name: "환불" });
   await dialog.getByLabel("환불 금액").fill("1000");
   await dialog.getByLabel("사유").fill("식어서 일부 환불");
-  await page.screenshot({ path: `${SHOTS}/owner-refund.png` });
   await dialog.getByRole("button", { name: "환불하기" }).click();
   await page.getByText("환불 완료: 1,000원").waitFor();
   if (await dialog.isVisible()) throw new Error("the refund dialog stays open");
   console.log("REFUNDED");
+  // Opened again, the dialog lists the refund made and offers what is left of the payment.
+  const total = Number((await row.locator("span").nth(1).textContent()).replace(/[^0-9]/g, ""));
+  await row.getByRole("button", { name: "환불" }).click();
+  const made = dialog.getByRole("list", { name: "지난 환불" });
+  await made.getByText("식어서 일부 환불").waitFor();
+  await expectText(made.locator("li").first(), "1,000원 식어서 일부 환불 완료", "the refund made");
+  await expectText(dialog.locator('[data-figure="refundable"]'), `환불 가능 금액: ${won(total - 1000)}`, "what is left");
+  const offered = Number(await dialog.getByLabel("환불 금액").inputValue());
+  if (offered !== total - 1000) throw new Error(`the dialog offers ${offered}, not ${total - 1000}`);
+  const reason = await dialog.getByLabel("사유").inputValue();
+  if (reason !== "") throw new Error(`the last refund's reason stays in the dialog: ${reason}`);
+  await page.screenshot({ path: `${SHOTS}/owner-refund.png` });
+  await dialog.getByRole("button", { name: "취소" }).click();
 
   // The refund reaches the day's figures (counted off the stream a moment later).
   const deadline = Date.now() + 20_000;
