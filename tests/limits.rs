@@ -126,6 +126,62 @@ async fn orders_and_connects_are_limited_per_user() {
     assert!(stack.connect(Some(&neighbour), None).await.is_ok());
 }
 
+/// An owner opens so many stores a day: the next is refused and writes nothing; a retry of a store
+/// opened under its `Idempotency-Key` is still answered; a body refused for its input takes none of
+/// the budget; another owner is not held back.
+#[tokio::test]
+async fn stores_are_limited_per_owner() {
+    let stack = Stack::start_with(&[&format!("RateLimits=stores-per-owner=2/{WINDOW}")]);
+    clear_of_window_edge().await;
+    let (_, owner, _) = stack.account("lim-stores@example.com", "OWNER").await;
+    let (_, other, _) = stack.account("lim-stores2@example.com", "OWNER").await;
+    let open = |token: &str, key: &str, name: &str| {
+        let request = stack
+            .http()
+            .post(stack.url("/v1/stores"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&json!({"name": name, "phone": "02-123-4567", "address": "서울"}));
+        stack.send(request)
+    };
+    let bad = open(&owner, "s-0", " ").await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        bad.body
+    );
+    let first = open(&owner, "s-1", "One").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(open(&owner, "s-2", "Two").await.status, StatusCode::CREATED);
+    let stores_before = stores(&stack).await;
+    refused(&open(&owner, "s-3", "Three").await);
+    assert_eq!(
+        stores(&stack).await,
+        stores_before,
+        "the refused one wrote nothing"
+    );
+    let again = open(&owner, "s-1", "One").await;
+    assert_eq!(
+        (again.status, &again.body["storeId"]),
+        (StatusCode::CREATED, &first.body["storeId"])
+    );
+    assert_eq!(
+        open(&other, "s-1", "Theirs").await.status,
+        StatusCode::CREATED
+    );
+}
+
+/// Every store item in the table.
+async fn stores(stack: &Stack) -> usize {
+    stack
+        .scan()
+        .await
+        .iter()
+        .filter(|i| i["SK"].as_s().is_ok_and(|sk| sk == "STORE"))
+        .count()
+}
+
 /// A count whose answer is lost (made, then its answer dropped, so the SDK sends it again) counts
 /// once: the customer still places every order the limit allows, and no more.
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Per-client rate limits, where abuse costs us or a user: sign-in per source address (password
 //! spraying across accounts), sign-up per source (argon2 time, junk accounts), order creation per
-//! customer, Toss lookups per order from the unauthenticated webhook, WebSocket connects per user.
+//! customer, store openings per owner, Toss lookups per order from the unauthenticated webhook,
+//! WebSocket connects per user.
 //! Each answers 429 `TOO_MANY_REQUESTS` with `Retry-After` and changes nothing.
 //!
 //! A limit is a fixed-window counter in the table — `RATE#<limit>#<key>` / `W#<window start>`,
@@ -24,6 +25,8 @@ pub enum Limit {
     SignUpPerSource,
     /// Orders placed by one customer.
     OrdersPerCustomer,
+    /// Stores opened by one owner (anyone may sign up as one).
+    StoresPerOwner,
     /// Toss lookups one order's webhooks may cause.
     WebhooksPerOrder,
     /// WebSocket connections one user opens.
@@ -38,10 +41,11 @@ pub struct Rule {
 }
 
 impl Limit {
-    pub const ALL: [Limit; 5] = [
+    pub const ALL: [Limit; 6] = [
         Limit::SignInPerSource,
         Limit::SignUpPerSource,
         Limit::OrdersPerCustomer,
+        Limit::StoresPerOwner,
         Limit::WebhooksPerOrder,
         Limit::ConnectsPerUser,
     ];
@@ -51,6 +55,7 @@ impl Limit {
             Limit::SignInPerSource => "sign-in-per-source",
             Limit::SignUpPerSource => "sign-up-per-source",
             Limit::OrdersPerCustomer => "orders-per-customer",
+            Limit::StoresPerOwner => "stores-per-owner",
             Limit::WebhooksPerOrder => "webhooks-per-order",
             Limit::ConnectsPerUser => "connects-per-user",
         }
@@ -66,6 +71,7 @@ impl Limit {
             Limit::SignInPerSource => rule(100, 60),
             Limit::SignUpPerSource => rule(50, 3600),
             Limit::OrdersPerCustomer => rule(30, 600),
+            Limit::StoresPerOwner => rule(20, 86_400),
             Limit::WebhooksPerOrder => rule(20, 60),
             Limit::ConnectsPerUser => rule(60, 60),
         }
@@ -75,7 +81,7 @@ impl Limit {
 /// The rules in force: the defaults, with `RATE_LIMITS`' overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    rules: [Rule; 5],
+    rules: [Rule; 6],
 }
 
 impl Default for Limits {
