@@ -956,8 +956,32 @@ async fn paging_through_250_orders_has_no_gaps_or_duplicates() {
         )
         .await;
     assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let too_many = stack.get("/v1/me/orders?limit=101", Some(&customer)).await;
-    assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A parameter that is not what it should be says what it should be.
+    for (path, token, message) in [
+        (
+            "/v1/me/orders?limit=101".to_owned(),
+            &customer,
+            "limit: between 1 and 100",
+        ),
+        (
+            "/v1/me/orders?limit=-1".to_owned(),
+            &customer,
+            "limit: a whole number of items, e.g. 20",
+        ),
+        (
+            format!("/v1/stores/{store}/orders?since=yesterday"),
+            &owner,
+            "since: a time as RFC 3339, e.g. 2026-12-07T09:00:00Z",
+        ),
+    ] {
+        let refused = stack.get(&path, Some(token)).await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.code()),
+            (422, "VALIDATION_FAILED"),
+            "{path}"
+        );
+        assert_eq!(refused.body["error"]["message"], message, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -318,17 +318,21 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A query-string parameter parsed as `T`; 422 naming it if it does not parse.
+/// A query-string parameter parsed as `T`; 422 naming it, and saying what it should be
+/// (`expected`), if it does not parse.
 pub fn query_parsed<T: std::str::FromStr>(
     req: &Request,
     name: &str,
+    expected: &str,
 ) -> Result<Option<T>, ApiError> {
     query_param(req, name)
-        .map(|v| {
-            v.parse()
-                .map_err(|_| ApiError::validation(name, "not a valid value"))
-        })
+        .map(|v| v.parse().map_err(|_| ApiError::validation(name, expected)))
         .transpose()
+}
+
+/// A listing's `limit`, parsed (its range is the listing's: `paging::limit`).
+pub fn query_limit(req: &Request) -> Result<Option<u32>, ApiError> {
+    query_parsed(req, "limit", "a whole number of items, e.g. 20")
 }
 
 /// A JSON body prepared elsewhere (a replayed response), sent as is.

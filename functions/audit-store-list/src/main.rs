@@ -18,7 +18,7 @@ async fn handler(app: &'static App, req: Request) -> HttpResult {
     let page = audit::for_store(
         app,
         &store_id,
-        http::query_parsed(&req, "limit")?,
+        http::query_limit(&req)?,
         http::query_param(&req, "cursor").as_deref(),
     )
     .await?;

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
 async fn handler(app: &'static App, req: Request) -> HttpResult {
     let caller = auth::authorize(app, &req, Role::ANY).await?;
     let page = PageRequest {
-        limit: http::query_parsed(&req, "limit")?,
+        limit: http::query_limit(&req)?,
         cursor: http::query_param(&req, "cursor"),
     };
     let orders = listing::for_customer(app, &caller.user_id, &page).await?;

@@ -18,8 +18,12 @@ async fn handler(app: &'static App, req: Request) -> HttpResult {
     stores::load_for(app, &store_id, &caller, Access::Member).await?;
     let listing = StoreListing {
         status: http::query_param(&req, "status"),
-        since: http::query_parsed(&req, "since")?,
-        limit: http::query_parsed(&req, "limit")?,
+        since: http::query_parsed(
+            &req,
+            "since",
+            "a time as RFC 3339, e.g. 2026-12-07T09:00:00Z",
+        )?,
+        limit: http::query_limit(&req)?,
         cursor: http::query_param(&req, "cursor"),
     };
     let orders = listing::for_store(app, &store_id, &listing).await?;

@@ -26,7 +26,7 @@ async fn handler(app: &'static App, req: Request) -> HttpResult {
         &store_id,
         date("from")?,
         date("to")?,
-        http::query_parsed(&req, "limit")?,
+        http::query_limit(&req)?,
     )
     .await?;
     http::json(StatusCode::OK, &top)
