@@ -213,6 +213,40 @@ async fn a_count_whose_answer_is_lost_counts_once() {
     assert_eq!(orders(&stack).await, 2);
 }
 
+/// Three sends of one order (one `Idempotency-Key`) that all read before any is written take one
+/// of the customer's allowance: the count carries the order's id, so the twins' counts are the
+/// first's. The customer then places as many other orders as the limit allows, and no more.
+#[tokio::test]
+async fn sends_of_one_order_count_once() {
+    let stack = Stack::start_with(&[&format!("RateLimits=orders-per-customer=2/{WINDOW}")]);
+    clear_of_window_edge().await;
+    let (_, owner, _) = stack.account("twin-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack.account("twin-customer@example.com", "CUSTOMER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let order = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                       "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"});
+    // Each send's first read waits, so all three read before the first writes.
+    stack
+        .aws_faults(
+            json!([{"function": "OrdersCreateFunction", "service": "dynamodb",
+            "operation": "BatchGetItem", "fault": "latency", "delayMs": 700, "times": 3}]),
+        )
+        .await;
+    let sends =
+        futures::future::join_all((0..3).map(|_| stack.order_keyed(&customer, "twin-1", &order)))
+            .await;
+    assert_eq!(stack.aws_faults_fired().await["rules"][0]["fired"], 3);
+    stack.aws_faults(json!([])).await;
+    for send in &sends {
+        assert_eq!(send.status, StatusCode::CREATED, "{:?}", send.body);
+        assert_eq!(send.body["orderId"], sends[0].body["orderId"]);
+    }
+    let other = stack.order(&customer, &order).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{:?}", other.body);
+    refused(&stack.order(&customer, &order).await);
+    assert_eq!(orders(&stack).await, 2);
+}
+
 async fn orders(stack: &Stack) -> usize {
     stack
         .scan()

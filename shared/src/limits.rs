@@ -137,6 +137,19 @@ impl Limits {
 
 /// Counts one use of `limit` by `key`, or refuses it with 429 once the window's allowance is spent.
 pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), ApiError> {
+    take_for(app, limit, key_of_client, &write_token()).await
+}
+
+/// [`take`] for a request that names what it makes (an order's id, which its `Idempotency-Key`
+/// names): the count carries that name, so a second count for the same thing while it is still the
+/// window's last is known for the first. Two sends of one order that both arrive before it is
+/// written take one of the customer's allowance, not two.
+pub async fn take_for(
+    app: &App,
+    limit: Limit,
+    key_of_client: &str,
+    token: &str,
+) -> Result<(), ApiError> {
     let Rule {
         max,
         window_seconds,
@@ -148,7 +161,6 @@ pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), Ap
     // The count carries a token of its own (`last`): when its answer is lost and the SDK sends it
     // again, the repeat meets that token and is known for the count already made — neither counted
     // twice nor refused as one too many.
-    let token = write_token();
     let count = db
         .client()
         .update_item()
@@ -168,10 +180,10 @@ pub async fn take(app: &App, limit: Limit, key_of_client: &str) -> Result<(), Ap
         .expression_attribute_names("#last", "last")
         .expression_attribute_values(":one", n(1))
         .expression_attribute_values(":max", n(max))
-        .expression_attribute_values(":token", s(&token))
+        .expression_attribute_values(":token", s(token))
         // Kept a minute past its window; TTL removes it.
         .expression_attribute_values(":expires", n(window_end + 60));
-    match update_once(count, "last", &token).await {
+    match update_once(count, "last", token).await {
         Ok(()) => Ok(()),
         Err(StorageError::ConditionFailed) => {
             crate::telemetry::count("RateLimited", 1.0);

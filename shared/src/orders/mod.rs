@@ -396,7 +396,7 @@ pub async fn create_idempotent(
     if let Some(placed) = placed {
         return again(app, crate::storage::from_item(placed)?, request).await;
     }
-    limits::take(app, Limit::OrdersPerCustomer, &caller.user_id).await?;
+    limits::take_for(app, Limit::OrdersPerCustomer, &caller.user_id, &order_id).await?;
     let order = create(
         app,
         caller,

@@ -369,8 +369,15 @@ pub async fn create(
         max_queued_orders: input.max_queued_orders.unwrap_or(30),
     }
     .validated()?;
-    // Counted only for a store about to be opened: a retry of one opened is answered above.
-    crate::limits::take(app, crate::limits::Limit::StoresPerOwner, &caller.user_id).await?;
+    // Counted only for a store about to be opened (a retry of one opened is answered above), and
+    // under its id: twins under one key that both got here count once.
+    crate::limits::take_for(
+        app,
+        crate::limits::Limit::StoresPerOwner,
+        &caller.user_id,
+        &store_id,
+    )
+    .await?;
     let now = jiff::Timestamp::now().to_string();
     let store = StoreRecord {
         pk: store_pk(&store_id),
