@@ -750,6 +750,23 @@ impl Pushes {
     }
 
     /// Pushes until one of type `kind` arrives (within `within`); all of them, that one last.
+    /// The pushes that came until one of each of `kinds` had, in whatever order they came.
+    pub async fn until_each(&mut self, kinds: &[&str], within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut pushes: Vec<Value> = Vec::new();
+        while !kinds
+            .iter()
+            .all(|kind| pushes.iter().any(|push| push["type"] == *kind))
+        {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(push) = self.next(left).await else {
+                panic!("not each of {kinds:?} pushed within {within:?}; got {pushes:?}");
+            };
+            pushes.push(push);
+        }
+        pushes
+    }
+
     pub async fn until(&mut self, kind: &str, within: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + within;
         let mut pushes = Vec::new();
