@@ -34,6 +34,21 @@ async fn signup(stack: &Stack, email: &str) -> e2e::Reply {
         .await
 }
 
+/// A store with the small menu (its owner `<n>-owner@…`), a customer (`<n>-customer@…`, their
+/// access token) and the body of a one-latte pickup order from it.
+async fn a_customer_and_an_order(stack: &Stack, n: &str) -> (String, Value) {
+    let (_, owner, _) = stack
+        .account(&format!("{n}-owner@example.com"), "OWNER")
+        .await;
+    let (_, customer, _) = stack
+        .account(&format!("{n}-customer@example.com"), "CUSTOMER")
+        .await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let order = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                       "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"});
+    (customer, order)
+}
+
 /// Every request of a test comes from 127.0.0.1: one source.
 #[tokio::test]
 async fn sign_ups_and_sign_ins_are_limited_per_source_address() {
@@ -80,12 +95,8 @@ async fn orders_and_connects_are_limited_per_user() {
         "RateLimits=orders-per-customer=2/{WINDOW},connects-per-user=2/{WINDOW}"
     )]);
     clear_of_window_edge().await;
-    let (_, owner, _) = stack.account("lim-owner@example.com", "OWNER").await;
-    let (_, customer, _) = stack.account("lim-customer@example.com", "CUSTOMER").await;
+    let (customer, order) = a_customer_and_an_order(&stack, "lim").await;
     let (_, neighbour, _) = stack.account("lim-neighbour@example.com", "CUSTOMER").await;
-    let store = stack.open_store_with_menu(&owner, json!({})).await;
-    let order = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
-                       "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"});
     let first = stack.order_keyed(&customer, "lim-1", &order).await;
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(
@@ -136,13 +147,9 @@ async fn stores_are_limited_per_owner() {
     let (_, owner, _) = stack.account("lim-stores@example.com", "OWNER").await;
     let (_, other, _) = stack.account("lim-stores2@example.com", "OWNER").await;
     let open = |token: &str, key: &str, name: &str| {
-        let request = stack
-            .http()
-            .post(stack.url("/v1/stores"))
-            .bearer_auth(token)
-            .header("idempotency-key", key)
-            .json(&json!({"name": name, "phone": "02-123-4567", "address": "서울"}));
-        stack.send(request)
+        let body = json!({"name": name, "phone": "02-123-4567", "address": "서울"});
+        let (stack, token, key) = (&stack, token.to_owned(), key.to_owned());
+        async move { stack.store_keyed(&token, &key, &body).await }
     };
     let bad = open(&owner, "s-0", " ").await;
     assert_eq!(
@@ -188,11 +195,7 @@ async fn stores(stack: &Stack) -> usize {
 async fn a_count_whose_answer_is_lost_counts_once() {
     let stack = Stack::start_with(&[&format!("RateLimits=orders-per-customer=2/{WINDOW}")]);
     clear_of_window_edge().await;
-    let (_, owner, _) = stack.account("lost-owner@example.com", "OWNER").await;
-    let (_, customer, _) = stack.account("lost-customer@example.com", "CUSTOMER").await;
-    let store = stack.open_store_with_menu(&owner, json!({})).await;
-    let order = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
-                       "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"});
+    let (customer, order) = a_customer_and_an_order(&stack, "lost").await;
     stack
         .aws_faults(
             json!([{"function": "OrdersCreateFunction", "service": "dynamodb",
@@ -220,11 +223,7 @@ async fn a_count_whose_answer_is_lost_counts_once() {
 async fn sends_of_one_order_count_once() {
     let stack = Stack::start_with(&[&format!("RateLimits=orders-per-customer=2/{WINDOW}")]);
     clear_of_window_edge().await;
-    let (_, owner, _) = stack.account("twin-owner@example.com", "OWNER").await;
-    let (_, customer, _) = stack.account("twin-customer@example.com", "CUSTOMER").await;
-    let store = stack.open_store_with_menu(&owner, json!({})).await;
-    let order = json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
-                       "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"});
+    let (customer, order) = a_customer_and_an_order(&stack, "twin").await;
     // Each send's first read waits, so all three read before the first writes.
     stack
         .aws_faults(

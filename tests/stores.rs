@@ -307,36 +307,18 @@ async fn staff_work_their_store_and_nothing_else() {
     // Only the invited user can accept, and only what was offered.
     let (_, stranger, _) = stack.account("stranger@example.com", "CUSTOMER").await;
     for (token, store) in [(&stranger, &store_a), (&staff, &store_b)] {
-        let refused = stack
-            .post(
-                &format!("/v1/me/invitations/{store}/accept"),
-                &json!({}),
-                Some(token),
-            )
-            .await;
+        let refused = stack.accept_invitation(store, token).await;
         assert_eq!(
             (refused.status.as_u16(), refused.code()),
             (404, "INVITATION_NOT_FOUND")
         );
     }
-    let joined = stack
-        .post(
-            &format!("/v1/me/invitations/{store_a}/accept"),
-            &json!({}),
-            Some(&staff),
-        )
-        .await;
+    let joined = stack.accept_invitation(&store_a, &staff).await;
     assert_eq!(joined.status, StatusCode::OK, "{:?}", joined.body);
     assert_eq!(joined.body["status"], "STAFF");
     // An invitation is spent by its acceptance, but a retried acceptance (its answer lost) is
     // answered as the first was; inviting staff again changes nothing.
-    let again = stack
-        .post(
-            &format!("/v1/me/invitations/{store_a}/accept"),
-            &json!({}),
-            Some(&staff),
-        )
-        .await;
+    let again = stack.accept_invitation(&store_a, &staff).await;
     assert_eq!(
         (again.status.as_u16(), &again.body["status"]),
         (200, &json!("STAFF")),
@@ -420,13 +402,7 @@ async fn staff_work_their_store_and_nothing_else() {
         .await;
     assert_eq!(after.status, StatusCode::FORBIDDEN);
     // Nor can they come back through the invitation they spent.
-    let rejoin = stack
-        .post(
-            &format!("/v1/me/invitations/{store_a}/accept"),
-            &json!({}),
-            Some(&staff),
-        )
-        .await;
+    let rejoin = stack.accept_invitation(&store_a, &staff).await;
     assert_eq!(
         (rejoin.status.as_u16(), rejoin.code()),
         (404, "INVITATION_NOT_FOUND")
@@ -549,15 +525,7 @@ async fn a_key_opens_one_store_however_often_it_is_sent() {
         |name: &str| json!({"name": name, "phone": "02-123-4567", "address": "서울 종로구 1"});
     let open = |token: String, key: &'static str, body: serde_json::Value| {
         let stack = &stack;
-        async move {
-            let request = stack
-                .http()
-                .post(stack.url("/v1/stores"))
-                .header("idempotency-key", key)
-                .bearer_auth(token)
-                .json(&body);
-            stack.send(request).await
-        }
+        async move { stack.store_keyed(&token, key, &body).await }
     };
     // The first transaction lands and its answer is lost; its twins wait on DynamoDB meanwhile.
     stack

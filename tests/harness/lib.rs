@@ -611,15 +611,31 @@ impl Stack {
             )
             .await;
         assert_eq!(invited.status.as_u16(), 202, "{:?}", invited.body);
-        let accepted = self
-            .post(
-                &format!("/v1/me/invitations/{store}/accept"),
-                &serde_json::json!({}),
-                Some(user_token),
-            )
-            .await;
+        let accepted = self.accept_invitation(store, user_token).await;
         assert_eq!(accepted.status.as_u16(), 200, "{:?}", accepted.body);
         assert_eq!(accepted.body["status"], "STAFF");
+    }
+
+    /// The holder of `token` accepts `store`'s invitation, or is refused.
+    pub async fn accept_invitation(&self, store: &str, token: &str) -> Reply {
+        self.post(
+            &format!("/v1/me/invitations/{store}/accept"),
+            &serde_json::json!({}),
+            Some(token),
+        )
+        .await
+    }
+
+    /// `POST /v1/stores` with `body` under the `Idempotency-Key` `key`, as the holder of `token`.
+    pub async fn store_keyed(&self, token: &str, key: &str, body: &Value) -> Reply {
+        self.send(
+            self.http
+                .post(self.url("/v1/stores"))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(body),
+        )
+        .await
     }
 
     /// An administrator's access token: an account made ADMIN behind the API, as an operator would.
