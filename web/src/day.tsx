@@ -78,15 +78,20 @@ function RefundDialog({
   const [failed, setFailed] = useState<string | null>(null);
   // The order's refunds so far, read each time the dialog opens: what is left bounds the amount.
   const [made, setMade] = useState<OrderRefunds | null>(null);
+  // The amount waits for them: typed before they arrived, it would be replaced by what is left.
+  const [reading, setReading] = useState(false);
   const open = async () => {
     setFailed(null);
     setMade(null);
+    setReading(true);
     dialog.current?.showModal();
     try {
       setMade(await withToken(config, (token) => orderRefunds(config, token, order.orderId)));
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) end();
       // Unread, the refund can still be asked for: the server bounds it.
+    } finally {
+      setReading(false);
     }
   };
   const submit = async (event: Event) => {
@@ -141,7 +146,7 @@ function RefundDialog({
               max={left}
               step={1}
               value={left}
-              disabled={left === 0}
+              disabled={reading || left === 0}
               required
             />
           </label>
@@ -149,7 +154,7 @@ function RefundDialog({
             {t("refundReason")} <input name="reason" maxLength={200} required />
           </label>
           {failed && <p role="alert">{failed}</p>}
-          <button type="submit" disabled={left === 0}>
+          <button type="submit" disabled={reading || left === 0}>
             {t("refundSubmit")}
           </button>
           <button type="button" class="secondary" onClick={() => dialog.current?.close()}>

@@ -3,7 +3,7 @@
 // the sales view and finds the day's figures and its orders by hour as $DAY (the API's daily report)
 // says, the latte among the top items; refunds
 // 1,000 KRW of the order handed over ($COMPLETED) through the refund dialog (REFUNDED), finds it
-// listed there when the dialog opens again, with what is left offered; sees the refund in the day's figures, the moves in the audit trail (in words, no API code) and the day's
+// listed there when the dialog opens again, with what is left offered (the amount waits for them); sees the refund in the day's figures, the moves in the audit trail (in words, no API code) and the day's
 // row in the month's CSV; switches orders off (CLOSED) and on, saves a week without hours (NO_HOURS)
 // and then every day around the clock; then changes to their other store ($OTHER_NAME), whose day
 // is empty. Then a member of the store's staff who owns another store signs in: the figures and
@@ -101,7 +101,25 @@ try {
   console.log("REFUNDED");
   // Opened again, the dialog lists the refund made and offers what is left of the payment.
   const total = Number((await row.locator("span").nth(1).textContent()).replace(/[^0-9]/g, ""));
+  // The refunds are held on their way: until they arrive the amount cannot be typed (it would be
+  // replaced by what is left when they do).
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  const refundsOf = `**/v1/orders/${COMPLETED}/refunds`;
+  await page.route(refundsOf, async (route) => {
+    if (route.request().method() === "GET") await held;
+    await route.continue();
+  });
+  const read = page.waitForResponse(
+    (r) => r.url().endsWith(`/v1/orders/${COMPLETED}/refunds`) && r.request().method() === "GET",
+  );
   await row.getByRole("button", { name: "환불" }).click();
+  await dialog.getByLabel("환불 금액").waitFor();
+  if (await dialog.getByLabel("환불 금액").isEnabled()) throw new Error("the amount can be typed before the refunds are read");
+  if (await dialog.getByRole("button", { name: "환불하기" }).isEnabled()) throw new Error("a refund can be sent before the refunds are read");
+  release();
+  await read;
+  await page.unroute(refundsOf);
   const made = dialog.getByRole("list", { name: "지난 환불" });
   await made.getByText("식어서 일부 환불").waitFor();
   await expectText(made.locator("li").first(), "1,000원 식어서 일부 환불 완료", "the refund made");
