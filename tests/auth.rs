@@ -186,6 +186,27 @@ async fn bad_sign_ups_are_refused_and_change_nothing() {
     assert_eq!(users, 1);
 }
 
+type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+/// The audit records of `action`, once the stream's recorder has written one (or 20 seconds have
+/// passed), and a moment after it for any twin to arrive.
+async fn audited(stack: &Stack, action: &str) -> Vec<Item> {
+    let records = || async {
+        stack
+            .scan()
+            .await
+            .into_iter()
+            .filter(|i| text_of(i, "PK").starts_with("AUDIT#") && text_of(i, "action") == action)
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while records().await.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    records().await
+}
+
 /// Spends `token` at the refresh route.
 async fn spend_refresh(stack: &Stack, token: String) -> Reply {
     stack
@@ -196,7 +217,7 @@ async fn spend_refresh(stack: &Stack, token: String) -> Reply {
 #[tokio::test]
 async fn refresh_rotates_and_reuse_ends_the_session() {
     let stack = Stack::start();
-    let (_, _, first) = stack.account("park@example.com", "CUSTOMER").await;
+    let (user_id, _, first) = stack.account("park@example.com", "CUSTOMER").await;
 
     let refresh = |token: String| spend_refresh(&stack, token);
     let rotated = refresh(first.clone()).await;
@@ -223,17 +244,27 @@ async fn refresh_rotates_and_reuse_ends_the_session() {
         (successor.status.as_u16(), successor.code()),
         (401, "SESSION_REVOKED")
     );
+    // The session's end is its revocation's one write, and that write is the event the audit
+    // trail records (no outbox item beside it).
     let items = stack.scan().await;
+    let session = items
+        .iter()
+        .find(|i| text_of(i, "SK") == "SESSION")
+        .expect("the session");
+    assert!(session.contains_key("revokedAt"), "{session:?}");
     assert!(
-        items
+        !items
             .iter()
-            .any(|i| text_of(i, "eventType") == "user.refresh_reused")
+            .any(|i| text_of(i, "eventType") == "user.refresh_reused"),
+        "an outbox item beside the session's end"
     );
-    assert!(
-        items
-            .iter()
-            .any(|i| text_of(i, "SK") == "SESSION" && i.contains_key("revokedAt"))
+    let reuse = audited(&stack, "user.refresh_reused").await;
+    assert_eq!(reuse.len(), 1, "{reuse:?}");
+    assert_eq!(
+        text_of(&reuse[0], "eventId"),
+        format!("{}.refresh_reused", text_of(session, "sessionId"))
     );
+    assert_eq!(text_of(&reuse[0], "target"), format!("USER#{user_id}"));
 
     // A new sign-in is a new, independent session.
     let login = stack.login("park@example.com", PASSWORD).await;
@@ -325,6 +356,9 @@ async fn refresh_tokens_cannot_be_forged_and_racing_copies_end_the_session() {
     assert!(refreshed.len() <= 1, "{} copies refreshed", refreshed.len());
     assert!(reused >= 1, "{replies:?}");
     assert!(session().await.contains_key("revokedAt"));
+    // However many copies found it reused, the session ended once: one record of it.
+    let reuse = audited(&stack, "user.refresh_reused").await;
+    assert_eq!(reuse.len(), 1, "{reused} copies found it reused: {reuse:?}");
     for token in refreshed.into_iter().chain([copied]) {
         let after = refresh(token).await;
         assert_eq!(
@@ -337,7 +371,7 @@ async fn refresh_tokens_cannot_be_forged_and_racing_copies_end_the_session() {
 #[tokio::test]
 async fn logout_ends_the_session() {
     let stack = Stack::start();
-    let (_, access, refresh) = stack.account("choi@example.com", "CUSTOMER").await;
+    let (user_id, access, refresh) = stack.account("choi@example.com", "CUSTOMER").await;
 
     let anonymous = stack.post("/v1/auth/logout", &json!({}), None).await;
     assert_eq!(
@@ -356,13 +390,28 @@ async fn logout_ends_the_session() {
         (after.status.as_u16(), after.code()),
         (401, "SESSION_REVOKED")
     );
-    assert!(
-        stack
-            .scan()
-            .await
-            .iter()
-            .any(|i| text_of(i, "eventType") == "user.signed_out")
+    // Signed out again (a retry whose answer was lost): answered alike, and the session ended
+    // once — one audit record, by the user, of the session's end.
+    let again = stack
+        .post("/v1/auth/logout", &json!({}), Some(&access))
+        .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
+    let out = audited(&stack, "user.signed_out").await;
+    assert_eq!(out.len(), 1, "{out:?}");
+    let session = stack
+        .scan()
+        .await
+        .into_iter()
+        .find(|i| text_of(i, "SK") == "SESSION")
+        .expect("the session");
+    assert_eq!(
+        text_of(&out[0], "eventId"),
+        format!("{}.signed_out", text_of(&session, "sessionId"))
     );
+    assert_eq!(text_of(&out[0], "target"), format!("USER#{user_id}"));
+    let actor = out[0]["actor"].as_m().expect("an actor");
+    assert_eq!(actor["id"].as_s().unwrap(), &user_id);
+    assert!(!text_of(&out[0], "requestId").is_empty(), "{out:?}");
 }
 
 #[tokio::test]

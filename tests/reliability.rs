@@ -664,10 +664,15 @@ async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
     let order = stack.order(&customer, &latte_order(&store)).await;
     let order = order.body["orderId"].as_str().unwrap().to_owned();
     stack.mark_paid(&order).await;
-    // A sign-up (an outbox item) and a sign-in (a new session) are lost with them.
-    let (newcomer, _, _) = stack
+    // A sign-up (an outbox item), a sign-in (a new session) and a sign-out (the session's
+    // revocation) are lost with them.
+    let (newcomer, access, _) = stack
         .account("replay-newcomer@example.com", "CUSTOMER")
         .await;
+    let logout = stack
+        .post("/v1/auth/logout", &json!({}), Some(&access))
+        .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
     assert_eq!(
         audit_actions(&stack, &owner, &store, &order).await,
         Vec::<String>::new()
@@ -685,10 +690,8 @@ async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
     let once = |actions: Vec<String>| actions.iter().filter(|a| *a == "order.paid").count();
     assert_eq!(once(audit_actions(&stack, &owner, &store, &order).await), 1);
     assert_eq!(sales(&stack, &owner, &store).await, (Some(1), Some(9000)));
-    assert_eq!(
-        user_audit(&stack, &newcomer).await,
-        vec!["user.signed_in", "user.signed_up"]
-    );
+    let newcomers_day = vec!["user.signed_in", "user.signed_out", "user.signed_up"];
+    assert_eq!(user_audit(&stack, &newcomer).await, newcomers_day);
     // The stream's own delivery comes after all: the paid event was recorded, nothing changes.
     // (The placed event was not replayed — an order carries its latest move only — so the stream
     // records it now.)
@@ -705,6 +708,7 @@ async fn events_lost_to_an_expired_stream_are_replayed_once_in_effect() {
     );
     assert_eq!(once(audit_actions(&stack, &owner, &store, &order).await), 1);
     assert_eq!(sales(&stack, &owner, &store).await, (Some(1), Some(9000)));
+    assert_eq!(user_audit(&stack, &newcomer).await, newcomers_day);
     // From the stream's dead-letter queue: Lambda's record of a batch it gave up on.
     let sqs = aws_sdk_sqs::Client::new(&stack.aws().await);
     let listed = sqs.list_queues().send().await.unwrap();

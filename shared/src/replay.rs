@@ -5,7 +5,7 @@
 //! `{"fromDeadLetters": true}`: then each message of the stream's dead-letter queue — Lambda's record
 //! of a batch it gave up on, with the arrival times of its first and last records — names a window,
 //! and is deleted once its window was sent again. The outbox items whose event happened in a window,
-//! the sessions made in it (their sign-ins) and the latest move of every order moved in it, are read
+//! the sessions made or ended in it (their sign-ins and sign-outs) and the latest move of every order moved in it, are read
 //! from the table and recorded as the stream's recorder records them (the audit record and the
 //! sales it counts, once: [`crate::recording`]); a recording is keyed by its event, so a replay of
 //! events that did arrive changes nothing. They are not pushed again: a push tells a board or a
@@ -152,10 +152,12 @@ async fn window_replay(
             .send()
             .await
             .map_err(StorageError::from_sdk)?;
-        for item in page.items.unwrap_or_default() {
-            let Some(event) = stream::told_by(item) else {
-                continue;
-            };
+        for event in page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(stream::all_told_by)
+        {
             let Ok(at) = event.at.parse::<jiff::Timestamp>() else {
                 continue;
             };

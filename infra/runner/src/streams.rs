@@ -370,16 +370,26 @@ fn normalise(mut record: Value, arn: &str, region: &str) -> Value {
 }
 
 /// Lambda's event filtering, for the patterns templates use: every key of the pattern must be in the
-/// record; a list matches when the record's value is one of it, or starts with a `{"prefix": …}` of
-/// it; an object, recursively.
+/// record, but one whose list holds `{"exists": false}`, which must not; a list matches when the
+/// record's value is one of it, starts with a `{"prefix": …}` of it, or is a value at all and the
+/// list holds `{"exists": true}`; an object, recursively.
 fn matches(pattern: &Value, value: &Value) -> bool {
     match pattern {
-        Value::Object(fields) => fields
-            .iter()
-            .all(|(key, sub)| value.get(key).is_some_and(|v| matches(sub, v))),
-        Value::Array(allowed) => allowed.iter().any(|a| match a["prefix"].as_str() {
-            Some(prefix) => value.as_str().is_some_and(|v| v.starts_with(prefix)),
-            None => a == value,
+        Value::Object(fields) => fields.iter().all(|(key, sub)| match value.get(key) {
+            Some(v) => matches(sub, v),
+            None => sub
+                .as_array()
+                .is_some_and(|allowed| allowed.iter().any(|a| a["exists"] == false)),
+        }),
+        Value::Array(allowed) => allowed.iter().any(|a| {
+            if let Some(prefix) = a["prefix"].as_str() {
+                value.as_str().is_some_and(|v| v.starts_with(prefix))
+            } else if let Some(exists) = a["exists"].as_bool() {
+                // Lambda's `exists` holds of a value, not of an object or a list.
+                exists && !value.is_object() && !value.is_array()
+            } else {
+                a == value
+            }
         }),
         other => other == value,
     }
@@ -410,6 +420,27 @@ mod tests {
             &orders,
             &json!({"dynamodb": {"NewImage": {"eventType": {"N": "1"}}}})
         ));
+
+        let revoked = json!({"dynamodb": {"NewImage": {"revokedAt": {"S": [{"exists": true}]}}}});
+        let session = |image: Value| json!({"dynamodb": {"NewImage": image}});
+        assert!(matches(
+            &revoked,
+            &session(json!({"revokedAt": {"S": "2026-12-07T10:00:00Z"}}))
+        ));
+        assert!(!matches(
+            &revoked,
+            &session(json!({"refreshGeneration": {"N": "2"}}))
+        ));
+        assert!(!matches(
+            &revoked,
+            &session(json!({"revokedAt": {"S": {"nested": 1}}}))
+        ));
+        let live = json!({"dynamodb": {"NewImage": {"revokedAt": [{"exists": false}]}}});
+        assert!(matches(
+            &live,
+            &session(json!({"refreshGeneration": {"N": "2"}}))
+        ));
+        assert!(!matches(&live, &session(json!({"revokedAt": {"S": "x"}}))));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{Caller, Role, lockout, password};
 use crate::app::App;
 use crate::crypto::blind_index;
 use crate::error::ApiError;
-use crate::events::{self, Event, EventType, OutboxItem, SignIn};
+use crate::events::{self, Ending, Event, EventType, OutboxItem, SessionEnd, SignIn};
 use crate::http::RequestMeta;
 use crate::limits::{self, Limit};
 use crate::storage::{self, Db, Once, StorageError, from_item, key, n, s};
@@ -305,55 +305,45 @@ async fn token_pair(
 /// A spent refresh token came back: end its whole session and say so.
 async fn reuse_detected(db: &Db, session: &SessionRecord, meta: &RequestMeta) -> ApiError {
     tracing::warn!(session_id = %session.session_id, "refresh token reuse; revoking the session");
-    let revoked = revoke_session(db, &session.session_id).await;
-    let event = Event::user(
-        EventType::UserRefreshReused,
-        None,
-        users::user_pk(&session.user_id),
-        meta,
-    );
-    let outbox = match OutboxItem::of(&event) {
-        Ok(item) => item,
-        Err(err) => return err,
-    };
-    match revoked.and(db.put(&outbox).await) {
+    let end = SessionEnd::of(Ending::RefreshReused, meta);
+    match end_session(db, &session.session_id, &end).await {
         Ok(()) => ApiError::unauthorized(
             "REFRESH_TOKEN_REUSED",
             "this refresh token was already used; the session has been ended, sign in again",
         ),
-        Err(err) => err.into(),
+        Err(err) => err,
     }
 }
 
-async fn revoke_session(db: &Db, session_id: &str) -> Result<(), StorageError> {
+/// Revokes a session, stamped with how it ended: that one write is the ending's event
+/// (`Event::of_session_end`, read off its stream record). A session ends once: ending an ended
+/// (or unknown) session writes nothing, so a retried sign-out records no second event.
+async fn end_session(db: &Db, session_id: &str, end: &SessionEnd) -> Result<(), ApiError> {
     let result = db
         .client()
         .update_item()
         .table_name(db.table())
         .set_key(Some(key(sessions::session_pk(session_id), SESSION_SK)))
-        .update_expression("SET revokedAt = if_not_exists(revokedAt, :now)")
-        .condition_expression("attribute_exists(PK)")
+        .update_expression("SET revokedAt = :now, ended = :ended")
+        .condition_expression("attribute_exists(PK) AND attribute_not_exists(revokedAt)")
         .expression_attribute_values(":now", s(jiff::Timestamp::now().to_string()))
+        .expression_attribute_values(
+            ":ended",
+            serde_dynamo::to_attribute_value(end).map_err(ApiError::internal)?,
+        )
         .send()
         .await;
     match result.map_err(StorageError::from_sdk) {
         Ok(_) | Err(StorageError::ConditionFailed) => Ok(()),
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     }
 }
 
 /// Ends the caller's session: its refresh tokens stop working at once. Access tokens already issued
 /// run out within their 15 minutes.
 pub async fn logout(app: &App, caller: &Caller, meta: &RequestMeta) -> Result<(), ApiError> {
-    revoke_session(&app.db, &caller.session_id).await?;
-    let event = Event::user(
-        EventType::UserSignedOut,
-        Some(&caller.user_id),
-        users::user_pk(&caller.user_id),
-        meta,
-    );
-    app.db.put(&OutboxItem::of(&event)?).await?;
-    Ok(())
+    let end = SessionEnd::of(Ending::SignedOut, meta);
+    end_session(&app.db, &caller.session_id, &end).await
 }
 
 pub async fn profile(app: &App, caller: &Caller) -> Result<Profile, ApiError> {

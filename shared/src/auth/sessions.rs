@@ -17,14 +17,15 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(doc)]
 use crate::crypto::blind_index::BlindIndex;
-use crate::events::SignIn;
+use crate::events::{SessionEnd, SignIn};
 
 /// A session ends 30 days after sign-in, however often it is refreshed.
 pub const SESSION_SECONDS: i64 = 30 * 24 * 3600;
 pub const SESSION_SK: &str = "SESSION";
 
 /// `SESSION#<sessionId>` / `SESSION`. Its creation is the sign-in's event, read off the table's
-/// stream (`crate::events::Event::of_session`); its refreshes are changes, which no reader takes.
+/// stream (`crate::events::Event::of_session`), and its revocation its end's
+/// (`crate::events::Event::of_session_end`); its refreshes are changes, which no reader takes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRecord {
@@ -38,6 +39,9 @@ pub struct SessionRecord {
     pub expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// How it ended, written with `revokedAt` (absent from sessions ended before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<SessionEnd>,
     /// The request that signed in (absent from sessions made before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_in: Option<SignIn>,
@@ -61,6 +65,7 @@ pub fn new_session(user_id: &str, now: jiff::Timestamp, signed_in: SignIn) -> Se
         created_at: now.to_string(),
         expires_at: now.as_second() + SESSION_SECONDS,
         revoked_at: None,
+        ended: None,
         signed_in: Some(signed_in),
         refresh_generation: Some(0),
     }
@@ -223,5 +228,46 @@ mod tests {
         let user = event.user.unwrap();
         assert_eq!(user.subject, crate::auth::users::user_pk("u1"));
         assert_eq!(user.source_ip, stamp.source_ip);
+    }
+
+    #[test]
+    fn an_ended_session_tells_of_its_end_once() {
+        use crate::events::{ActorKind, Ending, Event, EventType, SessionImage};
+        let mut session = new_session("u1", jiff::Timestamp::now(), SignIn::default());
+        let image = |session: &SessionRecord| -> SessionImage {
+            crate::storage::from_item(crate::storage::to_item(session).unwrap()).unwrap()
+        };
+        assert_eq!(Event::of_session_end(&image(&session)), None);
+        session.revoked_at = Some("2026-12-07T10:00:00Z".into());
+        session.ended = Some(SessionEnd {
+            how: Ending::SignedOut,
+            request_id: Some("req-2".into()),
+            source_ip: Some("203.0.113.8".into()),
+        });
+        let out = Event::of_session_end(&image(&session)).expect("an ended session");
+        assert_eq!(out.kind, EventType::UserSignedOut);
+        assert_eq!(out.event_id, format!("{}.signed_out", session.session_id));
+        assert_eq!(out.at, "2026-12-07T10:00:00Z");
+        assert_eq!(
+            (out.actor.kind, out.actor.id.as_deref()),
+            (ActorKind::User, Some("u1"))
+        );
+        assert_eq!(out.request_id.as_deref(), Some("req-2"));
+        let user = out.user.unwrap();
+        assert_eq!(user.subject, crate::auth::users::user_pk("u1"));
+        assert_eq!(user.source_ip.as_deref(), Some("203.0.113.8"));
+
+        // A reused refresh token: whoever presented it is not known to be the user.
+        session.ended.as_mut().unwrap().how = Ending::RefreshReused;
+        let reused = Event::of_session_end(&image(&session)).unwrap();
+        assert_eq!(reused.kind, EventType::UserRefreshReused);
+        assert_eq!(
+            reused.event_id,
+            format!("{}.refresh_reused", session.session_id)
+        );
+        assert_eq!(
+            (reused.actor.kind, reused.actor.id),
+            (ActorKind::Anonymous, None)
+        );
     }
 }

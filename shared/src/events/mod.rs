@@ -11,7 +11,10 @@
 //!   the move — no second item, no transaction.
 //! - A sign-in is its session's creation: the session item carries the request's stamp
 //!   ([`SignIn`]), and [`Event::of_session`] reads the event off its stream record.
-//! - Other events (failed sign-ins, sign-outs, refunds) are outbox items (`EVENT#<eventId>` /
+//! - A session's end (a sign-out, or a reused refresh token) is the write that revokes it: it
+//!   carries the request's stamp ([`SessionEnd`]), and [`Event::of_session_end`] reads the event
+//!   off that change's stream record.
+//! - Other events (sign-ups, failed sign-ins, refunds) are outbox items (`EVENT#<eventId>` /
 //!   `EVENT`) written with the change they describe.
 
 pub mod stream;
@@ -258,7 +261,43 @@ impl SignIn {
     }
 }
 
-/// The fields of a session's item that its sign-in's event needs.
+/// How a session ended before its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Ending {
+    /// Its user signed out.
+    SignedOut,
+    /// A spent refresh token of it came back: someone else may hold its tokens.
+    RefreshReused,
+}
+
+/// What a session's item keeps of the request that ended it, written with its `revokedAt`, so
+/// that the stream record of that change tells the ending's event ([`Event::of_session_end`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEnd {
+    pub how: Ending,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+}
+
+impl SessionEnd {
+    pub fn of(how: Ending, meta: &RequestMeta) -> Self {
+        let SignIn {
+            request_id,
+            source_ip,
+        } = SignIn::of(meta);
+        Self {
+            how,
+            request_id,
+            source_ip,
+        }
+    }
+}
+
+/// The fields of a session's item that its events need.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionImage {
@@ -269,6 +308,12 @@ pub struct SessionImage {
     /// item): no event.
     #[serde(default)]
     pub signed_in: Option<SignIn>,
+    #[serde(default)]
+    pub revoked_at: Option<String>,
+    /// Absent from sessions ended before endings were read off them (their event was an outbox
+    /// item), and from those never ended: no event.
+    #[serde(default)]
+    pub ended: Option<SessionEnd>,
 }
 
 fn nonempty(value: String) -> Option<String> {
@@ -342,6 +387,47 @@ impl Event {
             user: Some(UserFacts {
                 subject: format!("USER#{}", session.user_id),
                 source_ip: stamp.source_ip.clone(),
+            }),
+            device: None,
+        })
+    }
+
+    /// The ending of `session` (signed out, or ended by a reused refresh token), when it was
+    /// stamped with one. A session ends once, so its id and the ending name the event.
+    pub fn of_session_end(session: &SessionImage) -> Option<Self> {
+        let end = session.ended.as_ref()?;
+        let at = session.revoked_at.clone()?;
+        let (kind, suffix, actor) = match end.how {
+            Ending::SignedOut => (
+                EventType::UserSignedOut,
+                "signed_out",
+                EventActor {
+                    kind: ActorKind::User,
+                    id: Some(session.user_id.clone()),
+                },
+            ),
+            // Whoever presented the spent token is not known to be its user.
+            Ending::RefreshReused => (
+                EventType::UserRefreshReused,
+                "refresh_reused",
+                EventActor {
+                    kind: ActorKind::Anonymous,
+                    id: None,
+                },
+            ),
+        };
+        Some(Self {
+            event_id: format!("{}.{suffix}", session.session_id),
+            kind,
+            version: SCHEMA_VERSION,
+            at,
+            actor,
+            request_id: end.request_id.clone(),
+            trace_id: None,
+            order: None,
+            user: Some(UserFacts {
+                subject: format!("USER#{}", session.user_id),
+                source_ip: end.source_ip.clone(),
             }),
             device: None,
         })

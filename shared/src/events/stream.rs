@@ -1,6 +1,7 @@
 //! Reading events off the table's stream, for both its readers (the notifier, the audit
 //! trail): an order's move is read off the order's own record ([`Event::of_order`]), a sign-in off
-//! its new session's ([`Event::of_session`]); other events off their outbox items. Records are kept in stream order, each with its sequence number, so a
+//! its new session's ([`Event::of_session`]), a session's end off the change that revoked it
+//! ([`Event::of_session_end`]); other events off their outbox items. Records are kept in stream order, each with its sequence number, so a
 //! consumer can name the first it could not take and Lambda retries from there.
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -15,29 +16,39 @@ pub struct Streamed {
     pub event: Event,
 }
 
-/// The events of a stream batch, in order: the moves of orders, new sessions and new outbox items.
-/// Other records (an order's change that is no move, a session's revocation, updates and removals
-/// of event items) are not events; the templates' filters keep most of them away, and this keeps the rest.
+/// The events of a stream batch, in order: the moves of orders, new sessions, ended sessions and
+/// new outbox items. Other records (an order's change that is no move, a session's refresh,
+/// updates and removals of event items) are not events; the templates' filters keep most of them
+/// away, and this keeps the rest.
 pub fn events_in(batch: StreamEvent) -> Vec<Streamed> {
     batch
         .records
         .into_iter()
         .filter_map(|record| {
             let change = record.change;
-            let fresh = if text(&change.new_image, "SK") == Some(ORDER_SK) {
+            let name = record.event_name.as_str();
+            let event = match text(&change.new_image, "SK") {
                 // Placed, or a new version (a re-sealed field is no move).
-                match record.event_name.as_str() {
-                    "INSERT" => true,
-                    "MODIFY" => version(&change.old_image) < version(&change.new_image),
-                    _ => false,
+                Some(ORDER_SK)
+                    if name == "INSERT"
+                        || (name == "MODIFY"
+                            && version(&change.old_image) < version(&change.new_image)) =>
+                {
+                    told_by(change.new_image)
                 }
-            } else {
-                record.event_name == "INSERT"
-            };
-            if !fresh {
-                return None;
-            }
-            let event = told_by(change.new_image)?;
+                Some(SESSION_SK) if name == "INSERT" => told_by(change.new_image),
+                // Its end: the one change that revokes it.
+                Some(SESSION_SK)
+                    if name == "MODIFY"
+                        && !change.old_image.contains_key("revokedAt")
+                        && change.new_image.contains_key("revokedAt") =>
+                {
+                    derived(change.new_image, "session record", Event::of_session_end)
+                }
+                Some(ORDER_SK | SESSION_SK) => None,
+                _ if name == "INSERT" => told_by(change.new_image),
+                _ => None,
+            }?;
             Some(Streamed {
                 sequence_number: change.sequence_number.unwrap_or_default(),
                 event,
@@ -68,6 +79,16 @@ pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<Event> {
     } else {
         None
     }
+}
+
+/// Every event an item read from the table tells of (the replay): as [`told_by`], and a session's
+/// end beside its sign-in.
+pub fn all_told_by(item: impl Into<serde_dynamo::Item>) -> Vec<Event> {
+    let item = item.into();
+    let end = (text(&item, "SK") == Some(SESSION_SK))
+        .then(|| derived(item.clone(), "session record", Event::of_session_end))
+        .flatten();
+    told_by(item).into_iter().chain(end).collect()
 }
 
 /// The event `tell` reads off an item that is a `T` (an order, a session).
@@ -178,6 +199,15 @@ mod tests {
         image
     }
 
+    /// A session's item revoked at 10:09, ended as `how` says.
+    fn ended_image(id: &str, how: &str) -> serde_json::Value {
+        let mut image = session_image(id, true);
+        image["revokedAt"] = serde_json::json!({"S": "2026-12-03T10:09:00Z"});
+        image["ended"] = serde_json::json!({"M": {"how": {"S": how},
+            "requestId": {"S": "req-3"}, "sourceIp": {"S": "203.0.113.9"}}});
+        image
+    }
+
     /// The order item's image at `version` in `status`, stamped by the move that made `stamped`.
     fn order_image(status: Status, version: u64, stamped: u64) -> serde_json::Value {
         let mut order = OrderRecord::example(status);
@@ -195,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn moves_of_orders_new_sessions_and_new_event_items_are_sent() {
+    fn moves_of_orders_new_and_ended_sessions_and_new_event_items_are_sent() {
         let accepted = order_image(Status::Accepted, 3, 3);
         let paid = order_image(Status::Paid, 2, 2);
         let batch = serde_json::json!({"Records": [
@@ -214,11 +244,22 @@ mod tests {
                 "entity": {"S": "EVENT"}, "eventType": {"N": "7"}})),
             record("INSERT", "11", serde_json::json!({"PK": {"S": "ORDER#x"}, "SK": {"S": "ORDER"}})),
             record("INSERT", "12", session_image("s1", true)),
-            // Revoked (signed out): no sign-in.
+            // Refreshed: no event.
             changed("MODIFY", "13", session_image("s1", true), session_image("s1", true)),
             // Made before sessions were stamped: its sign-in was an outbox item.
             record("INSERT", "14", session_image("s0", false)),
             record("INSERT", "15", serde_json::json!({"PK": {"S": "SESSION#s2"}, "SK": {"S": "SESSION"}})),
+            // Signed out: its end, once; a later change of the ended session is none.
+            changed("MODIFY", "16", session_image("s1", true), ended_image("s1", "SIGNED_OUT")),
+            changed("MODIFY", "17", ended_image("s1", "SIGNED_OUT"), ended_image("s1", "SIGNED_OUT")),
+            changed("MODIFY", "18", session_image("s3", true), ended_image("s3", "REFRESH_REUSED")),
+            // Revoked before endings were kept (its event was an outbox item): none.
+            changed("MODIFY", "19", session_image("s4", true), {
+                let mut old = session_image("s4", true);
+                old["revokedAt"] = serde_json::json!({"S": "2026-12-03T10:09:00Z"});
+                old
+            }),
+            record("REMOVE", "20", ended_image("s1", "SIGNED_OUT")),
         ]});
         let event: StreamEvent = serde_json::from_value(batch).unwrap();
         let pending = events_in(event);
@@ -240,7 +281,16 @@ mod tests {
                 ("6", EventType::OrderRefunded, "e1"),
                 ("9", EventType::UserSignedIn, "e3"),
                 ("12", EventType::UserSignedIn, "s1.signed_in"),
+                ("16", EventType::UserSignedOut, "s1.signed_out"),
+                ("18", EventType::UserRefreshReused, "s3.refresh_reused"),
             ]
+        );
+        let signed_out = pending[5].event.clone();
+        assert_eq!(signed_out.at, "2026-12-03T10:09:00Z");
+        assert_eq!(signed_out.request_id.as_deref(), Some("req-3"));
+        assert_eq!(
+            signed_out.user.unwrap().source_ip.as_deref(),
+            Some("203.0.113.9")
         );
         let signed_in = pending[4].event.clone();
         assert_eq!(signed_in.at, "2026-12-03T10:01:00Z");
@@ -260,5 +310,21 @@ mod tests {
             (Some(Status::Paid), Status::Accepted)
         );
         assert_eq!(facts.order_version, 3);
+    }
+
+    #[test]
+    fn an_ended_session_read_from_the_table_tells_of_its_sign_in_and_its_end() {
+        let item: serde_dynamo::Item = serde_json::from_value(serde_json::json!({
+            "PK": {"S": "SESSION#s1"}, "SK": {"S": "SESSION"}, "sessionId": {"S": "s1"},
+            "userId": {"S": "u1"}, "createdAt": {"S": "2026-12-03T10:01:00Z"}, "expiresAt": {"N": "1"},
+            "signedIn": {"M": {}}, "revokedAt": {"S": "2026-12-03T10:09:00Z"},
+            "ended": {"M": {"how": {"S": "SIGNED_OUT"}}}
+        }))
+        .unwrap();
+        let kinds: Vec<EventType> = all_told_by(item).into_iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![EventType::UserSignedIn, EventType::UserSignedOut]
+        );
     }
 }
