@@ -379,10 +379,20 @@ async fn logout_ends_the_session() {
         (401, "UNAUTHENTICATED")
     );
 
+    // The revocation is made and its answer lost: the SDK's second send finds the session ended,
+    // which is a sign-out made.
+    stack
+        .aws_faults(
+            json!([{"function": "AuthLogoutFunction", "service": "dynamodb",
+            "operation": "UpdateItem", "contains": "SESSION#", "fault": "lost", "times": 1}]),
+        )
+        .await;
     let logout = stack
         .post("/v1/auth/logout", &json!({}), Some(&access))
         .await;
-    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    assert_eq!(logout.status, StatusCode::NO_CONTENT, "{:?}", logout.body);
+    assert_eq!(stack.aws_faults_fired().await["rules"][0]["fired"], 1);
+    stack.aws_faults(json!([])).await;
     let after = stack
         .post("/v1/auth/refresh", &json!({"refreshToken": refresh}), None)
         .await;
