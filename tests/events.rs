@@ -63,7 +63,11 @@ fn tally<'a>(pushes: &'a [Value], kind: &str) -> BTreeMap<&'a str, usize> {
 /// The lane of the notifier's stream that `order`'s events take (its `ParallelizationFactor`).
 async fn lane_of(stack: &Stack, order: &str) -> u64 {
     stack
-        .stream_lane("NotificationsPushFunction", &format!("ORDER#{order}"))
+        .stream_lane(
+            "NotificationsPushFunction",
+            &format!("ORDER#{order}"),
+            "ORDER",
+        )
         .await
 }
 
@@ -494,7 +498,7 @@ async fn a_notifier_down_loses_nothing_and_one_that_crashed_pushes_in_order_agai
 }
 
 /// A push that fails holds back what comes after it in its lane of the stream, and nothing else:
-/// the notifier's stream is read in ten lanes by partition key (`ParallelizationFactor`), as
+/// the notifier's stream is read in ten lanes by item (`ParallelizationFactor`), as
 /// Lambda reads it, and a lane waits on its own failures only. Every order of another lane is
 /// pushed while the fault lasts; the refused order's lane goes on once it is pushed.
 #[tokio::test]

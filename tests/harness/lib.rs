@@ -903,11 +903,11 @@ impl Stack {
             .unwrap_or_else(|err| panic!("{path}: {err}"))
     }
 
-    /// The lane of `function`'s stream that `partition_key`'s records take (its
+    /// The lane of `function`'s stream that the records of the item (`pk`, `sk`) take (its
     /// `ParallelizationFactor`): a failure holds back only the records of its own lane.
-    pub async fn stream_lane(&self, function: &str, partition_key: &str) -> u64 {
+    pub async fn stream_lane(&self, function: &str, pk: &str, sk: &str) -> u64 {
         let path = format!("functions/{function}/lane");
-        self.local_reading(&path, &[("key", partition_key)]).await["lane"]
+        self.local_reading(&path, &[("pk", pk), ("sk", sk)]).await["lane"]
             .as_u64()
             .expect("a lane")
     }

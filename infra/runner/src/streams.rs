@@ -4,8 +4,9 @@
 //! -1`); with `ReportBatchItemFailures`, from the first record it names. Nothing after a failing record
 //! is delivered before it: its lane waits, as on Lambda.
 //!
-//! `ParallelizationFactor` N splits a shard into N lanes by the record's partition key, as Lambda
-//! does: a key's records stay in order in their lane, and the lanes' batches run at once, each
+//! `ParallelizationFactor` N splits a shard into N lanes by the record's item (its partition and
+//! sort key), as Lambda does ("in-order processing at the item (partition and sort key) level"): an
+//! item's records stay in order in their lane, and the lanes' batches run at once, each
 //! waiting only on its own failures (until a stuck lane's backlog fills and the shard's reading
 //! waits for it). `MaximumBatchingWindowInSeconds` has a lane gather records until its batch is
 //! full or the window, counted from the batch's first record, has passed.
@@ -82,16 +83,16 @@ fn lanes(source: &Value) -> usize {
         .clamp(1, 10) as usize
 }
 
-/// The lane of `function`'s stream that a partition key's records take, for tests that must
-/// know which records wait on which (`GET /__local/functions/{name}/lane?key=…`). `None` when
-/// the function reads no stream.
-pub fn lane_of_key(function: &Function, key: &str) -> Option<usize> {
+/// The lane of `function`'s stream that an item's records take (`pk`, `sk`), for tests that must
+/// know which records wait on which (`GET /__local/functions/{name}/lane?pk=…&sk=…`). `None`
+/// when the function reads no stream.
+pub fn lane_of_key(function: &Function, pk: &str, sk: &str) -> Option<usize> {
     let source = function
         .spec
         .sources
         .iter()
         .find(|s| s["type"] == "DynamoDB")?;
-    Some(lane_of_partition(key, lanes(source)))
+    Some(lane_of_item(pk, sk, lanes(source)))
 }
 
 struct Mapping {
@@ -243,17 +244,17 @@ async fn poll(runtime: Arc<Runtime>, function: Arc<Function>, api: StreamsApi, m
     }
 }
 
-/// The lane of a record: by its partition key, so that a key's records stay in order.
+/// The lane of a record: by its item, so that an item's records stay in order (and no more: two
+/// items of one partition key may be taken in either order, as on Lambda).
 fn lane_of(record: &Value, lanes: usize) -> usize {
-    let key = record["dynamodb"]["Keys"]["PK"]["S"]
-        .as_str()
-        .unwrap_or_default();
-    lane_of_partition(key, lanes)
+    let keys = &record["dynamodb"]["Keys"];
+    let text = |name: &str| keys[name]["S"].as_str().unwrap_or_default();
+    lane_of_item(text("PK"), text("SK"), lanes)
 }
 
-fn lane_of_partition(key: &str, lanes: usize) -> usize {
+fn lane_of_item(pk: &str, sk: &str, lanes: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut hasher);
+    (pk, sk).hash(&mut hasher);
     (hasher.finish() % lanes.max(1) as u64) as usize
 }
 
@@ -518,21 +519,30 @@ mod tests {
     }
 
     #[test]
-    fn a_partition_keys_records_share_a_lane() {
-        let keyed = |pk: &str| json!({"dynamodb": {"Keys": {"PK": {"S": pk}, "SK": {"S": "x"}}}});
+    fn an_items_records_share_a_lane() {
+        let keyed =
+            |pk: &str, sk: &str| json!({"dynamodb": {"Keys": {"PK": {"S": pk}, "SK": {"S": sk}}}});
         let lanes: std::collections::BTreeSet<usize> = (0..100)
-            .map(|n| lane_of(&keyed(&format!("ORDER#{n}")), 10))
+            .map(|n| lane_of(&keyed(&format!("ORDER#{n}"), "ORDER"), 10))
             .collect();
-        assert!(lanes.len() > 5, "keys spread over the lanes: {lanes:?}");
+        assert!(lanes.len() > 5, "items spread over the lanes: {lanes:?}");
+        // The items of one partition key too: Lambda keeps only an item's records in order.
+        let one_key: std::collections::BTreeSet<usize> = (0..100)
+            .map(|n| lane_of(&keyed("ORDER#1", &format!("EVENT#{n}")), 10))
+            .collect();
+        assert!(one_key.len() > 5, "one key's items spread: {one_key:?}");
         for n in 0..100 {
             let pk = format!("ORDER#{n}");
-            assert_eq!(lane_of(&keyed(&pk), 10), lane_of(&keyed(&pk), 10));
+            assert_eq!(
+                lane_of(&keyed(&pk, "ORDER"), 10),
+                lane_of(&keyed(&pk, "ORDER"), 10)
+            );
+            // What the runner tells a test of an item is where its records go.
+            assert_eq!(
+                lane_of(&keyed(&pk, "ORDER"), 10),
+                lane_of_item(&pk, "ORDER", 10)
+            );
         }
-        assert_eq!(lane_of(&keyed("ORDER#1"), 1), 0);
-        // What the runner tells a test of a key is where its records go.
-        for n in 0..100 {
-            let pk = format!("ORDER#{n}");
-            assert_eq!(lane_of(&keyed(&pk), 10), lane_of_partition(&pk, 10));
-        }
+        assert_eq!(lane_of(&keyed("ORDER#1", "ORDER"), 1), 0);
     }
 }

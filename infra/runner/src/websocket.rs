@@ -12,9 +12,9 @@
 //!   fail meanwhile), for testing what a crash does;
 //!   `POST /__local/functions/{name}/invoke` invokes it with the request's body, as
 //!   `aws lambda invoke` would, and answers with its result (502 with the error if it failed).
-//! - `GET /__local/functions/{name}/lane?key={partition key}` tells which of the function's
-//!   stream lanes (`ParallelizationFactor`) a key's records take: records wait only on a failure
-//!   in their own lane (`streams.rs`).
+//! - `GET /__local/functions/{name}/lane?pk={partition key}&sk={sort key}` tells which of the
+//!   function's stream lanes (`ParallelizationFactor`) an item's records take: records wait only
+//!   on a failure in their own lane (`streams.rs`).
 //! - `POST /__local/faults` with `{"refuse": [..], "hang": [..], "gone": [..]}` makes posts whose
 //!   connection id or body contains one of the strings fail: `refuse` at once with a 500, `hang` only
 //!   once the faults are replaced (and then with a 500, undelivered) — a poster that dies meanwhile
@@ -162,14 +162,20 @@ impl WebSocketApi {
                 self.control(name, action).await
             }
             (Method::GET, ["__local", "functions", name, "lane"]) => {
-                let key = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-                    .find(|(k, _)| k == "key")
-                    .map(|(_, v)| v.into_owned());
-                match (self.function(name), key) {
-                    (None, _) => plain(StatusCode::NOT_FOUND, "no such function"),
-                    (_, None) => plain(StatusCode::BAD_REQUEST, "?key= is the partition key"),
-                    (Some(function), Some(key)) => {
-                        match crate::streams::lane_of_key(function, &key) {
+                let query = req.uri().query().unwrap_or_default().to_owned();
+                let param = |name: &str| {
+                    form_urlencoded::parse(query.as_bytes())
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.into_owned())
+                };
+                match (self.function(name), param("pk"), param("sk")) {
+                    (None, _, _) => plain(StatusCode::NOT_FOUND, "no such function"),
+                    (_, None, _) | (_, _, None) => plain(
+                        StatusCode::BAD_REQUEST,
+                        "?pk=&sk= are the item's partition and sort key",
+                    ),
+                    (Some(function), Some(pk), Some(sk)) => {
+                        match crate::streams::lane_of_key(function, &pk, &sk) {
                             Some(lane) => json_response(StatusCode::OK, &json!({"lane": lane})),
                             None => plain(StatusCode::NOT_FOUND, "the function reads no stream"),
                         }
