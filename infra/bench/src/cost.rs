@@ -44,7 +44,17 @@ impl Prices {
     /// class, at half, extracts no EMF metrics).
     const LOG_KB: f64 = 0.50 / 1e6;
     const XRAY_TRACE: f64 = 5.00 / 1e6;
+    /// DynamoDB Standard's storage: $0.25 per GB-month, here per KB-month (the Standard-IA class
+    /// stores at $0.10 but bills every write and read 25 % more).
+    const STORAGE_KB_MONTH: f64 = 0.25 / (1024.0 * 1024.0);
 }
+
+/// How long an item with no TTL is priced at rest: an order, its payment and the store's day
+/// counters are kept as long as the store is; five years is the audit trail's span (the law's,
+/// for records of orders and payments), and a figure to read against, not a promise.
+const KEPT_MONTHS: f64 = 60.0;
+/// An average month, in seconds.
+const MONTH_SECONDS: f64 = 2_629_746.0;
 
 impl Stack {
     pub(crate) async fn meter(&self, on: bool) {
@@ -300,6 +310,17 @@ impl Stack {
                 units["readUnits"].as_f64().unwrap_or(0.0)
             );
         }
+        println!("\nAt rest after one order's life, by item kind (DynamoDB's storage bill):");
+        println!(
+            "{:<24} {:>6} {:>8} {:>8} {:>7} {:>10}",
+            "kind", "items", "bytes", "of GSI", "months", "KB-months"
+        );
+        for kind in at_rest(&one) {
+            println!(
+                "{:<24} {:>6} {:>8} {:>8} {:>7.1} {:>10.1}",
+                kind.kind, kind.items, kind.bytes, kind.index_bytes, kind.months, kind.kb_months
+            );
+        }
         println!("\nLog bytes by function, one order's life (ours, then Lambda's own lines):");
         for (function, logs) in one["logs"].as_object().into_iter().flatten() {
             println!(
@@ -536,11 +557,61 @@ fn price(reading: &Value, orders: usize) -> Vec<(String, f64, f64, f64)> {
             per(reading["xrayTraces"].as_f64().unwrap_or(0.0)),
             Prices::XRAY_TRACE,
         ),
+        (
+            "DynamoDB storage (KB-months)",
+            per(at_rest(reading).iter().map(|kind| kind.kb_months).sum()),
+            Prices::STORAGE_KB_MONTH,
+        ),
     ];
     lines
         .into_iter()
         .map(|(what, quantity, price)| (what.to_owned(), quantity, price, quantity * price * 1e6))
         .collect()
+}
+
+/// What the metered calls left in the table, by item kind: how many items, their bytes and their
+/// index entries' as DynamoDB bills storage, the months each stays (TTL, or [`KEPT_MONTHS`]) and
+/// the KB-months that makes.
+struct AtRestKind {
+    kind: String,
+    items: u64,
+    bytes: u64,
+    index_bytes: u64,
+    months: f64,
+    kb_months: f64,
+}
+
+fn at_rest(reading: &Value) -> Vec<AtRestKind> {
+    let now = jiff::Timestamp::now().as_second() as f64;
+    let mut kinds: BTreeMap<String, AtRestKind> = BTreeMap::new();
+    for item in reading["atRest"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        let kind = item["kind"].as_str().unwrap_or_default().to_owned();
+        let bytes = item["bytes"].as_u64().unwrap_or(0);
+        let index_bytes = item["indexBytes"].as_u64().unwrap_or(0);
+        let months = match item["expiresAt"].as_f64() {
+            Some(at) => ((at - now) / MONTH_SECONDS).max(0.0),
+            None => KEPT_MONTHS,
+        };
+        let entry = kinds.entry(kind.clone()).or_insert(AtRestKind {
+            kind,
+            items: 0,
+            bytes: 0,
+            index_bytes: 0,
+            months: 0.0,
+            kb_months: 0.0,
+        });
+        entry.items += 1;
+        entry.bytes += bytes;
+        entry.index_bytes += index_bytes;
+        // The kind's months: the longest any of its items stays.
+        entry.months = entry.months.max(months);
+        entry.kb_months += (bytes + index_bytes) as f64 / 1024.0 * months;
+    }
+    kinds.into_values().collect()
 }
 
 /// The meter's tables for docs/COST.md.
@@ -585,6 +656,24 @@ fn markdown(
             u["writeUnits"].as_f64().unwrap_or(0.0),
             u["indexWriteUnits"].as_f64().unwrap_or(0.0),
             u["readUnits"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n| at rest, one life | items | bytes (with 100 each) | index entries' bytes | months kept | KB-months | per million orders |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for kind in at_rest(one) {
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {} | {:.1} | {:.1} | ${:.2} |",
+            kind.kind,
+            kind.items,
+            kind.bytes,
+            kind.index_bytes,
+            kind.months,
+            kind.kb_months,
+            kind.kb_months * Prices::STORAGE_KB_MONTH * 1e6
         );
     }
     let _ = writeln!(
@@ -692,6 +781,33 @@ fn print_priced(title: &str, lines: &Priced, whole: bool) {
 #[cfg(test)]
 mod tests {
     use super::pattern;
+
+    #[test]
+    fn items_at_rest_are_priced_for_as_long_as_they_stay() {
+        let in_a_year = jiff::Timestamp::now().as_second() + 31_556_952;
+        let reading = serde_json::json!({"atRest": {
+            "t|order": {"kind": "ORDER/ORDER", "bytes": 1024, "indexBytes": 1024, "expiresAt": null},
+            "t|audit1": {"kind": "AUDIT/*", "bytes": 512, "indexBytes": 0, "expiresAt": in_a_year},
+            "t|audit2": {"kind": "AUDIT/*", "bytes": 512, "indexBytes": 0, "expiresAt": 1},
+        }});
+        let kinds = super::at_rest(&reading);
+        let audit = &kinds[0];
+        assert_eq!(
+            (audit.kind.as_str(), audit.items, audit.bytes),
+            ("AUDIT/*", 2, 1024)
+        );
+        // Half a KB for a year; the other already past its TTL: nothing.
+        assert!((audit.kb_months - 6.0).abs() < 0.01, "{}", audit.kb_months);
+        let order = &kinds[1];
+        // Two KB (the item and its index entry), kept: five years.
+        assert_eq!(order.kb_months, 2.0 * super::KEPT_MONTHS);
+        let priced = super::price(&reading, 1);
+        let storage = priced
+            .iter()
+            .find(|l| l.0.starts_with("DynamoDB storage"))
+            .unwrap();
+        assert!((storage.1 - (120.0 + 6.0)).abs() < 0.01, "{storage:?}");
+    }
 
     #[test]
     fn keys_are_classed_by_who_shares_them() {

@@ -524,6 +524,9 @@ impl Front {
                         ..meter::Units::default()
                     }
                 } else {
+                    let key = format!("{}|{}", written.table, Value::Object(written.key.clone()));
+                    let stored = after.as_ref().map(|a| schema.at_rest(kind.clone(), a));
+                    meter::at_rest(key, written.before.is_none(), stored);
                     schema.write(
                         written.before.as_ref(),
                         after.as_ref(),

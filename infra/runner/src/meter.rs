@@ -99,6 +99,36 @@ pub struct Counts {
     pub logs: BTreeMap<String, Logs>,
     /// The traces X-Ray would record: each invocation of an actively traced function, sampled.
     pub xray_traces: f64,
+    /// The items the metered calls created and left in the table, by `table|key`: what they add
+    /// to DynamoDB's storage bill, for as long as they stay.
+    pub at_rest: BTreeMap<String, AtRest>,
+}
+
+/// An item at rest, as DynamoDB bills its storage: its bytes and 100 bytes of overhead, and each
+/// of its global secondary index entries (projection, keys, 100 bytes).
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AtRest {
+    pub kind: String,
+    pub bytes: u64,
+    pub index_bytes: u64,
+    /// When TTL removes it (epoch seconds); none: kept.
+    pub expires_at: Option<i64>,
+}
+
+/// What a write left at `key`: `Some` the item as it now is, `None` when it was deleted. Only items
+/// a metered call created are kept: an item that was there before (a store's day counter, a
+/// session) is not what the metered calls added.
+pub fn at_rest(key: String, created: bool, item: Option<AtRest>) {
+    with(|c| match item {
+        None => {
+            c.at_rest.remove(&key);
+        }
+        Some(item) if created || c.at_rest.contains_key(&key) => {
+            c.at_rest.insert(key, item);
+        }
+        Some(_) => {}
+    });
 }
 
 /// A function's `LoggingConfig`, as the template gives it.
@@ -550,6 +580,23 @@ impl Schema {
     }
 
     /// The units of one item's write, from its image before and after (`None`: absent).
+    /// `item` at rest (see [`AtRest`]), of `kind`.
+    pub fn at_rest(&self, kind: String, item: &serde_json::Map<String, Value>) -> AtRest {
+        AtRest {
+            kind,
+            bytes: (item_size(item) + 100) as u64,
+            index_bytes: self
+                .indexes
+                .iter()
+                .filter_map(|index| self.entry_size(index, item))
+                .sum::<usize>() as u64,
+            expires_at: item
+                .get("expiresAt")
+                .and_then(|v| v["N"].as_str())
+                .and_then(|n| n.parse().ok()),
+        }
+    }
+
     pub fn write(
         &self,
         before: Option<&serde_json::Map<String, Value>>,
@@ -777,6 +824,28 @@ mod tests {
             .collect();
         assert_eq!(places, [("t", "ORDER#1"), ("t/GSI1", "a"), ("t/GSI3", "P")]);
         assert_eq!(kind(&after), "ORDER/ORDER");
+
+        // At rest: the item and 100 bytes; its GSI1 entry (ALL: the item again) and 100 bytes;
+        // no GSI3 entry (it left); kept (no `expiresAt`).
+        let stored = schema.at_rest(kind(&after), &after);
+        let size = item_size(&after) as u64;
+        assert_eq!(
+            (stored.bytes, stored.index_bytes, stored.expires_at),
+            (size + 100, size + 100, None)
+        );
+        // A keys-only entry is its keys and the table's, and 100 bytes; TTL is read off the item.
+        let mut pending = before.clone();
+        pending.remove("G1PK");
+        pending.insert("expiresAt".into(), json!({"N": "1800000000"}));
+        let stored = schema.at_rest(kind(&pending), &pending);
+        let keys = ["PK", "SK", "G3PK", "G3SK"]
+            .iter()
+            .map(|k| k.len() + value_size(&pending[*k]))
+            .sum::<usize>() as u64;
+        assert_eq!(
+            (stored.index_bytes, stored.expires_at),
+            (keys + 100, Some(1_800_000_000))
+        );
     }
 
     #[test]
