@@ -44,9 +44,32 @@ impl Prices {
     /// class, at half, extracts no EMF metrics).
     const LOG_KB: f64 = 0.50 / 1e6;
     const XRAY_TRACE: f64 = 5.00 / 1e6;
-    /// DynamoDB Standard's storage: $0.25 per GB-month, here per KB-month (the Standard-IA class
-    /// stores at $0.10 but bills every write and read 25 % more).
+    /// DynamoDB Standard's storage: $0.25 per GB-month, here per KB-month.
     const STORAGE_KB_MONTH: f64 = 0.25 / (1024.0 * 1024.0);
+    /// The Standard-IA table class: storage at $0.10 per GB-month, every request 25 % dearer.
+    const IA_STORAGE_KB_MONTH: f64 = 0.10 / (1024.0 * 1024.0);
+    const IA_REQUESTS: f64 = 1.25;
+}
+
+/// DynamoDB's prices for the reading's table: (write unit, read unit, storage KB-month), by the
+/// class the template gives it (the reading carries it: `tableClasses`).
+fn dynamodb_prices(reading: &Value) -> (f64, f64, f64) {
+    let infrequent = reading["tableClasses"]
+        .as_object()
+        .is_some_and(|c| !c.is_empty() && c.values().all(|v| v == "STANDARD_INFREQUENT_ACCESS"));
+    if infrequent {
+        (
+            Prices::WRITE_UNIT * Prices::IA_REQUESTS,
+            Prices::READ_UNIT * Prices::IA_REQUESTS,
+            Prices::IA_STORAGE_KB_MONTH,
+        )
+    } else {
+        (
+            Prices::WRITE_UNIT,
+            Prices::READ_UNIT,
+            Prices::STORAGE_KB_MONTH,
+        )
+    }
 }
 
 /// How long an item with no TTL is priced at rest: an order, its payment and the store's day
@@ -492,6 +515,7 @@ fn price(reading: &Value, orders: usize) -> Vec<(String, f64, f64, f64)> {
     // (`+ 0.0`: an empty sum of floats is -0.0.)
     let s3_writes = s3_writes + 0.0;
     let s3_reads: f64 = s3.values().sum::<f64>() - s3_writes + 0.0;
+    let (write_unit, read_unit, storage_kb_month) = dynamodb_prices(reading);
     let lines = [
         (
             "Lambda requests",
@@ -511,12 +535,12 @@ fn price(reading: &Value, orders: usize) -> Vec<(String, f64, f64, f64)> {
         (
             "DynamoDB write units",
             per(sum(&reading["dynamodbByOperation"], "writeUnits")),
-            Prices::WRITE_UNIT,
+            write_unit,
         ),
         (
             "DynamoDB read units",
             per(sum(&reading["dynamodbByOperation"], "readUnits")),
-            Prices::READ_UNIT,
+            read_unit,
         ),
         (
             "KMS asymmetric requests",
@@ -560,7 +584,7 @@ fn price(reading: &Value, orders: usize) -> Vec<(String, f64, f64, f64)> {
         (
             "DynamoDB storage (KB-months)",
             per(at_rest(reading).iter().map(|kind| kind.kb_months).sum()),
-            Prices::STORAGE_KB_MONTH,
+            storage_kb_month,
         ),
     ];
     lines
@@ -663,6 +687,7 @@ fn markdown(
         "\n| at rest, one life | items | bytes (with 100 each) | index entries' bytes | months kept | KB-months | per million orders |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    let (_, _, storage_kb_month) = dynamodb_prices(one);
     for kind in at_rest(one) {
         let _ = writeln!(
             md,
@@ -673,7 +698,7 @@ fn markdown(
             kind.index_bytes,
             kind.months,
             kind.kb_months,
-            kind.kb_months * Prices::STORAGE_KB_MONTH * 1e6
+            kind.kb_months * storage_kb_month * 1e6
         );
     }
     let _ = writeln!(
@@ -807,6 +832,22 @@ mod tests {
             .find(|l| l.0.starts_with("DynamoDB storage"))
             .unwrap();
         assert!((storage.1 - (120.0 + 6.0)).abs() < 0.01, "{storage:?}");
+
+        // On the Standard-IA class: the same KB-months at $0.10 a GB-month, requests 25 % dearer.
+        let mut infrequent = reading.clone();
+        infrequent["tableClasses"] = serde_json::json!({"t": "STANDARD_INFREQUENT_ACCESS"});
+        infrequent["dynamodbByOperation"] = serde_json::json!({"PutItem": {"writeUnits": 4.0}});
+        let priced = super::price(&infrequent, 1);
+        let line = |name: &str| {
+            priced
+                .iter()
+                .find(|l| l.0.starts_with(name))
+                .unwrap()
+                .clone()
+        };
+        assert!((line("DynamoDB storage").2 * 1024.0 * 1024.0 - 0.10).abs() < 1e-12);
+        assert!((line("DynamoDB write units").3 - 4.0 * 0.625 * 1.25).abs() < 1e-9);
+        assert_eq!(line("DynamoDB storage").1, storage.1);
     }
 
     #[test]

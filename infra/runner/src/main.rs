@@ -189,6 +189,7 @@ async fn run() -> Result<(), String> {
 
     let manifest_region = manifest.region.clone();
     let manifest_cors = manifest.cors.take();
+    meter::table_classes(std::mem::take(&mut manifest.table_classes));
     // Every function reaches the emulator through a front of its own: connections kept open, as
     // AWS's are, and AWS's failures can be switched on (`/__local/faults/aws`).
     let grants = manifest

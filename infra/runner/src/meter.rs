@@ -29,6 +29,12 @@ use serde_json::Value;
 
 static ON: AtomicBool = AtomicBool::new(false);
 static COUNTS: Mutex<Option<Counts>> = Mutex::new(None);
+static TABLE_CLASSES: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// The template's table classes, for every reading to carry (its prices depend on them).
+pub fn table_classes(classes: BTreeMap<String, String>) {
+    *TABLE_CLASSES.lock().unwrap_or_else(|e| e.into_inner()) = classes;
+}
 
 #[derive(Debug, Default, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -102,6 +108,8 @@ pub struct Counts {
     /// The items the metered calls created and left in the table, by `table|key`: what they add
     /// to DynamoDB's storage bill, for as long as they stay.
     pub at_rest: BTreeMap<String, AtRest>,
+    /// Each table's class, as the template gives it.
+    pub table_classes: BTreeMap<String, String>,
 }
 
 /// An item at rest, as DynamoDB bills its storage: its bytes and 100 bytes of overhead, and each
@@ -210,11 +218,16 @@ pub fn switch(on: bool) {
 }
 
 pub fn read() -> Counts {
-    COUNTS
+    let mut counts = COUNTS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    counts.table_classes = TABLE_CLASSES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    counts
 }
 
 fn with(f: impl FnOnce(&mut Counts)) {

@@ -15,6 +15,10 @@ pub struct Manifest {
     /// The HTTP API's `CorsConfiguration`, if the template gives one.
     #[serde(default)]
     pub cors: Option<crate::cors::Cors>,
+    /// Each table's class (`STANDARD`, `STANDARD_INFREQUENT_ACCESS`): what its requests and
+    /// storage are priced at (the emulator stores every class alike).
+    #[serde(default, rename = "tableClasses")]
+    pub table_classes: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
