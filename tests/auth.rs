@@ -261,7 +261,7 @@ async fn refresh_rotates_and_reuse_ends_the_session() {
     let reuse = audited(&stack, "user.refresh_reused").await;
     assert_eq!(reuse.len(), 1, "{reuse:?}");
     assert_eq!(
-        text_of(&reuse[0], "eventId"),
+        e2e::audit_event_id(&reuse[0]),
         format!("{}.refresh_reused", text_of(session, "sessionId"))
     );
     assert_eq!(text_of(&reuse[0], "target"), format!("USER#{user_id}"));
@@ -415,7 +415,7 @@ async fn logout_ends_the_session() {
         .find(|i| text_of(i, "SK") == "SESSION")
         .expect("the session");
     assert_eq!(
-        text_of(&out[0], "eventId"),
+        e2e::audit_event_id(&out[0]),
         format!("{}.signed_out", text_of(&session, "sessionId"))
     );
     assert_eq!(text_of(&out[0], "target"), format!("USER#{user_id}"));

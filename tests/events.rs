@@ -725,7 +725,7 @@ async fn sign_ins_are_events_that_reach_the_audit_trail_without_the_address() {
     assert_eq!(signed_in.len(), 1, "one sign-in, one record: {signed_in:?}");
     let signed_in = signed_in[0];
     assert_eq!(
-        signed_in["eventId"].as_s().unwrap(),
+        e2e::audit_event_id(signed_in),
         &format!("{session_id}.signed_in")
     );
     assert_eq!(

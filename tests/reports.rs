@@ -581,7 +581,7 @@ async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
                 .unwrap()
                 .starts_with(&format!("AUDIT#{month}#"))
         })
-        .map(|i| i["eventId"].as_s().unwrap().clone())
+        .map(|i| e2e::audit_event_id(i).to_owned())
         .collect();
     let archived = stack
         .invoke("AuditArchiveFunction", &json!({"month": month}))

@@ -51,14 +51,14 @@ pub struct AuditRecord {
     pub gsi1pk: Option<String>,
     #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
-    pub event_id: String,
+    // The event's id and time are the sort key's (`<time>#<eventId>`), and the store's id is the
+    // GSI1 key's: not stored again (records written before 2026-12-07 carry `eventId`, `at` and
+    // `storeId` too, which reading ignores).
     /// The event's type: `order.accepted`, `user.signed_in`, …
     pub action: String,
     pub actor: EventActor,
     /// What was acted on: `ORDER#<id>`, `USER#<id>`, `EMAIL#<blind index>`.
     pub target: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Status>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,7 +70,6 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<String>,
-    pub at: String,
     pub expires_at: i64,
 }
 
@@ -132,34 +131,45 @@ impl AuditRecord {
             gsi1pk: store_id.as_ref().map(|id| format!("AUDIT#STORE#{id}")),
             gsi1sk: store_id.as_ref().map(|_| sort.clone()),
             sk: sort,
-            event_id: event.event_id.clone(),
             action: event.kind.name().to_owned(),
             actor: event.actor.clone(),
             target,
-            store_id,
             before,
             after,
             amount,
             request_id: event.request_id.clone(),
             source_ip: event.user.as_ref().and_then(|u| u.source_ip.clone()),
-            at: at.to_string(),
             expires_at: at.as_second() + retention,
         })
     }
 
+    /// The event's time and id, from the sort key (`<time>#<eventId>`: a time has no `#`).
+    fn time_and_event(&self) -> (&str, &str) {
+        self.sk.split_once('#').unwrap_or((&self.sk, ""))
+    }
+
+    /// The store's id, from the GSI1 key (`AUDIT#STORE#<storeId>`): only order records have one.
+    fn store_id(&self) -> Option<&str> {
+        self.gsi1pk
+            .as_deref()
+            .and_then(|key| key.strip_prefix("AUDIT#STORE#"))
+    }
+
     pub fn view(self) -> AuditView {
+        let (at, event_id) = self.time_and_event();
+        let (at, event_id) = (at.to_owned(), event_id.to_owned());
         AuditView {
-            event_id: self.event_id,
+            event_id,
+            store_id: self.store_id().map(str::to_owned),
             action: self.action,
             actor: self.actor,
             target: self.target,
-            store_id: self.store_id,
             before: self.before,
             after: self.after,
             amount: self.amount,
             request_id: self.request_id,
             source_ip: self.source_ip,
-            at: self.at,
+            at,
         }
     }
 }
@@ -515,6 +525,43 @@ mod tests {
             record.expires_at - at.as_second(),
             COMMERCE_RETENTION_SECONDS
         );
+    }
+
+    #[test]
+    fn a_record_stores_no_key_again_and_reads_back_whole() {
+        let record = AuditRecord::of(&order_event(EventType::OrderAccepted)).unwrap();
+        let item = crate::storage::to_item(&record).unwrap();
+        for repeated in ["eventId", "at", "storeId"] {
+            assert!(!item.contains_key(repeated), "{repeated} stored: {item:?}");
+        }
+        let view = from_item::<AuditRecord>(item).unwrap().view();
+        assert_eq!(
+            (
+                view.event_id.as_str(),
+                view.at.as_str(),
+                view.store_id.as_deref()
+            ),
+            ("ord_1.v3", "2026-11-30T15:30:00Z", Some("st_1"))
+        );
+        // A record written before they were left out reads the same.
+        let mut older = crate::storage::to_item(&record).unwrap();
+        older.insert("eventId".into(), s("ord_1.v3"));
+        older.insert("at".into(), s("2026-11-30T15:30:00Z"));
+        older.insert("storeId".into(), s("st_1"));
+        let old_view = from_item::<AuditRecord>(older).unwrap().view();
+        assert_eq!(
+            serde_json::to_value(&old_view).unwrap(),
+            serde_json::to_value(&view).unwrap()
+        );
+        // A sign-in's record has no store.
+        let mut event = order_event(EventType::UserSignedIn);
+        event.order = None;
+        event.user = Some(UserFacts {
+            subject: "USER#u1".into(),
+            source_ip: None,
+        });
+        let signed_in = AuditRecord::of(&event).unwrap().view();
+        assert_eq!(signed_in.store_id, None);
     }
 
     #[test]
