@@ -6,7 +6,7 @@
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 
-use super::{ENTITY, Event, OutboxItem, SESSION_SK};
+use super::{ENTITY, Event, OutboxItem, SESSION_SK, SessionImage};
 use crate::orders::ORDER_SK;
 use crate::telemetry::count;
 
@@ -85,18 +85,25 @@ pub fn told_by(item: impl Into<serde_dynamo::Item>) -> Option<Event> {
 /// end beside its sign-in.
 pub fn all_told_by(item: impl Into<serde_dynamo::Item>) -> Vec<Event> {
     let item = item.into();
-    let end = (text(&item, "SK") == Some(SESSION_SK))
-        .then(|| derived(item.clone(), "session record", Event::of_session_end))
-        .flatten();
-    told_by(item).into_iter().chain(end).collect()
+    if text(&item, "SK") != Some(SESSION_SK) {
+        return told_by(item).into_iter().collect();
+    }
+    // One reading of the session for both (an unreadable one is logged and counted once).
+    derived(item, "session record", |session: &SessionImage| {
+        Some([Event::of_session(session), Event::of_session_end(session)])
+    })
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect()
 }
 
-/// The event `tell` reads off an item that is a `T` (an order, a session).
-fn derived<T: serde::de::DeserializeOwned>(
+/// What `tell` reads off an item that is a `T` (an order, a session): its event.
+fn derived<T: serde::de::DeserializeOwned, R>(
     item: serde_dynamo::Item,
     what: &str,
-    tell: impl FnOnce(&T) -> Option<Event>,
-) -> Option<Event> {
+    tell: impl FnOnce(&T) -> Option<R>,
+) -> Option<R> {
     let record: T = serde_dynamo::from_item(item)
         .inspect_err(|err| unreadable(what, err))
         .ok()?;
