@@ -984,6 +984,104 @@ async fn paging_through_250_orders_has_no_gaps_or_duplicates() {
     }
 }
 
+/// A cursor is opened in memory under a key KMS derives once per instance (`crypto::cursors`): a
+/// new instance opens the cursors an earlier one issued, and an altered, forged or outdated cursor
+/// is refused (422) without a call to KMS — such requests cannot spend the account's KMS rate.
+#[tokio::test]
+async fn cursors_open_in_any_instance_and_a_forged_one_costs_no_kms_call() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("cursor-owner@example.com", "OWNER").await;
+    let (_, customer, _) = stack
+        .account("cursor-customer@example.com", "CUSTOMER")
+        .await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let latte = pickup(&store, json!([{"itemId": "latte", "quantity": 1}]));
+    for _ in 0..3 {
+        let placed = stack.order(&customer, &latte).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+    }
+    let page = |cursor: Option<String>| {
+        let mut request = stack
+            .http()
+            .get(stack.url("/v1/me/orders"))
+            .bearer_auth(&customer)
+            .query(&[("limit", "1")]);
+        if let Some(cursor) = cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        stack.send(request)
+    };
+    let listed = |reply: &e2e::Reply| -> (String, Option<String>) {
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        let orders = reply.body["orders"].as_array().unwrap();
+        assert_eq!(orders.len(), 1, "{:?}", reply.body);
+        (
+            orders[0]["orderId"].as_str().unwrap().to_owned(),
+            reply.body["nextCursor"].as_str().map(String::from),
+        )
+    };
+    let (first, cursor) = listed(&page(None).await);
+    let cursor = cursor.expect("a second page");
+
+    // A new instance derives the same key, once.
+    stack.crash("OrdersMineFunction").await;
+    let mut second = None;
+    let reading = stack
+        .metered(async { second = Some(page(Some(cursor.clone())).await) })
+        .await;
+    let (second, cursor) = listed(&second.unwrap());
+    assert_ne!(first, second);
+    let calls = &reading["awsCallsByFunction"]["OrdersMineFunction"];
+    assert_eq!(calls["kms.GenerateMac"], json!(1), "{calls}");
+    let cursor = cursor.expect("a third page");
+
+    let mut altered = cursor.clone().into_bytes();
+    altered[cursor.len() / 2] = if altered[cursor.len() / 2] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let altered = String::from_utf8(altered).unwrap();
+    // What an earlier release issued: an envelope of ~300 characters.
+    let outdated = "AQICAHh".to_owned() + &"x3Yz".repeat(75);
+    let forged = [
+        altered,
+        outdated,
+        "eyJQSyI6IngifQ".to_owned(),
+        "A".repeat(5000),
+    ];
+    let reading = stack
+        .metered(async {
+            for forged in &forged {
+                let refused = page(Some(forged.clone())).await;
+                assert_eq!(
+                    (refused.status.as_u16(), refused.code()),
+                    (422, "VALIDATION_FAILED"),
+                    "{forged}: {:?}",
+                    refused.body
+                );
+                assert_eq!(
+                    refused.body["error"]["message"],
+                    json!("cursor: not a cursor of this listing"),
+                    "{:?}",
+                    refused.body
+                );
+            }
+        })
+        .await;
+    let calls = &reading["awsCallsByFunction"]["OrdersMineFunction"];
+    let kms: Vec<&String> = calls
+        .as_object()
+        .map(|calls| calls.keys().filter(|k| k.starts_with("kms.")).collect())
+        .unwrap_or_default();
+    assert!(kms.is_empty(), "forged cursors called KMS: {calls}");
+
+    // The genuine cursor still leads on.
+    let (third, last) = listed(&page(Some(cursor)).await);
+    assert!(![first, second].contains(&third));
+    assert_eq!(last, None);
+}
+
 #[tokio::test]
 async fn orders_are_private_to_their_customer_and_store() {
     let stack = Stack::start();

@@ -9,6 +9,7 @@ use tokio::sync::OnceCell;
 use crate::auth::tokens::TokenService;
 use crate::config::Config;
 use crate::crypto::blind_index::{self, BlindIndex};
+use crate::crypto::cursors::{self, CursorKey};
 use crate::crypto::kms::KmsKeySource;
 use crate::crypto::{CacheStats, Envelope};
 use crate::error::ApiError;
@@ -39,6 +40,7 @@ pub struct App {
     images: OnceLock<Images>,
     toss: OnceLock<Result<TossClient, String>>,
     blind_index: OnceCell<BlindIndex>,
+    cursor_key: OnceCell<CursorKey>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
     connections: OnceLock<Option<aws_sdk_apigatewaymanagement::Client>>,
 }
@@ -67,6 +69,7 @@ impl App {
             images: OnceLock::new(),
             toss: OnceLock::new(),
             blind_index: OnceCell::new(),
+            cursor_key: OnceCell::new(),
             sqs: OnceLock::new(),
             connections: OnceLock::new(),
         })
@@ -173,6 +176,21 @@ impl App {
     pub async fn blind_index(&self) -> Result<&BlindIndex, ApiError> {
         self.blind_index
             .get_or_try_init(|| blind_index::load(&self.db, self.crypto().source()))
+            .await
+    }
+
+    /// The key of listings' cursors, derived by KMS on first use in this instance.
+    pub async fn cursor_key(&self) -> Result<&CursorKey, ApiError> {
+        self.cursor_key
+            .get_or_try_init(|| async {
+                let secret = crate::crypto::kms::derive_secret(
+                    self.kms(),
+                    &self.config.cursor_key_id,
+                    cursors::LABEL,
+                )
+                .await?;
+                Ok(CursorKey::from_secret(&secret)?)
+            })
             .await
     }
 }

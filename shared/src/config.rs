@@ -38,6 +38,8 @@ pub struct Config {
     /// The symmetric KMS key that wraps the data keys of field encryption.
     pub data_key_id: String,
     pub data_key_cache: CachePolicy,
+    /// The HMAC key in KMS that derives the key of listings' cursors (`crypto::cursors`).
+    pub cursor_key_id: String,
     /// How long a warm instance serves a menu it read (`MENU_CACHE_SECONDS`, default 5).
     pub menu_cache_ttl: Duration,
     /// The private bucket of menu images.
@@ -124,6 +126,7 @@ impl Config {
                 max_uses: number("DATA_KEY_MAX_USES", defaults.max_uses)?,
                 max_entries: defaults.max_entries,
             },
+            cursor_key_id: required("CURSOR_KEY_ID")?,
             menu_cache_ttl: Duration::from_secs(number("MENU_CACHE_SECONDS", 5)?),
             images_bucket: required("IMAGES_BUCKET")?,
             payment_window_seconds: number("PAYMENT_WINDOW_SECONDS", 1800)? as i64,

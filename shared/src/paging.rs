@@ -1,17 +1,15 @@
 //! Paging of listings: page-size limits and opaque cursors.
 //!
-//! A cursor is a query's last key sealed with the field-encryption envelope (`crate::crypto`) at a
-//! location named after the listing (the store and status, the customer, the audit month): a client
-//! can neither read it, forge it, nor replay it against another listing.
+//! A cursor is a query's last key sealed under the cursors' key (`crate::crypto::cursors`) for the
+//! listing that issued it (the store and status, the customer, the audit month): a client can
+//! neither read it, forge it, nor replay it against another listing, and refusing one calls nothing.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::app::App;
-use crate::crypto::{Location, Sealed};
 use crate::error::ApiError;
-use crate::storage::Db;
 
 /// `requested`, or `default`, if within 1..=`max`.
 pub fn limit(requested: Option<u32>, default: u32, max: u32) -> Result<i32, ApiError> {
@@ -21,15 +19,6 @@ pub fn limit(requested: Option<u32>, default: u32, max: u32) -> Result<i32, ApiE
             "limit",
             format!("between 1 and {max}"),
         )),
-    }
-}
-
-fn cursor_location<'a>(db: &'a Db, scope: &'a str) -> Location<'a> {
-    Location {
-        table: db.table(),
-        pk: scope,
-        sk: "CURSOR",
-        field: "cursor",
     }
 }
 
@@ -43,16 +32,14 @@ pub async fn open_cursor(
     scope: &str,
     cursor: Option<&str>,
 ) -> Result<Option<HashMap<String, AttributeValue>>, ApiError> {
-    let Some(cursor) = cursor.map(unmangle) else {
+    let Some(cursor) = cursor else {
         return Ok(None);
     };
-    let sealed =
-        Sealed::from_stored(&format!("{}{cursor}", Sealed::PREFIX)).ok_or_else(invalid_cursor)?;
     let json = app
-        .crypto()
-        .open(&cursor_location(&app.db, scope), &sealed)
-        .await
-        .map_err(|_| invalid_cursor())?;
+        .cursor_key()
+        .await?
+        .open(scope, cursor)
+        .ok_or_else(invalid_cursor)?;
     let key: HashMap<String, String> =
         serde_json::from_slice(&json).map_err(|_| invalid_cursor())?;
     Ok(Some(
@@ -74,16 +61,5 @@ pub async fn seal_cursor(
         .filter_map(|(k, v)| v.as_s().ok().map(|s| (k, s.clone())))
         .collect();
     let json = serde_json::to_vec(&plain).map_err(ApiError::internal)?;
-    let sealed = app
-        .crypto()
-        .seal(&cursor_location(&app.db, scope), &json)
-        .await?;
-    Ok(sealed.as_str().strip_prefix(Sealed::PREFIX).map(|c| {
-        // URL-safe, so it travels in a query string untouched.
-        c.replace('+', "-").replace('/', "_")
-    }))
-}
-
-fn unmangle(cursor: &str) -> String {
-    cursor.replace('-', "+").replace('_', "/")
+    Ok(Some(app.cursor_key().await?.seal(scope, &json)?))
 }

@@ -273,6 +273,12 @@ proptest! {
     }
 
     #[test]
+    fn any_text_as_a_cursor(text in "[A-Za-z0-9_-]{0,400}|.{0,300}") {
+        let key = shared::crypto::cursors::CursorKey::from_secret(&[7; 32]).unwrap();
+        prop_assert_eq!(key.open("LIST#CUSTOMER#u", &text), None);
+    }
+
+    #[test]
     fn any_text_as_an_access_token(token in "[A-Za-z0-9_.=-]{0,400}") {
         let service = tokens();
         let runtime = tokio::runtime::Builder::new_current_thread()

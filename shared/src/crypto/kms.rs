@@ -1,11 +1,12 @@
 //! Data keys from AWS KMS: `GenerateDataKey` (AES_256) and `Decrypt`, both under the value's
-//! encryption context. Throttling and transient failures are retried with exponential backoff by the
-//! SDK's standard retry mode (configured where the client is built, see `App`).
+//! encryption context; and secrets derived by an HMAC key that never leaves KMS (`GenerateMac`).
+//! Throttling and transient failures are retried with exponential backoff by the SDK's standard
+//! retry mode (configured where the client is built, see `App`).
 
 use aws_sdk_kms::Client;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::DataKeySpec;
+use aws_sdk_kms::types::{DataKeySpec, MacAlgorithmSpec};
 use zeroize::Zeroizing;
 
 use super::{CryptoError, KeyBytes, KeyContext, KeySource};
@@ -93,4 +94,23 @@ impl KeySource for KmsKeySource {
             .map_err(classify)?;
         key_bytes(out.plaintext)
     }
+}
+
+/// The secret an HMAC key in KMS (`HMAC_256`) derives under `label`: HMAC-SHA256 of the label, the
+/// same in every instance and never stored. Whoever may call `GenerateMac` with the key may derive
+/// it; the key itself cannot be exported.
+pub async fn derive_secret(
+    client: &Client,
+    key_id: &str,
+    label: &[u8],
+) -> Result<KeyBytes, CryptoError> {
+    let out = client
+        .generate_mac()
+        .key_id(key_id)
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .message(Blob::new(label))
+        .send()
+        .await
+        .map_err(classify)?;
+    key_bytes(out.mac)
 }

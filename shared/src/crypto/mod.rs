@@ -14,6 +14,7 @@
 
 pub mod blind_index;
 pub mod cache;
+pub mod cursors;
 pub mod format;
 pub mod kms;
 pub mod reencrypt;
