@@ -26,7 +26,7 @@ export async function loadStore(config: Config): Promise<void> {
 
 const DAYS: (keyof WeeklyHours)[] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-/** "09:00:00" or "09:00" → "09:00", as a time input holds it. */
+/** "09:00" (or "09:00:00", as stores saved before 2026-12-07 answer) → "09:00", as a time input holds it. */
 function hhmm(time: string): string {
   return time.slice(0, 5);
 }

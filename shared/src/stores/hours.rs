@@ -18,20 +18,31 @@ const MAX_EXCEPTIONS: usize = 366;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interval {
-    #[serde(deserialize_with = "time_of_day")]
+    #[serde(deserialize_with = "time_of_day", serialize_with = "as_written")]
     pub open: Time,
     /// `24:00` is taken as the midnight that ends the day: `00:00`, which a close not after its
     /// open makes the next midnight (`09:00`–`24:00` closes at midnight; `00:00`–`24:00` is around
-    /// the clock). Stored and answered as `00:00:00`.
-    #[serde(deserialize_with = "closing_time")]
+    /// the clock). Stored and answered as `00:00`.
+    #[serde(deserialize_with = "closing_time", serialize_with = "as_written")]
     pub close: Time,
+}
+
+/// A time of day as owners write it, `HH:MM`; with its seconds only if it has any. Until
+/// 2026-12-07 every time was answered (and stored) as `HH:MM:SS`, which a client that sent
+/// `09:00` could not compare with what it sent.
+fn as_written<S: serde::Serializer>(time: &Time, serializer: S) -> Result<S::Ok, S::Error> {
+    if time.second() == 0 && time.subsec_nanosecond() == 0 {
+        serializer.collect_str(&format_args!("{:02}:{:02}", time.hour(), time.minute()))
+    } else {
+        serializer.collect_str(time)
+    }
 }
 
 /// What a time of day must look like, said once for both fields.
 const TIME_OF_DAY: &str = "a time of day, HH:MM from 00:00 to 23:59 (a close may be 24:00)";
 
-/// A time of day as `HH:MM` (or `HH:MM:SS`, as stored), refused with [`TIME_OF_DAY`] — not the
-/// parser's own words.
+/// A time of day as `HH:MM` (or `HH:MM:SS`, as stored until 2026-12-07), refused with
+/// [`TIME_OF_DAY`] — not the parser's own words.
 fn time_of_day<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Time, D::Error> {
     let text = String::deserialize(deserializer)?;
     text.parse()
@@ -296,10 +307,21 @@ mod tests {
         for hour in [0, 9, 23] {
             assert!(s.status_at(&at("Asia/Seoul", 2026, 11, 26, hour, 59)).open);
         }
+        // Answered as written: `HH:MM`, seconds only where there are any.
         assert_eq!(
             serde_json::to_value(all_day).unwrap(),
-            serde_json::json!({"open": "00:00:00", "close": "00:00:00"})
+            serde_json::json!({"open": "00:00", "close": "00:00"})
         );
+        assert_eq!(serde_json::to_value(stored).unwrap()["close"], "21:30");
+        let odd = read(r#"{"open":"09:00:30","close":"21:30:00.5"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_value(odd).unwrap(),
+            serde_json::json!({"open": "09:00:30", "close": "21:30:00.5"})
+        );
+        for interval in [all_day, stored, odd] {
+            let again = serde_json::to_string(&interval).unwrap();
+            assert_eq!(read(&again).unwrap(), interval, "{again}");
+        }
         // Anything else is refused in words a person can act on, not the parser's.
         for bad in [
             r#"{"open":"24:00","close":"02:00"}"#,
