@@ -2,7 +2,8 @@
 //!
 //! A cursor is a query's last key sealed under the cursors' key (`crate::crypto::cursors`) for the
 //! listing that issued it (the store and status, the customer, the audit month): a client can
-//! neither read it, forge it, nor replay it against another listing, and refusing one calls nothing.
+//! neither read it, forge it, nor replay it against another listing, and refusing one calls nothing
+//! (once the instance has derived the key).
 
 use std::collections::HashMap;
 
