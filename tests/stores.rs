@@ -113,6 +113,30 @@ async fn a_store_round_trip() {
         message.starts_with("weeklyHours.sat[0].open: a time of day, HH:MM"),
         "{message}"
     );
+    // Two spans of a day that overlap are a slip, said so; the hours stay as they were.
+    let overlapping = stack
+        .patch(
+            &path,
+            &json!({"weeklyHours": {"sat": [
+                {"open": "11:00", "close": "15:00"},
+                {"open": "14:30", "close": "21:00"}
+            ]}}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        (overlapping.status.as_u16(), overlapping.code()),
+        (422, "VALIDATION_FAILED")
+    );
+    assert_eq!(
+        overlapping.body["error"]["message"],
+        "weeklyHours.sat[1]: overlaps the day's interval 11:00–15:00"
+    );
+    let unchanged = stack.get(&path, Some(&owner)).await;
+    assert_eq!(
+        unchanged.body["weeklyHours"]["sat"],
+        json!([{"open": "11:00", "close": "00:00"}])
+    );
     // A date as written, said in the same words; a zone as the time zone database spells it.
     let not_a_date = stack
         .patch(

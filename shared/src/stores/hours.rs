@@ -31,10 +31,14 @@ pub struct Interval {
 /// 2026-12-07 every time was answered (and stored) as `HH:MM:SS`, which a client that sent
 /// `09:00` could not compare with what it sent.
 fn as_written<S: serde::Serializer>(time: &Time, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&written(*time))
+}
+
+fn written(time: Time) -> String {
     if time.second() == 0 && time.subsec_nanosecond() == 0 {
-        serializer.collect_str(&format_args!("{:02}:{:02}", time.hour(), time.minute()))
+        format!("{:02}:{:02}", time.hour(), time.minute())
     } else {
-        serializer.collect_str(time)
+        time.to_string()
     }
 }
 
@@ -220,6 +224,56 @@ fn check_day(field: &str, intervals: &[Interval]) -> Result<(), ApiError> {
     Ok(())
 }
 
+impl Interval {
+    /// The part of the interval on its own day: `[open, close)`, or from `open` to the day's end
+    /// (`None`) for one that runs past midnight or around the clock.
+    fn on_its_day(&self) -> (Time, Option<Time>) {
+        (self.open, (!self.overnight()).then_some(self.close))
+    }
+
+    fn overlaps_on_its_day(&self, other: &Interval) -> bool {
+        let ((a_from, a_to), (b_from, b_to)) = (self.on_its_day(), other.on_its_day());
+        let before_end = |from: Time, to: Option<Time>| to.is_none_or(|to| from < to);
+        before_end(a_from, b_to) && before_end(b_from, a_to)
+    }
+}
+
+/// A day's intervals must not overlap on that day (touching is fine: `09:00`–`12:00` and
+/// `12:00`–`15:00`): two that do are a slip of the owner's, which opening hours read as their
+/// union would hide. The part of an interval that runs past midnight is not compared with the next
+/// day's (a date exception may replace either day).
+fn check_overlaps(field: &str, intervals: &[Interval]) -> Result<(), ApiError> {
+    for (j, later) in intervals.iter().enumerate() {
+        if let Some(earlier) = intervals[..j].iter().find(|i| i.overlaps_on_its_day(later)) {
+            return Err(ApiError::validation(
+                &format!("{field}[{j}]"),
+                format!(
+                    "overlaps the day's interval {}–{}",
+                    written(earlier.open),
+                    written(earlier.close)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The hours a request sets, checked for overlaps: only what it sends, so a store saved with
+/// overlapping hours before they were refused can still change anything else (switch ordering
+/// off, above all) without first fixing them.
+pub fn check_new(
+    weekly: Option<&WeeklyHours>,
+    exceptions: Option<&[DateException]>,
+) -> Result<(), ApiError> {
+    for (day, intervals) in weekly.map(WeeklyHours::days).into_iter().flatten() {
+        check_overlaps(&format!("weeklyHours.{day}"), intervals)?;
+    }
+    for (i, exception) in exceptions.into_iter().flatten().enumerate() {
+        check_overlaps(&format!("exceptions[{i}].hours"), &exception.hours)?;
+    }
+    Ok(())
+}
+
 pub fn validate(weekly: &WeeklyHours, exceptions: &[DateException]) -> Result<(), ApiError> {
     for (day, intervals) in weekly.days() {
         check_day(&format!("weeklyHours.{day}"), intervals)?;
@@ -284,6 +338,58 @@ mod tests {
                 "{bad}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn a_days_intervals_may_touch_but_not_overlap() {
+        let t = |h, m| time(h, m, 0, 0);
+        let day = |intervals: Vec<Interval>| WeeklyHours {
+            tue: intervals,
+            ..WeeklyHours::default()
+        };
+        for fine in [
+            vec![iv(t(9, 0), t(12, 0)), iv(t(12, 0), t(15, 0))],
+            vec![iv(t(17, 0), t(22, 0)), iv(t(9, 0), t(14, 0))],
+            // Past midnight: its morning part is the next day's, not compared here.
+            vec![iv(t(22, 0), t(2, 0)), iv(t(8, 0), t(12, 0))],
+            vec![iv(t(12, 0), t(12, 0)), iv(t(9, 0), t(10, 0))],
+        ] {
+            assert!(
+                check_new(Some(&day(fine.clone())), None).is_ok(),
+                "{fine:?}"
+            );
+        }
+        for (clash, message) in [
+            (
+                vec![iv(t(9, 0), t(14, 0)), iv(t(12, 0), t(18, 0))],
+                "weeklyHours.tue[1]: overlaps the day's interval 09:00–14:00",
+            ),
+            (
+                vec![iv(t(22, 0), t(2, 0)), iv(t(23, 0), t(23, 30))],
+                "weeklyHours.tue[1]: overlaps the day's interval 22:00–02:00",
+            ),
+            (
+                vec![iv(t(0, 0), t(0, 0)), iv(t(9, 0), t(10, 0))],
+                "weeklyHours.tue[1]: overlaps the day's interval 00:00–00:00",
+            ),
+            (
+                vec![iv(t(9, 0), t(10, 0)), iv(t(9, 0), t(10, 0))],
+                "weeklyHours.tue[1]: overlaps the day's interval 09:00–10:00",
+            ),
+        ] {
+            let err = check_new(Some(&day(clash)), None).unwrap_err();
+            assert_eq!((err.status.as_u16(), err.message.as_ref()), (422, message));
+        }
+        let exceptions = [DateException {
+            date: date(2026, 12, 24),
+            hours: vec![iv(t(10, 0), t(20, 0)), iv(t(19, 0), t(21, 0))],
+        }];
+        let err = check_new(None, Some(&exceptions)).unwrap_err();
+        assert!(
+            err.message.starts_with("exceptions[0].hours[1]: overlaps"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -201,6 +201,12 @@ impl StoreSettings {
         Ok(self)
     }
 
+    /// The settings after `patch`, checked: all of them, and the hours it sends for overlaps.
+    fn patched_checked(self, patch: PatchStore) -> Result<Self, ApiError> {
+        hours::check_new(patch.weekly_hours.as_ref(), patch.exceptions.as_deref())?;
+        self.patched(patch).validated()
+    }
+
     fn patched(mut self, patch: PatchStore) -> Self {
         let PatchStore {
             name,
@@ -367,8 +373,9 @@ pub async fn create(
         prep_minutes: input.prep_minutes.unwrap_or(15),
         min_order_amount: input.min_order_amount.unwrap_or(0),
         max_queued_orders: input.max_queued_orders.unwrap_or(30),
-    }
-    .validated()?;
+    };
+    hours::check_new(Some(&settings.weekly_hours), Some(&settings.exceptions))?;
+    let settings = settings.validated()?;
     // Counted only for a store about to be opened (a retry of one opened is answered above), and
     // under its id: twins under one key that both got here count once.
     crate::limits::take_for(
@@ -430,7 +437,7 @@ pub async fn patch(
 ) -> Result<StoreView, ApiError> {
     let store = load_for(app, store_id, caller, Access::Owner).await?;
     let updated = StoreRecord {
-        settings: store.settings.clone().patched(patch).validated()?,
+        settings: store.settings.clone().patched_checked(patch)?,
         updated_at: jiff::Timestamp::now().to_string(),
         version: store.version + 1,
         ..store.clone()
@@ -490,6 +497,47 @@ mod tests {
             assert_eq!(err.status.as_u16(), 422);
             assert!(err.message.starts_with(field), "{field}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn hours_saved_overlapping_do_not_hold_back_another_change() {
+        let t = |h| jiff::civil::time(h, 0, 0, 0);
+        let overlapping = WeeklyHours {
+            mon: vec![
+                hours::Interval {
+                    open: t(9),
+                    close: t(14),
+                },
+                hours::Interval {
+                    open: t(12),
+                    close: t(18),
+                },
+            ],
+            ..WeeklyHours::default()
+        };
+        let saved = StoreSettings {
+            weekly_hours: overlapping.clone(),
+            ..settings()
+        };
+        let closed = saved
+            .clone()
+            .patched_checked(PatchStore {
+                accepting_orders: Some(false),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(!closed.accepting_orders);
+        let err = saved
+            .patched_checked(PatchStore {
+                weekly_hours: Some(overlapping),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(
+            err.message.starts_with("weeklyHours.mon[1]: overlaps"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
