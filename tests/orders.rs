@@ -262,6 +262,10 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
         (closed.status.as_u16(), closed.code()),
         (409, "STORE_CLOSED")
     );
+    assert_eq!(
+        closed.body["error"]["message"],
+        "the store is not taking orders: it has switched ordering off"
+    );
 }
 
 #[tokio::test]

@@ -382,7 +382,7 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
         .collect();
     assert_eq!(at_toss, [1_000]);
     // Orders switched off on the board, then no opening hours: a customer is refused each time.
-    let refused = async |why: &str| {
+    let refused = async |why: &str, words: &str| {
         let order = order_lattes(&stack, &customer, &store, 1).await;
         assert_eq!(
             (order.status, order.code()),
@@ -390,14 +390,18 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
             "{:?}",
             order.body
         );
+        assert_eq!(
+            order.body["error"]["message"],
+            format!("the store is not taking orders: {words}")
+        );
         let read = stack.get(&format!("/v1/stores/{store}"), None).await;
         assert_eq!(read.body["status"]["reason"], why, "{:?}", read.body);
     };
     board.expect("CLOSED").await;
-    refused("CLOSED_BY_STORE").await;
+    refused("CLOSED_BY_STORE", "it has switched ordering off").await;
     board.tell("on").await;
     board.expect("NO_HOURS").await;
-    refused("OUTSIDE_HOURS").await;
+    refused("OUTSIDE_HOURS", "it has no opening hours set").await;
     board.tell("hours").await;
     board.expect("DONE").await;
     board.finish().await;

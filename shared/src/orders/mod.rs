@@ -491,11 +491,13 @@ async fn create(
     let now = jiff::Timestamp::now();
     let status = store.status_at(now);
     if !status.open {
-        let reason = status.reason.map(|r| format!("{r:?}")).unwrap_or_default();
         return Err(refused(
             StatusCode::CONFLICT,
             "STORE_CLOSED",
-            format!("the store is not taking orders ({reason})"),
+            format!(
+                "the store is not taking orders: {}",
+                store.settings.why_closed(status)
+            ),
         ));
     }
     let menu = menu.ok_or_else(|| ApiError::internal("store without a menu"))?;

@@ -10,7 +10,7 @@ pub mod staff;
 
 use serde::{Deserialize, Serialize};
 
-use self::hours::{DateException, OpenStatus, Schedule, WeeklyHours};
+use self::hours::{ClosedReason, DateException, OpenStatus, Schedule, WeeklyHours};
 pub use self::staff::{is_staff, staff_key};
 use crate::app::App;
 use crate::auth::Caller;
@@ -172,6 +172,20 @@ impl StoreRecord {
 }
 
 impl StoreSettings {
+    /// Why the store takes no orders, in words for the customer (`status`: [`StoreRecord::status_at`]'s,
+    /// closed). The store's own `status.reason` is the code; this is the sentence.
+    pub fn why_closed(&self, status: OpenStatus) -> &'static str {
+        match status.reason {
+            Some(ClosedReason::ClosedByStore) => "it has switched ordering off",
+            Some(ClosedReason::ClosedToday) => "it is closed today",
+            // A new store has none until its owner sets them.
+            _ if self.weekly_hours == WeeklyHours::default() && self.exceptions.is_empty() => {
+                "it has no opening hours set"
+            }
+            _ => "it is outside its opening hours",
+        }
+    }
+
     /// Checks and normalises every setting; errors name the field.
     fn validated(mut self) -> Result<Self, ApiError> {
         self.name = text("name", &self.name, 1..=100, Lines::One)?;
@@ -538,6 +552,45 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn a_closed_store_says_why_in_words() {
+        let closed = |reason| OpenStatus {
+            open: false,
+            reason: Some(reason),
+        };
+        let t = |h| jiff::civil::time(h, 0, 0, 0);
+        let with_hours = StoreSettings {
+            weekly_hours: WeeklyHours {
+                mon: vec![hours::Interval {
+                    open: t(9),
+                    close: t(18),
+                }],
+                ..WeeklyHours::default()
+            },
+            ..settings()
+        };
+        for (s, reason, words) in [
+            (
+                settings(),
+                ClosedReason::ClosedByStore,
+                "it has switched ordering off",
+            ),
+            (settings(), ClosedReason::ClosedToday, "it is closed today"),
+            (
+                settings(),
+                ClosedReason::OutsideHours,
+                "it has no opening hours set",
+            ),
+            (
+                with_hours,
+                ClosedReason::OutsideHours,
+                "it is outside its opening hours",
+            ),
+        ] {
+            assert_eq!(s.why_closed(closed(reason)), words);
+        }
     }
 
     #[test]
