@@ -510,7 +510,6 @@ pub fn seed(var: &str) -> u64 {
     seed
 }
 
-/// A text attribute of an item read from the table (`""` if it has none).
 /// The event id of an audit record's item: its sort key is `<time>#<eventId>` (the id is not
 /// stored again).
 pub fn audit_event_id(
@@ -519,6 +518,7 @@ pub fn audit_event_id(
     text_of(item, "SK").split_once('#').map_or("", |(_, id)| id)
 }
 
+/// A text attribute of an item read from the table (`""` if it has none).
 pub fn text_of<'a>(
     item: &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
     name: &str,

@@ -592,7 +592,6 @@ impl Schema {
             .collect()
     }
 
-    /// The units of one item's write, from its image before and after (`None`: absent).
     /// `item` at rest (see [`AtRest`]), of `kind`.
     pub fn at_rest(&self, kind: String, item: &serde_json::Map<String, Value>) -> AtRest {
         AtRest {
@@ -610,6 +609,7 @@ impl Schema {
         }
     }
 
+    /// The units of one item's write, from its image before and after (`None`: absent).
     pub fn write(
         &self,
         before: Option<&serde_json::Map<String, Value>>,
