@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::{Stack, StatusCode};
 use serde_json::{Value, json};
 
@@ -569,27 +570,79 @@ async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
         StatusCode::UNPROCESSABLE_ENTITY
     );
 
-    // The month's archive: written once, every record in it.
-    // (Later events — the admin's sign-in — may still be arriving: the archive holds at least these.)
-    let stored: Vec<String> = stack
+    // In the table for the listings: 400 days (the template's `AuditDaysInTable`), not five
+    // years; the month's archive keeps them.
+    let trail_items: Vec<_> = stack
         .scan()
         .await
-        .iter()
+        .into_iter()
         .filter(|i| {
-            i["PK"]
-                .as_s()
-                .unwrap()
-                .starts_with(&format!("AUDIT#{month}#"))
+            e2e::text_of(i, "PK").starts_with(&format!("AUDIT#{month}#"))
+                && e2e::text_of(i, "GSI1PK") == format!("AUDIT#STORE#{store}")
         })
-        .map(|i| e2e::audit_event_id(i).to_owned())
         .collect();
+    assert!(trail_items.len() >= 4, "{trail_items:?}");
+    for item in &trail_items {
+        let at: jiff::Timestamp = e2e::text_of(item, "SK")
+            .split_once('#')
+            .unwrap()
+            .0
+            .parse()
+            .unwrap();
+        let expires: i64 = item["expiresAt"].as_n().unwrap().parse().unwrap();
+        assert_eq!(expires - at.as_second(), 400 * 24 * 3600, "{item:?}");
+    }
+
+    // A month is archived only once it is over: this one, with records still to come, is refused
+    // (an archive of it would miss them, and they would leave the table unarchived).
+    let early = stack
+        .invoke_failing("AuditArchiveFunction", &json!({"month": month}))
+        .await;
+    assert!(early.contains("second day of the next"), "{early}");
+
+    // The archive of a month that is over: written once, every record in it. This trail's own
+    // records, as the recorder wrote them, put under a month two months back (the daily schedule,
+    // every second here, archives the last one).
+    let past = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .first_of_month()
+        .checked_sub(jiff::Span::new().months(2))
+        .unwrap()
+        .strftime("%Y-%m")
+        .to_string();
+    let db = aws_sdk_dynamodb::Client::new(&stack.aws().await);
+    let mut stored = Vec::new();
+    for (n, item) in trail_items.iter().enumerate() {
+        let mut moved = item.clone();
+        let shard = e2e::text_of(item, "PK")
+            .rsplit('#')
+            .next()
+            .unwrap()
+            .to_owned();
+        let event_id = e2e::audit_event_id(item).to_owned();
+        moved.insert(
+            "PK".into(),
+            AttributeValue::S(format!("AUDIT#{past}#{shard}")),
+        );
+        let sort = AttributeValue::S(format!("{past}-15T12:00:{n:02}Z#{event_id}"));
+        moved.insert("SK".into(), sort.clone());
+        moved.insert("GSI1SK".into(), sort);
+        db.put_item()
+            .table_name(e2e::TABLE)
+            .set_item(Some(moved))
+            .send()
+            .await
+            .unwrap();
+        stored.push(event_id);
+    }
     let archived = stack
-        .invoke("AuditArchiveFunction", &json!({"month": month}))
+        .invoke("AuditArchiveFunction", &json!({"month": past}))
         .await;
     assert_eq!(archived["written"], true, "{archived}");
-    assert!(archived["records"].as_u64().unwrap() >= stored.len() as u64);
+    assert_eq!(archived["records"].as_u64().unwrap(), stored.len() as u64);
     let again = stack
-        .invoke("AuditArchiveFunction", &json!({"month": month}))
+        .invoke("AuditArchiveFunction", &json!({"month": past}))
         .await;
     assert_eq!(again["written"], false);
     let s3 = aws_sdk_s3::Client::from_conf(
@@ -598,8 +651,7 @@ async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
             .build(),
     );
     let bucket = "ordersync-local-auditarchivebucket";
-    // (The daily schedule, every second here, archives last month meanwhile: another object.)
-    let prefix = format!("audit/year={}/month={}/", &month[..4], &month[5..]);
+    let prefix = format!("audit/year={}/month={}/", &past[..4], &past[5..]);
     let listed = s3
         .list_object_versions()
         .bucket(bucket)
@@ -613,9 +665,9 @@ async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
     assert_eq!(
         key,
         format!(
-            "audit/year={}/month={}/audit-{month}.jsonl.gz",
-            &month[..4],
-            &month[5..]
+            "audit/year={}/month={}/audit-{past}.jsonl.gz",
+            &past[..4],
+            &past[5..]
         )
     );
     let object = s3
@@ -634,14 +686,20 @@ async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len() as u64, archived["records"].as_u64().unwrap());
-    for id in &stored {
-        assert!(
-            lines.iter().any(|l| l["eventId"] == id.as_str()),
-            "{id} not archived"
-        );
+    assert_eq!(lines.len(), stored.len());
+    // Each line is the record as the listing answered it, but for the month it was put under.
+    for listed in &records {
+        let id = listed["eventId"].as_str().unwrap();
+        let line = lines
+            .iter()
+            .find(|l| l["eventId"] == id)
+            .unwrap_or_else(|| panic!("{id} not archived"));
+        let (mut line, mut listed) = (line.clone(), listed.clone());
+        assert!(line["at"].as_str().unwrap().starts_with(&past), "{line}");
+        line.as_object_mut().unwrap().remove("at");
+        listed.as_object_mut().unwrap().remove("at");
+        assert_eq!(line, listed);
     }
-    assert!(lines.iter().any(|l| l["eventId"] == records[0]["eventId"]));
 }
 
 /// The day's report as (orders, gross sales, orders by hour summed, items as (count, revenue)).

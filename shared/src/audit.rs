@@ -6,8 +6,12 @@
 //! DynamoDB partition sustains (1,000 WCU/s). A store's records are also on GSI1
 //! (`AUDIT#STORE#<storeId>`), for its owner. They are kept
 //! as Korean law asks of each kind — records of orders, payments and refunds five years (전자상거래법
-//! §6), sign-in records one year (개인정보 안전성 확보조치 기준 §8; 400 days here) — and then TTL removes
-//! them. Each month is also archived to S3 as gzip-compressed JSON Lines, once.
+//! §6), sign-in records one year (개인정보 안전성 확보조치 기준 §8; 400 days here) — in the monthly
+//! archive: each month is archived to S3 as gzip-compressed JSON Lines, once, a day after it ends,
+//! and the bucket keeps it five years. The table keeps a record only as long as the listings reach
+//! back (`AUDIT_DAYS_IN_TABLE`, 400 days by default): five years of records there cost more than
+//! the rest of an order's bill (docs/COST.md, "At rest"). A record written too late for its month's
+//! archive keeps its whole term in the table instead.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,6 +34,16 @@ pub const SIGN_IN_RETENTION_SECONDS: i64 = 400 * 24 * 3600;
 // What the law asks is the floor: a shorter retention must not compile.
 const _: () = assert!(COMMERCE_RETENTION_SECONDS >= 5 * 365 * 24 * 3600);
 const _: () = assert!(SIGN_IN_RETENTION_SECONDS >= 365 * 24 * 3600);
+
+const DAY_SECONDS: i64 = 24 * 3600;
+
+/// A month is archived once this much of the next has passed, so that events recorded late (a
+/// stream's retries, a day at most) are in it.
+const ARCHIVED_AFTER_MONTH: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+/// A record written by this long after its month ended is in the month's archive (half the wait
+/// above: room for clocks and for a write still in flight as the archive reads); one written later
+/// may not be, and keeps its whole term in the table.
+const IN_ARCHIVE_IF_WRITTEN_BY: jiff::SignedDuration = jiff::SignedDuration::from_hours(12);
 
 /// Keys a month's records are spread over: at 10,000 orders/s, each with about 7 audited events of
 /// one write unit, 70,000 WCU/s over 128 keys is ~550 WCU/s on each, under a partition's 1,000.
@@ -97,7 +111,13 @@ pub struct AuditView {
 }
 
 impl AuditRecord {
-    pub fn of(event: &Event) -> Result<Self, ApiError> {
+    /// `event`'s record, written at `written`, staying in the table `days_in_table` days when the
+    /// month's archive will hold it (and never longer than its kind's term).
+    pub fn of(
+        event: &Event,
+        written: jiff::Timestamp,
+        days_in_table: i64,
+    ) -> Result<Self, ApiError> {
         let at: jiff::Timestamp = event
             .at
             .parse()
@@ -139,7 +159,7 @@ impl AuditRecord {
             amount,
             request_id: event.request_id.clone(),
             source_ip: event.user.as_ref().and_then(|u| u.source_ip.clone()),
-            expires_at: at.as_second() + retention,
+            expires_at: at.as_second() + term_in_table(at, written, retention, days_in_table),
         })
     }
 
@@ -174,6 +194,35 @@ impl AuditRecord {
     }
 }
 
+/// Seconds a record of an event at `at`, written at `written`, stays in the table: its kind's whole
+/// `retention`, or `days_in_table` days when that is shorter and the month's archive will hold it.
+fn term_in_table(
+    at: jiff::Timestamp,
+    written: jiff::Timestamp,
+    retention: i64,
+    days_in_table: i64,
+) -> i64 {
+    let archived = month_end(at)
+        .and_then(|end| end.checked_add(IN_ARCHIVE_IF_WRITTEN_BY).ok())
+        .is_some_and(|by| written < by);
+    if archived {
+        retention.min(days_in_table * DAY_SECONDS)
+    } else {
+        retention
+    }
+}
+
+/// The first instant after `at`'s UTC month.
+fn month_end(at: jiff::Timestamp) -> Option<jiff::Timestamp> {
+    let first = at.to_zoned(jiff::tz::TimeZone::UTC).date().first_of_month();
+    first
+        .checked_add(jiff::Span::new().months(1))
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|next| next.timestamp())
+}
+
 /// `yyyy-mm` of an instant, in UTC.
 pub fn month_of(at: jiff::Timestamp) -> String {
     at.strftime("%Y-%m").to_string()
@@ -192,10 +241,14 @@ pub fn parse_month(month: &str) -> Result<jiff::civil::Date, ApiError> {
         .ok_or_else(|| ApiError::validation("month", "a month as YYYY-MM"))
 }
 
-/// The audit consumer's work for one event: its record, to append. The key is the event's, so
-/// appending twice is impossible (see [`crate::consumer::Effect::Append`]).
-pub fn record_item(event: &Event) -> Result<Item, ApiError> {
-    Ok(to_item(&AuditRecord::of(event)?)?)
+/// The audit consumer's work for one event, written now: its record, to append. The key is the
+/// event's, so appending twice is impossible (see [`crate::consumer::Effect::Append`]).
+pub fn record_item(event: &Event, days_in_table: i64) -> Result<Item, ApiError> {
+    Ok(to_item(&AuditRecord::of(
+        event,
+        jiff::Timestamp::now(),
+        days_in_table,
+    )?)?)
 }
 
 #[derive(Debug, Serialize)]
@@ -382,8 +435,16 @@ pub fn archive_key(month: &str) -> String {
 /// Archives `month` to `bucket` once: every record of the month, one JSON object a line (oldest
 /// first within each of the month's shards, shard after shard: streamed, never held whole),
 /// gzip-compressed. A month already archived is left as it is.
+///
+/// A month that is not yet due (see [`month_due`]) is refused: its archive would miss the records
+/// still to come, which then leave the table unarchived.
 pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, ApiError> {
-    parse_month(month)?;
+    if !is_due(parse_month(month)?, jiff::Timestamp::now()) {
+        return Err(ApiError::validation(
+            "month",
+            "a month archived from the second day of the next (its late events recorded)",
+        ));
+    }
     let db = &app.db;
     let key = archive_key(month);
     if let Some(done) = db.get::<ArchiveRecord>("ARCHIVE#AUDIT", month).await? {
@@ -455,17 +516,28 @@ pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, A
 /// late events.
 pub fn month_due(now: jiff::Timestamp) -> Option<String> {
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    if today.day() < 2 {
-        return None;
-    }
     let previous = today.first_of_month().yesterday().ok()?;
-    Some(previous.strftime("%Y-%m").to_string())
+    is_due(previous, now).then(|| previous.strftime("%Y-%m").to_string())
+}
+
+/// Whether the month of `day` may be archived at `now`: a day after it ended.
+fn is_due(day: jiff::civil::Date, now: jiff::Timestamp) -> bool {
+    day.to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .and_then(|start| month_end(start.timestamp()))
+        .and_then(|end| end.checked_add(ARCHIVED_AFTER_MONTH).ok())
+        .is_some_and(|due| now >= due)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::events::{ActorKind, EventType, OrderFacts, RefundFacts, UserFacts};
+
+    /// A minute after [`order_event`]'s time.
+    fn written() -> jiff::Timestamp {
+        "2026-11-30T15:31:00Z".parse().unwrap()
+    }
 
     fn order_event(kind: EventType) -> Event {
         Event {
@@ -504,7 +576,8 @@ mod tests {
 
     #[test]
     fn order_records_are_kept_five_years_in_their_utc_month_and_on_the_store() {
-        let record = AuditRecord::of(&order_event(EventType::OrderAccepted)).unwrap();
+        let record =
+            AuditRecord::of(&order_event(EventType::OrderAccepted), written(), 1827).unwrap();
         assert_eq!(
             record.pk,
             format!(
@@ -529,7 +602,8 @@ mod tests {
 
     #[test]
     fn a_record_stores_no_key_again_and_reads_back_whole() {
-        let record = AuditRecord::of(&order_event(EventType::OrderAccepted)).unwrap();
+        let record =
+            AuditRecord::of(&order_event(EventType::OrderAccepted), written(), 1827).unwrap();
         let item = crate::storage::to_item(&record).unwrap();
         for repeated in ["eventId", "at", "storeId"] {
             assert!(!item.contains_key(repeated), "{repeated} stored: {item:?}");
@@ -560,7 +634,7 @@ mod tests {
             subject: "USER#u1".into(),
             source_ip: None,
         });
-        let signed_in = AuditRecord::of(&event).unwrap().view();
+        let signed_in = AuditRecord::of(&event, written(), 1827).unwrap().view();
         assert_eq!(signed_in.store_id, None);
     }
 
@@ -572,7 +646,7 @@ mod tests {
             subject: "USER#u1".into(),
             source_ip: Some("203.0.113.9".into()),
         });
-        let record = AuditRecord::of(&event).unwrap();
+        let record = AuditRecord::of(&event, written(), 1827).unwrap();
         assert_eq!(record.gsi1pk, None);
         assert_eq!(record.target, "USER#u1");
         assert_eq!(record.source_ip.as_deref(), Some("203.0.113.9"));
@@ -580,6 +654,62 @@ mod tests {
         assert_eq!(
             record.expires_at - at.as_second(),
             SIGN_IN_RETENTION_SECONDS
+        );
+    }
+
+    #[test]
+    fn records_leave_the_table_after_its_days_unless_written_too_late_for_the_archive() {
+        let event = order_event(EventType::OrderAccepted);
+        let at: jiff::Timestamp = event.at.parse().unwrap();
+        let term = |written: &str, days: i64| {
+            let record = AuditRecord::of(&event, written.parse().unwrap(), days).unwrap();
+            record.expires_at - at.as_second()
+        };
+        // Written in the event's month, or on the next's first morning: the month's archive (from
+        // the second day) holds it.
+        assert_eq!(term("2026-11-30T15:31:00Z", 400), 400 * DAY_SECONDS);
+        assert_eq!(term("2026-12-01T11:59:59Z", 90), 90 * DAY_SECONDS);
+        // Later (a replayed window, a stream held back): its whole term, in the table.
+        assert_eq!(
+            term("2026-12-01T12:00:00Z", 400),
+            COMMERCE_RETENTION_SECONDS
+        );
+        assert_eq!(term("2027-03-01T00:00:00Z", 90), COMMERCE_RETENTION_SECONDS);
+        // Never past its kind's term: a sign-in's record stays 400 days at most.
+        let mut signed_in = order_event(EventType::UserSignedIn);
+        signed_in.order = None;
+        signed_in.user = Some(UserFacts {
+            subject: "USER#u1".into(),
+            source_ip: None,
+        });
+        let record = AuditRecord::of(&signed_in, written(), 1827).unwrap();
+        assert_eq!(
+            record.expires_at - at.as_second(),
+            SIGN_IN_RETENTION_SECONDS
+        );
+        let record = AuditRecord::of(&signed_in, written(), 90).unwrap();
+        assert_eq!(record.expires_at - at.as_second(), 90 * DAY_SECONDS);
+    }
+
+    #[test]
+    fn a_month_is_archived_only_once_it_is_over() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let november = parse_month("2026-11").unwrap();
+        assert!(
+            !is_due(november, at("2026-11-20T00:00:00Z")),
+            "the month itself"
+        );
+        assert!(
+            !is_due(november, at("2026-12-01T23:59:59Z")),
+            "its late events"
+        );
+        assert!(is_due(november, at("2026-12-02T00:00:00Z")));
+        assert!(is_due(november, at("2031-01-01T00:00:00Z")));
+        let december = parse_month("2026-12").unwrap();
+        assert!(!is_due(december, at("2026-12-31T00:00:00Z")));
+        assert!(
+            is_due(december, at("2027-01-02T00:00:00Z")),
+            "into the next year"
         );
     }
 

@@ -53,6 +53,9 @@ pub struct Config {
     pub websocket_endpoint: Option<String>,
     /// Where monthly audit archives go (`AUDIT_ARCHIVE_BUCKET`), for the function that writes them.
     pub audit_archive_bucket: Option<String>,
+    /// How long an audit record stays in the table, where the audit listings read it
+    /// (`AUDIT_DAYS_IN_TABLE`, default 400): the monthly archive keeps it for its full term.
+    pub audit_days_in_table: i64,
     /// Where report exports go (`REPORTS_BUCKET`), for the function that writes them.
     pub reports_bucket: Option<String>,
 }
@@ -74,6 +77,10 @@ impl std::fmt::Debug for TossConfig {
             .finish()
     }
 }
+
+/// The audit trail stays in the table at least long enough for a month's archive to be retried
+/// for two months, and at most for the longest term a record is kept (five years and two days).
+pub const AUDIT_DAYS_IN_TABLE: std::ops::RangeInclusive<u64> = 90..=1827;
 
 /// The longest an access token may last: a signing key verifies two hours past its rotation.
 pub const MAX_ACCESS_TOKEN_SECONDS: u64 = 3600;
@@ -146,6 +153,15 @@ impl Config {
             },
             websocket_endpoint: optional("WEBSOCKET_ENDPOINT"),
             audit_archive_bucket: optional("AUDIT_ARCHIVE_BUCKET"),
+            audit_days_in_table: match number("AUDIT_DAYS_IN_TABLE", 400)? {
+                days if AUDIT_DAYS_IN_TABLE.contains(&days) => days as i64,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "AUDIT_DAYS_IN_TABLE",
+                        "between 90 and 1827".into(),
+                    ));
+                }
+            },
             reports_bucket: optional("REPORTS_BUCKET"),
             table_name: required("TABLE_NAME")?,
             limits: Limits::parse(&env::var("RATE_LIMITS").unwrap_or_default())

@@ -15,7 +15,7 @@ use crate::reports;
 /// `event`'s audit record, with the counters it moves.
 pub async fn effect(app: &App, event: &Event) -> Result<Effect, ApiError> {
     Ok(Effect::Append {
-        record: audit::record_item(event)?,
+        record: audit::record_item(event, app.config.audit_days_in_table)?,
         with: reports::counter_updates(app, event).await?,
     })
 }

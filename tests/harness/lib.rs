@@ -863,6 +863,19 @@ impl Stack {
 
     /// Invokes function `name` (its template logical id) directly with `payload`; its result.
     pub async fn invoke(&self, name: &str, payload: &Value) -> Value {
+        let (status, body) = self.invoke_raw(name, payload).await;
+        assert!(status.is_success(), "{name}: {status} {body}");
+        serde_json::from_str(&body).unwrap_or(Value::Null)
+    }
+
+    /// Invokes a function directly that is expected to fail; what it failed with.
+    pub async fn invoke_failing(&self, name: &str, payload: &Value) -> String {
+        let (status, body) = self.invoke_raw(name, payload).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{name}: {body}");
+        body
+    }
+
+    async fn invoke_raw(&self, name: &str, payload: &Value) -> (StatusCode, String) {
         let url = self.local_url(&format!("functions/{name}/invoke"));
         let response = self
             .http
@@ -872,9 +885,7 @@ impl Stack {
             .await
             .expect("invoke");
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{name}: {status} {body}");
-        serde_json::from_str(&body).unwrap_or(Value::Null)
+        (status, response.text().await.unwrap_or_default())
     }
 
     /// A local control of the runner: served over HTTP at the WebSocket API's address.
