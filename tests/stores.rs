@@ -137,6 +137,32 @@ async fn a_store_round_trip() {
         unchanged.body["weeklyHours"]["sat"],
         json!([{"open": "11:00", "close": "00:00"}])
     );
+    // So is a night past midnight that runs into the next day's first span.
+    let hours_before = unchanged.body["weeklyHours"].clone();
+    let into_the_morning = stack
+        .patch(
+            &path,
+            &json!({"weeklyHours": {
+                "fri": [{"open": "18:00", "close": "02:00"}],
+                "sat": [{"open": "01:00", "close": "10:00"}]
+            }}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        (
+            into_the_morning.status.as_u16(),
+            into_the_morning.body["error"]["message"].as_str()
+        ),
+        (
+            422,
+            Some(
+                "weeklyHours.sat[0]: overlaps fri's interval 18:00–02:00, which runs past midnight"
+            )
+        )
+    );
+    let unchanged = stack.get(&path, Some(&owner)).await;
+    assert_eq!(unchanged.body["weeklyHours"], hours_before);
     // A date as written, said in the same words; a zone as the time zone database spells it.
     let not_a_date = stack
         .patch(

@@ -240,8 +240,8 @@ impl Interval {
 
 /// A day's intervals must not overlap on that day (touching is fine: `09:00`–`12:00` and
 /// `12:00`–`15:00`): two that do are a slip of the owner's, which opening hours read as their
-/// union would hide. The part of an interval that runs past midnight is not compared with the next
-/// day's (a date exception may replace either day).
+/// union would hide. The part of an interval that runs past midnight is the next day's
+/// ([`check_next_mornings`]).
 fn check_overlaps(field: &str, intervals: &[Interval]) -> Result<(), ApiError> {
     for (j, later) in intervals.iter().enumerate() {
         if let Some(earlier) = intervals[..j].iter().find(|i| i.overlaps_on_its_day(later)) {
@@ -265,8 +265,11 @@ pub fn check_new(
     weekly: Option<&WeeklyHours>,
     exceptions: Option<&[DateException]>,
 ) -> Result<(), ApiError> {
-    for (day, intervals) in weekly.map(WeeklyHours::days).into_iter().flatten() {
-        check_overlaps(&format!("weeklyHours.{day}"), intervals)?;
+    if let Some(weekly) = weekly {
+        for (day, intervals) in weekly.days() {
+            check_overlaps(&format!("weeklyHours.{day}"), intervals)?;
+        }
+        check_next_mornings(weekly)?;
     }
     for (i, exception) in exceptions.into_iter().flatten().enumerate() {
         check_overlaps(&format!("exceptions[{i}].hours"), &exception.hours)?;
@@ -288,6 +291,30 @@ pub fn validate(weekly: &WeeklyHours, exceptions: &[DateException]) -> Result<()
                 &format!("exceptions[{i}].date"),
                 "appears twice",
             ));
+        }
+    }
+    Ok(())
+}
+
+/// The part of a weekly day's interval that runs past midnight must not overlap the next day's
+/// intervals (Sunday's runs into Monday's): `fri` `18:00`–`02:00` and `sat` `01:00`–`10:00` are a
+/// slip too. A date exception is not compared with its neighbours: it replaces a single date's
+/// hours, and the days beside it may be weekly days or exceptions of their own.
+fn check_next_mornings(weekly: &WeeklyHours) -> Result<(), ApiError> {
+    let days = weekly.days();
+    for (k, (day, intervals)) in days.iter().enumerate() {
+        let (next_day, next) = days[(k + 1) % days.len()];
+        for (j, later) in next.iter().enumerate() {
+            if let Some(earlier) = intervals.iter().find(|i| i.covers_next_morning(later.open)) {
+                return Err(ApiError::validation(
+                    &format!("weeklyHours.{next_day}[{j}]"),
+                    format!(
+                        "overlaps {day}'s interval {}–{}, which runs past midnight",
+                        written(earlier.open),
+                        written(earlier.close)
+                    ),
+                ));
+            }
         }
     }
     Ok(())
@@ -350,8 +377,8 @@ mod tests {
         for fine in [
             vec![iv(t(9, 0), t(12, 0)), iv(t(12, 0), t(15, 0))],
             vec![iv(t(17, 0), t(22, 0)), iv(t(9, 0), t(14, 0))],
-            // Past midnight: its morning part is the next day's, not compared here.
-            vec![iv(t(22, 0), t(2, 0)), iv(t(8, 0), t(12, 0))],
+            // Past midnight: its morning part is the next day's, not this one's.
+            vec![iv(t(22, 0), t(2, 0)), iv(t(1, 0), t(12, 0))],
             vec![iv(t(12, 0), t(12, 0)), iv(t(9, 0), t(10, 0))],
         ] {
             assert!(
@@ -390,6 +417,64 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn a_night_past_midnight_may_touch_the_next_days_hours_but_not_overlap_them() {
+        let t = |h, m| time(h, m, 0, 0);
+        let fine = [
+            WeeklyHours {
+                fri: vec![iv(t(18, 0), t(2, 0))],
+                sat: vec![iv(t(2, 0), t(10, 0)), iv(t(12, 0), t(1, 0))],
+                sun: vec![iv(t(1, 0), t(4, 0))],
+                ..WeeklyHours::default()
+            },
+            // Around the clock, every day, from midnight or from noon.
+            weekly_every_day(vec![iv(t(0, 0), t(0, 0))]),
+            weekly_every_day(vec![iv(t(12, 0), t(12, 0))]),
+            // A night that ends at midnight reaches nothing of the next day.
+            WeeklyHours {
+                mon: vec![iv(t(9, 0), t(0, 0))],
+                tue: vec![iv(t(0, 0), t(3, 0))],
+                ..WeeklyHours::default()
+            },
+        ];
+        for weekly in fine {
+            assert!(check_new(Some(&weekly), None).is_ok(), "{weekly:?}");
+        }
+        for (weekly, message) in [
+            (
+                WeeklyHours {
+                    fri: vec![iv(t(18, 0), t(2, 0))],
+                    sat: vec![iv(t(9, 0), t(12, 0)), iv(t(1, 0), t(3, 0))],
+                    ..WeeklyHours::default()
+                },
+                "weeklyHours.sat[1]: overlaps fri's interval 18:00–02:00, which runs past midnight",
+            ),
+            (
+                WeeklyHours {
+                    sun: vec![iv(t(20, 0), t(20, 0))],
+                    mon: vec![iv(t(9, 0), t(17, 0))],
+                    ..WeeklyHours::default()
+                },
+                "weeklyHours.mon[0]: overlaps sun's interval 20:00–20:00, which runs past midnight",
+            ),
+        ] {
+            let err = check_new(Some(&weekly), None).unwrap_err();
+            assert_eq!((err.status.as_u16(), err.message.as_ref()), (422, message));
+        }
+        // Date exceptions replace a date's hours: not compared with the days beside them.
+        let exceptions = [
+            DateException {
+                date: date(2026, 12, 24),
+                hours: vec![iv(t(18, 0), t(4, 0))],
+            },
+            DateException {
+                date: date(2026, 12, 25),
+                hours: vec![iv(t(1, 0), t(5, 0))],
+            },
+        ];
+        assert!(check_new(None, Some(&exceptions)).is_ok());
     }
 
     #[test]
