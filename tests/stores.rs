@@ -163,6 +163,23 @@ async fn a_store_round_trip() {
     );
     let unchanged = stack.get(&path, Some(&owner)).await;
     assert_eq!(unchanged.body["weeklyHours"], hours_before);
+    // A patch of one day keeps the others: Friday's hours set, Saturday's as they were.
+    let friday = json!([{"open": "09:00", "close": "10:00"}]);
+    let friday_set = stack
+        .patch(
+            &path,
+            &json!({"weeklyHours": {"fri": friday}}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(friday_set.status, StatusCode::OK, "{:?}", friday_set.body);
+    let mut expected = hours_before.clone();
+    expected["fri"] = friday;
+    assert_eq!(friday_set.body["weeklyHours"], expected);
+    assert_eq!(
+        friday_set.body["weeklyHours"]["sat"],
+        json!([{"open": "11:00", "close": "00:00"}])
+    );
     // A date as written, said in the same words; a zone as the time zone database spells it.
     let not_a_date = stack
         .patch(
@@ -250,8 +267,12 @@ async fn opening_hours_follow_the_store_zone_and_run_past_midnight() {
         .await;
     assert_eq!(reply.body["status"]["reason"], "OUTSIDE_HOURS");
 
-    // Today's hours around now: open here; twelve hours away the same clock times are closed.
-    let around_now = json!({weekday_key(today): [{"open": hour_ago, "close": hour_later}]});
+    // Today's hours around now, and last night's closed (a patch changes only the days it names):
+    // open here; twelve hours away the same clock times are closed.
+    let around_now = json!({
+        weekday_key(today): [{"open": hour_ago, "close": hour_later}],
+        weekday_key(yesterday): [],
+    });
     let reply = stack
         .patch(&path, &json!({"weeklyHours": around_now}), Some(&owner))
         .await;

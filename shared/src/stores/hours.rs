@@ -143,6 +143,57 @@ impl WeeklyHours {
     }
 }
 
+/// A change to the weekly hours, as a `PATCH` sends it: each day it names gets the intervals it
+/// gives (`[]` closes that day), and each day it leaves out keeps its own, as every field a `PATCH`
+/// leaves out does. Until 2026-12-07 the week was replaced whole, so a patch of Monday's hours
+/// closed every other day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyHoursPatch {
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub mon: Option<Vec<Interval>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub tue: Option<Vec<Interval>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub wed: Option<Vec<Interval>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub thu: Option<Vec<Interval>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub fri: Option<Vec<Interval>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub sat: Option<Vec<Interval>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub sun: Option<Vec<Interval>>,
+}
+
+/// Which days of the week (Monday first) a request sets.
+pub type DaysSent = [bool; 7];
+
+/// Every day: a new store's week.
+pub const EVERY_DAY: DaysSent = [true; 7];
+
+impl WeeklyHoursPatch {
+    pub fn days_sent(&self) -> DaysSent {
+        [
+            &self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun,
+        ]
+        .map(Option::is_some)
+    }
+
+    /// `week` with the days this patch names replaced.
+    pub fn applied_to(self, week: WeeklyHours) -> WeeklyHours {
+        WeeklyHours {
+            mon: self.mon.unwrap_or(week.mon),
+            tue: self.tue.unwrap_or(week.tue),
+            wed: self.wed.unwrap_or(week.wed),
+            thu: self.thu.unwrap_or(week.thu),
+            fri: self.fri.unwrap_or(week.fri),
+            sat: self.sat.unwrap_or(week.sat),
+            sun: self.sun.unwrap_or(week.sun),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DateException {
@@ -258,18 +309,21 @@ fn check_overlaps(field: &str, intervals: &[Interval]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The hours a request sets, checked for overlaps: only what it sends, so a store saved with
-/// overlapping hours before they were refused can still change anything else (switch ordering
-/// off, above all) without first fixing them.
+/// The hours a request sets, checked for overlaps: only the days it sends (in the week they make
+/// with the rest) and the exceptions if it sends them, so a store saved with overlapping hours
+/// before they were refused can still change anything else (switch ordering off, above all)
+/// without first fixing them.
 pub fn check_new(
-    weekly: Option<&WeeklyHours>,
+    weekly: Option<(&WeeklyHours, DaysSent)>,
     exceptions: Option<&[DateException]>,
 ) -> Result<(), ApiError> {
-    if let Some(weekly) = weekly {
-        for (day, intervals) in weekly.days() {
-            check_overlaps(&format!("weeklyHours.{day}"), intervals)?;
+    if let Some((weekly, sent)) = weekly {
+        for ((day, intervals), sent) in weekly.days().into_iter().zip(sent) {
+            if sent {
+                check_overlaps(&format!("weeklyHours.{day}"), intervals)?;
+            }
         }
-        check_next_mornings(weekly)?;
+        check_next_mornings(weekly, sent)?;
     }
     for (i, exception) in exceptions.into_iter().flatten().enumerate() {
         check_overlaps(&format!("exceptions[{i}].hours"), &exception.hours)?;
@@ -300,10 +354,16 @@ pub fn validate(weekly: &WeeklyHours, exceptions: &[DateException]) -> Result<()
 /// intervals (Sunday's runs into Monday's): `fri` `18:00`–`02:00` and `sat` `01:00`–`10:00` are a
 /// slip too. A date exception is not compared with its neighbours: it replaces a single date's
 /// hours, and the days beside it may be weekly days or exceptions of their own.
-fn check_next_mornings(weekly: &WeeklyHours) -> Result<(), ApiError> {
+///
+/// Only a pair of days one of which a request sends is checked.
+fn check_next_mornings(weekly: &WeeklyHours, sent: DaysSent) -> Result<(), ApiError> {
     let days = weekly.days();
     for (k, (day, intervals)) in days.iter().enumerate() {
-        let (next_day, next) = days[(k + 1) % days.len()];
+        let after = (k + 1) % days.len();
+        if !sent[k] && !sent[after] {
+            continue;
+        }
+        let (next_day, next) = days[after];
         for (j, later) in next.iter().enumerate() {
             if let Some(earlier) = intervals.iter().find(|i| i.covers_next_morning(later.open)) {
                 return Err(ApiError::validation(
@@ -382,7 +442,7 @@ mod tests {
             vec![iv(t(12, 0), t(12, 0)), iv(t(9, 0), t(10, 0))],
         ] {
             assert!(
-                check_new(Some(&day(fine.clone())), None).is_ok(),
+                check_new(Some((&day(fine.clone()), EVERY_DAY)), None).is_ok(),
                 "{fine:?}"
             );
         }
@@ -404,7 +464,7 @@ mod tests {
                 "weeklyHours.tue[1]: overlaps the day's interval 09:00–10:00",
             ),
         ] {
-            let err = check_new(Some(&day(clash)), None).unwrap_err();
+            let err = check_new(Some((&day(clash), EVERY_DAY)), None).unwrap_err();
             assert_eq!((err.status.as_u16(), err.message.as_ref()), (422, message));
         }
         let exceptions = [DateException {
@@ -440,7 +500,10 @@ mod tests {
             },
         ];
         for weekly in fine {
-            assert!(check_new(Some(&weekly), None).is_ok(), "{weekly:?}");
+            assert!(
+                check_new(Some((&weekly, EVERY_DAY)), None).is_ok(),
+                "{weekly:?}"
+            );
         }
         for (weekly, message) in [
             (
@@ -460,7 +523,7 @@ mod tests {
                 "weeklyHours.mon[0]: overlaps sun's interval 20:00–20:00, which runs past midnight",
             ),
         ] {
-            let err = check_new(Some(&weekly), None).unwrap_err();
+            let err = check_new(Some((&weekly, EVERY_DAY)), None).unwrap_err();
             assert_eq!((err.status.as_u16(), err.message.as_ref()), (422, message));
         }
         // Date exceptions replace a date's hours: not compared with the days beside them.

@@ -121,7 +121,7 @@ pub struct PatchStore {
     #[serde(default, deserialize_with = "crate::http::present")]
     pub time_zone: Option<String>,
     #[serde(default, deserialize_with = "crate::http::present")]
-    pub weekly_hours: Option<WeeklyHours>,
+    pub weekly_hours: Option<hours::WeeklyHoursPatch>,
     #[serde(default, deserialize_with = "crate::http::present")]
     pub exceptions: Option<Vec<DateException>>,
     #[serde(default, deserialize_with = "crate::http::present")]
@@ -217,8 +217,17 @@ impl StoreSettings {
 
     /// The settings after `patch`, checked: all of them, and the hours it sends for overlaps.
     fn patched_checked(self, patch: PatchStore) -> Result<Self, ApiError> {
-        hours::check_new(patch.weekly_hours.as_ref(), patch.exceptions.as_deref())?;
-        self.patched(patch).validated()
+        let days_sent = patch
+            .weekly_hours
+            .as_ref()
+            .map(hours::WeeklyHoursPatch::days_sent);
+        let exceptions_sent = patch.exceptions.is_some();
+        let patched = self.patched(patch);
+        hours::check_new(
+            days_sent.map(|sent| (&patched.weekly_hours, sent)),
+            exceptions_sent.then_some(patched.exceptions.as_slice()),
+        )?;
+        patched.validated()
     }
 
     fn patched(mut self, patch: PatchStore) -> Self {
@@ -238,7 +247,9 @@ impl StoreSettings {
         self.phone = phone.unwrap_or(self.phone);
         self.address = address.unwrap_or(self.address);
         self.time_zone = time_zone.unwrap_or(self.time_zone);
-        self.weekly_hours = weekly_hours.unwrap_or(self.weekly_hours);
+        if let Some(days) = weekly_hours {
+            self.weekly_hours = days.applied_to(self.weekly_hours);
+        }
         self.exceptions = exceptions.unwrap_or(self.exceptions);
         self.accepting_orders = accepting_orders.unwrap_or(self.accepting_orders);
         self.prep_minutes = prep_minutes.unwrap_or(self.prep_minutes);
@@ -388,7 +399,10 @@ pub async fn create(
         min_order_amount: input.min_order_amount.unwrap_or(0),
         max_queued_orders: input.max_queued_orders.unwrap_or(30),
     };
-    hours::check_new(Some(&settings.weekly_hours), Some(&settings.exceptions))?;
+    hours::check_new(
+        Some((&settings.weekly_hours, hours::EVERY_DAY)),
+        Some(&settings.exceptions),
+    )?;
     let settings = settings.validated()?;
     // Counted only for a store about to be opened (a retry of one opened is answered above), and
     // under its id: twins under one key that both got here count once.
@@ -543,7 +557,10 @@ mod tests {
         assert!(!closed.accepting_orders);
         let err = saved
             .patched_checked(PatchStore {
-                weekly_hours: Some(overlapping),
+                weekly_hours: Some(hours::WeeklyHoursPatch {
+                    mon: Some(overlapping.mon),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .unwrap_err();
@@ -603,5 +620,57 @@ mod tests {
         assert!(!patched.accepting_orders);
         assert_eq!(patched.prep_minutes, 25);
         assert_eq!(patched.name, settings().name);
+    }
+
+    #[test]
+    fn a_patch_of_some_days_keeps_the_others_and_is_checked_against_them() {
+        let t = |h| jiff::civil::time(h, 0, 0, 0);
+        let iv = |open, close| hours::Interval {
+            open: t(open),
+            close: t(close),
+        };
+        let saved = StoreSettings {
+            weekly_hours: WeeklyHours {
+                mon: vec![iv(9, 18)],
+                tue: vec![iv(9, 18)],
+                fri: vec![iv(18, 2)],
+                ..WeeklyHours::default()
+            },
+            ..settings()
+        };
+        let patched = saved
+            .clone()
+            .patched_checked(PatchStore {
+                weekly_hours: Some(hours::WeeklyHoursPatch {
+                    tue: Some(vec![]),
+                    wed: Some(vec![iv(10, 20)]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            patched.weekly_hours,
+            WeeklyHours {
+                mon: vec![iv(9, 18)],
+                wed: vec![iv(10, 20)],
+                fri: vec![iv(18, 2)],
+                ..WeeklyHours::default()
+            }
+        );
+        // Saturday alone, against the Friday night it keeps.
+        let err = saved
+            .patched_checked(PatchStore {
+                weekly_hours: Some(hours::WeeklyHoursPatch {
+                    sat: Some(vec![iv(1, 10)]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "weeklyHours.sat[0]: overlaps fri's interval 18:00–02:00, which runs past midnight"
+        );
     }
 }
