@@ -202,7 +202,7 @@ fn term_in_table(
     retention: i64,
     days_in_table: i64,
 ) -> i64 {
-    let archived = month_end(at)
+    let archived = month_end(at.to_zoned(jiff::tz::TimeZone::UTC).date())
         .and_then(|end| end.checked_add(IN_ARCHIVE_IF_WRITTEN_BY).ok())
         .is_some_and(|by| written < by);
     if archived {
@@ -212,15 +212,13 @@ fn term_in_table(
     }
 }
 
-/// The first instant after `at`'s UTC month.
-fn month_end(at: jiff::Timestamp) -> Option<jiff::Timestamp> {
-    let first = at.to_zoned(jiff::tz::TimeZone::UTC).date().first_of_month();
-    first
+/// The first instant after the UTC month of `day`.
+fn month_end(day: jiff::civil::Date) -> Option<jiff::Timestamp> {
+    let next = day
+        .first_of_month()
         .checked_add(jiff::Span::new().months(1))
-        .ok()?
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()
-        .map(|next| next.timestamp())
+        .ok()?;
+    Some(next.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp())
 }
 
 /// `yyyy-mm` of an instant, in UTC.
@@ -522,9 +520,7 @@ pub fn month_due(now: jiff::Timestamp) -> Option<String> {
 
 /// Whether the month of `day` may be archived at `now`: a day after it ended.
 fn is_due(day: jiff::civil::Date, now: jiff::Timestamp) -> bool {
-    day.to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()
-        .and_then(|start| month_end(start.timestamp()))
+    month_end(day)
         .and_then(|end| end.checked_add(ARCHIVED_AFTER_MONTH).ok())
         .is_some_and(|due| now >= due)
 }
