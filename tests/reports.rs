@@ -600,9 +600,10 @@ async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
         .await;
     assert!(early.contains("second day of the next"), "{early}");
 
-    // The archive of a month that is over: written once, every record in it. This trail's own
-    // records, as the recorder wrote them, put under a month two months back (the daily schedule,
-    // every second here, archives the last one).
+    // The archive of a month that is over: written once, every record in it, each in the object of
+    // its term. This month's records as the recorder wrote them (the store's trail, and everyone's
+    // sign-ins), put under a month two months back (the daily schedule, every second here,
+    // archives the last one).
     let past = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
@@ -611,9 +612,15 @@ async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
         .unwrap()
         .strftime("%Y-%m")
         .to_string();
+    let month_items: Vec<_> = stack
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| e2e::text_of(i, "PK").starts_with(&format!("AUDIT#{month}#")))
+        .collect();
     let db = aws_sdk_dynamodb::Client::new(&stack.aws().await);
-    let mut stored = Vec::new();
-    for (n, item) in trail_items.iter().enumerate() {
+    let (mut orders_stored, mut access_stored) = (Vec::new(), Vec::new());
+    for (n, item) in month_items.iter().enumerate() {
         let mut moved = item.clone();
         let shard = e2e::text_of(item, "PK")
             .rsplit('#')
@@ -625,69 +632,145 @@ async fn the_audit_trail_is_the_owners_and_archived_once_a_month() {
             "PK".into(),
             AttributeValue::S(format!("AUDIT#{past}#{shard}")),
         );
-        let sort = AttributeValue::S(format!("{past}-15T12:00:{n:02}Z#{event_id}"));
+        let sort = AttributeValue::S(format!(
+            "{past}-15T12:{:02}:{:02}Z#{event_id}",
+            n / 60,
+            n % 60
+        ));
         moved.insert("SK".into(), sort.clone());
-        moved.insert("GSI1SK".into(), sort);
+        if item.contains_key("GSI1SK") {
+            moved.insert("GSI1SK".into(), sort);
+        }
         db.put_item()
             .table_name(e2e::TABLE)
             .set_item(Some(moved))
             .send()
             .await
             .unwrap();
-        stored.push(event_id);
+        if e2e::text_of(item, "target").starts_with("ORDER#") {
+            orders_stored.push(event_id);
+        } else {
+            access_stored.push(event_id);
+        }
     }
+    assert_eq!(orders_stored.len(), trail_items.len());
+    assert!(
+        access_stored.len() >= 4,
+        "the four sign-ins: {access_stored:?}"
+    );
     let archived = stack
         .invoke("AuditArchiveFunction", &json!({"month": past}))
         .await;
     assert_eq!(archived["written"], true, "{archived}");
-    assert_eq!(archived["records"].as_u64().unwrap(), stored.len() as u64);
+    assert_eq!(
+        (
+            archived["records"].as_u64(),
+            archived["accessRecords"].as_u64()
+        ),
+        (
+            Some(orders_stored.len() as u64),
+            Some(access_stored.len() as u64)
+        ),
+        "{archived}"
+    );
     let again = stack
         .invoke("AuditArchiveFunction", &json!({"month": past}))
         .await;
     assert_eq!(again["written"], false);
+    assert_eq!(again["accessKey"], archived["accessKey"]);
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&stack.aws().await)
             .force_path_style(true)
             .build(),
     );
     let bucket = "ordersync-local-auditarchivebucket";
-    let prefix = format!("audit/year={}/month={}/", &past[..4], &past[5..]);
-    let listed = s3
-        .list_object_versions()
+    // What the deployed bucket does with each object: its lifecycle rules, as the template sets
+    // them (the emulator keeps them, and expires nothing).
+    let rules = s3
+        .get_bucket_lifecycle_configuration()
         .bucket(bucket)
-        .prefix(&prefix)
         .send()
         .await
-        .unwrap();
-    let versions = listed.versions();
-    assert_eq!(versions.len(), 1, "one object, one version");
-    let key = versions[0].key().unwrap();
-    assert_eq!(
-        key,
-        format!(
-            "audit/year={}/month={}/audit-{past}.jsonl.gz",
+        .unwrap()
+        .rules
+        .unwrap_or_default();
+    let day = 24 * 3600;
+    let mut lines_of = BTreeMap::new();
+    for (kept, stored, dir) in [
+        (shared::audit::Kept::Commerce, &orders_stored, "audit"),
+        (shared::audit::Kept::Access, &access_stored, "access"),
+    ] {
+        let key = format!(
+            "{dir}/year={}/month={}/{dir}-{past}.jsonl.gz",
             &past[..4],
             &past[5..]
-        )
-    );
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    let bytes = object.body.collect().await.unwrap().into_bytes();
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(&bytes[..])
-        .read_to_string(&mut text)
-        .unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), stored.len());
-    // Each line is the record as the listing answered it, but for the month it was put under.
+        );
+        let field = if dir == "audit" { "key" } else { "accessKey" };
+        assert_eq!(archived[field], key.as_str(), "{archived}");
+        let listed = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(format!("{dir}/"))
+            .send()
+            .await
+            .unwrap();
+        let versions = listed.versions();
+        assert_eq!(versions.len(), 1, "one object, one version: {versions:?}");
+        assert_eq!(versions[0].key(), Some(key.as_str()));
+        let object = s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut ids: Vec<&str> = lines
+            .iter()
+            .map(|l| l["eventId"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        let mut expected: Vec<&str> = stored.iter().map(String::as_str).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "{key}");
+        // Kept its kind's term, no less (the law's floor) and, for sign-ins, no more: an address is
+        // not kept five years because an order is. One rule applies to each object.
+        let applying: Vec<_> = rules
+            .iter()
+            .filter(|r| r.status().as_str() == "Enabled")
+            .filter(|r| {
+                let prefix = r.filter().and_then(|f| f.prefix()).unwrap_or("");
+                key.starts_with(prefix)
+            })
+            .collect();
+        assert_eq!(applying.len(), 1, "{key}: {rules:?}");
+        let days = i64::from(
+            applying[0]
+                .expiration()
+                .and_then(|e| e.days())
+                .expect("an expiry in days"),
+        );
+        assert!(days * day >= kept.seconds(), "{key}: {days} days");
+        if kept == shared::audit::Kept::Access {
+            assert!(days * day <= kept.seconds(), "{key}: {days} days");
+        }
+        lines_of.insert(dir, lines);
+    }
+    for line in &lines_of["access"] {
+        let action = line["action"].as_str().unwrap();
+        assert!(action.starts_with("user."), "{line}");
+        assert!(line.get("storeId").is_none(), "{line}");
+    }
+    // Each order line is the record as the listing answered it, but for the month it was put under.
+    let lines = &lines_of["audit"];
     for listed in &records {
         let id = listed["eventId"].as_str().unwrap();
         let line = lines

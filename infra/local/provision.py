@@ -214,9 +214,35 @@ def create_bucket(s3, resolver, logical, props):
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
     if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    rules = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+    if rules:
+        # The emulator keeps the rules but expires nothing: they are set so that tests can read what
+        # a deployed bucket would do with each object.
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=name, LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in rules]})
     resolver.refs[logical] = name
     resolver.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
     resolver.attrs[(logical, "RegionalDomainName")] = f"{name}.s3.{REGION}.amazonaws.com"
+
+
+def lifecycle_rule(rule):
+    """A template's lifecycle rule (CloudFormation's shape) in the S3 API's."""
+    unknown = set(rule) - {"Id", "Status", "Prefix", "ExpirationInDays", "Transitions",
+                           "NoncurrentVersionExpiration"}
+    if unknown:
+        raise SystemExit(f"lifecycle rule {rule.get('Id')}: {', '.join(sorted(unknown))} "
+                         "not supported by the local provisioner")
+    out = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    transitions = rule.get("Transitions") or []
+    if transitions:
+        out["Transitions"] = [
+            {"Days": int(t["TransitionInDays"]), "StorageClass": t["StorageClass"]} for t in transitions]
+    noncurrent = rule.get("NoncurrentVersionExpiration")
+    if noncurrent:
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}
+    return out
 
 
 def register_websocket_api(_client, resolver, logical, props):

@@ -8,7 +8,8 @@
 //! as Korean law asks of each kind — records of orders, payments and refunds five years (전자상거래법
 //! §6), sign-in records one year (개인정보 안전성 확보조치 기준 §8; 400 days here) — in the monthly
 //! archive: each month is archived to S3 as gzip-compressed JSON Lines, once, a day after it ends,
-//! and the bucket keeps it five years. The table keeps a record only as long as the listings reach
+//! one object for each term ([`Kept`]), which the bucket's lifecycle rules expire at the end of
+//! it: a sign-in's address is not kept five years because an order is. The table keeps a record only as long as the listings reach
 //! back (`AUDIT_DAYS_IN_TABLE`, 400 days by default): five years of records there cost more than
 //! the rest of an order's bill (docs/COST.md, "At rest"). A record written too late for its month's
 //! archive keeps its whole term in the table instead.
@@ -36,6 +37,47 @@ const _: () = assert!(COMMERCE_RETENTION_SECONDS >= 5 * 365 * 24 * 3600);
 const _: () = assert!(SIGN_IN_RETENTION_SECONDS >= 365 * 24 * 3600);
 
 const DAY_SECONDS: i64 = 24 * 3600;
+
+/// How long the law keeps a kind of record: in the table when the month's archive will not hold it,
+/// and in the archive, whose objects are one per kind so that each expires with its own term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// Orders, payments and refunds: five years (전자상거래법 §6).
+    Commerce,
+    /// Sign-ins, sign-outs and refused sign-ins (접속기록): a year (개인정보 안전성 확보조치 기준 §8).
+    Access,
+}
+
+impl Kept {
+    pub const ALL: [Kept; 2] = [Kept::Commerce, Kept::Access];
+
+    /// The kind's whole term.
+    pub const fn seconds(self) -> i64 {
+        match self {
+            Kept::Commerce => COMMERCE_RETENTION_SECONDS,
+            Kept::Access => SIGN_IN_RETENTION_SECONDS,
+        }
+    }
+
+    /// The archive's prefix for the kind: the bucket's lifecycle rule for it filters on this.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Kept::Commerce => "audit/",
+            Kept::Access => "access/",
+        }
+    }
+
+    /// Where a month's records of this kind are archived: date-partitioned, for Athena.
+    pub fn archive_key(self, month: &str) -> String {
+        let (year, mm) = month.split_at(4);
+        let prefix = self.prefix();
+        let name = prefix.trim_end_matches('/');
+        format!(
+            "{prefix}year={year}/month={}/{name}-{month}.jsonl.gz",
+            &mm[1..]
+        )
+    }
+}
 
 /// A month is archived once this much of the next has passed, so that events recorded late (a
 /// stream's retries, a day at most) are in it.
@@ -123,24 +165,16 @@ impl AuditRecord {
             .parse()
             .map_err(|_| ApiError::validation("at", "not an RFC 3339 time"))?;
         let sort = format!("{at}#{}", event.event_id);
-        let (target, store_id, before, after, amount, retention) = match (&event.order, &event.user)
-        {
+        let (target, store_id, before, after, amount, kept) = match (&event.order, &event.user) {
             (Some(order), _) => (
                 format!("ORDER#{}", order.order_id),
                 Some(order.store_id.clone()),
                 order.from,
                 Some(order.status),
                 order.refund.as_ref().map(|r| r.amount),
-                COMMERCE_RETENTION_SECONDS,
+                Kept::Commerce,
             ),
-            (None, Some(user)) => (
-                user.subject.clone(),
-                None,
-                None,
-                None,
-                None,
-                SIGN_IN_RETENTION_SECONDS,
-            ),
+            (None, Some(user)) => (user.subject.clone(), None, None, None, None, Kept::Access),
             (None, None) => return Err(ApiError::validation("event", "neither order nor user")),
         };
         Ok(Self {
@@ -159,8 +193,18 @@ impl AuditRecord {
             amount,
             request_id: event.request_id.clone(),
             source_ip: event.user.as_ref().and_then(|u| u.source_ip.clone()),
-            expires_at: at.as_second() + term_in_table(at, written, retention, days_in_table),
+            expires_at: at.as_second() + term_in_table(at, written, kept.seconds(), days_in_table),
         })
+    }
+
+    /// Its kind's term: what an order was done is kept as commerce, anything else (a user's
+    /// sign-in, sign-out, refused sign-in) as access.
+    pub fn kept(&self) -> Kept {
+        if self.target.starts_with("ORDER#") {
+            Kept::Commerce
+        } else {
+            Kept::Access
+        }
     }
 
     /// The event's time and id, from the sort key (`<time>#<eventId>`: a time has no `#`).
@@ -408,6 +452,11 @@ struct ArchiveRecord {
     sk: String,
     key: String,
     records: u64,
+    /// Absent from months archived before 2026-12-07, whose one object holds both kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_records: Option<u64>,
     archived_at: String,
 }
 
@@ -415,24 +464,23 @@ struct ArchiveRecord {
 #[serde(rename_all = "camelCase")]
 pub struct Archived {
     pub month: String,
+    /// The month's order records (kept five years): where, and how many.
     pub key: String,
     pub records: u64,
+    /// The month's sign-in records (kept 400 days); none for a month archived before 2026-12-07,
+    /// whose `key` holds both kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_records: Option<u64>,
     /// False when the month had been archived before: nothing was written.
     pub written: bool,
 }
 
-/// Where a month's archive goes: date-partitioned, for Athena or a lifecycle rule.
-pub fn archive_key(month: &str) -> String {
-    let (year, mm) = month.split_at(4);
-    format!(
-        "audit/year={year}/month={}/audit-{month}.jsonl.gz",
-        &mm[1..]
-    )
-}
-
 /// Archives `month` to `bucket` once: every record of the month, one JSON object a line (oldest
 /// first within each of the month's shards, shard after shard: streamed, never held whole),
-/// gzip-compressed. A month already archived is left as it is.
+/// gzip-compressed, in one object for each kind's term ([`Kept::archive_key`]; both written, the
+/// second perhaps empty). A month already archived is left as it is.
 ///
 /// A month that is not yet due (see [`month_due`]) is refused: its archive would miss the records
 /// still to come, which then leave the table unarchived.
@@ -444,17 +492,17 @@ pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, A
         ));
     }
     let db = &app.db;
-    let key = archive_key(month);
     if let Some(done) = db.get::<ArchiveRecord>("ARCHIVE#AUDIT", month).await? {
         return Ok(Archived {
             month: month.to_owned(),
             key: done.key,
             records: done.records,
+            access_key: done.access_key,
+            access_records: done.access_records,
             written: false,
         });
     }
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut records = 0u64;
+    let [mut commerce, mut access] = Kept::ALL.map(|kept| MonthArchive::new(kept, month));
     for shard in 0..MONTH_SHARDS {
         let mut pages = db
             .client()
@@ -472,30 +520,23 @@ pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, A
                 .unwrap_or_default()
             {
                 let record: AuditRecord = from_item(item)?;
-                let line = serde_json::to_string(&record.view()).map_err(ApiError::internal)?;
-                writeln!(gzip, "{line}").map_err(ApiError::internal)?;
-                records += 1;
+                match record.kept() {
+                    Kept::Commerce => commerce.append(record)?,
+                    Kept::Access => access.append(record)?,
+                }
             }
         }
     }
-    let body = gzip.finish().map_err(ApiError::internal)?;
-    app.images()
-        .client()
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .content_type("application/x-ndjson")
-        .content_encoding("gzip")
-        .body(body.into())
-        .send()
-        .await
-        .map_err(|e| ApiError::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
-    // Written after the object: a crash in between rewrites the same object next time.
+    let (key, records) = commerce.put(app, bucket).await?;
+    let (access_key, access_records) = access.put(app, bucket).await?;
+    // Written after the objects: a crash in between rewrites the same objects next time.
     let done = ArchiveRecord {
         pk: "ARCHIVE#AUDIT".to_owned(),
         sk: month.to_owned(),
         key: key.clone(),
         records,
+        access_key: Some(access_key.clone()),
+        access_records: Some(access_records),
         archived_at: jiff::Timestamp::now().to_string(),
     };
     match db.put_if_absent(&done).await {
@@ -506,8 +547,52 @@ pub async fn archive(app: &App, bucket: &str, month: &str) -> Result<Archived, A
         month: month.to_owned(),
         key,
         records,
+        access_key: Some(access_key),
+        access_records: Some(access_records),
         written: true,
     })
+}
+
+/// One kind's records of a month, compressed as they are read.
+struct MonthArchive {
+    key: String,
+    gzip: flate2::write::GzEncoder<Vec<u8>>,
+    records: u64,
+}
+
+impl MonthArchive {
+    fn new(kept: Kept, month: &str) -> Self {
+        Self {
+            key: kept.archive_key(month),
+            gzip: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()),
+            records: 0,
+        }
+    }
+
+    fn append(&mut self, record: AuditRecord) -> Result<(), ApiError> {
+        let line = serde_json::to_string(&record.view()).map_err(ApiError::internal)?;
+        writeln!(self.gzip, "{line}").map_err(ApiError::internal)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Puts the object (the same key on a retry: the bucket keeps the last version); its key and
+    /// how many records it holds.
+    async fn put(self, app: &App, bucket: &str) -> Result<(String, u64), ApiError> {
+        let body = self.gzip.finish().map_err(ApiError::internal)?;
+        app.images()
+            .client()
+            .put_object()
+            .bucket(bucket)
+            .key(&self.key)
+            .content_type("application/x-ndjson")
+            .content_encoding("gzip")
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| ApiError::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok((self.key, self.records))
+    }
 }
 
 /// The month a scheduled run archives: the previous one, once a day of the new month has passed for
@@ -589,6 +674,7 @@ mod tests {
             (Some(Status::Paid), Some(Status::Accepted))
         );
         assert_eq!(record.amount, Some(1000));
+        assert_eq!(record.kept(), Kept::Commerce);
         let at: jiff::Timestamp = "2026-11-30T15:30:00Z".parse().unwrap();
         assert_eq!(
             record.expires_at - at.as_second(),
@@ -646,6 +732,8 @@ mod tests {
         assert_eq!(record.gsi1pk, None);
         assert_eq!(record.target, "USER#u1");
         assert_eq!(record.source_ip.as_deref(), Some("203.0.113.9"));
+        // Archived apart from orders, so that its address goes after its own term.
+        assert_eq!(record.kept(), Kept::Access);
         let at: jiff::Timestamp = "2026-11-30T15:30:00Z".parse().unwrap();
         assert_eq!(
             record.expires_at - at.as_second(),
@@ -712,8 +800,12 @@ mod tests {
     #[test]
     fn archives_are_date_partitioned_and_due_after_the_month() {
         assert_eq!(
-            archive_key("2026-11"),
+            Kept::Commerce.archive_key("2026-11"),
             "audit/year=2026/month=11/audit-2026-11.jsonl.gz"
+        );
+        assert_eq!(
+            Kept::Access.archive_key("2026-11"),
+            "access/year=2026/month=11/access-2026-11.jsonl.gz"
         );
         let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
         assert_eq!(month_due(at("2026-12-01T12:00:00Z")), None);
