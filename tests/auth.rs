@@ -627,3 +627,163 @@ async fn a_browser_app_on_the_allowed_origin_may_call_the_api_and_no_other_origi
     let elsewhere = stack.send(me("https://evil.example")).await;
     assert_eq!(elsewhere.header("access-control-allow-origin"), None);
 }
+
+/// `DELETE /v1/me` closes the caller's account once they give its password again: the profile, the
+/// address's claim and their places on stores' staff go; their orders stay (the law keeps them
+/// five years, under the account's id) and the store still reads them; the address may sign up
+/// again, as a new account. A store's owner is refused, and so is a wrong password, which is a
+/// sign-in attempt on the address's own counter; neither changes anything.
+#[tokio::test]
+async fn closing_an_account_frees_its_address_and_keeps_its_orders() {
+    let stack = Stack::start();
+    let (store, owner, staff, _) = stack.staffed_store("close").await;
+    let staff_id = stack.get("/v1/me", Some(&staff)).await.body["userId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = stack.login("staff-close@example.com", PASSWORD).await.body["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The staff member's account orders too.
+    let placed = stack
+        .order(
+            &staff,
+            &json!({"storeId": store, "items": [{"itemId": "latte", "quantity": 1}],
+                    "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"}),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+    let order = placed.body["orderId"].as_str().unwrap().to_owned();
+    stack.mark_paid(&order).await;
+    let close = |token: &str, body: serde_json::Value| {
+        let token = token.to_owned();
+        let stack = &stack;
+        async move {
+            stack
+                .send_json(reqwest::Method::DELETE, "/v1/me", Some(&body), Some(&token))
+                .await
+        }
+    };
+    let users_items = |items: &[Item], user: &str| {
+        items
+            .iter()
+            .filter(|i| {
+                text_of(i, "PK") == format!("USER#{user}")
+                    || text_of(i, "SK") == format!("STAFF#{user}")
+                    || (text_of(i, "SK") == "EMAIL" && text_of(i, "userId") == user)
+            })
+            .count()
+    };
+    let before = stack.scan().await;
+    assert_eq!(
+        users_items(&before, &staff_id),
+        4,
+        "profile, claim, both sides of the place"
+    );
+
+    // Refused, and nothing changes: without a token, without a password, with a field it does not
+    // take, for the owner of a store, with a wrong password.
+    let anonymous = stack
+        .send_json(
+            reqwest::Method::DELETE,
+            "/v1/me",
+            Some(&json!({"password": PASSWORD})),
+            None,
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let bare = stack.delete("/v1/me", Some(&staff)).await;
+    assert_eq!((bare.status.as_u16(), bare.code()), (400, "MALFORMED_JSON"));
+    let extra = close(&staff, json!({"password": PASSWORD, "userId": "someone"})).await;
+    assert_eq!(
+        (extra.status.as_u16(), extra.code()),
+        (422, "VALIDATION_FAILED")
+    );
+    let owning = close(&owner, json!({"password": PASSWORD})).await;
+    assert_eq!(
+        (owning.status.as_u16(), owning.code()),
+        (409, "STORE_OWNER")
+    );
+    let wrong = close(&staff, json!({"password": "not my password"})).await;
+    assert_eq!(
+        (wrong.status.as_u16(), wrong.code()),
+        (403, "WRONG_PASSWORD")
+    );
+    let after_refusals = stack.scan().await;
+    assert_eq!(users_items(&after_refusals, &staff_id), 4);
+    assert_eq!(
+        stack.get("/v1/me", Some(&owner)).await.status,
+        StatusCode::OK
+    );
+    // The wrong password spent one of the address's sign-in attempts.
+    let claim = after_refusals
+        .iter()
+        .find(|i| text_of(i, "SK") == "EMAIL" && text_of(i, "userId") == staff_id)
+        .unwrap();
+    let counter = after_refusals
+        .iter()
+        .find(|i| text_of(i, "PK") == format!("LOCKOUT#{}", text_of(claim, "PK")))
+        .expect("the address's attempt counter");
+    assert_eq!(counter["attempts"].as_n().unwrap(), "1");
+
+    let closed = close(&staff, json!({"password": PASSWORD})).await;
+    assert_eq!(closed.status, StatusCode::NO_CONTENT, "{:?}", closed.body);
+
+    let after = stack.scan().await;
+    assert_eq!(users_items(&after, &staff_id), 0, "nothing of the account");
+    let kept = after
+        .iter()
+        .find(|i| text_of(i, "PK") == format!("ORDER#{order}"))
+        .expect("the order, kept");
+    assert_eq!(text_of(kept, "GSI2PK"), format!("CUSTOMER#{staff_id}"));
+    let read = stack
+        .get(&format!("/v1/orders/{order}"), Some(&owner))
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    // Off the store's staff: their token no longer moves its orders.
+    let moved = stack
+        .post(
+            &format!("/v1/orders/{order}/status"),
+            &json!({"to": "ACCEPTED", "etaMinutes": 5}),
+            Some(&staff),
+        )
+        .await;
+    assert!(moved.status.is_client_error(), "{:?}", moved.body);
+
+    // Gone for its holder: its profile, its password, its session, a second closing.
+    let me = stack.get("/v1/me", Some(&staff)).await;
+    assert_eq!((me.status.as_u16(), me.code()), (404, "USER_NOT_FOUND"));
+    let signin = stack.login("staff-close@example.com", PASSWORD).await;
+    assert_eq!(
+        (signin.status.as_u16(), signin.code()),
+        (401, "INVALID_CREDENTIALS")
+    );
+    let renewed = spend_refresh(&stack, refresh).await;
+    assert_eq!(
+        (renewed.status.as_u16(), renewed.code()),
+        (401, "INVALID_REFRESH_TOKEN")
+    );
+    let twice = close(&staff, json!({"password": PASSWORD})).await;
+    assert_eq!(
+        (twice.status.as_u16(), twice.code()),
+        (404, "USER_NOT_FOUND")
+    );
+
+    // Recorded once, by its holder.
+    let records = audited(&stack, "user.deleted").await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(text_of(&records[0], "target"), format!("USER#{staff_id}"));
+    assert_eq!(
+        records[0]["actor"].as_m().unwrap()["id"].as_s().unwrap(),
+        &staff_id
+    );
+
+    // The address is free: a new account, with nothing of the old one.
+    let (new_id, new_token, _) = stack.account("staff-close@example.com", "CUSTOMER").await;
+    assert_ne!(new_id, staff_id);
+    let places = stack.get("/v1/me/stores", Some(&new_token)).await;
+    assert_eq!(places.body["stores"], json!([]), "{:?}", places.body);
+    let orders = stack.get("/v1/me/orders", Some(&new_token)).await;
+    assert_eq!(orders.body["orders"], json!([]), "{:?}", orders.body);
+}

@@ -414,6 +414,7 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
             "blind-index-secret",
         ),
         ("MeFunction", "", "email name phone"),
+        ("MeDeleteFunction", "", "email blind-index-secret"),
         ("OrdersCreateFunction", "contact", ""),
         ("OrdersGetFunction", "", "contact"),
         ("OrdersStatusFunction", "", "contact paymentKey"),

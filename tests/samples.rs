@@ -177,7 +177,7 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     day.values.set("PASTE_AN_ADMIN_ACCESS_TOKEN", &admin);
     day.route("audit-admin-list", 200).await;
 
-    // Staff: invited, seeing the invitation, accepting it, removed.
+    // Staff: invited, seeing the invitation, accepting it, removed; then gone.
     let (staff_id, staff, _) = day.stack.account("staff@example.com", "CUSTOMER").await;
     day.values.set("PASTE_A_USER_ID", &staff_id);
     day.values
@@ -191,6 +191,8 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     );
     day.route("invitations-accept", 200).await;
     day.route("staff-remove", 204).await;
+    // The staff member closes their account (the sample's password is the tests' own).
+    day.route("me-delete", 204).await;
 
     // The menu taken apart again, in the order its references allow.
     day.route("menu-item-availability", 200).await;

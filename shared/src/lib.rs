@@ -2,6 +2,7 @@
 //! and the business rules of each domain. Function crates stay thin: they parse the event, call in
 //! here, and shape the response.
 
+pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod auth;

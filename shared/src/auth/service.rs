@@ -1,6 +1,6 @@
 //! Sign-up, sign-in, refresh, sign-out and the caller's profile: the rules behind the auth routes.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,13 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RefreshRequest {
     pub refresh_token: String,
+}
+
+/// `DELETE /v1/me`: the account's password, asked again before it is closed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CloseAccountRequest {
+    pub password: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -123,7 +130,7 @@ pub async fn signup(
     };
     let email_record = EmailRecord {
         pk: email_key,
-        sk: "EMAIL".to_owned(),
+        sk: users::EMAIL_SK.to_owned(),
         user_id: user_id.clone(),
     };
     let event = Event::user(
@@ -354,14 +361,102 @@ pub async fn logout(app: &App, caller: &Caller, meta: &RequestMeta) -> Result<()
 }
 
 pub async fn profile(app: &App, caller: &Caller) -> Result<Profile, ApiError> {
-    let user = users::find_by_id(&app.db, &caller.user_id)
+    account(app, caller).await?.profile(app).await
+}
+
+/// The caller's account, or 404 `USER_NOT_FOUND` when it has been closed.
+pub async fn account(app: &App, caller: &Caller) -> Result<UserRecord, ApiError> {
+    users::find_by_id(&app.db, &caller.user_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "USER_NOT_FOUND",
-                "the account no longer exists",
-            )
-        })?;
-    user.profile(app).await
+        .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "the account no longer exists"))
+}
+
+/// Checks `password` against `user`'s, as a sign-in does and on the same attempt counter (a stolen
+/// access token buys no guesses of its own): 429 once the window's attempts are spent, 403
+/// `WRONG_PASSWORD` (recorded as a failed sign-in) when it is not the password. The address's
+/// key, on success: what the account's e-mail claim is keyed by.
+pub async fn check_password(
+    app: &App,
+    user: &UserRecord,
+    password: &str,
+    meta: &RequestMeta,
+) -> Result<String, ApiError> {
+    let db = &app.db;
+    let email = app
+        .crypto()
+        .open_str(
+            &UserRecord::location(db.table(), &user.pk, "email"),
+            &user.email,
+        )
+        .await?;
+    let email_key = users::email_key(app.blind_index().await?, &email);
+    lockout::take_attempt(db, &email_key, jiff::Timestamp::now().as_second()).await?;
+    let matches = password.chars().count() <= password::MAX_CHARS
+        && password::verify(password, &user.password_hash);
+    if !matches {
+        let event = Event::user(
+            EventType::UserSignInFailed,
+            None,
+            users::user_pk(&user.user_id),
+            meta,
+        );
+        db.put(&OutboxItem::of(&event)?).await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "WRONG_PASSWORD",
+            "the password is wrong; the account is as it was",
+        ));
+    }
+    lockout::clear(db, &email_key).await?;
+    Ok(email_key)
+}
+
+/// Deletes `user`'s account: its profile (the sealed address, name and phone, the password's hash)
+/// and its address's claim, which lets the address sign up again, with the `user.deleted` event,
+/// in one transaction. What the law keeps stays: the account's orders and payments (five years,
+/// under its id), and the audit trail's records of its sign-ins. Its sessions end at their next
+/// refresh, which finds no account; access tokens already issued run out within their 15 minutes.
+pub async fn delete_account(
+    app: &App,
+    user: &UserRecord,
+    email_key: &str,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    let db = &app.db;
+    let profile = Delete::builder()
+        .table_name(db.table())
+        .set_key(Some(key(&user.pk, PROFILE_SK)))
+        .condition_expression("attribute_exists(PK)")
+        .build()
+        .map_err(ApiError::internal)?;
+    // Only this account's claim: an address claimed by no one else is ours to free.
+    let claim = Delete::builder()
+        .table_name(db.table())
+        .set_key(Some(key(email_key, users::EMAIL_SK)))
+        .condition_expression("userId = :user")
+        .expression_attribute_values(":user", s(&user.user_id))
+        .build()
+        .map_err(ApiError::internal)?;
+    let event = Event::user(
+        EventType::UserDeleted,
+        Some(&user.user_id),
+        users::user_pk(&user.user_id),
+        meta,
+    );
+    match db
+        .transact(vec![
+            TransactWriteItem::builder().delete(profile).build(),
+            TransactWriteItem::builder().delete(claim).build(),
+            events::record(db, &event)?,
+        ])
+        .await
+    {
+        Ok(()) => Ok(()),
+        // Closed meanwhile, by a twin of this request.
+        Err(err) if err.condition_failed_at(0) => Err(ApiError::not_found(
+            "USER_NOT_FOUND",
+            "the account no longer exists",
+        )),
+        Err(err) => Err(err.into()),
+    }
 }

@@ -106,6 +106,8 @@ pub fn user_pk(user_id: &str) -> String {
 }
 
 pub const PROFILE_SK: &str = "PROFILE";
+/// The sort key of an address's claim (`EMAIL#<email key>`).
+pub const EMAIL_SK: &str = "EMAIL";
 
 /// The key an address is looked up by: its blind index, never the address.
 pub fn email_key(index: &BlindIndex, email: &str) -> String {
@@ -134,7 +136,7 @@ pub async fn find_by_email_key(
     db: &Db,
     email_key: &str,
 ) -> Result<Option<UserRecord>, StorageError> {
-    let Some(email) = db.get::<EmailRecord>(email_key, "EMAIL").await? else {
+    let Some(email) = db.get::<EmailRecord>(email_key, EMAIL_SK).await? else {
         return Ok(None);
     };
     find_by_id(db, &email.user_id).await

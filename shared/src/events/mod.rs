@@ -74,6 +74,9 @@ pub enum EventType {
     UserRefreshReused,
     #[serde(rename = "user.signed_out")]
     UserSignedOut,
+    /// The account was closed by its holder (`DELETE /v1/me`).
+    #[serde(rename = "user.deleted")]
+    UserDeleted,
 }
 
 impl EventType {
@@ -110,6 +113,7 @@ impl EventType {
             EventType::UserSignInLocked => "user.sign_in_locked",
             EventType::UserRefreshReused => "user.refresh_reused",
             EventType::UserSignedOut => "user.signed_out",
+            EventType::UserDeleted => "user.deleted",
         }
     }
 

@@ -31,8 +31,13 @@ pub struct MyStore {
     pub place: Place,
 }
 
-/// The ids after `prefix` of the user's sort keys that begin with it.
-async fn ids(db: &Db, user_id: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+/// The ids after `prefix` of the user's sort keys that begin with it (`limit` at most).
+async fn ids(
+    db: &Db,
+    user_id: &str,
+    prefix: &str,
+    limit: i32,
+) -> Result<Vec<String>, StorageError> {
     let out = db
         .client()
         .query()
@@ -41,7 +46,7 @@ async fn ids(db: &Db, user_id: &str, prefix: &str) -> Result<Vec<String>, Storag
         .expression_attribute_values(":pk", s(user_pk(user_id)))
         .expression_attribute_values(":prefix", s(prefix))
         .projection_expression("SK")
-        .limit(MAX_LISTED)
+        .limit(limit)
         .send()
         .await
         .map_err(StorageError::from_sdk)?;
@@ -54,12 +59,17 @@ async fn ids(db: &Db, user_id: &str, prefix: &str) -> Result<Vec<String>, Storag
         .collect())
 }
 
+/// Whether the user owns a store.
+pub async fn owns_any(db: &Db, user_id: &str) -> Result<bool, StorageError> {
+    Ok(!ids(db, user_id, OWNS_PREFIX, 1).await?.is_empty())
+}
+
 /// The caller's stores, by name. A store whose item is gone is left out.
 pub async fn mine(app: &App, caller: &Caller) -> Result<Vec<MyStore>, ApiError> {
     let db = &app.db;
     let (owned, staffed) = futures::try_join!(
-        ids(db, &caller.user_id, OWNS_PREFIX),
-        ids(db, &caller.user_id, STAFF_AT_PREFIX),
+        ids(db, &caller.user_id, OWNS_PREFIX, MAX_LISTED),
+        ids(db, &caller.user_id, STAFF_AT_PREFIX, MAX_LISTED),
     )?;
     let places: Vec<(String, Place)> = owned
         .into_iter()

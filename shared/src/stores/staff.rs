@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::auth::users;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, key, n};
+use crate::storage::{Db, StorageError, key, n, s};
 
 /// An invitation not accepted within a week lapses.
 pub const INVITATION_SECONDS: i64 = 7 * 24 * 3600;
@@ -98,8 +98,11 @@ fn staff_at_sk(store_id: &str) -> String {
     format!("{STAFF_AT_PREFIX}{store_id}")
 }
 
+/// The sort keys of a user's `INVITED#` items begin so.
+const INVITED_PREFIX: &str = "INVITED#";
+
 fn invited_sk(store_id: &str) -> String {
-    format!("INVITED#{store_id}")
+    format!("{INVITED_PREFIX}{store_id}")
 }
 
 /// The key of `user_id`'s place on `store_id`'s staff (present while they are staff).
@@ -278,6 +281,45 @@ pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standi
     }
 }
 
+/// Ends the user's work at every store, and every invitation they hold: before their account is
+/// closed. Each store is left as [`remove`] leaves it, one store at a time (a retry after a failure
+/// finds the rest).
+pub async fn leave_everywhere(app: &App, user_id: &str) -> Result<(), ApiError> {
+    let db = &app.db;
+    let mut stores = Vec::new();
+    // Invitations first: one accepted between the two reads is then found as a place on the
+    // staff, and one accepted after them needs the invitation that is deleted.
+    for prefix in [INVITED_PREFIX, STAFF_AT_PREFIX] {
+        let mut pages = db
+            .client()
+            .query()
+            .table_name(db.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(users::user_pk(user_id)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .projection_expression("SK")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(StorageError::from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                if let Some(store_id) = item
+                    .get("SK")
+                    .and_then(|sk| sk.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix(prefix))
+                    && !stores.iter().any(|known| known == store_id)
+                {
+                    stores.push(store_id.to_owned());
+                }
+            }
+        }
+    }
+    for store_id in stores {
+        leave(db, &store_id, user_id).await?;
+    }
+    Ok(())
+}
+
 /// Ends a user's work at the store, or their invitation: the store's owner (or an admin) removes
 /// anyone, and a user may leave. Idempotent; the account is left as it was.
 pub async fn remove(
@@ -289,7 +331,11 @@ pub async fn remove(
     if caller.user_id != user_id {
         load_for(app, store_id, caller, Access::Owner).await?;
     }
-    let db = &app.db;
+    leave(&app.db, store_id, user_id).await
+}
+
+/// Both sides of the user's place on the store's staff, and their invitation to it, deleted.
+async fn leave(db: &Db, store_id: &str, user_id: &str) -> Result<(), ApiError> {
     db.transact(vec![
         db.delete_action(store_pk(store_id), staff_sk(user_id))?,
         db.delete_action(users::user_pk(user_id), staff_at_sk(store_id))?,
