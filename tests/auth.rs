@@ -787,3 +787,124 @@ async fn closing_an_account_frees_its_address_and_keeps_its_orders() {
     let orders = stack.get("/v1/me/orders", Some(&new_token)).await;
     assert_eq!(orders.body["orders"], json!([]), "{:?}", orders.body);
 }
+
+/// `POST /v1/me/password` changes the password once the current one is given: every session that
+/// began before ends at its next refresh (a stolen refresh token with them), the answer is a new
+/// session's tokens, and only the new password signs in. A weak or unchanged new password, a
+/// wrong current one, or a body it does not take change nothing.
+#[tokio::test]
+async fn changing_the_password_ends_every_earlier_session() {
+    let stack = Stack::start();
+    let (user_id, access, first_refresh) = stack.account("seo@example.com", "CUSTOMER").await;
+    let other_device = stack.login("seo@example.com", PASSWORD).await.body["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    const NEW: &str = "tteokbokki at midnight";
+    let change = |body: serde_json::Value| {
+        let stack = &stack;
+        let access = access.clone();
+        async move { stack.post("/v1/me/password", &body, Some(&access)).await }
+    };
+    let hash = |items: &[Item]| {
+        items
+            .iter()
+            .find(|i| text_of(i, "PK") == format!("USER#{user_id}"))
+            .map(|i| text_of(i, "passwordHash").to_owned())
+            .unwrap()
+    };
+    let before = hash(&stack.scan().await);
+
+    let anonymous = stack
+        .post(
+            "/v1/me/password",
+            &json!({"currentPassword": PASSWORD, "newPassword": NEW}),
+            None,
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    for (body, status, code) in [
+        (
+            json!({"currentPassword": PASSWORD}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"currentPassword": PASSWORD, "newPassword": NEW, "role": "ADMIN"}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"currentPassword": PASSWORD, "newPassword": "password123"}),
+            422,
+            "WEAK_PASSWORD",
+        ),
+        (
+            json!({"currentPassword": PASSWORD, "newPassword": PASSWORD}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"currentPassword": "not my password", "newPassword": NEW}),
+            403,
+            "WRONG_PASSWORD",
+        ),
+    ] {
+        let refused = change(body.clone()).await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.code()),
+            (status, code),
+            "{body}: {:?}",
+            refused.body
+        );
+    }
+    assert_eq!(hash(&stack.scan().await), before, "nothing changed");
+
+    let changed = change(json!({"currentPassword": PASSWORD, "newPassword": NEW})).await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    assert_ne!(hash(&stack.scan().await), before);
+
+    // The sessions from before end at their next refresh, the caller's own with them.
+    for (name, token) in [("this device", first_refresh), ("another", other_device)] {
+        let refused = spend_refresh(&stack, token).await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.code()),
+            (401, "SESSION_REVOKED"),
+            "{name}"
+        );
+    }
+    // The answer's session is the account's.
+    let renewed = spend_refresh(
+        &stack,
+        changed.body["refreshToken"].as_str().unwrap().to_owned(),
+    )
+    .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+    let me = stack
+        .get(
+            "/v1/me",
+            Some(renewed.body["accessToken"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(me.body["userId"], user_id.as_str());
+
+    // Only the new password signs in, and a session it begins is kept.
+    let old = stack.login("seo@example.com", PASSWORD).await;
+    assert_eq!(
+        (old.status.as_u16(), old.code()),
+        (401, "INVALID_CREDENTIALS")
+    );
+    let signed_in = stack.login("seo@example.com", NEW).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{:?}", signed_in.body);
+    let kept = spend_refresh(
+        &stack,
+        signed_in.body["refreshToken"].as_str().unwrap().to_owned(),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
+
+    // Recorded once, by its holder.
+    let records = audited(&stack, "user.password_changed").await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(text_of(&records[0], "target"), format!("USER#{user_id}"));
+}

@@ -415,6 +415,11 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
         ),
         ("MeFunction", "", "email name phone"),
         ("MeDeleteFunction", "", "email blind-index-secret"),
+        (
+            "MePasswordFunction",
+            "tokenSigningKey",
+            "email blind-index-secret",
+        ),
         ("OrdersCreateFunction", "contact", ""),
         ("OrdersGetFunction", "", "contact"),
         ("OrdersStatusFunction", "", "contact paymentKey"),

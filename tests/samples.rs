@@ -193,6 +193,9 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     day.route("staff-remove", 204).await;
     // The staff member closes their account (the sample's password is the tests' own).
     day.route("me-delete", 204).await;
+    // The customer changes their password.
+    day.values.set("PASTE_AN_ACCESS_TOKEN", &customer);
+    assert_eq!(day.route("me-password", 200).await["tokenType"], "Bearer");
 
     // The menu taken apart again, in the order its references allow.
     day.route("menu-item-availability", 200).await;

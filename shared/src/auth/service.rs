@@ -1,6 +1,6 @@
 //! Sign-up, sign-in, refresh, sign-out and the caller's profile: the rules behind the auth routes.
 
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem, Update};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,14 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CloseAccountRequest {
     pub password: String,
+}
+
+/// `POST /v1/me/password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -119,6 +127,7 @@ pub async fn signup(
         role: input.role,
         password_hash: password::hash(&input.password)?,
         created_at: jiff::Timestamp::now().to_string(),
+        sessions_from: None,
     };
     let profile = Profile {
         user_id: user_id.clone(),
@@ -254,6 +263,12 @@ pub async fn refresh(
     let Some(user) = users::find_by_id(db, &session.user_id).await? else {
         return Err(invalid_refresh_token());
     };
+    if !user.keeps_session_of(&session.created_at) {
+        return Err(ApiError::unauthorized(
+            "SESSION_REVOKED",
+            "the password was changed after this session began; sign in again",
+        ));
+    }
     let refresh_token = presented.successor().to_text(key);
     token_pair(app, &user, &session.session_id, refresh_token).await
 }
@@ -401,14 +416,77 @@ pub async fn check_password(
             meta,
         );
         db.put(&OutboxItem::of(&event)?).await?;
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "WRONG_PASSWORD",
-            "the password is wrong; the account is as it was",
-        ));
+        return Err(wrong_password());
     }
     lockout::clear(db, &email_key).await?;
     Ok(email_key)
+}
+
+/// Changes the caller's password: the current one checked as a sign-in checks it (after the new
+/// one is checked as a sign-up checks it, so that a request that cannot succeed spends no attempt),
+/// the new one's hash written with the `user.password_changed` event. Every session that began
+/// before ends at its next refresh (`sessionsFrom`), the caller's own too: the answer is a new
+/// session's tokens. Access tokens already issued run out within their 15 minutes.
+pub async fn change_password(
+    app: &App,
+    caller: &Caller,
+    input: ChangePasswordRequest,
+    meta: &RequestMeta,
+) -> Result<TokenPair, ApiError> {
+    let user = account(app, caller).await?;
+    password::check_strength(&input.new_password)?;
+    if input.new_password == input.current_password {
+        return Err(ApiError::validation(
+            "newPassword",
+            "is the current password",
+        ));
+    }
+    check_password(app, &user, &input.current_password, meta).await?;
+    let db = &app.db;
+    let now = jiff::Timestamp::now();
+    // Conditional on the hash just checked: of two changes at once, the second finds the password
+    // no longer the one it was given.
+    let update = Update::builder()
+        .table_name(db.table())
+        .set_key(Some(key(&user.pk, PROFILE_SK)))
+        .update_expression("SET passwordHash = :new, sessionsFrom = :now")
+        .condition_expression("passwordHash = :checked")
+        .expression_attribute_values(":new", s(password::hash(&input.new_password)?))
+        .expression_attribute_values(":now", s(now.to_string()))
+        .expression_attribute_values(":checked", s(&user.password_hash))
+        .build()
+        .map_err(ApiError::internal)?;
+    let event = Event::user(
+        EventType::UserPasswordChanged,
+        Some(&user.user_id),
+        users::user_pk(&user.user_id),
+        meta,
+    );
+    match db
+        .transact(vec![
+            TransactWriteItem::builder().update(update).build(),
+            events::record(db, &event)?,
+        ])
+        .await
+    {
+        Ok(()) => {}
+        Err(err) if err.condition_failed_at(0) => return Err(wrong_password()),
+        Err(err) => return Err(err.into()),
+    }
+    // A session from the change's own instant on: the only one the account keeps.
+    let session = sessions::new_session(&user.user_id, now, SignIn::of(meta));
+    db.put_if_absent(&session).await?;
+    let key = app.blind_index().await?.refresh_token_key();
+    let refresh_token = RefreshToken::first(&session).to_text(key);
+    token_pair(app, &user, &session.session_id, refresh_token).await
+}
+
+fn wrong_password() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "WRONG_PASSWORD",
+        "the password is wrong; the account is as it was",
+    )
 }
 
 /// Deletes `user`'s account: its profile (the sealed address, name and phone, the password's hash)

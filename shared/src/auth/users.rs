@@ -33,6 +33,10 @@ pub struct UserRecord {
     pub role: Role,
     pub password_hash: String,
     pub created_at: String,
+    /// When the password was last changed: sessions that began before it are ended at their next
+    /// refresh (absent until the password is first changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_from: Option<String>,
 }
 
 /// `EMAIL#<email key>` / `EMAIL`: exists while the address has an account.
@@ -98,6 +102,23 @@ impl UserRecord {
             role: self.role,
             created_at: self.created_at.clone(),
         })
+    }
+}
+
+impl UserRecord {
+    /// Whether a session that began at `created_at` is still the account's: none that began before
+    /// the password last changed is (nor one whose time cannot be read).
+    pub fn keeps_session_of(&self, created_at: &str) -> bool {
+        let Some(from) = &self.sessions_from else {
+            return true;
+        };
+        match (
+            created_at.parse::<jiff::Timestamp>(),
+            from.parse::<jiff::Timestamp>(),
+        ) {
+            (Ok(created), Ok(from)) => created >= from,
+            _ => false,
+        }
     }
 }
 
@@ -168,6 +189,30 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(validate_email(&long).is_err());
+    }
+
+    #[test]
+    fn sessions_that_began_before_the_password_changed_are_not_kept() {
+        let mut user: UserRecord = serde_json::from_value(serde_json::json!({
+            "PK": "USER#u1", "SK": "PROFILE", "userId": "u1", "email": "enc1:x", "name": "enc1:y",
+            "role": "CUSTOMER", "passwordHash": "$argon2id$…", "createdAt": "2026-12-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert!(
+            user.keeps_session_of("2026-12-01T00:00:00Z"),
+            "never changed"
+        );
+        user.sessions_from = Some("2026-12-07T10:00:04.8Z".into());
+        // Times are compared as instants, not as text: `04.81Z` is after `04.8Z`, though it sorts
+        // before it.
+        assert!(user.keeps_session_of("2026-12-07T10:00:04.81Z"));
+        assert!(
+            user.keeps_session_of("2026-12-07T10:00:04.8Z"),
+            "the change's own"
+        );
+        assert!(!user.keeps_session_of("2026-12-07T10:00:04.79999Z"));
+        assert!(!user.keeps_session_of("2026-12-06T23:00:00Z"));
+        assert!(!user.keeps_session_of("yesterday"), "unreadable: not kept");
     }
 
     #[test]

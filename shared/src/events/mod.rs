@@ -74,6 +74,9 @@ pub enum EventType {
     UserRefreshReused,
     #[serde(rename = "user.signed_out")]
     UserSignedOut,
+    /// The account's password was changed by its holder (`POST /v1/me/password`).
+    #[serde(rename = "user.password_changed")]
+    UserPasswordChanged,
     /// The account was closed by its holder (`DELETE /v1/me`).
     #[serde(rename = "user.deleted")]
     UserDeleted,
@@ -113,6 +116,7 @@ impl EventType {
             EventType::UserSignInLocked => "user.sign_in_locked",
             EventType::UserRefreshReused => "user.refresh_reused",
             EventType::UserSignedOut => "user.signed_out",
+            EventType::UserPasswordChanged => "user.password_changed",
             EventType::UserDeleted => "user.deleted",
         }
     }
