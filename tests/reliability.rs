@@ -783,3 +783,157 @@ async fn a_grant_too_narrow_fails_here_as_it_would_on_aws() {
     );
     let _ = std::fs::remove_file(path);
 }
+
+/// Closing accounts and changing passwords while the table's calls fail at random (answers lost,
+/// throttles, latency), each request sent twice at once (two taps) and retried while it is told to
+/// retry. Every answer is documented: a success; a 503 to retry; 404 `USER_NOT_FOUND` for a
+/// closing that a twin (or an earlier attempt whose answer was lost) made; 403 `WRONG_PASSWORD` for
+/// a change that one made. Invariants: of each pair, at most one success; a closed account leaves
+/// nothing of itself (profile, address claim, staff places) and one `user.deleted` event; a changed
+/// password is the new one, with one `user.password_changed` event, and the sessions from before
+/// are refused. Randomized; `ACCOUNTS_SEED` replays a run.
+#[tokio::test]
+async fn accounts_close_and_passwords_change_once_whatever_fails_under_them() {
+    let seed = e2e::seed("ACCOUNTS_SEED");
+    let stack = Stack::start_with(&["AwsAttemptTimeoutMs=1000", "AwsOperationTimeoutMs=3500"]);
+    let (_, owner, _) = stack.account("acc-owner@example.com", "OWNER").await;
+    let store = stack.open_store_with_menu(&owner, json!({})).await;
+    let mut closing = Vec::new();
+    let mut changing = Vec::new();
+    for n in 0..4 {
+        let (id, token, _) = stack
+            .account(&format!("acc-close-{n}@example.com"), "CUSTOMER")
+            .await;
+        stack.hire(&owner, &store, &id, &token).await;
+        closing.push((id, token));
+        let (id, token, refresh) = stack
+            .account(&format!("acc-change-{n}@example.com"), "CUSTOMER")
+            .await;
+        changing.push((n, id, token, refresh));
+    }
+    let mut rules = Vec::new();
+    for function in ["MeDeleteFunction", "MePasswordFunction"] {
+        rules.extend([
+            json!({"function": function, "service": "dynamodb", "fault": "lost", "probability": 0.25}),
+            json!({"function": function, "service": "dynamodb", "fault": "throttle", "probability": 0.05}),
+            json!({"function": function, "service": "dynamodb", "fault": "latency", "delayMs": 150,
+                   "probability": 0.2}),
+        ]);
+    }
+    stack
+        .local("faults/aws", &json!({"seed": seed, "rules": rules}))
+        .await;
+
+    const NEW: &str = "tteokbokki at midnight";
+    // A request, sent again while it is told to retry (a documented 503).
+    let until_settled =
+        |method: reqwest::Method, path: &'static str, body: Value, token: String| {
+            let stack = &stack;
+            async move {
+                for _ in 0..8 {
+                    let reply = stack
+                        .send_json(method.clone(), path, Some(&body), Some(&token))
+                        .await;
+                    if !documented(&reply, 0) {
+                        return reply;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                panic!("{path}: still refused after eight tries");
+            }
+        };
+    let closings = futures::future::join_all(closing.iter().flat_map(|(_, token)| {
+        [0, 1].map(|_| {
+            until_settled(
+                reqwest::Method::DELETE,
+                "/v1/me",
+                json!({"password": e2e::PASSWORD}),
+                token.clone(),
+            )
+        })
+    }));
+    let changes = futures::future::join_all(changing.iter().flat_map(|(_, _, token, _)| {
+        [0, 1].map(|_| {
+            until_settled(
+                reqwest::Method::POST,
+                "/v1/me/password",
+                json!({"currentPassword": e2e::PASSWORD, "newPassword": NEW}),
+                token.clone(),
+            )
+        })
+    }));
+    let (closings, changes) = futures::join!(closings, changes);
+    let fired = stack.aws_faults_fired().await;
+    stack.aws_faults(json!([])).await;
+    eprintln!("faults fired: {fired}");
+
+    for (pair, (id, _)) in closings.chunks(2).zip(&closing) {
+        let told: Vec<(u16, &str)> = pair.iter().map(|r| (r.status.as_u16(), r.code())).collect();
+        assert!(
+            told.iter()
+                .all(|t| *t == (204, "") || *t == (404, "USER_NOT_FOUND")),
+            "{id}: {told:?}"
+        );
+        assert!(
+            told.iter().filter(|t| t.0 == 204).count() <= 1,
+            "{id}: {told:?}"
+        );
+    }
+    for (pair, (_, id, _, _)) in changes.chunks(2).zip(&changing) {
+        let told: Vec<(u16, &str)> = pair.iter().map(|r| (r.status.as_u16(), r.code())).collect();
+        assert!(
+            told.iter()
+                .all(|t| t.0 == 200 || *t == (403, "WRONG_PASSWORD")),
+            "{id}: {told:?}"
+        );
+        assert!(
+            told.iter().filter(|t| t.0 == 200).count() <= 1,
+            "{id}: {told:?}"
+        );
+    }
+
+    let items = stack.scan().await;
+    let deleted = stack.events_of("user.deleted").await;
+    for (id, _) in &closing {
+        let left: Vec<_> = items
+            .iter()
+            .filter(|i| {
+                e2e::text_of(i, "PK") == format!("USER#{id}")
+                    || e2e::text_of(i, "SK") == format!("STAFF#{id}")
+                    || e2e::text_of(i, "userId") == id.as_str() && e2e::text_of(i, "SK") == "EMAIL"
+            })
+            .collect();
+        assert!(left.is_empty(), "{id}: {left:?}");
+        let events = deleted
+            .iter()
+            .filter(|e| e["actor"]["id"] == id.as_str())
+            .count();
+        assert_eq!(events, 1, "{id}");
+    }
+    let changed = stack.events_of("user.password_changed").await;
+    for (n, id, _, refresh) in &changing {
+        let email = format!("acc-change-{n}@example.com");
+        assert_eq!(
+            stack.login(&email, NEW).await.status,
+            StatusCode::OK,
+            "{id}: the new password"
+        );
+        assert_eq!(
+            stack.login(&email, e2e::PASSWORD).await.status.as_u16(),
+            401
+        );
+        let renewed = stack
+            .post("/v1/auth/refresh", &json!({"refreshToken": refresh}), None)
+            .await;
+        assert_eq!(
+            (renewed.status.as_u16(), renewed.code()),
+            (401, "SESSION_REVOKED"),
+            "{id}"
+        );
+        let events = changed
+            .iter()
+            .filter(|e| e["actor"]["id"] == id.as_str())
+            .count();
+        assert_eq!(events, 1, "{id}");
+    }
+}
