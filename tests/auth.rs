@@ -908,3 +908,84 @@ async fn changing_the_password_ends_every_earlier_session() {
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(text_of(&records[0], "target"), format!("USER#{user_id}"));
 }
+
+/// `PATCH /v1/me` changes the name or the phone and nothing else: each sealed in the table as at
+/// sign-up, the phone removed by `""`; the address and the role cannot be set, and a refused body
+/// changes nothing.
+#[tokio::test]
+async fn a_person_changes_their_name_and_phone_and_nothing_else() {
+    let stack = Stack::start();
+    let (user_id, access, _) = stack.account("yoon@example.com", "CUSTOMER").await;
+    let profile_item = |items: Vec<Item>| {
+        items
+            .into_iter()
+            .find(|i| {
+                text_of(i, "PK") == format!("USER#{user_id}") && text_of(i, "SK") == "PROFILE"
+            })
+            .unwrap()
+    };
+    let before = profile_item(stack.scan().await);
+
+    for (body, code) in [
+        (json!({}), "VALIDATION_FAILED"),
+        (json!({"name": "   "}), "VALIDATION_FAILED"),
+        (json!({"name": null}), "VALIDATION_FAILED"),
+        (json!({"phone": "call me"}), "VALIDATION_FAILED"),
+        (json!({"role": "ADMIN"}), "VALIDATION_FAILED"),
+        (json!({"email": "other@example.com"}), "VALIDATION_FAILED"),
+        (
+            json!({"name": "Yoon", "userId": "someone-else"}),
+            "VALIDATION_FAILED",
+        ),
+    ] {
+        let refused = stack.patch("/v1/me", &body, Some(&access)).await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.code()),
+            (422, code),
+            "{body}: {:?}",
+            refused.body
+        );
+    }
+    assert_eq!(profile_item(stack.scan().await), before, "nothing changed");
+
+    let renamed = stack
+        .patch(
+            "/v1/me",
+            &json!({"name": " 윤서연 ", "phone": "+82 10-5555-0101"}),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    assert_eq!(renamed.body["name"], "윤서연");
+    assert_eq!(renamed.body["phone"], "01055550101");
+    assert_eq!(renamed.body["email"], "yoon@example.com");
+    assert_eq!(renamed.body["role"], "CUSTOMER");
+    let me = stack.get("/v1/me", Some(&access)).await;
+    assert_eq!(me.body, renamed.body);
+    // Sealed, as at sign-up: neither value is in the table in the clear.
+    let stored = profile_item(stack.scan().await);
+    let text = format!("{stored:?}");
+    assert!(
+        !text.contains("윤서연") && !text.contains("55550101"),
+        "{text}"
+    );
+    assert!(stored.contains_key("phoneIndex"));
+    assert_eq!(stored["passwordHash"], before["passwordHash"]);
+    assert_eq!(stored["role"], before["role"]);
+
+    // Only the phone: the name stays; then the phone removed.
+    let phoned = stack
+        .patch("/v1/me", &json!({"phone": "010-5555-0202"}), Some(&access))
+        .await;
+    assert_eq!(
+        (phoned.body["name"].as_str(), phoned.body["phone"].as_str()),
+        (Some("윤서연"), Some("01055550202"))
+    );
+    let removed = stack
+        .patch("/v1/me", &json!({"phone": ""}), Some(&access))
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{:?}", removed.body);
+    assert!(removed.body.get("phone").is_none(), "{:?}", removed.body);
+    let stored = profile_item(stack.scan().await);
+    assert!(!stored.contains_key("phone") && !stored.contains_key("phoneIndex"));
+}

@@ -415,6 +415,7 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
         ),
         ("MeFunction", "", "email name phone"),
         ("MeDeleteFunction", "", "email blind-index-secret"),
+        ("MeUpdateFunction", "name phone", "email blind-index-secret"),
         (
             "MePasswordFunction",
             "tokenSigningKey",

@@ -94,6 +94,7 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
         signed_in["refreshToken"].as_str().expect("a refresh token"),
     );
     assert_eq!(day.route("me", 200).await["role"], "OWNER");
+    assert_eq!(day.route("me-update", 200).await["phone"], "01098765432");
     let store = day.route("stores-create", 201).await["storeId"]
         .as_str()
         .expect("a store id")

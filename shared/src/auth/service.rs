@@ -46,6 +46,16 @@ pub struct CloseAccountRequest {
     pub password: String,
 }
 
+/// `PATCH /v1/me`: the fields sent change, the others stay. A phone sent as `""` is removed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateProfileRequest {
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    pub phone: Option<String>,
+}
+
 /// `POST /v1/me/password`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -377,6 +387,89 @@ pub async fn logout(app: &App, caller: &Caller, meta: &RequestMeta) -> Result<()
 
 pub async fn profile(app: &App, caller: &Caller) -> Result<Profile, ApiError> {
     account(app, caller).await?.profile(app).await
+}
+
+/// Changes the caller's name or phone (sealed, as at sign-up; the phone's blind index with it), and
+/// answers the profile as it now is. Nothing else of an account is the holder's to set here: the
+/// address is its sign-in's key, the role an operator's.
+pub async fn update_profile(
+    app: &App,
+    caller: &Caller,
+    input: UpdateProfileRequest,
+) -> Result<Profile, ApiError> {
+    if input.name.is_none() && input.phone.is_none() {
+        return Err(ApiError::validation("body", "name or phone, or both"));
+    }
+    let name = input
+        .name
+        .as_deref()
+        .map(users::validate_name)
+        .transpose()?;
+    // `Some(None)`: the phone removed.
+    let phone = match input.phone.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(phone) => Some(Some(users::validate_phone(phone)?)),
+    };
+    let db = &app.db;
+    let pk = users::user_pk(&caller.user_id);
+    let sealed = |value: crate::crypto::Sealed| {
+        serde_dynamo::to_attribute_value::<_, aws_sdk_dynamodb::types::AttributeValue>(value)
+            .map_err(ApiError::internal)
+    };
+    let (mut set, mut remove) = (Vec::new(), Vec::new());
+    let mut update = db
+        .client()
+        .update_item()
+        .table_name(db.table())
+        .set_key(Some(key(&pk, PROFILE_SK)))
+        .condition_expression("attribute_exists(PK)")
+        .return_values(ReturnValue::AllNew);
+    if let Some(name) = &name {
+        let at = UserRecord::location(db.table(), &pk, "name");
+        set.push("#name = :name");
+        update = update
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", sealed(app.crypto().seal_str(&at, name).await?)?);
+    }
+    match &phone {
+        None => {}
+        Some(None) => remove.extend(["phone", "phoneIndex"]),
+        Some(Some(phone)) => {
+            let at = UserRecord::location(db.table(), &pk, "phone");
+            let index = app.blind_index().await?.of(blind_index::Kind::Phone, phone);
+            set.extend(["phone = :phone", "phoneIndex = :phoneIndex"]);
+            update = update
+                .expression_attribute_values(
+                    ":phone",
+                    sealed(app.crypto().seal_str(&at, phone).await?)?,
+                )
+                .expression_attribute_values(":phoneIndex", s(index));
+        }
+    }
+    let mut expression = String::new();
+    if !set.is_empty() {
+        expression = format!("SET {}", set.join(", "));
+    }
+    if !remove.is_empty() {
+        expression = format!("{expression} REMOVE {}", remove.join(", "));
+    }
+    let updated = update
+        .update_expression(expression.trim())
+        .send()
+        .await
+        .map_err(StorageError::from_sdk);
+    match updated {
+        Ok(out) => {
+            let user: UserRecord = from_item(out.attributes.unwrap_or_default())?;
+            user.profile(app).await
+        }
+        Err(StorageError::ConditionFailed) => Err(ApiError::not_found(
+            "USER_NOT_FOUND",
+            "the account no longer exists",
+        )),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The caller's account, or 404 `USER_NOT_FOUND` when it has been closed.
