@@ -197,8 +197,8 @@ impl AuditRecord {
         })
     }
 
-    /// Its kind's term: what an order was done is kept as commerce, anything else (a user's
-    /// sign-in, sign-out, refused sign-in) as access.
+    /// Its kind's term: a record of what was done to an order is kept as commerce; any other (a
+    /// user's sign-in, sign-out, refused sign-in, password change, closing) as access.
     pub fn kept(&self) -> Kept {
         if self.target.starts_with("ORDER#") {
             Kept::Commerce

@@ -600,11 +600,12 @@ pub async fn delete_account(
         .condition_expression("attribute_exists(PK)")
         .build()
         .map_err(ApiError::internal)?;
-    // Only this account's claim: an address claimed by no one else is ours to free.
+    // Only this account's claim (an address another account holds is not ours to free), and none
+    // at all is no reason to keep the account.
     let claim = Delete::builder()
         .table_name(db.table())
         .set_key(Some(key(email_key, users::EMAIL_SK)))
-        .condition_expression("userId = :user")
+        .condition_expression("attribute_not_exists(PK) OR userId = :user")
         .expression_attribute_values(":user", s(&user.user_id))
         .build()
         .map_err(ApiError::internal)?;

@@ -298,6 +298,8 @@ pub async fn leave_everywhere(app: &App, user_id: &str) -> Result<(), ApiError> 
             .expression_attribute_values(":pk", s(users::user_pk(user_id)))
             .expression_attribute_values(":prefix", s(prefix))
             .projection_expression("SK")
+            // What was just accepted or sent must be seen.
+            .consistent_read(true)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
