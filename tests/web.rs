@@ -23,6 +23,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// What a member of staff changes their password to, on the board.
+const NEW_PASSWORD: &str = "tteokbokki at midnight";
 
 /// `quantity` lattes ordered by `customer` for pickup: the API's answer.
 async fn order_lattes(stack: &Stack, customer: &str, store: &str, quantity: u32) -> e2e::Reply {
@@ -289,7 +291,8 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
     // The owner runs a second store: the board asks which.
     stack.store(&owner, json!({"name": "2호점"})).await;
     // A member of the staff who owns a store of their own: the owner's tools show by place.
-    let (helper_id, helper, _) = stack.account("helper-day@example.com", "OWNER").await;
+    let (helper_id, helper, helper_refresh) =
+        stack.account("helper-day@example.com", "OWNER").await;
     stack.store(&helper, json!({"name": "옆집 분식"})).await;
     stack.hire(&owner, &store, &helper_id, &helper).await;
     // The day: one order handed over, one turned away (refunded in full), one waiting.
@@ -362,6 +365,7 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
             ("STAFF_EMAIL", "helper-day@example.com"),
             ("STAFF_OWN_STORE", "옆집 분식"),
             ("PASSWORD", PASSWORD),
+            ("NEW_PASSWORD", NEW_PASSWORD),
             ("STORE_NAME", "김밥천국 종로점"),
             ("OTHER_NAME", "2호점"),
             ("COMPLETED", &handed_over),
@@ -403,6 +407,27 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
     board.expect("NO_HOURS").await;
     refused("OUTSIDE_HOURS", "it has no opening hours set").await;
     board.tell("hours").await;
+    // The member of staff changed their password on the board: only the new one signs in, and the
+    // session they began before (here) ended with the old one.
+    board.expect("PASSWORD_CHANGED").await;
+    let old = stack.login("helper-day@example.com", PASSWORD).await;
+    assert_eq!(
+        (old.status.as_u16(), old.code()),
+        (401, "INVALID_CREDENTIALS")
+    );
+    let new = stack.login("helper-day@example.com", NEW_PASSWORD).await;
+    assert_eq!(new.status, StatusCode::OK, "{:?}", new.body);
+    let earlier = stack
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refreshToken": helper_refresh}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (earlier.status.as_u16(), earlier.code()),
+        (401, "SESSION_REVOKED")
+    );
     board.expect("DONE").await;
     board.finish().await;
     // The day's figures moved by the refund, and by nothing else.

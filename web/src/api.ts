@@ -87,6 +87,17 @@ export function refresh(config: Config, refreshToken: string): Promise<Tokens> {
   return call(config, "POST", "/v1/auth/refresh", null, { refreshToken });
 }
 
+/** Changes the signed-in person's password; the API answers a new session's tokens (every other
+ * session ends). */
+export function changePassword(
+  config: Config,
+  token: string,
+  currentPassword: string,
+  newPassword: string,
+): Promise<Tokens> {
+  return call(config, "POST", "/v1/me/password", token, { currentPassword, newPassword });
+}
+
 export async function activeOrders(config: Config, token: string, store: string): Promise<Order[]> {
   const page = await call<{ orders: Order[] }>(
     config,

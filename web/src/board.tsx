@@ -9,6 +9,7 @@ import { accessToken, end, pick, place, store, withToken } from "./session";
 import { OwnerDay } from "./day";
 import { current, loadStore, OpeningHours, StoreState } from "./hours";
 import { MenuSwitches } from "./menu";
+import { PasswordChange } from "./password";
 import { chime, soundBlocked, unblock } from "./sound";
 import { choose, language, t, type Key } from "./text";
 
@@ -290,6 +291,7 @@ export function Board({ config }: { config: Config }) {
   const [showMenu, setShowMenu] = useState(false);
   const [showHours, setShowHours] = useState(false);
   const [showDay, setShowDay] = useState(false);
+  const [showPassword, setShowPassword] = useState(false);
   // A notice is news, not a state: it goes by itself (or at a tap).
   const shown = notice.value;
   useEffect(() => {
@@ -325,6 +327,9 @@ export function Board({ config }: { config: Config }) {
           <button type="button" class="secondary" onClick={() => pick(null)}>
             {t("changeStore")}
           </button>
+          <button type="button" class="secondary" aria-pressed={showPassword} onClick={() => setShowPassword(!showPassword)}>
+            {t("changePassword")}
+          </button>
           <button type="button" onClick={end}>
             {t("signOut")}
           </button>
@@ -333,6 +338,15 @@ export function Board({ config }: { config: Config }) {
       <StoreState />
       {showHours && <OpeningHours config={config} onNotice={(text) => (notice.value = text)} />}
       {showMenu && <MenuSwitches config={config} onNotice={(text) => (notice.value = text)} />}
+      {showPassword && (
+        <PasswordChange
+          config={config}
+          onDone={(text) => {
+            setShowPassword(false);
+            notice.value = text;
+          }}
+        />
+      )}
       {offlineSince.value && (
         <p class="banner offline" role="status">
           {t("offlineSince")} {offlineSince.value.toLocaleTimeString("ko-KR")}

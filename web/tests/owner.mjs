@@ -7,13 +7,25 @@
 // row in the month's CSV; switches orders off (CLOSED) and on, saves a week without hours (NO_HOURS)
 // and then every day around the clock; then changes to their other store ($OTHER_NAME), whose day
 // is empty. Then a member of the store's staff who owns another store signs in: the figures and
-// none of the owner's tools here, all of them at their own store. Screenshots go to $SHOTS. Any
+// none of the owner's tools here, all of them at their own store, and changes their password to
+// $NEW_PASSWORD on the board (PASSWORD_CHANGED). Screenshots go to $SHOTS. Any
 // failure exits non-zero with the reason.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const { BOARD_URL, EMAIL, STAFF_EMAIL, STAFF_OWN_STORE, PASSWORD, STORE_NAME, OTHER_NAME, COMPLETED, DAY, SHOTS } =
-  process.env;
+const {
+  BOARD_URL,
+  EMAIL,
+  STAFF_EMAIL,
+  STAFF_OWN_STORE,
+  PASSWORD,
+  NEW_PASSWORD,
+  STORE_NAME,
+  OTHER_NAME,
+  COMPLETED,
+  DAY,
+  SHOTS,
+} = process.env;
 const day = JSON.parse(DAY);
 const input = createInterface({ input: process.stdin });
 const lines = input[Symbol.asyncIterator]();
@@ -222,6 +234,22 @@ try {
   await staff.getByRole("heading", { name: "감사 기록" }).waitFor();
   const ownTools = await tools(staff);
   if (ownTools.length !== 4) throw new Error(`at their own store the owner's tools are ${ownTools.join(", ")}`);
+
+  // The member of staff changes their password on the board: a wrong current one is said so; then
+  // changed, and this tab carries on with the session the change began (a reload finds the board,
+  // not the sign-in). tests/web.rs checks which password signs in, and that their other session
+  // ended.
+  await staff.getByRole("button", { name: "비밀번호 변경" }).click();
+  await staff.getByLabel("현재 비밀번호").fill("not my password");
+  await staff.getByLabel("새 비밀번호").fill(NEW_PASSWORD);
+  await staff.getByRole("button", { name: "비밀번호 바꾸기" }).click();
+  await staff.getByText("현재 비밀번호가 맞지 않습니다").waitFor();
+  await staff.getByLabel("현재 비밀번호").fill(PASSWORD);
+  await staff.getByRole("button", { name: "비밀번호 바꾸기" }).click();
+  await staff.getByText("비밀번호를 바꿨습니다").waitFor();
+  await staff.reload();
+  await staff.getByRole("heading", { name: "주문 보드" }).waitFor();
+  console.log("PASSWORD_CHANGED");
   if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log("DONE");
 } catch (err) {
