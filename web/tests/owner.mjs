@@ -244,6 +244,7 @@ try {
   await staff.getByLabel("새 비밀번호").fill(NEW_PASSWORD);
   await staff.getByRole("button", { name: "비밀번호 바꾸기" }).click();
   await staff.getByText("현재 비밀번호가 맞지 않습니다").waitFor();
+  await staff.screenshot({ path: `${SHOTS}/board-password.png` });
   await staff.getByLabel("현재 비밀번호").fill(PASSWORD);
   await staff.getByRole("button", { name: "비밀번호 바꾸기" }).click();
   await staff.getByText("비밀번호를 바꿨습니다").waitFor();
