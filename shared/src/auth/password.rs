@@ -61,8 +61,12 @@ pub fn hash(password: &str) -> Result<String, ApiError> {
 }
 
 /// Constant-time check of `password` against a stored PHC hash. The parameters come from the hash, so
-/// hashes made with older parameters still verify.
+/// hashes made with older parameters still verify. Over-long input is refused without hashing it:
+/// it cannot be a password we accepted.
 pub fn verify(password: &str, stored: &str) -> bool {
+    if password.chars().count() > MAX_CHARS {
+        return false;
+    }
     hasher()
         .verify_password(password.as_bytes(), stored)
         .is_ok()
@@ -89,6 +93,9 @@ mod tests {
         assert!(verify("a long enough secret", &a));
         assert!(!verify("a long enough secreT", &a));
         assert!(!verify("a long enough secret", "not a hash"));
+        // Longer than any password accepted: refused, not hashed.
+        let long = "x".repeat(MAX_CHARS + 1);
+        assert!(!verify(&long, &hash(&long).unwrap()));
     }
 
     #[test]

@@ -152,12 +152,7 @@ pub async fn signup(
         sk: users::EMAIL_SK.to_owned(),
         user_id: user_id.clone(),
     };
-    let event = Event::user(
-        EventType::UserSignedUp,
-        Some(&user_id),
-        users::user_pk(&user_id),
-        meta,
-    );
+    let event = holder_event(EventType::UserSignedUp, &user_id, meta);
     let db = &app.db;
     match db
         .transact(vec![
@@ -208,8 +203,6 @@ pub async fn login(
     counted?;
     let user = user?;
     let verified = match &user {
-        // Over-long input is refused without hashing it: it cannot be a password we accepted.
-        _ if input.password.chars().count() > password::MAX_CHARS => None,
         Some(user) if password::verify(&input.password, &user.password_hash) => Some(user),
         Some(_) => None,
         None => {
@@ -464,10 +457,7 @@ pub async fn update_profile(
             let user: UserRecord = from_item(out.attributes.unwrap_or_default())?;
             user.profile(app).await
         }
-        Err(StorageError::ConditionFailed) => Err(ApiError::not_found(
-            "USER_NOT_FOUND",
-            "the account no longer exists",
-        )),
+        Err(StorageError::ConditionFailed) => Err(account_gone()),
         Err(err) => Err(err.into()),
     }
 }
@@ -476,7 +466,7 @@ pub async fn update_profile(
 pub async fn account(app: &App, caller: &Caller) -> Result<UserRecord, ApiError> {
     users::find_by_id(&app.db, &caller.user_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "the account no longer exists"))
+        .ok_or_else(account_gone)
 }
 
 /// Checks `password` against `user`'s, as a sign-in does and on the same attempt counter (a stolen
@@ -499,9 +489,7 @@ pub async fn check_password(
         .await?;
     let email_key = users::email_key(app.blind_index().await?, &email);
     lockout::take_attempt(db, &email_key, jiff::Timestamp::now().as_second()).await?;
-    let matches = password.chars().count() <= password::MAX_CHARS
-        && password::verify(password, &user.password_hash);
-    if !matches {
+    if !password::verify(password, &user.password_hash) {
         let event = Event::user(
             EventType::UserSignInFailed,
             None,
@@ -549,12 +537,7 @@ pub async fn change_password(
         .expression_attribute_values(":checked", s(&user.password_hash))
         .build()
         .map_err(ApiError::internal)?;
-    let event = Event::user(
-        EventType::UserPasswordChanged,
-        Some(&user.user_id),
-        users::user_pk(&user.user_id),
-        meta,
-    );
+    let event = holder_event(EventType::UserPasswordChanged, &user.user_id, meta);
     match db
         .transact(vec![
             TransactWriteItem::builder().update(update).build(),
@@ -572,6 +555,15 @@ pub async fn change_password(
     let key = app.blind_index().await?.refresh_token_key();
     let refresh_token = RefreshToken::first(&session).to_text(key);
     token_pair(app, &user, &session.session_id, refresh_token).await
+}
+
+fn account_gone() -> ApiError {
+    ApiError::not_found("USER_NOT_FOUND", "the account no longer exists")
+}
+
+/// An event its holder made of their own account (signed up, changed the password, closed it).
+fn holder_event(kind: EventType, user_id: &str, meta: &RequestMeta) -> Event {
+    Event::user(kind, Some(user_id), users::user_pk(user_id), meta)
 }
 
 fn wrong_password() -> ApiError {
@@ -609,12 +601,7 @@ pub async fn delete_account(
         .expression_attribute_values(":user", s(&user.user_id))
         .build()
         .map_err(ApiError::internal)?;
-    let event = Event::user(
-        EventType::UserDeleted,
-        Some(&user.user_id),
-        users::user_pk(&user.user_id),
-        meta,
-    );
+    let event = holder_event(EventType::UserDeleted, &user.user_id, meta);
     match db
         .transact(vec![
             TransactWriteItem::builder().delete(profile).build(),
@@ -625,10 +612,7 @@ pub async fn delete_account(
     {
         Ok(()) => Ok(()),
         // Closed meanwhile, by a twin of this request.
-        Err(err) if err.condition_failed_at(0) => Err(ApiError::not_found(
-            "USER_NOT_FOUND",
-            "the account no longer exists",
-        )),
+        Err(err) if err.condition_failed_at(0) => Err(account_gone()),
         Err(err) => Err(err.into()),
     }
 }

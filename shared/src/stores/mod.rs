@@ -14,10 +14,11 @@ use self::hours::{ClosedReason, DateException, OpenStatus, Schedule, WeeklyHours
 pub use self::staff::{is_staff, staff_key};
 use crate::app::App;
 use crate::auth::Caller;
+use crate::auth::users::user_pk;
 use crate::crypto::blind_index::normalize_phone;
 use crate::error::ApiError;
 use crate::idempotency::{self, RequestDigest};
-use crate::storage::{Db, StorageError};
+use crate::storage::{Db, StorageError, s};
 use crate::text::{Lines, text};
 
 pub const STORE_SK: &str = "STORE";
@@ -42,6 +43,45 @@ pub struct OwnsRecord {
 }
 
 pub const OWNS_PREFIX: &str = "OWNS#";
+
+/// The ids after `prefix` of the sort keys under `USER#<userId>` that begin with it (a user's side
+/// of their stores: `OWNS#`, `STAFF_AT#`, `INVITED#`): the first `at_most`, or every one, page
+/// after page; strongly consistent when what was just written must be seen.
+pub(crate) async fn user_side_ids(
+    db: &Db,
+    user_id: &str,
+    prefix: &str,
+    at_most: Option<i32>,
+    consistent: bool,
+) -> Result<Vec<String>, StorageError> {
+    let mut pages = db
+        .client()
+        .query()
+        .table_name(db.table())
+        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+        .expression_attribute_values(":pk", s(user_pk(user_id)))
+        .expression_attribute_values(":prefix", s(prefix))
+        .projection_expression("SK")
+        .set_limit(at_most)
+        .consistent_read(consistent)
+        .into_paginator()
+        .send();
+    let mut ids = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(StorageError::from_sdk)?;
+        ids.extend(
+            page.items
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|item| item.get("SK")?.as_s().ok()?.strip_prefix(prefix))
+                .map(str::to_owned),
+        );
+        if at_most.is_some_and(|n| ids.len() >= n as usize) {
+            break;
+        }
+    }
+    Ok(ids)
+}
 
 /// `STORE#<storeId>` / `STORE`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

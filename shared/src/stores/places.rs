@@ -5,12 +5,11 @@
 use serde::Serialize;
 
 use super::staff::STAFF_AT_PREFIX;
-use super::{OWNS_PREFIX, STORE_SK, StoreRecord, store_pk};
+use super::{OWNS_PREFIX, STORE_SK, StoreRecord, store_pk, user_side_ids};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::auth::users::user_pk;
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, from_item, key, s};
+use crate::storage::{Db, StorageError, from_item, key};
 
 /// At most this many stores of each kind are listed: a picker, not a directory.
 pub const MAX_LISTED: i32 = 100;
@@ -31,45 +30,25 @@ pub struct MyStore {
     pub place: Place,
 }
 
-/// The ids after `prefix` of the user's sort keys that begin with it (`limit` at most).
-async fn ids(
-    db: &Db,
-    user_id: &str,
-    prefix: &str,
-    limit: i32,
-) -> Result<Vec<String>, StorageError> {
-    let out = db
-        .client()
-        .query()
-        .table_name(db.table())
-        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-        .expression_attribute_values(":pk", s(user_pk(user_id)))
-        .expression_attribute_values(":prefix", s(prefix))
-        .projection_expression("SK")
-        .limit(limit)
-        .send()
-        .await
-        .map_err(StorageError::from_sdk)?;
-    Ok(out
-        .items
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|item| item.get("SK")?.as_s().ok()?.strip_prefix(prefix))
-        .map(str::to_owned)
-        .collect())
-}
-
 /// Whether the user owns a store.
 pub async fn owns_any(db: &Db, user_id: &str) -> Result<bool, StorageError> {
-    Ok(!ids(db, user_id, OWNS_PREFIX, 1).await?.is_empty())
+    Ok(!user_side_ids(db, user_id, OWNS_PREFIX, Some(1), false)
+        .await?
+        .is_empty())
 }
 
 /// The caller's stores, by name. A store whose item is gone is left out.
 pub async fn mine(app: &App, caller: &Caller) -> Result<Vec<MyStore>, ApiError> {
     let db = &app.db;
     let (owned, staffed) = futures::try_join!(
-        ids(db, &caller.user_id, OWNS_PREFIX, MAX_LISTED),
-        ids(db, &caller.user_id, STAFF_AT_PREFIX, MAX_LISTED),
+        user_side_ids(db, &caller.user_id, OWNS_PREFIX, Some(MAX_LISTED), false),
+        user_side_ids(
+            db,
+            &caller.user_id,
+            STAFF_AT_PREFIX,
+            Some(MAX_LISTED),
+            false
+        ),
     )?;
     let places: Vec<(String, Place)> = owned
         .into_iter()

@@ -7,12 +7,12 @@
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::{Access, load_for, store_pk};
+use super::{Access, load_for, store_pk, user_side_ids};
 use crate::app::App;
 use crate::auth::users;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, key, n, s};
+use crate::storage::{Db, StorageError, key, n};
 
 /// An invitation not accepted within a week lapses.
 pub const INVITATION_SECONDS: i64 = 7 * 24 * 3600;
@@ -286,34 +286,13 @@ pub async fn accept(app: &App, caller: &Caller, store_id: &str) -> Result<Standi
 /// finds the rest).
 pub async fn leave_everywhere(app: &App, user_id: &str) -> Result<(), ApiError> {
     let db = &app.db;
-    let mut stores = Vec::new();
     // Invitations first: one accepted between the two reads is then found as a place on the
-    // staff, and one accepted after them needs the invitation that is deleted.
-    for prefix in [INVITED_PREFIX, STAFF_AT_PREFIX] {
-        let mut pages = db
-            .client()
-            .query()
-            .table_name(db.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(users::user_pk(user_id)))
-            .expression_attribute_values(":prefix", s(prefix))
-            .projection_expression("SK")
-            // What was just accepted or sent must be seen.
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(StorageError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(store_id) = item
-                    .get("SK")
-                    .and_then(|sk| sk.as_s().ok())
-                    .and_then(|sk| sk.strip_prefix(prefix))
-                    && !stores.iter().any(|known| known == store_id)
-                {
-                    stores.push(store_id.to_owned());
-                }
-            }
+    // staff, and one accepted after them needs the invitation that is deleted. Both read strongly
+    // consistent: what was just accepted or sent must be seen.
+    let mut stores = user_side_ids(db, user_id, INVITED_PREFIX, None, true).await?;
+    for store_id in user_side_ids(db, user_id, STAFF_AT_PREFIX, None, true).await? {
+        if !stores.contains(&store_id) {
+            stores.push(store_id);
         }
     }
     for store_id in stores {
