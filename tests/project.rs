@@ -421,6 +421,7 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
             "tokenSigningKey",
             "email blind-index-secret",
         ),
+        ("StaffListFunction", "", "name"),
         ("OrdersCreateFunction", "contact", ""),
         ("OrdersGetFunction", "", "contact"),
         ("OrdersStatusFunction", "", "contact paymentKey"),

@@ -191,6 +191,8 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
         "{invitations}"
     );
     day.route("invitations-accept", 200).await;
+    let listed = day.route("staff-list", 200).await;
+    assert_eq!(listed["staff"][0]["userId"], staff_id.as_str(), "{listed}");
     day.route("staff-remove", 204).await;
     // The staff member closes their account (the sample's password is the tests' own).
     day.route("me-delete", 204).await;

@@ -506,6 +506,185 @@ async fn staff_work_their_store_and_nothing_else() {
     );
 }
 
+/// `GET /v1/stores/{storeId}/staff`: the owner sees everyone who works at the store and everyone
+/// it has invited, by their current names, and nobody else's staff; no one else sees the list.
+/// A lapsed invitation, an accepted one, a withdrawn one and a declined one are not on it.
+#[tokio::test]
+async fn an_owner_sees_who_works_at_the_store_and_whom_it_invited() {
+    let stack = Stack::start();
+    let (_, owner, _) = stack.account("owner-a@example.com", "OWNER").await;
+    let (_, other_owner, _) = stack.account("owner-b@example.com", "OWNER").await;
+    let (cook_id, cook, _) = stack.account("cook@example.com", "CUSTOMER").await;
+    let (server_id, server, _) = stack.account("server@example.com", "CUSTOMER").await;
+    let (other_staff_id, other_staff, _) = stack.account("elsewhere@example.com", "CUSTOMER").await;
+    let store = stack.store(&owner, json!({})).await;
+    let other_store = stack.store(&other_owner, json!({})).await;
+    let path = format!("/v1/stores/{store}/staff");
+    for (token, name) in [(&cook, "김민수"), (&server, "이지은")] {
+        let named = stack
+            .patch("/v1/me", &json!({"name": name}), Some(token))
+            .await;
+        assert_eq!(named.status, StatusCode::OK, "{:?}", named.body);
+    }
+
+    let empty = stack.get(&path, Some(&owner)).await;
+    assert_eq!(empty.status, StatusCode::OK, "{:?}", empty.body);
+    assert_eq!(empty.body, json!({"staff": [], "invitations": []}));
+
+    // The cook joins; the server is invited twice (a renewal) and has not answered; another
+    // store's member is not this store's.
+    stack.hire(&owner, &store, &cook_id, &cook).await;
+    let staff_of = |id: &str| format!("/v1/stores/{store}/staff/{id}");
+    for _ in 0..2 {
+        let invited = stack
+            .put(&staff_of(&server_id), &json!({}), Some(&owner))
+            .await;
+        assert_eq!(invited.status.as_u16(), 202, "{:?}", invited.body);
+    }
+    stack
+        .hire(&other_owner, &other_store, &other_staff_id, &other_staff)
+        .await;
+    let listed = stack.get(&path, Some(&owner)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    let staff = listed.body["staff"].as_array().unwrap();
+    assert_eq!(staff.len(), 1, "{:?}", listed.body);
+    assert_eq!(staff[0]["userId"], cook_id.as_str());
+    assert_eq!(staff[0]["name"], "김민수");
+    assert!(staff[0]["addedAt"].is_string(), "{:?}", listed.body);
+    let invitations = listed.body["invitations"].as_array().unwrap();
+    assert_eq!(invitations.len(), 1, "{:?}", listed.body);
+    assert_eq!(invitations[0]["userId"], server_id.as_str());
+    assert_eq!(invitations[0]["name"], "이지은");
+    let sent: jiff::Timestamp = invitations[0]["invitedAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let lapses: jiff::Timestamp = invitations[0]["expiresAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(lapses.as_second() - sent.as_second(), 7 * 24 * 3600);
+    // What the server was told when invited is what the owner is told.
+    let theirs = stack.get("/v1/me/invitations", Some(&server)).await;
+    assert_eq!(
+        theirs.body["invitations"][0]["expiresAt"], invitations[0]["expiresAt"],
+        "{:?}",
+        theirs.body
+    );
+
+    // Names are read as they are now.
+    stack
+        .patch("/v1/me", &json!({"name": "김민수 (주방)"}), Some(&cook))
+        .await;
+    let renamed = stack.get(&path, Some(&owner)).await;
+    assert_eq!(renamed.body["staff"][0]["name"], "김민수 (주방)");
+
+    // Nobody else sees it: staff, another owner, a stranger, nobody signed in.
+    for (token, status) in [
+        (Some(cook.as_str()), 403),
+        (Some(other_owner.as_str()), 403),
+        (Some(server.as_str()), 403),
+        (None, 401),
+    ] {
+        let refused = stack.get(&path, token).await;
+        assert_eq!(refused.status.as_u16(), status, "{:?}", refused.body);
+        assert!(refused.body.get("staff").is_none(), "{:?}", refused.body);
+    }
+    let missing = stack
+        .get("/v1/stores/st_nosuchstore/staff", Some(&owner))
+        .await;
+    assert_eq!(
+        (missing.status.as_u16(), missing.code()),
+        (404, "STORE_NOT_FOUND")
+    );
+    // An operator sees it.
+    let admin = stack.admin("admin@example.com").await;
+    let seen = stack.get(&path, Some(&admin)).await;
+    assert_eq!(seen.body, renamed.body);
+
+    // A lapsed invitation (written as one sent eight days ago, before its TTL removed it) is
+    // not listed.
+    let (late_id, _, _) = stack.account("late@example.com", "CUSTOMER").await;
+    let sent = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(8 * 24);
+    let sent_at = format!("{sent:.3}");
+    let db = aws_sdk_dynamodb::Client::new(&stack.aws().await);
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+    db.put_item()
+        .table_name(e2e::TABLE)
+        .item("PK", s(&format!("USER#{late_id}")))
+        .item("SK", s(&format!("INVITED#{store}")))
+        .item("storeId", s(&store))
+        .item("storeName", s("Test"))
+        .item("invitedBy", s("someone"))
+        .item("invitedAt", s(&sent_at))
+        .item(
+            "expiresAt",
+            aws_sdk_dynamodb::types::AttributeValue::N(
+                (sent.as_second() + 7 * 24 * 3600).to_string(),
+            ),
+        )
+        .item("GSI1PK", s(&format!("INVITED#STORE#{store}")))
+        .item("GSI1SK", s(&sent_at))
+        .send()
+        .await
+        .unwrap();
+    let without_lapsed = stack.get(&path, Some(&owner)).await;
+    assert_eq!(without_lapsed.body, renamed.body);
+
+    // Accepted, the invitation becomes a place; declined or withdrawn, it is gone.
+    assert_eq!(
+        stack.accept_invitation(&store, &server).await.status,
+        StatusCode::OK
+    );
+    let joined = stack.get(&path, Some(&owner)).await;
+    let ids: Vec<&str> = joined.body["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["userId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [cook_id.as_str(), server_id.as_str()],
+        "longest-serving first"
+    );
+    assert_eq!(joined.body["invitations"], json!([]));
+    let (newcomer_id, newcomer, _) = stack.account("newcomer@example.com", "CUSTOMER").await;
+    stack
+        .put(&staff_of(&newcomer_id), &json!({}), Some(&owner))
+        .await;
+    assert_eq!(
+        stack.get(&path, Some(&owner)).await.body["invitations"][0]["userId"],
+        newcomer_id.as_str()
+    );
+    // The newcomer declines (a user removes their own invitation).
+    assert_eq!(
+        stack
+            .delete(&staff_of(&newcomer_id), Some(&newcomer))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    stack
+        .put(&staff_of(&late_id), &json!({}), Some(&owner))
+        .await;
+    assert_eq!(
+        stack.delete(&staff_of(&late_id), Some(&owner)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        stack.delete(&staff_of(&cook_id), Some(&owner)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let last = stack.get(&path, Some(&owner)).await;
+    assert_eq!(last.body["invitations"], json!([]), "{:?}", last.body);
+    assert_eq!(last.body["staff"].as_array().unwrap().len(), 1);
+    assert_eq!(last.body["staff"][0]["userId"], server_id.as_str());
+    stack.assert_answers_documented();
+}
+
 /// `GET /v1/me/stores` lists the stores a user may run — owned and staffed, by name, under their
 /// current names — and nobody else's; staff who are removed drop out of it.
 #[tokio::test]
@@ -711,6 +890,7 @@ async fn ids_in_paths_are_checked_before_they_reach_the_table() {
     for (method, path, parameter) in [
         ("GET", format!("/v1/stores/{long}"), "storeId"),
         ("GET", format!("/v1/stores/{long}/menu"), "storeId"),
+        ("GET", format!("/v1/stores/{long}/staff"), "storeId"),
         ("GET", format!("/v1/orders/{long}"), "orderId"),
         ("GET", format!("/v1/orders/{odd}"), "orderId"),
         (

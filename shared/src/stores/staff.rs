@@ -4,15 +4,17 @@
 //! (`STAFF#` items), never their account's role: a customer who works somewhere still orders and
 //! pays as before, and leaving (or being removed) leaves the account as it was.
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::{Access, load_for, store_pk, user_side_ids};
+use super::{Access, check_access, load_for, store_pk, user_side_ids};
 use crate::app::App;
-use crate::auth::users;
+use crate::auth::users::{self, UserRecord};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, key, n};
+use crate::storage::{Db, StorageError, from_item, item_key, key, n, s, stamp};
 
 /// An invitation not accepted within a week lapses.
 pub const INVITATION_SECONDS: i64 = 7 * 24 * 3600;
@@ -42,7 +44,10 @@ pub struct StaffOfRecord {
 }
 
 /// `USER#<userId>` / `INVITED#<storeId>`: the owner of the store asked the user to join its staff.
-/// Kept on the user's side, where the user lists and accepts it; TTL removes it once lapsed.
+/// Kept on the user's side, where the user lists and accepts it; TTL removes it once lapsed. Its
+/// GSI1 entry (`INVITED#STORE#<storeId>` / the time it was sent) is where the owner's listing
+/// finds it: an index entry rather than a second item, so that every delete of the invitation
+/// (its acceptance, a removal, an account's closing, the TTL) takes it off the listing too.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvitationRecord {
@@ -55,6 +60,11 @@ pub struct InvitationRecord {
     pub invited_by: String,
     pub invited_at: String,
     pub expires_at: i64,
+    /// Absent on invitations sent before 2026-12-08 (they lapse unlisted).
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
 }
 
 /// What the user and the owner see of an invitation.
@@ -105,6 +115,11 @@ fn invited_sk(store_id: &str) -> String {
     format!("{INVITED_PREFIX}{store_id}")
 }
 
+/// The GSI1 partition of a store's invitations.
+fn invitations_of(store_id: &str) -> String {
+    format!("INVITED#{}", store_pk(store_id))
+}
+
 /// The key of `user_id`'s place on `store_id`'s staff (present while they are staff).
 pub fn staff_key(store_id: &str, user_id: &str) -> (String, String) {
     (store_pk(store_id), staff_sk(user_id))
@@ -152,6 +167,7 @@ pub async fn invite(
     }
     let now = jiff::Timestamp::now();
     let expires_at = now.as_second() + INVITATION_SECONDS;
+    let invited_at = stamp(now);
     app.db
         .put(&InvitationRecord {
             pk: users::user_pk(user_id),
@@ -159,8 +175,10 @@ pub async fn invite(
             store_id: store_id.to_owned(),
             store_name: store.settings.name.clone(),
             invited_by: caller.user_id.clone(),
-            invited_at: now.to_string(),
+            invited_at: invited_at.clone(),
             expires_at,
+            gsi1pk: Some(invitations_of(store_id)),
+            gsi1sk: Some(invited_at),
         })
         .await?;
     Ok(Standing {
@@ -169,6 +187,133 @@ pub async fn invite(
         status: StaffStatus::Invited,
         expires_at: Some(epoch_to_string(expires_at)),
     })
+}
+
+/// Who works at a store and whom it has invited, as its owner sees them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaffList {
+    /// Longest-serving first.
+    pub staff: Vec<Member>,
+    /// Open ones, newest first.
+    pub invitations: Vec<Invitee>,
+}
+
+/// A member of the staff. `name` is absent when their account is gone (closed while they were
+/// still on the staff): the owner can still remove the place.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub added_at: String,
+}
+
+/// A user invited to the staff who has not answered yet.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitee {
+    pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub invited_at: String,
+    pub expires_at: String,
+}
+
+/// The store's staff and open invitations, each with the person's name (the owner's view: an id
+/// alone tells them nothing). Every page of both is read: a store's staff is a handful, and an
+/// owner who cannot see everyone with access cannot remove them.
+pub async fn list(app: &App, caller: &Caller, store_id: &str) -> Result<StaffList, ApiError> {
+    check_access(app, store_id, caller, Access::Owner).await?;
+    let db = &app.db;
+    let since = stamp(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(INVITATION_SECONDS));
+    let (members, invited) = tokio::try_join!(
+        db.query_every_page(|q| {
+            q.key_condition_expression("PK = :pk AND begins_with(SK, :staff)")
+                .expression_attribute_values(":pk", s(store_pk(store_id)))
+                .expression_attribute_values(":staff", s("STAFF#"))
+                .consistent_read(true)
+        }),
+        db.query_every_page(|q| {
+            q.index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk AND GSI1SK > :since")
+                .expression_attribute_values(":pk", s(invitations_of(store_id)))
+                .expression_attribute_values(":since", s(&since))
+                .scan_index_forward(false)
+        }),
+    )?;
+    let mut members: Vec<StaffRecord> = members
+        .into_iter()
+        .filter_map(|item| from_item(item).ok())
+        .collect();
+    members.sort_by(|a, b| a.added_at.cmp(&b.added_at));
+    // The index holds the invitation's keys and its sort key, the time it was sent.
+    let invited: Vec<(String, String)> = invited
+        .iter()
+        .filter_map(|item| {
+            let user_id = item_key(item)?.0.strip_prefix("USER#")?.to_owned();
+            match item.get("GSI1SK") {
+                Some(AttributeValue::S(at)) => Some((user_id, at.clone())),
+                _ => None,
+            }
+        })
+        .collect();
+    let ids: Vec<&str> = members
+        .iter()
+        .map(|m| m.user_id.as_str())
+        .chain(invited.iter().map(|(id, _)| id.as_str()))
+        .collect();
+    let mut names = names_of(app, &ids).await?;
+    let mut name = |id: &str| names.remove(id);
+    Ok(StaffList {
+        staff: members
+            .into_iter()
+            .map(|m| Member {
+                name: name(&m.user_id),
+                user_id: m.user_id,
+                added_at: m.added_at,
+            })
+            .collect(),
+        invitations: invited
+            .into_iter()
+            .map(|(user_id, invited_at)| Invitee {
+                name: name(&user_id),
+                expires_at: invited_at
+                    .parse::<jiff::Timestamp>()
+                    .map(|at| epoch_to_string(at.as_second() + INVITATION_SECONDS))
+                    .unwrap_or_default(),
+                user_id,
+                invited_at,
+            })
+            .collect(),
+    })
+}
+
+/// The names of the accounts with these ids, opened; an id whose account is gone has none.
+async fn names_of(app: &App, user_ids: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let mut records = Vec::with_capacity(user_ids.len());
+    for chunk in user_ids.chunks(100) {
+        let keys = chunk
+            .iter()
+            .map(|id| key(users::user_pk(id), users::PROFILE_SK))
+            .collect();
+        records.extend(
+            app.db
+                .get_many(keys)
+                .await?
+                .into_iter()
+                .filter_map(|item| from_item::<UserRecord>(item).ok()),
+        );
+    }
+    let table = app.db.table();
+    let opened = futures::future::try_join_all(records.iter().map(|user| async move {
+        let at = UserRecord::location(table, &user.pk, "name");
+        let name = app.crypto().open_str(&at, &user.name).await?;
+        Ok::<_, ApiError>((user.user_id.clone(), name))
+    }))
+    .await?;
+    Ok(opened.into_iter().collect())
 }
 
 /// The caller's invitations that have not lapsed, newest first.
@@ -180,8 +325,8 @@ pub async fn invitations(app: &App, caller: &Caller) -> Result<Vec<InvitationVie
         .query()
         .table_name(db.table())
         .key_condition_expression("PK = :pk AND begins_with(SK, :invited)")
-        .expression_attribute_values(":pk", crate::storage::s(users::user_pk(&caller.user_id)))
-        .expression_attribute_values(":invited", crate::storage::s("INVITED#"))
+        .expression_attribute_values(":pk", s(users::user_pk(&caller.user_id)))
+        .expression_attribute_values(":invited", s("INVITED#"))
         // A user is invited by a handful of stores at most; one page holds them.
         .limit(100)
         .send()
