@@ -422,6 +422,7 @@ fn every_function_may_unwrap_only_the_fields_it_handles() {
             "email blind-index-secret",
         ),
         ("StaffListFunction", "", "name"),
+        ("StaffInviteFunction", "", "blind-index-secret"),
         ("OrdersCreateFunction", "contact", ""),
         ("OrdersGetFunction", "", "contact"),
         ("OrdersStatusFunction", "", "contact paymentKey"),

@@ -184,6 +184,11 @@ async fn every_sample_event_does_its_functions_work_once_its_placeholders_are_fi
     day.values
         .set("PASTE_THE_INVITED_USERS_ACCESS_TOKEN", &staff);
     day.route("staff-add", 202).await;
+    // Invited again by the address the owner knows: renewed.
+    assert_eq!(
+        day.route("staff-invite", 202).await["userId"],
+        staff_id.as_str()
+    );
     day.values.set("PASTE_AN_ACCESS_TOKEN", &staff);
     let invitations = day.route("invitations-list", 200).await;
     assert_eq!(

@@ -3,8 +3,8 @@
 use shared::App;
 use shared::auth::{self, Role};
 use shared::http::{self, HttpResult};
-use shared::lambda_http::{Error, Request, http::StatusCode};
-use shared::stores::staff::{self, StaffStatus};
+use shared::lambda_http::{Error, Request};
+use shared::stores::staff;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -16,9 +16,5 @@ async fn handler(app: &'static App, req: Request) -> HttpResult {
     let store_id = http::path_param(&req, "storeId")?;
     let user_id = http::path_param(&req, "userId")?;
     let standing = staff::invite(app, &caller, &store_id, &user_id).await?;
-    let status = match standing.status {
-        StaffStatus::Invited => StatusCode::ACCEPTED,
-        StaffStatus::Staff => StatusCode::OK,
-    };
-    http::json(status, &standing)
+    http::json(standing.http_status(), &standing)
 }

@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use lambda_http::http;
 use serde::{Deserialize, Serialize};
 
-use super::{Access, check_access, load_for, store_pk, user_side_ids};
+use super::{Access, StoreRecord, check_access, load_for, store_pk, user_side_ids};
 use crate::app::App;
 use crate::auth::users::{self, UserRecord};
 use crate::auth::{Caller, Role};
@@ -88,6 +89,16 @@ pub struct Standing {
     pub expires_at: Option<String>,
 }
 
+impl Standing {
+    /// 202 for an invitation sent (nothing changes until it is accepted), 200 for a place held.
+    pub fn http_status(&self) -> http::StatusCode {
+        match self.status {
+            StaffStatus::Invited => http::StatusCode::ACCEPTED,
+            StaffStatus::Staff => http::StatusCode::OK,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StaffStatus {
@@ -136,6 +147,17 @@ fn epoch_to_string(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `POST /v1/stores/{storeId}/staff`: whom to invite, by the address they sign in with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InviteByEmailRequest {
+    pub email: String,
+}
+
+fn no_such_user() -> ApiError {
+    ApiError::not_found("USER_NOT_FOUND", "no such user")
+}
+
 /// The owner invites an existing user to the store's staff (again: the invitation is renewed).
 /// Already staff: nothing changes.
 pub async fn invite(
@@ -145,17 +167,48 @@ pub async fn invite(
     user_id: &str,
 ) -> Result<Standing, ApiError> {
     let store = load_for(app, store_id, caller, Access::Owner).await?;
+    let user = users::find_by_id(&app.db, user_id)
+        .await?
+        .ok_or_else(no_such_user)?;
+    invite_user(app, caller, &store, &user, "userId").await
+}
+
+/// [`invite`] of the account that signs in with `input.email`: what an owner knows of the person
+/// they hire. An address with no account is 404, as a sign-up with a taken one is 409: neither
+/// tells more than the other.
+pub async fn invite_by_email(
+    app: &App,
+    caller: &Caller,
+    store_id: &str,
+    input: InviteByEmailRequest,
+) -> Result<Standing, ApiError> {
+    let store = load_for(app, store_id, caller, Access::Owner).await?;
+    let email = users::validate_email(&input.email)?;
+    let index = app.blind_index().await?;
+    let user = users::find_by_email_key(&app.db, &users::email_key(index, &email))
+        .await?
+        .ok_or_else(no_such_user)?;
+    invite_user(app, caller, &store, &user, "email").await
+}
+
+/// Invites `user` (named in the request by `field`) to `store`'s staff; the caller has been found
+/// to be its owner (or an admin).
+async fn invite_user(
+    app: &App,
+    caller: &Caller,
+    store: &StoreRecord,
+    user: &UserRecord,
+    field: &str,
+) -> Result<Standing, ApiError> {
+    let (store_id, user_id) = (store.store_id.as_str(), user.user_id.as_str());
     if user_id == store.owner_id {
         return Err(ApiError::validation(
-            "userId",
+            field,
             "the owner is not staff of their own store",
         ));
     }
-    let user = users::find_by_id(&app.db, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", "no such user"))?;
     if user.role == Role::Admin {
-        return Err(ApiError::validation("userId", "admins are not store staff"));
+        return Err(ApiError::validation(field, "admins are not store staff"));
     }
     if is_staff(&app.db, store_id, user_id).await? {
         return Ok(Standing {
@@ -210,19 +263,18 @@ pub struct Member {
     pub added_at: String,
 }
 
-/// A user invited to the staff who has not answered yet.
+/// A user invited to the staff who has not answered yet. No name: a store learns a person's name
+/// when they join it, not from any id or address its owner types in.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Invitee {
     pub user_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     pub invited_at: String,
     pub expires_at: String,
 }
 
-/// The store's staff and open invitations, each with the person's name (the owner's view: an id
-/// alone tells them nothing). Every page of both is read: a store's staff is a handful, and an
+/// The store's staff, each with their name (the owner's view: an id alone tells them nothing),
+/// and its open invitations. Every page of both is read: a store's staff is a handful, and an
 /// owner who cannot see everyone with access cannot remove them.
 pub async fn list(app: &App, caller: &Caller, store_id: &str) -> Result<StaffList, ApiError> {
     check_access(app, store_id, caller, Access::Owner).await?;
@@ -259,18 +311,13 @@ pub async fn list(app: &App, caller: &Caller, store_id: &str) -> Result<StaffLis
             }
         })
         .collect();
-    let ids: Vec<&str> = members
-        .iter()
-        .map(|m| m.user_id.as_str())
-        .chain(invited.iter().map(|(id, _)| id.as_str()))
-        .collect();
+    let ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
     let mut names = names_of(app, &ids).await?;
-    let mut name = |id: &str| names.remove(id);
     Ok(StaffList {
         staff: members
             .into_iter()
             .map(|m| Member {
-                name: name(&m.user_id),
+                name: names.remove(&m.user_id),
                 user_id: m.user_id,
                 added_at: m.added_at,
             })
@@ -278,7 +325,6 @@ pub async fn list(app: &App, caller: &Caller, store_id: &str) -> Result<StaffLis
         invitations: invited
             .into_iter()
             .map(|(user_id, invited_at)| Invitee {
-                name: name(&user_id),
                 expires_at: invited_at
                     .parse::<jiff::Timestamp>()
                     .map(|at| epoch_to_string(at.as_second() + INVITATION_SECONDS))

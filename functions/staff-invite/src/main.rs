@@ -1,0 +1,20 @@
+//! POST /v1/stores/{storeId}/staff — the owner invites the account with an e-mail address to the
+//! store's staff (202); the user joins by accepting. Already staff: 200.
+use shared::App;
+use shared::auth::{self, Role};
+use shared::http::{self, HttpResult};
+use shared::lambda_http::{Error, Request};
+use shared::stores::staff::{self, InviteByEmailRequest};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    http::serve(handler).await
+}
+
+async fn handler(app: &'static App, req: Request) -> HttpResult {
+    let caller = auth::authorize(app, &req, &[Role::Owner, Role::Admin]).await?;
+    let store_id = http::path_param(&req, "storeId")?;
+    let input: InviteByEmailRequest = http::json_body(&req)?;
+    let standing = staff::invite_by_email(app, &caller, &store_id, input).await?;
+    http::json(standing.http_status(), &standing)
+}
