@@ -288,6 +288,7 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
     let web = built_web();
     let stack = Stack::start();
     let (store, owner, staff, customer) = stack.staffed_store("day").await;
+    let (newcomer_id, newcomer, _) = stack.account("newcomer-day@example.com", "CUSTOMER").await;
     // The owner runs a second store: the board asks which.
     stack.store(&owner, json!({"name": "2호점"})).await;
     // A member of the staff who owns a store of their own: the owner's tools show by place.
@@ -295,6 +296,12 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
         stack.account("helper-day@example.com", "OWNER").await;
     stack.store(&helper, json!({"name": "옆집 분식"})).await;
     stack.hire(&owner, &store, &helper_id, &helper).await;
+    for (token, name) in [(&staff, "김민수"), (&helper, "이지은")] {
+        let named = stack
+            .patch("/v1/me", &json!({"name": name}), Some(token))
+            .await;
+        assert_eq!(named.status, StatusCode::OK, "{:?}", named.body);
+    }
     // The day: one order handed over, one turned away (refunded in full), one waiting.
     let handed_over = paid_through_toss(&stack, &customer, &store).await;
     for (to, extra) in [
@@ -364,6 +371,9 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
             ("EMAIL", "owner-day@example.com"),
             ("STAFF_EMAIL", "helper-day@example.com"),
             ("STAFF_OWN_STORE", "옆집 분식"),
+            ("COOK_NAME", "김민수"),
+            ("HELPER_NAME", "이지은"),
+            ("NEWCOMER_EMAIL", "newcomer-day@example.com"),
             ("PASSWORD", PASSWORD),
             ("NEW_PASSWORD", NEW_PASSWORD),
             ("STORE_NAME", "김밥천국 종로점"),
@@ -407,6 +417,54 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
     board.expect("NO_HOURS").await;
     refused("OUTSIDE_HOURS", "it has no opening hours set").await;
     board.tell("hours").await;
+    // The cook, removed on the board, is refused the store's orders; the newcomer the owner invited
+    // by address has the invitation, and is not staff until they accept it.
+    board.expect("STAFF").await;
+    let board_orders = format!("/v1/stores/{store}/orders?status=ACTIVE");
+    let removed = stack.get(&board_orders, Some(&staff)).await;
+    assert_eq!(removed.status, StatusCode::FORBIDDEN, "{:?}", removed.body);
+    let invitations = stack.get("/v1/me/invitations", Some(&newcomer)).await;
+    assert_eq!(
+        invitations.body["invitations"][0]["storeId"],
+        store.as_str(),
+        "{:?}",
+        invitations.body
+    );
+    let listed = stack
+        .get(&format!("/v1/stores/{store}/staff"), Some(&owner))
+        .await;
+    assert_eq!(
+        listed.body["invitations"][0]["userId"],
+        newcomer_id.as_str()
+    );
+    assert_eq!(
+        listed.body["staff"].as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        listed.body
+    );
+    assert_eq!(
+        stack.get(&board_orders, Some(&newcomer)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    board.tell("staff").await;
+    // Accepted on their own board: the newcomer is staff.
+    board.expect("JOINED").await;
+    assert_eq!(
+        stack.get(&board_orders, Some(&newcomer)).await.status,
+        StatusCode::OK
+    );
+    let listed = stack
+        .get(&format!("/v1/stores/{store}/staff"), Some(&owner))
+        .await;
+    assert_eq!(listed.body["invitations"], json!([]), "{:?}", listed.body);
+    assert_eq!(
+        listed.body["staff"][1]["userId"],
+        newcomer_id.as_str(),
+        "{:?}",
+        listed.body
+    );
+    board.tell("joined").await;
     // The member of staff changed their password on the board: only the new one signs in, and the
     // session they began before (here) ended with the old one.
     board.expect("PASSWORD_CHANGED").await;

@@ -310,3 +310,50 @@ export interface MyStore {
 export async function myStores(config: Config, token: string): Promise<MyStore[]> {
   return (await call<{ stores: MyStore[] }>(config, "GET", "/v1/me/stores", token)).stores;
 }
+
+/** Who works at a store (with their names) and whom it has invited, as its owner sees them. */
+export interface StaffList {
+  staff: { userId: string; name?: string; addedAt: string }[];
+  invitations: { userId: string; invitedAt: string; expiresAt: string }[];
+}
+
+export function staffList(config: Config, token: string, store: string): Promise<StaffList> {
+  return call(config, "GET", `/v1/stores/${encodeURIComponent(store)}/staff`, token);
+}
+
+/** Invites the account that signs in with `email`; answers its id. */
+export function inviteStaff(
+  config: Config,
+  token: string,
+  store: string,
+  email: string,
+): Promise<{ userId: string; status: "INVITED" | "STAFF"; expiresAt?: string }> {
+  return call(config, "POST", `/v1/stores/${encodeURIComponent(store)}/staff`, token, { email });
+}
+
+/** Ends a member's place at the store, or withdraws their invitation. */
+export function removeStaff(config: Config, token: string, store: string, user: string): Promise<unknown> {
+  return call(
+    config,
+    "DELETE",
+    `/v1/stores/${encodeURIComponent(store)}/staff/${encodeURIComponent(user)}`,
+    token,
+  );
+}
+
+/** A store's invitation to the signed-in user to join its staff. */
+export interface Invitation {
+  storeId: string;
+  storeName: string;
+  invitedAt: string;
+  expiresAt: string;
+}
+
+export async function myInvitations(config: Config, token: string): Promise<Invitation[]> {
+  return (await call<{ invitations: Invitation[] }>(config, "GET", "/v1/me/invitations", token)).invitations;
+}
+
+/** Joins the store's staff by its invitation. */
+export function acceptInvitation(config: Config, token: string, store: string): Promise<unknown> {
+  return call(config, "POST", `/v1/me/invitations/${encodeURIComponent(store)}/accept`, token);
+}

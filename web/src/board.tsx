@@ -10,6 +10,7 @@ import { OwnerDay } from "./day";
 import { current, loadStore, OpeningHours, StoreState } from "./hours";
 import { MenuSwitches } from "./menu";
 import { PasswordChange } from "./password";
+import { StaffPanel } from "./staff";
 import { chime, soundBlocked, unblock } from "./sound";
 import { choose, language, t, type Key } from "./text";
 
@@ -292,6 +293,7 @@ export function Board({ config }: { config: Config }) {
   const [showHours, setShowHours] = useState(false);
   const [showDay, setShowDay] = useState(false);
   const [showPassword, setShowPassword] = useState(false);
+  const [showStaff, setShowStaff] = useState(false);
   // A notice is news, not a state: it goes by itself (or at a tap).
   const shown = notice.value;
   useEffect(() => {
@@ -316,6 +318,11 @@ export function Board({ config }: { config: Config }) {
               {t("hours")}
             </button>
           )}
+          {place.value === "OWNER" && (
+            <button type="button" aria-pressed={showStaff} onClick={() => setShowStaff(!showStaff)}>
+              {t("staffTitle")}
+            </button>
+          )}
           <button
             type="button"
             class="secondary"
@@ -337,6 +344,9 @@ export function Board({ config }: { config: Config }) {
       </nav>
       <StoreState />
       {showHours && <OpeningHours config={config} onNotice={(text) => (notice.value = text)} />}
+      {showStaff && place.value === "OWNER" && (
+        <StaffPanel config={config} onNotice={(text) => (notice.value = text)} />
+      )}
       {showMenu && <MenuSwitches config={config} onNotice={(text) => (notice.value = text)} />}
       {showPassword && (
         <PasswordChange
