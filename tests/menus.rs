@@ -155,6 +155,64 @@ async fn sold_out_switches_show_within_the_cache_bound() {
     assert_eq!(after.body["items"][0]["available"], false);
     assert_ne!(after.header("etag").unwrap(), etag);
     assert_eq!(after.body["version"], switched.body["menuVersion"]);
+
+    // The owner reprices the item from a page read before it sold out, naming neither its
+    // availability nor its place: it stays sold out, where it was. Named, they are set.
+    let repriced = stack
+        .put(
+            &format!("{path}/items/kimbap"),
+            &json!({"categoryId": "rolls", "name": "kimbap", "price": 3900,
+                    "optionGroupIds": ["size", "toppings"]}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(repriced.status, StatusCode::OK, "{:?}", repriced.body);
+    assert_eq!(
+        (
+            &repriced.body["price"],
+            &repriced.body["available"],
+            &repriced.body["position"]
+        ),
+        (&json!(3900), &json!(false), &json!(1)),
+        "{:?}",
+        repriced.body
+    );
+    let (_, customer, _) = stack
+        .account("sold-out-customer@example.com", "CUSTOMER")
+        .await;
+    stack
+        .patch(
+            &format!("/v1/stores/{store}"),
+            &json!({"weeklyHours": e2e::always_open()}),
+            Some(&owner),
+        )
+        .await;
+    let refused = stack
+        .order(
+            &customer,
+            &json!({"storeId": store, "items": [{"itemId": "kimbap", "quantity": 1,
+                    "options": [{"groupId": "size", "valueIds": ["regular"]}]}],
+                    "fulfilment": {"type": "PICKUP"}, "phone": "010-1111-2222"}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (422, "ITEM_SOLD_OUT"),
+        "{:?}",
+        refused.body
+    );
+    let back = stack
+        .put(
+            &format!("{path}/items/kimbap"),
+            &json!({"categoryId": "rolls", "name": "kimbap", "price": 3900, "available": true,
+                    "position": 3, "optionGroupIds": ["size", "toppings"]}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        (&back.body["available"], &back.body["position"]),
+        (&json!(true), &json!(3))
+    );
 }
 
 #[tokio::test]

@@ -257,14 +257,14 @@ pub fn put_category(menu: &mut Menu, category: Category) -> Upsert {
     upsert(&mut menu.categories, category, |c| c.id == id)
 }
 
-/// Replaces an item's definition; its image stays (only the upload flow sets it).
+/// Replaces an item's definition; its image stays (only the upload flow sets it), and so do its
+/// availability and place unless the input names them.
 pub fn put_item(
     menu: &mut Menu,
     id: &str,
     input: ItemInput,
 ) -> Result<(MenuItem, Upsert), ApiError> {
-    let image = menu.item(id).and_then(|i| i.image_key.clone());
-    let item = input.into_item(id, image)?;
+    let item = input.into_item(id, menu.item(id))?;
     let done = upsert(&mut menu.items, item.clone(), |i| i.id == id);
     Ok((item, done))
 }
@@ -404,9 +404,9 @@ mod tests {
             name: "Kimbap".into(),
             description: String::new(),
             price: 3_500,
-            available: true,
+            available: None,
             option_group_ids: vec!["spice".into()],
-            position: 0,
+            position: None,
         };
         let (_, done) = put_item(&mut menu, "kimbap", input).unwrap();
         assert_eq!(done, Upsert::Created);

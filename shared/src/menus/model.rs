@@ -86,7 +86,8 @@ pub struct CategoryInput {
     pub position: u32,
 }
 
-/// `PUT …/items/{itemId}`. The image and the id come from elsewhere.
+/// `PUT …/items/{itemId}`. The image and the id come from elsewhere; whether it is sold out and
+/// its place, when left out, from the item it replaces (a new one: available, first).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ItemInput {
@@ -95,16 +96,14 @@ pub struct ItemInput {
     #[serde(default)]
     pub description: String,
     pub price: i64,
-    #[serde(default = "yes")]
-    pub available: bool,
+    /// The staff's sold-out switch: an owner's edit that does not name it leaves it as it is, so
+    /// that a price changed from a page read before an item sold out does not put it back on sale.
+    #[serde(default)]
+    pub available: Option<bool>,
     #[serde(default)]
     pub option_group_ids: Vec<String>,
     #[serde(default)]
-    pub position: u32,
-}
-
-fn yes() -> bool {
-    true
+    pub position: Option<u32>,
 }
 
 /// `PUT …/option-groups/{groupId}`.
@@ -143,7 +142,8 @@ impl CategoryInput {
 }
 
 impl ItemInput {
-    pub fn into_item(self, id: &str, image_key: Option<String>) -> Result<MenuItem, ApiError> {
+    /// The item this input makes in place of `was` (none: a new one).
+    pub fn into_item(self, id: &str, was: Option<&MenuItem>) -> Result<MenuItem, ApiError> {
         crate::http::validate_id("itemId", id)?;
         crate::http::validate_id("categoryId", &self.category_id)?;
         if self.option_group_ids.len() > MAX_GROUPS_PER_ITEM {
@@ -167,10 +167,10 @@ impl ItemInput {
             description: text("description", &self.description, 0..=500, Lines::Many)?,
             price: price("price", self.price)?,
             category_id: self.category_id,
-            available: self.available,
-            image_key,
+            available: self.available.or(was.map(|w| w.available)).unwrap_or(true),
+            image_key: was.and_then(|w| w.image_key.clone()),
             option_group_ids: self.option_group_ids,
-            position: self.position,
+            position: self.position.or(was.map(|w| w.position)).unwrap_or(0),
         })
     }
 }
@@ -399,10 +399,39 @@ mod tests {
             name: "Kimbap".into(),
             description: String::new(),
             price,
-            available: true,
+            available: None,
             option_group_ids: groups.iter().map(|g| g.to_string()).collect(),
-            position: 0,
+            position: None,
         }
+    }
+
+    /// An edit that leaves out whether the item is sold out, or its place, keeps the item's own:
+    /// a price changed from a page read before the staff switched the item off does not put it
+    /// back on sale. Named, they are set; a new item is available and first.
+    #[test]
+    fn a_replacement_keeps_what_it_does_not_name() {
+        let new = item("rolls", 3_500, &[]).into_item("kimbap", None).unwrap();
+        assert_eq!((new.available, new.position), (true, 0));
+        let mut was = new;
+        was.available = false;
+        was.position = 7;
+        was.image_key = Some("images/kimbap.jpg".into());
+        let repriced = item("rolls", 4_000, &[])
+            .into_item("kimbap", Some(&was))
+            .unwrap();
+        assert_eq!(
+            (repriced.price, repriced.available, repriced.position),
+            (4_000, false, 7)
+        );
+        assert_eq!(repriced.image_key.as_deref(), Some("images/kimbap.jpg"));
+        let named = ItemInput {
+            available: Some(true),
+            position: Some(2),
+            ..item("rolls", 4_000, &[])
+        }
+        .into_item("kimbap", Some(&was))
+        .unwrap();
+        assert_eq!((named.available, named.position), (true, 2));
     }
 
     #[test]
