@@ -465,6 +465,37 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
         listed.body
     );
     board.tell("joined").await;
+    // The menu as the owner left it on the board: each change made, nothing else of an item lost.
+    board.expect("MENU").await;
+    let menu = stack.menu_record(&store).await.menu;
+    let item = |name: &str| {
+        menu.items
+            .iter()
+            .find(|i| i.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", menu.items))
+    };
+    let kimbap = item("원조김밥");
+    assert_eq!(
+        (kimbap.price, kimbap.description.as_str()),
+        (4000, "참기름 듬뿍")
+    );
+    assert_eq!(kimbap.option_group_ids, ["size", "toppings"]);
+    assert!(kimbap.available);
+    let gone = item("Gone");
+    assert_eq!((gone.price, gone.available), (1200, false), "{gone:?}");
+    let yakgwa = item("약과");
+    let desserts: Vec<&str> = menu
+        .categories
+        .iter()
+        .filter(|c| c.id == yakgwa.category_id)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(desserts, ["디저트"]);
+    assert_eq!((yakgwa.price, yakgwa.available), (2500, true));
+    let names: Vec<&str> = menu.categories.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["Main", "디저트"], "the category deleted is gone");
+    assert_eq!(menu.items.len(), 4, "{:?}", menu.items);
+    board.tell("menu").await;
     // The member of staff changed their password on the board: only the new one signs in, and the
     // session they began before (here) ended with the old one.
     board.expect("PASSWORD_CHANGED").await;

@@ -124,9 +124,65 @@ export function move(
 
 export interface MenuItem {
   id: string;
+  categoryId: string;
   name: string;
+  description: string;
   price: number;
   available: boolean;
+  optionGroupIds: string[];
+  position: number;
+}
+
+export interface Category {
+  id: string;
+  name: string;
+  position: number;
+}
+
+/** The menu as the owner edits it (option groups and images stay with the API). */
+export interface Menu {
+  categories: Category[];
+  items: MenuItem[];
+}
+
+export function wholeMenu(config: Config, store: string): Promise<Menu> {
+  return call(config, "GET", `/v1/stores/${encodeURIComponent(store)}/menu`, null);
+}
+
+/** What the owner sets of an item; the rest of it (sold out, option groups, place) is kept. */
+export interface ItemDraft {
+  categoryId: string;
+  name: string;
+  description: string;
+  price: number;
+}
+
+/** Creates an item at `position`, or replaces `was` (the item as read, whose option groups it
+ * keeps). Neither names whether the item is sold out: the API keeps a replaced item's own (the
+ * staff may have switched it since this page read it), and a new one is available. */
+export function putItem(
+  config: Config,
+  token: string,
+  store: string,
+  id: string,
+  draft: ItemDraft,
+  was: MenuItem | undefined,
+  position: number,
+): Promise<MenuItem> {
+  const body = was ? { ...draft, optionGroupIds: was.optionGroupIds } : { ...draft, optionGroupIds: [], position };
+  return call(config, "PUT", `/v1/stores/${encodeURIComponent(store)}/menu/items/${encodeURIComponent(id)}`, token, body);
+}
+
+export function deleteItem(config: Config, token: string, store: string, id: string): Promise<unknown> {
+  return call(config, "DELETE", `/v1/stores/${encodeURIComponent(store)}/menu/items/${encodeURIComponent(id)}`, token);
+}
+
+export function putCategory(config: Config, token: string, store: string, id: string, name: string, position: number): Promise<Category> {
+  return call(config, "PUT", `/v1/stores/${encodeURIComponent(store)}/menu/categories/${encodeURIComponent(id)}`, token, { name, position });
+}
+
+export function deleteCategory(config: Config, token: string, store: string, id: string): Promise<unknown> {
+  return call(config, "DELETE", `/v1/stores/${encodeURIComponent(store)}/menu/categories/${encodeURIComponent(id)}`, token);
 }
 
 export async function menuItems(config: Config, store: string): Promise<MenuItem[]> {

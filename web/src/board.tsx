@@ -11,6 +11,7 @@ import { current, loadStore, OpeningHours, StoreState } from "./hours";
 import { MenuSwitches } from "./menu";
 import { PasswordChange } from "./password";
 import { StaffPanel } from "./staff";
+import { MenuEditor } from "./editor";
 import { chime, soundBlocked, unblock } from "./sound";
 import { choose, language, t, type Key } from "./text";
 
@@ -294,6 +295,7 @@ export function Board({ config }: { config: Config }) {
   const [showDay, setShowDay] = useState(false);
   const [showPassword, setShowPassword] = useState(false);
   const [showStaff, setShowStaff] = useState(false);
+  const [showEditor, setShowEditor] = useState(false);
   // A notice is news, not a state: it goes by itself (or at a tap).
   const shown = notice.value;
   useEffect(() => {
@@ -316,6 +318,11 @@ export function Board({ config }: { config: Config }) {
           {place.value === "OWNER" && (
             <button type="button" aria-pressed={showHours} onClick={() => setShowHours(!showHours)}>
               {t("hours")}
+            </button>
+          )}
+          {place.value === "OWNER" && (
+            <button type="button" aria-pressed={showEditor} onClick={() => setShowEditor(!showEditor)}>
+              {t("editMenu")}
             </button>
           )}
           {place.value === "OWNER" && (
@@ -344,6 +351,9 @@ export function Board({ config }: { config: Config }) {
       </nav>
       <StoreState />
       {showHours && <OpeningHours config={config} onNotice={(text) => (notice.value = text)} />}
+      {showEditor && place.value === "OWNER" && (
+        <MenuEditor config={config} onNotice={(text) => (notice.value = text)} />
+      )}
       {showStaff && place.value === "OWNER" && (
         <StaffPanel config={config} onNotice={(text) => (notice.value = text)} />
       )}

@@ -22,7 +22,7 @@ import {
 } from "./api";
 import { current } from "./hours";
 import { accessToken, end, place, store, withToken } from "./session";
-import { t, word } from "./text";
+import { t, won, word } from "./text";
 
 /** The calendar date now in `timeZone` (YYYY-MM-DD): the store's "today", wherever the device is. */
 export function today(timeZone: string, now = new Date()): string {
@@ -32,10 +32,6 @@ export function today(timeZone: string, now = new Date()): string {
 /** `date` moved by `days` (YYYY-MM-DD in, YYYY-MM-DD out). */
 export function shift(date: string, days: number): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
-}
-
-function won(amount: number): string {
-  return `${amount.toLocaleString("ko-KR")}${t("won")}`;
 }
 
 function HourChart({ counts }: { counts: number[] }) {

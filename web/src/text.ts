@@ -133,6 +133,23 @@ const ko = {
   acceptInvitation: "수락",
   invitationGone: "이 초대는 만료되었거나 취소되었습니다",
   acceptFailed: "초대를 수락할 수 없습니다",
+  editMenu: "메뉴 편집",
+  edit: "수정",
+  delete: "삭제",
+  confirmDelete: "한 번 더 누르면 삭제합니다",
+  addItem: "메뉴 추가",
+  itemName: "메뉴 이름",
+  itemPrice: "가격 (원)",
+  itemDescription: "설명",
+  itemCategory: "분류",
+  saveItem: "저장",
+  itemSaved: "메뉴를 저장했습니다",
+  itemDeleted: "메뉴를 삭제했습니다",
+  newCategory: "새 분류 이름",
+  addCategory: "분류 추가",
+  categoryNotEmpty: "메뉴가 남아 있는 분류는 삭제할 수 없습니다",
+  menuBusy: "다른 기기에서 메뉴를 바꾸는 중입니다. 잠시 후 다시 해 주세요",
+  menuRefused: "저장할 수 없습니다",
   // The API's codes in the audit trail: its actions, an order's statuses, who acted.
   "action:order.placed": "주문 생성",
   "action:order.paid": "결제 완료",
@@ -301,6 +318,23 @@ const en: Partial<Record<Key, string>> = {
   acceptInvitation: "Accept",
   invitationGone: "That invitation has lapsed or was withdrawn",
   acceptFailed: "Could not accept the invitation",
+  editMenu: "Edit menu",
+  edit: "Edit",
+  delete: "Delete",
+  confirmDelete: "Tap again to delete",
+  addItem: "Add an item",
+  itemName: "Name",
+  itemPrice: "Price (KRW)",
+  itemDescription: "Description",
+  itemCategory: "Category",
+  saveItem: "Save",
+  itemSaved: "Saved",
+  itemDeleted: "Deleted",
+  newCategory: "New category's name",
+  addCategory: "Add the category",
+  categoryNotEmpty: "A category with items in it cannot be deleted",
+  menuBusy: "The menu is being changed on another device: try again in a moment",
+  menuRefused: "Could not save",
   "action:order.placed": "Order placed",
   "action:order.paid": "Paid",
   "action:order.accepted": "Accepted",
@@ -352,6 +386,11 @@ export function choose(chosen: "ko" | "en"): void {
 
 export function t(key: Key): string {
   return (language.value === "en" && en[key]) || ko[key];
+}
+
+/** An amount of won, as Korean writes it: `12,000원`. */
+export function won(amount: number): string {
+  return `${amount.toLocaleString("ko-KR")}${t("won")}`;
 }
 
 /** An API code in words, e.g. `word("status", "PAID")`; a code this catalogue does not know yet

@@ -8,7 +8,8 @@
 // and then every day around the clock; opens the staff: $COOK_NAME and $HELPER_NAME by name,
 // invites $NEWCOMER_EMAIL by address, removes the cook (STAFF); then changes to their other store
 // ($OTHER_NAME), whose day is empty. The newcomer signs in, finds the invitation where a store
-// would be and accepts it (JOINED). Then a member of the store's staff who owns another store signs in: the figures and
+// would be and accepts it (JOINED). The owner edits the menu: two prices, a new category with an
+// item, a category deleted (MENU). Then a member of the store's staff who owns another store signs in: the figures and
 // none of the owner's tools here, all of them at their own store, and changes their password to
 // $NEW_PASSWORD on the board (PASSWORD_CHANGED). Screenshots go to $SHOTS. Any
 // failure exits non-zero with the reason.
@@ -256,6 +257,46 @@ try {
   console.log("JOINED");
   await lines.next();
 
+  // The menu, edited on the board: the kimbap's price and description (its option groups kept),
+  // the sold-out item's price (it stays sold out), a new category with a new item; a category
+  // added by mistake deleted with a second tap, and none with items in it offered for deletion
+  // (MENU: tests/web.rs reads the menu as stored).
+  await page.getByRole("button", { name: "메뉴 편집" }).click();
+  const editor = page.locator("section.editor");
+  const edit = async (name, price, description) => {
+    await editor.getByRole("button", { name: `${name} 수정` }).click();
+    const form = editor.getByRole("form", { name: `${name} 수정` });
+    await form.getByLabel("가격 (원)").fill(String(price));
+    if (description) await form.getByLabel("설명").fill(description);
+    await form.getByRole("button", { name: "저장" }).click();
+    await editor.locator("li[data-item]").filter({ hasText: name }).filter({ hasText: won(price) }).waitFor();
+  };
+  await edit("원조김밥", 4000, "참기름 듬뿍");
+  await edit("Gone", 1200);
+  if ((await editor.getByRole("button", { name: "Main 삭제" }).count()) !== 0) {
+    throw new Error("a category with items in it is offered for deletion");
+  }
+  const addCategory = async (name) => {
+    await editor.getByLabel("새 분류 이름").fill(name);
+    await editor.getByRole("button", { name: "분류 추가" }).click();
+    await editor.getByRole("heading", { name }).waitFor();
+  };
+  await addCategory("디저트");
+  await editor.getByRole("button", { name: "디저트 메뉴 추가" }).click();
+  const adding = editor.getByRole("form", { name: "메뉴 추가" });
+  await adding.getByLabel("메뉴 이름").fill("약과");
+  await adding.getByLabel("가격 (원)").fill("2500");
+  await adding.getByRole("button", { name: "저장" }).click();
+  await editor.locator("li[data-item]").filter({ hasText: "약과" }).filter({ hasText: won(2500) }).waitFor();
+  await addCategory("임시");
+  await editor.getByRole("button", { name: "임시 삭제" }).click();
+  await page.screenshot({ path: `${SHOTS}/owner-menu.png` });
+  await editor.getByRole("button", { name: "한 번 더 누르면 삭제합니다" }).click();
+  await editor.getByRole("heading", { name: "임시" }).waitFor({ state: "detached" });
+  console.log("MENU");
+  await lines.next();
+  await page.getByRole("button", { name: "메뉴 편집" }).click();
+
   // The owner's other store: its own (empty) day, nothing of the first one.
   await page.getByRole("button", { name: "매장 변경" }).click();
   await page.getByRole("button", { name: OTHER_NAME }).click();
@@ -274,7 +315,7 @@ try {
     for (const tool of ["감사 기록", "완료된 주문", "내보내기"]) {
       if ((await page.getByRole("heading", { name: tool }).count()) !== 0) shown.push(tool);
     }
-    for (const tool of ["영업 시간", "직원 관리"]) {
+    for (const tool of ["영업 시간", "직원 관리", "메뉴 편집"]) {
       if ((await page.getByRole("button", { name: tool }).count()) !== 0) shown.push(tool);
     }
     return shown;
@@ -286,7 +327,7 @@ try {
   await staff.getByRole("button", { name: "매출" }).click();
   await staff.getByRole("heading", { name: "감사 기록" }).waitFor();
   const ownTools = await tools(staff);
-  if (ownTools.length !== 5) throw new Error(`at their own store the owner's tools are ${ownTools.join(", ")}`);
+  if (ownTools.length !== 6) throw new Error(`at their own store the owner's tools are ${ownTools.join(", ")}`);
 
   // The member of staff changes their password on the board: a wrong current one is said so; then
   // changed, and this tab carries on with the session the change began (a reload finds the board,
