@@ -356,6 +356,16 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
         .sum();
     assert_eq!(by_hour, 3, "{day}");
 
+    let tomorrow = jiff::Timestamp::now()
+        .in_tz("Asia/Seoul")
+        .unwrap()
+        .date()
+        .tomorrow()
+        .unwrap();
+    let (closed_on, also_closed_on) = (
+        tomorrow.to_string(),
+        tomorrow.tomorrow().unwrap().to_string(),
+    );
     let shots = root().join("docs/screens");
     std::fs::create_dir_all(&shots).unwrap();
     let (url, shots, day_json) = (
@@ -374,6 +384,8 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
             ("COOK_NAME", "김민수"),
             ("HELPER_NAME", "이지은"),
             ("NEWCOMER_EMAIL", "newcomer-day@example.com"),
+            ("CLOSED_ON", &closed_on),
+            ("ALSO_CLOSED_ON", &also_closed_on),
             ("PASSWORD", PASSWORD),
             ("NEW_PASSWORD", NEW_PASSWORD),
             ("STORE_NAME", "김밥천국 종로점"),
@@ -496,6 +508,26 @@ async fn an_owner_reads_the_day_and_refunds_an_order_on_the_board() {
     assert_eq!(names, ["Main", "디저트"], "the category deleted is gone");
     assert_eq!(menu.items.len(), 4, "{:?}", menu.items);
     board.tell("menu").await;
+    // The store as the owner set it on the board; an order under the new minimum is refused.
+    board.expect("DETAILS").await;
+    let details = stack.get(&format!("/v1/stores/{store}"), None).await.body;
+    assert_eq!(
+        (&details["prepMinutes"], &details["minOrderAmount"]),
+        (&json!(20), &json!(5000)),
+        "{details}"
+    );
+    assert_eq!(
+        details["exceptions"],
+        json!([{"date": closed_on, "hours": []}])
+    );
+    let small = order_lattes(&stack, &customer, &store, 1).await;
+    assert_eq!(
+        (small.status.as_u16(), small.code()),
+        (422, "BELOW_MINIMUM_AMOUNT"),
+        "{:?}",
+        small.body
+    );
+    board.tell("details").await;
     // The member of staff changed their password on the board: only the new one signs in, and the
     // session they began before (here) ended with the old one.
     board.expect("PASSWORD_CHANGED").await;

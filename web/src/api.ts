@@ -222,23 +222,34 @@ export interface WeeklyHours {
   sun: Interval[];
 }
 
-/** The store as everyone may read it, and whether it takes orders now. */
-export interface Store {
-  storeId: string;
+/** A date the store keeps other hours than its week's: `hours` empty (or absent) is closed all day. */
+export interface DateException {
+  date: string;
+  hours?: Interval[];
+}
+
+/** What the store's owner sets. */
+export interface StoreSettings {
   name: string;
+  phone: string;
+  address: string;
   timeZone: string;
   acceptingOrders: boolean;
   weeklyHours: WeeklyHours;
+  exceptions: DateException[];
+  prepMinutes: number;
+  minOrderAmount: number;
+  maxQueuedOrders: number;
+}
+
+/** The store as everyone may read it, and whether it takes orders now. */
+export interface Store extends StoreSettings {
+  storeId: string;
   status: { open: boolean; reason?: "CLOSED_BY_STORE" | "CLOSED_TODAY" | "OUTSIDE_HOURS" };
 }
 
 /** The owner changes some of the store's settings (nothing else is the client's to set). */
-export function updateStore(
-  config: Config,
-  token: string,
-  store: string,
-  patch: Partial<Pick<Store, "acceptingOrders" | "weeklyHours">>,
-): Promise<Store> {
+export function updateStore(config: Config, token: string, store: string, patch: Partial<StoreSettings>): Promise<Store> {
   return call(config, "PATCH", `/v1/stores/${encodeURIComponent(store)}`, token, patch);
 }
 

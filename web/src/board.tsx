@@ -12,6 +12,7 @@ import { MenuSwitches } from "./menu";
 import { PasswordChange } from "./password";
 import { StaffPanel } from "./staff";
 import { MenuEditor } from "./editor";
+import { StoreDetails } from "./settings";
 import { chime, soundBlocked, unblock } from "./sound";
 import { choose, language, t, type Key } from "./text";
 
@@ -296,6 +297,7 @@ export function Board({ config }: { config: Config }) {
   const [showPassword, setShowPassword] = useState(false);
   const [showStaff, setShowStaff] = useState(false);
   const [showEditor, setShowEditor] = useState(false);
+  const [showDetails, setShowDetails] = useState(false);
   // A notice is news, not a state: it goes by itself (or at a tap).
   const shown = notice.value;
   useEffect(() => {
@@ -318,6 +320,11 @@ export function Board({ config }: { config: Config }) {
           {place.value === "OWNER" && (
             <button type="button" aria-pressed={showHours} onClick={() => setShowHours(!showHours)}>
               {t("hours")}
+            </button>
+          )}
+          {place.value === "OWNER" && (
+            <button type="button" aria-pressed={showDetails} onClick={() => setShowDetails(!showDetails)}>
+              {t("storeDetails")}
             </button>
           )}
           {place.value === "OWNER" && (
@@ -351,6 +358,9 @@ export function Board({ config }: { config: Config }) {
       </nav>
       <StoreState />
       {showHours && <OpeningHours config={config} onNotice={(text) => (notice.value = text)} />}
+      {showDetails && place.value === "OWNER" && (
+        <StoreDetails config={config} onNotice={(text) => (notice.value = text)} />
+      )}
       {showEditor && place.value === "OWNER" && (
         <MenuEditor config={config} onNotice={(text) => (notice.value = text)} />
       )}

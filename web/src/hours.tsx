@@ -4,7 +4,7 @@
 
 import { computed, signal } from "@preact/signals";
 import { useState } from "preact/hooks";
-import { ApiError, type Config, type Interval, type Store, storeInfo, updateStore, type WeeklyHours } from "./api";
+import { ApiError, type Config, type Interval, type Store, type StoreSettings, storeInfo, updateStore, type WeeklyHours } from "./api";
 import { accessToken, end, store, withToken } from "./session";
 import { t, type Key } from "./text";
 
@@ -14,6 +14,11 @@ const read = signal<Store | null>(null);
 /** The picked store's settings and whether it is open now; none of another store's, read before a
  * change of store, shows while the new one's read is on its way. */
 export const current = computed(() => (read.value?.storeId === store.value ? read.value : null));
+
+/** The store as a change to it answered. */
+export function changed(store: Store): void {
+  read.value = store;
+}
 
 export async function loadStore(config: Config): Promise<void> {
   if (!store.value) return;
@@ -48,7 +53,7 @@ export function OpeningHours({ config, onNotice }: { config: Config; onNotice: (
   const [week, setWeek] = useState<WeeklyHours | null>(null);
   if (!now) return null;
   const editing = week ?? now.weeklyHours;
-  const save = async (patch: Partial<Pick<Store, "acceptingOrders" | "weeklyHours">>) => {
+  const save = async (patch: Partial<Pick<StoreSettings, "acceptingOrders" | "weeklyHours">>) => {
     const storeId = store.value;
     if (!accessToken.value || !storeId) return;
     try {
