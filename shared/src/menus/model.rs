@@ -98,11 +98,11 @@ pub struct ItemInput {
     pub price: i64,
     /// The staff's sold-out switch: an owner's edit that does not name it leaves it as it is, so
     /// that a price changed from a page read before an item sold out does not put it back on sale.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub available: Option<bool>,
     #[serde(default)]
     pub option_group_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::present")]
     pub position: Option<u32>,
 }
 
@@ -432,6 +432,15 @@ mod tests {
         .into_item("kimbap", Some(&was))
         .unwrap();
         assert_eq!((named.available, named.position), (true, 2));
+        // Left out is not the same as `null`, which the document does not allow.
+        for field in ["available", "position"] {
+            let mut body = serde_json::json!({"categoryId": "rolls", "name": "Kimbap", "price": 1});
+            body[field] = serde_json::Value::Null;
+            assert!(
+                serde_json::from_value::<ItemInput>(body).is_err(),
+                "{field}: null"
+            );
+        }
     }
 
     #[test]
