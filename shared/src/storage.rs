@@ -7,7 +7,6 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
@@ -536,27 +535,6 @@ impl Db {
             }
         }
         Ok(keys)
-    }
-
-    /// Every item a query on the table finds, page after page: `query` sets the rest of it.
-    pub async fn query_every_page(
-        &self,
-        query: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
-    ) -> Result<Vec<Item>, StorageError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = query(self.client.query().table_name(&self.table))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StorageError::from_sdk)?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(items),
-            }
-        }
     }
 
     /// The items at `keys` (at most 100), strongly consistent, in the keys' order; keys with no item

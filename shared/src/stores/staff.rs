@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::auth::users::{self, UserRecord};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::storage::{Db, StorageError, from_item, item_key, key, n, s, stamp};
+use crate::storage::{Db, Item, StorageError, from_item, item_key, key, n, s, stamp};
 
 /// An invitation not accepted within a week lapses.
 pub const INVITATION_SECONDS: i64 = 7 * 24 * 3600;
@@ -280,21 +280,28 @@ pub async fn list(app: &App, caller: &Caller, store_id: &str) -> Result<StaffLis
     check_access(app, store_id, caller, Access::Owner).await?;
     let db = &app.db;
     let since = stamp(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(INVITATION_SECONDS));
-    let (members, invited) = tokio::try_join!(
-        db.query_every_page(|q| {
-            q.key_condition_expression("PK = :pk AND begins_with(SK, :staff)")
-                .expression_attribute_values(":pk", s(store_pk(store_id)))
-                .expression_attribute_values(":staff", s("STAFF#"))
-                .consistent_read(true)
-        }),
-        db.query_every_page(|q| {
-            q.index_name("GSI1")
-                .key_condition_expression("GSI1PK = :pk AND GSI1SK > :since")
-                .expression_attribute_values(":pk", s(invitations_of(store_id)))
-                .expression_attribute_values(":since", s(&since))
-                .scan_index_forward(false)
-        }),
-    )?;
+    let query = || db.client().query().table_name(db.table());
+    let members = query()
+        .key_condition_expression("PK = :pk AND begins_with(SK, :staff)")
+        .expression_attribute_values(":pk", s(store_pk(store_id)))
+        .expression_attribute_values(":staff", s("STAFF#"))
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect();
+    let invited = query()
+        .index_name("GSI1")
+        .key_condition_expression("GSI1PK = :pk AND GSI1SK > :since")
+        .expression_attribute_values(":pk", s(invitations_of(store_id)))
+        .expression_attribute_values(":since", s(&since))
+        .scan_index_forward(false)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect();
+    let (members, invited): (Vec<Item>, Vec<Item>) =
+        tokio::try_join!(members, invited).map_err(StorageError::from_sdk)?;
     let mut members: Vec<StaffRecord> = members
         .into_iter()
         .filter_map(|item| from_item(item).ok())
